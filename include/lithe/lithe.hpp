@@ -1,0 +1,80 @@
+// lithe C++ API: load a model (ONNX file, later an engine file), create contexts, set
+// inputs, run, read outputs. Many contexts share one engine's weights.
+//
+//   auto e = lithe::Engine::load("model.onnx");
+//   auto c = e->create_context();
+//   c->set_input("x", tensor);
+//   c->run();
+//   const lithe::Tensor& y = c->output("y");
+//
+// Every call reports failure by throwing lithe::Error (kind() says bad input vs runtime).
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lithe/error.hpp"
+#include "lithe/tensor.hpp"
+
+namespace lithe {
+
+/// Name, element type and shape of a model input or output (-1: known only at run time).
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  Shape shape;
+  bool has_shape = false;
+};
+
+struct LoadOptions {
+  /// Shapes for inputs with symbolic or unknown dims, by input name.
+  std::map<std::string, Shape> input_shapes;
+  /// Suppress notes on stderr (e.g. about symbolic dims set to 1).
+  bool quiet = false;
+};
+
+class Context;
+
+/// A loaded, verified model. Immutable and shareable across threads.
+class Engine {
+ public:
+  /// Loads an ONNX model file. Fails with a one-line message naming the file.
+  static std::shared_ptr<Engine> load(const std::string& path, const LoadOptions& opts = {});
+  ~Engine();
+
+  const std::vector<TensorInfo>& inputs() const;
+  const std::vector<TensorInfo>& outputs() const;
+  /// A new execution context (its own intermediate buffers; shared weights).
+  std::unique_ptr<Context> create_context() const;
+
+  struct Impl;
+  explicit Engine(std::shared_ptr<Impl> impl);
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+/// One stream of inference on an Engine. Not thread-safe itself; use one per thread.
+class Context {
+ public:
+  ~Context();
+  /// Binds an input by name (checked against the model's dtype and shape at run()).
+  void set_input(const std::string& name, Tensor value);
+  /// Runs the model; fails if an input is missing or has the wrong type or shape.
+  void run();
+  /// An output of the last run.
+  const Tensor& output(const std::string& name) const;
+  const Tensor& output(size_t index) const;
+
+  struct Impl;
+  explicit Context(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// lithe's version string.
+const char* version();
+
+}  // namespace lithe

@@ -1,0 +1,113 @@
+#include "ir/graph.hpp"
+
+#include <queue>
+
+namespace lithe::ir {
+
+std::string TensorType::str() const {
+  std::string s = dtype_name(dtype);
+  s += has_shape ? "[" + shape_str(dims) + "]" : "[?]";
+  return s;
+}
+
+const char* attr_kind_name(Attribute::Kind k) {
+  switch (k) {
+    case Attribute::Kind::kFloat: return "float";
+    case Attribute::Kind::kInt: return "int";
+    case Attribute::Kind::kString: return "string";
+    case Attribute::Kind::kTensor: return "tensor";
+    case Attribute::Kind::kGraph: return "graph";
+    case Attribute::Kind::kFloats: return "floats";
+    case Attribute::Kind::kInts: return "ints";
+    case Attribute::Kind::kStrings: return "strings";
+    case Attribute::Kind::kTensors: return "tensors";
+    case Attribute::Kind::kGraphs: return "graphs";
+  }
+  return "?";
+}
+
+std::string Node::label() const { return str_cat("node '", name, "' (", op_type, ")"); }
+
+int Graph::add_value(const std::string& vname, TensorType type) {
+  if (by_name_.count(vname)) fail("duplicate value name '", vname, "'");
+  int id = static_cast<int>(values.size());
+  Value v;
+  v.name = vname;
+  v.type = std::move(type);
+  values.push_back(std::move(v));
+  by_name_[vname] = id;
+  return id;
+}
+
+int Graph::find_value(const std::string& vname) const {
+  auto it = by_name_.find(vname);
+  return it == by_name_.end() ? -1 : it->second;
+}
+
+int Graph::add_node(Node node) {
+  int id = static_cast<int>(nodes.size());
+  for (int v : node.inputs)
+    if (v >= 0) values.at(static_cast<size_t>(v)).consumers.push_back(id);
+  for (int v : node.outputs) {
+    if (v < 0) continue;
+    Value& val = values.at(static_cast<size_t>(v));
+    if (val.producer >= 0 || val.constant)
+      fail(node.label(), ": output '", val.name, "' is already produced elsewhere");
+    val.producer = id;
+  }
+  nodes.push_back(std::move(node));
+  return id;
+}
+
+void Graph::relink() {
+  for (auto& v : values) {
+    v.producer = -1;
+    v.consumers.clear();
+  }
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    for (int v : nodes[n].inputs)
+      if (v >= 0) values[static_cast<size_t>(v)].consumers.push_back(static_cast<int>(n));
+    for (int v : nodes[n].outputs)
+      if (v >= 0) values[static_cast<size_t>(v)].producer = static_cast<int>(n);
+  }
+}
+
+void Graph::topo_sort() {
+  size_t n = nodes.size();
+  std::vector<int> indeg(n, 0);
+  std::vector<std::vector<int>> succ(n);
+  for (size_t i = 0; i < n; ++i) {
+    for (int v : nodes[i].inputs) {
+      if (v < 0) continue;
+      int p = values[static_cast<size_t>(v)].producer;
+      if (p >= 0) {
+        succ[static_cast<size_t>(p)].push_back(static_cast<int>(i));
+        ++indeg[i];
+      }
+    }
+  }
+  // Kahn's algorithm, smallest original index first so the order is stable.
+  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
+  for (size_t i = 0; i < n; ++i)
+    if (indeg[i] == 0) ready.push(static_cast<int>(i));
+  std::vector<int> order;
+  order.reserve(n);
+  while (!ready.empty()) {
+    int i = ready.top();
+    ready.pop();
+    order.push_back(i);
+    for (int s : succ[static_cast<size_t>(i)])
+      if (--indeg[static_cast<size_t>(s)] == 0) ready.push(s);
+  }
+  if (order.size() != n) {
+    for (size_t i = 0; i < n; ++i)
+      if (indeg[i] > 0) fail(nodes[i].label(), ": the graph has a cycle through this node");
+  }
+  std::vector<Node> sorted;
+  sorted.reserve(n);
+  for (int i : order) sorted.push_back(std::move(nodes[static_cast<size_t>(i)]));
+  nodes = std::move(sorted);
+  relink();
+}
+
+}  // namespace lithe::ir

@@ -1,0 +1,9 @@
+// Op family: tensor. See ops/op.hpp for the contract.
+#include "ops/families.hpp"
+#include "ops/util.hpp"
+
+namespace lithe::ops {
+
+void add_tensor_ops(std::vector<OpDef>& ops) { (void)ops; }
+
+}  // namespace lithe::ops

@@ -1,0 +1,60 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/npy.hpp"
+#include "core/tensor.hpp"
+
+using namespace lithe;
+
+TEST(Half, RoundTripsRepresentableValues) {
+  for (float f : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f, 5.960464477539063e-08f}) {
+    EXPECT_EQ(static_cast<float>(Half(f)), f) << f;
+  }
+  EXPECT_TRUE(std::isinf(static_cast<float>(Half(1e6f))));
+  EXPECT_TRUE(std::isnan(static_cast<float>(Half(NAN))));
+  // 1 + 2^-11 is halfway between 1 and the next half: ties to even (1.0).
+  EXPECT_EQ(static_cast<float>(Half(1.0f + 0.00048828125f)), 1.0f);
+  EXPECT_EQ(static_cast<float>(BFloat16(1.0f)), 1.0f);
+}
+
+TEST(Tensor, RejectsOverflowingShapes) {
+  EXPECT_THROW(Tensor(DType::kFloat32, {int64_t{1} << 40, int64_t{1} << 40}), Error);
+  EXPECT_THROW(Tensor(DType::kFloat32, {-1, 3}), Error);
+  EXPECT_THROW(checked_numel(Shape(9, 1), "x"), Error);
+  EXPECT_EQ(checked_numel({2, 0, int64_t{1} << 62}, "x"), 0);
+}
+
+TEST(Tensor, CastSaturatesAndHandlesNaN) {
+  Tensor t(DType::kFloat32, {3});
+  t.data<float>()[0] = NAN;
+  t.data<float>()[1] = 1e20f;
+  t.data<float>()[2] = -3.7f;
+  Tensor i = t.cast(DType::kInt32);
+  EXPECT_EQ(i.data<int32_t>()[0], 0);
+  EXPECT_EQ(i.data<int32_t>()[1], INT32_MAX);
+  EXPECT_EQ(i.data<int32_t>()[2], -3);
+}
+
+TEST(Npy, RoundTrip) {
+  Tensor t(DType::kFloat32, {2, 3});
+  for (int i = 0; i < 6; ++i) t.data<float>()[i] = static_cast<float>(i) * 0.5f;
+  Tensor u = parse_npy(to_npy(t), "mem");
+  ASSERT_EQ(u.shape(), t.shape());
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(u.data<float>()[i], t.data<float>()[i]);
+  Tensor s(DType::kInt64, {});
+  s.data<int64_t>()[0] = -7;
+  Tensor v = parse_npy(to_npy(s), "mem");
+  EXPECT_EQ(v.shape(), Shape{});
+  EXPECT_EQ(v.data<int64_t>()[0], -7);
+}
+
+TEST(Npy, RejectsMalformed) {
+  EXPECT_THROW(parse_npy("garbage", "x"), Error);
+  Tensor t(DType::kFloat32, {4});
+  std::string b = to_npy(t);
+  EXPECT_THROW(parse_npy(b.substr(0, b.size() - 3), "x"), Error);  // truncated data
+  std::string bad = b;
+  bad.replace(bad.find("(4,)"), 4, "(-4,)");
+  EXPECT_THROW(parse_npy(bad, "x"), Error);
+}

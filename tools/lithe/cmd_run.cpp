@@ -1,0 +1,102 @@
+// `lithe run MODEL --input NAME=FILE.npy ... [--output-dir DIR]`: runs a model once (or
+// --runs N times) and prints every output's name, shape, dtype and summary statistics.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "common.hpp"
+#include "core/npy.hpp"
+
+namespace lithe::cli {
+namespace {
+
+struct RunArgs {
+  std::string model;
+  std::vector<std::string> inputs;
+  std::vector<std::string> shapes;
+  std::string output_dir;
+  bool random_input = false;
+  uint64_t seed = 0;
+  int runs = 1;
+};
+
+void run_command(const RunArgs& a) {
+  std::map<std::string, std::pair<std::string, Tensor>> given;
+  LoadOptions opts;
+  for (const auto& s : a.shapes) parse_shape_flag(s, opts.input_shapes);
+  for (const auto& f : a.inputs) {
+    auto [name, file] = parse_name_file(f, "--input");
+    Tensor t = read_npy(file);
+    if (!opts.input_shapes.count(name)) opts.input_shapes[name] = t.shape();
+    given[name] = {file, std::move(t)};
+  }
+  if (a.runs < 1) fail("--runs must be at least 1, got ", a.runs);
+  auto t0 = std::chrono::steady_clock::now();
+  auto engine = Engine::load(a.model, opts);
+  auto t1 = std::chrono::steady_clock::now();
+  auto ctx = engine->create_context();
+  for (const auto& [name, v] : given) {
+    bool known = std::any_of(engine->inputs().begin(), engine->inputs().end(),
+                             [&](const TensorInfo& i) { return i.name == name; });
+    if (!known) fail("--input '", name, "': the model has no input of that name");
+  }
+  for (size_t i = 0; i < engine->inputs().size(); ++i) {
+    const TensorInfo& in = engine->inputs()[i];
+    auto it = given.find(in.name);
+    if (it != given.end()) {
+      const Tensor& t = it->second.second;
+      if (t.dtype() != in.dtype)
+        fail(it->second.first, ": input '", in.name, "' expects ", dtype_name(in.dtype),
+             ", the file holds ", dtype_name(t.dtype()));
+      ctx->set_input(in.name, t);
+    } else if (a.random_input) {
+      ctx->set_input(in.name, random_tensor(in.dtype, in.shape, a.seed + i));
+    } else {
+      fail("input '", in.name, "' (", dtype_name(in.dtype), "[", shape_str(in.shape),
+           "]) not given: use --input ", in.name, "=FILE.npy or --random-input");
+    }
+  }
+  std::vector<double> ms;
+  for (int r = 0; r < a.runs; ++r) {
+    auto s = std::chrono::steady_clock::now();
+    ctx->run();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
+  }
+  if (!a.output_dir.empty()) std::filesystem::create_directories(a.output_dir);
+  for (size_t i = 0; i < engine->outputs().size(); ++i) {
+    const std::string& name = engine->outputs()[i].name;
+    const Tensor& t = ctx->output(i);
+    std::printf("output %-24s %-9s [%s]  %s\n", name.c_str(), dtype_name(t.dtype()),
+                shape_str(t.shape()).c_str(), tensor_summary(t).c_str());
+    if (!a.output_dir.empty())
+      write_npy((std::filesystem::path(a.output_dir) / (sanitize_name(name) + ".npy")).string(), t);
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("load %.2f ms, run (median of %d) %.3f ms\n",
+              std::chrono::duration<double, std::milli>(t1 - t0).count(), a.runs,
+              ms[ms.size() / 2]);
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* run = app.add_subcommand("run", "Run a model on inputs and print/save its outputs");
+  run->footer(
+      "Examples:\n"
+      "  lithe run model.onnx --input x=x.npy --output-dir out/\n"
+      "  lithe run model.onnx --random-input --seed 1 --input-shape x=1x3x224x224 --runs 10");
+  run->add_option("model", args->model, "Model file (.onnx)")->required();
+  run->add_option("--input,-i", args->inputs, "Input as NAME=FILE.npy (repeatable)");
+  run->add_option("--input-shape", args->shapes, "Shape for an input as NAME=1x3x224x224");
+  run->add_option("--output-dir,-o", args->output_dir, "Write every output as DIR/NAME.npy");
+  run->add_flag("--random-input", args->random_input, "Fill inputs not given with random data");
+  run->add_option("--seed", args->seed, "Seed for --random-input");
+  run->add_option("--runs", args->runs, "Run N times and report the median time");
+  run->callback([args] { run_command(*args); });
+}
+
+}  // namespace lithe::cli

@@ -1,0 +1,94 @@
+#include "common.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+namespace lithe::cli {
+
+void parse_shape_flag(const std::string& flag, std::map<std::string, Shape>& out) {
+  size_t eq = flag.rfind('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == flag.size())
+    fail("--input-shape '", flag, "': expected NAME=DIMS, e.g. x=1x3x224x224");
+  std::string name = flag.substr(0, eq), dims = flag.substr(eq + 1);
+  Shape s;
+  std::string cur;
+  for (size_t i = 0; i <= dims.size(); ++i) {
+    char c = i < dims.size() ? dims[i] : 'x';
+    if (c == 'x' || c == ',') {
+      if (cur.empty() || cur.size() > 12)
+        fail("--input-shape '", flag, "': expected dims like 1x3x224x224");
+      s.push_back(std::stoll(cur));
+      cur.clear();
+    } else if (c >= '0' && c <= '9') {
+      cur += c;
+    } else {
+      fail("--input-shape '", flag, "': unexpected character '", c, "' in dims");
+    }
+  }
+  checked_numel(s, "--input-shape '" + flag + "'");
+  out[name] = s;
+}
+
+std::pair<std::string, std::string> parse_name_file(const std::string& flag, const char* opt) {
+  size_t eq = flag.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == flag.size())
+    fail(opt, " '", flag, "': expected NAME=FILE.npy");
+  return {flag.substr(0, eq), flag.substr(eq + 1)};
+}
+
+std::string sanitize_name(const std::string& name) {
+  std::string s = name;
+  for (char& c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) c = '_';
+  if (s.empty() || s == "." || s == "..") s = "_" + s;
+  return s;
+}
+
+Tensor random_tensor(DType dtype, const Shape& shape, uint64_t seed) {
+  Tensor t(dtype, shape);
+  uint64_t state = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+  auto next = [&]() {  // splitmix64
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  visit_dtype(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* p = t.data<T>();
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      double u = static_cast<double>(next() >> 11) * 0x1.0p-53;
+      if constexpr (std::is_same_v<T, bool>) p[i] = u < 0.5;
+      else if constexpr (std::is_integral_v<T>) p[i] = static_cast<T>(u * 10);
+      else p[i] = static_cast<T>(static_cast<compute_t<T>>(u));
+    }
+  });
+  return t;
+}
+
+std::string tensor_summary(const Tensor& t) {
+  if (t.numel() == 0) return "empty";
+  double mn = std::numeric_limits<double>::infinity(), mx = -mn, sum = 0, sq = 0;
+  int64_t nan = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double v = t.at_double(i);
+    if (std::isnan(v)) {
+      ++nan;
+      continue;
+    }
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+    sum += v;
+    sq += v * v;
+  }
+  int64_t n = t.numel() - nan;
+  double mean = n ? sum / static_cast<double>(n) : 0;
+  double var = n ? sq / static_cast<double>(n) - mean * mean : 0;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "min %.6g  max %.6g  mean %.6g  std %.6g%s", mn, mx, mean,
+                std::sqrt(std::max(0.0, var)), nan ? "  (has NaN)" : "");
+  return buf;
+}
+
+}  // namespace lithe::cli

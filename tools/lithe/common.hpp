@@ -1,0 +1,22 @@
+// Shared helpers for the lithe CLI subcommands.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lithe/lithe.hpp"
+
+namespace lithe::cli {
+
+/// Parses "NAME=1x3x224x224" (also "NAME=1,3,224,224") into the map; fails on bad syntax.
+void parse_shape_flag(const std::string& flag, std::map<std::string, Shape>& out);
+/// Parses "NAME=FILE" into the pair; fails on bad syntax.
+std::pair<std::string, std::string> parse_name_file(const std::string& flag, const char* opt);
+/// Output file name for a tensor name: chars outside [A-Za-z0-9._-] become '_'.
+std::string sanitize_name(const std::string& name);
+/// Deterministic uniform [0,1) floats (or small ints / bools) for an input.
+Tensor random_tensor(DType dtype, const Shape& shape, uint64_t seed);
+/// Summary statistics line for a tensor: min, max, mean, std (numeric types).
+std::string tensor_summary(const Tensor& t);
+
+}  // namespace lithe::cli

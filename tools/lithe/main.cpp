@@ -1,0 +1,39 @@
+// lithe command-line tool: one file per subcommand. Exit codes: 0 ok, 1 runtime failure,
+// 2 bad usage or bad input (one line on stderr naming what was wrong).
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "lithe/lithe.hpp"
+
+namespace lithe::cli {
+void add_run_command(CLI::App& app);
+}
+
+int main(int argc, char** argv) {
+  CLI::App app{"lithe: ahead-of-time model optimizer and lean inference runtime"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("lithe ") + lithe::version());
+  lithe::cli::add_run_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "lithe: " << e.what() << " (see --help)\n";
+    return 2;
+  } catch (const lithe::Error& e) {
+    std::cerr << "lithe: error: " << e.what() << "\n";
+    return static_cast<int>(e.kind());
+  } catch (const std::bad_alloc&) {
+    std::cerr << "lithe: error: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "lithe: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -6,6 +6,10 @@ std::vector<ir::TensorType> infer_node(const ir::Node& node, const OpDef& op,
                                        const std::vector<const ir::TensorType*>& in_types,
                                        const std::vector<const Tensor*>& in_values) {
   InferContext ctx(node, in_types, in_values, node.outputs.size());
+  // An input whose element type is not known yet (the output of a control-flow op at
+  // build time) makes every output unknown; run-time inference sees the real tensors.
+  for (const ir::TensorType* t : in_types)
+    if (t && t->dtype == DType::kUndefined) return std::vector<ir::TensorType>(node.outputs.size());
   try {
     op.infer(ctx);
   } catch (const InferUnknown&) {

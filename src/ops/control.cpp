@@ -1,5 +1,6 @@
 // Op family: control flow (If, Loop, Scan). Bodies are run by the executor through
 // ComputeContext::subgraphs(); outer-scope values are resolved by name.
+#include <algorithm>
 #include <cstring>
 
 #include "ops/families.hpp"

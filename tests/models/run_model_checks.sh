@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Runs every model in CACHE_DIR/models through lithe and through ONNX Runtime on the same
+# deterministic inputs, and compares the outputs.
+#
+#   tests/models/run_model_checks.sh LITHE_BIN CACHE_DIR [MODEL ...]
+#
+# MODEL names (e.g. resnet50) restrict the run; default: every CACHE_DIR/models/*.onnx.
+# Per model, under CACHE_DIR/checks/<model>/:
+#   inputs/  generated once by ort_run.js --gen-inputs (seeded; cached)
+#   ort/     ONNX Runtime's outputs (cached; redone when the model file, the inputs or the
+#            onnxruntime-node version change)
+#   lithe/   `LITHE_BIN run MODEL --input NAME=FILE.npy ... --output-dir lithe/` (always
+#            redone), its log in lithe.log, the comparison in compare.log
+# Prints a table and a last line `N passed, M failed` (M counts models that failed or
+# errored). Exit 0 when all pass, 1 otherwise, 2 on usage errors, 77 (skip) when there
+# is no model (run scripts/fetch_models.sh first).
+# Environment: LITHE_CHECK_SEED (1), LITHE_CHECK_TIMEOUT (seconds per lithe run, 600),
+# LITHE_MIN_COSINE (0.9999), LITHE_MAX_REL_ABS (1e-3), PYTHON (a python3 with numpy).
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ $# -lt 2 ]; then
+  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  exit 2
+fi
+LITHE="$1"; CACHE="$2"; shift 2
+SEED="${LITHE_CHECK_SEED:-1}"
+TIMEOUT="${LITHE_CHECK_TIMEOUT:-600}"
+MIN_COS="${LITHE_MIN_COSINE:-0.9999}"
+MAX_REL="${LITHE_MAX_REL_ABS:-1e-3}"
+
+# Input shapes for the dynamic dimensions of the known models.
+shape_args() {
+  case "$1" in
+    ppocr_det) echo "x=1x3x640x640" ;;
+    ppocr_rec) echo "x=1x3x48x320" ;;
+    ppocr_cls) echo "x=1x3x48x192" ;;
+    resnet50|mobilenet_v2|googlenet|squeezenet1_0|squeezenet1_1) echo "input=1x3x224x224" ;;
+    *) echo "" ;;  # static shapes (e.g. blazeface)
+  esac
+}
+
+if [ -z "${PYTHON:-}" ]; then
+  for p in /usr/bin/python3 python3; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import numpy' >/dev/null 2>&1; then PYTHON="$p"; break; fi
+  done
+fi
+[ -n "${PYTHON:-}" ] || { echo "run_model_checks.sh: no python3 with numpy found (set PYTHON)" >&2; exit 2; }
+
+models=()
+if [ $# -gt 0 ]; then
+  for m in "$@"; do
+    m="${m%.onnx}"
+    if [ -f "$CACHE/models/$m.onnx" ]; then models+=("$m")
+    else echo "run_model_checks.sh: no $CACHE/models/$m.onnx" >&2; exit 2; fi
+  done
+else
+  for f in "$CACHE"/models/*.onnx; do
+    [ -e "$f" ] && models+=("$(basename "$f" .onnx)")
+  done
+fi
+if [ ${#models[@]} -eq 0 ]; then
+  echo "run_model_checks.sh: no models in $CACHE/models (run scripts/fetch_models.sh $CACHE); skipping"
+  exit 77
+fi
+if [ ! -x "$LITHE" ]; then
+  echo "run_model_checks.sh: lithe binary '$LITHE' not found or not executable" >&2
+  exit 2
+fi
+LITHE="$(cd "$(dirname "$LITHE")" && pwd)/$(basename "$LITHE")"
+CACHE="$(cd "$CACHE" && pwd)"
+
+ORT_VERSION="$(cd "$HERE" && node -p "require('onnxruntime-node/package.json').version" 2>/dev/null || echo none)"
+
+now_ms() { date +%s%3N; }
+
+passed=0; failed=0
+rows=()
+for m in "${models[@]}"; do
+  model="$CACHE/models/$m.onnx"
+  work="$CACHE/checks/$m"
+  mkdir -p "$work"
+  read -r -a shapes <<<"$(shape_args "$m")"
+  shape_opts=()
+  for s in "${shapes[@]}"; do shape_opts+=(--shape "$s"); done
+  model_sum="$(sha256sum "$model" | cut -d' ' -f1)"
+  echo "== $m"
+
+  # 1. inputs (cached)
+  in_stamp="model=$model_sum seed=$SEED shapes=${shapes[*]:-}"
+  if [ "$(cat "$work/inputs/.stamp" 2>/dev/null)" != "$in_stamp" ]; then
+    rm -rf "$work/inputs" "$work/inputs.tmp" "$work/ort"
+    if ! node "$HERE/ort_run.js" "$model" --gen-inputs "$work/inputs.tmp" --seed "$SEED" "${shape_opts[@]}" >"$work/gen.log" 2>&1; then
+      rows+=("$m|ERROR|input generation failed: $(tail -n1 "$work/gen.log")|||")
+      failed=$((failed + 1)); continue
+    fi
+    printf '%s' "$in_stamp" >"$work/inputs.tmp/.stamp"
+    mv "$work/inputs.tmp" "$work/inputs"
+  fi
+  in_args=()
+  while IFS= read -r line; do
+    [ -n "$line" ] && in_args+=("${line%%=*}=$work/inputs/${line#*=}")
+  done <"$work/inputs/inputs.args"
+
+  # 2. ONNX Runtime reference (cached)
+  ort_stamp="$in_stamp ort=$ORT_VERSION"
+  if [ "$(cat "$work/ort/.stamp" 2>/dev/null)" != "$ort_stamp" ]; then
+    rm -rf "$work/ort" "$work/ort.tmp"
+    if ! node "$HERE/ort_run.js" "$model" "$work/ort.tmp" "${in_args[@]}" >"$work/ort.log" 2>&1; then
+      rows+=("$m|ERROR|ONNX Runtime failed: $(tail -n1 "$work/ort.log")|||")
+      failed=$((failed + 1)); continue
+    fi
+    printf '%s' "$ort_stamp" >"$work/ort.tmp/.stamp"
+    mv "$work/ort.tmp" "$work/ort"
+  fi
+
+  # 3. lithe
+  rm -rf "$work/lithe"
+  mkdir -p "$work/lithe"
+  lithe_cmd=("$LITHE" run "$model")
+  for a in "${in_args[@]}"; do lithe_cmd+=(--input "$a"); done
+  lithe_cmd+=(--output-dir "$work/lithe")
+  t0=$(now_ms)
+  timeout "$TIMEOUT" "${lithe_cmd[@]}" >"$work/lithe.log" 2>&1
+  rc=$?
+  ms=$(( $(now_ms) - t0 ))
+  if [ $rc -ne 0 ]; then
+    why="exit $rc"; [ $rc -eq 124 ] && why="timed out after ${TIMEOUT}s"
+    last="$(grep -v '^[[:space:]]*$' "$work/lithe.log" | tail -n1 | cut -c1-160)"
+    rows+=("$m|ERROR|lithe $why: $last|||$ms")
+    failed=$((failed + 1)); continue
+  fi
+
+  # 4. compare
+  "$PYTHON" "$HERE/compare_npy.py" "$work/ort" "$work/lithe" --min-cosine "$MIN_COS" --max-rel-abs "$MAX_REL" >"$work/compare.log" 2>&1
+  rc=$?
+  summary="$(grep '^summary:' "$work/compare.log" | tail -n1)"
+  read -r _ nout _ nfail _ _ mincos _ worst <<<"${summary//,/}"
+  if [ $rc -eq 0 ]; then
+    rows+=("$m|PASS|${nout:-?} outputs|${mincos:-}|${worst:-}|$ms")
+    passed=$((passed + 1))
+  else
+    note="$(grep -m1 'FAIL' "$work/compare.log" | sed 's/  */ /g' | cut -c1-160)"
+    [ -n "$note" ] || note="$(tail -n1 "$work/compare.log")"
+    rows+=("$m|FAIL|${nfail:-?}/${nout:-?} outputs: $note|${mincos:-}|${worst:-}|$ms")
+    failed=$((failed + 1))
+  fi
+done
+
+printf '\n%-16s %-6s %12s %13s %9s  %s\n' model result min_cosine worst_rel_err lithe_ms detail
+for r in "${rows[@]}"; do
+  IFS='|' read -r m res detail mincos worst ms <<<"$r"
+  printf '%-16s %-6s %12s %13s %9s  %s\n' "$m" "$res" "${mincos:--}" "${worst:--}" "${ms:--}" "$detail"
+done
+echo "(logs and outputs under $CACHE/checks/<model>/; seed $SEED; thresholds cosine >= $MIN_COS, max abs err <= $MAX_REL * ref range; onnxruntime-node $ORT_VERSION)"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

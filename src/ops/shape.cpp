@@ -77,6 +77,7 @@ Shape reshape_target(const Ctx& c) {
 
 void reshape_infer(InferContext& c) {
   c.expect_inputs(c.opset() < 5 ? 1 : 2, c.opset() < 5 ? 1 : 2);
+  c.set_output_unknown(0, c.input_dtype(0));
   c.set_output(0, c.input_dtype(0), reshape_target(c));
 }
 
@@ -87,6 +88,7 @@ void copy_compute(ComputeContext& c) { copy_bytes(c.input(0), c.output(0)); }
 
 void flatten_infer(InferContext& c) {
   c.expect_inputs(1, 1);
+  c.set_output_unknown(0, c.input_dtype(0));
   const Shape& in = c.input_shape(0);
   const int64_t r = static_cast<int64_t>(in.size());
   int64_t axis = c.attr_int("axis", 1);
@@ -150,6 +152,7 @@ Shape squeeze_shape(const Ctx& c) {
 
 void squeeze_infer(InferContext& c) {
   c.expect_inputs(1, c.opset() < 13 ? 1 : 2);
+  c.set_output_unknown(0, c.input_dtype(0));
   c.set_output(0, c.input_dtype(0), squeeze_shape(c));
 }
 
@@ -169,6 +172,7 @@ Shape unsqueeze_shape(const Ctx& c) {
 
 void unsqueeze_infer(InferContext& c) {
   c.expect_inputs(c.opset() < 13 ? 1 : 2, c.opset() < 13 ? 1 : 2);
+  c.set_output_unknown(0, c.input_dtype(0));
   c.set_output(0, c.input_dtype(0), unsqueeze_shape(c));
 }
 
@@ -192,6 +196,7 @@ std::pair<int64_t, int64_t> shape_range(const NodeAttrs& a, int64_t r) {
 
 void shape_infer(InferContext& c) {
   c.expect_inputs(1, 1);
+  c.set_output_unknown(0, DType::kInt64);
   auto [s, e] = shape_range(c, c.input_rank(0));
   c.set_output(0, DType::kInt64, {e - s});
 }
@@ -279,6 +284,7 @@ Shape constant_of_shape_shape(const Ctx& c) {
 void constant_of_shape_infer(InferContext& c) {
   c.expect_inputs(1, 1);
   Tensor v = constant_of_shape_value(c);
+  c.set_output_unknown(0, v.dtype());
   c.set_output(0, v.dtype(), constant_of_shape_shape(c));
 }
 
@@ -333,6 +339,7 @@ void range_infer(InferContext& c) {
   c.expect_inputs(3, 3);
   DType t = c.input_dtype(0);
   if (!range_dtype_ok(t)) fail("Range does not support element type ", dtype_name(t));
+  c.set_output_unknown(0, t);
   c.set_output(0, t, {range_count(c.input_value(0), c.input_value(1), c.input_value(2))});
 }
 
@@ -364,11 +371,12 @@ DType eye_like_dtype(const NodeAttrs& a, DType in) {
 
 void eye_like_infer(InferContext& c) {
   c.expect_inputs(1, 1);
-  const Shape& in = c.input_shape(0);
-  if (in.size() != 2) fail("EyeLike input must be 2-D, got shape ", shape_str(in));
   DType t = eye_like_dtype(c, c.input_dtype(0));
   if (t == DType::kComplex64 || t == DType::kComplex128)
     fail("EyeLike does not support element type ", dtype_name(t));
+  c.set_output_unknown(0, t);
+  const Shape& in = c.input_shape(0);
+  if (in.size() != 2) fail("EyeLike input must be 2-D, got shape ", shape_str(in));
   c.set_output(0, t, in);
 }
 

@@ -38,6 +38,7 @@ std::vector<int64_t> transpose_perm(const NodeAttrs& a, int64_t rank) {
 
 void transpose_infer(InferContext& c) {
   c.expect_inputs(1, 1);
+  c.set_output_unknown(0, c.input_dtype(0));
   const Shape& in = c.input_shape(0);
   std::vector<int64_t> perm = transpose_perm(c, static_cast<int64_t>(in.size()));
   Shape out;
@@ -69,6 +70,7 @@ void concat_infer(InferContext& c) {
   if (c.num_inputs() < 1) fail("Concat needs at least one input");
   c.expect_inputs(1, c.num_inputs());
   const DType t = c.input_dtype(0);
+  c.set_output_unknown(0, t);
   Shape out = c.input_shape(0);
   const int64_t r = static_cast<int64_t>(out.size());
   if (r == 0) fail("Concat inputs must have rank >= 1");
@@ -161,6 +163,7 @@ std::vector<int64_t> split_sizes(const Ctx& c, int64_t dim) {
 
 void split_infer(InferContext& c) {
   c.expect_inputs(1, 2);
+  for (size_t i = 0; i < c.num_outputs(); ++i) c.set_output_unknown(i, c.input_dtype(0));
   const Shape& in = c.input_shape(0);
   const int64_t axis = normalize_axis(c.attr_int("axis", 0), static_cast<int64_t>(in.size()));
   std::vector<int64_t> sizes = split_sizes(c, in[static_cast<size_t>(axis)]);
@@ -279,6 +282,7 @@ void slice_infer(InferContext& c) {
     c.expect_inputs(1, 1);
   else
     c.expect_inputs(3, 5);
+  c.set_output_unknown(0, c.input_dtype(0));
   std::vector<SliceDim> plan = slice_plan(c);
   Shape out;
   for (const SliceDim& p : plan) out.push_back(p.len);
@@ -300,6 +304,7 @@ void slice_compute(ComputeContext& c) {
 
 void expand_infer(InferContext& c) {
   c.expect_inputs(2, 2);
+  c.set_output_unknown(0, c.input_dtype(0));
   const Tensor& s = c.input_value(1);
   if (s.rank() != 1) fail("shape input must be 1-D, got shape ", shape_str(s.shape()));
   Shape target = int_values(s, "shape input");
@@ -349,6 +354,7 @@ void tile_infer(InferContext& c) {
     c.expect_inputs(3, 3);
   else
     c.expect_inputs(2, 2);
+  c.set_output_unknown(0, c.input_dtype(0));
   const Shape& in = c.input_shape(0);
   std::vector<int64_t> reps = tile_repeats(in, c.input_value(1),
                                            c.opset() < 6 ? &c.input_value(2) : nullptr, c.opset());

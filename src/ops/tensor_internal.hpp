@@ -2,6 +2,10 @@
 // reading shape-like inputs, checked index arithmetic and a dtype-agnostic "gather by
 // per-dimension offset tables" copy that Transpose, Slice, Pad, Expand, Tile and the
 // depth/space ops reduce to.
+//
+// Convention: every infer() in these families sets its output dtypes (set_output_unknown) before
+// touching anything that may throw InferUnknown, so graph inference keeps the dtype even
+// when the shape is only known at run time.
 #pragma once
 #include <cstdint>
 #include <cstring>

@@ -85,6 +85,7 @@ void pad_infer(InferContext& c) {
     c.expect_inputs(2, c.opset() >= 18 ? 4 : 3);
   if (c.opset() >= 11 && c.has_input(2) && c.input_dtype(2) != c.input_dtype(0))
     fail("constant_value must have the input's element type");
+  c.set_output_unknown(0, c.input_dtype(0));
   PadPlan p = pad_plan(c);
   c.set_output(0, c.input_dtype(0), pad_shape(c.input_shape(0), p));
 }
@@ -158,6 +159,7 @@ Shape center_crop_pad_shape(const Ctx& c) {
 
 void center_crop_pad_infer(InferContext& c) {
   c.expect_inputs(2, 2);
+  c.set_output_unknown(0, c.input_dtype(0));
   c.set_output(0, c.input_dtype(0), center_crop_pad_shape(c));
 }
 
@@ -195,6 +197,7 @@ bool depth_to_space_crd(const NodeAttrs& a) {
 
 void depth_to_space_infer(InferContext& c) {
   c.expect_inputs(1, 1);
+  c.set_output_unknown(0, c.input_dtype(0));
   const Shape& in = c.input_shape(0);
   if (in.size() != 4) fail("input must be 4-D (NCHW), got shape ", shape_str(in));
   const int64_t b = block_size(c);
@@ -231,6 +234,7 @@ void depth_to_space_compute(ComputeContext& c) {
 
 void space_to_depth_infer(InferContext& c) {
   c.expect_inputs(1, 1);
+  c.set_output_unknown(0, c.input_dtype(0));
   const Shape& in = c.input_shape(0);
   if (in.size() != 4) fail("input must be 4-D (NCHW), got shape ", shape_str(in));
   const int64_t b = block_size(c);
@@ -262,6 +266,7 @@ void space_to_depth_compute(ComputeContext& c) {
 
 void trilu_infer(InferContext& c) {
   c.expect_inputs(1, 2);
+  c.set_output_unknown(0, c.input_dtype(0));
   const Shape& in = c.input_shape(0);
   if (in.size() < 2) fail("input must have rank >= 2, got shape ", shape_str(in));
   c.set_output(0, c.input_dtype(0), in);
@@ -300,6 +305,7 @@ void cumsum_infer(InferContext& c) {
   const DType t = c.input_dtype(0);
   if (t == DType::kBool || t == DType::kComplex64 || t == DType::kComplex128)
     fail("CumSum does not support element type ", dtype_name(t));
+  c.set_output_unknown(0, t);
   const Shape& in = c.input_shape(0);
   // The axis only matters to compute(); check it now when it is a constant.
   if (c.input_value_known(1)) cumsum_axis(c, static_cast<int64_t>(in.size()));
@@ -371,6 +377,7 @@ ReverseSeqAxes reverse_sequence_axes(const NodeAttrs& a) {
 
 void reverse_sequence_infer(InferContext& c) {
   c.expect_inputs(2, 2);
+  c.set_output_unknown(0, c.input_dtype(0));
   const Shape& in = c.input_shape(0);
   if (in.size() < 2) fail("input must have rank >= 2, got shape ", shape_str(in));
   ReverseSeqAxes ax = reverse_sequence_axes(c);

@@ -114,7 +114,8 @@ bool squeeze_axes(const Ctx& c, std::vector<int64_t>& axes) {
   const Tensor& t = value_of(c, 1);
   if (t.rank() > 1) fail("axes input must be 1-D, got shape ", shape_str(t.shape()));
   axes = int_values(t, "axes input");
-  return true;
+  // An empty axes tensor means "not given" (Squeeze then drops every dim of size 1).
+  return !axes.empty();
 }
 
 // Normalizes axes against `rank`, failing on out-of-range or repeated axes.

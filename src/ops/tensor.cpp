@@ -128,7 +128,8 @@ std::vector<int64_t> split_sizes(const Ctx& c, int64_t dim) {
       sizes = int_values(value_of(c, 1), "split input");
       given = true;
     }
-  } else if (c.has_input(1)) {
+  } else if (c.has_input(1) && value_of(c, 1).numel() > 0) {
+    // An empty split tensor is treated like an omitted one, as exporters emit both.
     sizes = int_values(value_of(c, 1), "split input");
     given = true;
   }

@@ -102,6 +102,7 @@ void infer_matmul(InferContext& ctx) {
     ctx.fail("A and B must have the same element type, got ", dtype_name(t), " and ",
              dtype_name(ctx.input_dtype(1)));
   if (t == DType::kBool) ctx.fail("MatMul does not support bool");
+  ctx.set_output_unknown(0, t);  // keeps the dtype if a shape below is unknown
   MatMulPlan p = plan_matmul(ctx.input_shape(0), ctx.input_shape(1));
   ctx.set_output(0, t, p.out);
 }
@@ -150,7 +151,13 @@ void infer_matmul_integer(InferContext& ctx) {
     ctx.fail("a_zero_point must have A's element type");
   if (ctx.has_input(3) && ctx.input_dtype(3) != ctx.input_dtype(1))
     ctx.fail("b_zero_point must have B's element type");
+  ctx.set_output_unknown(0, DType::kInt32);
   MatMulPlan p = plan_matmul(ctx.input_shape(0), ctx.input_shape(1));
+  if (ctx.has_input(2)) {
+    const int64_t n = shape_numel(ctx.input_shape(2));
+    if (n != 1 && n != p.m)
+      ctx.fail("a_zero_point must be a scalar or have ", p.m, " elements (rows of A), got ", n);
+  }
   ctx.set_output(0, DType::kInt32, p.out);
 }
 
@@ -243,6 +250,7 @@ void infer_gemm(InferContext& ctx) {
   if (ctx.input_dtype(1) != t || (ctx.has_input(2) && ctx.input_dtype(2) != t))
     ctx.fail("A, B and C must have the same element type");
   if (t == DType::kBool) ctx.fail("Gemm does not support bool");
+  ctx.set_output_unknown(0, t);
   GemmDims d = gemm_dims(ctx, ctx.input_shape(0), ctx.input_shape(1));
   if (ctx.has_input(2)) check_gemm_c(ctx, ctx.input_shape(2), d.m, d.n);
   ctx.set_output(0, t, {d.m, d.n});
@@ -428,7 +436,8 @@ EinsumPlan plan_einsum(const std::string& eq, const std::vector<Shape>& shapes) 
         if (cur == -1) {
           cur = sz;
         } else if (cur != sz) {
-          fail("Einsum label '", terms[t], "' has inconsistent sizes ", cur, " and ", sz);
+          fail("Einsum label '", std::string(1, static_cast<char>(id < 26 ? 'a' + id : 'A' + id - 26)),
+               "' has inconsistent sizes ", cur, " and ", sz);
         }
       }
     }
@@ -492,11 +501,11 @@ void infer_einsum(InferContext& ctx) {
   ctx.expect_inputs(1, ctx.num_inputs());
   DType t = ctx.input_dtype(0);
   if (t == DType::kBool) ctx.fail("Einsum does not support bool");
-  std::vector<Shape> shapes;
-  for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+  for (size_t i = 0; i < ctx.num_inputs(); ++i)
     if (ctx.input_dtype(i) != t) ctx.fail("all Einsum inputs must have the same element type");
-    shapes.push_back(ctx.input_shape(i));
-  }
+  ctx.set_output_unknown(0, t);
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < ctx.num_inputs(); ++i) shapes.push_back(ctx.input_shape(i));
   EinsumPlan p = plan_einsum(ctx.attr_string("equation"), shapes);
   ctx.set_output(0, t, p.out_shape);
 }

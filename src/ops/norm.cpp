@@ -110,6 +110,10 @@ void infer_batchnorm(InferContext& ctx) {
   const DType t = ctx.input_dtype(0);
   expect_float(ctx, t, "X");
   for (size_t i = 1; i < 5; ++i) expect_float(ctx, ctx.input_dtype(i), "scale/B/mean/var");
+  // Running statistics have the mean/var type (opset 15 split it from X's).
+  const DType st = ctx.opset() >= 14 ? ctx.input_dtype(3) : t;
+  ctx.set_output_unknown(0, t);  // keeps dtypes if a shape below is unknown
+  for (size_t i = 1; i < ctx.num_outputs(); ++i) ctx.set_output_unknown(i, st);
   const Shape& x = ctx.input_shape(0);
   BnDims d = bn_dims(ctx, x);
   const int64_t ps = bn_param_size(ctx, d);
@@ -121,11 +125,7 @@ void infer_batchnorm(InferContext& ctx) {
                " elements were expected (channels of X ", shape_str(x), ")");
   }
   ctx.set_output(0, t, x);
-  for (size_t i = 1; i < ctx.num_outputs(); ++i) {
-    // Running statistics have the mean/var type (opset 15 split it from X's).
-    const DType st = ctx.opset() >= 14 ? ctx.input_dtype(3) : t;
-    ctx.set_output(i, st, ctx.input_shape(3));
-  }
+  for (size_t i = 1; i < ctx.num_outputs(); ++i) ctx.set_output(i, st, ctx.input_shape(3));
 }
 
 template <class T>
@@ -209,6 +209,7 @@ void infer_instancenorm(InferContext& ctx) {
   ctx.expect_inputs(3, 3);
   const DType t = ctx.input_dtype(0);
   expect_float(ctx, t, "input");
+  ctx.set_output_unknown(0, t);
   const Shape& x = ctx.input_shape(0);
   if (x.size() < 2) ctx.fail("input must have rank >= 2 (N, C, ...), got ", shape_str(x));
   for (size_t i = 1; i < 3; ++i)
@@ -275,6 +276,8 @@ void infer_layernorm(InferContext& ctx) {
   const DType t = ctx.input_dtype(0);
   expect_float(ctx, t, "X");
   const DType st = layernorm_stash_type(ctx);
+  ctx.set_output_unknown(0, t);
+  for (size_t i = 1; i < ctx.num_outputs() && i < 3; ++i) ctx.set_output_unknown(i, st);
   const Shape& x = ctx.input_shape(0);
   const int64_t axis = normalize_axis(ctx.attr_int("axis", -1), static_cast<int64_t>(x.size()));
   check_unidirectional(ctx, ctx.input_shape(1), x, "Scale");
@@ -348,6 +351,7 @@ void infer_groupnorm(InferContext& ctx) {
   ctx.expect_inputs(3, 3);
   const DType t = ctx.input_dtype(0);
   expect_float(ctx, t, "X");
+  ctx.set_output_unknown(0, t);
   const Shape& x = ctx.input_shape(0);
   if (x.size() < 2) ctx.fail("X must have rank >= 2 (N, C, ...), got ", shape_str(x));
   const int64_t g = groupnorm_groups(ctx, x[1]);
@@ -399,6 +403,7 @@ void infer_lrn(InferContext& ctx) {
   ctx.expect_inputs(1, 1);
   const DType t = ctx.input_dtype(0);
   expect_float(ctx, t, "X");
+  ctx.set_output_unknown(0, t);
   const Shape& x = ctx.input_shape(0);
   if (x.size() < 2) ctx.fail("X must have rank >= 2 (N, C, ...), got ", shape_str(x));
   if (ctx.attr_int("size") <= 0) ctx.fail("size must be positive, got ", ctx.attr_int("size"));
@@ -476,6 +481,7 @@ void infer_mvn(InferContext& ctx) {
   ctx.expect_inputs(1, 1);
   const DType t = ctx.input_dtype(0);
   expect_float(ctx, t, "X");
+  ctx.set_output_unknown(0, t);
   const Shape& x = ctx.input_shape(0);
   mvn_spec(ctx, x);
   ctx.set_output(0, t, x);
@@ -510,6 +516,7 @@ void infer_lpnorm(InferContext& ctx) {
   ctx.expect_inputs(1, 1);
   const DType t = ctx.input_dtype(0);
   expect_float(ctx, t, "input");
+  ctx.set_output_unknown(0, t);
   const Shape& x = ctx.input_shape(0);
   normalize_axis(ctx.attr_int("axis", -1), static_cast<int64_t>(x.size()));
   const int64_t p = ctx.attr_int("p", 2);

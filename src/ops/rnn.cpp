@@ -214,6 +214,9 @@ void infer_rnn(InferContext& ctx) {
   if (ctx.has_input(kSeqLens) && ctx.input_dtype(kSeqLens) != DType::kInt32 &&
       ctx.input_dtype(kSeqLens) != DType::kInt64)
     ctx.fail("sequence_lens must be int32");
+  // Dtypes first, so they survive a shape that is only known at run time.
+  for (size_t i = 0; i < ctx.num_outputs() && i < (kCell == Cell::kLstm ? 3u : 2u); ++i)
+    ctx.set_output_unknown(i, t);
   std::vector<const Shape*> shapes(max_in, nullptr);
   for (size_t i = 0; i < max_in; ++i)
     if (ctx.has_input(i)) shapes[i] = &ctx.input_shape(i);

@@ -6,7 +6,9 @@ namespace lithe::ir {
 
 std::string TensorType::str() const {
   std::string s = dtype_name(dtype);
-  s += has_shape ? "[" + shape_str(dims) + "]" : "[?]";
+  s += '[';
+  s += has_shape ? shape_str(dims) : std::string("?");
+  s += ']';
   return s;
 }
 

@@ -57,8 +57,7 @@ std::string read_external(const ::onnx::TensorProto& p, const std::string& base_
   if (stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     fail(what, ": external data file '", location, "' not found or not a regular file");
   uint64_t fsize = static_cast<uint64_t>(st.st_size);
-  uint64_t len = length < 0 ? fsize - std::min<uint64_t>(fsize, static_cast<uint64_t>(offset))
-                            : static_cast<uint64_t>(length);
+  uint64_t len = length < 0 ? expected : static_cast<uint64_t>(length);
   if (static_cast<uint64_t>(offset) > fsize || len > fsize - static_cast<uint64_t>(offset))
     fail(what, ": external data range [", offset, ", +", len, ") is past the end of '", location,
          "' (", fsize, " bytes)");

@@ -7,8 +7,10 @@
 //       (after --warmup runs, default 2) and prints min / median / mean in ms.
 //
 //   node ort_run.js MODEL.onnx --gen-inputs OUT_DIR [--seed N] [--shape NAME=1x3x224x224 ...]
+//                   [--pattern uniform|text]
 //       Writes deterministic pseudo-random inputs (float: uniform [0,1) from a seeded
-//       mulberry32 stream) for every model input to OUT_DIR/<sanitized input name>.npy,
+//       mulberry32 stream; --pattern text: a synthetic page of text-like marks, ImageNet-
+//       normalized, for text detectors) for every model input to OUT_DIR/<sanitized name>.npy,
 //       using the declared input shapes, with dynamic dims taken from --shape. Also writes
 //       OUT_DIR/inputs.args: one NAME=FILE line per input (FILE relative to OUT_DIR).
 //
@@ -133,7 +135,7 @@ function parseShape(s) {
 }
 
 function parseArgs(argv) {
-  const o = { positional: [], inputs: [], shapes: {}, time: 0, warmup: 2, threads: 1, seed: 0, genInputs: null, info: false };
+  const o = { positional: [], inputs: [], shapes: {}, time: 0, warmup: 2, threads: 1, seed: 0, genInputs: null, pattern: 'uniform', info: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -145,6 +147,10 @@ function parseArgs(argv) {
     else if (a === '--threads') o.threads = parseInt(val(), 10);
     else if (a === '--seed') o.seed = parseInt(val(), 10);
     else if (a === '--gen-inputs') o.genInputs = val();
+    else if (a === '--pattern') {
+      o.pattern = val();
+      if (!['uniform', 'text'].includes(o.pattern)) die(`--pattern wants uniform or text, got '${o.pattern}'`);
+    }
     else if (a === '--info') o.info = true;
     else if (a === '--shape') {
       const v = val();
@@ -168,6 +174,51 @@ function loadOrt() {
     return require('onnxruntime-node');
   } catch (e) {
     die(`cannot load onnxruntime-node (${e.message.split('\n')[0]}); run scripts/fetch_models.sh first`);
+  }
+}
+
+// --pattern text: a synthetic page of text-like marks (rows of dark glyph strokes, ~16 px
+// tall, grouped into words, on a light background), normalized with the ImageNet
+// mean/std that PP-OCR's detector expects. Uniform noise gives the detector nothing to
+// find, so its sigmoid output sits entirely in the far tail (values ~1e-5), where ONNX
+// Runtime's approximate logistic flushes to 0; a text-like image gives it a full [0, 1]
+// probability map. Works on rank-4 NCHW or NHWC inputs with 3 channels.
+function textImage(dims, rng, data, name) {
+  if (dims.length !== 4 || (dims[1] !== 3 && dims[3] !== 3)) die(`--pattern text: input ${name} is not NCHW/NHWC with 3 channels`);
+  const nchw = dims[1] === 3;
+  const [N, H, W] = nchw ? [dims[0], dims[2], dims[3]] : [dims[0], dims[1], dims[2]];
+  const rint = (lo, hi) => lo + (rng() % (hi - lo)); // [lo, hi)
+  const img = new Float32Array(H * W);
+  const mean = [0.485, 0.456, 0.406];
+  const std = [0.229, 0.224, 0.225];
+  for (let n = 0; n < N; n++) {
+    img.fill(0.9);
+    const fill = (y0, y1, x0, x1) => {
+      for (let y = Math.max(0, y0); y < Math.min(H, y1); y++)
+        for (let x = Math.max(0, x0); x < Math.min(W, x1); x++) img[y * W + x] = 0.1;
+    };
+    for (let y = 20; y + 16 <= H; y += 30) {
+      let x = 10;
+      while (x < W - 40) {
+        const wlen = rint(30, 120);
+        let cx = x;
+        while (cx < Math.min(x + wlen, W - 10)) {
+          const cw = rint(3, 9);
+          fill(y, y + 16, cx, cx + cw);
+          if (rng() & 1) {
+            const sy = y + rint(0, 14);
+            fill(sy, sy + 2, cx, cx + cw + 3);
+          }
+          cx += cw + rint(2, 5);
+        }
+        x += wlen + rint(15, 40);
+      }
+    }
+    for (let c = 0; c < 3; c++)
+      for (let i = 0; i < H * W; i++) {
+        const v = (img[i] - mean[c]) / std[c];
+        data[nchw ? (n * 3 + c) * H * W + i : (n * H * W + i) * 3 + c] = v;
+      }
   }
 }
 
@@ -224,7 +275,9 @@ async function main() {
       const spec = DTYPES[m.type];
       if (!spec) die(`input ${m.name}: cannot generate type ${m.type}`);
       const data = new spec[1](count);
-      if (m.type === 'float32' || m.type === 'float64') {
+      if (o.pattern === 'text' && (m.type === 'float32' || m.type === 'float64')) {
+        textImage(dims, rng, data, m.name);
+      } else if (m.type === 'float32' || m.type === 'float64') {
         // 24 random bits -> exactly representable float32 in [0, 1).
         for (let i = 0; i < count; i++) data[i] = (rng() >>> 8) * 5.9604644775390625e-8;
       } else if (m.type === 'bool') {

@@ -6,7 +6,8 @@
 #
 # MODEL names (e.g. resnet50) restrict the run; default: every CACHE_DIR/models/*.onnx.
 # Per model, under CACHE_DIR/checks/<model>/:
-#   inputs/  generated once by ort_run.js --gen-inputs (seeded; cached)
+#   inputs/  generated once by ort_run.js --gen-inputs (seeded; cached): uniform [0,1)
+#            noise, except a synthetic text-like page for ppocr_det (--pattern text)
 #   ort/     ONNX Runtime's outputs (cached; redone when the model file, the inputs or the
 #            onnxruntime-node version change)
 #   lithe/   `LITHE_BIN run MODEL --input NAME=FILE.npy ... --output-dir lithe/` (always
@@ -37,6 +38,16 @@ shape_args() {
     ppocr_cls) echo "x=1x3x48x192" ;;
     resnet50|mobilenet_v2|googlenet|squeezenet1_0|squeezenet1_1) echo "input=1x3x224x224" ;;
     *) echo "" ;;  # static shapes (e.g. blazeface)
+  esac
+}
+
+# Extra input-generation options: the text detector gets a synthetic text-like page (on
+# uniform noise its sigmoid output is all far tail, ~1e-5, where ONNX Runtime's
+# approximate logistic flushes to 0 and the comparison would measure that, not lithe).
+gen_args() {
+  case "$1" in
+    ppocr_det) echo "--pattern text" ;;
+    *) echo "" ;;
   esac
 }
 
@@ -83,14 +94,15 @@ for m in "${models[@]}"; do
   read -r -a shapes <<<"$(shape_args "$m")"
   shape_opts=()
   for s in "${shapes[@]}"; do shape_opts+=(--shape "$s"); done
+  read -r -a gen_opts <<<"$(gen_args "$m")"
   model_sum="$(sha256sum "$model" | cut -d' ' -f1)"
   echo "== $m"
 
   # 1. inputs (cached)
-  in_stamp="model=$model_sum seed=$SEED shapes=${shapes[*]:-}"
+  in_stamp="model=$model_sum seed=$SEED shapes=${shapes[*]:-} gen=${gen_opts[*]:-}"
   if [ "$(cat "$work/inputs/.stamp" 2>/dev/null)" != "$in_stamp" ]; then
     rm -rf "$work/inputs" "$work/inputs.tmp" "$work/ort"
-    if ! node "$HERE/ort_run.js" "$model" --gen-inputs "$work/inputs.tmp" --seed "$SEED" "${shape_opts[@]}" >"$work/gen.log" 2>&1; then
+    if ! node "$HERE/ort_run.js" "$model" --gen-inputs "$work/inputs.tmp" --seed "$SEED" "${shape_opts[@]}" "${gen_opts[@]}" >"$work/gen.log" 2>&1; then
       rows+=("$m|ERROR|input generation failed: $(tail -n1 "$work/gen.log")|||")
       failed=$((failed + 1)); continue
     fi

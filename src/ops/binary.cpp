@@ -56,8 +56,8 @@ BinaryShapes binary_shapes(const NodeAttrs& ctx, const Shape& a, const Shape& b,
       int64_t axis = ctx.attr_int("axis");
       if (axis < 0) axis += ra;
       if (axis < 0 || axis + rb > ra)
-        ctx.fail("broadcast axis ", ctx.attr_int("axis"), " does not fit B of shape ",
-                 shape_str(b), " into A of shape ", shape_str(a));
+        ctx.fail("broadcast axis ", ctx.attr_int("axis"), " does not fit B of shape ", shape_str(b),
+                 " into A of shape ", shape_str(a));
       s.b.assign(static_cast<size_t>(ra), 1);
       std::copy(b.begin(), b.end(), s.b.begin() + axis);
     }
@@ -74,8 +74,7 @@ BinaryShapes binary_shapes(const NodeAttrs& ctx, const Shape& a, const Shape& b,
     }
     s.out = broadcast_shapes(a, s.b);
     if (s.out != a)
-      ctx.fail("slope of shape ", shape_str(b), " does not broadcast to X of shape ",
-               shape_str(a));
+      ctx.fail("slope of shape ", shape_str(b), " does not broadcast to X of shape ", shape_str(a));
     return s;
   }
   s.out = broadcast_shapes(a, b);
@@ -100,7 +99,8 @@ void for_each_pair(const BinaryShapes& s, F&& f) {
 // The unsigned type arithmetic on C wraps in: at least unsigned int, so that small types do
 // not promote to (overflowing) signed int.
 template <class C>
-using wrap_t = std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
+using wrap_t =
+    std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
 
 template <class C>
 C wrap_add(C a, C b) {
@@ -142,8 +142,7 @@ C int_mod(C a, C b, bool sign_of_dividend) {
     if (b == C(-1)) return C(0);  // avoids MIN % -1
   }
   C r = static_cast<C>(a % b);
-  if (!sign_of_dividend && r != C(0) && is_negative(r) != is_negative(b))
-    r = static_cast<C>(r + b);
+  if (!sign_of_dividend && r != C(0) && is_negative(r) != is_negative(b)) r = static_cast<C>(r + b);
   return r;
 }
 
@@ -177,11 +176,13 @@ C int_pow(C base, E exp) {
 
 // ---- the generic broadcasting map ----
 
-template <Types kT, bool kBoolOut, Rule kRule = Rule::kMulti>
+/// Making the kernel validates the attributes at build time.
+template <Types kT, bool kBoolOut, class Factory, Rule kRule = Rule::kMulti>
 void infer_binary(InferContext& ctx) {
   ctx.expect_inputs(2, 2);
   DType dt = ctx.input_dtype(0);
   check_dtype<kT>(ctx, dt, "input A");
+  (void)Factory{}(static_cast<const NodeAttrs&>(ctx));
   if (ctx.input_dtype(1) != dt)
     ctx.fail("input B has element type ", dtype_name(ctx.input_dtype(1)), ", expected A's ",
              dtype_name(dt));
@@ -217,13 +218,13 @@ struct Plain {
 
 template <Types kT, bool kBoolOut = false, class K>
 OpDef plain(std::string_view name, int since, K) {
-  return OpDef{name, "", since, &infer_binary<kT, kBoolOut>,
+  return OpDef{name, "", since, &infer_binary<kT, kBoolOut, Plain<K>>,
                &compute_binary<kT, kBoolOut, Plain<K>>};
 }
 
 template <Types kT, bool kBoolOut = false, class Factory>
 OpDef with_attrs(std::string_view name, int since, Factory) {
-  return OpDef{name, "", since, &infer_binary<kT, kBoolOut>,
+  return OpDef{name, "", since, &infer_binary<kT, kBoolOut, Factory>,
                &compute_binary<kT, kBoolOut, Factory>};
 }
 
@@ -239,7 +240,8 @@ void infer_pow(InferContext& ctx) {
     ctx.fail("exponent type ", dtype_name(et), " differs from base type ", dtype_name(dt),
              " (mixed types need opset 12)");
   ctx.set_output_unknown(0, dt);
-  ctx.set_output(0, dt, binary_shapes(ctx, ctx.input_shape(0), ctx.input_shape(1), Rule::kMulti).out);
+  ctx.set_output(0, dt,
+                 binary_shapes(ctx, ctx.input_shape(0), ctx.input_shape(1), Rule::kMulti).out);
 }
 
 void compute_pow(ComputeContext& ctx) {
@@ -450,7 +452,8 @@ void add_binary_ops(std::vector<OpDef>& ops) {
       return x < C(0) ? x * slope : x;
     }
   };
-  ops.push_back({"PRelu", "", 1, &infer_binary<kNumeric, false, Rule::kPRelu>,
+  ops.push_back({"PRelu", "", 1,
+                 &infer_binary<kNumeric, false, Plain<decltype(prelu)>, Rule::kPRelu>,
                  &compute_binary<kNumeric, false, Plain<decltype(prelu)>, Rule::kPRelu>});
 
   // ---- comparisons ----
@@ -458,8 +461,7 @@ void add_binary_ops(std::vector<OpDef>& ops) {
   ops.push_back(plain<kNumeric, true>("Less", 1, [](auto a, auto b) { return a < b; }));
   ops.push_back(plain<kNumeric, true>("LessOrEqual", 12, [](auto a, auto b) { return a <= b; }));
   ops.push_back(plain<kNumeric, true>("Greater", 1, [](auto a, auto b) { return a > b; }));
-  ops.push_back(
-      plain<kNumeric, true>("GreaterOrEqual", 12, [](auto a, auto b) { return a >= b; }));
+  ops.push_back(plain<kNumeric, true>("GreaterOrEqual", 12, [](auto a, auto b) { return a >= b; }));
 
   // ---- logic and bits ----
   ops.push_back(plain<kBool>("And", 1, [](bool a, bool b) { return a && b; }));
@@ -483,8 +485,10 @@ void add_binary_ops(std::vector<OpDef>& ops) {
 
   // ---- selection and variadic ----
   ops.push_back({"Where", "", 9, &infer_where, &compute_where});
-  ops.push_back({"Max", "", 1, &infer_variadic<kNumeric>, &compute_variadic<kNumeric, false, MinMax<true>>});
-  ops.push_back({"Min", "", 1, &infer_variadic<kNumeric>, &compute_variadic<kNumeric, false, MinMax<false>>});
+  ops.push_back(
+      {"Max", "", 1, &infer_variadic<kNumeric>, &compute_variadic<kNumeric, false, MinMax<true>>});
+  ops.push_back(
+      {"Min", "", 1, &infer_variadic<kNumeric>, &compute_variadic<kNumeric, false, MinMax<false>>});
   ops.push_back({"Sum", "", 1, &infer_variadic<kFloat>, &compute_variadic<kFloat, false, Plus>});
   ops.push_back({"Mean", "", 1, &infer_variadic<kFloat>, &compute_variadic<kFloat, true, Plus>});
 }

@@ -26,12 +26,14 @@ using elementwise::visit_types;
 
 // ---- the generic elementwise map ----
 
-/// Output dtype and shape follow the input; the input type must be in kT.
-template <Types kT, bool kBoolOut>
+/// Output dtype and shape follow the input; the input type must be in kT. Making the kernel
+/// validates the attributes at build time.
+template <Types kT, bool kBoolOut, class Factory>
 void infer_map(InferContext& ctx) {
   ctx.expect_inputs(1, 1);
   DType dt = ctx.input_dtype(0);
   check_dtype<kT>(ctx, dt, "input");
+  (void)Factory{}(static_cast<const NodeAttrs&>(ctx));
   DType out = kBoolOut ? DType::kBool : dt;
   ctx.set_output_unknown(0, out);
   ctx.set_output(0, out, ctx.input_shape(0));
@@ -66,12 +68,14 @@ struct Plain {
 
 template <Types kT, bool kBoolOut = false, class K>
 OpDef plain(std::string_view name, int since, K) {
-  return OpDef{name, "", since, &infer_map<kT, kBoolOut>, &compute_map<kT, kBoolOut, Plain<K>>};
+  return OpDef{name, "", since, &infer_map<kT, kBoolOut, Plain<K>>,
+               &compute_map<kT, kBoolOut, Plain<K>>};
 }
 
 template <Types kT, bool kBoolOut = false, class Factory>
 OpDef with_attrs(std::string_view name, int since, Factory) {
-  return OpDef{name, "", since, &infer_map<kT, kBoolOut>, &compute_map<kT, kBoolOut, Factory>};
+  return OpDef{name, "", since, &infer_map<kT, kBoolOut, Factory>,
+               &compute_map<kT, kBoolOut, Factory>};
 }
 
 // Two's-complement negation without signed-overflow UB (INT_MIN stays INT_MIN).
@@ -165,10 +169,10 @@ DType cast_target(const NodeAttrs& ctx) {
   if (a->kind == ir::Attribute::Kind::kString) {
     // Opset 1..5 spell the type as a TensorProto.DataType name.
     static const std::pair<const char*, DType> kNames[] = {
-        {"FLOAT", DType::kFloat32}, {"UINT8", DType::kUInt8},     {"INT8", DType::kInt8},
-        {"UINT16", DType::kUInt16}, {"INT16", DType::kInt16},     {"INT32", DType::kInt32},
-        {"INT64", DType::kInt64},   {"BOOL", DType::kBool},       {"FLOAT16", DType::kFloat16},
-        {"DOUBLE", DType::kFloat64}, {"UINT32", DType::kUInt32}, {"UINT64", DType::kUInt64},
+        {"FLOAT", DType::kFloat32},    {"UINT8", DType::kUInt8},   {"INT8", DType::kInt8},
+        {"UINT16", DType::kUInt16},    {"INT16", DType::kInt16},   {"INT32", DType::kInt32},
+        {"INT64", DType::kInt64},      {"BOOL", DType::kBool},     {"FLOAT16", DType::kFloat16},
+        {"DOUBLE", DType::kFloat64},   {"UINT32", DType::kUInt32}, {"UINT64", DType::kUInt64},
         {"BFLOAT16", DType::kBFloat16}};
     for (const auto& [n, d] : kNames)
       if (a->s == n) return d;

@@ -23,34 +23,48 @@ enum class Types {
 };
 
 template <class T>
-inline constexpr bool kIsFloat = std::is_floating_point_v<T> || std::is_same_v<T, Half> ||
-                                 std::is_same_v<T, BFloat16>;
+inline constexpr bool kIsFloat =
+    std::is_floating_point_v<T> || std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
 template <class T>
 inline constexpr bool kIsInt = std::is_integral_v<T> && !std::is_same_v<T, bool>;
 
 template <Types kT, class T>
 constexpr bool type_in() {
   switch (kT) {
-    case Types::kFloat: return kIsFloat<T>;
-    case Types::kSignedOrFloat: return kIsFloat<T> || (kIsInt<T> && std::is_signed_v<T>);
-    case Types::kNumeric: return kIsFloat<T> || kIsInt<T>;
-    case Types::kInt: return kIsInt<T>;
-    case Types::kUnsigned: return kIsInt<T> && std::is_unsigned_v<T>;
-    case Types::kBool: return std::is_same_v<T, bool>;
-    case Types::kAny: return true;
+    case Types::kFloat:
+      return kIsFloat<T>;
+    case Types::kSignedOrFloat:
+      return kIsFloat<T> || (kIsInt<T> && std::is_signed_v<T>);
+    case Types::kNumeric:
+      return kIsFloat<T> || kIsInt<T>;
+    case Types::kInt:
+      return kIsInt<T>;
+    case Types::kUnsigned:
+      return kIsInt<T> && std::is_unsigned_v<T>;
+    case Types::kBool:
+      return std::is_same_v<T, bool>;
+    case Types::kAny:
+      return true;
   }
   return false;
 }
 
 inline const char* types_name(Types t) {
   switch (t) {
-    case Types::kFloat: return "a float type";
-    case Types::kSignedOrFloat: return "a float or signed integer type";
-    case Types::kNumeric: return "a numeric type";
-    case Types::kInt: return "an integer type";
-    case Types::kUnsigned: return "an unsigned integer type";
-    case Types::kBool: return "bool";
-    case Types::kAny: return "a numeric or bool type";
+    case Types::kFloat:
+      return "a float type";
+    case Types::kSignedOrFloat:
+      return "a float or signed integer type";
+    case Types::kNumeric:
+      return "a numeric type";
+    case Types::kInt:
+      return "an integer type";
+    case Types::kUnsigned:
+      return "an unsigned integer type";
+    case Types::kBool:
+      return "bool";
+    case Types::kAny:
+      return "a numeric or bool type";
   }
   return "?";
 }

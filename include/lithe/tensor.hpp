@@ -58,6 +58,9 @@ class Tensor {
 
   /// Same storage, another shape of the same element count.
   Tensor reshaped(Shape shape) const;
+  /// Same storage read as another element type of the same size (e.g. uint16 bits as
+  /// bfloat16).
+  Tensor bitcast(DType to) const;
   /// Deep copy.
   Tensor clone() const;
   /// Element i converted to double / int64 (for small shape tensors and tests).

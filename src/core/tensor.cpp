@@ -82,6 +82,14 @@ Tensor Tensor::reshaped(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::bitcast(DType to) const {
+  if (dtype_size(to) != dtype_size(dtype_))
+    fail("cannot reinterpret ", dtype_name(dtype_), " as ", dtype_name(to), ": sizes differ");
+  Tensor t = *this;
+  t.dtype_ = to;
+  return t;
+}
+
 Tensor Tensor::clone() const {
   Tensor t(dtype_, shape_);
   if (nbytes()) std::memcpy(t.data_, data_, nbytes());

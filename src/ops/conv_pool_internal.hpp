@@ -119,7 +119,9 @@ inline Geometry forward_geometry(const NodeAttrs& a, const std::vector<int64_t>&
     switch (ap) {
       case AutoPad::kNotSet: {
         int64_t span = g.in[d] + g.pad_begin[d] + g.pad_end[d] - ext;
-        if (span < 0)
+        // ceil_mode lets a window overhang the padded input (span > -stride still gives
+        // one output, as in PyTorch and the ONNX reference); floor mode needs it to fit.
+        if (span < 0 && !opt.ceil_mode)
           a.fail("kernel extent ", ext, " is larger than the padded input size ",
                  g.in[d] + g.pad_begin[d] + g.pad_end[d], " in spatial dim ", d);
         out = (opt.ceil_mode ? ceil_div(span, s) : floor_div(span, s)) + 1;

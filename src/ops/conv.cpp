@@ -109,11 +109,12 @@ void conv_compute(ComputeContext& ctx) {
         const T* wb = wd + m * cg * k_sp;
         T* yb = yd + (n * s.m + m) * out_sp;
         conv_pool::for_each_coord(s.g.out, [&](const std::vector<int64_t>& oc) {
-          Acc acc = bd ? static_cast<Acc>(bd[m]) : Acc(0);
+          Acc acc = 0;
           conv_pool::for_each_tap(s.g, oc, [&](int64_t xo, int64_t ko, const auto&) {
             for (int64_t ci = 0; ci < cg; ++ci)
               acc += static_cast<Acc>(xb[ci * in_sp + xo]) * static_cast<Acc>(wb[ci * k_sp + ko]);
           });
+          if (bd) acc += static_cast<Acc>(bd[m]);  // bias last, as y = conv(x, w) + b
           yb[conv_pool::spatial_offset(s.g.out, oc)] = static_cast<T>(acc);
         });
       }
@@ -354,7 +355,7 @@ void conv_transpose_compute(ComputeContext& ctx) {
     for (int64_t n = 0; n < s.n; ++n) {
       for (int64_t m = 0; m < s.m; ++m) {
         const int64_t grp = m / mg, mi = m % mg;
-        std::fill(acc.begin(), acc.end(), bd ? static_cast<Acc>(bd[m]) : Acc(0));
+        std::fill(acc.begin(), acc.end(), Acc(0));
         for (int64_t ci = 0; ci < cg; ++ci) {
           const int64_t c = grp * cg + ci;
           const T* xb = xd + (n * s.c + c) * in_sp;
@@ -371,8 +372,10 @@ void conv_transpose_compute(ComputeContext& ctx) {
             });
           });
         }
+        const Acc bias = bd ? static_cast<Acc>(bd[m]) : Acc(0);
         T* yb = y.data<T>() + (n * s.m + m) * out_sp;
-        for (int64_t i = 0; i < out_sp; ++i) yb[i] = static_cast<T>(acc[static_cast<size_t>(i)]);
+        for (int64_t i = 0; i < out_sp; ++i)
+          yb[i] = static_cast<T>(acc[static_cast<size_t>(i)] + bias);
       }
     }
   });

@@ -73,10 +73,11 @@ struct Geometry {
   int64_t extent(size_t d) const { return (kernel[d] - 1) * dilations[d] + 1; }
 };
 
-/// Options of the forward (Conv, pools) geometry.
+/// Options of the forward (Conv, pools) geometry. Attributes an older op version lacks
+/// (dilations before MaxPool-10/AveragePool-19, ceil_mode before 10) are read when present
+/// and default to the old behaviour when absent, so one reader serves every version.
 struct WindowOptions {
-  bool ceil_mode = false;      ///< pools with ceil_mode=1
-  bool has_dilations = true;   ///< false where the op version has no dilations attribute
+  bool ceil_mode = false;  ///< pools with ceil_mode=1
 };
 
 /// Reads strides/dilations/pads/auto_pad for an op whose window of `kernel` slides over
@@ -93,8 +94,7 @@ inline Geometry forward_geometry(const NodeAttrs& a, const std::vector<int64_t>&
   for (int64_t k : kernel)
     if (k < 1 || k > kMaxTensorElements) a.fail("kernel size ", k, " must be >= 1");
   g.strides = read_spatial_ints(a, "strides", r, 1, 1);
-  g.dilations = opt.has_dilations ? read_spatial_ints(a, "dilations", r, 1, 1)
-                                  : std::vector<int64_t>(r, 1);
+  g.dilations = read_spatial_ints(a, "dilations", r, 1, 1);
   AutoPad ap = read_auto_pad(a);
   g.pad_begin.assign(r, 0);
   g.pad_end.assign(r, 0);

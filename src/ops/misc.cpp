@@ -42,9 +42,11 @@ void infer_nms(InferContext& ctx) {
     ctx.fail("input 'max_output_boxes_per_class' must be int64, got ",
              dtype_name(ctx.input_dtype(2)));
   for (size_t i : {2, 3, 4})
-    if (ctx.has_input(i)) expect_scalar(ctx, ctx.input_shape(i), i == 2   ? "max_output_boxes_per_class"
-                                                                 : i == 3 ? "iou_threshold"
-                                                                          : "score_threshold");
+    if (ctx.has_input(i))
+      expect_scalar(ctx, ctx.input_shape(i),
+                    i == 2   ? "max_output_boxes_per_class"
+                    : i == 3 ? "iou_threshold"
+                             : "score_threshold");
   ctx.set_output_unknown(0, DType::kInt64);
 }
 
@@ -58,8 +60,7 @@ Box make_box(const double* c, bool center) {
     double hw = c[2] / 2, hh = c[3] / 2;
     return {c[1] - hh, c[0] - hw, c[1] + hh, c[0] + hw};
   }
-  return {std::min(c[0], c[2]), std::min(c[1], c[3]), std::max(c[0], c[2]),
-          std::max(c[1], c[3])};
+  return {std::min(c[0], c[2]), std::min(c[1], c[3]), std::max(c[0], c[2]), std::max(c[1], c[3])};
 }
 
 double iou(const Box& a, const Box& b) {
@@ -88,8 +89,7 @@ void compute_nms(ComputeContext& ctx) {
     score_thr = scalar_double(ctx, ctx.input(4), "score_threshold");
     if (std::isnan(score_thr)) ctx.fail("score_threshold is NaN");
   }
-  if (!(iou_thr >= 0 && iou_thr <= 1))
-    ctx.fail("iou_threshold must be in [0, 1], got ", iou_thr);
+  if (!(iou_thr >= 0 && iou_thr <= 1)) ctx.fail("iou_threshold must be in [0, 1], got ", iou_thr);
   if (max_out < 0) max_out = 0;
   const bool center = ctx.attr_int("center_point_box", 0) == 1;
 
@@ -157,7 +157,8 @@ double determinant(std::vector<double>& a, int64_t n) {
   for (int64_t c = 0; c < n; ++c) {
     int64_t piv = c;
     for (int64_t r = c + 1; r < n; ++r)
-      if (std::abs(a[static_cast<size_t>(r * n + c)]) > std::abs(a[static_cast<size_t>(piv * n + c)]))
+      if (std::abs(a[static_cast<size_t>(r * n + c)]) >
+          std::abs(a[static_cast<size_t>(piv * n + c)]))
         piv = r;
     double p = a[static_cast<size_t>(piv * n + c)];
     if (p == 0) return 0;
@@ -182,13 +183,13 @@ void compute_det(ComputeContext& ctx) {
   Tensor& y = ctx.output(0);
   const int64_t n = x.rank() >= 2 ? x.dim(x.rank() - 1) : 0;
   const int64_t mats = y.numel();
-  std::vector<double> dets(static_cast<size_t>(mats));
   std::vector<double> a(static_cast<size_t>(n * n));
-  for (int64_t m = 0; m < mats; ++m) {
-    for (int64_t i = 0; i < n * n; ++i) a[static_cast<size_t>(i)] = x.at_double(m * n * n + i);
-    dets[static_cast<size_t>(m)] = determinant(a, n);
-  }
-  store_doubles(y, dets);
+  with_writer(y, [&](auto put) {
+    for (int64_t m = 0; m < mats; ++m) {
+      for (int64_t i = 0; i < n * n; ++i) a[static_cast<size_t>(i)] = x.at_double(m * n * n + i);
+      put(m, determinant(a, n));
+    }
+  });
 }
 
 // ---- Random generators ----
@@ -203,8 +204,7 @@ std::mt19937 make_rng(const NodeAttrs& ctx) {
 DType random_out_dtype(const NodeAttrs& ctx, DType like) {
   DType t = ctx.has_attr("dtype") ? dtype_attr(ctx, "dtype", ctx.attr_int("dtype")) : like;
   if (!is_float(t))
-    ctx.fail("output element type must be float16, bfloat16, float or double, got ",
-             dtype_name(t));
+    ctx.fail("output element type must be float16, bfloat16, float or double, got ", dtype_name(t));
   return t;
 }
 
@@ -231,21 +231,24 @@ template <bool kNormal>
 void compute_random(ComputeContext& ctx) {
   Tensor& y = ctx.output(0);
   std::mt19937 rng = make_rng(ctx);
-  std::vector<double> v(static_cast<size_t>(y.numel()));
+  const int64_t count = y.numel();
   if constexpr (kNormal) {
     double mean = ctx.attr_float("mean", 0.0f), scale = ctx.attr_float("scale", 1.0f);
     if (!std::isfinite(mean) || !std::isfinite(scale) || scale < 0)
       ctx.fail("mean must be finite and scale finite and >= 0, got ", mean, ", ", scale);
     std::normal_distribution<double> dist(0.0, 1.0);
-    for (double& e : v) e = mean + scale * dist(rng);
+    with_writer(y, [&](auto put) {
+      for (int64_t i = 0; i < count; ++i) put(i, mean + scale * dist(rng));
+    });
   } else {
     double low = ctx.attr_float("low", 0.0f), high = ctx.attr_float("high", 1.0f);
     if (!std::isfinite(low) || !std::isfinite(high) || low > high)
       ctx.fail("low and high must be finite with low <= high, got ", low, ", ", high);
     std::uniform_real_distribution<double> dist(0.0, 1.0);
-    for (double& e : v) e = low + (high - low) * dist(rng);
+    with_writer(y, [&](auto put) {
+      for (int64_t i = 0; i < count; ++i) put(i, low + (high - low) * dist(rng));
+    });
   }
-  store_doubles(y, v);
 }
 
 void infer_bernoulli(InferContext& ctx) {
@@ -261,14 +264,14 @@ void compute_bernoulli(ComputeContext& ctx) {
   Tensor& y = ctx.output(0);
   std::mt19937 rng = make_rng(ctx);
   std::uniform_real_distribution<double> dist(0.0, 1.0);
-  std::vector<double> v(static_cast<size_t>(y.numel()));
-  for (int64_t i = 0; i < p.numel(); ++i) {
-    double prob = p.at_double(i);
-    if (!(prob >= 0 && prob <= 1))
-      ctx.fail("input probabilities must be in [0, 1], got ", prob, " at index ", i);
-    v[static_cast<size_t>(i)] = dist(rng) < prob ? 1.0 : 0.0;
-  }
-  store_doubles(y, v);
+  with_writer(y, [&](auto put) {
+    for (int64_t i = 0; i < p.numel(); ++i) {
+      double prob = p.at_double(i);
+      if (!(prob >= 0 && prob <= 1))
+        ctx.fail("input probabilities must be in [0, 1], got ", prob, " at index ", i);
+      put(i, dist(rng) < prob ? 1.0 : 0.0);
+    }
+  });
 }
 
 }  // namespace

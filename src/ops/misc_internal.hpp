@@ -32,13 +32,15 @@ T from_double(double v) {
   }
 }
 
-/// Writes `v` (one value per element) into `out`, converting to its element type.
-inline void store_doubles(Tensor& out, const std::vector<double>& v) {
+/// Calls f(put) once, where put(i, v) stores double v as element i of `out` converted to its
+/// element type; this writes results straight into the output without a double-sized copy.
+/// Callers keep i < out.numel().
+template <class F>
+void with_writer(Tensor& out, F&& f) {
   visit_dtype(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* p = out.data<T>();
-    for (size_t i = 0; i < v.size() && static_cast<int64_t>(i) < out.numel(); ++i)
-      p[i] = from_double<T>(v[i]);
+    f([p](int64_t i, double v) { p[i] = from_double<T>(v); });
   });
 }
 

@@ -47,47 +47,65 @@ void compute_window(ComputeContext& ctx) {
   const int64_t size = window_size(ctx, ctx.input(0));
   const bool periodic = ctx.attr_int("periodic", 1) != 0;
   const double n_div = static_cast<double>(periodic ? size : size - 1);
-  std::vector<double> w(static_cast<size_t>(size));
-  for (int64_t i = 0; i < size; ++i) {
-    // A symmetric window of one sample has N = 0; it is 1 (as numpy.hanning(1)).
-    double x = n_div > 0 ? static_cast<double>(i) / n_div : 0.0;
-    w[static_cast<size_t>(i)] = n_div > 0 ? c.a0 - c.a1 * std::cos(2 * kPi * x) +
-                                                c.a2 * std::cos(4 * kPi * x)
-                                          : 1.0;
-  }
-  store_doubles(ctx.output(0), w);
+  with_writer(ctx.output(0), [&](auto put) {
+    for (int64_t i = 0; i < size; ++i) {
+      // A symmetric window of one sample has N = 0; it is 1 (as numpy.hanning(1)).
+      double x = n_div > 0 ? static_cast<double>(i) / n_div : 0.0;
+      put(i, n_div > 0 ? c.a0 - c.a1 * std::cos(2 * kPi * x) + c.a2 * std::cos(4 * kPi * x) : 1.0);
+    }
+  });
 }
 
 // ---- DFT ----
 
-// A naive DFT of one complex signal: out[k] = sum_n in[n] exp(sign 2 pi i k n / L) for k <
-// out.size(); `in` may be shorter than L (zero padded). Twiddles come from a table indexed
-// by (k n) mod L so they stay exact for long signals.
-void naive_dft(const std::vector<double>& re, const std::vector<double>& im, int64_t len,
-               bool inverse, const std::vector<double>& cos_t, const std::vector<double>& sin_t,
-               std::vector<double>& out_re, std::vector<double>& out_im) {
-  const size_t n_in = std::min(re.size(), static_cast<size_t>(len));
-  const double sign = inverse ? 1.0 : -1.0;
-  for (size_t k = 0; k < out_re.size(); ++k) {
-    double sr = 0, si = 0;
-    for (size_t n = 0; n < n_in; ++n) {
-      size_t j = static_cast<size_t>((static_cast<uint64_t>(k) * n) % static_cast<uint64_t>(len));
-      double c = cos_t[j], s = sign * sin_t[j];
-      sr += re[n] * c - im[n] * s;
-      si += re[n] * s + im[n] * c;
+// exp(i 2 pi j / len) for j in [0, len): a table for usual lengths, computed on demand for
+// huge ones so a hostile dft_length cannot make the table itself enormous.
+class Twiddles {
+ public:
+  explicit Twiddles(int64_t len) : len_(len) {
+    if (len > kMaxTable) return;
+    cos_.resize(static_cast<size_t>(len));
+    sin_.resize(static_cast<size_t>(len));
+    for (int64_t j = 0; j < len; ++j) {
+      cos_[static_cast<size_t>(j)] = std::cos(angle(j));
+      sin_[static_cast<size_t>(j)] = std::sin(angle(j));
     }
-    out_re[k] = sr;
-    out_im[k] = si;
   }
-}
+  int64_t len() const { return len_; }
+  double cos(int64_t j) const {
+    return cos_.empty() ? std::cos(angle(j)) : cos_[static_cast<size_t>(j)];
+  }
+  double sin(int64_t j) const {
+    return sin_.empty() ? std::sin(angle(j)) : sin_[static_cast<size_t>(j)];
+  }
 
-void twiddles(int64_t len, std::vector<double>& cos_t, std::vector<double>& sin_t) {
-  cos_t.resize(static_cast<size_t>(len));
-  sin_t.resize(static_cast<size_t>(len));
-  for (int64_t j = 0; j < len; ++j) {
-    double a = 2 * kPi * static_cast<double>(j) / static_cast<double>(len);
-    cos_t[static_cast<size_t>(j)] = std::cos(a);
-    sin_t[static_cast<size_t>(j)] = std::sin(a);
+ private:
+  static constexpr int64_t kMaxTable = int64_t{1} << 20;
+  double angle(int64_t j) const {
+    return 2 * kPi * static_cast<double>(j) / static_cast<double>(len_);
+  }
+  int64_t len_;
+  std::vector<double> cos_, sin_;
+};
+
+// A naive DFT of one complex signal (re, im), zero padded or truncated to tw.len():
+// calls put(k, real, imag) with sum_n x[n] exp(sign 2 pi i k n / L) for k < out_len. The
+// twiddle index (k n) mod L keeps the angles exact for long signals.
+template <class Put>
+void naive_dft(const std::vector<double>& re, const std::vector<double>& im, const Twiddles& tw,
+               bool inverse, int64_t out_len, Put&& put) {
+  const int64_t len = tw.len();
+  const int64_t n_in = std::min(static_cast<int64_t>(re.size()), len);
+  const double sign = inverse ? 1.0 : -1.0;
+  for (int64_t k = 0; k < out_len; ++k) {
+    double sr = 0, si = 0;
+    for (int64_t n = 0; n < n_in; ++n) {
+      int64_t j = (k * n) % len;  // k, n < 2^31: no overflow
+      double c = tw.cos(j), s = sign * tw.sin(j);
+      sr += re[static_cast<size_t>(n)] * c - im[static_cast<size_t>(n)] * s;
+      si += re[static_cast<size_t>(n)] * s + im[static_cast<size_t>(n)] * c;
+    }
+    put(k, sr, si);
   }
 }
 
@@ -150,8 +168,8 @@ void infer_dft(InferContext& ctx) {
 
 void compute_dft(ComputeContext& ctx) {
   const Tensor& x = ctx.input(0);
-  DftGeom g = dft_geom_from(ctx, x.shape(),
-                            [&](size_t i) -> const Tensor& { return ctx.input(i); });
+  DftGeom g =
+      dft_geom_from(ctx, x.shape(), [&](size_t i) -> const Tensor& { return ctx.input(i); });
   const bool inverse = ctx.attr_int("inverse", 0) != 0;
   const Shape& xs = x.shape();
   const int64_t comp = xs.back();
@@ -160,28 +178,25 @@ void compute_dft(ComputeContext& ctx) {
   for (size_t d = g.axis + 1; d + 1 < xs.size(); ++d) inner *= xs[d];
   const int64_t in_len = xs[g.axis];
   const int64_t take = std::min(in_len, g.len);
-  std::vector<double> cos_t, sin_t;
-  twiddles(g.len, cos_t, sin_t);
+  const Twiddles tw(g.len);
   std::vector<double> re(static_cast<size_t>(take)), im(static_cast<size_t>(take));
-  std::vector<double> ore(static_cast<size_t>(g.out_len)), oim(static_cast<size_t>(g.out_len));
   const double norm = inverse ? 1.0 / static_cast<double>(g.len) : 1.0;
-  std::vector<double> y(static_cast<size_t>(shape_numel(g.out)));
-  for (int64_t o = 0; o < outer; ++o) {
-    for (int64_t in = 0; in < inner; ++in) {
-      for (int64_t n = 0; n < take; ++n) {
-        int64_t base = ((o * in_len + n) * inner + in) * comp;
-        re[static_cast<size_t>(n)] = x.at_double(base);
-        im[static_cast<size_t>(n)] = comp == 2 ? x.at_double(base + 1) : 0.0;
-      }
-      naive_dft(re, im, g.len, inverse, cos_t, sin_t, ore, oim);
-      for (int64_t k = 0; k < g.out_len; ++k) {
-        size_t base = static_cast<size_t>(((o * g.out_len + k) * inner + in) * 2);
-        y[base] = ore[static_cast<size_t>(k)] * norm;
-        y[base + 1] = oim[static_cast<size_t>(k)] * norm;
+  with_writer(ctx.output(0), [&](auto put) {
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t in = 0; in < inner; ++in) {
+        for (int64_t n = 0; n < take; ++n) {
+          int64_t base = ((o * in_len + n) * inner + in) * comp;
+          re[static_cast<size_t>(n)] = x.at_double(base);
+          im[static_cast<size_t>(n)] = comp == 2 ? x.at_double(base + 1) : 0.0;
+        }
+        naive_dft(re, im, tw, inverse, g.out_len, [&](int64_t k, double yr, double yi) {
+          int64_t base = ((o * g.out_len + k) * inner + in) * 2;
+          put(base, yr * norm);
+          put(base + 1, yi * norm);
+        });
       }
     }
-  }
-  store_doubles(ctx.output(0), y);
+  });
 }
 
 // ---- STFT ----
@@ -246,29 +261,26 @@ void compute_stft(ComputeContext& ctx) {
   if (ctx.has_input(2))
     for (int64_t n = 0; n < g.frame_len; ++n)
       win[static_cast<size_t>(n)] = ctx.input(2).at_double(n);
-  std::vector<double> cos_t, sin_t;
-  twiddles(g.frame_len, cos_t, sin_t);
+  const Twiddles tw(g.frame_len);
   const size_t fl = static_cast<size_t>(g.frame_len);
-  std::vector<double> re(fl), im(fl), ore(static_cast<size_t>(g.bins)),
-      oim(static_cast<size_t>(g.bins));
-  std::vector<double> y(static_cast<size_t>(g.batch * g.frames * g.bins * 2));
-  for (int64_t b = 0; b < g.batch; ++b) {
-    for (int64_t f = 0; f < g.frames; ++f) {
-      for (int64_t n = 0; n < g.frame_len; ++n) {
-        int64_t base = (b * g.length + f * g.step + n) * g.comp;
-        double w = win[static_cast<size_t>(n)];
-        re[static_cast<size_t>(n)] = x.at_double(base) * w;
-        im[static_cast<size_t>(n)] = g.comp == 2 ? x.at_double(base + 1) * w : 0.0;
-      }
-      naive_dft(re, im, g.frame_len, false, cos_t, sin_t, ore, oim);
-      for (int64_t k = 0; k < g.bins; ++k) {
-        size_t o = static_cast<size_t>(((b * g.frames + f) * g.bins + k) * 2);
-        y[o] = ore[static_cast<size_t>(k)];
-        y[o + 1] = oim[static_cast<size_t>(k)];
+  std::vector<double> re(fl), im(fl);
+  with_writer(ctx.output(0), [&](auto put) {
+    for (int64_t b = 0; b < g.batch; ++b) {
+      for (int64_t f = 0; f < g.frames; ++f) {
+        for (int64_t n = 0; n < g.frame_len; ++n) {
+          int64_t base = (b * g.length + f * g.step + n) * g.comp;
+          double w = win[static_cast<size_t>(n)];
+          re[static_cast<size_t>(n)] = x.at_double(base) * w;
+          im[static_cast<size_t>(n)] = g.comp == 2 ? x.at_double(base + 1) * w : 0.0;
+        }
+        naive_dft(re, im, tw, false, g.bins, [&](int64_t k, double yr, double yi) {
+          int64_t o = ((b * g.frames + f) * g.bins + k) * 2;
+          put(o, yr);
+          put(o + 1, yi);
+        });
       }
     }
-  }
-  store_doubles(ctx.output(0), y);
+  });
 }
 
 // ---- MelWeightMatrix ----
@@ -295,8 +307,8 @@ MelParams mel_params(const Ctx& ctx, ValueFn value, bool need_all) {
   p.upper = scalar_double(ctx, value(4), "upper_edge_hertz");
   if (p.sample_rate < 1) ctx.fail("sample_rate must be >= 1, got ", p.sample_rate);
   if (!(p.lower >= 0) || !(p.upper >= p.lower) || !std::isfinite(p.upper))
-    ctx.fail("expected 0 <= lower_edge_hertz <= upper_edge_hertz (finite), got ", p.lower,
-             " and ", p.upper);
+    ctx.fail("expected 0 <= lower_edge_hertz <= upper_edge_hertz (finite), got ", p.lower, " and ",
+             p.upper);
   return p;
 }
 
@@ -309,13 +321,14 @@ void infer_mel(InferContext& ctx) {
     if (!is_float(ctx.input_dtype(i)))
       ctx.fail("input ", i, " must be float, got ", dtype_name(ctx.input_dtype(i)));
   DType out = dtype_attr(ctx, "output_datatype", ctx.attr_int("output_datatype", 1));
-  MelParams p = mel_params(ctx, [&](size_t i) -> const Tensor& { return ctx.input_value(i); },
-                           false);
+  MelParams p = mel_params(
+      ctx, [&](size_t i) -> const Tensor& { return ctx.input_value(i); }, false);
   ctx.set_output(0, out, {p.dft_length / 2 + 1, p.mel_bins});
 }
 
 void compute_mel(ComputeContext& ctx) {
-  MelParams p = mel_params(ctx, [&](size_t i) -> const Tensor& { return ctx.input(i); }, true);
+  MelParams p = mel_params(
+      ctx, [&](size_t i) -> const Tensor& { return ctx.input(i); }, true);
   const int64_t spec_bins = p.dft_length / 2 + 1;
   const int64_t points = p.mel_bins + 2;
   const double low_mel = 2595 * std::log10(1 + p.lower / 700);
@@ -324,30 +337,29 @@ void compute_mel(ComputeContext& ctx) {
   std::vector<int64_t> bin(static_cast<size_t>(points));
   for (int64_t i = 0; i < points; ++i) {
     double hz = 700 * (std::pow(10.0, (static_cast<double>(i) * step + low_mel) / 2595) - 1);
-    double b = std::floor(static_cast<double>(p.dft_length + 1) * hz /
-                          static_cast<double>(p.sample_rate));
+    double b =
+        std::floor(static_cast<double>(p.dft_length + 1) * hz / static_cast<double>(p.sample_rate));
     if (!(b >= 0 && b < static_cast<double>(spec_bins)))
       ctx.fail("upper_edge_hertz ", p.upper, " maps beyond the ", spec_bins,
                " spectrogram bins (it must not exceed sample_rate / 2)");
     bin[static_cast<size_t>(i)] = static_cast<int64_t>(b);
   }
-  std::vector<double> w(static_cast<size_t>(spec_bins * p.mel_bins), 0.0);
-  auto at = [&](int64_t j, int64_t i) -> double& {
-    return w[static_cast<size_t>(j * p.mel_bins + i)];
-  };
-  for (int64_t i = 0; i < p.mel_bins; ++i) {
-    const int64_t lo = bin[static_cast<size_t>(i)], mid = bin[static_cast<size_t>(i) + 1],
-                  hi = bin[static_cast<size_t>(i) + 2];
-    if (mid == lo) {
-      at(mid, i) = 1;
-    } else {
-      for (int64_t j = lo; j <= mid; ++j)
-        at(j, i) = static_cast<double>(j - lo) / static_cast<double>(mid - lo);
+  // The output is zero-filled; only the triangles are written.
+  with_writer(ctx.output(0), [&](auto put) {
+    auto at = [&](int64_t j, int64_t i, double v) { put(j * p.mel_bins + i, v); };
+    for (int64_t i = 0; i < p.mel_bins; ++i) {
+      const int64_t lo = bin[static_cast<size_t>(i)], mid = bin[static_cast<size_t>(i) + 1],
+                    hi = bin[static_cast<size_t>(i) + 2];
+      if (mid == lo) {
+        at(mid, i, 1);
+      } else {
+        for (int64_t j = lo; j <= mid; ++j)
+          at(j, i, static_cast<double>(j - lo) / static_cast<double>(mid - lo));
+      }
+      for (int64_t j = mid; j < hi; ++j)
+        at(j, i, static_cast<double>(hi - j) / static_cast<double>(hi - mid));
     }
-    for (int64_t j = mid; j < hi; ++j)
-      at(j, i) = static_cast<double>(hi - j) / static_cast<double>(hi - mid);
-  }
-  store_doubles(ctx.output(0), w);
+  });
 }
 
 }  // namespace

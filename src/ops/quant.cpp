@@ -33,8 +33,8 @@ struct QuantLayout {
 
 // Validates the scale (and zero point) shapes against the data shape and derives the
 // layout. `scale_name` / `zp_name` name the inputs in messages.
-QuantLayout quant_layout(const NodeAttrs& ctx, const Shape& x, const Shape& scale,
-                         const Shape* zp, const char* scale_name, const char* zp_name) {
+QuantLayout quant_layout(const NodeAttrs& ctx, const Shape& x, const Shape& scale, const Shape* zp,
+                         const char* scale_name, const char* zp_name) {
   if (zp && *zp != scale)
     ctx.fail("input '", zp_name, "' has shape ", shape_str(*zp), " but '", scale_name,
              "' has shape ", shape_str(scale), "; they must match");
@@ -68,8 +68,7 @@ QuantLayout quant_layout(const NodeAttrs& ctx, const Shape& x, const Shape& scal
   l.block = block;
   l.nblocks = (x[axis] + block - 1) / block;
   bool ok = scale.size() == x.size();
-  for (size_t d = 0; ok && d < x.size(); ++d)
-    ok = scale[d] == (d == axis ? l.nblocks : x[d]);
+  for (size_t d = 0; ok && d < x.size(); ++d) ok = scale[d] == (d == axis ? l.nblocks : x[d]);
   if (!ok)
     ctx.fail("input '", scale_name, "' has shape ", shape_str(scale), " but blocked quantization",
              " of shape ", shape_str(x), " along axis ", axis, " with block_size ", block,
@@ -124,19 +123,20 @@ void compute_quantize(ComputeContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& s = ctx.input(1);
   const Tensor* z = ctx.has_input(2) ? &ctx.input(2) : nullptr;
-  QuantLayout l = quant_layout(ctx, x.shape(), s.shape(), z ? &z->shape() : nullptr, "y_scale",
-                               "y_zero_point");
+  QuantLayout l =
+      quant_layout(ctx, x.shape(), s.shape(), z ? &z->shape() : nullptr, "y_scale", "y_zero_point");
   std::vector<double> scale = checked_scales(ctx, s, "y_scale");
   std::vector<int64_t> zp = z ? zero_points(*z) : std::vector<int64_t>(scale.size(), 0);
   Tensor& y = ctx.output(0);
   visit_dtype(x.dtype(), [&](auto xtag) {
     using X = typename decltype(xtag)::type;
-    if constexpr (std::is_same_v<X, bool> || (std::is_integral_v<X> && !std::is_same_v<X, int32_t>)) {
+    if constexpr (std::is_same_v<X, bool> ||
+                  (std::is_integral_v<X> && !std::is_same_v<X, int32_t>)) {
       ctx.fail("input 'x' has type ", dtype_name(x.dtype()), ", expected a float type or int32");
     } else {
       // float32/16 data divide in float like the reference; double and int32 in double.
-      using C = std::conditional_t<std::is_same_v<X, double> || std::is_same_v<X, int32_t>,
-                                   double, float>;
+      using C = std::conditional_t<std::is_same_v<X, double> || std::is_same_v<X, int32_t>, double,
+                                   float>;
       const X* xp = x.data<X>();
       visit_qint(y.dtype(), false, [&](auto qtag) {
         using Q = typename decltype(qtag)::type;
@@ -159,8 +159,8 @@ void check_dequant_types(const NodeAttrs& ctx, DType xt, DType st, bool has_zp, 
              ", expected uint8, int8, uint16, int16 or int32");
   check_scale_dtype(ctx, st, "x_scale");
   if (has_zp && zt != xt)
-    ctx.fail("input 'x_zero_point' has type ", dtype_name(zt), " but 'x' has type ",
-             dtype_name(xt), "; they must match");
+    ctx.fail("input 'x_zero_point' has type ", dtype_name(zt), " but 'x' has type ", dtype_name(xt),
+             "; they must match");
 }
 
 // int32 data has no zero point: the spec requires it to be 0 when given.
@@ -189,10 +189,9 @@ void compute_dequantize(ComputeContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& s = ctx.input(1);
   const Tensor* z = ctx.has_input(2) ? &ctx.input(2) : nullptr;
-  check_dequant_types(ctx, x.dtype(), s.dtype(), z != nullptr,
-                      z ? z->dtype() : DType::kUndefined);
-  QuantLayout l = quant_layout(ctx, x.shape(), s.shape(), z ? &z->shape() : nullptr, "x_scale",
-                               "x_zero_point");
+  check_dequant_types(ctx, x.dtype(), s.dtype(), z != nullptr, z ? z->dtype() : DType::kUndefined);
+  QuantLayout l =
+      quant_layout(ctx, x.shape(), s.shape(), z ? &z->shape() : nullptr, "x_scale", "x_zero_point");
   std::vector<double> scale = checked_scales(ctx, s, "x_scale");
   std::vector<int64_t> zp = z ? zero_points(*z) : std::vector<int64_t>(scale.size(), 0);
   check_int32_zero_point(ctx, x.dtype(), zp);

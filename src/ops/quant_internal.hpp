@@ -25,10 +25,14 @@ inline bool is_quant_int(DType t) {
 template <class F>
 decltype(auto) visit_qint(DType t, bool allow_int32, F&& f) {
   switch (t) {
-    case DType::kUInt8: return f(TypeTag<uint8_t>{});
-    case DType::kInt8: return f(TypeTag<int8_t>{});
-    case DType::kUInt16: return f(TypeTag<uint16_t>{});
-    case DType::kInt16: return f(TypeTag<int16_t>{});
+    case DType::kUInt8:
+      return f(TypeTag<uint8_t>{});
+    case DType::kInt8:
+      return f(TypeTag<int8_t>{});
+    case DType::kUInt16:
+      return f(TypeTag<uint16_t>{});
+    case DType::kInt16:
+      return f(TypeTag<int16_t>{});
     case DType::kInt32:
       if (allow_int32) return f(TypeTag<int32_t>{});
       [[fallthrough]];
@@ -61,8 +65,7 @@ inline void check_scale_dtype(const NodeAttrs& ctx, DType t, const char* name,
 
 /// Fails unless every scale is finite and strictly positive (a zero, negative, NaN or
 /// infinite scale makes the quantization meaningless or divides by zero).
-inline std::vector<double> checked_scales(const NodeAttrs& ctx, const Tensor& s,
-                                          const char* name) {
+inline std::vector<double> checked_scales(const NodeAttrs& ctx, const Tensor& s, const char* name) {
   std::vector<double> v(static_cast<size_t>(s.numel()));
   for (int64_t i = 0; i < s.numel(); ++i) {
     double d = s.at_double(i);

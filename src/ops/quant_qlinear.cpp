@@ -291,8 +291,7 @@ struct MatMulGeom {
 
 MatMulGeom matmul_geom(const NodeAttrs& ctx, const Shape& as, const Shape& bs) {
   if (as.empty() || bs.empty())
-    ctx.fail("inputs 'a' and 'b' must have rank >= 1, got ", shape_str(as), " and ",
-             shape_str(bs));
+    ctx.fail("inputs 'a' and 'b' must have rank >= 1, got ", shape_str(as), " and ", shape_str(bs));
   MatMulGeom g;
   g.a_vec = as.size() == 1;
   g.b_vec = bs.size() == 1;
@@ -393,8 +392,7 @@ void compute_qmatmul(ComputeContext& ctx) {
           for (int64_t kk = 0; kk < K; ++kk)
             acc += static_cast<int64_t>(am[i * K + kk]) * bm[kk * N + j];
           float mult = static_cast<float>(as[static_cast<size_t>(i)]) *
-                       static_cast<float>(bs[static_cast<size_t>(j)]) /
-                       static_cast<float>(ys[0]);
+                       static_cast<float>(bs[static_cast<size_t>(j)]) / static_cast<float>(ys[0]);
           ym[i * N + j] = requantize<Q>(acc, mult, yz[0]);
         }
       }

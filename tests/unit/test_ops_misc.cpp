@@ -121,23 +121,23 @@ TEST(MiscOps, NonMaxSuppressionHostile) {
   EXPECT_CONTAINS(op_error("NonMaxSuppression", 11, {},
                            {boxes, scores, make<int64_t>({1}, {1}), make<float>({1}, {2.f})}),
                   "iou_threshold");
-  EXPECT_CONTAINS(op_error("NonMaxSuppression", 11, {},
-                           {make<float>({1, 1, 3}, {0, 0, 1}), scores}),
-                  "boxes");
-  EXPECT_CONTAINS(op_error("NonMaxSuppression", 11, {},
-                           {boxes, make<float>({1, 1, 2}, {0.5f, 0.5f})}),
-                  "scores");
-  EXPECT_CONTAINS(op_error("NonMaxSuppression", 11, {{"center_point_box", attr_i(2)}},
-                           {boxes, scores}),
-                  "center_point_box");
-  EXPECT_CONTAINS(op_error("NonMaxSuppression", 11, {},
-                           {boxes, scores, make<int64_t>({2}, {1, 1})}),
-                  "max_output_boxes_per_class");
+  EXPECT_CONTAINS(
+      op_error("NonMaxSuppression", 11, {}, {make<float>({1, 1, 3}, {0, 0, 1}), scores}), "boxes");
+  EXPECT_CONTAINS(
+      op_error("NonMaxSuppression", 11, {}, {boxes, make<float>({1, 1, 2}, {0.5f, 0.5f})}),
+      "scores");
+  EXPECT_CONTAINS(
+      op_error("NonMaxSuppression", 11, {{"center_point_box", attr_i(2)}}, {boxes, scores}),
+      "center_point_box");
+  EXPECT_CONTAINS(
+      op_error("NonMaxSuppression", 11, {}, {boxes, scores, make<int64_t>({2}, {1, 1})}),
+      "max_output_boxes_per_class");
 }
 
 TEST(MiscOps, DetOfBatchedMatrices) {
-  auto y = run_op("Det", 11, {},
-                  {make<double>({2, 3, 3}, {2, 0, 1, 1, 3, 2, 1, 1, 2, 0, 1, 0, 1, 0, 0, 0, 0, 1})});
+  auto y =
+      run_op("Det", 11, {},
+             {make<double>({2, 3, 3}, {2, 0, 1, 1, 3, 2, 1, 1, 2, 0, 1, 0, 1, 0, 0, 0, 0, 1})});
   ASSERT_EQ(y[0].shape(), Shape{2});
   EXPECT_NEAR(y[0].data<double>()[0], 6.0, 1e-12);
   EXPECT_NEAR(y[0].data<double>()[1], -1.0, 1e-12);
@@ -155,9 +155,9 @@ TEST(MiscOps, WindowsEdgeSizesAndTypes) {
   EXPECT_NEAR(d[0].data<double>()[2], 1.0, 1e-12);
   EXPECT_NEAR(d[0].data<double>()[0], 4.0 / 46.0, 1e-12);
   EXPECT_CONTAINS(op_error("HannWindow", 17, {}, {make<int32_t>({}, {-3})}), "size");
-  EXPECT_CONTAINS(op_error("HannWindow", 17, {{"output_datatype", attr_i(99)}},
-                           {make<int32_t>({}, {3})}),
-                  "output_datatype");
+  EXPECT_CONTAINS(
+      op_error("HannWindow", 17, {{"output_datatype", attr_i(99)}}, {make<int32_t>({}, {3})}),
+      "output_datatype");
   EXPECT_NE(op_error("HannWindow", 17, {}, {make<int64_t>({}, {int64_t{1} << 40})}), "");
 }
 
@@ -193,15 +193,16 @@ TEST(MiscOps, DftHostile) {
 
 TEST(MiscOps, StftHostile) {
   Tensor sig = make<float>({1, 8, 1}, std::vector<float>(8, 1));
-  EXPECT_CONTAINS(op_error("STFT", 17, {}, {sig, make<int64_t>({}, {0}), std::nullopt,
-                                            make<int64_t>({}, {4})}),
-                  "frame_step");
-  EXPECT_CONTAINS(op_error("STFT", 17, {}, {sig, make<int64_t>({}, {2}), std::nullopt,
-                                            make<int64_t>({}, {9})}),
-                  "frame_length");
-  EXPECT_CONTAINS(op_error("STFT", 17, {}, {sig, make<int64_t>({}, {2}),
-                                            make<float>({3}, {1, 1, 1}), make<int64_t>({}, {4})}),
-                  "window");
+  EXPECT_CONTAINS(
+      op_error("STFT", 17, {}, {sig, make<int64_t>({}, {0}), std::nullopt, make<int64_t>({}, {4})}),
+      "frame_step");
+  EXPECT_CONTAINS(
+      op_error("STFT", 17, {}, {sig, make<int64_t>({}, {2}), std::nullopt, make<int64_t>({}, {9})}),
+      "frame_length");
+  EXPECT_CONTAINS(
+      op_error("STFT", 17, {},
+               {sig, make<int64_t>({}, {2}), make<float>({3}, {1, 1, 1}), make<int64_t>({}, {4})}),
+      "window");
   auto y = run_op("STFT", 17, {{"onesided", attr_i(0)}},
                   {sig, make<int64_t>({}, {2}), std::nullopt, make<int64_t>({}, {4})});
   ASSERT_EQ(y[0].shape(), (Shape{1, 3, 4, 2}));
@@ -218,16 +219,20 @@ TEST(MiscOps, MelWeightMatrixHostile) {
   EXPECT_CONTAINS(op_error("MelWeightMatrix", 17, {}, in(0, 16, 8192, 0, 4096)), "num_mel_bins");
   EXPECT_CONTAINS(op_error("MelWeightMatrix", 17, {}, in(8, -1, 8192, 0, 4096)), "dft_length");
   EXPECT_CONTAINS(op_error("MelWeightMatrix", 17, {}, in(8, 16, 0, 0, 4096)), "sample_rate");
-  EXPECT_CONTAINS(op_error("MelWeightMatrix", 17, {}, in(8, 16, 8192, 0, 20000)), "upper_edge_hertz");
+  EXPECT_CONTAINS(op_error("MelWeightMatrix", 17, {}, in(8, 16, 8192, 0, 20000)),
+                  "upper_edge_hertz");
   EXPECT_NE(op_error("MelWeightMatrix", 17, {}, in(8, 16, 8192, 100, 50)), "");
-  auto y = run_op("MelWeightMatrix", 17, {{"output_datatype", attr_i(11)}}, in(8, 16, 8192, 0, 4096));
+  auto y =
+      run_op("MelWeightMatrix", 17, {{"output_datatype", attr_i(11)}}, in(8, 16, 8192, 0, 4096));
   EXPECT_EQ(y[0].dtype(), DType::kFloat64);
   EXPECT_EQ(y[0].shape(), (Shape{9, 8}));
 }
 
 TEST(MiscOps, RandomOpsRunAndAreSeeded) {
-  std::map<std::string, ir::Attribute> a = {{"shape", attr_is({2, 3})}, {"seed", attr_f(3.f)},
-                                            {"low", attr_f(-1.f)}, {"high", attr_f(1.f)}};
+  std::map<std::string, ir::Attribute> a = {{"shape", attr_is({2, 3})},
+                                            {"seed", attr_f(3.f)},
+                                            {"low", attr_f(-1.f)},
+                                            {"high", attr_f(1.f)}};
   auto u1 = run_op("RandomUniform", 1, a, {});
   auto u2 = run_op("RandomUniform", 1, a, {});
   ASSERT_EQ(u1[0].shape(), (Shape{2, 3}));
@@ -236,8 +241,7 @@ TEST(MiscOps, RandomOpsRunAndAreSeeded) {
     EXPECT_GE(u1[0].data<float>()[i], -1.f);
     EXPECT_LE(u1[0].data<float>()[i], 1.f);
   }
-  auto n = run_op("RandomNormalLike", 1, {{"dtype", attr_i(11)}},
-                  {make<float>({4}, {0, 0, 0, 0})});
+  auto n = run_op("RandomNormalLike", 1, {{"dtype", attr_i(11)}}, {make<float>({4}, {0, 0, 0, 0})});
   EXPECT_EQ(n[0].dtype(), DType::kFloat64);
   auto b = run_op("Bernoulli", 15, {}, {make<float>({3}, {0, 1, 1})});
   EXPECT_EQ(b[0].data<float>()[0], 0.f);

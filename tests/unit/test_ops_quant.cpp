@@ -115,13 +115,14 @@ TEST(QuantOps, QuantizeRoundsHalfToEvenAndSaturates) {
 }
 
 TEST(QuantOps, QuantizeDefaultsToUint8AndSupports16Bit) {
-  auto y = run_op("QuantizeLinear", 13, {}, {make<float>({2}, {-1.f, 3.f}), make<float>({}, {1.f})});
+  auto y =
+      run_op("QuantizeLinear", 13, {}, {make<float>({2}, {-1.f, 3.f}), make<float>({}, {1.f})});
   ASSERT_EQ(y[0].dtype(), DType::kUInt8);
   EXPECT_EQ(y[0].data<uint8_t>()[0], 0);
   EXPECT_EQ(y[0].data<uint8_t>()[1], 3);
-  auto z = run_op("QuantizeLinear", 21, {},
-                  {make<float>({2}, {-70000.f, 300.f}), make<float>({}, {1.f}),
-                   make<int16_t>({}, {5})});
+  auto z =
+      run_op("QuantizeLinear", 21, {},
+             {make<float>({2}, {-70000.f, 300.f}), make<float>({}, {1.f}), make<int16_t>({}, {5})});
   ASSERT_EQ(z[0].dtype(), DType::kInt16);
   EXPECT_EQ(z[0].data<int16_t>()[0], -32768);
   EXPECT_EQ(z[0].data<int16_t>()[1], 305);
@@ -136,17 +137,17 @@ TEST(QuantOps, BlockedQuantizeAndDequantize) {
   Tensor x = make<float>({2, 4}, {2, 4, 30, 60, -8, 8, 100, 200});
   Tensor s = make<float>({2, 2}, {2, 30, 8, 100});
   Tensor z = make<int8_t>({2, 2}, {0, 1, -1, 0});
-  auto q = run_op("QuantizeLinear", 21, {{"axis", attr_i(1)}, {"block_size", attr_i(2)}},
-                  {x, s, z});
+  auto q =
+      run_op("QuantizeLinear", 21, {{"axis", attr_i(1)}, {"block_size", attr_i(2)}}, {x, s, z});
   std::vector<int8_t> want = {1, 2, 2, 3, -2, 0, 1, 2};
   for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(q[0].data<int8_t>()[i], want[i]) << i;
   auto d = run_op("DequantizeLinear", 21, {{"axis", attr_i(1)}, {"block_size", attr_i(2)}},
                   {q[0], s, z});
   for (int64_t i = 0; i < 8; ++i) EXPECT_FLOAT_EQ(d[0].data<float>()[i], x.data<float>()[i]);
   // Scale with the wrong block count.
-  EXPECT_CONTAINS(op_error("QuantizeLinear", 21, {{"axis", attr_i(1)}, {"block_size", attr_i(1)}},
-                           {x, s, z}),
-                  "y_scale");
+  EXPECT_CONTAINS(
+      op_error("QuantizeLinear", 21, {{"axis", attr_i(1)}, {"block_size", attr_i(1)}}, {x, s, z}),
+      "y_scale");
 }
 
 TEST(QuantOps, DequantizeInt32AndPerAxis) {
@@ -166,28 +167,31 @@ TEST(QuantOps, HostileScalesAndZeroPoints) {
   Tensor x = make<float>({2, 3}, {1, 2, 3, 4, 5, 6});
   for (float bad : {0.f, -1.f, NAN, INFINITY}) {
     EXPECT_CONTAINS(op_error("QuantizeLinear", 13, {}, {x, make<float>({}, {bad})}), "y_scale");
-    EXPECT_CONTAINS(op_error("DequantizeLinear", 13, {},
-                             {make<uint8_t>({2}, {1, 2}), make<float>({}, {bad})}),
-                    "x_scale");
+    EXPECT_CONTAINS(
+        op_error("DequantizeLinear", 13, {}, {make<uint8_t>({2}, {1, 2}), make<float>({}, {bad})}),
+        "x_scale");
   }
   // Per-axis length mismatch, axis out of range, per-axis before opset 13.
   EXPECT_CONTAINS(op_error("QuantizeLinear", 13, {}, {x, make<float>({2}, {1, 1})}), "y_scale");
-  EXPECT_CONTAINS(op_error("QuantizeLinear", 13, {{"axis", attr_i(5)}},
-                           {x, make<float>({3}, {1, 1, 1})}),
-                  "axis");
+  EXPECT_CONTAINS(
+      op_error("QuantizeLinear", 13, {{"axis", attr_i(5)}}, {x, make<float>({3}, {1, 1, 1})}),
+      "axis");
   EXPECT_CONTAINS(op_error("QuantizeLinear", 10, {}, {x, make<float>({3}, {1, 1, 1})}), "y_scale");
   // Zero point of the wrong type / shape.
-  EXPECT_CONTAINS(op_error("QuantizeLinear", 13, {}, {x, make<float>({}, {1}), make<float>({}, {0})}),
-                  "y_zero_point");
+  EXPECT_CONTAINS(
+      op_error("QuantizeLinear", 13, {}, {x, make<float>({}, {1}), make<float>({}, {0})}),
+      "y_zero_point");
   EXPECT_CONTAINS(op_error("QuantizeLinear", 13, {},
                            {x, make<float>({3}, {1, 1, 1}), make<uint8_t>({2}, {0, 0})}),
                   "y_zero_point");
-  EXPECT_CONTAINS(op_error("DequantizeLinear", 13, {},
-                           {make<uint8_t>({2}, {1, 2}), make<float>({}, {1}), make<int8_t>({}, {0})}),
-                  "x_zero_point");
-  EXPECT_CONTAINS(op_error("DequantizeLinear", 13, {},
-                           {make<int32_t>({2}, {1, 2}), make<float>({}, {1}), make<int32_t>({}, {3})}),
-                  "x_zero_point");
+  EXPECT_CONTAINS(
+      op_error("DequantizeLinear", 13, {},
+               {make<uint8_t>({2}, {1, 2}), make<float>({}, {1}), make<int8_t>({}, {0})}),
+      "x_zero_point");
+  EXPECT_CONTAINS(
+      op_error("DequantizeLinear", 13, {},
+               {make<int32_t>({2}, {1, 2}), make<float>({}, {1}), make<int32_t>({}, {3})}),
+      "x_zero_point");
   EXPECT_CONTAINS(op_error("QuantizeLinear", 21, {{"block_size", attr_i(-1)}},
                            {x, make<float>({2, 3}, {1, 1, 1, 1, 1, 1})}),
                   "block_size");
@@ -203,8 +207,8 @@ TEST(QuantOps, DynamicQuantizeAllZeros) {
 
 namespace {
 std::vector<std::optional<Tensor>> qconv_inputs(Tensor x, Tensor w, Tensor ws, Tensor wz) {
-  return {x, make<float>({}, {1.f}), make<uint8_t>({}, {0}), w, ws, wz, make<float>({}, {1.f}),
-          make<uint8_t>({}, {0})};
+  return {x,  make<float>({}, {1.f}), make<uint8_t>({}, {0}), w, ws,
+          wz, make<float>({}, {1.f}), make<uint8_t>({}, {0})};
 }
 }  // namespace
 
@@ -212,9 +216,10 @@ TEST(QuantOps, QLinearConvPerChannelGroupsPadsStrides) {
   // x [1, 2, 3, 3], depthwise (group 2) 2x2 kernels, per-channel weight scale/zero point.
   Tensor x = make<uint8_t>({1, 2, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1});
   Tensor w = make<int8_t>({2, 1, 2, 2}, {1, 1, 1, 1, 3, 3, 3, 3});
-  auto y = run_op("QLinearConv", 10,
-                  {{"group", attr_i(2)}, {"pads", attr_is({1, 1, 0, 0})}, {"strides", attr_is({2, 2})}},
-                  qconv_inputs(x, w, make<float>({2}, {1.f, 0.5f}), make<int8_t>({2}, {0, 1})));
+  auto y =
+      run_op("QLinearConv", 10,
+             {{"group", attr_i(2)}, {"pads", attr_is({1, 1, 0, 0})}, {"strides", attr_is({2, 2})}},
+             qconv_inputs(x, w, make<float>({2}, {1.f, 0.5f}), make<int8_t>({2}, {0, 1})));
   ASSERT_EQ(y[0].shape(), (Shape{1, 2, 2, 2}));
   // Channel 0: windows at (-1,-1),( -1,1),(1,-1),(1,1) over padded 3x3.
   std::vector<uint8_t> want = {1, 5, 11, 28, 1, 2, 2, 4};
@@ -229,18 +234,23 @@ TEST(QuantOps, QLinearConvHostileAttributes) {
   Tensor x = make<uint8_t>({1, 2, 3, 3}, std::vector<uint8_t>(18, 1));
   Tensor w = make<int8_t>({2, 1, 2, 2}, std::vector<int8_t>(8, 1));
   auto in = qconv_inputs(x, w, make<float>({}, {1.f}), make<int8_t>({}, {0}));
-  EXPECT_CONTAINS(op_error("QLinearConv", 10, {{"group", attr_i(2)}, {"strides", attr_is({0, 1})}}, in),
-                  "strides");
+  EXPECT_CONTAINS(
+      op_error("QLinearConv", 10, {{"group", attr_i(2)}, {"strides", attr_is({0, 1})}}, in),
+      "strides");
   EXPECT_CONTAINS(op_error("QLinearConv", 10, {}, in), "group");
   EXPECT_CONTAINS(op_error("QLinearConv", 10, {{"group", attr_i(0)}}, in), "group");
-  EXPECT_CONTAINS(op_error("QLinearConv", 10, {{"group", attr_i(2)}, {"auto_pad", attr_s("FOO")}}, in),
-                  "auto_pad");
-  EXPECT_CONTAINS(op_error("QLinearConv", 10, {{"group", attr_i(2)}, {"pads", attr_is({-1, 0, 0, 0})}}, in),
-                  "pads");
-  EXPECT_CONTAINS(op_error("QLinearConv", 10, {{"group", attr_i(2)}, {"dilations", attr_is({5, 5})}}, in),
-                  "kernel");
-  EXPECT_CONTAINS(op_error("QLinearConv", 10, {{"group", attr_i(2)}, {"kernel_shape", attr_is({3, 3})}}, in),
-                  "kernel_shape");
+  EXPECT_CONTAINS(
+      op_error("QLinearConv", 10, {{"group", attr_i(2)}, {"auto_pad", attr_s("FOO")}}, in),
+      "auto_pad");
+  EXPECT_CONTAINS(
+      op_error("QLinearConv", 10, {{"group", attr_i(2)}, {"pads", attr_is({-1, 0, 0, 0})}}, in),
+      "pads");
+  EXPECT_CONTAINS(
+      op_error("QLinearConv", 10, {{"group", attr_i(2)}, {"dilations", attr_is({5, 5})}}, in),
+      "kernel");
+  EXPECT_CONTAINS(
+      op_error("QLinearConv", 10, {{"group", attr_i(2)}, {"kernel_shape", attr_is({3, 3})}}, in),
+      "kernel_shape");
   auto bad_ws = qconv_inputs(x, w, make<float>({3}, {1.f, 1.f, 1.f}), make<int8_t>({}, {0}));
   EXPECT_CONTAINS(op_error("QLinearConv", 10, {{"group", attr_i(2)}}, bad_ws), "w_scale");
   auto zero_ys = in;
@@ -250,17 +260,24 @@ TEST(QuantOps, QLinearConvHostileAttributes) {
 
 TEST(QuantOps, QLinearMatMulBroadcastAndVectors) {
   auto in = [](Tensor a, Tensor b) -> std::vector<std::optional<Tensor>> {
-    return {a, make<float>({}, {1.f}), make<int8_t>({}, {0}), b, make<float>({}, {1.f}),
-            make<int8_t>({}, {0}), make<float>({}, {1.f}), make<int8_t>({}, {0})};
+    return {a,
+            make<float>({}, {1.f}),
+            make<int8_t>({}, {0}),
+            b,
+            make<float>({}, {1.f}),
+            make<int8_t>({}, {0}),
+            make<float>({}, {1.f}),
+            make<int8_t>({}, {0})};
   };
   // a [2, 1, 1, 2] x b [3, 2, 1] -> [2, 3, 1, 1].
-  auto y = run_op("QLinearMatMul", 10, {},
-                  in(make<int8_t>({2, 1, 1, 2}, {1, 2, 3, 4}), make<int8_t>({3, 2, 1}, {1, 1, 1, 0, 0, 1})));
+  auto y = run_op(
+      "QLinearMatMul", 10, {},
+      in(make<int8_t>({2, 1, 1, 2}, {1, 2, 3, 4}), make<int8_t>({3, 2, 1}, {1, 1, 1, 0, 0, 1})));
   ASSERT_EQ(y[0].shape(), (Shape{2, 3, 1, 1}));
   std::vector<int8_t> want = {3, 1, 2, 7, 3, 4};
   for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(y[0].data<int8_t>()[i], want[i]) << i;
-  auto v = run_op("QLinearMatMul", 10, {},
-                  in(make<int8_t>({2}, {1, 2}), make<int8_t>({2}, {3, 4})));
+  auto v =
+      run_op("QLinearMatMul", 10, {}, in(make<int8_t>({2}, {1, 2}), make<int8_t>({2}, {3, 4})));
   EXPECT_EQ(v[0].shape(), Shape{});
   EXPECT_EQ(v[0].data<int8_t>()[0], 11);
   EXPECT_NE(op_error("QLinearMatMul", 10, {},

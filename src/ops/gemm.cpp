@@ -52,9 +52,9 @@ void visit_numeric(DType t, F&& f) {
 // MatMul shape logic (numpy semantics).
 
 struct MatMulPlan {
-  Shape out;                    // final output shape
-  Shape batch;                  // broadcast batch shape
-  int64_t m = 1, k = 1, n = 1;  // per-matrix sizes
+  Shape out;                                              // final output shape
+  Shape batch;                                            // broadcast batch shape
+  int64_t m = 1, k = 1, n = 1;                            // per-matrix sizes
   std::vector<int64_t> a_batch_strides, b_batch_strides;  // element strides per batch dim
 };
 
@@ -70,8 +70,8 @@ MatMulPlan plan_matmul(const Shape& a, const Shape& b) {
   p.n = b2[b2.size() - 1];
   const int64_t kb = b2[b2.size() - 2];
   if (p.k != kb)
-    fail("inner dimensions do not match: A is ", shape_str(a), " and B is ", shape_str(b),
-         " (K ", p.k, " vs ", kb, ")");
+    fail("inner dimensions do not match: A is ", shape_str(a), " and B is ", shape_str(b), " (K ",
+         p.k, " vs ", kb, ")");
   Shape ab(a2.begin(), a2.end() - 2), bb(b2.begin(), b2.end() - 2);
   p.batch = broadcast_shapes(ab, bb);
   // Batch strides in units of whole matrices' elements.
@@ -129,7 +129,8 @@ void compute_matmul(ComputeContext& ctx) {
           const T* brow = pb + ob + kk * p.n;
           for (int64_t j = 0; j < p.n; ++j) row[static_cast<size_t>(j)] += av * to_acc(brow[j]);
         }
-        for (int64_t j = 0; j < p.n; ++j) yb[i * p.n + j] = from_acc<T>(row[static_cast<size_t>(j)]);
+        for (int64_t j = 0; j < p.n; ++j)
+          yb[i * p.n + j] = from_acc<T>(row[static_cast<size_t>(j)]);
       }
     });
   });
@@ -162,8 +163,7 @@ void infer_matmul_integer(InferContext& ctx) {
 }
 
 int64_t int8_at(const Tensor& t, int64_t i) {
-  return t.dtype() == DType::kInt8 ? int64_t{t.data<int8_t>()[i]}
-                                   : int64_t{t.data<uint8_t>()[i]};
+  return t.dtype() == DType::kInt8 ? int64_t{t.data<int8_t>()[i]} : int64_t{t.data<uint8_t>()[i]};
 }
 
 void compute_matmul_integer(ComputeContext& ctx) {
@@ -178,7 +178,8 @@ void compute_matmul_integer(ComputeContext& ctx) {
   if (az && az->numel() != 1 && az->numel() != p.m)
     ctx.fail("a_zero_point must be a scalar or have ", p.m, " elements (rows of A), got ",
              shape_str(az->shape()));
-  const int64_t b_mats = b.rank() <= 2 ? 1 : shape_numel(Shape(b.shape().begin(), b.shape().end() - 2));
+  const int64_t b_mats =
+      b.rank() <= 2 ? 1 : shape_numel(Shape(b.shape().begin(), b.shape().end() - 2));
   if (bz && bz->numel() != 1 && bz->numel() != p.n && bz->numel() != p.n * b_mats)
     ctx.fail("b_zero_point must be a scalar or have ", p.n, " elements (columns of B), got ",
              shape_str(bz->shape()));
@@ -227,8 +228,7 @@ GemmDims gemm_dims(const NodeAttrs& ctx, const Shape& a, const Shape& b) {
   const int64_t kb = d.tb ? b[1] : b[0];
   d.n = d.tb ? b[0] : b[1];
   if (d.k != kb)
-    ctx.fail("inner dimensions do not match: A' is ", d.m, "x", d.k, " and B' is ", kb, "x",
-             d.n);
+    ctx.fail("inner dimensions do not match: A' is ", d.m, "x", d.k, " and B' is ", kb, "x", d.n);
   return d;
 }
 
@@ -308,11 +308,11 @@ void compute_gemm(ComputeContext& ctx) {
               v += static_cast<A>(static_cast<int64_t>(beta)) * to_acc(pc[i * c_sm + j * c_sn]);
             py[i * d.n + j] = from_acc<T>(v);
           } else {
-            const double abd = std::is_signed_v<T>
-                                   ? static_cast<double>(static_cast<int64_t>(ab))
-                                   : static_cast<double>(ab);
+            const double abd = std::is_signed_v<T> ? static_cast<double>(static_cast<int64_t>(ab))
+                                                   : static_cast<double>(ab);
             double v = static_cast<double>(alpha) * abd;
-            if (has_c) v += static_cast<double>(beta) * static_cast<double>(pc[i * c_sm + j * c_sn]);
+            if (has_c)
+              v += static_cast<double>(beta) * static_cast<double>(pc[i * c_sm + j * c_sn]);
             py[i * d.n + j] = saturate_from_double<T>(v);
           }
         } else {
@@ -338,7 +338,7 @@ struct EinsumTerm {
 struct EinsumPlan {
   std::vector<int> out_labels;
   std::vector<int> sum_labels;
-  std::vector<int64_t> label_size;       // indexed by label id
+  std::vector<int64_t> label_size;               // indexed by label id
   std::vector<std::vector<int64_t>> in_strides;  // per input, per label id (0 if absent)
   Shape out_shape;
 };
@@ -436,7 +436,8 @@ EinsumPlan plan_einsum(const std::string& eq, const std::vector<Shape>& shapes) 
         if (cur == -1) {
           cur = sz;
         } else if (cur != sz) {
-          fail("Einsum label '", std::string(1, static_cast<char>(id < 26 ? 'a' + id : 'A' + id - 26)),
+          fail("Einsum label '",
+               std::string(1, static_cast<char>(id < 26 ? 'a' + id : 'A' + id - 26)),
                "' has inconsistent sizes ", cur, " and ", sz);
         }
       }
@@ -458,7 +459,8 @@ EinsumPlan plan_einsum(const std::string& eq, const std::vector<Shape>& shapes) 
     }
     if (has_ell) {
       p.out_labels.assign(labels.begin(), labels.begin() + ell);
-      for (int e = 0; e < ell_rank; ++e) p.out_labels.push_back(kEllipsisBase + kMaxRank - ell_rank + e);
+      for (int e = 0; e < ell_rank; ++e)
+        p.out_labels.push_back(kEllipsisBase + kMaxRank - ell_rank + e);
       p.out_labels.insert(p.out_labels.end(), labels.begin() + ell, labels.end());
     } else {
       // numpy allows dropping broadcast dims only when they are all 1-sized; summing them
@@ -467,7 +469,8 @@ EinsumPlan plan_einsum(const std::string& eq, const std::vector<Shape>& shapes) 
     }
   } else {
     // Implicit: ellipsis dims first, then labels seen once, in alphabetical (ASCII) order.
-    for (int e = 0; e < ell_rank; ++e) p.out_labels.push_back(kEllipsisBase + kMaxRank - ell_rank + e);
+    for (int e = 0; e < ell_rank; ++e)
+      p.out_labels.push_back(kEllipsisBase + kMaxRank - ell_rank + e);
     std::vector<std::pair<char, int>> once;
     for (int id = 0; id < kEllipsisBase; ++id)
       if (count[static_cast<size_t>(id)] == 1)

@@ -30,8 +30,7 @@ void from_doubles(const std::vector<double>& v, Tensor& out) {
   visit_float_dtype(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* p = out.data<T>();
-    for (size_t i = 0; i < v.size(); ++i)
-      p[i] = static_cast<T>(static_cast<compute_t<T>>(v[i]));
+    for (size_t i = 0; i < v.size(); ++i) p[i] = static_cast<T>(static_cast<compute_t<T>>(v[i]));
   });
 }
 
@@ -51,8 +50,8 @@ Shape reduced_shape(const Shape& shape, const std::vector<char>& reduce) {
 // of reduced_shape(). Two passes (mean, then squared deviations) in the accumulator type C:
 // float for float32 and the 16-bit floats, double for float64.
 template <class T, class C = compute_t<T>>
-void moments(const T* x, const Shape& shape, const std::vector<char>& reduce,
-             std::vector<C>& mean, std::vector<C>& var) {
+void moments(const T* x, const Shape& shape, const std::vector<char>& reduce, std::vector<C>& mean,
+             std::vector<C>& var) {
   const Shape rs = reduced_shape(shape, reduce);
   const int64_t groups = shape_numel(rs);
   const int64_t total = shape_numel(shape);
@@ -158,9 +157,9 @@ void bn_kernel(ComputeContext& ctx, const BnDims& d, bool training, int64_t ps) 
         const size_t p = static_cast<size_t>(per_channel ? c : c * d.s + s);
         const int64_t i = (n * d.c + c) * d.s + s;
         const C inv = static_cast<C>(1.0 / std::sqrt(uv[p] + eps));
-        const C v = (static_cast<C>(x[i]) - static_cast<C>(um[p])) * inv *
-                        static_cast<C>(scale[p]) +
-                    static_cast<C>(bias[p]);
+        const C v =
+            (static_cast<C>(x[i]) - static_cast<C>(um[p])) * inv * static_cast<C>(scale[p]) +
+            static_cast<C>(bias[p]);
         y[i] = static_cast<T>(v);
       }
     }
@@ -197,9 +196,8 @@ void compute_batchnorm(ComputeContext& ctx) {
   size_t present = 0;
   for (size_t i = 0; i < ctx.num_outputs(); ++i) present += ctx.has_output(i) ? 1 : 0;
   const bool training = bn_training(ctx, present);
-  visit_float_dtype(x.dtype(), [&](auto tag) {
-    bn_kernel<typename decltype(tag)::type>(ctx, d, training, ps);
-  });
+  visit_float_dtype(
+      x.dtype(), [&](auto tag) { bn_kernel<typename decltype(tag)::type>(ctx, d, training, ps); });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -239,7 +237,8 @@ void compute_instancenorm(ComputeContext& ctx) {
     moments<T>(x, {n, c, s}, {0, 0, 1}, mean, var);
     for (int64_t g = 0; g < n * c; ++g) {
       const size_t ch = static_cast<size_t>(g % c);
-      const C inv = static_cast<C>(1.0 / std::sqrt(static_cast<double>(var[static_cast<size_t>(g)]) + eps));
+      const C inv =
+          static_cast<C>(1.0 / std::sqrt(static_cast<double>(var[static_cast<size_t>(g)]) + eps));
       const C sc = static_cast<C>(scale[ch]) * inv, b = static_cast<C>(bias[ch]);
       const C m = mean[static_cast<size_t>(g)];
       for (int64_t k = 0; k < s; ++k) {
@@ -315,14 +314,16 @@ void compute_layernorm(ComputeContext& ctx) {
     std::vector<double> inv(var.size());
     for (size_t g = 0; g < var.size(); ++g)
       inv[g] = 1.0 / std::sqrt(static_cast<double>(var[g]) + eps);
-    for_each_broadcast<3>(shape, {gst, sst, bst}, [&](int64_t i, int64_t g, int64_t si, int64_t bi) {
-      const size_t gs = static_cast<size_t>(g);
-      C v = (static_cast<C>(x[i]) - mean[gs]) * static_cast<C>(inv[gs]) *
-            static_cast<C>(scale[static_cast<size_t>(si)]);
-      if (bias_t) v += static_cast<C>(bias[static_cast<size_t>(bi)]);
-      y[i] = static_cast<T>(v);
-    });
-    if (ctx.has_output(1)) from_doubles(std::vector<double>(mean.begin(), mean.end()), ctx.output(1));
+    for_each_broadcast<3>(shape, {gst, sst, bst},
+                          [&](int64_t i, int64_t g, int64_t si, int64_t bi) {
+                            const size_t gs = static_cast<size_t>(g);
+                            C v = (static_cast<C>(x[i]) - mean[gs]) * static_cast<C>(inv[gs]) *
+                                  static_cast<C>(scale[static_cast<size_t>(si)]);
+                            if (bias_t) v += static_cast<C>(bias[static_cast<size_t>(bi)]);
+                            y[i] = static_cast<T>(v);
+                          });
+    if (ctx.has_output(1))
+      from_doubles(std::vector<double>(mean.begin(), mean.end()), ctx.output(1));
     if (ctx.has_output(2)) from_doubles(inv, ctx.output(2));
   });
 }
@@ -355,8 +356,8 @@ void infer_groupnorm(InferContext& ctx) {
   const Shape& x = ctx.input_shape(0);
   if (x.size() < 2) ctx.fail("X must have rank >= 2 (N, C, ...), got ", shape_str(x));
   const int64_t g = groupnorm_groups(ctx, x[1]);
-  groupnorm_per_channel(ctx, shape_numel(ctx.input_shape(1)), shape_numel(ctx.input_shape(2)),
-                        x[1], g);
+  groupnorm_per_channel(ctx, shape_numel(ctx.input_shape(1)), shape_numel(ctx.input_shape(2)), x[1],
+                        g);
   ctx.set_output(0, t, x);
 }
 
@@ -387,9 +388,9 @@ void compute_groupnorm(ComputeContext& ctx) {
         const C inv = static_cast<C>(1.0 / std::sqrt(static_cast<double>(var[grp]) + eps));
         for (int64_t k = 0; k < s; ++k) {
           const int64_t i = (ni * c + ch) * s + k;
-          y[i] = static_cast<T>((static_cast<C>(x[i]) - mean[grp]) * inv *
-                                    static_cast<C>(scale[p]) +
-                                static_cast<C>(bias[p]));
+          y[i] =
+              static_cast<T>((static_cast<C>(x[i]) - mean[grp]) * inv * static_cast<C>(scale[p]) +
+                             static_cast<C>(bias[p]));
         }
       }
     }

@@ -25,8 +25,17 @@ size_t num_acts(Cell c) { return c == Cell::kRnn ? 1 : c == Cell::kGru ? 2 : 3; 
 enum : size_t { kX = 0, kW, kR, kB, kSeqLens, kInitH, kInitC, kP };
 
 enum class ActFn {
-  kRelu, kTanh, kSigmoid, kAffine, kLeakyRelu, kThresholdedRelu, kScaledTanh, kHardSigmoid,
-  kElu, kSoftsign, kSoftplus
+  kRelu,
+  kTanh,
+  kSigmoid,
+  kAffine,
+  kLeakyRelu,
+  kThresholdedRelu,
+  kScaledTanh,
+  kHardSigmoid,
+  kElu,
+  kSoftsign,
+  kSoftplus
 };
 
 struct Act {
@@ -37,17 +46,28 @@ struct Act {
   C operator()(C x) const {
     const C a = static_cast<C>(alpha), b = static_cast<C>(beta);
     switch (fn) {
-      case ActFn::kRelu: return x > C(0) ? x : C(0);
-      case ActFn::kTanh: return std::tanh(x);
-      case ActFn::kSigmoid: return C(1) / (C(1) + std::exp(-x));
-      case ActFn::kAffine: return a * x + b;
-      case ActFn::kLeakyRelu: return x >= C(0) ? x : a * x;
-      case ActFn::kThresholdedRelu: return x > a ? x : C(0);
-      case ActFn::kScaledTanh: return a * std::tanh(b * x);
-      case ActFn::kHardSigmoid: return std::max(C(0), std::min(C(1), a * x + b));
-      case ActFn::kElu: return x >= C(0) ? x : a * (std::exp(x) - C(1));
-      case ActFn::kSoftsign: return x / (C(1) + std::abs(x));
-      case ActFn::kSoftplus: return std::log1p(std::exp(-std::abs(x))) + std::max(x, C(0));
+      case ActFn::kRelu:
+        return x > C(0) ? x : C(0);
+      case ActFn::kTanh:
+        return std::tanh(x);
+      case ActFn::kSigmoid:
+        return C(1) / (C(1) + std::exp(-x));
+      case ActFn::kAffine:
+        return a * x + b;
+      case ActFn::kLeakyRelu:
+        return x >= C(0) ? x : a * x;
+      case ActFn::kThresholdedRelu:
+        return x > a ? x : C(0);
+      case ActFn::kScaledTanh:
+        return a * std::tanh(b * x);
+      case ActFn::kHardSigmoid:
+        return std::max(C(0), std::min(C(1), a * x + b));
+      case ActFn::kElu:
+        return x >= C(0) ? x : a * (std::exp(x) - C(1));
+      case ActFn::kSoftsign:
+        return x / (C(1) + std::abs(x));
+      case ActFn::kSoftplus:
+        return std::log1p(std::exp(-std::abs(x))) + std::max(x, C(0));
     }
     return x;
   }
@@ -114,8 +134,7 @@ struct RnnSpec {
 };
 
 void expect_shape(const NodeAttrs& ctx, const Shape& got, const Shape& want, const char* what) {
-  if (got != want)
-    ctx.fail(what, " has shape ", shape_str(got), ", expected ", shape_str(want));
+  if (got != want) ctx.fail(what, " has shape ", shape_str(got), ", expected ", shape_str(want));
 }
 
 // Builds the spec from the attributes and the input shapes (nullptr for an absent input),
@@ -149,8 +168,7 @@ RnnSpec make_spec(const NodeAttrs& ctx, Cell cell, const std::vector<const Shape
   if (ctx.has_attr("hidden_size")) {
     const int64_t hs = ctx.attr_int("hidden_size");
     if (hs <= 0) ctx.fail("hidden_size must be positive, got ", hs);
-    if (hs != s.hidden)
-      ctx.fail("hidden_size ", hs, " does not match R of shape ", shape_str(r));
+    if (hs != s.hidden) ctx.fail("hidden_size ", hs, " does not match R of shape ", shape_str(r));
   }
   expect_shape(ctx, w, {s.dirs, g * s.hidden, s.input}, "W");
   expect_shape(ctx, r, {s.dirs, g * s.hidden, s.hidden}, "R");
@@ -170,8 +188,10 @@ RnnSpec make_spec(const NodeAttrs& ctx, Cell cell, const std::vector<const Shape
     names = ctx.attr_strings("activations");
   } else {
     static const char* kDefaults[] = {"Sigmoid", "Tanh", "Tanh"};
-    if (cell == Cell::kRnn) names = {"Tanh"};
-    else names.assign(kDefaults, kDefaults + na);
+    if (cell == Cell::kRnn)
+      names = {"Tanh"};
+    else
+      names.assign(kDefaults, kDefaults + na);
   }
   if (names.size() == na && s.dirs == 2) {
     const std::vector<std::string> once = names;
@@ -242,8 +262,7 @@ void rnn_kernel(ComputeContext& ctx, const RnnSpec& s) {
   if (ctx.has_input(kSeqLens)) {
     lens = ctx.input(kSeqLens).to_int64_vector();
     for (int64_t l : lens)
-      if (l < 0 || l > s.seq)
-        ctx.fail("sequence_lens value ", l, " is outside [0, ", s.seq, "]");
+      if (l < 0 || l > s.seq) ctx.fail("sequence_lens value ", l, " is outside [0, ", s.seq, "]");
   }
   T* y = ctx.has_output(0) ? ctx.output(0).data<T>() : nullptr;
   T* yh = ctx.has_output(1) ? ctx.output(1).data<T>() : nullptr;
@@ -290,16 +309,19 @@ void rnn_kernel(ComputeContext& ctx, const RnnSpec& s) {
         // xw = W x + Wb and hr = R h + Rb for every gate row.
         for (int64_t j = 0; j < G * H; ++j) {
           C acc = wb ? static_cast<C>(wb[j]) : C(0);
-          for (int64_t i = 0; i < I; ++i) acc += static_cast<C>(xt[i]) * static_cast<C>(wd[j * I + i]);
+          for (int64_t i = 0; i < I; ++i)
+            acc += static_cast<C>(xt[i]) * static_cast<C>(wd[j * I + i]);
           xw[static_cast<size_t>(j)] = acc;
           C acc2 = rb ? static_cast<C>(rb[j]) : C(0);
-          for (int64_t i = 0; i < H; ++i) acc2 += h[static_cast<size_t>(i)] * static_cast<C>(rd[j * H + i]);
+          for (int64_t i = 0; i < H; ++i)
+            acc2 += h[static_cast<size_t>(i)] * static_cast<C>(rd[j * H + i]);
           hr[static_cast<size_t>(j)] = acc2;
         }
         auto gx = [&](int64_t gate, int64_t k) { return xw[static_cast<size_t>(gate * H + k)]; };
         auto gh = [&](int64_t gate, int64_t k) { return hr[static_cast<size_t>(gate * H + k)]; };
         if (s.cell == Cell::kRnn) {
-          for (int64_t k = 0; k < H; ++k) hn[static_cast<size_t>(k)] = act[0](clip(gx(0, k) + gh(0, k)));
+          for (int64_t k = 0; k < H; ++k)
+            hn[static_cast<size_t>(k)] = act[0](clip(gx(0, k) + gh(0, k)));
         } else if (s.cell == Cell::kGru) {
           // Gate order z, r, h.
           std::vector<C> z(static_cast<size_t>(H)), rg(static_cast<size_t>(H));
@@ -309,17 +331,20 @@ void rnn_kernel(ComputeContext& ctx, const RnnSpec& s) {
           }
           if (!s.linear_before_reset) {
             // (r . h) R_h^T + Rb_h
-            for (int64_t k = 0; k < H; ++k) rh[static_cast<size_t>(k)] = rg[static_cast<size_t>(k)] * h[static_cast<size_t>(k)];
+            for (int64_t k = 0; k < H; ++k)
+              rh[static_cast<size_t>(k)] = rg[static_cast<size_t>(k)] * h[static_cast<size_t>(k)];
             for (int64_t j = 0; j < H; ++j) {
               C acc = rb ? static_cast<C>(rb[2 * H + j]) : C(0);
               for (int64_t i = 0; i < H; ++i)
                 acc += rh[static_cast<size_t>(i)] * static_cast<C>(rd[(2 * H + j) * H + i]);
               hr[static_cast<size_t>(2 * H + j)] = acc;
             }
-            for (int64_t k = 0; k < H; ++k) rh[static_cast<size_t>(k)] = act[1](clip(gx(2, k) + gh(2, k)));
+            for (int64_t k = 0; k < H; ++k)
+              rh[static_cast<size_t>(k)] = act[1](clip(gx(2, k) + gh(2, k)));
           } else {
             for (int64_t k = 0; k < H; ++k)
-              rh[static_cast<size_t>(k)] = act[1](clip(gx(2, k) + rg[static_cast<size_t>(k)] * gh(2, k)));
+              rh[static_cast<size_t>(k)] =
+                  act[1](clip(gx(2, k) + rg[static_cast<size_t>(k)] * gh(2, k)));
           }
           for (int64_t k = 0; k < H; ++k) {
             const size_t u = static_cast<size_t>(k);
@@ -364,9 +389,8 @@ void compute_rnn(ComputeContext& ctx) {
     if (ctx.has_input(i)) shapes[i] = &ctx.input(i).shape();
   if (!shapes[kX] || !shapes[kW] || !shapes[kR]) ctx.fail("X, W and R are required");
   RnnSpec s = make_spec(ctx, kCell, shapes);
-  visit_float_dtype(ctx.input(kX).dtype(), [&](auto tag) {
-    rnn_kernel<typename decltype(tag)::type>(ctx, s);
-  });
+  visit_float_dtype(ctx.input(kX).dtype(),
+                    [&](auto tag) { rnn_kernel<typename decltype(tag)::type>(ctx, s); });
 }
 
 }  // namespace

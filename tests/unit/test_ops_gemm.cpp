@@ -106,8 +106,9 @@ std::string error_of(OpCase c, const std::vector<Tensor>& inputs) {
 }  // namespace
 
 TEST(OpsGemm, MatMulIntegerOverflowWraps) {
-  auto y = OpCase("MatMul", 13).run({make<int32_t>({1, 1}, {std::numeric_limits<int32_t>::max()}),
-                                     make<int32_t>({1, 1}, {2})});
+  auto y = OpCase("MatMul", 13)
+               .run({make<int32_t>({1, 1}, {std::numeric_limits<int32_t>::max()}),
+                     make<int32_t>({1, 1}, {2})});
   EXPECT_EQ(y[0].data<int32_t>()[0], -2);
 }
 
@@ -133,26 +134,29 @@ TEST(OpsGemm, HostileShapesAreErrors) {
   EXPECT_CONTAINS(error_of(OpCase("MatMul", 13), {make<float>({2, 3}, std::vector<float>(6)),
                                                   make<float>({4, 2}, std::vector<float>(8))}),
                   "inner dimensions");
-  EXPECT_CONTAINS(error_of(OpCase("Gemm", 13).i("transA", 1),
-                           {make<float>({2, 3}, std::vector<float>(6)),
-                            make<float>({3, 2}, std::vector<float>(6))}),
-                  "inner dimensions");
+  EXPECT_CONTAINS(
+      error_of(OpCase("Gemm", 13).i("transA", 1), {make<float>({2, 3}, std::vector<float>(6)),
+                                                   make<float>({3, 2}, std::vector<float>(6))}),
+      "inner dimensions");
   EXPECT_CONTAINS(error_of(OpCase("Gemm", 13), {make<float>({2, 3}, std::vector<float>(6)),
                                                 make<float>({3, 2}, std::vector<float>(6)),
                                                 make<float>({3}, std::vector<float>(3))}),
                   "cannot be broadcast");
-  EXPECT_CONTAINS(error_of(OpCase("MatMulInteger", 10),
-                           {make<uint8_t>({2, 3}, std::vector<uint8_t>(6)),
-                            make<uint8_t>({3, 2}, std::vector<uint8_t>(6)),
-                            make<uint8_t>({3}, std::vector<uint8_t>(3))}),
-                  "a_zero_point");
+  EXPECT_CONTAINS(
+      error_of(OpCase("MatMulInteger", 10), {make<uint8_t>({2, 3}, std::vector<uint8_t>(6)),
+                                             make<uint8_t>({3, 2}, std::vector<uint8_t>(6)),
+                                             make<uint8_t>({3}, std::vector<uint8_t>(3))}),
+      "a_zero_point");
 }
 
 TEST(OpsGemm, GemmTransposedWithRowBias) {
   // A' = [[1,2],[3,4]] from A = [[1,3],[2,4]]; B' = I; C = [10, 20] per column.
-  auto y = OpCase("Gemm", 13).i("transA", 1).i("transB", 1).f("alpha", 2.0f).run(
-      {make<float>({2, 2}, {1, 3, 2, 4}), make<float>({2, 2}, {1, 0, 0, 1}),
-       make<float>({2}, {10, 20})});
+  auto y = OpCase("Gemm", 13)
+               .i("transA", 1)
+               .i("transB", 1)
+               .f("alpha", 2.0f)
+               .run({make<float>({2, 2}, {1, 3, 2, 4}), make<float>({2, 2}, {1, 0, 0, 1}),
+                     make<float>({2}, {10, 20})});
   const float* p = y[0].data<float>();
   EXPECT_FLOAT_EQ(p[0], 12.0f);
   EXPECT_FLOAT_EQ(p[1], 24.0f);
@@ -161,16 +165,18 @@ TEST(OpsGemm, GemmTransposedWithRowBias) {
 }
 
 TEST(OpsGemm, GemmIntegerFractionalAlphaSaturates) {
-  auto y = OpCase("Gemm", 13).f("alpha", 0.5f).run(
-      {make<int32_t>({1, 1}, {std::numeric_limits<int32_t>::max()}), make<int32_t>({1, 1}, {4})});
+  auto y = OpCase("Gemm", 13)
+               .f("alpha", 0.5f)
+               .run({make<int32_t>({1, 1}, {std::numeric_limits<int32_t>::max()}),
+                     make<int32_t>({1, 1}, {4})});
   EXPECT_EQ(y[0].data<int32_t>()[0], std::numeric_limits<int32_t>::max());
 }
 
 TEST(OpsGemm, MatMulIntegerZeroPoints) {
   // A - 1 = [[0, 1]], B - [2, 3] per column = [[1, 1], [2, 2]] -> [[2, 2]]
-  auto y = OpCase("MatMulInteger", 10).run(
-      {make<uint8_t>({1, 2}, {1, 2}), make<int8_t>({2, 2}, {3, 4, 4, 5}),
-       make<uint8_t>({}, {1}), make<int8_t>({2}, {2, 3})});
+  auto y = OpCase("MatMulInteger", 10)
+               .run({make<uint8_t>({1, 2}, {1, 2}), make<int8_t>({2, 2}, {3, 4, 4, 5}),
+                     make<uint8_t>({}, {1}), make<int8_t>({2}, {2, 3})});
   EXPECT_EQ(y[0].dtype(), DType::kInt32);
   EXPECT_EQ(y[0].data<int32_t>()[0], 2);
   EXPECT_EQ(y[0].data<int32_t>()[1], 2);

@@ -134,11 +134,15 @@ TEST(OpsNorm, LayerNormStatisticsShapes) {
 TEST(OpsNorm, GroupNormScalePerGroupThenPerChannel) {
   // Four channels in two groups, one value each: normalized values are -1, 1, -1, 1.
   Tensor x = make<float>({1, 4, 1}, {0, 2, 0, 2});
-  auto g18 = OpCase("GroupNormalization", 18).i("num_groups", 2).f("epsilon", 0).run(
-      {x, make<float>({2}, {1, 3}), make<float>({2}, {0, 0})});
+  auto g18 = OpCase("GroupNormalization", 18)
+                 .i("num_groups", 2)
+                 .f("epsilon", 0)
+                 .run({x, make<float>({2}, {1, 3}), make<float>({2}, {0, 0})});
   EXPECT_NEAR(g18[0].data<float>()[3], 3.0f, 1e-5);
-  auto g21 = OpCase("GroupNormalization", 21).i("num_groups", 2).f("epsilon", 0).run(
-      {x, make<float>({4}, {1, 2, 3, 4}), make<float>({4}, {0, 0, 0, 0})});
+  auto g21 = OpCase("GroupNormalization", 21)
+                 .i("num_groups", 2)
+                 .f("epsilon", 0)
+                 .run({x, make<float>({4}, {1, 2, 3, 4}), make<float>({4}, {0, 0, 0, 0})});
   EXPECT_NEAR(g21[0].data<float>()[3], 4.0f, 1e-5);
   EXPECT_CONTAINS(error_of(OpCase("GroupNormalization", 21).i("num_groups", 2),
                            {x, make<float>({2}, {1, 3}), make<float>({2}, {0, 0})}),
@@ -156,9 +160,9 @@ TEST(OpsNorm, HostileAttributes) {
   EXPECT_TRUE(std::isfinite(y[0].data<float>()[5]));
   EXPECT_CONTAINS(error_of(OpCase("LpNormalization", 1).i("p", 3), {x}), "p must be");
   EXPECT_CONTAINS(error_of(OpCase("MeanVarianceNormalization", 13), {x}), "out of range");
-  EXPECT_CONTAINS(error_of(OpCase("LayerNormalization", 17).i("axis", 3),
-                           {x, make<float>({2}, {1, 1})}),
-                  "out of range");
+  EXPECT_CONTAINS(
+      error_of(OpCase("LayerNormalization", 17).i("axis", 3), {x, make<float>({2}, {1, 1})}),
+      "out of range");
   EXPECT_CONTAINS(error_of(OpCase("BatchNormalization", 15),
                            {x, make<float>({2}, {1, 1}), make<float>({3}, {0, 0, 0}),
                             make<float>({3}, {0, 0, 0}), make<float>({3}, {1, 1, 1})}),

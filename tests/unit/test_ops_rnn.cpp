@@ -133,9 +133,9 @@ TEST(OpsRnn, HostileShapesAndAttributes) {
   EXPECT_CONTAINS(error_of(OpCase("LSTM", 14).i("hidden_size", 5), {x, w, r}), "hidden_size");
   EXPECT_CONTAINS(error_of(OpCase("LSTM", 14).s("direction", "up"), {x, w, r}), "direction");
   EXPECT_CONTAINS(error_of(OpCase("LSTM", 14).s("direction", "bidirectional"), {x, w, r}), "W has");
-  EXPECT_CONTAINS(error_of(OpCase("LSTM", 14).ss("activations", {"Sigmoid", "Tanh", "Nope"}),
-                           {x, w, r}),
-                  "unknown activation");
+  EXPECT_CONTAINS(
+      error_of(OpCase("LSTM", 14).ss("activations", {"Sigmoid", "Tanh", "Nope"}), {x, w, r}),
+      "unknown activation");
   EXPECT_CONTAINS(error_of(OpCase("LSTM", 14).i("layout", 2), {x, w, r}), "layout");
   EXPECT_CONTAINS(error_of(OpCase("LSTM", 14), {x, w, r, Tensor(), make<int32_t>({1}, {3})}),
                   "sequence_lens");

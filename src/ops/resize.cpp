@@ -228,44 +228,55 @@ AxisTaps axis_taps(const ResizePlan& p, size_t d, int64_t in_len, int64_t out_le
   at.taps.resize(static_cast<size_t>(out_len));
   at.extrap.assign(static_cast<size_t>(out_len), 0);
   if (in_len == 0) return at;
-  const double scale = p.scales[d];
-  const double in = static_cast<double>(in_len);
-  const double outf = static_cast<double>(out_len);
+  // Coordinates are mapped in float32, as ONNX Runtime and PyTorch do: the rounding
+  // decides ties in nearest mode (e.g. (8 + 0.5) / 1.7f - 0.5 lands exactly on 4.5).
+  const float scale = static_cast<float>(p.scales[d]);
+  const float in = static_cast<float>(in_len);
+  const float outf = static_cast<float>(out_len);
+  // An axis left at its size maps straight through (as in ONNX Runtime), even under
+  // tf_half_pixel_for_nn, whose half-pixel shift would otherwise move a scale-1 axis.
+  if (in_len == out_len && scale == 1.0f && p.coord != Coord::kTfCropAndResize) {
+    for (int64_t xi = 0; xi < out_len; ++xi) at.taps[static_cast<size_t>(xi)] = {{xi, 1.0}};
+    return at;
+  }
   for (int64_t xi = 0; xi < out_len; ++xi) {
-    const double x = static_cast<double>(xi);
-    double xo = 0;
+    const float x = static_cast<float>(xi);
+    float xf = 0;
     switch (p.coord) {
-      case Coord::kHalfPixel: xo = (x + 0.5) / scale - 0.5; break;
+      case Coord::kHalfPixel: xf = (x + 0.5f) / scale - 0.5f; break;
       case Coord::kHalfPixelSymmetric: {
-        double adjustment = outf / (scale * in);
-        double offset = in / 2 * (1 - adjustment);
-        xo = offset + (x + 0.5) / scale - 0.5;
+        float adjustment = outf / (scale * in);
+        float offset = in / 2 * (1 - adjustment);
+        xf = offset + (x + 0.5f) / scale - 0.5f;
         break;
       }
-      case Coord::kPytorchHalfPixel: xo = out_len > 1 ? (x + 0.5) / scale - 0.5 : 0; break;
-      case Coord::kAlignCorners:
+      case Coord::kPytorchHalfPixel: xf = out_len > 1 ? (x + 0.5f) / scale - 0.5f : 0.f; break;
+      case Coord::kAlignCorners: {
         // The reference divides by the unrounded output length (scale * in), which differs
         // from out_len when scale * in is not an integer.
-        xo = scale * in == 1 ? 0 : x * (in - 1) / (scale * in - 1);
+        const float len = scale * in;
+        xf = len == 1 ? 0.f : x * (in - 1) / (len - 1);
         break;
-      case Coord::kAsymmetric: xo = x / scale; break;
-      case Coord::kTfHalfPixelForNn: xo = (x + 0.5) / scale; break;
+      }
+      case Coord::kAsymmetric: xf = x / scale; break;
+      case Coord::kTfHalfPixelForNn: xf = (x + 0.5f) / scale; break;
       case Coord::kTfCropAndResize: {
         const size_t r = p.scales.size();
-        double start = p.roi[d], end = p.roi[r + d];
-        const double len = scale * in;  // unrounded, as in the reference
-        xo = len == 1 ? 0.5 * (start + end) * (in - 1)
+        const float start = static_cast<float>(p.roi[d]), end = static_cast<float>(p.roi[r + d]);
+        const float len = scale * in;  // unrounded, as in the reference
+        xf = len == 1 ? 0.5f * (start + end) * (in - 1)
                       : start * (in - 1) + x * (end - start) * (in - 1) / (len - 1);
-        if (!(xo >= 0 && xo <= in - 1)) {
+        if (!(xf >= 0 && xf <= in - 1)) {
           at.extrap[static_cast<size_t>(xi)] = 1;
           continue;
         }
         break;
       }
     }
+    double xo = xf;
     if (!std::isfinite(xo)) xo = 0;
     // Keep far-out coordinates (hostile scales) from overflowing the index arithmetic.
-    xo = std::clamp(xo, -2.0 - 4 * in, 4 * in + 2.0);
+    xo = std::clamp(xo, -2.0 - 4.0 * in_len, 4.0 * in_len + 2.0);
     std::vector<Tap>& taps = at.taps[static_cast<size_t>(xi)];
     const bool integral = xo == std::floor(xo);
     if (p.mode == Mode::kNearest) {

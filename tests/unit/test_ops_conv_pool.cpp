@@ -21,7 +21,7 @@ class NodeBuilder {
  public:
   NodeBuilder(const std::string& op, int opset = 21) {
     node_.op_type = op;
-    node_.name = "n";
+    node_.name = op;  // (assigning a short literal trips g++ 12's -Wrestrict false positive)
     node_.opset = opset;
   }
   NodeBuilder& ints(const std::string& name, std::vector<int64_t> v) {

@@ -334,22 +334,27 @@ void compute_mel(ComputeContext& ctx) {
   const double low_mel = 2595 * std::log10(1 + p.lower / 700);
   const double high_mel = 2595 * std::log10(1 + p.upper / 700);
   const double step = (high_mel - low_mel) / static_cast<double>(points);
-  std::vector<int64_t> bin(static_cast<size_t>(points));
-  for (int64_t i = 0; i < points; ++i) {
+  // Spectrogram bin of mel point i; non-decreasing in i, so checking both ends bounds all
+  // (computed on demand: num_mel_bins can be large).
+  auto bin_at = [&](int64_t i) {
     double hz = 700 * (std::pow(10.0, (static_cast<double>(i) * step + low_mel) / 2595) - 1);
-    double b =
-        std::floor(static_cast<double>(p.dft_length + 1) * hz / static_cast<double>(p.sample_rate));
+    return std::floor(static_cast<double>(p.dft_length + 1) * hz /
+                      static_cast<double>(p.sample_rate));
+  };
+  for (int64_t i : {int64_t{0}, points - 1}) {
+    double b = bin_at(i);
     if (!(b >= 0 && b < static_cast<double>(spec_bins)))
       ctx.fail("upper_edge_hertz ", p.upper, " maps beyond the ", spec_bins,
                " spectrogram bins (it must not exceed sample_rate / 2)");
-    bin[static_cast<size_t>(i)] = static_cast<int64_t>(b);
   }
+  auto bin = [&](int64_t i) {
+    return std::clamp<int64_t>(static_cast<int64_t>(bin_at(i)), 0, spec_bins - 1);
+  };
   // The output is zero-filled; only the triangles are written.
   with_writer(ctx.output(0), [&](auto put) {
     auto at = [&](int64_t j, int64_t i, double v) { put(j * p.mel_bins + i, v); };
     for (int64_t i = 0; i < p.mel_bins; ++i) {
-      const int64_t lo = bin[static_cast<size_t>(i)], mid = bin[static_cast<size_t>(i) + 1],
-                    hi = bin[static_cast<size_t>(i) + 2];
+      const int64_t lo = bin(i), mid = std::max(lo, bin(i + 1)), hi = std::max(mid, bin(i + 2));
       if (mid == lo) {
         at(mid, i, 1);
       } else {

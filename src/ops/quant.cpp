@@ -66,7 +66,7 @@ QuantLayout quant_layout(const NodeAttrs& ctx, const Shape& x, const Shape& scal
   }
   // Blocked: same rank as x, axis dim = ceil(x[axis] / block), other dims equal.
   l.block = block;
-  l.nblocks = (x[axis] + block - 1) / block;
+  l.nblocks = x[axis] / block + (x[axis] % block != 0);  // ceil, without overflow
   bool ok = scale.size() == x.size();
   for (size_t d = 0; ok && d < x.size(); ++d) ok = scale[d] == (d == axis ? l.nblocks : x[d]);
   if (!ok)

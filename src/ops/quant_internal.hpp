@@ -86,21 +86,19 @@ inline void expect_per_tensor(const NodeAttrs& ctx, const Shape& shape, const ch
              shape_str(shape));
 }
 
-/// Loads an 8/16-bit quantized tensor as int32 with `zero_point` (per element index via
-/// zp_index) subtracted.
-template <class IndexFn>
-std::vector<int32_t> load_centered(const Tensor& t, const std::vector<int64_t>& zp,
-                                   IndexFn zp_index) {
-  std::vector<int32_t> out(static_cast<size_t>(t.numel()));
-  visit_qint(t.dtype(), false, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* p = t.data<T>();
-    for (int64_t i = 0; i < t.numel(); ++i)
-      out[static_cast<size_t>(i)] =
-          static_cast<int32_t>(p[i]) - static_cast<int32_t>(zp[zp_index(i)]);
-  });
-  return out;
-}
+/// Reads element i of a uint8 or int8 tensor as int32, without copying the tensor. The
+/// caller has checked the element type.
+class Q8Reader {
+ public:
+  explicit Q8Reader(const Tensor& t) : p_(t.raw()), signed_(t.dtype() == DType::kInt8) {}
+  int32_t operator()(int64_t i) const {
+    return signed_ ? static_cast<const int8_t*>(p_)[i] : static_cast<const uint8_t*>(p_)[i];
+  }
+
+ private:
+  const void* p_;
+  bool signed_;
+};
 
 }  // namespace quant_detail
 }  // namespace lithe::ops

@@ -214,9 +214,8 @@ void compute_qconv(ComputeContext& ctx) {
       ctx.has_input(8) ? ctx.input(8).to_int64_vector() : std::vector<int64_t>(m, 0);
 
   const int64_t w_per_m = shape_numel(w.shape()) / std::max<int64_t>(g.m, 1);
-  std::vector<int32_t> xv = load_centered(x, xz, [](int64_t) { return size_t{0}; });
-  std::vector<int32_t> wv =
-      load_centered(w, wz, [&](int64_t i) { return static_cast<size_t>(i / w_per_m); });
+  const Q8Reader xr(x), wr(w);
+  const int32_t x_zp = static_cast<int32_t>(xz[0]);
 
   const size_t sp = g.in.size();
   const int64_t in_size = shape_numel(g.in);
@@ -245,7 +244,8 @@ void compute_qconv(ComputeContext& ctx) {
     for (int64_t n = 0; n < g.n; ++n) {
       for (int64_t oc = 0; oc < g.m; ++oc) {
         const int64_t grp = oc / mpg;
-        const int32_t* wm = wv.data() + oc * w_per_m;
+        const int64_t w_base = oc * w_per_m;
+        const int32_t w_zp = static_cast<int32_t>(wz[static_cast<size_t>(oc)]);
         Q* yo = yp + (n * g.m + oc) * out_size;
         for (int64_t o = 0; o < out_size; ++o) {
           int64_t r = o;
@@ -270,8 +270,9 @@ void compute_qconv(ComputeContext& ctx) {
             if (!inside) continue;
             for (int64_t ic = 0; ic < cpg; ++ic) {
               const int64_t xc = grp * cpg + ic;
-              acc += static_cast<int64_t>(xv[static_cast<size_t>((n * g.c + xc) * in_size + off)]) *
-                     wm[ic * k_size + k];
+              const int32_t xv = xr((n * g.c + xc) * in_size + off) - x_zp;
+              const int32_t wv = wr(w_base + ic * k_size + k) - w_zp;
+              acc += static_cast<int64_t>(xv) * wv;
             }
           }
           yo[o] = requantize<Q>(acc, mult[static_cast<size_t>(oc)], yz[0]);
@@ -369,13 +370,7 @@ void compute_qmatmul(ComputeContext& ctx) {
   std::vector<int64_t> bz = zp_values(ctx.has_input(5) ? &ctx.input(5) : nullptr, n);
   std::vector<int64_t> yz = zp_values(ctx.has_input(7) ? &ctx.input(7) : nullptr, 1);
   const int64_t K = g.k, M = g.m, N = g.n;
-  // a's row is (i / K) % M; b's column is i % N.
-  std::vector<int32_t> av = load_centered(ctx.input(0), az, [&](int64_t i) {
-    return az.size() == 1 ? size_t{0} : static_cast<size_t>((i / K) % M);
-  });
-  std::vector<int32_t> bv = load_centered(ctx.input(3), bz, [&](int64_t i) {
-    return bz.size() == 1 ? size_t{0} : static_cast<size_t>(i % N);
-  });
+  const Q8Reader ar(ctx.input(0)), br(ctx.input(3));
   std::array<std::vector<int64_t>, 2> st{broadcast_strides(g.a_batch, g.batch),
                                          broadcast_strides(g.b_batch, g.batch)};
   Tensor& y = ctx.output(0);
@@ -383,14 +378,16 @@ void compute_qmatmul(ComputeContext& ctx) {
     using Q = typename decltype(tag)::type;
     Q* yp = y.data<Q>();
     for_each_broadcast<2>(g.batch, st, [&](int64_t bi, int64_t ao, int64_t bo) {
-      const int32_t* am = av.data() + ao * M * K;
-      const int32_t* bm = bv.data() + bo * K * N;
+      const int64_t a_base = ao * M * K, b_base = bo * K * N;
       Q* ym = yp + bi * M * N;
       for (int64_t i = 0; i < M; ++i) {
         for (int64_t j = 0; j < N; ++j) {
           int64_t acc = 0;
+          const int32_t a_zp = static_cast<int32_t>(az[static_cast<size_t>(i)]);
+          const int32_t b_zp = static_cast<int32_t>(bz[static_cast<size_t>(j)]);
           for (int64_t kk = 0; kk < K; ++kk)
-            acc += static_cast<int64_t>(am[i * K + kk]) * bm[kk * N + j];
+            acc += static_cast<int64_t>(ar(a_base + i * K + kk) - a_zp) *
+                   (br(b_base + kk * N + j) - b_zp);
           float mult = static_cast<float>(as[static_cast<size_t>(i)]) *
                        static_cast<float>(bs[static_cast<size_t>(j)]) / static_cast<float>(ys[0]);
           ym[i * N + j] = requantize<Q>(acc, mult, yz[0]);

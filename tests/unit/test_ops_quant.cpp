@@ -144,6 +144,10 @@ TEST(QuantOps, BlockedQuantizeAndDequantize) {
   auto d = run_op("DequantizeLinear", 21, {{"axis", attr_i(1)}, {"block_size", attr_i(2)}},
                   {q[0], s, z});
   for (int64_t i = 0; i < 8; ++i) EXPECT_FLOAT_EQ(d[0].data<float>()[i], x.data<float>()[i]);
+  // A huge block_size is one block per row (no overflow computing the block count).
+  auto big = run_op("QuantizeLinear", 21, {{"axis", attr_i(1)}, {"block_size", attr_i(INT64_MAX)}},
+                    {x, make<float>({2, 1}, {2, 8}), make<int8_t>({2, 1}, {0, 0})});
+  EXPECT_EQ(big[0].data<int8_t>()[3], 30);
   // Scale with the wrong block count.
   EXPECT_CONTAINS(
       op_error("QuantizeLinear", 21, {{"axis", attr_i(1)}, {"block_size", attr_i(1)}}, {x, s, z}),

@@ -54,8 +54,8 @@ ConvSetup conv_setup(const NodeAttrs& a, const Shape& xs, const Shape& ws) {
   if (s.m % s.group != 0)
     a.fail("group ", s.group, " does not divide the ", s.m, " output channels (W dim 0)");
   if (ws[1] * s.group != s.c)
-    a.fail("weight W has ", ws[1], " channels per group but X has ", s.c, " channels in ",
-           s.group, " group(s) (expected W dim 1 = ", s.c / s.group, ")");
+    a.fail("weight W has ", ws[1], " channels per group but X has ", s.c, " channels in ", s.group,
+           " group(s) (expected W dim 1 = ", s.c / s.group, ")");
   std::vector<int64_t> kernel(ws.begin() + 2, ws.end());
   check_kernel_shape_attr(a, kernel);
   s.g = conv_pool::forward_geometry(a, in, kernel);
@@ -183,7 +183,8 @@ void conv_integer_compute(ComputeContext& ctx) {
   std::vector<int32_t> wz(static_cast<size_t>(s.m), 0);
   if (wzt) {
     std::vector<int32_t> z = widen_8bit(*wzt);
-    for (int64_t m = 0; m < s.m; ++m) wz[static_cast<size_t>(m)] = z.size() == 1 ? z[0] : z[static_cast<size_t>(m)];
+    for (int64_t m = 0; m < s.m; ++m)
+      wz[static_cast<size_t>(m)] = z.size() == 1 ? z[0] : z[static_cast<size_t>(m)];
   }
   int32_t* yd = ctx.output(0).data<int32_t>();
   const int64_t cg = s.c / s.group, mg = s.m / s.group;
@@ -231,8 +232,7 @@ ConvTransposeSetup conv_transpose_setup(const NodeAttrs& a, const Shape& xs, con
   s.n = xs[0];
   s.c = xs[1];
   s.group = read_group(a);
-  if (ws[0] != s.c)
-    a.fail("weight W has ", ws[0], " input channels (dim 0) but X has ", s.c);
+  if (ws[0] != s.c) a.fail("weight W has ", ws[0], " input channels (dim 0) but X has ", s.c);
   if (s.c % s.group != 0)
     a.fail("group ", s.group, " does not divide the ", s.c, " input channels");
   s.m = conv_pool::mul_ck(ws[1], s.group, "output channel count");
@@ -253,8 +253,7 @@ ConvTransposeSetup conv_transpose_setup(const NodeAttrs& a, const Shape& xs, con
   g.out.assign(r, 0);
   if (ap == conv_pool::AutoPad::kNotSet && a.has_attr("pads")) {
     std::vector<int64_t> p = a.attr_ints("pads");
-    if (p.size() != 2 * r)
-      a.fail("pads has ", p.size(), " values, expected ", 2 * r);
+    if (p.size() != 2 * r) a.fail("pads has ", p.size(), " values, expected ", 2 * r);
     for (int64_t v : p)
       if (v < 0 || v > kMaxTensorElements)
         a.fail("pads value ", v, " is out of range, expected 0..", kMaxTensorElements);

@@ -46,8 +46,8 @@ inline AutoPad read_auto_pad(const NodeAttrs& a) {
 
 /// Reads an ints attribute of exactly `n` values in [lo, kMaxTensorElements], or `def`
 /// repeated n times when absent.
-inline std::vector<int64_t> read_spatial_ints(const NodeAttrs& a, const std::string& name,
-                                              size_t n, int64_t def, int64_t lo) {
+inline std::vector<int64_t> read_spatial_ints(const NodeAttrs& a, const std::string& name, size_t n,
+                                              int64_t def, int64_t lo) {
   if (!a.has_attr(name)) return std::vector<int64_t>(n, def);
   std::vector<int64_t> v = a.attr_ints(name);
   if (v.size() != n)
@@ -60,13 +60,13 @@ inline std::vector<int64_t> read_spatial_ints(const NodeAttrs& a, const std::str
 
 /// Window geometry of one conv/pool node over the spatial dims.
 struct Geometry {
-  std::vector<int64_t> in;         ///< input spatial sizes
-  std::vector<int64_t> kernel;     ///< kernel taps per dim
+  std::vector<int64_t> in;      ///< input spatial sizes
+  std::vector<int64_t> kernel;  ///< kernel taps per dim
   std::vector<int64_t> strides;
   std::vector<int64_t> dilations;
   std::vector<int64_t> pad_begin;  ///< may be negative only for ConvTranspose
   std::vector<int64_t> pad_end;
-  std::vector<int64_t> out;        ///< output spatial sizes
+  std::vector<int64_t> out;  ///< output spatial sizes
 
   size_t rank() const { return in.size(); }
   /// Extent of the dilated kernel in dim d: (k - 1) * dilation + 1.
@@ -102,7 +102,8 @@ inline Geometry forward_geometry(const NodeAttrs& a, const std::vector<int64_t>&
   if (ap == AutoPad::kNotSet && a.has_attr("pads")) {
     std::vector<int64_t> p = a.attr_ints("pads");
     if (p.size() != 2 * r)
-      a.fail("pads has ", p.size(), " values, expected ", 2 * r, " (begin and end per spatial dim)");
+      a.fail("pads has ", p.size(), " values, expected ", 2 * r,
+             " (begin and end per spatial dim)");
     for (int64_t x : p)
       if (x < 0 || x > kMaxTensorElements)
         a.fail("pads value ", x, " is out of range, expected 0..", kMaxTensorElements);
@@ -112,8 +113,8 @@ inline Geometry forward_geometry(const NodeAttrs& a, const std::vector<int64_t>&
     }
   }
   for (size_t d = 0; d < r; ++d) {
-    const int64_t ext = add_ck(mul_ck(kernel[d] - 1, g.dilations[d], "kernel extent"), 1,
-                               "kernel extent");
+    const int64_t ext =
+        add_ck(mul_ck(kernel[d] - 1, g.dilations[d], "kernel extent"), 1, "kernel extent");
     const int64_t s = g.strides[d];
     int64_t out = 0;
     switch (ap) {
@@ -151,8 +152,8 @@ inline Geometry forward_geometry(const NodeAttrs& a, const std::vector<int64_t>&
       }
     }
     if (out < 1)
-      a.fail("output size ", out, " < 1 in spatial dim ", d, " (input ", g.in[d], ", kernel extent ",
-             ext, ", stride ", s, ")");
+      a.fail("output size ", out, " < 1 in spatial dim ", d, " (input ", g.in[d],
+             ", kernel extent ", ext, ", stride ", s, ")");
     g.out[d] = out;
   }
   return g;

@@ -33,8 +33,7 @@ PoolSetup pool_setup(const NodeAttrs& a, const Shape& xs) {
   if (!a.has_attr("kernel_shape")) a.fail("kernel_shape attribute is required");
   std::vector<int64_t> kernel = a.attr_ints("kernel_shape");
   if (kernel.size() != in.size())
-    a.fail("kernel_shape has ", kernel.size(), " values but X has ", in.size(),
-           " spatial dims");
+    a.fail("kernel_shape has ", kernel.size(), " values but X has ", in.size(), " spatial dims");
   int64_t ceil_mode = a.attr_int("ceil_mode", 0);
   if (ceil_mode != 0 && ceil_mode != 1) a.fail("ceil_mode ", ceil_mode, " must be 0 or 1");
   conv_pool::WindowOptions opt;
@@ -66,7 +65,8 @@ void check_float_input(const InferContext& ctx, size_t i, const char* what) {
 
 int64_t read_storage_order(const NodeAttrs& a) {
   int64_t so = a.attr_int("storage_order", 0);
-  if (so != 0 && so != 1) a.fail("storage_order ", so, " must be 0 (row major) or 1 (column major)");
+  if (so != 0 && so != 1)
+    a.fail("storage_order ", so, " must be 0 (row major) or 1 (column major)");
   return so;
 }
 
@@ -334,8 +334,8 @@ void max_unpool_infer(InferContext& ctx) {
 void max_unpool_compute(ComputeContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& ind = ctx.input(1);
-  UnpoolShapes u = max_unpool_shapes(ctx, x.shape(), ind.shape(),
-                                     ctx.has_input(2) ? &ctx.input(2) : nullptr);
+  UnpoolShapes u =
+      max_unpool_shapes(ctx, x.shape(), ind.shape(), ctx.has_input(2) ? &ctx.input(2) : nullptr);
   Tensor& y = ctx.output(0);
   const int64_t* id = ind.data<int64_t>();
   const int64_t total = shape_numel(u.inferred);

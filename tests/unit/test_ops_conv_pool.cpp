@@ -74,8 +74,7 @@ Tensor make(Shape shape, std::vector<double> vals) {
 Tensor f32(Shape shape, std::vector<double> vals) { return make<float>(std::move(shape), vals); }
 
 /// Infers and computes one node; inputs may hold undefined tensors for omitted inputs.
-std::vector<Tensor> run(const ir::Node& node, const std::vector<Tensor>& inputs,
-                        size_t n_out = 1) {
+std::vector<Tensor> run(const ir::Node& node, const std::vector<Tensor>& inputs, size_t n_out = 1) {
   ir::Node n = node;
   n.outputs.assign(n_out, 0);
   const ops::OpDef& op = ops::require_op(n);
@@ -120,9 +119,9 @@ std::vector<double> values(const Tensor& t) {
   return v;
 }
 
-#define EXPECT_FAILS_WITH(expr, needle)                                        \
-  do {                                                                         \
-    std::string msg_ = (expr);                                                 \
+#define EXPECT_FAILS_WITH(expr, needle)                                             \
+  do {                                                                              \
+    std::string msg_ = (expr);                                                      \
     EXPECT_NE(msg_.find(needle), std::string::npos) << "message: '" << msg_ << "'"; \
   } while (0)
 
@@ -172,13 +171,14 @@ TEST(ConvHostile, TransposeAndIntegerFail) {
   EXPECT_FAILS_WITH(
       run_error(NodeBuilder("ConvTranspose").ints("output_shape", {1, 2, 3}).node(), {x4(), w3()}),
       "output_shape");
-  EXPECT_FAILS_WITH(run_error(NodeBuilder("ConvTranspose").node(), {x4(), w3(2, 3).reshaped({3, 2, 3, 3})}),
-                    "channels");
+  EXPECT_FAILS_WITH(
+      run_error(NodeBuilder("ConvTranspose").node(), {x4(), w3(2, 3).reshaped({3, 2, 3, 3})}),
+      "channels");
   Tensor xi = make<uint8_t>({1, 1, 3, 3}, {});
   Tensor wi = make<uint8_t>({2, 1, 2, 2}, {});
-  EXPECT_FAILS_WITH(run_error(NodeBuilder("ConvInteger").node(),
-                              {xi, wi, Tensor(), make<uint8_t>({3}, {})}),
-                    "w_zero_point");
+  EXPECT_FAILS_WITH(
+      run_error(NodeBuilder("ConvInteger").node(), {xi, wi, Tensor(), make<uint8_t>({3}, {})}),
+      "w_zero_point");
   EXPECT_FAILS_WITH(run_error(NodeBuilder("ConvInteger").node(), {f32({1, 1, 3, 3}, {}), wi}),
                     "uint8");
 }
@@ -194,29 +194,27 @@ TEST(PoolHostile, BadAttributesFail) {
       run_error(NodeBuilder("MaxPool").ints("kernel_shape", {2, 2}).ints("strides", {0, 1}).node(),
                 {x}),
       "strides");
-  EXPECT_FAILS_WITH(
-      run_error(NodeBuilder("AveragePool").ints("kernel_shape", {5, 5}).node(), {x}), "larger");
-  EXPECT_FAILS_WITH(run_error(NodeBuilder("AveragePool")
-                                  .ints("kernel_shape", {5, 5})
-                                  .s("auto_pad", "VALID")
-                                  .node(),
-                              {x}),
+  EXPECT_FAILS_WITH(run_error(NodeBuilder("AveragePool").ints("kernel_shape", {5, 5}).node(), {x}),
                     "larger");
   EXPECT_FAILS_WITH(
+      run_error(
+          NodeBuilder("AveragePool").ints("kernel_shape", {5, 5}).s("auto_pad", "VALID").node(),
+          {x}),
+      "larger");
+  EXPECT_FAILS_WITH(
       run_error(NodeBuilder("LpPool").ints("kernel_shape", {2, 2}).i("p", 0).node(), {x}), "p ");
-  EXPECT_FAILS_WITH(run_error(NodeBuilder("MaxPool")
-                                  .ints("kernel_shape", {2, 2})
-                                  .i("storage_order", 2)
-                                  .node(),
-                              {x}, 2),
-                    "storage_order");
+  EXPECT_FAILS_WITH(
+      run_error(NodeBuilder("MaxPool").ints("kernel_shape", {2, 2}).i("storage_order", 2).node(),
+                {x}, 2),
+      "storage_order");
   // Huge kernel and pads that still fit: must not loop over the kernel (bounded by input).
-  std::vector<Tensor> y = run(NodeBuilder("MaxPool")
-                                  .ints("kernel_shape", {int64_t{1} << 30, int64_t{1} << 30})
-                                  .ints("pads", {(int64_t{1} << 30) - 1, (int64_t{1} << 30) - 1, 0, 0})
-                                  .ints("strides", {int64_t{1} << 30, int64_t{1} << 30})
-                                  .node(),
-                              {f32({1, 1, 2, 2}, {1, 2, 3, 4})});
+  std::vector<Tensor> y =
+      run(NodeBuilder("MaxPool")
+              .ints("kernel_shape", {int64_t{1} << 30, int64_t{1} << 30})
+              .ints("pads", {(int64_t{1} << 30) - 1, (int64_t{1} << 30) - 1, 0, 0})
+              .ints("strides", {int64_t{1} << 30, int64_t{1} << 30})
+              .node(),
+          {f32({1, 1, 2, 2}, {1, 2, 3, 4})});
   EXPECT_EQ(y[0].shape(), (Shape{1, 1, 1, 1}));
   EXPECT_EQ(values(y[0]), (std::vector<double>{1}));
 }
@@ -224,18 +222,16 @@ TEST(PoolHostile, BadAttributesFail) {
 TEST(PoolHostile, UnpoolAndRoiFail) {
   Tensor x = f32({1, 1, 2, 2}, {1, 2, 3, 4});
   Tensor bad = make<int64_t>({1, 1, 2, 2}, {0, 1, 2, 16});
-  EXPECT_FAILS_WITH(run_error(NodeBuilder("MaxUnpool")
-                                  .ints("kernel_shape", {2, 2})
-                                  .ints("strides", {2, 2})
-                                  .node(),
-                              {x, bad}),
-                    "out of range");
-  EXPECT_FAILS_WITH(run_error(NodeBuilder("MaxUnpool")
-                                  .ints("kernel_shape", {2, 2})
-                                  .ints("strides", {2, 2})
-                                  .node(),
-                              {x, make<int64_t>({1, 1, 2, 2}, {}), make<int64_t>({4}, {1, 1, 3, 3})}),
-                    "output_shape");
+  EXPECT_FAILS_WITH(
+      run_error(
+          NodeBuilder("MaxUnpool").ints("kernel_shape", {2, 2}).ints("strides", {2, 2}).node(),
+          {x, bad}),
+      "out of range");
+  EXPECT_FAILS_WITH(
+      run_error(
+          NodeBuilder("MaxUnpool").ints("kernel_shape", {2, 2}).ints("strides", {2, 2}).node(),
+          {x, make<int64_t>({1, 1, 2, 2}, {}), make<int64_t>({4}, {1, 1, 3, 3})}),
+      "output_shape");
   Tensor rois = f32({1, 5}, {3, 0, 0, 1, 1});
   EXPECT_FAILS_WITH(
       run_error(NodeBuilder("MaxRoiPool").ints("pooled_shape", {1, 1}).node(), {x, rois}),
@@ -283,9 +279,9 @@ TEST(Pool, AveragePoolPadsAndDilations) {
   EXPECT_EQ(values(run(node.node(), {x})[0]), (std::vector<double>{1, 1.5, 2.5, 3}));
   EXPECT_EQ(values(run(node.i("count_include_pad", 1).node(), {x})[0]),
             (std::vector<double>{0.5, 1.5, 2.5, 1.5}));
-  std::vector<Tensor> y = run(
-      NodeBuilder("AveragePool").ints("kernel_shape", {2}).ints("dilations", {2}).node(),
-      {f32({1, 1, 4}, {1, 2, 3, 4})});
+  std::vector<Tensor> y =
+      run(NodeBuilder("AveragePool").ints("kernel_shape", {2}).ints("dilations", {2}).node(),
+          {f32({1, 1, 4}, {1, 2, 3, 4})});
   EXPECT_EQ(values(y[0]), (std::vector<double>{2, 3}));
   // SAME_LOWER puts the odd pad at the beginning.
   y = run(NodeBuilder("AveragePool").ints("kernel_shape", {2}).s("auto_pad", "SAME_LOWER").node(),
@@ -295,9 +291,9 @@ TEST(Pool, AveragePoolPadsAndDilations) {
 
 TEST(Pool, LpPoolAndGlobal) {
   Tensor x = f32({1, 1, 2, 2}, {3, -4, 0, 0});
-  EXPECT_NEAR(values(run(NodeBuilder("LpPool").ints("kernel_shape", {2, 2}).i("p", 2).node(),
-                         {x})[0])[0],
-              5, 1e-5);
+  EXPECT_NEAR(
+      values(run(NodeBuilder("LpPool").ints("kernel_shape", {2, 2}).i("p", 2).node(), {x})[0])[0],
+      5, 1e-5);
   // Opset 1 spells p as a float.
   EXPECT_NEAR(values(run(NodeBuilder("LpPool", 1).ints("kernel_shape", {2, 2}).f("p", 1).node(),
                          {x})[0])[0],
@@ -312,9 +308,9 @@ TEST(Pool, LpPoolAndGlobal) {
 TEST(Pool, MaxUnpoolIntoLargerShapeAndRoi) {
   Tensor x = f32({1, 1, 2, 2}, {5, 6, 7, 8});
   Tensor ind = make<int64_t>({1, 1, 2, 2}, {5, 7, 13, 15});
-  std::vector<Tensor> y = run(
-      NodeBuilder("MaxUnpool").ints("kernel_shape", {2, 2}).ints("strides", {2, 2}).node(),
-      {x, ind, make<int64_t>({4}, {1, 1, 5, 5})});
+  std::vector<Tensor> y =
+      run(NodeBuilder("MaxUnpool").ints("kernel_shape", {2, 2}).ints("strides", {2, 2}).node(),
+          {x, ind, make<int64_t>({4}, {1, 1, 5, 5})});
   EXPECT_EQ(y[0].shape(), (Shape{1, 1, 5, 5}));
   std::vector<double> v = values(y[0]);
   EXPECT_EQ(v[6], 5);

@@ -30,8 +30,7 @@ struct TensorInfo {
 struct LoadOptions {
   /// Shapes for inputs with symbolic or unknown dims, by input name.
   std::map<std::string, Shape> input_shapes;
-  /// Suppress notes on stderr (e.g. about symbolic dims set to 1).
-  bool quiet = false;
+
 };
 
 class Context;
@@ -45,6 +44,8 @@ class Engine {
 
   const std::vector<TensorInfo>& inputs() const;
   const std::vector<TensorInfo>& outputs() const;
+  /// Notes from loading (e.g. a symbolic dim set to 1 because no shape was given).
+  const std::vector<std::string>& notes() const;
   /// A new execution context (its own intermediate buffers; shared weights).
   std::unique_ptr<Context> create_context() const;
 

@@ -10,6 +10,7 @@ struct Engine::Impl {
   std::shared_ptr<const ir::Graph> graph;
   std::unique_ptr<runtime::RefExecutor> exec;
   std::vector<TensorInfo> inputs, outputs;
+  std::vector<std::string> notes;
 };
 
 struct Context::Impl {
@@ -27,8 +28,8 @@ TensorInfo info_of(const ir::Value& v) {
 std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions& opts) {
   onnx::ImportOptions io;
   io.input_shapes = opts.input_shapes;
-  io.quiet = opts.quiet;
   auto impl = std::make_shared<Impl>();
+  io.notes = &impl->notes;
   impl->graph = onnx::import_model(path, io);
   impl->exec = std::make_unique<runtime::RefExecutor>(impl->graph);
   for (int v : impl->graph->inputs) impl->inputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
@@ -40,6 +41,7 @@ Engine::Engine(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 const std::vector<TensorInfo>& Engine::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Engine::outputs() const { return impl_->outputs; }
+const std::vector<std::string>& Engine::notes() const { return impl_->notes; }
 
 std::unique_ptr<Context> Engine::create_context() const {
   auto c = std::make_unique<Context::Impl>();

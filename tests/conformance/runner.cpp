@@ -135,7 +135,6 @@ Result run_case(const fs::path& dir) {
     if (sets.empty()) return {'F', "no test data sets"};
     // Input shapes from the first data set fix any symbolic dims.
     onnx::ImportOptions opts;
-    opts.quiet = true;
     std::vector<std::vector<Tensor>> set_inputs, set_outputs;
     for (auto& s : sets) {
       std::vector<Tensor> ins, outs;

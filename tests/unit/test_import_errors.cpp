@@ -20,7 +20,6 @@ namespace {
 std::string import_error(const std::string& path) {
   try {
     lithe::onnx::ImportOptions o;
-    o.quiet = true;
     lithe::onnx::import_model(path, o);
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kBadInput) << e.what();

@@ -74,6 +74,7 @@ void run_command(const RunArgs& a) {
     if (!a.output_dir.empty())
       write_npy((std::filesystem::path(a.output_dir) / (sanitize_name(name) + ".npy")).string(), t);
   }
+  for (const auto& n : engine->notes()) std::fprintf(stderr, "lithe: note: %s\n", n.c_str());
   std::sort(ms.begin(), ms.end());
   std::printf("load %.2f ms, run (median of %d) %.3f ms\n",
               std::chrono::duration<double, std::milli>(t1 - t0).count(), a.runs,

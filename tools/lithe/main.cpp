@@ -7,6 +7,7 @@
 
 namespace lithe::cli {
 void add_run_command(CLI::App& app);
+void add_ops_command(CLI::App& app);
 }
 
 int main(int argc, char** argv) {
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("lithe ") + lithe::version());
   lithe::cli::add_run_command(app);
+  lithe::cli::add_ops_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -5,7 +5,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <set>
 #include <sstream>
 
@@ -69,9 +68,10 @@ struct Importer {
       } else if (is_input) {
         // Symbolic or unknown input dim with no user shape: use the default and say so.
         std::string sym = d.has_dim_param() ? d.dim_param() : "?";
-        if (!opts.quiet && noted_symbols.insert(vi.name() + "/" + sym).second)
-          std::cerr << "lithe: note: input '" << vi.name() << "' dim '" << sym << "' set to "
-                    << opts.default_symbolic_dim << " (give --input-shape to choose)\n";
+        if (opts.notes && noted_symbols.insert(vi.name() + "/" + sym).second)
+          opts.notes->push_back(str_cat("input '", vi.name(), "' dim '", sym, "' set to ",
+                                        opts.default_symbolic_dim,
+                                        " (give --input-shape to choose)"));
         t.dims.push_back(opts.default_symbolic_dim);
       } else {
         t.dims.push_back(-1);
@@ -188,9 +188,12 @@ struct Importer {
       if (g->find_value(vi.name()) >= 0) fail("input '", vi.name(), "': duplicate name");
       g->inputs.push_back(g->add_value(vi.name(), t));
     }
-    for (const auto& kv : opts.input_shapes)
-      if (top && g->find_value(kv.first) < 0)
-        fail("--input-shape names '", kv.first, "', which is not an input of the model");
+    for (const auto& kv : opts.input_shapes) {
+      if (!top || g->find_value(kv.first) >= 0) continue;
+      std::string names;
+      for (int id : g->inputs) names += (names.empty() ? "" : ", ") + g->values[static_cast<size_t>(id)].name;
+      fail("'", kv.first, "' is not an input of the model (inputs: ", names, ")");
+    }
 
     // Pass 1: create every node output (and turn Constant nodes into constants).
     std::vector<int> skip(static_cast<size_t>(gp.node_size()), 0);

@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ir/graph.hpp"
 
@@ -18,9 +19,10 @@ inline constexpr int kMaxOpset = 21;
 struct ImportOptions {
   /// Shapes for graph inputs by name; they fix symbolic and unknown dims.
   std::map<std::string, Shape> input_shapes;
-  /// Value symbolic dims without a user shape get (a note is printed to stderr when used).
+  /// Value symbolic dims without a user shape get (a note is added when used).
   int64_t default_symbolic_dim = 1;
-  bool quiet = false;
+  /// Where notes go (e.g. a symbolic dim set to the default); nullptr: dropped.
+  std::vector<std::string>* notes = nullptr;
 };
 
 /// Reads, checks and converts an ONNX model file: external data resolved beside it,

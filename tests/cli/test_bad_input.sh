@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The CLI's bad-input contract: every case exits with code 2, prints exactly one line on
+# stderr that names the file/node/tensor, and writes no output files.
+# Usage: test_bad_input.sh LITHE_BIN SOURCE_DIR
+set -u
+LITHE="$1"
+SRC="$2"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+failn=0
+
+check() {  # check NAME EXPECTED_SUBSTRING -- command...
+  local name="$1" want="$2"
+  shift 3
+  rm -rf "$T/out"
+  timeout 20 "$@" >"$T/stdout" 2>"$T/stderr"
+  local rc=$?
+  local lines
+  lines=$(grep -c '' "$T/stderr")
+  local outputs
+  outputs=$(ls -A "$T/out" 2>/dev/null | wc -l)
+  if [ "$rc" -ne 2 ] || [ "$lines" -ne 1 ] || ! grep -qF -- "$want" "$T/stderr" || [ "$outputs" -ne 0 ]; then
+    echo "FAIL $name: rc=$rc lines=$lines stderr: $(head -c 400 "$T/stderr")"
+    failn=$((failn + 1))
+  else
+    echo "ok   $name: $(cat "$T/stderr")"
+    pass=$((pass + 1))
+  fi
+}
+
+M="$SRC/examples/tiny_cnn.onnx"
+head -c 1000 "$M" >"$T/truncated.onnx"
+head -c 4096 /dev/urandom >"$T/random.onnx"
+printf 'not numpy' >"$T/bad.npy"
+/usr/bin/python3 - "$T" <<'PY'
+import sys, numpy as np, onnx
+from onnx import helper, TensorProto
+d = sys.argv[1]
+np.save(f"{d}/wrong_dtype.npy", np.zeros((1, 3, 64, 64), np.int32))
+np.save(f"{d}/wrong_shape.npy", np.zeros((1, 3, 32, 32, 1), np.float32))
+np.save(f"{d}/x.npy", np.zeros((1, 3, 64, 64), np.float32))
+g = helper.make_graph([helper.make_node("Frobnicate", ["x"], ["y"], name="mystery")], "g",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), f"{d}/unknown_op.onnx")
+PY
+
+check missing-file "nothere.onnx: file not found" -- "$LITHE" run "$T/nothere.onnx" --random-input -o "$T/out"
+check truncated "truncated.onnx" -- "$LITHE" run "$T/truncated.onnx" --random-input -o "$T/out"
+check random-bytes "random.onnx" -- "$LITHE" run "$T/random.onnx" --random-input -o "$T/out"
+check unknown-op "node 'mystery' (Frobnicate): unsupported operator Frobnicate (domain ai.onnx, opset 13)" -- "$LITHE" run "$T/unknown_op.onnx" --random-input -o "$T/out"
+check unknown-flag "--bogus" -- "$LITHE" run "$M" --bogus
+check no-subcommand "subcommand" -- "$LITHE"
+check missing-input "input 'image'" -- "$LITHE" run "$M" -o "$T/out"
+check wrong-input-name "'nope' is not an input of the model (inputs: image)" -- "$LITHE" run "$M" --input nope="$T/x.npy" --random-input -o "$T/out"
+check wrong-dtype "expects float32, the file holds int32" -- "$LITHE" run "$M" --input image="$T/wrong_dtype.npy" -o "$T/out"
+check wrong-rank "input 'image'" -- "$LITHE" run "$M" --input image="$T/wrong_shape.npy" -o "$T/out"
+check bad-npy "bad.npy: not a .npy file" -- "$LITHE" run "$M" --input image="$T/bad.npy" -o "$T/out"
+check missing-npy "none.npy: cannot open file" -- "$LITHE" run "$M" --input image="$T/none.npy" -o "$T/out"
+check bad-shape-flag "--input-shape 'image=1xAx3'" -- "$LITHE" run "$M" --input-shape image=1xAx3 --random-input
+check huge-shape "elements" -- "$LITHE" run "$M" --input-shape image=100000x3x100000x100000 --random-input
+check bad-input-flag "expected NAME=FILE.npy" -- "$LITHE" run "$M" --input image
+check zero-runs "--runs must be at least 1" -- "$LITHE" run "$M" --random-input --runs 0
+
+echo "$pass passed, $failn failed"
+[ "$failn" -eq 0 ]

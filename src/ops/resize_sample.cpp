@@ -144,7 +144,10 @@ void grid_sample_compute(ComputeContext& ctx) {
           double v = p.align_corners ? (nv + 1) / 2 * (len - 1) : ((nv + 1) * len - 1) / 2;
           if (std::isnan(v)) v = lo[d] - 10;  // reads padding
           if (p.mode == GsMode::kNearest) v = r == 3 ? std::round(v) : std::nearbyint(v);
-          if (v < lo[d] || v > hi[d]) {
+          // Out-of-range coordinates are clamped or reflected; cubic with border padding (as
+          // in PyTorch and ONNX Runtime) clamps each of its four taps instead.
+          const bool tap_clamp = p.mode == GsMode::kCubic && p.pad == GsPad::kBorder;
+          if (!tap_clamp && (v < lo[d] || v > hi[d])) {
             if (p.pad == GsPad::kBorder) v = std::clamp(v, 0.0, std::max(len - 1, 0.0));
             if (p.pad == GsPad::kReflection) v = gs_reflect(v, lo[d], hi[d]);
           }
@@ -270,20 +273,25 @@ void roi_align_compute(ComputeContext& ctx) {
     for (int64_t n = 0; n < R; ++n) {
       const int64_t b = bi[n];
       if (b < 0 || b >= N) ctx.fail("batch index ", b, " of roi ", n, " is out of [0, ", N, ")");
-      const double offset = p.half_pixel ? 0.5 : 0.0;
-      const double x0 = rois.at_double(n * 4 + 0) * p.spatial_scale - offset;
-      const double y0 = rois.at_double(n * 4 + 1) * p.spatial_scale - offset;
-      const double x1 = rois.at_double(n * 4 + 2) * p.spatial_scale - offset;
-      const double y1 = rois.at_double(n * 4 + 3) * p.spatial_scale - offset;
+      // Geometry is computed in the element type (float for float data), like ONNX Runtime:
+      // the rounding decides how many samples ceil(bin size) gives.
+      using F = compute_t<T>;
+      const F offset = p.half_pixel ? F(0.5) : F(0);
+      const F scale = static_cast<F>(p.spatial_scale);
+      const T* roi = rois.data<T>() + n * 4;
+      const F x0 = static_cast<F>(roi[0]) * scale - offset;
+      const F y0 = static_cast<F>(roi[1]) * scale - offset;
+      const F x1 = static_cast<F>(roi[2]) * scale - offset;
+      const F y1 = static_cast<F>(roi[3]) * scale - offset;
       if (!std::isfinite(x0) || !std::isfinite(y0) || !std::isfinite(x1) || !std::isfinite(y1))
         ctx.fail("roi ", n, " has a non-finite coordinate");
-      double rw = x1 - x0, rh = y1 - y0;
+      F rw = x1 - x0, rh = y1 - y0;
       if (!p.half_pixel) {  // force malformed rois to 1x1
-        rw = std::max(rw, 1.0);
-        rh = std::max(rh, 1.0);
+        rw = std::max(rw, F(1));
+        rh = std::max(rh, F(1));
       }
-      const double bh = rh / static_cast<double>(p.oh);
-      const double bw = rw / static_cast<double>(p.ow);
+      const F bh = rh / static_cast<F>(p.oh);
+      const F bw = rw / static_cast<F>(p.ow);
       const double gh_d = p.sampling > 0 ? static_cast<double>(p.sampling) : std::ceil(bh);
       const double gw_d = p.sampling > 0 ? static_cast<double>(p.sampling) : std::ceil(bw);
       if (gh_d * gw_d > static_cast<double>(kMaxRoiSamples))
@@ -297,11 +305,11 @@ void roi_align_compute(ComputeContext& ctx) {
           // The bilinear samples of this bin, shared by every channel.
           std::vector<Sample> samples;
           for (int64_t iy = 0; iy < gh; ++iy) {
-            double yy = y0 + static_cast<double>(ph) * bh +
-                        (static_cast<double>(iy) + 0.5) * bh / static_cast<double>(gh);
+            const double yy = y0 + static_cast<F>(ph) * bh +
+                              (static_cast<F>(iy) + F(0.5)) * bh / static_cast<F>(gh);
             for (int64_t ix = 0; ix < gw; ++ix) {
-              double xx = x0 + static_cast<double>(pw) * bw +
-                          (static_cast<double>(ix) + 0.5) * bw / static_cast<double>(gw);
+              const double xx = x0 + static_cast<F>(pw) * bw +
+                                (static_cast<F>(ix) + F(0.5)) * bw / static_cast<F>(gw);
               Sample s{{0, 0, 0, 0}, {0, 0, 0, 0}};
               if (yy < -1.0 || yy > static_cast<double>(H) || xx < -1.0 ||
                   xx > static_cast<double>(W) || H == 0 || W == 0) {

@@ -81,8 +81,7 @@ void gather_compute(ComputeContext& ctx) {
 
 // Checks indices/updates against data for the *Elements ops: same rank, and every dim
 // other than `axis` no larger than data's so positions stay in bounds.
-void check_elements_shapes(const NodeAttrs& ctx, const Shape& data, const Shape& ind,
-                           size_t axis) {
+void check_elements_shapes(const NodeAttrs& ctx, const Shape& data, const Shape& ind, size_t axis) {
   if (ind.size() != data.size())
     ctx.fail("indices rank ", ind.size(), " must equal data rank ", data.size());
   for (size_t d = 0; d < data.size(); ++d)
@@ -105,9 +104,8 @@ void gather_elements_infer(InferContext& ctx) {
 // Calls f(position_in_indices, offset_in_data) for every element of `ind_shape`, where the
 // data offset takes `idx[pos]` along `axis` and the index's own coordinates elsewhere.
 template <class F>
-void for_each_element_index(const NodeAttrs& ctx, const Shape& data_shape,
-                            const Shape& ind_shape, const std::vector<int64_t>& idx,
-                            size_t axis, F&& f) {
+void for_each_element_index(const NodeAttrs& ctx, const Shape& data_shape, const Shape& ind_shape,
+                            const std::vector<int64_t>& idx, size_t axis, F&& f) {
   const std::vector<int64_t> dstr = strides_of(data_shape);
   const int64_t dim = data_shape[axis];
   const int64_t n = shape_numel(ind_shape);
@@ -115,8 +113,7 @@ void for_each_element_index(const NodeAttrs& ctx, const Shape& data_shape,
   for (int64_t i = 0; i < n; ++i) {
     int64_t off = 0;
     for (size_t d = 0; d < pos.size(); ++d)
-      off += (d == axis ? resolve_index(ctx, idx[static_cast<size_t>(i)], dim, "index")
-                        : pos[d]) *
+      off += (d == axis ? resolve_index(ctx, idx[static_cast<size_t>(i)], dim, "index") : pos[d]) *
              dstr[d];
     f(i, off);
     next_index(pos, ind_shape);
@@ -141,11 +138,11 @@ void gather_elements_compute(ComputeContext& ctx) {
 // ---------------------------------------------------------------- GatherND
 
 struct NdPlan {
-  int64_t batch = 1;        // product of the batch dims
-  int64_t tuples = 1;       // index tuples per batch
-  int64_t last = 0;         // tuple length
-  int64_t slice = 1;        // elements copied per tuple
-  int64_t batch_stride = 1; // data elements per batch
+  int64_t batch = 1;                   // product of the batch dims
+  int64_t tuples = 1;                  // index tuples per batch
+  int64_t last = 0;                    // tuple length
+  int64_t slice = 1;                   // elements copied per tuple
+  int64_t batch_stride = 1;            // data elements per batch
   std::vector<int64_t> tuple_strides;  // data strides of the indexed dims
   Shape indexed_dims;
 };
@@ -244,11 +241,21 @@ void apply_reduction(T& dst, T src, Reduction r) {
   using C = compute_t<T>;
   C a = static_cast<C>(dst), b = static_cast<C>(src);
   switch (r) {
-    case Reduction::kNone: dst = src; return;
-    case Reduction::kAdd: dst = static_cast<T>(static_cast<C>(a + b)); return;
-    case Reduction::kMul: dst = static_cast<T>(static_cast<C>(a * b)); return;
-    case Reduction::kMax: dst = static_cast<T>(b > a ? b : a); return;
-    case Reduction::kMin: dst = static_cast<T>(b < a ? b : a); return;
+    case Reduction::kNone:
+      dst = src;
+      return;
+    case Reduction::kAdd:
+      dst = static_cast<T>(static_cast<C>(a + b));
+      return;
+    case Reduction::kMul:
+      dst = static_cast<T>(static_cast<C>(a * b));
+      return;
+    case Reduction::kMax:
+      dst = static_cast<T>(b > a ? b : a);
+      return;
+    case Reduction::kMin:
+      dst = static_cast<T>(b < a ? b : a);
+      return;
   }
 }
 
@@ -303,8 +310,7 @@ void scatter_nd_infer(InferContext& ctx) {
   NdPlan p = plan_nd(ctx, data, ind, 0);
   Shape want(ind.begin(), ind.end() - 1);
   want.insert(want.end(), data.begin() + p.last, data.end());
-  if (upd != want)
-    ctx.fail("updates shape ", shape_str(upd), " must be ", shape_str(want));
+  if (upd != want) ctx.fail("updates shape ", shape_str(upd), " must be ", shape_str(want));
   ctx.set_output(0, ctx.input_dtype(0), data);
 }
 

@@ -232,7 +232,8 @@ void unique_compute(ComputeContext& ctx) {
       std::sort(by_first.begin(), by_first.end(), [&](int64_t a, int64_t b) {
         return first[static_cast<size_t>(a)] < first[static_cast<size_t>(b)];
       });
-      for (int64_t j = 0; j < u; ++j) rank[static_cast<size_t>(by_first[static_cast<size_t>(j)])] = j;
+      for (int64_t j = 0; j < u; ++j)
+        rank[static_cast<size_t>(by_first[static_cast<size_t>(j)])] = j;
     }
     Shape yshape = has_axis ? x.shape() : Shape{u};
     if (has_axis) yshape[axis] = u;

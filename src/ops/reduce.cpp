@@ -13,18 +13,7 @@
 namespace lithe::ops {
 namespace {
 
-enum class ReduceKind {
-  kSum,
-  kMean,
-  kMax,
-  kMin,
-  kProd,
-  kL1,
-  kL2,
-  kLogSum,
-  kLogSumExp,
-  kSumSquare
-};
+enum class ReduceKind { kSum, kMean, kMax, kMin, kProd, kL1, kL2, kLogSum, kLogSumExp, kSumSquare };
 
 // Converts a double result to T without UB: NaN -> 0 and saturation for integers.
 template <class T>
@@ -80,9 +69,9 @@ T fold_group(ReduceKind kind, int64_t count, const Each& each) {
   using C = compute_t<T>;
   constexpr bool kFloat = std::is_floating_point_v<C>;
   // Integer sums wrap like the element type does; floats accumulate in double.
-  using A = std::conditional_t<kFloat, double,
-                               std::conditional_t<std::is_unsigned_v<C> && !std::is_same_v<C, bool>,
-                                                  uint64_t, int64_t>>;
+  using A = std::conditional_t<
+      kFloat, double,
+      std::conditional_t<std::is_unsigned_v<C> && !std::is_same_v<C, bool>, uint64_t, int64_t>>;
   auto absv = [](A v) -> A {
     if constexpr (std::is_unsigned_v<A>) {
       return v;
@@ -228,7 +217,8 @@ ReducePlan plan_for(const Ctx& ctx, const Shape& in, int axes_input_since,
     noop = n == 1;
     if (ctx.has_input(1)) {
       const Tensor& t = axes_value();
-      if (t.dtype() != DType::kInt64) ctx.fail("axes input must be int64, got ", dtype_name(t.dtype()));
+      if (t.dtype() != DType::kInt64)
+        ctx.fail("axes input must be int64, got ", dtype_name(t.dtype()));
       if (t.rank() > 1) ctx.fail("axes input must be 1-D, got shape ", shape_str(t.shape()));
       axes = t.to_int64_vector();
     }
@@ -243,18 +233,16 @@ void reduce_infer(InferContext& ctx) {
   if (t == DType::kBool && K != ReduceKind::kMax && K != ReduceKind::kMin)
     ctx.fail("bool input is only allowed for ReduceMax/ReduceMin");
   const Shape& in = ctx.input_shape(0);
-  ReducePlan p = plan_for(ctx, in, AxesInputSince, [&]() -> const Tensor& {
-    return ctx.input_value(1);
-  });
+  ReducePlan p =
+      plan_for(ctx, in, AxesInputSince, [&]() -> const Tensor& { return ctx.input_value(1); });
   ctx.set_output(0, t, p.out_shape);
 }
 
 template <ReduceKind K, int AxesInputSince>
 void reduce_compute(ComputeContext& ctx) {
   const Tensor& in = ctx.input(0);
-  ReducePlan p = plan_for(ctx, in.shape(), AxesInputSince, [&]() -> const Tensor& {
-    return ctx.input(1);
-  });
+  ReducePlan p =
+      plan_for(ctx, in.shape(), AxesInputSince, [&]() -> const Tensor& { return ctx.input(1); });
   run_reduce(K, p, in, ctx.output(0));
 }
 

@@ -209,13 +209,6 @@ struct Tap {
   double weight;
 };
 
-// Taps for every output coordinate of one axis; `extrap[x]` marks coordinates that map
-// outside the input (tf_crop_and_resize) and take the extrapolation value.
-struct AxisTaps {
-  std::vector<std::vector<Tap>> taps;
-  std::vector<char> extrap;
-};
-
 double cubic_kernel(double x, double a) {
   x = std::abs(x);
   if (x <= 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
@@ -223,11 +216,14 @@ double cubic_kernel(double x, double a) {
   return 0;
 }
 
-AxisTaps axis_taps(const ResizePlan& p, size_t d, int64_t in_len, int64_t out_len) {
-  AxisTaps at;
-  at.taps.resize(static_cast<size_t>(out_len));
-  at.extrap.assign(static_cast<size_t>(out_len), 0);
-  if (in_len == 0) return at;
+// Fills `taps` with the (input index, weight) pairs that make output coordinate `xi` of
+// axis `d`; returns false when the coordinate maps outside the input (tf_crop_and_resize,
+// or an empty axis) and takes the extrapolation value. Computed per coordinate rather than
+// tabulated so memory stays O(taps) whatever the output size.
+bool coord_taps(const ResizePlan& p, size_t d, int64_t in_len, int64_t out_len, int64_t xi,
+                std::vector<Tap>& taps) {
+  taps.clear();
+  if (in_len == 0) return false;
   // Coordinates are mapped in float32, as ONNX Runtime and PyTorch do: the rounding
   // decides ties in nearest mode (e.g. (8 + 0.5) / 1.7f - 0.5 lands exactly on 4.5).
   const float scale = static_cast<float>(p.scales[d]);
@@ -236,115 +232,125 @@ AxisTaps axis_taps(const ResizePlan& p, size_t d, int64_t in_len, int64_t out_le
   // An axis left at its size maps straight through (as in ONNX Runtime), even under
   // tf_half_pixel_for_nn, whose half-pixel shift would otherwise move a scale-1 axis.
   if (in_len == out_len && scale == 1.0f && p.coord != Coord::kTfCropAndResize) {
-    for (int64_t xi = 0; xi < out_len; ++xi) at.taps[static_cast<size_t>(xi)] = {{xi, 1.0}};
-    return at;
+    taps.push_back({xi, 1.0});
+    return true;
   }
-  for (int64_t xi = 0; xi < out_len; ++xi) {
-    const float x = static_cast<float>(xi);
-    float xf = 0;
-    switch (p.coord) {
-      case Coord::kHalfPixel: xf = (x + 0.5f) / scale - 0.5f; break;
-      case Coord::kHalfPixelSymmetric: {
-        float adjustment = outf / (scale * in);
-        float offset = in / 2 * (1 - adjustment);
-        xf = offset + (x + 0.5f) / scale - 0.5f;
-        break;
-      }
-      case Coord::kPytorchHalfPixel: xf = out_len > 1 ? (x + 0.5f) / scale - 0.5f : 0.f; break;
-      case Coord::kAlignCorners: {
-        // The reference divides by the unrounded output length (scale * in), which differs
-        // from out_len when scale * in is not an integer.
-        const float len = scale * in;
-        xf = len == 1 ? 0.f : x * (in - 1) / (len - 1);
-        break;
-      }
-      case Coord::kAsymmetric: xf = x / scale; break;
-      case Coord::kTfHalfPixelForNn: xf = (x + 0.5f) / scale; break;
-      case Coord::kTfCropAndResize: {
-        const size_t r = p.scales.size();
-        const float start = static_cast<float>(p.roi[d]), end = static_cast<float>(p.roi[r + d]);
-        const float len = scale * in;  // unrounded, as in the reference
-        xf = len == 1 ? 0.5f * (start + end) * (in - 1)
-                      : start * (in - 1) + x * (end - start) * (in - 1) / (len - 1);
-        if (!(xf >= 0 && xf <= in - 1)) {
-          at.extrap[static_cast<size_t>(xi)] = 1;
-          continue;
-        }
-        break;
-      }
+  const float x = static_cast<float>(xi);
+  float xf = 0;
+  switch (p.coord) {
+    case Coord::kHalfPixel:
+      xf = (x + 0.5f) / scale - 0.5f;
+      break;
+    case Coord::kHalfPixelSymmetric: {
+      float adjustment = outf / (scale * in);
+      float offset = in / 2 * (1 - adjustment);
+      xf = offset + (x + 0.5f) / scale - 0.5f;
+      break;
     }
-    double xo = xf;
-    if (!std::isfinite(xo)) xo = 0;
-    // Keep far-out coordinates (hostile scales) from overflowing the index arithmetic.
-    xo = std::clamp(xo, -2.0 - 4.0 * in_len, 4.0 * in_len + 2.0);
-    std::vector<Tap>& taps = at.taps[static_cast<size_t>(xi)];
-    const bool integral = xo == std::floor(xo);
-    if (p.mode == Mode::kNearest) {
-      int64_t fl = static_cast<int64_t>(std::floor(xo));
-      double r = xo - std::floor(xo);
-      int64_t idx = fl;
-      if (!integral) {
-        switch (p.nearest) {
-          case NearestMode::kRoundPreferFloor: idx = r <= 0.5 ? fl : fl + 1; break;
-          case NearestMode::kRoundPreferCeil: idx = r < 0.5 ? fl : fl + 1; break;
-          case NearestMode::kFloor: idx = fl; break;
-          case NearestMode::kCeil: idx = fl + 1; break;
-          case NearestMode::kLegacy: idx = scale < 1 ? fl + 1 : fl; break;
-        }
-      }
-      taps.push_back({std::clamp<int64_t>(idx, 0, in_len - 1), 1.0});
-      continue;
+    case Coord::kPytorchHalfPixel:
+      xf = out_len > 1 ? (x + 0.5f) / scale - 0.5f : 0.f;
+      break;
+    case Coord::kAlignCorners: {
+      // The reference divides by the unrounded output length (scale * in), which differs
+      // from out_len when scale * in is not an integer.
+      const float len = scale * in;
+      xf = len == 1 ? 0.f : x * (in - 1) / (len - 1);
+      break;
     }
-    // The taps are the n input positions nearest xo, preferring the left one, so the
-    // fraction past the left-centre tap lies in (0, 1].
-    const int64_t i0 = integral ? static_cast<int64_t>(xo) - 1 : static_cast<int64_t>(std::floor(xo));
-    const double r = xo - static_cast<double>(i0);
-    std::vector<Tap> raw;
-    if (p.antialias && scale < 1) {
-      // Filters stretched by 1/scale so downsampling averages every covered input.
-      const double s = scale;
-      const bool lin = p.mode == Mode::kLinear;
-      int64_t start = static_cast<int64_t>(std::floor((lin ? -1.0 : -2.0) / s)) + 1;
-      const int64_t end = 2 - start;  // taps at offsets [start, end) from i0
-      double sum = 0;
-      for (int64_t k = start; k < end; ++k) {
-        double arg = s * (static_cast<double>(k) - r);
-        double w = lin ? std::clamp(1 - std::abs(arg), 0.0, 1.0) : cubic_kernel(arg, p.cubic_a);
-        raw.push_back({i0 + k, w});
-        sum += w;
-      }
-      if (sum != 0)
-        for (Tap& t : raw) t.weight /= sum;
-    } else if (p.mode == Mode::kLinear) {
-      raw = {{i0, 1 - r}, {i0 + 1, r}};
-    } else {
-      double c[4];
-      cubic_coeffs(r, p.cubic_a, c);
-      for (int k = 0; k < 4; ++k) raw.push_back({i0 - 1 + k, c[k]});
-    }
-    if (p.exclude_outside) {
-      double sum = 0;
-      for (Tap& t : raw) {
-        if (t.index < 0 || t.index >= in_len) t.weight = 0;
-        sum += t.weight;
-      }
-      if (sum != 0)
-        for (Tap& t : raw) t.weight /= sum;
-    }
-    for (Tap t : raw) {
-      if (t.weight == 0) continue;
-      taps.push_back({std::clamp<int64_t>(t.index, 0, in_len - 1), t.weight});
+    case Coord::kAsymmetric:
+      xf = x / scale;
+      break;
+    case Coord::kTfHalfPixelForNn:
+      xf = (x + 0.5f) / scale;
+      break;
+    case Coord::kTfCropAndResize: {
+      const size_t r = p.scales.size();
+      const float start = static_cast<float>(p.roi[d]), end = static_cast<float>(p.roi[r + d]);
+      const float len = scale * in;  // unrounded, as in the reference
+      xf = len == 1 ? 0.5f * (start + end) * (in - 1)
+                    : start * (in - 1) + x * (end - start) * (in - 1) / (len - 1);
+      if (!(xf >= 0 && xf <= in - 1)) return false;
+      break;
     }
   }
-  return at;
+  double xo = xf;
+  if (!std::isfinite(xo)) xo = 0;
+  // Keep far-out coordinates (hostile scales) from overflowing the index arithmetic.
+  xo = std::clamp(xo, -2.0 - 4.0 * in_len, 4.0 * in_len + 2.0);
+  const bool integral = xo == std::floor(xo);
+  if (p.mode == Mode::kNearest) {
+    int64_t fl = static_cast<int64_t>(std::floor(xo));
+    double r = xo - std::floor(xo);
+    int64_t idx = fl;
+    if (!integral) {
+      switch (p.nearest) {
+        case NearestMode::kRoundPreferFloor:
+          idx = r <= 0.5 ? fl : fl + 1;
+          break;
+        case NearestMode::kRoundPreferCeil:
+          idx = r < 0.5 ? fl : fl + 1;
+          break;
+        case NearestMode::kFloor:
+          idx = fl;
+          break;
+        case NearestMode::kCeil:
+          idx = fl + 1;
+          break;
+        case NearestMode::kLegacy:
+          idx = scale < 1 ? fl + 1 : fl;
+          break;
+      }
+    }
+    taps.push_back({std::clamp<int64_t>(idx, 0, in_len - 1), 1.0});
+    return true;
+  }
+  // The taps are the n input positions nearest xo, preferring the left one, so the
+  // fraction past the left-centre tap lies in (0, 1].
+  const int64_t i0 = integral ? static_cast<int64_t>(xo) - 1 : static_cast<int64_t>(std::floor(xo));
+  const double r = xo - static_cast<double>(i0);
+  std::vector<Tap> raw;
+  if (p.antialias && scale < 1) {
+    // Filters stretched by 1/scale so downsampling averages every covered input.
+    const double s = scale;
+    const bool lin = p.mode == Mode::kLinear;
+    int64_t start = static_cast<int64_t>(std::floor((lin ? -1.0 : -2.0) / s)) + 1;
+    const int64_t end = 2 - start;  // taps at offsets [start, end) from i0
+    double sum = 0;
+    for (int64_t k = start; k < end; ++k) {
+      double arg = s * (static_cast<double>(k) - r);
+      double w = lin ? std::clamp(1 - std::abs(arg), 0.0, 1.0) : cubic_kernel(arg, p.cubic_a);
+      raw.push_back({i0 + k, w});
+      sum += w;
+    }
+    if (sum != 0)
+      for (Tap& t : raw) t.weight /= sum;
+  } else if (p.mode == Mode::kLinear) {
+    raw = {{i0, 1 - r}, {i0 + 1, r}};
+  } else {
+    double c[4];
+    cubic_coeffs(r, p.cubic_a, c);
+    for (int k = 0; k < 4; ++k) raw.push_back({i0 - 1 + k, c[k]});
+  }
+  if (p.exclude_outside) {
+    double sum = 0;
+    for (Tap& t : raw) {
+      if (t.index < 0 || t.index >= in_len) t.weight = 0;
+      sum += t.weight;
+    }
+    if (sum != 0)
+      for (Tap& t : raw) t.weight /= sum;
+  }
+  for (Tap t : raw) {
+    if (t.weight == 0) continue;
+    taps.push_back({std::clamp<int64_t>(t.index, 0, in_len - 1), t.weight});
+  }
+  return true;
 }
 
 void run_resize(const ResizePlan& p, const Tensor& x, Tensor& y) {
   const Shape& in = x.shape();
   const size_t rank = in.size();
   const std::vector<int64_t> istr = strides_of(in);
-  std::vector<AxisTaps> axes;
-  for (size_t d = 0; d < rank; ++d) axes.push_back(axis_taps(p, d, in[d], p.out[d]));
   const int64_t n = shape_numel(p.out);
   if (n == 0) return;
   visit_dtype(x.dtype(), [&](auto tag) {
@@ -352,33 +358,35 @@ void run_resize(const ResizePlan& p, const Tensor& x, Tensor& y) {
     const T* src = x.data<T>();
     T* dst = y.data<T>();
     std::vector<int64_t> oi(rank, 0), ti(rank, 0);
-    std::vector<const std::vector<Tap>*> cur(rank);
+    // Each axis's taps for its current output coordinate; an axis is recomputed only when
+    // its coordinate changes (the innermost every element, outer ones rarely).
+    std::vector<std::vector<Tap>> cur(rank);
+    std::vector<char> inside(rank, 1);
+    for (size_t d = 0; d < rank; ++d) inside[d] = coord_taps(p, d, in[d], p.out[d], 0, cur[d]);
     for (int64_t o = 0; o < n; ++o) {
-      bool extrap = false;
+      bool extrap = false, empty = false;
       for (size_t d = 0; d < rank; ++d) {
-        size_t c = static_cast<size_t>(oi[d]);
-        if (axes[d].extrap[c]) extrap = true;
-        cur[d] = &axes[d].taps[c];
-        if (cur[d]->empty()) extrap = true;  // no input to read (empty axis)
+        if (!inside[d]) extrap = true;
+        if (cur[d].empty()) empty = true;  // every weight was zero
       }
       double acc = 0;
       if (extrap) {
         acc = p.extrapolation;
-      } else {
+      } else if (!empty) {
         // Tensor-product sum over the taps of every axis.
         std::fill(ti.begin(), ti.end(), 0);
         while (true) {
           double w = 1;
           int64_t off = 0;
           for (size_t d = 0; d < rank; ++d) {
-            const Tap& t = (*cur[d])[static_cast<size_t>(ti[d])];
+            const Tap& t = cur[d][static_cast<size_t>(ti[d])];
             w *= t.weight;
             off += t.index * istr[d];
           }
           acc += w * static_cast<double>(static_cast<compute_t<T>>(src[off]));
           size_t d = rank;
           while (d-- > 0) {
-            if (++ti[d] < static_cast<int64_t>(cur[d]->size())) break;
+            if (++ti[d] < static_cast<int64_t>(cur[d].size())) break;
             ti[d] = 0;
           }
           if (d == static_cast<size_t>(-1)) break;
@@ -386,8 +394,10 @@ void run_resize(const ResizePlan& p, const Tensor& x, Tensor& y) {
       }
       dst[o] = from_double<T>(acc);
       for (size_t d = rank; d-- > 0;) {
-        if (++oi[d] < p.out[d]) break;
-        oi[d] = 0;
+        const bool more = ++oi[d] < p.out[d];
+        if (!more) oi[d] = 0;
+        inside[d] = coord_taps(p, d, in[d], p.out[d], oi[d], cur[d]);
+        if (more) break;
       }
     }
   });

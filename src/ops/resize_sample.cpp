@@ -116,8 +116,10 @@ void grid_sample_compute(ComputeContext& ctx) {
     const int64_t n = sp[d];
     if (n == 0) return -1;
     switch (p.pad) {
-      case GsPad::kZeros: return i >= 0 && i < n ? i : -1;
-      case GsPad::kBorder: return std::clamp<int64_t>(i, 0, n - 1);
+      case GsPad::kZeros:
+        return i >= 0 && i < n ? i : -1;
+      case GsPad::kBorder:
+        return std::clamp<int64_t>(i, 0, n - 1);
       case GsPad::kReflection: {
         double f = gs_reflect(static_cast<double>(i), lo[d], hi[d]);
         return std::clamp<int64_t>(static_cast<int64_t>(f), 0, n - 1);
@@ -187,7 +189,8 @@ void grid_sample_compute(ComputeContext& ctx) {
               if (idx[d][k] < 0) zero = true;
               off += idx[d][k] * sstr[d];
             }
-            if (!zero && ww != 0) acc += ww * static_cast<double>(static_cast<compute_t<T>>(plane[off]));
+            if (!zero && ww != 0)
+              acc += ww * static_cast<double>(static_cast<compute_t<T>>(plane[off]));
             size_t d = r;
             while (d-- > 0) {
               if (++ti[d] < taps) break;
@@ -215,8 +218,7 @@ struct RoiPlan {
 // Bound on bilinear samples per output bin (a hostile roi could otherwise ask for billions).
 constexpr int64_t kMaxRoiSamples = int64_t{1} << 20;
 
-RoiPlan plan_roi_align(const NodeAttrs& ctx, const Shape& x, const Shape& rois,
-                       const Shape& bidx) {
+RoiPlan plan_roi_align(const NodeAttrs& ctx, const Shape& x, const Shape& rois, const Shape& bidx) {
   RoiPlan p;
   std::string mode = ctx.attr_string("mode", "avg");
   if (mode != "avg" && mode != "max") ctx.fail("unsupported mode '", mode, "' (avg or max)");
@@ -344,9 +346,10 @@ void roi_align_compute(ComputeContext& ctx) {
             for (const Sample& s : samples) {
               double v[4];
               for (int k = 0; k < 4; ++k)  // an empty plane has only zero-weight samples
-                v[k] = H * W == 0 ? 0.0
-                                  : s.w[k] * static_cast<double>(
-                                                 static_cast<compute_t<T>>(plane[s.pos[k]]));
+                v[k] =
+                    H * W == 0
+                        ? 0.0
+                        : s.w[k] * static_cast<double>(static_cast<compute_t<T>>(plane[s.pos[k]]));
               if (p.max_mode) {
                 double m = std::max(std::max(v[0], v[1]), std::max(v[2], v[3]));
                 val = first ? m : std::max(val, m);

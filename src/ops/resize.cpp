@@ -308,7 +308,8 @@ bool coord_taps(const ResizePlan& p, size_t d, int64_t in_len, int64_t out_len, 
   // fraction past the left-centre tap lies in (0, 1].
   const int64_t i0 = integral ? static_cast<int64_t>(xo) - 1 : static_cast<int64_t>(std::floor(xo));
   const double r = xo - static_cast<double>(i0);
-  std::vector<Tap> raw;
+  thread_local std::vector<Tap> raw;  // reused: this runs once per output element
+  raw.clear();
   if (p.antialias && scale < 1) {
     // Filters stretched by 1/scale so downsampling averages every covered input.
     const double s = scale;
@@ -325,7 +326,8 @@ bool coord_taps(const ResizePlan& p, size_t d, int64_t in_len, int64_t out_len, 
     if (sum != 0)
       for (Tap& t : raw) t.weight /= sum;
   } else if (p.mode == Mode::kLinear) {
-    raw = {{i0, 1 - r}, {i0 + 1, r}};
+    raw.push_back({i0, 1 - r});
+    raw.push_back({i0 + 1, r});
   } else {
     double c[4];
     cubic_coeffs(r, p.cubic_a, c);

@@ -43,6 +43,7 @@ bool next_index(std::vector<int64_t>& idx, const Shape& shape) {
 
 void gather_infer(InferContext& ctx) {
   ctx.expect_inputs(2, 2);
+  ctx.set_output_unknown(0, ctx.input_dtype(0));  // the dtype stands if the shape must wait
   check_index_dtype(ctx, ctx.input_dtype(1), "indices");
   const Shape& data = ctx.input_shape(0);
   const Shape& ind = ctx.input_shape(1);
@@ -91,6 +92,7 @@ void check_elements_shapes(const NodeAttrs& ctx, const Shape& data, const Shape&
 
 void gather_elements_infer(InferContext& ctx) {
   ctx.expect_inputs(2, 2);
+  ctx.set_output_unknown(0, ctx.input_dtype(0));
   check_index_dtype(ctx, ctx.input_dtype(1), "indices");
   const Shape& data = ctx.input_shape(0);
   const Shape& ind = ctx.input_shape(1);
@@ -193,6 +195,7 @@ std::vector<int64_t> nd_offsets(const NodeAttrs& ctx, const NdPlan& p,
 
 void gather_nd_infer(InferContext& ctx) {
   ctx.expect_inputs(2, 2);
+  ctx.set_output_unknown(0, ctx.input_dtype(0));
   if (ctx.input_dtype(1) != DType::kInt64) ctx.fail("indices must be int64");
   const Shape& data = ctx.input_shape(0);
   const Shape& ind = ctx.input_shape(1);
@@ -261,6 +264,7 @@ void apply_reduction(T& dst, T src, Reduction r) {
 
 void scatter_elements_infer(InferContext& ctx) {
   ctx.expect_inputs(3, 3);
+  ctx.set_output_unknown(0, ctx.input_dtype(0));
   check_index_dtype(ctx, ctx.input_dtype(1), "indices");
   if (ctx.input_dtype(2) != ctx.input_dtype(0)) ctx.fail("updates type must match data type");
   parse_reduction(ctx);
@@ -301,6 +305,7 @@ void scatter_elements_compute(ComputeContext& ctx) {
 
 void scatter_nd_infer(InferContext& ctx) {
   ctx.expect_inputs(3, 3);
+  ctx.set_output_unknown(0, ctx.input_dtype(0));
   if (ctx.input_dtype(1) != DType::kInt64) ctx.fail("indices must be int64");
   if (ctx.input_dtype(2) != ctx.input_dtype(0)) ctx.fail("updates type must match data type");
   parse_reduction(ctx);
@@ -353,6 +358,7 @@ int64_t compress_count(const NodeAttrs& ctx, const Tensor& cond, int64_t limit) 
 
 void compress_infer(InferContext& ctx) {
   ctx.expect_inputs(2, 2);
+  ctx.set_output_unknown(0, ctx.input_dtype(0));
   const Shape& data = ctx.input_shape(0);
   const Tensor& cond = ctx.input_value(1);
   if (ctx.has_attr("axis")) {
@@ -440,6 +446,7 @@ int64_t onehot_depth(const NodeAttrs& ctx, const Tensor& depth) {
 
 void onehot_infer(InferContext& ctx) {
   ctx.expect_inputs(3, 3);
+  ctx.set_output_unknown(0, ctx.input_dtype(2));
   const Shape& ind = ctx.input_shape(0);
   const Shape& values = ctx.input_shape(2);
   if (shape_numel(values) != 2 || values.size() != 1)

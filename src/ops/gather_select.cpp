@@ -46,6 +46,8 @@ void topk_infer(InferContext& ctx) {
   ctx.expect_inputs(ctx.opset() < 10 ? 1 : 2, ctx.opset() < 10 ? 1 : 2);
   topk_flag(ctx, "largest");
   topk_flag(ctx, "sorted");
+  ctx.set_output_unknown(0, ctx.input_dtype(0));  // dtypes stand if K must wait
+  ctx.set_output_unknown(1, DType::kInt64);
   const Shape& x = ctx.input_shape(0);
   int64_t k = topk_k(ctx, ctx.opset() < 10 ? nullptr : &ctx.input_value(1));
   size_t axis = 0;
@@ -128,6 +130,7 @@ ArgPlan arg_plan(const NodeAttrs& ctx, const Shape& x) {
 template <bool kMax>
 void arg_infer(InferContext& ctx) {
   ctx.expect_inputs(1, 1);
+  ctx.set_output_unknown(0, DType::kInt64);
   ArgPlan p = arg_plan(ctx, ctx.input_shape(0));
   ctx.set_output(0, DType::kInt64, p.out);
 }

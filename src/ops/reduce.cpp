@@ -232,6 +232,7 @@ void reduce_infer(InferContext& ctx) {
   DType t = ctx.input_dtype(0);
   if (t == DType::kBool && K != ReduceKind::kMax && K != ReduceKind::kMin)
     ctx.fail("bool input is only allowed for ReduceMax/ReduceMin");
+  ctx.set_output_unknown(0, t);  // the dtype stands even if the shape must wait
   const Shape& in = ctx.input_shape(0);
   ReducePlan p =
       plan_for(ctx, in, AxesInputSince, [&]() -> const Tensor& { return ctx.input_value(1); });

@@ -412,6 +412,7 @@ void resize_infer(InferContext& ctx) {
     ctx.expect_inputs(2, 2);
   else
     ctx.expect_inputs(1, 4);
+  ctx.set_output_unknown(0, ctx.input_dtype(0));  // the dtype stands if the shape must wait
   const Shape& in = ctx.input_shape(0);
   ResizePlan p = plan_resize(
       ctx, in,
@@ -459,6 +460,7 @@ void upsample_infer(InferContext& ctx) {
     ctx.expect_inputs(1, 1);
   else
     ctx.expect_inputs(2, 2);
+  ctx.set_output_unknown(0, ctx.input_dtype(0));
   const Shape& in = ctx.input_shape(0);
   ResizePlan p = plan_upsample(ctx, in, ctx.opset() < 9 ? nullptr : &ctx.input_value(1));
   ctx.set_output(0, ctx.input_dtype(0), p.out);

@@ -64,6 +64,7 @@ void grid_sample_infer(InferContext& ctx) {
   ctx.expect_inputs(2, 2);
   if (!is_float(ctx.input_dtype(0)) || !is_float(ctx.input_dtype(1)))
     ctx.fail("X and grid must be float tensors");
+  ctx.set_output_unknown(0, ctx.input_dtype(0));  // the dtype stands if the shape must wait
   GsPlan p = plan_grid_sample(ctx, ctx.input_shape(0), ctx.input_shape(1));
   ctx.set_output(0, ctx.input_dtype(0), p.out);
 }
@@ -251,6 +252,7 @@ void roi_align_infer(InferContext& ctx) {
   if (!is_float(ctx.input_dtype(0))) ctx.fail("X must be a float tensor");
   if (ctx.input_dtype(1) != ctx.input_dtype(0)) ctx.fail("rois must have X's element type");
   if (ctx.input_dtype(2) != DType::kInt64) ctx.fail("batch_indices must be int64");
+  ctx.set_output_unknown(0, ctx.input_dtype(0));
   RoiPlan p = plan_roi_align(ctx, ctx.input_shape(0), ctx.input_shape(1), ctx.input_shape(2));
   ctx.set_output(0, ctx.input_dtype(0), p.out);
 }

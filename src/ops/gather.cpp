@@ -248,10 +248,14 @@ void apply_reduction(T& dst, T src, Reduction r) {
       dst = src;
       return;
     case Reduction::kAdd:
-      dst = static_cast<T>(static_cast<C>(a + b));
-      return;
     case Reduction::kMul:
-      dst = static_cast<T>(static_cast<C>(a * b));
+      if constexpr (std::is_floating_point_v<C>) {
+        dst = static_cast<T>(r == Reduction::kAdd ? a + b : a * b);
+      } else {
+        // Integer add/mul in uint64 (defined overflow), wrapping back like the element type.
+        uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
+        dst = static_cast<T>(static_cast<C>(r == Reduction::kAdd ? ua + ub : ua * ub));
+      }
       return;
     case Reduction::kMax:
       dst = static_cast<T>(b > a ? b : a);

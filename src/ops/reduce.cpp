@@ -68,15 +68,17 @@ template <class T, class Each>
 T fold_group(ReduceKind kind, int64_t count, const Each& each) {
   using C = compute_t<T>;
   constexpr bool kFloat = std::is_floating_point_v<C>;
-  // Integer sums wrap like the element type does; floats accumulate in double.
-  using A = std::conditional_t<
-      kFloat, double,
-      std::conditional_t<std::is_unsigned_v<C> && !std::is_same_v<C, bool>, uint64_t, int64_t>>;
-  auto absv = [](A v) -> A {
-    if constexpr (std::is_unsigned_v<A>) {
-      return v;
+  // Floats accumulate in double. Integers accumulate in uint64, where overflow is defined,
+  // and the final narrowing wraps like arithmetic in the element type would.
+  using A = std::conditional_t<kFloat, double, uint64_t>;
+  auto to_acc = [](C v, bool abs) -> A {
+    if constexpr (kFloat) {
+      return abs ? std::abs(static_cast<double>(v)) : static_cast<double>(v);
+    } else if constexpr (std::is_signed_v<C>) {
+      A a = static_cast<A>(static_cast<int64_t>(v));
+      return abs && v < 0 ? A(0) - a : a;
     } else {
-      return v < 0 ? A(0) - v : v;
+      return static_cast<A>(v);
     }
   };
   switch (kind) {
@@ -85,8 +87,7 @@ T fold_group(ReduceKind kind, int64_t count, const Each& each) {
     case ReduceKind::kSumSquare: {
       A acc = 0;
       each([&](C v) {
-        A a = static_cast<A>(v);
-        if (kind == ReduceKind::kL1) a = absv(a);
+        A a = to_acc(v, kind == ReduceKind::kL1);
         if (kind == ReduceKind::kSumSquare) a = a * a;
         acc += a;
       });
@@ -94,7 +95,7 @@ T fold_group(ReduceKind kind, int64_t count, const Each& each) {
     }
     case ReduceKind::kProd: {
       A acc = 1;
-      each([&](C v) { acc *= static_cast<A>(v); });
+      each([&](C v) { acc *= to_acc(v, false); });
       return static_cast<T>(static_cast<C>(acc));
     }
     case ReduceKind::kMax:

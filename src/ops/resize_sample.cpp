@@ -296,9 +296,13 @@ void roi_align_compute(ComputeContext& ctx) {
       }
       const F bh = rh / static_cast<F>(p.oh);
       const F bw = rw / static_cast<F>(p.ow);
-      const double gh_d = p.sampling > 0 ? static_cast<double>(p.sampling) : std::ceil(bh);
-      const double gw_d = p.sampling > 0 ? static_cast<double>(p.sampling) : std::ceil(bw);
-      if (gh_d * gw_d > static_cast<double>(kMaxRoiSamples))
+      // A reversed roi (negative bin size) samples nothing.
+      const double gh_d =
+          p.sampling > 0 ? static_cast<double>(p.sampling) : std::max(std::ceil(bh), F(0));
+      const double gw_d =
+          p.sampling > 0 ? static_cast<double>(p.sampling) : std::max(std::ceil(bw), F(0));
+      const double limit = static_cast<double>(kMaxRoiSamples);
+      if (gh_d > limit || gw_d > limit || gh_d * gw_d > limit)
         ctx.fail("roi ", n, " needs ", gh_d * gw_d, " samples per bin (limit ", kMaxRoiSamples,
                  ")");
       const int64_t gh = std::max<int64_t>(static_cast<int64_t>(gh_d), 0);

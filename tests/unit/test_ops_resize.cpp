@@ -219,6 +219,10 @@ TEST(OpsResize, RoiAlignHostileRois) {
   Case huge("RoiAlign", 16,
             {floats({1, 1, 4, 4}), make<float>({1, 4}, {0, 0, 1e9f, 1e9f}), ints({0})});
   EXPECT_FAILS(huge.run(), "samples");
+  // A reversed roi samples nothing (no overflow converting its bin count).
+  Case rev("RoiAlign", 16,
+           {floats({1, 1, 4, 4}), make<float>({1, 4}, {1e30f, 0, -1e30f, 2}), ints({0})});
+  EXPECT_EQ(rev.run()[0].data<float>()[0], 0.0f);
   Case nan("RoiAlign", 16,
            {floats({1, 1, 4, 4}),
             make<float>({1, 4}, {0, 0, std::numeric_limits<float>::quiet_NaN(), 1}), ints({0})});

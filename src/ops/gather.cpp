@@ -66,7 +66,8 @@ void gather_compute(ComputeContext& ctx) {
   for (int64_t& v : idx) v = resolve_index(ctx, v, dim, "Gather index");
   const int64_t outer = dims_product(data.shape(), 0, axis);
   const size_t esz = dtype_size(data.dtype());
-  const size_t inner_bytes = static_cast<size_t>(dims_product(data.shape(), axis + 1, 99)) * esz;
+  const int64_t inner = dims_product(data.shape(), axis + 1, data.shape().size());
+  const size_t inner_bytes = static_cast<size_t>(inner) * esz;
   const char* src = bytes_of(data);
   char* dst = bytes_of(out);
   if (inner_bytes == 0) return;

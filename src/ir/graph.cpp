@@ -112,4 +112,70 @@ void Graph::topo_sort() {
   relink();
 }
 
+void Graph::rename_value(int id, const std::string& vname) {
+  if (by_name_.count(vname)) fail("cannot rename to '", vname, "': the name is taken");
+  Value& v = values.at(static_cast<size_t>(id));
+  by_name_.erase(v.name);
+  v.name = vname;
+  by_name_[vname] = id;
+}
+
+namespace {
+// Names that subgraphs (at any depth) read from enclosing scopes.
+void collect_outer_names(const Graph& g, std::vector<std::string>& out) {
+  for (const Node& n : g.nodes)
+    for (const auto& [k, a] : n.attrs) {
+      std::vector<const Graph*> bodies;
+      if (a.g) bodies.push_back(a.g.get());
+      for (const auto& b : a.graphs) bodies.push_back(b.get());
+      for (const Graph* b : bodies) {
+        for (int r : b->outer_refs) out.push_back(b->values[static_cast<size_t>(r)].name);
+        collect_outer_names(*b, out);
+      }
+    }
+}
+}  // namespace
+
+void Graph::compact(const std::vector<char>& drop_node) {
+  std::vector<Node> kept;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (i >= drop_node.size() || !drop_node[i]) kept.push_back(std::move(nodes[i]));
+  nodes = std::move(kept);
+  std::vector<char> used(values.size(), 0);
+  auto mark = [&](int v) {
+    if (v >= 0) used[static_cast<size_t>(v)] = 1;
+  };
+  for (const Node& n : nodes) {
+    for (int v : n.inputs) mark(v);
+    for (int v : n.outputs) mark(v);
+  }
+  for (int v : inputs) mark(v);
+  for (int v : outputs) mark(v);
+  for (int v : outer_refs) mark(v);
+  std::vector<std::string> outer_names;
+  collect_outer_names(*this, outer_names);
+  for (const auto& nm : outer_names) mark(find_value(nm));
+  std::vector<int> remap(values.size(), -1);
+  std::vector<Value> nv;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!used[i]) continue;
+    remap[i] = static_cast<int>(nv.size());
+    nv.push_back(std::move(values[i]));
+  }
+  values = std::move(nv);
+  auto re = [&](int& v) {
+    if (v >= 0) v = remap[static_cast<size_t>(v)];
+  };
+  for (Node& n : nodes) {
+    for (int& v : n.inputs) re(v);
+    for (int& v : n.outputs) re(v);
+  }
+  for (int& v : inputs) re(v);
+  for (int& v : outputs) re(v);
+  for (int& v : outer_refs) re(v);
+  by_name_.clear();
+  for (size_t i = 0; i < values.size(); ++i) by_name_[values[i].name] = static_cast<int>(i);
+  relink();
+}
+
 }  // namespace lithe::ir

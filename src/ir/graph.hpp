@@ -88,6 +88,11 @@ class Graph {
   void relink();
   /// Sorts nodes topologically; fails naming a node on a cycle.
   void topo_sort();
+  /// Renames a value (the new name must be unused).
+  void rename_value(int id, const std::string& name);
+  /// Drops the nodes marked in `drop_node` and every value no longer referenced by a node,
+  /// a graph input/output, an outer reference or (by name) a subgraph; remaps ids.
+  void compact(const std::vector<char>& drop_node);
 
  private:
   std::map<std::string, int> by_name_;

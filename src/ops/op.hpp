@@ -8,6 +8,8 @@
 //   at run time) infer() must give every output a full shape, except ops whose output
 //   shape depends on computing the result (NonZero, Unique...), which call
 //   set_output_unknown() and let compute() call ComputeContext::set_output().
+//   Set output element types before reading anything that may be unknown: when
+//   InferUnknown escapes, graph inference keeps only the dtypes already set.
 // compute(): reads inputs and writes the pre-allocated outputs (zero-filled). It never
 //   sees protobuf; attributes come through NodeAttrs.
 #pragma once

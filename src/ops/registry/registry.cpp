@@ -124,7 +124,7 @@ const Tensor& InferContext::input_value(size_t i) const {
 
 void InferContext::set_output(size_t i, DType dtype, Shape shape) {
   if (i >= out_.size()) return;  // optional output the model does not request
-  checked_numel(shape, str_cat(node().label(), ": output ", i));
+  checked_numel(shape, str_cat("output ", i));
   out_[i].dtype = dtype;
   out_[i].has_shape = true;
   out_[i].dims = std::move(shape);

@@ -1,0 +1,44 @@
+// The engine file: an optimized graph, its memory plan, its build report and a header,
+// serialized with FlatBuffers (schema: engine.fbs). Constants are 64-byte-aligned blobs in
+// a data section so a mapped file serves weights without copies.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ir/graph.hpp"
+#include "plan/plan.hpp"
+
+namespace lithe::engine {
+
+inline constexpr uint32_t kFormatVersion = 1;
+
+struct BuildInfo {
+  std::string producer;        ///< "lithe 0.1.0"
+  std::string source_sha256;   ///< hex SHA-256 of the source model file
+  std::string options_json;    ///< build options
+  std::string isa;             ///< kernel family the weights were packed for ("generic")
+};
+
+struct EngineContents {
+  std::shared_ptr<ir::Graph> graph;
+  plan::MemoryPlan plan;
+  std::string report_json;  ///< the build report (passes, layers, memory)
+  BuildInfo info;
+};
+
+/// True if the file starts with the engine magic (cheap; no verification).
+bool is_engine_file(const std::string& path);
+/// Serializes deterministically (the same contents give the same bytes).
+std::string serialize(const EngineContents& e);
+/// Writes to a temporary file beside `path` and renames it, so a failure never leaves a
+/// partial file.
+void write_engine(const std::string& path, const EngineContents& e);
+/// Maps `path` and verifies everything (FlatBuffers verifier, then semantic checks: every
+/// index, offset and size in range, dtypes and shapes consistent, checksum) before
+/// returning. Constants borrow the mapping. Fails with one line naming the file.
+EngineContents load_engine(const std::string& path);
+/// Same from bytes in memory (`what` names them in errors); constants borrow `bytes`.
+EngineContents load_engine_bytes(std::shared_ptr<const std::string> bytes, const std::string& what);
+
+}  // namespace lithe::engine

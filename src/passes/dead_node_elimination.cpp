@@ -1,0 +1,12 @@
+// Pass: dead_node_elimination (see pass_list.hpp for its place in the pipeline).
+#include "passes/pass.hpp"
+
+namespace lithe::passes {
+
+int eliminate_dead_nodes(const ir::Graph& g, Rewriter& rw) {
+  (void)g;
+  (void)rw;
+  return 0;
+}
+
+}  // namespace lithe::passes

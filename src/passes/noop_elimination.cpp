@@ -1,0 +1,12 @@
+// Pass: noop_elimination (see pass_list.hpp for its place in the pipeline).
+#include "passes/pass.hpp"
+
+namespace lithe::passes {
+
+int eliminate_noops(const ir::Graph& g, Rewriter& rw) {
+  (void)g;
+  (void)rw;
+  return 0;
+}
+
+}  // namespace lithe::passes

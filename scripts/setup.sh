@@ -8,6 +8,7 @@ PKGS=(
   libflatbuffers-dev flatbuffers-compiler           # engine file format
   libcli11-dev libfmt-dev nlohmann-json3-dev        # CLI, formatting, JSON reports
   libgtest-dev libgmock-dev libbenchmark-dev        # tests and microbenchmarks
+  libssl-dev                                        # SHA-256 of source models (engine header)
   libonnx-testdata                                  # ONNX backend conformance suite
   python3 python3-numpy python3-onnx                # test helpers
 )

@@ -28,8 +28,13 @@ struct TensorInfo {
 };
 
 struct LoadOptions {
-  /// Shapes for inputs with symbolic or unknown dims, by input name.
+  /// Shapes for inputs with symbolic or unknown dims, by input name (ONNX files).
   std::map<std::string, Shape> input_shapes;
+  /// ONNX files are optimized in memory as `lithe build` would; false runs the imported
+  /// graph as it is (the reference path).
+  bool optimize = true;
+  /// Pass names not to run (ONNX files).
+  std::vector<std::string> disabled_passes;
 
 };
 
@@ -38,12 +43,15 @@ class Context;
 /// A loaded, verified model. Immutable and shareable across threads.
 class Engine {
  public:
-  /// Loads an ONNX model file. Fails with a one-line message naming the file.
+  /// Loads an engine file (from `lithe build`) or an ONNX model file (built in memory).
+  /// Fails with a one-line message naming the file.
   static std::shared_ptr<Engine> load(const std::string& path, const LoadOptions& opts = {});
   ~Engine();
 
   const std::vector<TensorInfo>& inputs() const;
   const std::vector<TensorInfo>& outputs() const;
+  /// The build report (JSON) of the engine.
+  const std::string& report_json() const;
   /// Notes from loading (e.g. a symbolic dim set to 1 because no shape was given).
   const std::vector<std::string>& notes() const;
   /// A new execution context (its own intermediate buffers; shared weights).

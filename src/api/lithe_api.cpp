@@ -1,6 +1,7 @@
 #include <algorithm>
 
-#include "frontend/onnx/importer.hpp"
+#include "builder/build.hpp"
+#include "engine/engine.hpp"
 #include "lithe/lithe.hpp"
 #include "runtime/ref_executor.hpp"
 
@@ -11,6 +12,7 @@ struct Engine::Impl {
   std::unique_ptr<runtime::RefExecutor> exec;
   std::vector<TensorInfo> inputs, outputs;
   std::vector<std::string> notes;
+  std::string report_json;
 };
 
 struct Context::Impl {
@@ -26,11 +28,23 @@ TensorInfo info_of(const ir::Value& v) {
 }  // namespace
 
 std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions& opts) {
-  onnx::ImportOptions io;
-  io.input_shapes = opts.input_shapes;
   auto impl = std::make_shared<Impl>();
-  io.notes = &impl->notes;
-  impl->graph = onnx::import_model(path, io);
+  engine::EngineContents contents;
+  if (engine::is_engine_file(path)) {
+    if (!opts.input_shapes.empty())
+      fail(path, ": input shapes are fixed when an engine is built; rebuild it with --input-shape");
+    contents = engine::load_engine(path);
+  } else {
+    build::BuildOptions bo;
+    bo.input_shapes = opts.input_shapes;
+    bo.optimize = opts.optimize;
+    bo.disabled_passes = opts.disabled_passes;
+    build::BuildResult r = build::build_model(path, bo);
+    contents = std::move(r.contents);
+    impl->notes = std::move(r.notes);
+  }
+  impl->graph = contents.graph;
+  impl->report_json = std::move(contents.report_json);
   impl->exec = std::make_unique<runtime::RefExecutor>(impl->graph);
   for (int v : impl->graph->inputs) impl->inputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
   for (int v : impl->graph->outputs) impl->outputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
@@ -42,6 +56,7 @@ Engine::~Engine() = default;
 const std::vector<TensorInfo>& Engine::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Engine::outputs() const { return impl_->outputs; }
 const std::vector<std::string>& Engine::notes() const { return impl_->notes; }
+const std::string& Engine::report_json() const { return impl_->report_json; }
 
 std::unique_ptr<Context> Engine::create_context() const {
   auto c = std::make_unique<Context::Impl>();

@@ -8,13 +8,17 @@
 namespace lithe::cli {
 void add_run_command(CLI::App& app);
 void add_ops_command(CLI::App& app);
+void add_build_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
 }
 
 int main(int argc, char** argv) {
   CLI::App app{"lithe: ahead-of-time model optimizer and lean inference runtime"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("lithe ") + lithe::version());
+  lithe::cli::add_build_command(app);
   lithe::cli::add_run_command(app);
+  lithe::cli::add_inspect_command(app);
   lithe::cli::add_ops_command(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,187 @@
+#include "builder/build.hpp"
+
+#include <openssl/evp.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "frontend/onnx/importer.hpp"
+#include "passes/pass.hpp"
+#include "plan/plan.hpp"
+
+namespace lithe::build {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::string attr_summary(const ir::Node& n) {
+  auto it = n.attrs.find("activation");
+  return it != n.attrs.end() && it->second.kind == ir::Attribute::Kind::kString ? it->second.s : "";
+}
+
+json shape_json(const ir::TensorType& t) {
+  if (!t.has_shape) return nullptr;
+  return t.dims;
+}
+
+json make_report(const ir::Graph& g, const passes::PipelineReport& pr, const plan::MemoryPlan& mp,
+                 const BuildOptions& opts) {
+  json r;
+  r["nodes_before"] = pr.nodes_before;
+  r["nodes_after"] = g.nodes.size();
+  r["rounds"] = pr.rounds;
+  json passes = json::array();
+  for (const auto& p : pr.passes) passes.push_back({{"name", p.name}, {"fired", p.fired}});
+  r["passes"] = passes;
+  r["notes"] = pr.notes;
+  r["disabled_passes"] = opts.disabled_passes;
+  int64_t weights = 0;
+  for (const auto& v : g.values)
+    if (v.constant) weights += static_cast<int64_t>(v.constant->nbytes());
+  r["memory"] = {{"arena_bytes", mp.arena_bytes},
+                 {"sum_intermediate_bytes", mp.sum_intermediate_bytes},
+                 {"weight_bytes", weights}};
+  json layers = json::array();
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    json ins = json::array(), outs = json::array();
+    for (int v : n.inputs) {
+      if (v < 0) continue;
+      const auto& val = g.values[static_cast<size_t>(v)];
+      if (val.constant) continue;
+      ins.push_back({{"name", val.name}, {"shape", shape_json(val.type)}});
+    }
+    for (int v : n.outputs) {
+      if (v < 0) continue;
+      const auto& val = g.values[static_cast<size_t>(v)];
+      json o = {{"name", val.name}, {"dtype", dtype_name(val.type.dtype)}, {"shape", shape_json(val.type)}};
+      if (static_cast<size_t>(v) < mp.offset.size()) o["arena_offset"] = mp.offset[static_cast<size_t>(v)];
+      outs.push_back(o);
+    }
+    json l = {{"name", n.name},
+              {"op", n.domain.empty() ? n.op_type : n.domain + "." + n.op_type},
+              {"activation", attr_summary(n)},
+              {"precision", "fp32"},
+              {"inputs", ins},
+              {"outputs", outs}};
+    if (i < mp.in_place.size() && mp.in_place[i]) l["in_place"] = true;
+    if (i < mp.skip.size() && mp.skip[i]) l["elided"] = true;
+    layers.push_back(l);
+  }
+  r["layers"] = layers;
+  return r;
+}
+
+}  // namespace
+
+std::string sha256_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(path, ": cannot open file");
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1) fail_runtime("SHA-256 unavailable");
+  std::vector<char> buf(1 << 20);
+  while (f) {
+    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(f.gcount()));
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  std::string hex;
+  char b[3];
+  for (unsigned i = 0; i < len; ++i) {
+    std::snprintf(b, sizeof b, "%02x", md[i]);
+    hex += b;
+  }
+  return hex;
+}
+
+BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts) {
+  BuildResult res;
+  onnx::ImportOptions io;
+  io.input_shapes = opts.input_shapes;
+  io.notes = &res.notes;
+  auto g = onnx::import_model(onnx_path, io);
+  passes::PipelineReport pr;
+  pr.nodes_before = pr.nodes_after = g->nodes.size();
+  if (opts.optimize) {
+    passes::PipelineOptions po;
+    po.disabled = opts.disabled_passes;
+    try {
+      pr = passes::run_pipeline(*g, po);
+    } catch (const Error& e) {
+      throw e.with_context(onnx_path);
+    }
+  }
+  plan::MemoryPlan mp = plan::plan_memory(*g);
+  plan::check_plan(*g, mp);
+  json options = {{"optimize", opts.optimize}, {"disabled_passes", opts.disabled_passes}};
+  json shapes = json::object();
+  for (const auto& [k, v] : opts.input_shapes) shapes[k] = v;
+  options["input_shapes"] = shapes;
+  res.contents.graph = g;
+  res.contents.plan = std::move(mp);
+  res.contents.report_json = make_report(*g, pr, res.contents.plan, opts).dump();
+  res.contents.info.producer = "lithe 0.1.0";
+  res.contents.info.source_sha256 = sha256_file(onnx_path);
+  res.contents.info.options_json = options.dump();
+  res.contents.info.isa = "generic";
+  return res;
+}
+
+std::string format_report(const std::string& report_json, bool layers) {
+  json r = json::parse(report_json, nullptr, false);
+  if (r.is_discarded()) return "(build report is not valid JSON)\n";
+  std::ostringstream os;
+  char line[512];
+  os << "nodes: " << r.value("nodes_before", 0) << " before, " << r.value("nodes_after", 0)
+     << " after (" << r.value("rounds", 0) << " pipeline rounds)\n";
+  os << "passes:\n";
+  for (const auto& p : r["passes"]) {
+    std::snprintf(line, sizeof line, "  %-24s fired %d\n", p.value("name", "").c_str(), p.value("fired", 0));
+    os << line;
+  }
+  for (const auto& n : r["notes"]) os << "  note: " << n.get<std::string>() << "\n";
+  const auto& m = r["memory"];
+  auto mib = [](int64_t b) { return static_cast<double>(b) / (1 << 20); };
+  std::snprintf(line, sizeof line,
+                "memory: arena %.2f MiB (sum of intermediates %.2f MiB), weights %.2f MiB\n",
+                mib(m.value("arena_bytes", int64_t{0})), mib(m.value("sum_intermediate_bytes", int64_t{0})),
+                mib(m.value("weight_bytes", int64_t{0})));
+  os << line;
+  if (!layers) return os.str();
+  os << "layers:\n";
+  std::snprintf(line, sizeof line, "  %-4s %-30s %-18s %-10s %-5s %-20s %-20s %s\n", "#", "name", "op",
+                "activation", "prec", "input shape", "output shape", "arena offset");
+  os << line;
+  int i = 0;
+  auto shp = [](const json& s) {
+    if (s.is_null()) return std::string("?");
+    std::string out;
+    for (size_t k = 0; k < s.size(); ++k) out += (k ? "x" : "") + std::to_string(s[k].get<int64_t>());
+    return out.empty() ? std::string("scalar") : out;
+  };
+  for (const auto& l : r["layers"]) {
+    std::string in = l["inputs"].empty() ? "" : shp(l["inputs"][0]["shape"]);
+    std::string out = l["outputs"].empty() ? "" : shp(l["outputs"][0]["shape"]);
+    std::string off = "-";
+    if (!l["outputs"].empty() && l["outputs"][0].contains("arena_offset")) {
+      int64_t o = l["outputs"][0]["arena_offset"].get<int64_t>();
+      off = o < 0 ? "heap" : std::to_string(o);
+    }
+    if (l.value("elided", false)) off += " (elided)";
+    if (l.value("in_place", false)) off += " (in place)";
+    std::string name = l.value("name", "");
+    if (name.size() > 30) name = name.substr(0, 27) + "...";
+    std::snprintf(line, sizeof line, "  %-4d %-30s %-18s %-10s %-5s %-20s %-20s %s\n", i++, name.c_str(),
+                  l.value("op", "").c_str(), l.value("activation", "").c_str(),
+                  l.value("precision", "").c_str(), in.c_str(), out.c_str(), off.c_str());
+    os << line;
+  }
+  return os.str();
+}
+
+}  // namespace lithe::build

@@ -1,0 +1,33 @@
+// The build phase end to end: ONNX -> import -> passes -> memory plan -> engine contents,
+// with the build report (stored in the engine, shown by `lithe build` and `lithe inspect`).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+
+namespace lithe::build {
+
+struct BuildOptions {
+  std::map<std::string, Shape> input_shapes;
+  std::vector<std::string> disabled_passes;  ///< pass names (--disable-pass)
+  bool optimize = true;                       ///< false: import and plan only
+};
+
+struct BuildResult {
+  engine::EngineContents contents;
+  std::vector<std::string> notes;  ///< loader notes (symbolic dims set to 1, ...)
+};
+
+/// Builds an engine from an ONNX file. Deterministic: the same file and options give the
+/// same contents (no times or paths in the report).
+BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts);
+
+/// Lowercase hex SHA-256 of a file's bytes.
+std::string sha256_file(const std::string& path);
+
+/// Human summary of a build report (the tables `lithe build` and `lithe inspect` print).
+std::string format_report(const std::string& report_json, bool layers);
+
+}  // namespace lithe::build

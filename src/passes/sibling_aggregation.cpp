@@ -23,15 +23,22 @@ bool same_attr(const ir::Attribute& a, const ir::Attribute& b) {
   using K = ir::Attribute::Kind;
   if (a.kind != b.kind) return false;
   switch (a.kind) {
-    case K::kFloat: return a.f == b.f;
-    case K::kInt: return a.i == b.i;
-    case K::kString: return a.s == b.s;
-    case K::kFloats: return a.floats == b.floats;
-    case K::kInts: return a.ints == b.ints;
-    case K::kStrings: return a.strings == b.strings;
+    case K::kFloat:
+      return a.f == b.f;
+    case K::kInt:
+      return a.i == b.i;
+    case K::kString:
+      return a.s == b.s;
+    case K::kFloats:
+      return a.floats == b.floats;
+    case K::kInts:
+      return a.ints == b.ints;
+    case K::kStrings:
+      return a.strings == b.strings;
     // Tensor and graph attributes are never expected on these ops: treat them as different
     // rather than compare payloads.
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -131,8 +138,8 @@ std::optional<Candidate> conv_candidate(const ir::Graph& g, int id) {
   } catch (const Error&) {
     return std::nullopt;  // bad attributes: inference would have said so; leave it alone
   }
-  c.key.attrs = attrs_without(n, {"kernel_shape", "strides", "dilations", "pads", "auto_pad",
-                                  "group"});
+  c.key.attrs =
+      attrs_without(n, {"kernel_shape", "strides", "dilations", "pads", "auto_pad", "group"});
   c.key.weight_rest.assign(w.shape().begin() + 1, w.shape().end());
   c.weight = &w;
   c.weight_axis = 0;
@@ -150,8 +157,8 @@ std::optional<Candidate> conv_candidate(const ir::Graph& g, int id) {
 /// Gemm's C as a 1-D bias over N, when it is one (a per-row C does not split by column).
 std::optional<Tensor> gemm_bias(const Tensor& cten, int64_t n_out) {
   const Shape& s = cten.shape();
-  bool per_column = (s.size() == 1 && s[0] == n_out) ||
-                    (s.size() == 2 && s[0] == 1 && s[1] == n_out);
+  bool per_column =
+      (s.size() == 1 && s[0] == n_out) || (s.size() == 2 && s[0] == 1 && s[1] == n_out);
   if (per_column) return cten.reshaped({n_out});
   if (cten.numel() != 1) return std::nullopt;
   // A broadcast scalar: spell it out per column.

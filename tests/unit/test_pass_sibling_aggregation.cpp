@@ -15,8 +15,8 @@
 #include "passes/pass.hpp"
 
 using namespace lithe;
-using lithe::test::GraphBuilder;
 using lithe::test::count_ops;
+using lithe::test::GraphBuilder;
 
 namespace {
 
@@ -95,11 +95,10 @@ TEST(PassSiblingAggregation, InceptionMergesTheThree1x1Convs) {
   const Tensor* sizes = passes::constant_of(*g, split->inputs[1]);
   ASSERT_NE(sizes, nullptr);
   EXPECT_EQ(sizes->to_int64_vector(), (std::vector<int64_t>{4, 3, 5}));
-  const ir::Node* wide = &g->nodes[static_cast<size_t>(
-      g->values[static_cast<size_t>(split->inputs[0])].producer)];
+  const ir::Node* wide =
+      &g->nodes[static_cast<size_t>(g->values[static_cast<size_t>(split->inputs[0])].producer)];
   EXPECT_EQ(wide->op_type, "Conv");
-  EXPECT_EQ(g->values[static_cast<size_t>(wide->outputs[0])].type.dims,
-            (Shape{1, 12, 6, 6}));
+  EXPECT_EQ(g->values[static_cast<size_t>(wide->outputs[0])].type.dims, (Shape{1, 12, 6, 6}));
   EXPECT_EQ(producer_of(*g, "b5")->op_type, "Conv");
   // A second run finds nothing left to merge (the pipeline's fixed point).
   EXPECT_EQ(passes::run_pass(*g, *passes::find_pass("sibling-aggregation")), 0);
@@ -162,15 +161,24 @@ void expect_no_merge(void (*second)(GB& b), const char* what) {
 }
 
 TEST(PassSiblingAggregation, DoesNotMergeIncompatibleSiblings) {
-  expect_no_merge([](GB& b) { conv(b, "x", "y2", 4, 2, 1).attrs["strides"] = GB::ints({2, 2}); },
-                  "different strides");
-  expect_no_merge([](GB& b) { conv(b, "x", "y2", 4, 2, 1).attrs["pads"] = GB::ints({1, 1, 1, 1}); },
-                  "different pads");
+  expect_no_merge(
+      [](GB& b) {
+        conv(b, "x", "y2", 4, 2, 1).attrs["strides"] = GB::ints({2, 2});
+      },
+      "different strides");
+  expect_no_merge(
+      [](GB& b) {
+        conv(b, "x", "y2", 4, 2, 1).attrs["pads"] = GB::ints({1, 1, 1, 1});
+      },
+      "different pads");
 }
 
 TEST(PassSiblingAggregation, DoesNotMergeDifferentKernels) {
-  expect_no_merge([](GB& b) { conv(b, "x", "y2", 4, 2, 3).attrs["pads"] = GB::ints({1, 1, 1, 1}); },
-                  "3x3 next to 1x1 (same output shape)");
+  expect_no_merge(
+      [](GB& b) {
+        conv(b, "x", "y2", 4, 2, 3).attrs["pads"] = GB::ints({1, 1, 1, 1});
+      },
+      "3x3 next to 1x1 (same output shape)");
 }
 
 TEST(PassSiblingAggregation, DoesNotMergeGroupedConvs) {
@@ -376,13 +384,14 @@ void check_model(const std::string& file) {
   auto out_full = test::run_graph(full, ins);
   auto out_without = test::run_graph(without, ins);
   Agreement a = agreement(ref, out_full), b = agreement(out_without, out_full);
-  std::printf("%s: nodes %zu -> %zu (%zu without sibling-aggregation), %d sibling groups, "
-              "Conv %d -> %d, Split %d; vs original: cosine %.9f max abs %.3g; vs pipeline "
-              "without sibling-aggregation: cosine %.9f max abs %.3g\n",
-              file.c_str(), rep.nodes_before, rep.nodes_after, without->nodes.size(), groups,
-              count_ops(*without, "Conv") + count_ops(*without, "Conv", "lithe"),
-              count_ops(*full, "Conv") + count_ops(*full, "Conv", "lithe"),
-              count_ops(*full, "Split"), a.cosine, a.max_abs, b.cosine, b.max_abs);
+  std::printf(
+      "%s: nodes %zu -> %zu (%zu without sibling-aggregation), %d sibling groups, "
+      "Conv %d -> %d, Split %d; vs original: cosine %.9f max abs %.3g; vs pipeline "
+      "without sibling-aggregation: cosine %.9f max abs %.3g\n",
+      file.c_str(), rep.nodes_before, rep.nodes_after, without->nodes.size(), groups,
+      count_ops(*without, "Conv") + count_ops(*without, "Conv", "lithe"),
+      count_ops(*full, "Conv") + count_ops(*full, "Conv", "lithe"), count_ops(*full, "Split"),
+      a.cosine, a.max_abs, b.cosine, b.max_abs);
   EXPECT_GT(a.cosine, 0.99999);
   EXPECT_GT(b.cosine, 0.99999);
 }

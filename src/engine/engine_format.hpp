@@ -1,0 +1,49 @@
+// The engine file's fixed header and checksum, shared by the writer, the reader and the
+// corruption tests. Layout of a file:
+//   [FileHeader, 64 bytes, little-endian][FlatBuffers root (engine.fbs)][zero padding]
+//   [data section: constant blobs, each at a file offset that is a multiple of 64]
+// The checksum covers every byte after the header, so a flipped bit anywhere in the
+// structure or the weights is caught before the FlatBuffers verifier even runs.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace lithe::engine {
+
+inline constexpr char kMagic[8] = {'L', 'I', 'T', 'H', 'E', 'N', 'G', '\0'};
+inline constexpr uint32_t kHeaderSize = 64;
+/// Alignment of the data section and of every blob in it (a cache line; enough for any
+/// SIMD load).
+inline constexpr uint64_t kBlobAlignment = 64;
+/// Deepest nesting of subgraphs (If/Loop/Scan bodies) an engine may hold.
+inline constexpr int kMaxGraphDepth = 32;
+
+/// The decoded header. On disk every field is little-endian, in this order, with no gaps:
+/// magic[8] version:u32 header_size:u32 fb_offset:u64 fb_size:u64 data_offset:u64
+/// data_size:u64 file_size:u64 checksum:u64  (64 bytes).
+struct FileHeader {
+  uint32_t version = 0;
+  uint32_t header_size = kHeaderSize;
+  uint64_t fb_offset = 0;
+  uint64_t fb_size = 0;
+  uint64_t data_offset = 0;
+  uint64_t data_size = 0;
+  uint64_t file_size = 0;
+  uint64_t checksum = 0;  ///< XXH64 (seed 0) of bytes [header_size, file_size)
+};
+
+/// Encodes `h` with the magic into out[0..64).
+void encode_header(const FileHeader& h, unsigned char* out);
+/// Decodes the fields (magic not checked) from in[0..64).
+FileHeader decode_header(const unsigned char* in);
+
+/// XXH64 with seed 0 (xxHash's 64-bit hash: four 8-byte lanes, ~10 GB/s). Not
+/// cryptographic: it catches corruption, not tampering.
+uint64_t xxh64(const void* data, size_t size, uint64_t seed = 0);
+
+/// Recomputes the checksum of a whole engine file held in `bytes` and stores it in the
+/// header (tests use it to reach the checks behind the checksum).
+void reseal(std::string& bytes);
+
+}  // namespace lithe::engine

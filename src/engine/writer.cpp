@@ -1,0 +1,208 @@
+// Engine writer: ir::Graph + plan + report -> the bytes of an engine file. Deterministic:
+// attributes and opsets come from sorted maps, blobs are laid out in traversal order, and
+// every padding byte is zero, so the same contents always give the same bytes.
+#include <flatbuffers/flatbuffers.h>
+
+#include <cstring>
+
+#include "engine/engine.hpp"
+#include "engine/engine_format.hpp"
+#include "engine_generated.h"
+
+namespace lithe::engine {
+namespace {
+
+namespace fb = lithe::fb;
+using flatbuffers::Offset;
+
+uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+class Writer {
+ public:
+  Writer() { fbb_.ForceDefaults(true); }  // keeps -0.0f and every field explicit
+
+  Offset<fb::TensorRef> tensor_ref(const Tensor& t, const std::string& what) {
+    if (!t.defined()) fail(what, ": the tensor has no data");
+    if (dtype_size(t.dtype()) == 0)
+      fail(what, ": a ", dtype_name(t.dtype()), " tensor cannot be stored in an engine");
+    auto dims = fbb_.CreateVector(t.shape());
+    int index = static_cast<int>(blobs_.size());
+    uint64_t offset = align_up(data_size_, kBlobAlignment);
+    blobs_.push_back(&t);
+    blob_table_.emplace_back(offset, static_cast<uint64_t>(t.nbytes()));
+    data_size_ = offset + t.nbytes();
+    return fb::CreateTensorRef(fbb_, index, static_cast<int32_t>(t.dtype()), dims);
+  }
+
+  Offset<fb::Attribute> attribute(const std::string& name, const ir::Attribute& a, int depth,
+                                  const std::string& what) {
+    using K = ir::Attribute::Kind;
+    std::string where = str_cat(what, ": attribute '", name, "'");
+    auto fname = fbb_.CreateString(name);
+    Offset<flatbuffers::String> s;
+    Offset<fb::TensorRef> t;
+    Offset<fb::Graph> g;
+    Offset<flatbuffers::Vector<float>> floats;
+    Offset<flatbuffers::Vector<int64_t>> ints;
+    Offset<flatbuffers::Vector<Offset<flatbuffers::String>>> strings;
+    Offset<flatbuffers::Vector<Offset<fb::TensorRef>>> tensors;
+    Offset<flatbuffers::Vector<Offset<fb::Graph>>> graphs;
+    fb::AttrKind kind = fb::AttrKind::Int;
+    switch (a.kind) {
+      case K::kFloat: kind = fb::AttrKind::Float; break;
+      case K::kInt: kind = fb::AttrKind::Int; break;
+      case K::kString:
+        kind = fb::AttrKind::String;
+        s = fbb_.CreateString(a.s);
+        break;
+      case K::kTensor:
+        kind = fb::AttrKind::Tensor;
+        t = tensor_ref(a.t, where);
+        break;
+      case K::kGraph:
+        kind = fb::AttrKind::Graph;
+        if (!a.g) fail(where, ": the graph is missing");
+        g = graph(*a.g, depth + 1);
+        break;
+      case K::kFloats:
+        kind = fb::AttrKind::Floats;
+        floats = fbb_.CreateVector(a.floats);
+        break;
+      case K::kInts:
+        kind = fb::AttrKind::Ints;
+        ints = fbb_.CreateVector(a.ints);
+        break;
+      case K::kStrings:
+        kind = fb::AttrKind::Strings;
+        strings = fbb_.CreateVectorOfStrings(a.strings);
+        break;
+      case K::kTensors: {
+        kind = fb::AttrKind::Tensors;
+        std::vector<Offset<fb::TensorRef>> v;
+        for (size_t k = 0; k < a.tensors.size(); ++k)
+          v.push_back(tensor_ref(a.tensors[k], str_cat(where, " tensor ", k)));
+        tensors = fbb_.CreateVector(v);
+        break;
+      }
+      case K::kGraphs: {
+        kind = fb::AttrKind::Graphs;
+        std::vector<Offset<fb::Graph>> v;
+        for (const auto& sg : a.graphs) {
+          if (!sg) fail(where, ": a graph is missing");
+          v.push_back(graph(*sg, depth + 1));
+        }
+        graphs = fbb_.CreateVector(v);
+        break;
+      }
+    }
+    float f = a.kind == K::kFloat ? a.f : 0.f;
+    int64_t i = a.kind == K::kInt ? a.i : 0;
+    return fb::CreateAttribute(fbb_, fname, kind, f, i, s, t, g, floats, ints, strings, tensors,
+                               graphs);
+  }
+
+  Offset<fb::Graph> graph(const ir::Graph& g, int depth) {
+    if (depth > kMaxGraphDepth)
+      fail("graph '", g.name, "': subgraphs nest deeper than ", kMaxGraphDepth, " levels");
+    std::string what = str_cat("graph '", g.name, "'");
+    std::vector<Offset<fb::Value>> values;
+    values.reserve(g.values.size());
+    for (const auto& v : g.values) {
+      auto name = fbb_.CreateString(v.name);
+      auto dims = fbb_.CreateVector(v.type.dims);
+      Offset<fb::TensorRef> c;
+      if (v.constant) c = tensor_ref(*v.constant, str_cat(what, ": constant '", v.name, "'"));
+      values.push_back(fb::CreateValue(fbb_, name, static_cast<int32_t>(v.type.dtype),
+                                       v.type.has_shape, dims, c));
+    }
+    std::vector<Offset<fb::Node>> nodes;
+    nodes.reserve(g.nodes.size());
+    for (const auto& n : g.nodes) {
+      std::vector<Offset<fb::Attribute>> attrs;
+      for (const auto& [an, a] : n.attrs)  // std::map: sorted by name
+        attrs.push_back(attribute(an, a, depth, str_cat(what, ": ", n.label())));
+      auto name = fbb_.CreateString(n.name);
+      auto op = fbb_.CreateString(n.op_type);
+      auto domain = fbb_.CreateString(n.domain);
+      auto ins = fbb_.CreateVector(n.inputs);
+      auto outs = fbb_.CreateVector(n.outputs);
+      auto av = fbb_.CreateVector(attrs);
+      nodes.push_back(fb::CreateNode(fbb_, name, op, domain, n.opset, ins, outs, av));
+    }
+    std::vector<Offset<fb::Opset>> opsets;
+    for (const auto& [domain, version] : g.opsets)  // std::map: sorted by domain
+      opsets.push_back(fb::CreateOpset(fbb_, fbb_.CreateString(domain), version));
+    auto name = fbb_.CreateString(g.name);
+    auto vv = fbb_.CreateVector(values);
+    auto nv = fbb_.CreateVector(nodes);
+    auto ins = fbb_.CreateVector(g.inputs);
+    auto outs = fbb_.CreateVector(g.outputs);
+    auto refs = fbb_.CreateVector(g.outer_refs);
+    auto ov = fbb_.CreateVector(opsets);
+    return fb::CreateGraph(fbb_, name, vv, nv, ins, outs, refs, ov);
+  }
+
+  Offset<fb::MemoryPlan> plan(const plan::MemoryPlan& p, const ir::Graph& g) {
+    auto sized = [](size_t n, size_t want) { return n == 0 || n == want; };
+    size_t nv = g.values.size(), nn = g.nodes.size();
+    if (!sized(p.offset.size(), nv) || !sized(p.bytes.size(), nv) ||
+        !sized(p.alias_of.size(), nv) || !sized(p.in_place.size(), nn) ||
+        !sized(p.skip.size(), nn))
+      fail("memory plan: its vectors do not match the graph (", nv, " values, ", nn, " nodes)");
+    std::vector<uint8_t> in_place(p.in_place.begin(), p.in_place.end());
+    std::vector<uint8_t> skip(p.skip.begin(), p.skip.end());
+    for (auto& c : in_place) c = c != 0;
+    for (auto& c : skip) c = c != 0;
+    return fb::CreateMemoryPlan(fbb_, p.arena_bytes, fbb_.CreateVector(p.offset),
+                                fbb_.CreateVector(p.bytes), fbb_.CreateVector(p.alias_of),
+                                fbb_.CreateVector(in_place), fbb_.CreateVector(skip),
+                                p.sum_intermediate_bytes);
+  }
+
+  std::string finish(const EngineContents& e) {
+    if (!e.graph) fail("engine: no graph to serialize");
+    auto g = graph(*e.graph, 0);
+    auto p = plan(e.plan, *e.graph);
+    auto info = fb::CreateBuildInfo(fbb_, fbb_.CreateString(e.info.producer),
+                                    fbb_.CreateString(e.info.source_sha256),
+                                    fbb_.CreateString(e.info.options_json),
+                                    fbb_.CreateString(e.info.isa));
+    auto blobs = fbb_.CreateVectorOfStructs(blob_table_);
+    auto report = fbb_.CreateString(e.report_json);
+    fbb_.Finish(fb::CreateEngine(fbb_, info, g, blobs, p, report));
+
+    FileHeader h;
+    h.version = kFormatVersion;
+    h.header_size = kHeaderSize;
+    h.fb_offset = kHeaderSize;
+    h.fb_size = fbb_.GetSize();
+    h.data_offset = align_up(h.fb_offset + h.fb_size, kBlobAlignment);
+    h.data_size = data_size_;
+    h.file_size = h.data_offset + h.data_size;
+    std::string out(h.file_size, '\0');
+    auto* b = reinterpret_cast<unsigned char*>(out.data());
+    std::memcpy(b + h.fb_offset, fbb_.GetBufferPointer(), h.fb_size);
+    for (size_t k = 0; k < blobs_.size(); ++k)
+      if (blobs_[k]->nbytes())
+        std::memcpy(b + h.data_offset + blob_table_[k].offset(), blobs_[k]->raw(),
+                    blobs_[k]->nbytes());
+    h.checksum = xxh64(b + kHeaderSize, out.size() - kHeaderSize);
+    encode_header(h, b);
+    return out;
+  }
+
+ private:
+  flatbuffers::FlatBufferBuilder fbb_{1 << 16};
+  std::vector<const Tensor*> blobs_;  // point into the graph, which outlives the writer
+  std::vector<fb::Blob> blob_table_;
+  uint64_t data_size_ = 0;
+};
+
+}  // namespace
+
+std::string serialize(const EngineContents& e) {
+  Writer w;
+  return w.finish(e);
+}
+
+}  // namespace lithe::engine

@@ -1,0 +1,92 @@
+#include "passes/pass_util.hpp"
+
+#include <algorithm>
+
+namespace lithe::passes::util {
+namespace {
+
+// Names the bodies of one graph's nodes read from enclosing scopes, at any depth. A nested
+// body's outer reference may name a value of an intermediate body rather than of the top
+// graph; callers look names up in their own graph, so an extra name only keeps a value.
+void collect_graph_outer_names(const ir::Graph& g, std::vector<std::string>& out) {
+  for (const ir::Node& n : g.nodes) collect_body_outer_names(n, out);
+}
+
+}  // namespace
+
+bool has_subgraph(const ir::Node& n) {
+  for (const auto& kv : n.attrs)
+    if (kv.second.g || !kv.second.graphs.empty()) return true;
+  return false;
+}
+
+void collect_body_outer_names(const ir::Node& n, std::vector<std::string>& out) {
+  for (const auto& kv : n.attrs) {
+    const ir::Attribute& a = kv.second;
+    std::vector<const ir::Graph*> bodies;
+    if (a.g) bodies.push_back(a.g.get());
+    for (const auto& b : a.graphs)
+      if (b) bodies.push_back(b.get());
+    for (const ir::Graph* b : bodies) {
+      for (int r : b->outer_refs)
+        if (r >= 0) out.push_back(b->values[static_cast<size_t>(r)].name);
+      collect_graph_outer_names(*b, out);
+    }
+  }
+}
+
+std::vector<char> values_read_by_subgraphs(const ir::Graph& g) {
+  std::vector<char> reads(g.values.size(), 0);
+  std::vector<std::string> names;
+  collect_graph_outer_names(g, names);
+  for (const auto& nm : names) {
+    int v = g.find_value(nm);
+    if (v >= 0) reads[static_cast<size_t>(v)] = 1;
+  }
+  return reads;
+}
+
+bool type_known(const ir::Graph& g, int v) {
+  if (v < 0) return false;
+  const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
+  return t.dtype != DType::kUndefined && t.fully_known();
+}
+
+bool same_type(const ir::Graph& g, int a, int b) {
+  if (!type_known(g, a) || !type_known(g, b)) return false;
+  const ir::TensorType& ta = g.values[static_cast<size_t>(a)].type;
+  const ir::TensorType& tb = g.values[static_cast<size_t>(b)].type;
+  return ta.dtype == tb.dtype && ta.dims == tb.dims;
+}
+
+bool unused(const ir::Graph& g, int v, const std::vector<char>& body_reads) {
+  if (v < 0) return true;
+  const ir::Value& val = g.values[static_cast<size_t>(v)];
+  if (!val.consumers.empty()) return false;
+  if (std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end()) return false;
+  return static_cast<size_t>(v) >= body_reads.size() || !body_reads[static_cast<size_t>(v)];
+}
+
+std::vector<double> to_doubles(const Tensor& t) {
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = t.at_double(i);
+  return v;
+}
+
+Tensor from_doubles(const std::vector<double>& v, DType dtype, const Shape& shape) {
+  Tensor d(DType::kFloat64, shape);
+  if (static_cast<size_t>(d.numel()) != v.size())
+    fail_runtime("from_doubles: ", v.size(), " values for shape ", shape_str(shape));
+  std::copy(v.begin(), v.end(), d.data<double>());
+  return dtype == DType::kFloat64 ? d : d.cast(dtype);
+}
+
+bool all_equal(const Tensor& t, double x) {
+  if (t.numel() == 0) return false;
+  if (!(is_float(t.dtype()) || is_int(t.dtype()) || t.dtype() == DType::kBool)) return false;
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (t.at_double(i) != x) return false;
+  return true;
+}
+
+}  // namespace lithe::passes::util

@@ -1,0 +1,38 @@
+// Private helpers shared by the simplification passes (dead nodes, constant folding, no-op
+// elimination, BatchNorm folding). Read-only queries on a graph; nothing here edits it.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ir/graph.hpp"
+
+namespace lithe::passes::util {
+
+/// True if the node carries a subgraph (If/Loop/Scan bodies).
+bool has_subgraph(const ir::Node& n);
+
+/// Per value id of `g`: 1 if a subgraph body (at any depth) reads it by name. Such a value
+/// cannot be renamed, replaced or removed: replace_uses() only rewires node inputs.
+std::vector<char> values_read_by_subgraphs(const ir::Graph& g);
+
+/// Appends the names that `n`'s subgraph bodies (at any depth) read from enclosing scopes.
+void collect_body_outer_names(const ir::Node& n, std::vector<std::string>& out);
+
+/// True if value `v` has a fully known static shape and a known element type.
+bool type_known(const ir::Graph& g, int v);
+
+/// True if two values have the same element type and the same fully known shape.
+bool same_type(const ir::Graph& g, int a, int b);
+
+/// True if no node reads `v`, it is not a graph output and no subgraph reads it.
+bool unused(const ir::Graph& g, int v, const std::vector<char>& body_reads);
+
+/// Every element as double (any numeric type).
+std::vector<double> to_doubles(const Tensor& t);
+/// A tensor of element type `dtype` and shape `shape` holding `v` (converted as Cast does).
+Tensor from_doubles(const std::vector<double>& v, DType dtype, const Shape& shape);
+
+/// True if every element of `t` equals `x` (numeric types only; false for empty tensors).
+bool all_equal(const Tensor& t, double x);
+
+}  // namespace lithe::passes::util

@@ -1,5 +1,9 @@
 #include "runtime/ref_executor.hpp"
 
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
 #include "ops/infer.hpp"
 
 namespace lithe::runtime {
@@ -33,9 +37,18 @@ bool has_subgraph(const ir::Node& n) {
   return false;
 }
 
+// A planned run of the top-level graph: the plan, the arena and the Concats whose inputs
+// are (partly) already in their slices.
+struct Planned {
+  const plan::MemoryPlan* plan;
+  std::byte* arena;
+  const std::vector<char>* concat_in_place;
+};
+
 std::vector<Tensor> run_graph(const ir::Graph& g, const std::vector<Tensor>& inputs,
                               const Scope* parent, const std::vector<int>* last_use,
-                              const RefExecutor::Observer* observer);
+                              const RefExecutor::Observer* observer,
+                              const Planned* planned = nullptr);
 
 class ScopedRunner : public ops::SubgraphRunner {
  public:
@@ -48,9 +61,110 @@ class ScopedRunner : public ops::SubgraphRunner {
   const Scope* scope_;
 };
 
+bool same_type(const ir::TensorType& a, DType dtype, const Shape& dims) {
+  return a.dtype == dtype && a.dims == dims;
+}
+
+// The arena view of planned value v (its static type from the graph).
+Tensor arena_view(const ir::Graph& g, const Planned& pl, int v) {
+  const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
+  return Tensor::borrow(t.dtype, t.dims, nullptr,
+                        pl.arena + pl.plan->offset[static_cast<size_t>(v)]);
+}
+
+bool in_arena(const Planned* pl, int v) {
+  return pl && v >= 0 && pl->plan->offset[static_cast<size_t>(v)] >= 0;
+}
+
+// Concat with outer size 1 whose output is in the arena: copies each input that is not
+// already in its slice (inputs the plan placed there were written by their producers).
+void concat_into_slices(const std::vector<const Tensor*>& ins, Tensor& out) {
+  auto* dst = static_cast<unsigned char*>(out.raw());
+  for (const Tensor* in : ins) {
+    const size_t n = in->nbytes();
+    if (n && in->raw() != dst) std::memmove(dst, in->raw(), n);
+    dst += n;
+  }
+}
+
+// Runs one node: infers its output types from the actual inputs, gives it outputs (arena
+// views for planned values, fresh tensors otherwise) and computes them.
+void run_node(const ir::Graph& g, const ir::Node& node, size_t n, Scope& scope,
+              ScopedRunner& runner, const Planned* planned) {
+  const ops::OpDef& op = ops::require_op(node);
+  std::vector<ir::TensorType> in_types(node.inputs.size());
+  std::vector<const ir::TensorType*> type_ptrs(node.inputs.size(), nullptr);
+  std::vector<const Tensor*> in_values(node.inputs.size(), nullptr);
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    int v = node.inputs[i];
+    if (v < 0) continue;
+    const Tensor& t = scope.values[static_cast<size_t>(v)];
+    if (!t.defined())
+      fail(node.label(), ": input '", g.values[static_cast<size_t>(v)].name,
+           "' has no value (an optional output that was not produced?)");
+    in_types[i] = {t.dtype(), true, t.shape()};
+    type_ptrs[i] = &in_types[i];
+    in_values[i] = &t;
+  }
+  std::vector<ir::TensorType> out_types = ops::infer_node(node, op, type_ptrs, in_values);
+  std::vector<Tensor> outs(node.outputs.size());
+  std::vector<Tensor*> out_ptrs(node.outputs.size(), nullptr);
+  try {
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      const int v = node.outputs[i];
+      if (v < 0) continue;
+      const ir::TensorType& ot = out_types[i];
+      out_ptrs[i] = &outs[i];
+      if (in_arena(planned, v)) {
+        const ir::TensorType& pt = g.values[static_cast<size_t>(v)].type;
+        if (ot.fully_known() && !same_type(pt, ot.dtype, ot.dims))
+          fail_runtime("output '", g.values[static_cast<size_t>(v)].name, "' is ", ot.str(),
+                       " at run time, but the memory plan holds ", pt.str());
+        outs[i] = arena_view(g, *planned, v);
+        // Kernels write into zero-filled outputs; an in-place output already holds input 0
+        // and a Concat's output already holds the inputs written into their slices.
+        const bool holds_data = planned->plan->in_place[n] || (*planned->concat_in_place)[n];
+        if (!(i == 0 && holds_data)) std::memset(outs[i].raw(), 0, outs[i].nbytes());
+        continue;
+      }
+      if (ot.fully_known() && ot.dtype != DType::kUndefined) outs[i] = Tensor(ot.dtype, ot.dims);
+    }
+    if (planned && (*planned->concat_in_place)[n]) {
+      concat_into_slices(in_values, outs[0]);
+    } else {
+      ops::ComputeContext ctx(node, in_values, out_ptrs, &runner);
+      op.compute(ctx);
+    }
+  } catch (const Error& e) {
+    throw e.with_context(node.label());
+  }
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    int v = node.outputs[i];
+    if (v < 0) continue;
+    if (!outs[i].defined() && out_types[i].dtype != DType::kUndefined)
+      fail_runtime(node.label(), ": output ", i, " was not produced");
+    if (in_arena(planned, v)) {
+      // A kernel that replaced its output (ComputeContext::set_output) gets it copied into
+      // its arena bytes, where the plan's aliases expect it.
+      Tensor view = arena_view(g, *planned, v);
+      if (outs[i].raw() != view.raw()) {
+        if (!outs[i].defined() || outs[i].dtype() != view.dtype() ||
+            outs[i].shape() != view.shape())
+          fail_runtime(node.label(), ": output '", g.values[static_cast<size_t>(v)].name, "' is ",
+                       outs[i].defined() ? dtype_name(outs[i].dtype()) : "undefined", "[",
+                       shape_str(outs[i].shape()), "], but the memory plan holds ",
+                       g.values[static_cast<size_t>(v)].type.str());
+        if (view.nbytes()) std::memmove(view.raw(), outs[i].raw(), view.nbytes());
+      }
+      outs[i] = std::move(view);
+    }
+    scope.values[static_cast<size_t>(v)] = std::move(outs[i]);
+  }
+}
+
 std::vector<Tensor> run_graph(const ir::Graph& g, const std::vector<Tensor>& inputs,
                               const Scope* parent, const std::vector<int>* last_use,
-                              const RefExecutor::Observer* observer) {
+                              const RefExecutor::Observer* observer, const Planned* planned) {
   Scope scope{&g, std::vector<Tensor>(g.values.size()), parent};
   if (inputs.size() != g.inputs.size())
     fail("graph '", g.name, "' expects ", g.inputs.size(), " inputs, got ", inputs.size());
@@ -68,46 +182,24 @@ std::vector<Tensor> run_graph(const ir::Graph& g, const std::vector<Tensor>& inp
   ScopedRunner runner(&scope);
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     const ir::Node& node = g.nodes[n];
-    const ops::OpDef& op = ops::require_op(node);
-    std::vector<ir::TensorType> in_types(node.inputs.size());
-    std::vector<const ir::TensorType*> type_ptrs(node.inputs.size(), nullptr);
-    std::vector<const Tensor*> in_values(node.inputs.size(), nullptr);
-    for (size_t i = 0; i < node.inputs.size(); ++i) {
-      int v = node.inputs[i];
-      if (v < 0) continue;
-      const Tensor& t = scope.values[static_cast<size_t>(v)];
-      if (!t.defined())
-        fail(node.label(), ": input '", g.values[static_cast<size_t>(v)].name,
-             "' has no value (an optional output that was not produced?)");
-      in_types[i] = {t.dtype(), true, t.shape()};
-      type_ptrs[i] = &in_types[i];
-      in_values[i] = &t;
-    }
-    std::vector<ir::TensorType> out_types = ops::infer_node(node, op, type_ptrs, in_values);
-    std::vector<Tensor> outs(node.outputs.size());
-    std::vector<Tensor*> out_ptrs(node.outputs.size(), nullptr);
-    try {
-      for (size_t i = 0; i < node.outputs.size(); ++i) {
-        if (node.outputs[i] < 0) continue;
-        const ir::TensorType& ot = out_types[i];
-        if (ot.fully_known() && ot.dtype != DType::kUndefined) outs[i] = Tensor(ot.dtype, ot.dims);
-        out_ptrs[i] = &outs[i];
-      }
-      ops::ComputeContext ctx(node, in_values, out_ptrs, &runner);
-      op.compute(ctx);
-    } catch (const Error& e) {
-      throw e.with_context(node.label());
-    }
-    for (size_t i = 0; i < node.outputs.size(); ++i) {
-      int v = node.outputs[i];
-      if (v < 0) continue;
-      if (!outs[i].defined() && out_types[i].dtype != DType::kUndefined)
-        fail_runtime(node.label(), ": output ", i, " was not produced");
-      scope.values[static_cast<size_t>(v)] = std::move(outs[i]);
+    if (planned && planned->plan->skip[n]) {
+      // Nothing to compute: the output bytes already hold the result.
+      for (int v : node.outputs)
+        if (v >= 0) scope.values[static_cast<size_t>(v)] = arena_view(g, *planned, v);
+    } else {
+      run_node(g, node, n, scope, runner, planned);
     }
     if (observer && *observer) {
       std::vector<Tensor> produced;
-      for (int v : node.outputs) produced.push_back(v >= 0 ? scope.values[static_cast<size_t>(v)] : Tensor());
+      for (int v : node.outputs) {
+        if (v < 0) {
+          produced.emplace_back();
+          continue;
+        }
+        // Arena bytes are reused by later nodes: the observer gets a copy it may keep.
+        const Tensor& t = scope.values[static_cast<size_t>(v)];
+        produced.push_back(in_arena(planned, v) ? t.clone() : t);
+      }
       (*observer)(node, produced);
     }
     // Free intermediates after their last use.
@@ -121,7 +213,8 @@ std::vector<Tensor> run_graph(const ir::Graph& g, const std::vector<Tensor>& inp
   std::vector<Tensor> outputs;
   for (int v : g.outputs) {
     const Tensor& t = scope.values[static_cast<size_t>(v)];
-    if (!t.defined()) fail("graph output '", g.values[static_cast<size_t>(v)].name, "' was not produced");
+    if (!t.defined())
+      fail("graph output '", g.values[static_cast<size_t>(v)].name, "' was not produced");
     outputs.push_back(t);
   }
   return outputs;
@@ -142,7 +235,8 @@ void check_tensor_type(const Tensor& t, const ir::TensorType& expected, const st
          shape_str(t.shape()));
 }
 
-RefExecutor::RefExecutor(std::shared_ptr<const ir::Graph> graph) : graph_(std::move(graph)) {
+RefExecutor::RefExecutor(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan* plan)
+    : graph_(std::move(graph)) {
   const ir::Graph& g = *graph_;
   bool control_flow = false;
   for (const ir::Node& n : g.nodes) {
@@ -157,9 +251,63 @@ RefExecutor::RefExecutor(std::shared_ptr<const ir::Graph> graph) : graph_(std::m
         if (v >= 0) last_use_[static_cast<size_t>(v)] = static_cast<int>(n);
     for (int v : g.outputs) last_use_[static_cast<size_t>(v)] = static_cast<int>(g.nodes.size());
   }
+  if (plan) set_plan(*plan);
 }
 
-std::vector<Tensor> RefExecutor::run(const std::vector<Tensor>& inputs) const {
+void RefExecutor::set_plan(const plan::MemoryPlan& p) {
+  const ir::Graph& g = *graph_;
+  const size_t nv = g.values.size(), nn = g.nodes.size();
+  if (p.offset.size() != nv || p.bytes.size() != nv || p.alias_of.size() != nv ||
+      p.in_place.size() != nn || p.skip.size() != nn)
+    fail("memory plan does not match graph '", g.name, "' (", nv, " values, ", nn, " nodes)");
+  for (size_t v = 0; v < nv; ++v) {
+    if (p.offset[v] < 0) continue;
+    const ir::Value& val = g.values[v];
+    if (!val.type.fully_known() || val.producer < 0 || val.constant ||
+        p.offset[v] +
+                static_cast<int64_t>(shape_numel(val.type.dims) * dtype_size(val.type.dtype)) >
+            p.arena_bytes)
+      fail("memory plan: value '", val.name, "' cannot live at arena offset ", p.offset[v]);
+  }
+  concat_in_place_.assign(nn, 0);
+  for (size_t n = 0; n < nn; ++n) {
+    const ir::Node& node = g.nodes[n];
+    const bool view_op =
+        node.domain.empty() &&
+        (node.op_type == "Reshape" || node.op_type == "Flatten" || node.op_type == "Squeeze" ||
+         node.op_type == "Unsqueeze" || node.op_type == "Identity");
+    const bool concat = node.domain.empty() && node.op_type == "Concat" && node.outputs.size() == 1;
+    if (p.skip[n] && !view_op && !concat)
+      fail("memory plan: ", node.label(), " is marked skipped, but only views and Concat can be");
+    const int out = node.outputs.empty() ? -1 : node.outputs[0];
+    if ((p.skip[n] || p.in_place[n]) && (out < 0 || p.offset[static_cast<size_t>(out)] < 0))
+      fail("memory plan: ", node.label(),
+           " is skipped or in place, but its output is not in the arena");
+    if (!concat || out < 0 || p.offset[static_cast<size_t>(out)] < 0) continue;
+    bool any = false;
+    for (int v : node.inputs) {
+      for (int a = v >= 0 ? p.alias_of[static_cast<size_t>(v)] : -1; a >= 0 && !any;
+           a = p.alias_of[static_cast<size_t>(a)])
+        any = a == out;
+    }
+    if (!any) continue;
+    // Slices are contiguous only when nothing precedes the axis.
+    const Shape& dims = g.values[static_cast<size_t>(out)].type.dims;
+    ops::NodeAttrs attrs(node);
+    int64_t axis = attrs.opset() < 4 ? attrs.attr_int("axis", 1) : attrs.attr_int("axis");
+    if (axis < 0) axis += static_cast<int64_t>(dims.size());
+    int64_t outer = 1;
+    for (int64_t d = 0; d < axis && d < static_cast<int64_t>(dims.size()); ++d)
+      outer *= dims[static_cast<size_t>(d)];
+    if (outer != 1)
+      fail("memory plan: ", node.label(),
+           " has inputs aliased into its output, but its outer size is ", outer);
+    concat_in_place_[n] = 1;
+  }
+  plan_ = p;
+}
+
+std::vector<Tensor> RefExecutor::run(const std::vector<Tensor>& inputs, std::byte* arena) const {
   const ir::Graph& g = *graph_;
   if (inputs.size() != g.inputs.size())
     fail("model expects ", g.inputs.size(), " inputs, got ", inputs.size());
@@ -168,7 +316,20 @@ std::vector<Tensor> RefExecutor::run(const std::vector<Tensor>& inputs) const {
     if (!inputs[i].defined()) fail("input '", v.name, "' is missing");
     check_tensor_type(inputs[i], v.type, v.name);
   }
-  return run_graph(g, inputs, nullptr, &last_use_, &observer_);
+  if (!plan_ || !arena) return run_graph(g, inputs, nullptr, &last_use_, &observer_);
+  if (reinterpret_cast<std::uintptr_t>(arena) % 64 != 0)
+    fail("the arena must be 64-byte aligned (use runtime::allocate_arena)");
+  Planned planned{&*plan_, arena, &concat_in_place_};
+  return run_graph(g, inputs, nullptr, &last_use_, &observer_, &planned);
+}
+
+std::shared_ptr<std::byte> allocate_arena(int64_t bytes) {
+  if (bytes < 0 || bytes > kMaxTensorBytes) fail("arena of ", bytes, " bytes is out of range");
+  const size_t alloc = (static_cast<size_t>(bytes) + 63) / 64 * 64 + 64;
+  void* p = std::aligned_alloc(64, alloc);
+  if (!p) fail_runtime("out of memory allocating an arena of ", alloc, " bytes");
+  std::memset(p, 0, alloc);
+  return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
 }
 
 }  // namespace lithe::runtime

@@ -1,0 +1,464 @@
+// Memory planner: offsets, reuse, in-place, views, concat aliasing, the checker, and planned
+// execution (arena views) against unplanned execution, bitwise, on small graphs and on the
+// real models in models-cache.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "frontend/onnx/importer.hpp"
+#include "graph_test_util.hpp"
+#include "plan/plan.hpp"
+
+namespace lithe {
+namespace {
+
+using test::GraphBuilder;
+
+int vid(const ir::Graph& g, const std::string& name) {
+  int v = g.find_value(name);
+  EXPECT_GE(v, 0) << name;
+  return v;
+}
+
+int node_of(const ir::Graph& g, const std::string& output) {
+  return g.values[static_cast<size_t>(vid(g, output))].producer;
+}
+
+void expect_bitwise_equal(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t k = 0; k < a.size(); ++k) {
+    ASSERT_EQ(a[k].dtype(), b[k].dtype()) << "output " << k;
+    ASSERT_EQ(a[k].shape(), b[k].shape()) << "output " << k;
+    ASSERT_EQ(0, std::memcmp(a[k].raw(), b[k].raw(), a[k].nbytes())) << "output " << k;
+  }
+}
+
+// Runs `g` without a plan and with `p` on an arena full of garbage (twice, so leftovers of
+// the first run cannot help the second) and expects bitwise-equal outputs.
+void expect_planned_run_matches(const std::shared_ptr<const ir::Graph>& g,
+                                const plan::MemoryPlan& p, unsigned seed = 1) {
+  auto ins = test::seeded_inputs(*g, seed);
+  auto want = test::run_graph(g, ins);
+  runtime::RefExecutor ex(g, &p);
+  auto arena = runtime::allocate_arena(p.arena_bytes);
+  for (int rep = 0; rep < 2; ++rep) {
+    std::memset(arena.get(), 0xA5 + rep, static_cast<size_t>(p.arena_bytes));
+    auto got = ex.run(ins, arena.get());
+    expect_bitwise_equal(want, got);
+  }
+  // A plan without an arena allocates as before.
+  expect_bitwise_equal(want, ex.run(ins));
+}
+
+TEST(PlanMemory, ChainReusesMemoryWithoutInPlace) {
+  GraphBuilder b;
+  b.input("x", {1, 64});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Sigmoid", {"a"}, {"b"});
+  b.node("Tanh", {"b"}, {"c"});
+  b.node("Neg", {"c"}, {"d"});
+  b.output("d");
+  auto g = b.build();
+  plan::PlanOptions opts;
+  opts.in_place = false;
+  auto p = plan::plan_memory(*g, opts);
+  plan::check_plan(*g, p);
+  EXPECT_EQ(p.sum_intermediate_bytes, 4 * 256);
+  EXPECT_EQ(p.arena_bytes, 512);
+  EXPECT_EQ(p.offset[static_cast<size_t>(vid(*g, "x"))], -1);
+  EXPECT_NE(p.offset[static_cast<size_t>(vid(*g, "a"))],
+            p.offset[static_cast<size_t>(vid(*g, "b"))]);
+  EXPECT_EQ(p.offset[static_cast<size_t>(vid(*g, "a"))],
+            p.offset[static_cast<size_t>(vid(*g, "c"))]);
+  for (int64_t o : p.offset) EXPECT_EQ(o % 64 == 0 || o == -1, true);
+  for (char f : p.in_place) EXPECT_EQ(f, 0);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, ChainInPlace) {
+  GraphBuilder b;
+  b.input("x", {1, 64});
+  b.node("Relu", {"x"}, {"a"});  // x is a graph input: not overwritten
+  b.node("Sigmoid", {"a"}, {"b"});
+  b.node("Tanh", {"b"}, {"c"});
+  b.node("Neg", {"c"}, {"d"});
+  b.output("d");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  EXPECT_EQ(p.arena_bytes, 256);
+  EXPECT_EQ(p.in_place[static_cast<size_t>(node_of(*g, "a"))], 0);
+  for (const char* v : {"b", "c", "d"}) {
+    EXPECT_EQ(p.in_place[static_cast<size_t>(node_of(*g, v))], 1) << v;
+    EXPECT_EQ(p.offset[static_cast<size_t>(vid(*g, v))],
+              p.offset[static_cast<size_t>(vid(*g, "a"))]);
+  }
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(vid(*g, "b"))], vid(*g, "a"));
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, DiamondKeepsSharedInputAlive) {
+  GraphBuilder b;
+  b.input("x", {2, 32});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Sigmoid", {"a"}, {"s"});   // a is still read by Tanh: no in-place here
+  b.node("Tanh", {"a"}, {"t"});      // a's last use: in place
+  b.node("Add", {"s", "t"}, {"y"});  // s's last use: in place over s
+  b.output("y");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  auto off = [&](const char* n) { return p.offset[static_cast<size_t>(vid(*g, n))]; };
+  EXPECT_EQ(p.in_place[static_cast<size_t>(node_of(*g, "s"))], 0);
+  EXPECT_NE(off("a"), off("s"));
+  EXPECT_EQ(p.in_place[static_cast<size_t>(node_of(*g, "t"))], 1);
+  EXPECT_EQ(off("t"), off("a"));
+  EXPECT_EQ(p.in_place[static_cast<size_t>(node_of(*g, "y"))], 1);
+  EXPECT_EQ(off("y"), off("s"));
+  EXPECT_LT(p.arena_bytes, p.sum_intermediate_bytes);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, BinaryInPlaceNeedsInputZeroShape) {
+  GraphBuilder b;
+  b.input("x", {1, 16});
+  b.input("z", {4, 16});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Add", {"a", "z"}, {"y"});  // a broadcasts to a bigger output: not in place
+  b.output("y");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  EXPECT_EQ(p.in_place[static_cast<size_t>(node_of(*g, "y"))], 0);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, ReshapeIsAView) {
+  GraphBuilder b;
+  b.input("x", {2, 3, 4});
+  b.constant_i64("shape", {6, 4});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Reshape", {"a", "shape"}, {"r"});
+  b.node("Sigmoid", {"r"}, {"s"});
+  b.node("Reshape", {"x", "shape"}, {"rx"});  // view of a graph input: computed
+  b.node("Add", {"s", "rx"}, {"y"});
+  b.output("y");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  const int a = vid(*g, "a"), r = vid(*g, "r");
+  EXPECT_EQ(p.skip[static_cast<size_t>(node_of(*g, "r"))], 1);
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(r)], a);
+  EXPECT_EQ(p.offset[static_cast<size_t>(r)], p.offset[static_cast<size_t>(a)]);
+  EXPECT_EQ(p.skip[static_cast<size_t>(node_of(*g, "rx"))], 0);
+  EXPECT_EQ(p.in_place[static_cast<size_t>(node_of(*g, "s"))], 1);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, NoInPlaceWhileAViewIsAlive) {
+  GraphBuilder b;
+  b.input("x", {2, 3, 4});
+  b.constant_i64("shape", {6, 4});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Reshape", {"a", "shape"}, {"r"});
+  b.node("Sigmoid", {"a"}, {"s"});  // a's last use, but its view r is read later
+  b.node("Reshape", {"s", "shape"}, {"rs"});
+  b.node("Add", {"rs", "r"}, {"y"});
+  b.output("y");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  EXPECT_EQ(p.in_place[static_cast<size_t>(node_of(*g, "s"))], 0);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, ConcatAliasWithBatchOne) {
+  GraphBuilder b;
+  b.input("x", {1, 4, 8, 8});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Sigmoid", {"x"}, {"b"});
+  b.node("Concat", {"a", "b"}, {"c"}).attrs["axis"] = GraphBuilder::i(1);
+  b.node("Tanh", {"c"}, {"y"});
+  b.output("y");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  const int a = vid(*g, "a"), bb = vid(*g, "b"), c = vid(*g, "c");
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(a)], c);
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(bb)], c);
+  EXPECT_EQ(p.offset[static_cast<size_t>(a)], p.offset[static_cast<size_t>(c)]);
+  EXPECT_EQ(p.offset[static_cast<size_t>(bb)], p.offset[static_cast<size_t>(c)] + 4 * 64 * 4);
+  EXPECT_EQ(p.skip[static_cast<size_t>(node_of(*g, "c"))], 1);
+  EXPECT_EQ(p.arena_bytes, 2 * 4 * 64 * 4);  // Tanh runs in place over c
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, ConcatAliasTakesInPlaceChain) {
+  // Conv -> Relu (in place) -> Concat: the whole chain writes into the slice.
+  GraphBuilder b;
+  b.input("x", {1, 4, 8, 8});
+  b.node("Sigmoid", {"x"}, {"a"});
+  b.node("Relu", {"a"}, {"ar"});
+  b.node("Tanh", {"x"}, {"t"});
+  b.node("Concat", {"t", "ar"}, {"c"}).attrs["axis"] = GraphBuilder::i(-3);
+  b.output("c");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  const int64_t oc = p.offset[static_cast<size_t>(vid(*g, "c"))];
+  EXPECT_EQ(p.offset[static_cast<size_t>(vid(*g, "t"))], oc);
+  EXPECT_EQ(p.offset[static_cast<size_t>(vid(*g, "a"))], oc + 1024);
+  EXPECT_EQ(p.offset[static_cast<size_t>(vid(*g, "ar"))], oc + 1024);
+  EXPECT_EQ(p.skip[static_cast<size_t>(node_of(*g, "c"))], 1);
+  EXPECT_EQ(p.arena_bytes, 2048);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, ConcatPartlyAliasedCopiesTheRest) {
+  GraphBuilder b;
+  b.input("x", {1, 4, 8});
+  b.input("z", {1, 2, 8});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Concat", {"z", "a", "z"}, {"c"}).attrs["axis"] = GraphBuilder::i(1);
+  b.node("Neg", {"c"}, {"y"});
+  b.output("y");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  const int a = vid(*g, "a"), c = vid(*g, "c");
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(a)], c);
+  EXPECT_EQ(p.offset[static_cast<size_t>(a)], p.offset[static_cast<size_t>(c)] + 2 * 8 * 4);
+  EXPECT_EQ(p.skip[static_cast<size_t>(node_of(*g, "c"))], 0);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, ConcatNotAliasedWhenOuterSizeIsNotOne) {
+  GraphBuilder b;
+  b.input("x", {2, 4, 8});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Sigmoid", {"x"}, {"s"});
+  b.node("Concat", {"a", "s"}, {"c"}).attrs["axis"] = GraphBuilder::i(1);
+  b.output("c");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(vid(*g, "a"))], -1);
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(vid(*g, "s"))], -1);
+  EXPECT_EQ(p.skip[static_cast<size_t>(node_of(*g, "c"))], 0);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, ConcatInputThatIsAGraphOutputIsNotAliased) {
+  GraphBuilder b;
+  b.input("x", {1, 4, 8});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Sigmoid", {"x"}, {"s"});
+  b.node("Concat", {"a", "s"}, {"c"}).attrs["axis"] = GraphBuilder::i(1);
+  b.output("c");
+  b.output("a");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  const int a = vid(*g, "a"), s = vid(*g, "s"), c = vid(*g, "c");
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(a)], -1);
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(s)], c);
+  EXPECT_EQ(p.skip[static_cast<size_t>(node_of(*g, "c"))], 0);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, ConcatInputWithTwoConsumersIsNotAliased) {
+  GraphBuilder b;
+  b.input("x", {1, 4, 8});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Concat", {"a", "a"}, {"c"}).attrs["axis"] = GraphBuilder::i(1);
+  b.output("c");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(vid(*g, "a"))], -1);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, OptionsDisableAliasing) {
+  GraphBuilder b;
+  b.input("x", {1, 4, 8});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Sigmoid", {"x"}, {"s"});
+  b.node("Concat", {"a", "s"}, {"c"}).attrs["axis"] = GraphBuilder::i(1);
+  b.node("Exp", {"c"}, {"y"});
+  b.output("y");
+  auto g = b.build();
+  plan::PlanOptions opts;
+  opts.in_place = false;
+  opts.concat_alias = false;
+  opts.alignment = 128;
+  auto p = plan::plan_memory(*g, opts);
+  plan::check_plan(*g, p);
+  for (int a : p.alias_of) EXPECT_EQ(a, -1);
+  for (int64_t o : p.offset) EXPECT_TRUE(o == -1 || o % 128 == 0);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(PlanMemory, RunTimeShapesStayOutOfTheArena) {
+  GraphBuilder b;
+  b.input("x", {8});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("NonZero", {"a"}, {"nz"});
+  b.output("nz");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  EXPECT_GE(p.offset[static_cast<size_t>(vid(*g, "a"))], 0);
+  EXPECT_EQ(p.offset[static_cast<size_t>(vid(*g, "nz"))], -1);
+  expect_planned_run_matches(g, p);
+}
+
+TEST(CheckPlan, CatchesOverlapsAndBadAliases) {
+  GraphBuilder b;
+  b.input("x", {1, 64});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Sigmoid", {"a"}, {"s"});
+  b.node("Add", {"a", "s"}, {"y"});
+  b.output("y");
+  auto g = b.build();
+  auto good = plan::plan_memory(*g);
+  plan::check_plan(*g, good);
+  const size_t a = static_cast<size_t>(vid(*g, "a")), s = static_cast<size_t>(vid(*g, "s"));
+
+  auto bad = good;
+  bad.offset[s] = bad.offset[a];  // a is still read when s is written
+  try {
+    plan::check_plan(*g, bad);
+    FAIL() << "overlap not caught";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("'s'"), std::string::npos) << m;
+    EXPECT_NE(m.find("'a'"), std::string::npos) << m;
+    EXPECT_NE(m.find("step 1"), std::string::npos) << m;
+  }
+
+  bad = good;
+  bad.offset[a] = bad.arena_bytes;  // past the end
+  EXPECT_THROW(plan::check_plan(*g, bad), Error);
+
+  bad = good;
+  bad.alias_of[s] = static_cast<int>(a);  // claims to alias, but lies elsewhere
+  EXPECT_THROW(plan::check_plan(*g, bad), Error);
+
+  bad = good;
+  bad.in_place[static_cast<size_t>(node_of(*g, "s"))] = 1;  // no alias behind the flag
+  EXPECT_THROW(plan::check_plan(*g, bad), Error);
+
+  bad = good;
+  bad.skip[static_cast<size_t>(node_of(*g, "s"))] = 1;  // Sigmoid must compute
+  EXPECT_THROW(plan::check_plan(*g, bad), Error);
+
+  bad = good;
+  bad.bytes[a] = 4;  // too small a reservation
+  EXPECT_THROW(plan::check_plan(*g, bad), Error);
+
+  bad = good;
+  bad.offset.pop_back();
+  EXPECT_THROW(plan::check_plan(*g, bad), Error);
+  EXPECT_THROW(runtime::RefExecutor(g, &bad), Error);
+}
+
+TEST(PlanExecutor, ObserverGetsCopiesAndArenaMustBeAligned) {
+  GraphBuilder b;
+  b.input("x", {1, 16});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Neg", {"a"}, {"n"});
+  b.node("Exp", {"n"}, {"y"});
+  b.output("y");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  runtime::RefExecutor ex(g, &p);
+  std::map<std::string, Tensor> seen;
+  ex.set_observer(
+      [&](const ir::Node& n, const std::vector<Tensor>& outs) { seen[n.name] = outs[0]; });
+  auto ins = test::seeded_inputs(*g);
+  auto arena = runtime::allocate_arena(p.arena_bytes + 64);
+  auto got = ex.run(ins, arena.get());
+  // Every node wrote the same bytes (in place); the observer's copies kept each result.
+  ASSERT_EQ(seen.count("Relu_0"), 1u);
+  const Tensor& relu = seen["Relu_0"];
+  for (int64_t i = 0; i < relu.numel(); ++i) {
+    float x = ins[0].data<float>()[i];
+    EXPECT_EQ(relu.data<float>()[i], x > 0 ? x : 0.f);
+  }
+  EXPECT_THROW(ex.run(ins, arena.get() + 4), Error);
+}
+
+// ---- real models ----
+
+struct ModelCase {
+  const char* name;
+  const char* input;
+  Shape shape;
+};
+
+std::filesystem::path models_dir() {
+  if (const char* env = std::getenv("LITHE_MODELS_CACHE"))
+    return std::filesystem::path(env) / "models";
+  return std::filesystem::path(LITHE_SOURCE_DIR) / "models-cache" / "models";
+}
+
+TEST(PlanModels, PlanCheckAndRunRealModels) {
+  const ModelCase cases[] = {
+      {"squeezenet1_0", "", {}},
+      {"mobilenet_v2", "", {}},
+      {"blazeface", "", {}},
+      {"ppocr_cls", "x", {1, 3, 48, 192}},
+      {"ppocr_rec", "x", {1, 3, 48, 320}},
+      {"googlenet", "", {}},
+      {"resnet50", "", {}},
+      {"ppocr_det", "x", {1, 3, 640, 640}},
+  };
+  // LITHE_PLAN_MODELS=name,name limits the set (the big ones take a while on the
+  // reference kernels).
+  const char* only = std::getenv("LITHE_PLAN_MODELS");
+  int planned = 0;
+  for (const auto& mc : cases) {
+    if (only && std::string(",").append(only).append(",").find(std::string(",") + mc.name + ",") ==
+                    std::string::npos)
+      continue;
+    auto path = models_dir() / (std::string(mc.name) + ".onnx");
+    if (!std::filesystem::exists(path)) {
+      std::printf("[plan] %-14s absent (%s), skipped\n", mc.name, path.c_str());
+      continue;
+    }
+    SCOPED_TRACE(mc.name);
+    onnx::ImportOptions io;
+    if (*mc.input) io.input_shapes[mc.input] = mc.shape;
+    std::shared_ptr<const ir::Graph> g = onnx::import_model(path.string(), io);
+    auto p = plan::plan_memory(*g);
+    ASSERT_NO_THROW(plan::check_plan(*g, p));
+    EXPECT_LT(p.arena_bytes, p.sum_intermediate_bytes);
+    int in_place = 0, skipped = 0, aliased = 0;
+    for (char f : p.in_place) in_place += f;
+    for (char f : p.skip) skipped += f;
+    for (int a : p.alias_of) aliased += a >= 0;
+    std::printf(
+        "[plan] %-14s arena %10lld B, intermediates %11lld B (%.1f%%), %d in place, "
+        "%d skipped, %d aliased\n",
+        mc.name, static_cast<long long>(p.arena_bytes),
+        static_cast<long long>(p.sum_intermediate_bytes),
+        100.0 * static_cast<double>(p.arena_bytes) /
+            static_cast<double>(std::max<int64_t>(p.sum_intermediate_bytes, 1)),
+        in_place, skipped, aliased);
+    std::fflush(stdout);
+    auto ins = test::seeded_inputs(*g, 7);
+    auto want = test::run_graph(g, ins);
+    runtime::RefExecutor ex(g, &p);
+    auto arena = runtime::allocate_arena(p.arena_bytes);
+    std::memset(arena.get(), 0x5A, static_cast<size_t>(p.arena_bytes));
+    auto got = ex.run(ins, arena.get());
+    expect_bitwise_equal(want, got);
+    ++planned;
+  }
+  std::printf("[plan] %d models planned and run\n", planned);
+}
+
+}  // namespace
+}  // namespace lithe

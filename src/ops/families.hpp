@@ -24,7 +24,8 @@ namespace lithe::ops {
   X(quant)                   \
   X(rnn)                     \
   X(misc)                    \
-  X(control)
+  X(control)                 \
+  X(fused)
 
 #define LITHE_DECLARE_FAMILY(f) void add_##f##_ops(std::vector<OpDef>& ops);
 LITHE_OP_FAMILIES(LITHE_DECLARE_FAMILY)

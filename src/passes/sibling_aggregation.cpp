@@ -239,10 +239,19 @@ std::optional<Candidate> candidate(const ir::Graph& g, int id) {
   const ir::Node& n = g.nodes[static_cast<size_t>(id)];
   // lithe's fused forms carry their activation as attributes, compared like the others.
   if (!n.domain.empty() && n.domain != kLitheDomain) return std::nullopt;
-  if (n.op_type == "Conv") return conv_candidate(g, id);
-  if (n.op_type == "Gemm") return gemm_candidate(g, id);
-  if (n.op_type == "MatMul") return matmul_candidate(g, id);
-  return std::nullopt;
+  std::optional<Candidate> c;
+  if (n.op_type == "Conv") c = conv_candidate(g, id);
+  if (n.op_type == "Gemm") c = gemm_candidate(g, id);
+  if (n.op_type == "MatMul") c = matmul_candidate(g, id);
+  if (c && n.domain == kLitheDomain) {
+    // An absent epilogue attribute means the same as an empty one.
+    ir::Attribute none, no_params;
+    none.kind = ir::Attribute::Kind::kString;
+    no_params.kind = ir::Attribute::Kind::kFloats;
+    c->key.attrs.try_emplace("activation", none);
+    c->key.attrs.try_emplace("activation_params", no_params);
+  }
+  return c;
 }
 
 /// Concatenates same-dtype tensors along `axis` (their other dims agree).

@@ -251,10 +251,12 @@ TEST(PassSiblingAggregation, FusedConvsWithTheSameActivationMerge) {
   fused(b, "x", "y2", 2, "Relu");
   fused(b, "x", "y3", 2, "LeakyRelu", {0.1f});
   fused(b, "x", "y4", 2, "LeakyRelu", {0.2f});
-  b.output("y1").output("y2").output("y3").output("y4");
+  fused(b, "x", "y5", 2, "").attrs.erase("activation");  // absent == "": both no activation
+  fused(b, "x", "y6", 3, "");
+  b.output("y1").output("y2").output("y3").output("y4").output("y5").output("y6");
   auto g = b.build();
-  EXPECT_EQ(run_and_compare(g), 1);  // only the two Relu convs
-  EXPECT_EQ(count_ops(*g, "Conv", "lithe"), 3);
+  EXPECT_EQ(run_and_compare(g), 2);  // the two Relu convs, the two without activation
+  EXPECT_EQ(count_ops(*g, "Conv", "lithe"), 4);
 }
 
 TEST(PassSiblingAggregation, FusedConvWithResidualDoesNotMerge) {

@@ -8,6 +8,7 @@
 
 #include "frontend/onnx/importer.hpp"
 #include "graph_test_util.hpp"
+#include "passes/pass.hpp"
 #include "plan/plan.hpp"
 
 namespace lithe {
@@ -404,6 +405,33 @@ std::filesystem::path models_dir() {
   return std::filesystem::path(LITHE_SOURCE_DIR) / "models-cache" / "models";
 }
 
+// Plans `g`, checks the plan, prints its figures and runs it planned vs unplanned.
+void plan_and_run(const char* name, const char* which, const std::shared_ptr<const ir::Graph>& g) {
+  auto p = plan::plan_memory(*g);
+  ASSERT_NO_THROW(plan::check_plan(*g, p));
+  EXPECT_LT(p.arena_bytes, p.sum_intermediate_bytes);
+  int in_place = 0, skipped = 0, aliased = 0;
+  for (char f : p.in_place) in_place += f;
+  for (char f : p.skip) skipped += f;
+  for (int a : p.alias_of) aliased += a >= 0;
+  std::printf(
+      "[plan] %-14s %-9s %4zu nodes: arena %10lld B, intermediates %11lld B (%.1f%%), %d in "
+      "place, %d skipped, %d aliased\n",
+      name, which, g->nodes.size(), static_cast<long long>(p.arena_bytes),
+      static_cast<long long>(p.sum_intermediate_bytes),
+      100.0 * static_cast<double>(p.arena_bytes) /
+          static_cast<double>(std::max<int64_t>(p.sum_intermediate_bytes, 1)),
+      in_place, skipped, aliased);
+  std::fflush(stdout);
+  auto ins = test::seeded_inputs(*g, 7);
+  auto want = test::run_graph(g, ins);
+  runtime::RefExecutor ex(g, &p);
+  auto arena = runtime::allocate_arena(p.arena_bytes);
+  std::memset(arena.get(), 0x5A, static_cast<size_t>(p.arena_bytes));
+  auto got = ex.run(ins, arena.get());
+  expect_bitwise_equal(want, got);
+}
+
 TEST(PlanModels, PlanCheckAndRunRealModels) {
   const ModelCase cases[] = {
       {"squeezenet1_0", "", {}},
@@ -431,30 +459,19 @@ TEST(PlanModels, PlanCheckAndRunRealModels) {
     SCOPED_TRACE(mc.name);
     onnx::ImportOptions io;
     if (*mc.input) io.input_shapes[mc.input] = mc.shape;
-    std::shared_ptr<const ir::Graph> g = onnx::import_model(path.string(), io);
-    auto p = plan::plan_memory(*g);
-    ASSERT_NO_THROW(plan::check_plan(*g, p));
-    EXPECT_LT(p.arena_bytes, p.sum_intermediate_bytes);
-    int in_place = 0, skipped = 0, aliased = 0;
-    for (char f : p.in_place) in_place += f;
-    for (char f : p.skip) skipped += f;
-    for (int a : p.alias_of) aliased += a >= 0;
-    std::printf(
-        "[plan] %-14s arena %10lld B, intermediates %11lld B (%.1f%%), %d in place, "
-        "%d skipped, %d aliased\n",
-        mc.name, static_cast<long long>(p.arena_bytes),
-        static_cast<long long>(p.sum_intermediate_bytes),
-        100.0 * static_cast<double>(p.arena_bytes) /
-            static_cast<double>(std::max<int64_t>(p.sum_intermediate_bytes, 1)),
-        in_place, skipped, aliased);
-    std::fflush(stdout);
-    auto ins = test::seeded_inputs(*g, 7);
-    auto want = test::run_graph(g, ins);
-    runtime::RefExecutor ex(g, &p);
-    auto arena = runtime::allocate_arena(p.arena_bytes);
-    std::memset(arena.get(), 0x5A, static_cast<size_t>(p.arena_bytes));
-    auto got = ex.run(ins, arena.get());
-    expect_bitwise_equal(want, got);
+    std::shared_ptr<ir::Graph> g = onnx::import_model(path.string(), io);
+    plan_and_run(mc.name, "imported", g);
+    if (std::getenv("LITHE_PLAN_PIPELINE")) {
+      // The same after the pass pipeline (fused ops, fewer values).
+      try {
+        passes::run_pipeline(*g);
+      } catch (const Error& e) {
+        std::printf("[plan] %-14s pass pipeline failed (%s), optimized graph skipped\n", mc.name,
+                    e.what());
+        continue;
+      }
+      plan_and_run(mc.name, "optimized", g);
+    }
     ++planned;
   }
   std::printf("[plan] %d models planned and run\n", planned);

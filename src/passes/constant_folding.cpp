@@ -31,8 +31,8 @@ constexpr size_t kFoldMaxGrowth = 2;
 
 // Ops whose result is not a function of their inputs.
 bool nondeterministic(const ir::Node& n) {
-  static const char* kRandom[] = {"RandomUniform",     "RandomNormal", "RandomUniformLike",
-                                  "RandomNormalLike",  "Bernoulli",    "Multinomial"};
+  static const char* kRandom[] = {"RandomUniform",    "RandomNormal", "RandomUniformLike",
+                                  "RandomNormalLike", "Bernoulli",    "Multinomial"};
   if (!n.domain.empty()) return false;
   for (const char* r : kRandom)
     if (n.op_type == r) return true;
@@ -105,8 +105,10 @@ bool evaluate(const ir::Graph& g, const ir::Node& n, const ops::OpDef& op,
     std::vector<ir::TensorType> out_types = ops::infer_node(n, op, type_ptrs, in_values);
     size_t planned = 0;
     for (size_t i = 0; i < n.outputs.size(); ++i)
-      if (n.outputs[i] >= 0 && out_types[i].fully_known() && out_types[i].dtype != DType::kUndefined)
-        planned += static_cast<size_t>(shape_numel(out_types[i].dims)) * dtype_size(out_types[i].dtype);
+      if (n.outputs[i] >= 0 && out_types[i].fully_known() &&
+          out_types[i].dtype != DType::kUndefined)
+        planned +=
+            static_cast<size_t>(shape_numel(out_types[i].dims)) * dtype_size(out_types[i].dtype);
     if (!within_cap(planned, in_bytes)) return false;
     outs.assign(n.outputs.size(), Tensor());
     std::vector<Tensor*> out_ptrs(n.outputs.size(), nullptr);
@@ -203,7 +205,8 @@ int fold_constants(const ir::Graph& g, Rewriter& rw) {
     ++fired;
   }
   if (fired)
-    rw.note(str_cat(fired, " nodes folded to constants (", shape_folds, " Shape/Size of static shapes)"));
+    rw.note(str_cat(fired, " nodes folded to constants (", shape_folds,
+                    " Shape/Size of static shapes)"));
   return fired;
 }
 

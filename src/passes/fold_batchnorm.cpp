@@ -31,7 +31,7 @@ struct ChannelAffine {
 // The producer the map folds into: Conv / ConvTranspose / Gemm with constant weights.
 struct Producer {
   int node = -1;
-  int out = -1;        // the value the folded node reads
+  int out = -1;          // the value the folded node reads
   int64_t channels = 0;  // output channels (dim 1 of the output)
 };
 
@@ -43,7 +43,10 @@ bool is_producer_op(const ir::Node& n) {
 class BatchNormFolder {
  public:
   BatchNormFolder(const ir::Graph& g, Rewriter& rw)
-      : g_(g), rw_(rw), body_reads_(util::values_read_by_subgraphs(g)), touched_(g.nodes.size(), 0) {}
+      : g_(g),
+        rw_(rw),
+        body_reads_(util::values_read_by_subgraphs(g)),
+        touched_(g.nodes.size(), 0) {}
 
   int run() {
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
@@ -197,7 +200,8 @@ class BatchNormFolder {
       const Tensor& b = *constant_of(g_, prod.inputs[2]);
       std::vector<double> bv = util::to_doubles(b);
       if (!gemm && bv.size() != nc) return;
-      const double beta = gemm ? static_cast<double>(ops::NodeAttrs(prod).attr_float("beta", 1.0f)) : 1.0;
+      const double beta =
+          gemm ? static_cast<double>(ops::NodeAttrs(prod).attr_float("beta", 1.0f)) : 1.0;
       for (size_t c = 0; c < nc; ++c) bias[c] = beta * bv[bv.size() == 1 ? 0 : c];
     }
     for (size_t c = 0; c < nc; ++c) bias[c] = bias[c] * m.mul[c] + m.add[c];
@@ -206,8 +210,8 @@ class BatchNormFolder {
     ir::Node repl = prod;
     repl.inputs.resize(3, -1);
     repl.inputs[1] = rw_.add_constant(wname + "_folded", util::from_doubles(wv, dt, w.shape()));
-    repl.inputs[2] = rw_.add_constant(prod.name + "_bias_folded",
-                                      util::from_doubles(bias, dt, {p.channels}));
+    repl.inputs[2] =
+        rw_.add_constant(prod.name + "_bias_folded", util::from_doubles(bias, dt, {p.channels}));
     if (gemm) {
       ir::Attribute one;
       one.kind = ir::Attribute::Kind::kFloat;
@@ -221,8 +225,8 @@ class BatchNormFolder {
     touched_[static_cast<size_t>(folded)] = 1;
     ++fired_;
     rw_.note(str_cat(g_.nodes[static_cast<size_t>(folded)].op_type, " '",
-                     g_.nodes[static_cast<size_t>(folded)].name, "' folded into ", prod.op_type, " '",
-                     prod.name, "'"));
+                     g_.nodes[static_cast<size_t>(folded)].name, "' folded into ", prod.op_type,
+                     " '", prod.name, "'"));
   }
 
   // The output channel of every element of the weight tensor, per the op's layout:
@@ -253,8 +257,7 @@ class BatchNormFolder {
     const bool tb = ops::NodeAttrs(prod).attr_int("transB", 0) != 0;
     const int64_t n = tb ? s[0] : s[1];
     if (n != channels) return false;
-    for (int64_t i = 0; i < numel; ++i)
-      chan[static_cast<size_t>(i)] = tb ? i / s[1] : i % s[1];
+    for (int64_t i = 0; i < numel; ++i) chan[static_cast<size_t>(i)] = tb ? i / s[1] : i % s[1];
     return true;
   }
 

@@ -233,8 +233,8 @@ class NoopEliminator {
     } else {
       Tensor t(DType::kInt64, {static_cast<int64_t>(dims.size())});
       for (size_t i = 0; i < dims.size(); ++i) t.data<int64_t>()[i] = dims[i];
-      repl.inputs.push_back(rw_.add_constant(g_.values[static_cast<size_t>(out)].name + "_shape",
-                                             std::move(t)));
+      repl.inputs.push_back(
+          rw_.add_constant(g_.values[static_cast<size_t>(out)].name + "_shape", std::move(t)));
     }
     replace(n, std::move(repl), pn);
   }

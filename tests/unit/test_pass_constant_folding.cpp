@@ -76,7 +76,8 @@ TEST(PassConstantFolding, ShapeChainCollapsesToAConstantReshapeTarget) {
   Result r = run_checked(g);
   EXPECT_EQ(r.fired, 4);
   EXPECT_EQ(g->nodes.size(), 1u);
-  for (const char* op : {"Shape", "Gather", "Unsqueeze", "Concat"}) EXPECT_EQ(count_ops(*g, op), 0) << op;
+  for (const char* op : {"Shape", "Gather", "Unsqueeze", "Concat"})
+    EXPECT_EQ(count_ops(*g, op), 0) << op;
   const ir::Node* reshape = producer(*g, "y");
   ASSERT_NE(reshape, nullptr);
   const Tensor* target = passes::constant_of(*g, reshape->inputs[1]);

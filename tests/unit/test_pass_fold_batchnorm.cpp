@@ -47,8 +47,8 @@ ir::Node& add_bn(GraphBuilder& b, const std::string& x, const std::string& y, in
   b.constant(p + "_bias", {c});
   b.constant(p + "_mean", {c});
   b.constant(p + "_var", {c}, variances(c));
-  ir::Node& n = b.node("BatchNormalization",
-                       {x, p + "_scale", p + "_bias", p + "_mean", p + "_var"}, {y}, p);
+  ir::Node& n =
+      b.node("BatchNormalization", {x, p + "_scale", p + "_bias", p + "_mean", p + "_var"}, {y}, p);
   n.attrs["epsilon"] = GraphBuilder::f(1e-3f);
   return n;
 }

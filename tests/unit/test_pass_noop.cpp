@@ -274,3 +274,34 @@ TEST(PassNoop, PipelineRemovesEverything) {
   EXPECT_EQ(producer(*g, "y")->op_type, "Relu");
   test::expect_same_outputs(before, test::run_graph(g, ins), 0);
 }
+
+TEST(PassNoop, ValueReadByNameInASubgraphStays) {
+  // The If's bodies read "i" by name; rewiring node inputs would not reach them.
+  GraphBuilder b = relu_input({3});
+  b.node("Identity", {"r"}, {"i"});
+  Tensor cond(DType::kBool, {});
+  cond.data<bool>()[0] = true;
+  b.constant_tensor("cond", cond);
+  auto body = std::make_shared<ir::Graph>();
+  body->opsets[""] = 13;
+  int o = body->add_value("i");
+  body->outer_refs.push_back(o);
+  int bo = body->add_value("b_out");
+  ir::Node neg;
+  neg.name = "b_neg";
+  neg.op_type = "Neg";
+  neg.opset = 13;
+  neg.inputs = {o};
+  neg.outputs = {bo};
+  body->add_node(neg);
+  body->outputs.push_back(bo);
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kGraph;
+  a.g = body;
+  ir::Node& n = b.node("If", {"cond"}, {"y"});
+  n.attrs["then_branch"] = a;
+  n.attrs["else_branch"] = a;
+  auto g = b.output("y").build();
+  EXPECT_EQ(run_checked(g).fired, 0);
+  EXPECT_EQ(count_ops(*g, "Identity"), 1);
+}

@@ -3,10 +3,14 @@
 // the pipeline, and the cases where the pass must leave the graph alone.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "frontend/onnx/importer.hpp"
 #include "graph_test_util.hpp"
 #include "passes/pass.hpp"
 
@@ -200,4 +204,98 @@ TEST(PassFuseResidual, MustNotFire) {
                      b.output("y").output("c");
                    }),
                    "graph output");
+}
+
+// ---- real models (run with --gtest_also_run_disabled_tests; slow with reference kernels) ----
+
+namespace {
+
+struct Agreement {
+  double cosine = 1, max_abs = 0;
+};
+
+Agreement agreement(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+  Agreement r;
+  double dot = 0, na = 0, nb = 0;
+  for (size_t k = 0; k < a.size(); ++k)
+    for (int64_t i = 0; i < a[k].numel(); ++i) {
+      double x = a[k].at_double(i), y = b[k].at_double(i);
+      dot += x * y;
+      na += x * x;
+      nb += y * y;
+      r.max_abs = std::max(r.max_abs, std::abs(x - y));
+    }
+  r.cosine = na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : (na == nb ? 1 : 0);
+  return r;
+}
+
+int fired(const passes::PipelineReport& rep, const char* name) {
+  for (const auto& p : rep.passes)
+    if (p.name == std::string(name)) return p.fired;
+  return 0;
+}
+
+int standalone_activations(const ir::Graph& g) {
+  int n = 0;
+  for (const char* op :
+       {"Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh"})
+    n += count_ops(g, op);
+  return n;
+}
+
+// Full pipeline against the original graph and against the pipeline without the two fusion
+// passes (which isolates what they change). Returns the fused graph.
+std::shared_ptr<ir::Graph> check_model(const std::string& file) {
+  std::string path = std::string(LITHE_SOURCE_DIR) + "/models-cache/models/" + file;
+  if (!std::ifstream(path)) return nullptr;
+  auto g = onnx::import_model(path);
+  auto ins = test::seeded_inputs(*g, 1);
+  auto full = std::make_shared<ir::Graph>(*g);
+  passes::PipelineReport rep = passes::run_pipeline(*full);
+  auto unfused = std::make_shared<ir::Graph>(*g);
+  passes::PipelineOptions off;
+  off.disabled = {"fuse-activation", "fuse-residual"};
+  passes::run_pipeline(*unfused, off);
+  for (const auto& n : rep.notes) std::printf("  %s\n", n.c_str());
+  auto ref = test::run_graph(g, ins);
+  auto out_unfused = test::run_graph(unfused, ins);
+  auto out_full = test::run_graph(full, ins);
+  Agreement a = agreement(ref, out_full), b = agreement(out_unfused, out_full);
+  int with_z = 0;
+  for (const auto& n : full->nodes) {
+    const int zi = n.op_type == "MatMul" ? 2 : 3;
+    with_z += n.domain == "lithe" && n.inputs.size() > static_cast<size_t>(zi) &&
+              n.inputs[static_cast<size_t>(zi)] >= 0;
+  }
+  std::printf(
+      "%s: nodes %zu -> %zu (%zu without the fusions); activations fused %d, residuals fused "
+      "%d (lithe nodes with Z %d); left: %d standalone activations, %d Add, %d Mul; vs original: "
+      "cosine %.9f max abs %.3g; vs pipeline without the fusions: cosine %.9f max abs %.3g\n",
+      file.c_str(), rep.nodes_before, rep.nodes_after, unfused->nodes.size(),
+      fired(rep, "fuse-activation"), fired(rep, "fuse-residual"), with_z,
+      standalone_activations(*full), count_ops(*full, "Add"), count_ops(*full, "Mul"), a.cosine,
+      a.max_abs, b.cosine, b.max_abs);
+  EXPECT_GT(a.cosine, 0.99999);
+  EXPECT_GT(b.cosine, 0.999999);
+  return full;
+}
+
+}  // namespace
+
+TEST(PassFuseResidual, DISABLED_ResNet50) {
+  auto g = check_model("resnet50.onnx");
+  if (!g) GTEST_SKIP() << "resnet50.onnx not present";
+  // Every bottleneck ends as Conv(+Add+Relu) in one node: no Add and no Relu left.
+  EXPECT_EQ(count_ops(*g, "Add"), 0);
+  EXPECT_EQ(count_ops(*g, "Relu"), 0);
+}
+TEST(PassFuseResidual, DISABLED_MobileNetV2) {
+  auto g = check_model("mobilenet_v2.onnx");
+  if (!g) GTEST_SKIP() << "mobilenet_v2.onnx not present";
+  EXPECT_EQ(count_ops(*g, "Add"), 0);
+  EXPECT_EQ(count_ops(*g, "Clip"), 0);
+}
+TEST(PassFuseResidual, DISABLED_BlazeFace) {
+  auto g = check_model("blazeface.onnx");
+  if (!g) GTEST_SKIP() << "blazeface.onnx not present";
 }

@@ -81,6 +81,7 @@ bool in_arena(const Planned* pl, int v) {
 void concat_into_slices(const std::vector<const Tensor*>& ins, Tensor& out) {
   auto* dst = static_cast<unsigned char*>(out.raw());
   for (const Tensor* in : ins) {
+    if (!in) fail("Concat input is missing");
     const size_t n = in->nbytes();
     if (n && in->raw() != dst) std::memmove(dst, in->raw(), n);
     dst += n;

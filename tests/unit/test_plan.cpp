@@ -315,6 +315,52 @@ TEST(PlanMemory, RunTimeShapesStayOutOfTheArena) {
   expect_planned_run_matches(g, p);
 }
 
+// An If branch that reads `name` from the enclosing graph and negates it.
+std::shared_ptr<ir::Graph> negate_outer(const std::string& name, const std::string& out) {
+  auto body = std::make_shared<ir::Graph>();
+  body->name = out + "_body";
+  body->opsets[""] = 13;
+  int in = body->add_value(name, {DType::kFloat32, true, {4}});
+  body->outer_refs.push_back(in);
+  ir::Node n;
+  n.op_type = "Neg";
+  n.opset = 13;
+  n.name = out + "_neg";
+  n.inputs = {in};
+  n.outputs = {body->add_value(out, {DType::kFloat32, true, {4}})};
+  body->add_node(std::move(n));
+  body->outputs.push_back(body->find_value(out));
+  return body;
+}
+
+TEST(PlanMemory, ValuesReadBySubgraphsLiveToTheEnd) {
+  GraphBuilder b;
+  b.input("x", {4});
+  Tensor cond(DType::kBool, {});
+  cond.data<bool>()[0] = true;
+  b.constant_tensor("cond", cond);
+  b.node("Relu", {"x"}, {"a"});     // read only inside the If branches
+  b.node("Sigmoid", {"x"}, {"s"});  // must not take a's bytes
+  ir::Node& n = b.node("If", {"cond"}, {"y"});
+  ir::Attribute then_b, else_b;
+  then_b.kind = else_b.kind = ir::Attribute::Kind::kGraph;
+  then_b.g = negate_outer("a", "t");
+  else_b.g = negate_outer("a", "e");
+  n.attrs["then_branch"] = then_b;
+  n.attrs["else_branch"] = else_b;
+  b.node("Add", {"y", "s"}, {"z"});
+  b.output("z");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  const int64_t oa = p.offset[static_cast<size_t>(vid(*g, "a"))];
+  const int64_t os = p.offset[static_cast<size_t>(vid(*g, "s"))];
+  ASSERT_GE(oa, 0);
+  ASSERT_GE(os, 0);
+  EXPECT_TRUE(oa + 16 <= os || os + 16 <= oa) << oa << " " << os;
+  expect_planned_run_matches(g, p);
+}
+
 TEST(CheckPlan, CatchesOverlapsAndBadAliases) {
   GraphBuilder b;
   b.input("x", {1, 64});

@@ -132,12 +132,14 @@ uint64_t xxh64(const void* data, size_t size, uint64_t seed) {
   return h;
 }
 
+uint64_t engine_checksum(const unsigned char* file, size_t size) {
+  return xxh64(file + kHeaderSize, size - kHeaderSize, xxh64(file, 56));
+}
+
 void reseal(std::string& bytes) {
   if (bytes.size() < kHeaderSize) return;
   auto* b = reinterpret_cast<unsigned char*>(bytes.data());
-  FileHeader h = decode_header(b);
-  h.checksum = xxh64(b + kHeaderSize, bytes.size() - kHeaderSize);
-  put_u64(b + 56, h.checksum);
+  put_u64(b + 56, engine_checksum(b, bytes.size()));
 }
 
 bool is_engine_file(const std::string& path) {

@@ -2,8 +2,9 @@
 // corruption tests. Layout of a file:
 //   [FileHeader, 64 bytes, little-endian][FlatBuffers root (engine.fbs)][zero padding]
 //   [data section: constant blobs, each at a file offset that is a multiple of 64]
-// The checksum covers every byte after the header, so a flipped bit anywhere in the
-// structure or the weights is caught before the FlatBuffers verifier even runs.
+// The checksum covers the header's other fields and every byte after the header, so a
+// flipped bit anywhere is caught before the FlatBuffers verifier even runs (the checks
+// behind it still hold when a checksum is forged; the corruption tests reseal to reach them).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -30,7 +31,9 @@ struct FileHeader {
   uint64_t data_offset = 0;
   uint64_t data_size = 0;
   uint64_t file_size = 0;
-  uint64_t checksum = 0;  ///< XXH64 (seed 0) of bytes [header_size, file_size)
+  /// XXH64 of bytes [header_size, file_size), seeded with the XXH64 (seed 0) of header
+  /// bytes [0, 56) (everything before the checksum field).
+  uint64_t checksum = 0;
 };
 
 /// Encodes `h` with the magic into out[0..64).
@@ -41,6 +44,9 @@ FileHeader decode_header(const unsigned char* in);
 /// XXH64 with seed 0 (xxHash's 64-bit hash: four 8-byte lanes, ~10 GB/s). Not
 /// cryptographic: it catches corruption, not tampering.
 uint64_t xxh64(const void* data, size_t size, uint64_t seed = 0);
+
+/// The checksum of a whole engine file (`size` >= kHeaderSize).
+uint64_t engine_checksum(const unsigned char* file, size_t size);
 
 /// Recomputes the checksum of a whole engine file held in `bytes` and stores it in the
 /// header (tests use it to reach the checks behind the checksum).

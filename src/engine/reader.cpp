@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "engine/engine.hpp"
 #include "engine/engine_format.hpp"
@@ -74,7 +75,7 @@ class Loader {
         h_.data_offset > size_ || h_.data_size != size_ - h_.data_offset)
       fail("data section [", h_.data_offset, ", +", h_.data_size,
            ") is misplaced (file is ", size_, " bytes)");
-    uint64_t sum = xxh64(base_ + kHeaderSize, size_ - kHeaderSize);
+    uint64_t sum = engine_checksum(base_, size_);
     if (sum != h_.checksum) fail("checksum mismatch: the file is corrupt");
   }
 
@@ -90,9 +91,10 @@ class Loader {
     if (!fb::VerifyEngineBuffer(v)) fail("the FlatBuffers verifier rejected the structure");
     root_ = fb::GetEngine(fbuf);
     blobs_ = root_->blobs();
-    // Every element the rebuild copies counts against this budget: shared offsets in a
-    // hostile buffer cannot make the reader do more work than the buffer has bytes.
-    budget_ = h_.fb_size + 4096;
+    // Every element the rebuild copies counts against this budget, so shared offsets in a
+    // hostile buffer cannot make the reader do more than linear work. The writer shares
+    // strings and small vectors, so an honest file spends a few elements per byte at most.
+    budget_ = 16 * h_.fb_size + (uint64_t{1} << 20);
     if (blobs_) {
       for (flatbuffers::uoffset_t i = 0; i < blobs_->size(); ++i) {
         const fb::Blob* b = blobs_->Get(i);
@@ -119,29 +121,39 @@ class Loader {
     return std::vector<T>(v->begin(), v->end());
   }
 
-  Tensor tensor(const fb::TensorRef* r, const std::string& what) {
-    if (!r) fail(what, ": the tensor is missing");
-    int32_t b = r->blob();
+  Shape dims(const flatbuffers::Vector<int32_t>* v, const std::string& what) {
+    if (v && v->size() > static_cast<uint32_t>(kMaxRank))
+      fail(what, ": rank ", v->size(), " exceeds the limit of ", kMaxRank);
+    std::vector<int32_t> d = vec(v);
+    Shape s(d.begin(), d.end());
+    for (int64_t x : s)
+      if (x < -1) fail(what, ": invalid dimension ", x);
+    return s;
+  }
+
+  // A constant: blob `b` must hold exactly dtype[dims] (dims checked by checked_numel).
+  Tensor blob_tensor(int32_t b, int32_t dt, Shape shape, const std::string& what) {
     uint32_t nblobs = blobs_ ? blobs_->size() : 0;
     if (b < 0 || static_cast<uint32_t>(b) >= nblobs)
       fail(what, ": blob index ", b, " out of range (", nblobs, " blobs)");
-    int32_t dt = r->dtype();
     if (!valid_dtype_enum(dt) || dtype_size(static_cast<DType>(dt)) == 0)
-      fail(what, ": invalid element type ", dt);
+      fail(what, ": invalid element type ", dt, " for a constant");
     DType dtype = static_cast<DType>(dt);
-    if (r->dims() && r->dims()->size() > static_cast<uint32_t>(kMaxRank))
-      fail(what, ": rank ", r->dims()->size(), " exceeds the limit of ", kMaxRank);
-    Shape dims = vec(r->dims());
-    int64_t numel = checked_numel(dims, what);
+    int64_t numel = checked_numel(shape, what);
     uint64_t nbytes = static_cast<uint64_t>(numel) * dtype_size(dtype);
     const fb::Blob* blob = blobs_->Get(static_cast<uint32_t>(b));
     if (blob->size() != nbytes)
       fail(what, ": blob ", b, " holds ", blob->size(), " bytes but ", dtype_name(dtype), "[",
-           shape_str(dims), "] needs ", nbytes);
+           shape_str(shape), "] needs ", nbytes);
     if (static_cast<int64_t>(nbytes) > kMaxTensorBytes)
       fail(what, ": ", nbytes, " bytes is over the per-tensor limit");
-    return Tensor::borrow(dtype, std::move(dims), owner_,
+    return Tensor::borrow(dtype, std::move(shape), owner_,
                           base_ + h_.data_offset + blob->offset());
+  }
+
+  Tensor tensor(const fb::TensorRef* r, const std::string& what) {
+    if (!r) fail(what, ": the tensor is missing");
+    return blob_tensor(r->blob(), r->dtype(), dims(r->dims(), what), what);
   }
 
   ir::TensorType value_type(const fb::Value* v, const std::string& what) {
@@ -149,11 +161,7 @@ class Loader {
     if (!valid_dtype_enum(v->dtype())) fail(what, ": invalid element type ", v->dtype());
     t.dtype = static_cast<DType>(v->dtype());
     t.has_shape = v->has_shape();
-    if (v->dims() && v->dims()->size() > static_cast<uint32_t>(kMaxRank))
-      fail(what, ": rank ", v->dims()->size(), " exceeds the limit of ", kMaxRank);
-    t.dims = vec(v->dims());
-    for (int64_t d : t.dims)
-      if (d < -1) fail(what, ": invalid dimension ", d);
+    t.dims = dims(v->dims(), what);
     if (t.fully_known()) checked_numel(t.dims, what);
     return t;
   }
@@ -236,9 +244,13 @@ class Loader {
         std::string name = text(v->name());
         std::string what = str_cat("value ", id, " '", name, "'");
         ir::TensorType type = value_type(v, what);
+        std::optional<Tensor> constant;
+        if (v->blob() != -1) {
+          if (!type.has_shape) fail(what, ": a constant without a shape");
+          constant = blob_tensor(v->blob(), v->dtype(), type.dims, what);
+        }
         int got = g->add_value(name, std::move(type));
-        if (v->constant())
-          g->values[static_cast<size_t>(got)].constant = tensor(v->constant(), what);
+        g->values[static_cast<size_t>(got)].constant = std::move(constant);
       }
       g->inputs = ids(fg->inputs(), nv, false, "graph inputs");
       g->outputs = ids(fg->outputs(), nv, false, "graph outputs");
@@ -263,6 +275,12 @@ class Loader {
         n.opset = fn->opset();
         std::string what = str_cat("node ", k, " '", n.name, "' (", n.op_type, ")");
         if (n.op_type.empty()) fail(what, ": empty op type");
+        if (n.opset == -1) {  // the graph's opset for the node's domain
+          auto os = g->opsets.find(n.domain);
+          if (os == g->opsets.end())
+            fail(what, ": domain '", n.domain, "' has no opset in the graph");
+          n.opset = os->second;
+        }
         if (n.opset < 0) fail(what, ": invalid opset ", n.opset);
         n.inputs = ids(fn->inputs(), nv, true, str_cat(what, " inputs"));
         n.outputs = ids(fn->outputs(), nv, true, str_cat(what, " outputs"));
@@ -366,7 +384,8 @@ EngineContents load_engine(const std::string& path) {
   }
   // MAP_PRIVATE + PROT_READ: the weights are served from the page cache, never copied, and
   // nothing the process does can write back into the file.
-  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  // MAP_POPULATE: the checksum reads every page anyway; faulting them in up front is faster.
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
   int err = errno;
   ::close(fd);  // the mapping keeps the file referenced
   if (p == MAP_FAILED) fail(path, ": cannot map the engine file: ", std::strerror(err));

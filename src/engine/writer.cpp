@@ -3,7 +3,9 @@
 // every padding byte is zero, so the same contents always give the same bytes.
 #include <flatbuffers/flatbuffers.h>
 
+#include <climits>
 #include <cstring>
+#include <map>
 
 #include "engine/engine.hpp"
 #include "engine/engine_format.hpp"
@@ -19,26 +21,58 @@ uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 class Writer {
  public:
-  Writer() { fbb_.ForceDefaults(true); }  // keeps -0.0f and every field explicit
+  // Empty strings and vectors are left out (the reader reads an absent one as empty), and
+  // equal strings, dims and ints vectors are stored once: a model has thousands of values
+  // and nodes, and the structure must stay small next to the weights. The caches are keyed
+  // by content, so sharing is as deterministic as the traversal.
+  Offset<flatbuffers::String> str(const std::string& s) {
+    return s.empty() ? 0 : fbb_.CreateSharedString(s);
+  }
+  template <class T>
+  Offset<flatbuffers::Vector<T>> vec(const std::vector<T>& v) {
+    return v.empty() ? 0 : fbb_.CreateVector(v);
+  }
+  Offset<flatbuffers::Vector<int32_t>> dims(const Shape& shape, const std::string& what) {
+    if (shape.empty()) return 0;
+    std::vector<int32_t> d;
+    for (int64_t x : shape) {
+      if (x < -1 || x > INT32_MAX) fail(what, ": dimension ", x, " cannot be stored");
+      d.push_back(static_cast<int32_t>(x));
+    }
+    auto [it, fresh] = dims_cache_.try_emplace(d);
+    if (fresh) it->second = fbb_.CreateVector(d);
+    return it->second;
+  }
+  Offset<flatbuffers::Vector<int64_t>> ints(const std::vector<int64_t>& v) {
+    if (v.empty()) return 0;
+    auto [it, fresh] = ints_cache_.try_emplace(v);
+    if (fresh) it->second = fbb_.CreateVector(v);
+    return it->second;
+  }
 
-  Offset<fb::TensorRef> tensor_ref(const Tensor& t, const std::string& what) {
+  int add_blob(const Tensor& t, const std::string& what) {
     if (!t.defined()) fail(what, ": the tensor has no data");
     if (dtype_size(t.dtype()) == 0)
       fail(what, ": a ", dtype_name(t.dtype()), " tensor cannot be stored in an engine");
-    auto dims = fbb_.CreateVector(t.shape());
     int index = static_cast<int>(blobs_.size());
     uint64_t offset = align_up(data_size_, kBlobAlignment);
     blobs_.push_back(&t);
     blob_table_.emplace_back(offset, static_cast<uint64_t>(t.nbytes()));
     data_size_ = offset + t.nbytes();
-    return fb::CreateTensorRef(fbb_, index, static_cast<int32_t>(t.dtype()), dims);
+    return index;
+  }
+
+  Offset<fb::TensorRef> tensor_ref(const Tensor& t, const std::string& what) {
+    int index = add_blob(t, what);
+    return fb::CreateTensorRef(fbb_, index, static_cast<int32_t>(t.dtype()),
+                               dims(t.shape(), what));
   }
 
   Offset<fb::Attribute> attribute(const std::string& name, const ir::Attribute& a, int depth,
                                   const std::string& what) {
     using K = ir::Attribute::Kind;
     std::string where = str_cat(what, ": attribute '", name, "'");
-    auto fname = fbb_.CreateString(name);
+    auto fname = str(name);
     Offset<flatbuffers::String> s;
     Offset<fb::TensorRef> t;
     Offset<fb::Graph> g;
@@ -53,7 +87,7 @@ class Writer {
       case K::kInt: kind = fb::AttrKind::Int; break;
       case K::kString:
         kind = fb::AttrKind::String;
-        s = fbb_.CreateString(a.s);
+        s = str(a.s);
         break;
       case K::kTensor:
         kind = fb::AttrKind::Tensor;
@@ -66,15 +100,15 @@ class Writer {
         break;
       case K::kFloats:
         kind = fb::AttrKind::Floats;
-        floats = fbb_.CreateVector(a.floats);
+        floats = vec(a.floats);
         break;
       case K::kInts:
         kind = fb::AttrKind::Ints;
-        ints = fbb_.CreateVector(a.ints);
+        ints = this->ints(a.ints);
         break;
       case K::kStrings:
         kind = fb::AttrKind::Strings;
-        strings = fbb_.CreateVectorOfStrings(a.strings);
+        if (!a.strings.empty()) strings = fbb_.CreateVectorOfStrings(a.strings);
         break;
       case K::kTensors: {
         kind = fb::AttrKind::Tensors;
@@ -97,8 +131,13 @@ class Writer {
     }
     float f = a.kind == K::kFloat ? a.f : 0.f;
     int64_t i = a.kind == K::kInt ? a.i : 0;
-    return fb::CreateAttribute(fbb_, fname, kind, f, i, s, t, g, floats, ints, strings, tensors,
-                               graphs);
+    // A float equal to the default (0) would be left out, and -0.0f == 0: force the field
+    // so the bit pattern survives.
+    fbb_.ForceDefaults(a.kind == K::kFloat);
+    auto out = fb::CreateAttribute(fbb_, fname, kind, f, i, s, t, g, floats, ints, strings,
+                                   tensors, graphs);
+    fbb_.ForceDefaults(false);
+    return out;
   }
 
   Offset<fb::Graph> graph(const ir::Graph& g, int depth) {
@@ -108,12 +147,20 @@ class Writer {
     std::vector<Offset<fb::Value>> values;
     values.reserve(g.values.size());
     for (const auto& v : g.values) {
-      auto name = fbb_.CreateString(v.name);
-      auto dims = fbb_.CreateVector(v.type.dims);
-      Offset<fb::TensorRef> c;
-      if (v.constant) c = tensor_ref(*v.constant, str_cat(what, ": constant '", v.name, "'"));
+      std::string where = str_cat(what, ": value '", v.name, "'");
+      auto name = str(v.name);
+      auto d = dims(v.type.dims, where);
+      int blob = -1;
+      if (v.constant) {
+        // The format stores a constant's type once, as its value's type.
+        const Tensor& c = *v.constant;
+        if (c.dtype() != v.type.dtype || !v.type.has_shape || c.shape() != v.type.dims)
+          fail(where, ": constant of type ", dtype_name(c.dtype()), "[", shape_str(c.shape()),
+               "] does not match the value's type ", v.type.str());
+        blob = add_blob(c, where);
+      }
       values.push_back(fb::CreateValue(fbb_, name, static_cast<int32_t>(v.type.dtype),
-                                       v.type.has_shape, dims, c));
+                                       v.type.has_shape, d, blob));
     }
     std::vector<Offset<fb::Node>> nodes;
     nodes.reserve(g.nodes.size());
@@ -121,24 +168,28 @@ class Writer {
       std::vector<Offset<fb::Attribute>> attrs;
       for (const auto& [an, a] : n.attrs)  // std::map: sorted by name
         attrs.push_back(attribute(an, a, depth, str_cat(what, ": ", n.label())));
-      auto name = fbb_.CreateString(n.name);
-      auto op = fbb_.CreateString(n.op_type);
-      auto domain = fbb_.CreateString(n.domain);
-      auto ins = fbb_.CreateVector(n.inputs);
-      auto outs = fbb_.CreateVector(n.outputs);
-      auto av = fbb_.CreateVector(attrs);
-      nodes.push_back(fb::CreateNode(fbb_, name, op, domain, n.opset, ins, outs, av));
+      auto name = str(n.name);
+      auto op = str(n.op_type);
+      auto domain = str(n.domain);
+      auto ins = vec(n.inputs);
+      auto outs = vec(n.outputs);
+      auto av = vec(attrs);
+      // Nearly every node runs at its graph's opset for the domain: store only exceptions.
+      auto os = g.opsets.find(n.domain);
+      int opset = os != g.opsets.end() && os->second == n.opset ? -1 : n.opset;
+      if (n.opset < 0) fail(what, ": ", n.label(), " has invalid opset ", n.opset);
+      nodes.push_back(fb::CreateNode(fbb_, name, op, domain, opset, ins, outs, av));
     }
     std::vector<Offset<fb::Opset>> opsets;
     for (const auto& [domain, version] : g.opsets)  // std::map: sorted by domain
-      opsets.push_back(fb::CreateOpset(fbb_, fbb_.CreateString(domain), version));
-    auto name = fbb_.CreateString(g.name);
-    auto vv = fbb_.CreateVector(values);
-    auto nv = fbb_.CreateVector(nodes);
-    auto ins = fbb_.CreateVector(g.inputs);
-    auto outs = fbb_.CreateVector(g.outputs);
-    auto refs = fbb_.CreateVector(g.outer_refs);
-    auto ov = fbb_.CreateVector(opsets);
+      opsets.push_back(fb::CreateOpset(fbb_, str(domain), version));
+    auto name = str(g.name);
+    auto vv = vec(values);
+    auto nv = vec(nodes);
+    auto ins = vec(g.inputs);
+    auto outs = vec(g.outputs);
+    auto refs = vec(g.outer_refs);
+    auto ov = vec(opsets);
     return fb::CreateGraph(fbb_, name, vv, nv, ins, outs, refs, ov);
   }
 
@@ -153,9 +204,8 @@ class Writer {
     std::vector<uint8_t> skip(p.skip.begin(), p.skip.end());
     for (auto& c : in_place) c = c != 0;
     for (auto& c : skip) c = c != 0;
-    return fb::CreateMemoryPlan(fbb_, p.arena_bytes, fbb_.CreateVector(p.offset),
-                                fbb_.CreateVector(p.bytes), fbb_.CreateVector(p.alias_of),
-                                fbb_.CreateVector(in_place), fbb_.CreateVector(skip),
+    return fb::CreateMemoryPlan(fbb_, p.arena_bytes, vec(p.offset), vec(p.bytes),
+                                vec(p.alias_of), vec(in_place), vec(skip),
                                 p.sum_intermediate_bytes);
   }
 
@@ -163,12 +213,10 @@ class Writer {
     if (!e.graph) fail("engine: no graph to serialize");
     auto g = graph(*e.graph, 0);
     auto p = plan(e.plan, *e.graph);
-    auto info = fb::CreateBuildInfo(fbb_, fbb_.CreateString(e.info.producer),
-                                    fbb_.CreateString(e.info.source_sha256),
-                                    fbb_.CreateString(e.info.options_json),
-                                    fbb_.CreateString(e.info.isa));
+    auto info = fb::CreateBuildInfo(fbb_, str(e.info.producer), str(e.info.source_sha256),
+                                    str(e.info.options_json), str(e.info.isa));
     auto blobs = fbb_.CreateVectorOfStructs(blob_table_);
-    auto report = fbb_.CreateString(e.report_json);
+    auto report = str(e.report_json);
     fbb_.Finish(fb::CreateEngine(fbb_, info, g, blobs, p, report));
 
     FileHeader h;
@@ -186,7 +234,8 @@ class Writer {
       if (blobs_[k]->nbytes())
         std::memcpy(b + h.data_offset + blob_table_[k].offset(), blobs_[k]->raw(),
                     blobs_[k]->nbytes());
-    h.checksum = xxh64(b + kHeaderSize, out.size() - kHeaderSize);
+    encode_header(h, b);
+    h.checksum = engine_checksum(b, out.size());
     encode_header(h, b);
     return out;
   }
@@ -195,6 +244,8 @@ class Writer {
   flatbuffers::FlatBufferBuilder fbb_{1 << 16};
   std::vector<const Tensor*> blobs_;  // point into the graph, which outlives the writer
   std::vector<fb::Blob> blob_table_;
+  std::map<std::vector<int32_t>, Offset<flatbuffers::Vector<int32_t>>> dims_cache_;
+  std::map<std::vector<int64_t>, Offset<flatbuffers::Vector<int64_t>>> ints_cache_;
   uint64_t data_size_ = 0;
 };
 

@@ -302,8 +302,15 @@ TEST(EngineModels, SizeAndLoadTime) {
     engine::EngineContents r = engine::load_engine(path);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                     .count();
-    std::printf("[engine] %-14s onnx %11.0f  engine %11.0f  ratio %.4f  load %.1f ms\n",
-                stem.c_str(), onnx_size, eng_size, eng_size / onnx_size, ms);
+    std::string head(engine::kHeaderSize, '\0');
+    std::ifstream(path, std::ios::binary).read(head.data(), engine::kHeaderSize);
+    auto h = engine::decode_header(reinterpret_cast<const unsigned char*>(head.data()));
+    std::printf(
+        "[engine] %-14s onnx %11.0f  engine %11.0f  ratio %.4f  (structure %8llu, data %11llu)"
+        "  load %.1f ms\n",
+        stem.c_str(), onnx_size, eng_size, eng_size / onnx_size,
+        static_cast<unsigned long long>(h.fb_size), static_cast<unsigned long long>(h.data_size),
+        ms);
     EXPECT_LE(eng_size, 1.02 * onnx_size) << stem;
     EXPECT_EQ(r.graph->nodes.size(), e.graph->nodes.size());
   }

@@ -72,7 +72,8 @@ class Context {
   void set_input(const std::string& name, Tensor value);
   /// Runs the model; fails if an input is missing or has the wrong type or shape.
   void run();
-  /// An output of the last run.
+  /// An output of the last run. It may live in this context's arena: valid until the next
+  /// run() (clone() it to keep it).
   const Tensor& output(const std::string& name) const;
   const Tensor& output(size_t index) const;
 

@@ -17,6 +17,7 @@ struct Engine::Impl {
 
 struct Context::Impl {
   std::shared_ptr<const Engine::Impl> engine;
+  std::shared_ptr<std::byte> arena;  ///< this context's intermediates (planned offsets)
   std::vector<Tensor> inputs;
   std::vector<Tensor> outputs;
 };
@@ -45,7 +46,7 @@ std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions&
   }
   impl->graph = contents.graph;
   impl->report_json = std::move(contents.report_json);
-  impl->exec = std::make_unique<runtime::RefExecutor>(impl->graph);
+  impl->exec = std::make_unique<runtime::RefExecutor>(impl->graph, &contents.plan);
   for (int v : impl->graph->inputs) impl->inputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
   for (int v : impl->graph->outputs) impl->outputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
   return std::make_shared<Engine>(std::move(impl));
@@ -61,6 +62,7 @@ const std::string& Engine::report_json() const { return impl_->report_json; }
 std::unique_ptr<Context> Engine::create_context() const {
   auto c = std::make_unique<Context::Impl>();
   c->engine = impl_;
+  c->arena = runtime::allocate_arena(impl_->exec->plan()->arena_bytes);
   c->inputs.resize(impl_->inputs.size());
   return std::make_unique<Context>(std::move(c));
 }
@@ -85,7 +87,7 @@ void Context::run() {
   const auto& ins = impl_->engine->inputs;
   for (size_t i = 0; i < ins.size(); ++i)
     if (!impl_->inputs[i].defined()) fail("input '", ins[i].name, "' was not set");
-  impl_->outputs = impl_->engine->exec->run(impl_->inputs);
+  impl_->outputs = impl_->engine->exec->run(impl_->inputs, impl_->arena.get());
 }
 
 const Tensor& Context::output(size_t index) const {

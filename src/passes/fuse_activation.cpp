@@ -6,6 +6,7 @@
 //   op -> Relu | Clip | LeakyRelu | HardSigmoid | HardSwish | Sigmoid | Tanh
 //   x = op(...); Mul(x, HardSigmoid(x; alpha 1/6, beta 1/2))  -> HardSwish
 //   x = op(...); Mul(x, Sigmoid(x))                           -> SiLU
+//   x = op(...); Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)        -> HardSwish
 // A lithe node that already carries a residual input is accepted: y = act(op + Z) is what
 // Add followed by the activation computed, so Conv + Add + Relu ends as one node.
 #include <cmath>
@@ -58,6 +59,27 @@ bool clip_bound(const ir::Graph& g, int v, float* out) {
   return !std::isnan(*out);
 }
 
+// A plain two-input, one-output ONNX node of type `op`.
+bool is_binary(const ir::Node& n, const char* op) {
+  return n.op_type == op && n.domain.empty() && n.inputs.size() == 2 && n.inputs[0] >= 0 &&
+         n.inputs[1] >= 0 && n.outputs.size() == 1 && n.outputs[0] >= 0;
+}
+
+// True when binary node `n` reads exactly `a` and `b`, in either order.
+bool reads_pair(const ir::Node& n, int a, int b) {
+  return (n.inputs[0] == a && n.inputs[1] == b) || (n.inputs[0] == b && n.inputs[1] == a);
+}
+
+// True when `c` is a one-element float constant equal to `want` (within `tol`) whose rank
+// does not exceed the other operand's (so it cannot broadcast the result to a larger rank).
+bool scalar_constant_is(const ir::Graph& g, int c, const ir::TensorType& other, float want,
+                        float tol) {
+  const Tensor* t = constant_of(g, c);
+  if (!t || t->numel() != 1 || t->dtype() != other.dtype) return false;
+  if (t->rank() > static_cast<int64_t>(other.dims.size())) return false;
+  return std::abs(t->at_double(0) - static_cast<double>(want)) <= static_cast<double>(tol);
+}
+
 // If `c` is an activation that reads only `v` (as its data input) with constant parameters,
 // fills `e` and returns true.
 bool match_activation(const ir::Graph& g, const ir::Node& c, int v, Epilogue* e) {
@@ -103,12 +125,12 @@ bool match_activation(const ir::Graph& g, const ir::Node& c, int v, Epilogue* e)
 }
 
 // x * Gate(x), where Gate is Sigmoid (-> SiLU) or HardSigmoid(1/6, 1/2) (-> HardSwish), on the
-// producer's output `v`, whose only two uses are the gate and the Mul. Returns the Mul's node
-// index and sets `gate` and `e`, or -1.
-int match_gated(const ir::Graph& g, int v, int* gate, Epilogue* e) {
-  if (is_graph_output(g, v)) return -1;
+// producer's output `v`, whose only two uses are the gate and the Mul. Sets the nodes to
+// absorb, the pattern's output value and `e`.
+bool match_gated(const ir::Graph& g, int v, std::vector<int>* absorbed, int* out, Epilogue* e) {
+  if (is_graph_output(g, v)) return false;
   const auto& uses = g.values[static_cast<size_t>(v)].consumers;
-  if (uses.size() != 2 || uses[0] == uses[1]) return -1;
+  if (uses.size() != 2 || uses[0] == uses[1]) return false;
   for (int k = 0; k < 2; ++k) {
     const ir::Node& s = g.nodes[static_cast<size_t>(uses[static_cast<size_t>(k)])];
     const int mi = uses[static_cast<size_t>(1 - k)];
@@ -124,15 +146,55 @@ int match_gated(const ir::Graph& g, int v, int* gate, Epilogue* e) {
       continue;
     }
     const int sv = s.outputs[0];
-    if (m.op_type != "Mul" || m.domain != "" || m.inputs.size() != 2) continue;
-    if (m.outputs.size() != 1 || m.outputs[0] < 0) continue;
-    if (!((m.inputs[0] == v && m.inputs[1] == sv) || (m.inputs[0] == sv && m.inputs[1] == v)))
-      continue;
+    if (!is_binary(m, "Mul") || !reads_pair(m, v, sv)) continue;
     if (single_consumer(g, sv) != mi) continue;
-    *gate = uses[static_cast<size_t>(k)];
-    return mi;
+    *absorbed = {uses[static_cast<size_t>(k)], mi};
+    *out = m.outputs[0];
+    return true;
   }
-  return -1;
+  return false;
+}
+
+// The decomposed HardSwish that paddle2onnx and older exporters write:
+//   Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)   (or the last step as Mul by 1/6)
+// on the producer's output `v`, whose only uses are the Add and the Mul.
+bool match_hardswish_decomposed(const ir::Graph& g, int v, std::vector<int>* absorbed, int* out,
+                                Epilogue* e) {
+  if (is_graph_output(g, v)) return false;
+  const ir::TensorType& vt = g.values[static_cast<size_t>(v)].type;
+  const auto& uses = g.values[static_cast<size_t>(v)].consumers;
+  if (!vt.fully_known() || uses.size() != 2 || uses[0] == uses[1]) return false;
+  for (int k = 0; k < 2; ++k) {
+    const int ai = uses[static_cast<size_t>(k)], mi = uses[static_cast<size_t>(1 - k)];
+    const ir::Node& a = g.nodes[static_cast<size_t>(ai)];
+    const ir::Node& m = g.nodes[static_cast<size_t>(mi)];
+    if (!is_binary(a, "Add") || !is_binary(m, "Mul")) continue;
+    const int three = a.inputs[0] == v ? a.inputs[1] : a.inputs[0];
+    if (!scalar_constant_is(g, three, vt, 3.0f, 0)) continue;
+    const int ci = single_consumer(g, a.outputs[0]);
+    if (ci < 0) continue;
+    const ir::Node& c = g.nodes[static_cast<size_t>(ci)];
+    Epilogue ce;
+    if (c.op_type != "Clip" || !match_activation(g, c, a.outputs[0], &ce)) continue;
+    if (ce.p0 != 0.0f || ce.p1 != 6.0f) continue;
+    if (!reads_pair(m, v, c.outputs[0]) || single_consumer(g, c.outputs[0]) != mi) continue;
+    const int di = single_consumer(g, m.outputs[0]);
+    if (di < 0) continue;
+    const ir::Node& d = g.nodes[static_cast<size_t>(di)];
+    const bool div6 = is_binary(d, "Div") && d.inputs[0] == m.outputs[0] &&
+                      scalar_constant_is(g, d.inputs[1], vt, 6.0f, 0);
+    const bool mul6 = is_binary(d, "Mul") &&
+                      scalar_constant_is(g, d.inputs[0] == m.outputs[0] ? d.inputs[1] : d.inputs[0],
+                                         vt, 1.0f / 6, 1e-6f);
+    if (!div6 && !mul6) continue;
+    const ir::TensorType& ot = g.values[static_cast<size_t>(d.outputs[0])].type;
+    if (!ot.fully_known() || ot.dims != vt.dims) continue;  // the constants must not broadcast
+    e->act = Activation::kHardSwish;
+    *absorbed = {ai, ci, mi, di};
+    *out = d.outputs[0];
+    return true;
+  }
+  return false;
 }
 
 std::vector<float> params_of(const Epilogue& e) {
@@ -166,12 +228,9 @@ int fuse_activation(const ir::Graph& g, Rewriter& rw) {
     if (c >= 0 && match_activation(g, g.nodes[static_cast<size_t>(c)], v, &e)) {
       absorbed = {c};
       out = g.nodes[static_cast<size_t>(c)].outputs[0];
-    } else {
-      int gate = -1;
-      const int m = match_gated(g, v, &gate, &e);
-      if (m < 0) continue;
-      absorbed = {gate, m};
-      out = g.nodes[static_cast<size_t>(m)].outputs[0];
+    } else if (!match_gated(g, v, &absorbed, &out, &e) &&
+               !match_hardswish_decomposed(g, v, &absorbed, &out, &e)) {
+      continue;
     }
     if (g.values[static_cast<size_t>(out)].type.dtype != vt.dtype) continue;
     // Parameters the fused op would reject (e.g. a Clip bound out of float range) stay unfused.

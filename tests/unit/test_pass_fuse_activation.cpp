@@ -176,6 +176,39 @@ TEST(PassFuseActivation, GatedFormsBecomeHardSwishAndSiLU) {
   }
 }
 
+TEST(PassFuseActivation, DecomposedHardSwishBecomesHardSwish) {
+  // paddle2onnx at opset 9: Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6); also Mul by 1/6 at opset 13.
+  for (int opset : {9, 13}) {
+    SCOPED_TRACE(opset);
+    auto g = conv_then(
+        [&](GraphBuilder& b) {
+          b.constant("three", {}, {3.f})
+              .constant("six", {}, {6.f})
+              .constant("sixth", {1}, {1.f / 6});
+          b.node("Add", {"c", "three"}, {"a"});
+          if (opset < 11) {
+            ir::Node& n = b.node("Clip", {"a"}, {"cl"});
+            n.attrs["min"] = GraphBuilder::f(0.f);
+            n.attrs["max"] = GraphBuilder::f(6.f);
+          } else {
+            b.constant("zero", {}, {0.f});
+            b.node("Clip", {"a", "zero", "six"}, {"cl"});
+          }
+          b.node("Mul", {"cl", "c"}, {"m"});
+          if (opset < 11)
+            b.node("Div", {"m", "six"}, {"y"});
+          else
+            b.node("Mul", {"sixth", "m"}, {"y"});
+          b.output("y");
+        },
+        opset);
+    Result r = run_and_compare(g, 1e-5);
+    EXPECT_EQ(r.fired, 1);
+    ASSERT_EQ(r.after->nodes.size(), 1u);
+    EXPECT_EQ(activation_of(*r.after), "HardSwish");
+  }
+}
+
 TEST(PassFuseActivation, GemmMatMulConvTranspose) {
   GraphBuilder b(13);
   b.input("a", {2, 4}).constant("wt", {3, 4}).constant("c", {3}).constant("m", {3, 5});
@@ -255,6 +288,17 @@ TEST(PassFuseActivation, MustNotFire) {
                      b.output("y");
                    }),
                    "HardSigmoid 0.2");
+  // x * Clip(x + 2, 0, 6) / 6 is not HardSwish.
+  expect_unchanged(conv_then([](GraphBuilder& b) {
+                     b.constant("two", {}, {2.f}).constant("zero", {}, {0.f});
+                     b.constant("six", {}, {6.f});
+                     b.node("Add", {"c", "two"}, {"a"});
+                     b.node("Clip", {"a", "zero", "six"}, {"cl"});
+                     b.node("Mul", {"c", "cl"}, {"m"});
+                     b.node("Div", {"m", "six"}, {"y"});
+                     b.output("y");
+                   }),
+                   "x + 2");
   // The gate's output is used beyond the Mul.
   expect_unchanged(conv_then([](GraphBuilder& b) {
                      b.node("Sigmoid", {"c"}, {"s"});

@@ -245,10 +245,12 @@ int standalone_activations(const ir::Graph& g) {
 
 // Full pipeline against the original graph and against the pipeline without the two fusion
 // passes (which isolates what they change). Returns the fused graph.
-std::shared_ptr<ir::Graph> check_model(const std::string& file) {
+std::shared_ptr<ir::Graph> check_model(const std::string& file, Shape x_shape = {}) {
   std::string path = std::string(LITHE_SOURCE_DIR) + "/models-cache/models/" + file;
   if (!std::ifstream(path)) return nullptr;
-  auto g = onnx::import_model(path);
+  onnx::ImportOptions opts;
+  if (!x_shape.empty()) opts.input_shapes["x"] = x_shape;
+  auto g = onnx::import_model(path, opts);
   auto ins = test::seeded_inputs(*g, 1);
   auto full = std::make_shared<ir::Graph>(*g);
   passes::PipelineReport rep = passes::run_pipeline(*full);
@@ -298,4 +300,10 @@ TEST(PassFuseResidual, DISABLED_MobileNetV2) {
 TEST(PassFuseResidual, DISABLED_BlazeFace) {
   auto g = check_model("blazeface.onnx");
   if (!g) GTEST_SKIP() << "blazeface.onnx not present";
+}
+TEST(PassFuseResidual, DISABLED_PpocrCls) {
+  if (!check_model("ppocr_cls.onnx", {1, 3, 48, 192})) GTEST_SKIP() << "ppocr_cls.onnx not present";
+}
+TEST(PassFuseResidual, DISABLED_PpocrRec) {
+  if (!check_model("ppocr_rec.onnx", {1, 3, 48, 320})) GTEST_SKIP() << "ppocr_rec.onnx not present";
 }

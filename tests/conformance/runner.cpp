@@ -15,7 +15,10 @@
 #include <set>
 #include <sstream>
 
+#include "engine/engine.hpp"
 #include "frontend/onnx/importer.hpp"
+#include "passes/pass.hpp"
+#include "plan/plan.hpp"
 #include "runtime/ref_executor.hpp"
 
 namespace fs = std::filesystem;
@@ -127,6 +130,11 @@ std::vector<fs::path> sorted_files(const fs::path& dir, const std::string& prefi
   return v;
 }
 
+// How a case is run: the imported graph as it is; optimized by the pass pipeline and run
+// with a memory plan in an arena; or optimized, written as an engine and read back.
+enum class Mode { kReference, kOptimized, kEngine };
+Mode g_mode = Mode::kReference;
+
 Result run_case(const fs::path& dir) {
   Result r;
   std::string name = dir.filename().string();
@@ -154,7 +162,25 @@ Result run_case(const fs::path& dir) {
       opts.input_shapes[probe->values[static_cast<size_t>(probe->inputs[i])].name] =
           set_inputs[0][i].shape();
     auto graph = onnx::import_model((dir / "model.onnx").string(), opts);
-    runtime::RefExecutor exec(graph);
+    std::shared_ptr<runtime::RefExecutor> exec_ptr;
+    std::shared_ptr<std::byte> arena;
+    if (g_mode == Mode::kReference) {
+      exec_ptr = std::make_shared<runtime::RefExecutor>(graph);
+    } else {
+      passes::run_pipeline(*graph);
+      engine::EngineContents ec;
+      ec.graph = graph;
+      ec.plan = plan::plan_memory(*graph);
+      plan::check_plan(*graph, ec.plan);
+      if (g_mode == Mode::kEngine) {
+        auto bytes = std::make_shared<const std::string>(engine::serialize(ec));
+        ec = engine::load_engine_bytes(bytes, "engine of " + name);
+        graph = ec.graph;
+      }
+      exec_ptr = std::make_shared<runtime::RefExecutor>(graph, &ec.plan);
+      arena = runtime::allocate_arena(ec.plan.arena_bytes);
+    }
+    const runtime::RefExecutor& exec = *exec_ptr;
     for (size_t s = 0; s < sets.size(); ++s) {
       auto& ins = set_inputs[s];
       for (size_t i = 0; i < ins.size() && i < graph->inputs.size(); ++i)
@@ -165,7 +191,7 @@ Result run_case(const fs::path& dir) {
         return {'F', str_cat("data set has ", ins.size(), " inputs, model ", graph->inputs.size())};
       if (ins.size() < graph->inputs.size())
         return {'F', str_cat("data set gives ", ins.size(), " of ", graph->inputs.size(), " inputs")};
-      auto outs = exec.run(ins);
+      auto outs = exec.run(ins, arena.get());
       auto& want = set_outputs[s];
       if (want.size() != outs.size())
         return {'F', str_cat("model produced ", outs.size(), " outputs, expected ", want.size())};
@@ -244,12 +270,25 @@ int main(int argc, char** argv) {
     else if (a == "--timeout") timeout_s = std::stoi(next());
     else if (a == "--verbose" || a == "-v") verbose = true;
     else if (a == "--no-fork") no_fork = true;
+    else if (a == "--mode") {
+      std::string m = next();
+      if (m == "reference") g_mode = Mode::kReference;
+      else if (m == "optimized") g_mode = Mode::kOptimized;
+      else if (m == "engine") g_mode = Mode::kEngine;
+      else {
+        std::cerr << "lithe_conformance: --mode must be reference, optimized or engine\n";
+        return 2;
+      }
+    }
     else if (a == "--help" || a == "-h") {
       std::cout << "usage: lithe_conformance [--root DIR] [--filter SUBSTR] [--verbose]\n"
                    "         [--expected FILE] [--write-passing FILE] [--timeout S] [--no-fork]\n"
+                   "         [--mode reference|optimized|engine]\n"
                    "Runs the ONNX backend suite (node, pytorch-converted, pytorch-operator,\n"
                    "simple) and prints PASS/FAIL/UNSUPPORTED per case with the reason.\n"
-                   "--expected FILE: exit 1 if any case listed there does not pass.\n";
+                   "--expected FILE: exit 1 if any case listed there does not pass.\n"
+                   "--mode: run the imported graph (default); the optimized graph with a\n"
+                   "memory plan; or the optimized graph written as an engine and reloaded.\n";
       return 0;
     } else {
       std::cerr << "lithe_conformance: unknown option '" << a << "' (see --help)\n";

@@ -5,6 +5,7 @@
 //
 // The reference kernel runs the ONNX op's own infer/compute on the base inputs and then the
 // shared epilogue (fused_internal.hpp), so it is exactly the unfused computation.
+#include <algorithm>
 #include <string>
 #include <vector>
 

@@ -32,9 +32,17 @@ std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions&
   auto impl = std::make_shared<Impl>();
   engine::EngineContents contents;
   if (engine::is_engine_file(path)) {
-    if (!opts.input_shapes.empty())
-      fail(path, ": input shapes are fixed when an engine is built; rebuild it with --input-shape");
     contents = engine::load_engine(path);
+    // Shapes are fixed when an engine is built: given ones must agree.
+    for (const auto& [name, shape] : opts.input_shapes) {
+      int id = contents.graph->find_value(name);
+      const ir::Value* v = id >= 0 ? &contents.graph->values[static_cast<size_t>(id)] : nullptr;
+      if (!v) fail(path, ": '", name, "' is not an input of the engine");
+      if (v->type.dims != shape)
+        fail(path, ": input '", name, "' was built for shape ", shape_str(v->type.dims), ", not ",
+             shape_str(shape), "; rebuild the engine with --input-shape ", name, "=",
+             shape_str(shape));
+    }
   } else {
     build::BuildOptions bo;
     bo.input_shapes = opts.input_shapes;

@@ -29,6 +29,9 @@ SEED="${LITHE_CHECK_SEED:-1}"
 TIMEOUT="${LITHE_CHECK_TIMEOUT:-600}"
 MIN_COS="${LITHE_MIN_COSINE:-0.9999}"
 MAX_REL="${LITHE_MAX_REL_ABS:-1e-3}"
+# Optimized engine vs the unoptimized reference run (the build phase must not change results).
+EQ_COS="${LITHE_EQ_MIN_COSINE:-0.99999}"
+EQ_REL="${LITHE_EQ_MAX_REL_ABS:-1e-4}"
 
 # Input shapes for the dynamic dimensions of the known models.
 shape_args() {
@@ -46,7 +49,7 @@ shape_args() {
 # approximate logistic flushes to 0 and the comparison would measure that, not lithe).
 gen_args() {
   case "$1" in
-    ppocr_det) echo "--pattern text" ;;
+    ppocr_det|ppocr_cls) echo "--pattern text" ;;
     *) echo "" ;;
   esac
 }
@@ -126,35 +129,58 @@ for m in "${models[@]}"; do
     mv "$work/ort.tmp" "$work/ort"
   fi
 
-  # 3. lithe
-  rm -rf "$work/lithe"
-  mkdir -p "$work/lithe"
-  lithe_cmd=("$LITHE" run "$model")
-  for a in "${in_args[@]}"; do lithe_cmd+=(--input "$a"); done
-  lithe_cmd+=(--output-dir "$work/lithe")
+  # 3. lithe: the unoptimized reference run of the ONNX file, then `lithe build` (passes,
+  #    memory plan, engine file) and a run of the engine.
+  run_lithe() {  # run_lithe LOG OUTDIR ARGS... ; sets rc
+    rm -rf "$2"
+    mkdir -p "$2"
+    local log="$1" out="$2"
+    shift 2
+    local cmd=("$@")
+    for a in "${in_args[@]}"; do cmd+=(--input "$a"); done
+    timeout "$TIMEOUT" "${cmd[@]}" --output-dir "$out" >"$log" 2>&1
+    rc=$?
+  }
+  fail_row() {  # fail_row WHAT LOG
+    local why="exit $rc"; [ $rc -eq 124 ] && why="timed out after ${TIMEOUT}s"
+    local last
+    last="$(grep -v '^[[:space:]]*$' "$2" | tail -n1 | cut -c1-160)"
+    rows+=("$m|ERROR|$1 $why: $last|||$ms")
+    failed=$((failed + 1))
+  }
   t0=$(now_ms)
-  timeout "$TIMEOUT" "${lithe_cmd[@]}" >"$work/lithe.log" 2>&1
-  rc=$?
+  run_lithe "$work/lithe_ref.log" "$work/lithe_ref" "$LITHE" run "$model" --no-optimize
   ms=$(( $(now_ms) - t0 ))
-  if [ $rc -ne 0 ]; then
-    why="exit $rc"; [ $rc -eq 124 ] && why="timed out after ${TIMEOUT}s"
-    last="$(grep -v '^[[:space:]]*$' "$work/lithe.log" | tail -n1 | cut -c1-160)"
-    rows+=("$m|ERROR|lithe $why: $last|||$ms")
-    failed=$((failed + 1)); continue
-  fi
-
-  # 4. compare
-  "$PYTHON" "$HERE/compare_npy.py" "$work/ort" "$work/lithe" --min-cosine "$MIN_COS" --max-rel-abs "$MAX_REL" >"$work/compare.log" 2>&1
+  if [ $rc -ne 0 ]; then fail_row "lithe (reference)" "$work/lithe_ref.log"; continue; fi
+  build_cmd=("$LITHE" build "$model" -o "$work/model.lithe")
+  for s in "${shapes[@]}"; do build_cmd+=(--input-shape "$s"); done
+  timeout "$TIMEOUT" "${build_cmd[@]}" >"$work/build.log" 2>&1
   rc=$?
+  if [ $rc -ne 0 ]; then fail_row "lithe build" "$work/build.log"; continue; fi
+  run_lithe "$work/lithe.log" "$work/lithe" "$LITHE" run "$work/model.lithe"
+  if [ $rc -ne 0 ]; then fail_row "lithe (engine)" "$work/lithe.log"; continue; fi
+
+  # 4. compare: the reference run against ONNX Runtime, and the engine (optimized graph,
+  #    planned memory) against the reference run with the build phase's tighter bounds.
+  "$PYTHON" "$HERE/compare_npy.py" "$work/ort" "$work/lithe_ref" --min-cosine "$MIN_COS" --max-rel-abs "$MAX_REL" >"$work/compare.log" 2>&1
+  rc=$?
+  "$PYTHON" "$HERE/compare_npy.py" "$work/lithe_ref" "$work/lithe" --min-cosine "$EQ_COS" --max-rel-abs "$EQ_REL" >"$work/equivalence.log" 2>&1
+  rc_eq=$?
   summary="$(grep '^summary:' "$work/compare.log" | tail -n1)"
   read -r _ nout _ nfail _ _ mincos _ worst <<<"${summary//,/}"
-  if [ $rc -eq 0 ]; then
-    rows+=("$m|PASS|${nout:-?} outputs|${mincos:-}|${worst:-}|$ms")
+  eq_summary="$(grep '^summary:' "$work/equivalence.log" | tail -n1)"
+  read -r _ _ _ _ _ _ eq_cos _ eq_worst <<<"${eq_summary//,/}"
+  size_ratio="$("$PYTHON" -c "import os,sys; print('%.3f' % (os.path.getsize(sys.argv[1]) / os.path.getsize(sys.argv[2])))" "$work/model.lithe" "$model")"
+  nodes="$(grep -m1 '^nodes:' "$work/build.log" | sed 's/^nodes: //; s/ (.*//')"
+  detail="${nout:-?} outputs; engine vs reference: cosine ${eq_cos:-?}, rel err ${eq_worst:-?}; engine ${size_ratio}x ONNX; nodes $nodes"
+  if [ $rc -eq 0 ] && [ $rc_eq -eq 0 ]; then
+    rows+=("$m|PASS|$detail|${mincos:-}|${worst:-}|$ms")
     passed=$((passed + 1))
   else
-    note="$(grep -m1 'FAIL' "$work/compare.log" | sed 's/  */ /g' | cut -c1-160)"
-    [ -n "$note" ] || note="$(tail -n1 "$work/compare.log")"
-    rows+=("$m|FAIL|${nfail:-?}/${nout:-?} outputs: $note|${mincos:-}|${worst:-}|$ms")
+    log="$work/compare.log"; [ $rc -eq 0 ] && log="$work/equivalence.log"
+    note="$(grep -m1 'FAIL' "$log" | sed 's/  */ /g' | cut -c1-160)"
+    [ -n "$note" ] || note="$(tail -n1 "$log")"
+    rows+=("$m|FAIL|$(basename "$log" .log): $note; $detail|${mincos:-}|${worst:-}|$ms")
     failed=$((failed + 1))
   fi
 done
@@ -164,6 +190,6 @@ for r in "${rows[@]}"; do
   IFS='|' read -r m res detail mincos worst ms <<<"$r"
   printf '%-16s %-6s %12s %13s %9s  %s\n' "$m" "$res" "${mincos:--}" "${worst:--}" "${ms:--}" "$detail"
 done
-echo "(logs and outputs under $CACHE/checks/<model>/; seed $SEED; thresholds cosine >= $MIN_COS, max abs err <= $MAX_REL * ref range; onnxruntime-node $ORT_VERSION)"
+echo "(logs and outputs under $CACHE/checks/<model>/; seed $SEED; reference vs ONNX Runtime: cosine >= $MIN_COS, max abs err <= $MAX_REL * range; engine vs reference: cosine >= $EQ_COS, max abs err <= $EQ_REL * range; onnxruntime-node $ORT_VERSION; lithe_ms is the reference run)"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -21,6 +21,7 @@ struct RunArgs {
   bool random_input = false;
   uint64_t seed = 0;
   int runs = 1;
+  bool no_optimize = false;
 };
 
 void run_command(const RunArgs& a) {
@@ -34,6 +35,7 @@ void run_command(const RunArgs& a) {
     given[name] = {file, std::move(t)};
   }
   if (a.runs < 1) fail("--runs must be at least 1, got ", a.runs);
+  opts.optimize = !a.no_optimize;
   auto t0 = std::chrono::steady_clock::now();
   auto engine = Engine::load(a.model, opts);
   auto t1 = std::chrono::steady_clock::now();
@@ -93,6 +95,8 @@ void add_run_command(CLI::App& app) {
   run->add_flag("--random-input", args->random_input, "Fill inputs not given with random data");
   run->add_option("--seed", args->seed, "Seed for --random-input");
   run->add_option("--runs", args->runs, "Run N times and report the median time");
+  run->add_flag("--no-optimize", args->no_optimize,
+                "ONNX files: run the imported graph as it is (the reference path)");
   run->callback([args] { run_command(*args); });
 }
 

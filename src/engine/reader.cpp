@@ -51,10 +51,9 @@ class Loader {
  private:
   void check_header() {
     if (size_ < kHeaderSize)
-      fail("file is ", size_, " bytes, too small for an engine (the header alone is ",
-           kHeaderSize, " bytes)");
-    if (std::memcmp(base_, kMagic, sizeof kMagic) != 0)
-      fail("not a lithe engine file (bad magic)");
+      fail("file is ", size_, " bytes, too small for an engine (the header alone is ", kHeaderSize,
+           " bytes)");
+    if (std::memcmp(base_, kMagic, sizeof kMagic) != 0) fail("not a lithe engine file (bad magic)");
     h_ = decode_header(base_);
     if (h_.version > kFormatVersion)
       fail("engine format version ", h_.version, " is newer than this lithe supports (",
@@ -69,12 +68,12 @@ class Loader {
     if (h_.fb_offset < kHeaderSize || h_.fb_offset % 8 != 0 || h_.fb_offset > size_ ||
         h_.fb_size < 8 || h_.fb_size > size_ - h_.fb_offset ||
         h_.fb_size >= FLATBUFFERS_MAX_BUFFER_SIZE)
-      fail("structure section [", h_.fb_offset, ", +", h_.fb_size, ") is outside the file (",
-           size_, " bytes)");
+      fail("structure section [", h_.fb_offset, ", +", h_.fb_size, ") is outside the file (", size_,
+           " bytes)");
     if (h_.data_offset % kBlobAlignment != 0 || h_.data_offset < h_.fb_offset + h_.fb_size ||
         h_.data_offset > size_ || h_.data_size != size_ - h_.data_offset)
-      fail("data section [", h_.data_offset, ", +", h_.data_size,
-           ") is misplaced (file is ", size_, " bytes)");
+      fail("data section [", h_.data_offset, ", +", h_.data_size, ") is misplaced (file is ", size_,
+           " bytes)");
     uint64_t sum = engine_checksum(base_, size_);
     if (sum != h_.checksum) fail("checksum mismatch: the file is corrupt");
   }
@@ -82,8 +81,10 @@ class Loader {
   void check_structure() {
     const uint8_t* fbuf = base_ + h_.fb_offset;
     flatbuffers::Verifier::Options opts;
-    // Three tables per subgraph level (Graph, Node, Attribute) plus vectors and the root.
-    opts.max_depth = 8 + 4 * kMaxGraphDepth;
+    // Per subgraph level three tables (Graph, Node, Attribute) and up to three vectors
+    // (nodes, attrs, graphs), in case a FlatBuffers version counts vectors too; plus the
+    // root. The semantic walk enforces kMaxGraphDepth itself.
+    opts.max_depth = 16 + 6 * kMaxGraphDepth;
     // Bounds the work on a buffer whose offsets make tables shared (an honest writer never
     // shares, so a table costs at least 8 bytes of the buffer).
     opts.max_tables = static_cast<flatbuffers::uoffset_t>(h_.fb_size / 8 + 1024);
@@ -100,8 +101,8 @@ class Loader {
         const fb::Blob* b = blobs_->Get(i);
         if (b->offset() % kBlobAlignment != 0 || b->offset() > h_.data_size ||
             b->size() > h_.data_size - b->offset())
-          fail("blob ", i, " [", b->offset(), ", +", b->size(),
-               ") lies outside the data section (", h_.data_size, " bytes) or is misaligned");
+          fail("blob ", i, " [", b->offset(), ", +", b->size(), ") lies outside the data section (",
+               h_.data_size, " bytes) or is misaligned");
       }
     }
   }
@@ -147,8 +148,7 @@ class Loader {
            shape_str(shape), "] needs ", nbytes);
     if (static_cast<int64_t>(nbytes) > kMaxTensorBytes)
       fail(what, ": ", nbytes, " bytes is over the per-tensor limit");
-    return Tensor::borrow(dtype, std::move(shape), owner_,
-                          base_ + h_.data_offset + blob->offset());
+    return Tensor::borrow(dtype, std::move(shape), owner_, base_ + h_.data_offset + blob->offset());
   }
 
   Tensor tensor(const fb::TensorRef* r, const std::string& what) {
@@ -182,8 +182,14 @@ class Loader {
       if (!p) fail(what, ": the ", field, " is missing");
     };
     switch (a->kind()) {
-      case fb::AttrKind::Float: r.kind = K::kFloat; r.f = a->f(); break;
-      case fb::AttrKind::Int: r.kind = K::kInt; r.i = a->i(); break;
+      case fb::AttrKind::Float:
+        r.kind = K::kFloat;
+        r.f = a->f();
+        break;
+      case fb::AttrKind::Int:
+        r.kind = K::kInt;
+        r.i = a->i();
+        break;
       case fb::AttrKind::String:
         r.kind = K::kString;
         r.s = text(a->s());
@@ -197,8 +203,14 @@ class Loader {
         need(a->g(), "graph");
         r.g = graph(a->g(), depth + 1);
         break;
-      case fb::AttrKind::Floats: r.kind = K::kFloats; r.floats = vec(a->floats()); break;
-      case fb::AttrKind::Ints: r.kind = K::kInts; r.ints = vec(a->ints()); break;
+      case fb::AttrKind::Floats:
+        r.kind = K::kFloats;
+        r.floats = vec(a->floats());
+        break;
+      case fb::AttrKind::Ints:
+        r.kind = K::kInts;
+        r.ints = vec(a->ints());
+        break;
       case fb::AttrKind::Strings:
         r.kind = K::kStrings;
         if (a->strings()) {
@@ -224,7 +236,8 @@ class Loader {
           }
         }
         break;
-      default: fail(what, ": unknown attribute kind ", static_cast<int>(a->kind()));
+      default:
+        fail(what, ": unknown attribute kind ", static_cast<int>(a->kind()));
     }
     return r;
   }
@@ -323,15 +336,16 @@ class Loader {
     if (!sized(p.offset.size(), nv) || !sized(p.bytes.size(), nv) ||
         !sized(p.alias_of.size(), nv) || p.offset.size() != p.bytes.size() ||
         p.offset.size() != p.alias_of.size())
-      fail("memory plan: per-value vectors have sizes ", p.offset.size(), "/", p.bytes.size(),
-           "/", p.alias_of.size(), ", the graph has ", nv, " values");
+      fail("memory plan: per-value vectors have sizes ", p.offset.size(), "/", p.bytes.size(), "/",
+           p.alias_of.size(), ", the graph has ", nv, " values");
     if (!sized(p.in_place.size(), nn) || !sized(p.skip.size(), nn))
       fail("memory plan: per-node vectors have sizes ", p.in_place.size(), "/", p.skip.size(),
            ", the graph has ", nn, " nodes");
     for (size_t v = 0; v < p.offset.size(); ++v) {
       int64_t off = p.offset[v], bytes = p.bytes[v];
       const std::string& name = g.values[v].name;
-      if (bytes < 0 || off < -1 || (off >= 0 && (off > p.arena_bytes || bytes > p.arena_bytes - off)))
+      if (bytes < 0 || off < -1 ||
+          (off >= 0 && (off > p.arena_bytes || bytes > p.arena_bytes - off)))
         fail("memory plan: value '", name, "' at [", off, ", +", bytes,
              ") is outside the arena of ", p.arena_bytes, " bytes");
       int a = p.alias_of[v];
@@ -389,13 +403,13 @@ EngineContents load_engine(const std::string& path) {
   int err = errno;
   ::close(fd);  // the mapping keeps the file referenced
   if (p == MAP_FAILED) fail(path, ": cannot map the engine file: ", std::strerror(err));
-  std::shared_ptr<const void> owner(p, [size](const void* q) {
-    ::munmap(const_cast<void*>(q), size);
-  });
+  std::shared_ptr<const void> owner(
+      p, [size](const void* q) { ::munmap(const_cast<void*>(q), size); });
   return load_from(static_cast<const unsigned char*>(p), size, std::move(owner), path);
 }
 
-EngineContents load_engine_bytes(std::shared_ptr<const std::string> bytes, const std::string& what) {
+EngineContents load_engine_bytes(std::shared_ptr<const std::string> bytes,
+                                 const std::string& what) {
   if (!bytes) fail(what, ": no bytes");
   const auto* base = reinterpret_cast<const unsigned char*>(bytes->data());
   size_t size = bytes->size();

@@ -64,8 +64,7 @@ class Writer {
 
   Offset<fb::TensorRef> tensor_ref(const Tensor& t, const std::string& what) {
     int index = add_blob(t, what);
-    return fb::CreateTensorRef(fbb_, index, static_cast<int32_t>(t.dtype()),
-                               dims(t.shape(), what));
+    return fb::CreateTensorRef(fbb_, index, static_cast<int32_t>(t.dtype()), dims(t.shape(), what));
   }
 
   Offset<fb::Attribute> attribute(const std::string& name, const ir::Attribute& a, int depth,
@@ -83,8 +82,12 @@ class Writer {
     Offset<flatbuffers::Vector<Offset<fb::Graph>>> graphs;
     fb::AttrKind kind = fb::AttrKind::Int;
     switch (a.kind) {
-      case K::kFloat: kind = fb::AttrKind::Float; break;
-      case K::kInt: kind = fb::AttrKind::Int; break;
+      case K::kFloat:
+        kind = fb::AttrKind::Float;
+        break;
+      case K::kInt:
+        kind = fb::AttrKind::Int;
+        break;
       case K::kString:
         kind = fb::AttrKind::String;
         s = str(a.s);
@@ -134,8 +137,8 @@ class Writer {
     // A float equal to the default (0) would be left out, and -0.0f == 0: force the field
     // so the bit pattern survives.
     fbb_.ForceDefaults(a.kind == K::kFloat);
-    auto out = fb::CreateAttribute(fbb_, fname, kind, f, i, s, t, g, floats, ints, strings,
-                                   tensors, graphs);
+    auto out = fb::CreateAttribute(fbb_, fname, kind, f, i, s, t, g, floats, ints, strings, tensors,
+                                   graphs);
     fbb_.ForceDefaults(false);
     return out;
   }
@@ -197,16 +200,14 @@ class Writer {
     auto sized = [](size_t n, size_t want) { return n == 0 || n == want; };
     size_t nv = g.values.size(), nn = g.nodes.size();
     if (!sized(p.offset.size(), nv) || !sized(p.bytes.size(), nv) ||
-        !sized(p.alias_of.size(), nv) || !sized(p.in_place.size(), nn) ||
-        !sized(p.skip.size(), nn))
+        !sized(p.alias_of.size(), nv) || !sized(p.in_place.size(), nn) || !sized(p.skip.size(), nn))
       fail("memory plan: its vectors do not match the graph (", nv, " values, ", nn, " nodes)");
     std::vector<uint8_t> in_place(p.in_place.begin(), p.in_place.end());
     std::vector<uint8_t> skip(p.skip.begin(), p.skip.end());
     for (auto& c : in_place) c = c != 0;
     for (auto& c : skip) c = c != 0;
-    return fb::CreateMemoryPlan(fbb_, p.arena_bytes, vec(p.offset), vec(p.bytes),
-                                vec(p.alias_of), vec(in_place), vec(skip),
-                                p.sum_intermediate_bytes);
+    return fb::CreateMemoryPlan(fbb_, p.arena_bytes, vec(p.offset), vec(p.bytes), vec(p.alias_of),
+                                vec(in_place), vec(skip), p.sum_intermediate_bytes);
   }
 
   std::string finish(const EngineContents& e) {

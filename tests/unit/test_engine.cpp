@@ -41,13 +41,27 @@ void expect_same_attr(const ir::Attribute& a, const ir::Attribute& b, const std:
       EXPECT_EQ(x, y) << what << " (bit pattern)";
       break;
     }
-    case K::kInt: EXPECT_EQ(a.i, b.i) << what; break;
-    case K::kString: EXPECT_EQ(a.s, b.s) << what; break;
-    case K::kTensor: EXPECT_TRUE(same_bytes(a.t, b.t)) << what; break;
-    case K::kGraph: expect_same_graph(*a.g, *b.g); break;
-    case K::kFloats: EXPECT_EQ(a.floats, b.floats) << what; break;
-    case K::kInts: EXPECT_EQ(a.ints, b.ints) << what; break;
-    case K::kStrings: EXPECT_EQ(a.strings, b.strings) << what; break;
+    case K::kInt:
+      EXPECT_EQ(a.i, b.i) << what;
+      break;
+    case K::kString:
+      EXPECT_EQ(a.s, b.s) << what;
+      break;
+    case K::kTensor:
+      EXPECT_TRUE(same_bytes(a.t, b.t)) << what;
+      break;
+    case K::kGraph:
+      expect_same_graph(*a.g, *b.g);
+      break;
+    case K::kFloats:
+      EXPECT_EQ(a.floats, b.floats) << what;
+      break;
+    case K::kInts:
+      EXPECT_EQ(a.ints, b.ints) << what;
+      break;
+    case K::kStrings:
+      EXPECT_EQ(a.strings, b.strings) << what;
+      break;
     case K::kTensors:
       ASSERT_EQ(a.tensors.size(), b.tensors.size()) << what;
       for (size_t k = 0; k < a.tensors.size(); ++k)
@@ -144,7 +158,8 @@ TEST(Engine, SerializeIsDeterministic) {
 TEST(Engine, EmptyPlanRoundTrips) {
   engine::EngineContents e = engine_test_contents();
   e.plan = {};
-  auto r = engine::load_engine_bytes(std::make_shared<const std::string>(engine::serialize(e)), "x");
+  auto r =
+      engine::load_engine_bytes(std::make_shared<const std::string>(engine::serialize(e)), "x");
   EXPECT_TRUE(r.plan.offset.empty());
   EXPECT_TRUE(r.plan.skip.empty());
 }
@@ -153,6 +168,67 @@ TEST(Engine, WriterRefusesPlanOfWrongSize) {
   engine::EngineContents e = engine_test_contents();
   e.plan.offset.pop_back();
   EXPECT_THROW(engine::serialize(e), Error);
+}
+
+TEST(Engine, ReaderRefusesPlanOutsideTheArena) {
+  engine::EngineContents e = engine_test_contents();
+  e.plan.offset[1] = e.plan.arena_bytes - 8;  // 24 bytes from here run past the end
+  auto bytes = std::make_shared<const std::string>(engine::serialize(e));
+  try {
+    engine::load_engine_bytes(bytes, "plan.lithe");
+    FAIL() << "expected an error";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("plan.lithe: memory plan: value"), std::string::npos)
+        << err.what();
+    EXPECT_NE(std::string(err.what()).find("outside the arena"), std::string::npos) << err.what();
+  }
+}
+
+// A chain of graphs `levels` deep below the main graph, nested through a kGraphs attribute
+// (the deepest FlatBuffers path: Graph, nodes, Node, attrs, Attribute, graphs, per level).
+std::shared_ptr<ir::Graph> nested(int levels) {
+  std::shared_ptr<ir::Graph> inner = engine_branch("leaf", "Add", false);
+  for (int depth = 0; depth < levels; ++depth) {
+    auto g = std::make_shared<ir::Graph>();
+    g->name = "level" + std::to_string(depth);
+    g->opsets[""] = 13;
+    int c = g->add_value("a", {DType::kFloat32, true, {2, 3}});
+    if (depth + 1 < levels)
+      g->outer_refs.push_back(c);
+    else
+      g->inputs.push_back(c);
+    int o = g->add_value("o" + std::to_string(depth));
+    ir::Node n;
+    n.name = "wrap" + std::to_string(depth);
+    n.op_type = "Wrap";
+    n.domain = "test";
+    n.opset = 1;
+    n.inputs = {c};
+    n.outputs = {o};
+    ir::Attribute a;
+    a.kind = ir::Attribute::Kind::kGraphs;
+    a.graphs = {inner};
+    n.attrs["bodies"] = a;
+    g->add_node(std::move(n));
+    g->outputs = {o};
+    inner = g;
+  }
+  return inner;
+}
+
+TEST(Engine, SubgraphDepthIsBounded) {
+  engine::EngineContents e;
+  e.graph = nested(engine::kMaxGraphDepth);  // the deepest allowed: round trips
+  auto r = engine::load_engine_bytes(std::make_shared<const std::string>(engine::serialize(e)),
+                                     "deep.lithe");
+  EXPECT_EQ(r.graph->nodes.at(0).op_type, "Wrap");
+  e.graph = nested(engine::kMaxGraphDepth + 1);
+  try {
+    engine::serialize(e);
+    FAIL() << "expected an error";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("nest deeper than"), std::string::npos) << err.what();
+  }
 }
 
 TEST(Engine, MappedConstantsAre64ByteAlignedAndBorrowed) {
@@ -191,8 +267,10 @@ TEST(Engine, MappedConstantsAre64ByteAlignedAndBorrowed) {
   // The graph keeps the mapping alive after the contents go away.
   auto g = r.graph;
   r = {};
-  EXPECT_EQ(std::memcmp(w.raw(), e.graph->values[static_cast<size_t>(e.graph->find_value("w"))]
-                                     .constant->raw(), 24), 0);
+  EXPECT_EQ(std::memcmp(
+                w.raw(),
+                e.graph->values[static_cast<size_t>(e.graph->find_value("w"))].constant->raw(), 24),
+            0);
   fs::remove_all(dir);
 }
 
@@ -300,8 +378,8 @@ TEST(EngineModels, SizeAndLoadTime) {
     double eng_size = static_cast<double>(fs::file_size(path));
     auto t0 = std::chrono::steady_clock::now();
     engine::EngineContents r = engine::load_engine(path);
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                    .count();
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     std::string head(engine::kHeaderSize, '\0');
     std::ifstream(path, std::ios::binary).read(head.data(), engine::kHeaderSize);
     auto h = engine::decode_header(reinterpret_cast<const unsigned char*>(head.data()));

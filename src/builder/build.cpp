@@ -26,23 +26,7 @@ json shape_json(const ir::TensorType& t) {
   return t.dims;
 }
 
-json make_report(const ir::Graph& g, const passes::PipelineReport& pr, const plan::MemoryPlan& mp,
-                 const BuildOptions& opts) {
-  json r;
-  r["nodes_before"] = pr.nodes_before;
-  r["nodes_after"] = g.nodes.size();
-  r["rounds"] = pr.rounds;
-  json passes = json::array();
-  for (const auto& p : pr.passes) passes.push_back({{"name", p.name}, {"fired", p.fired}});
-  r["passes"] = passes;
-  r["notes"] = pr.notes;
-  r["disabled_passes"] = opts.disabled_passes;
-  int64_t weights = 0;
-  for (const auto& v : g.values)
-    if (v.constant) weights += static_cast<int64_t>(v.constant->nbytes());
-  r["memory"] = {{"arena_bytes", mp.arena_bytes},
-                 {"sum_intermediate_bytes", mp.sum_intermediate_bytes},
-                 {"weight_bytes", weights}};
+json make_layers(const ir::Graph& g, const plan::MemoryPlan& mp) {
   json layers = json::array();
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
@@ -70,7 +54,28 @@ json make_report(const ir::Graph& g, const passes::PipelineReport& pr, const pla
     if (i < mp.skip.size() && mp.skip[i]) l["elided"] = true;
     layers.push_back(l);
   }
-  r["layers"] = layers;
+  return layers;
+}
+
+// The summary stored in the engine; the per-layer table is derived from the graph and
+// plan when shown (layers_json), so the file does not hold it twice.
+json make_report(const ir::Graph& g, const passes::PipelineReport& pr, const plan::MemoryPlan& mp,
+                 const BuildOptions& opts) {
+  json r;
+  r["nodes_before"] = pr.nodes_before;
+  r["nodes_after"] = g.nodes.size();
+  r["rounds"] = pr.rounds;
+  json passes = json::array();
+  for (const auto& p : pr.passes) passes.push_back({{"name", p.name}, {"fired", p.fired}});
+  r["passes"] = passes;
+  r["notes"] = pr.notes;
+  r["disabled_passes"] = opts.disabled_passes;
+  int64_t weights = 0;
+  for (const auto& v : g.values)
+    if (v.constant) weights += static_cast<int64_t>(v.constant->nbytes());
+  r["memory"] = {{"arena_bytes", mp.arena_bytes},
+                 {"sum_intermediate_bytes", mp.sum_intermediate_bytes},
+                 {"weight_bytes", weights}};
   return r;
 }
 
@@ -132,7 +137,23 @@ BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts) 
   return res;
 }
 
-std::string format_report(const std::string& report_json, bool layers) {
+std::string layers_json(const engine::EngineContents& e) {
+  return make_layers(*e.graph, e.plan).dump();
+}
+
+std::string inspect_json(const engine::EngineContents& e) {
+  json options = json::parse(e.info.options_json, nullptr, false);
+  json report = json::parse(e.report_json, nullptr, false);
+  json out = {{"producer", e.info.producer},
+              {"isa", e.info.isa},
+              {"source_sha256", e.info.source_sha256},
+              {"options", options.is_discarded() ? json(e.info.options_json) : options},
+              {"report", report.is_discarded() ? json(e.report_json) : report},
+              {"layers", make_layers(*e.graph, e.plan)}};
+  return out.dump(2);
+}
+
+std::string format_report(const std::string& report_json, const std::string& layers_json) {
   json r = json::parse(report_json, nullptr, false);
   if (r.is_discarded()) return "(build report is not valid JSON)\n";
   std::ostringstream os;
@@ -152,7 +173,8 @@ std::string format_report(const std::string& report_json, bool layers) {
                 mib(m.value("arena_bytes", int64_t{0})), mib(m.value("sum_intermediate_bytes", int64_t{0})),
                 mib(m.value("weight_bytes", int64_t{0})));
   os << line;
-  if (!layers) return os.str();
+  if (layers_json.empty()) return os.str();
+  json layers = json::parse(layers_json, nullptr, false);
   os << "layers:\n";
   std::snprintf(line, sizeof line, "  %-4s %-30s %-18s %-10s %-5s %-20s %-20s %s\n", "#", "name", "op",
                 "activation", "prec", "input shape", "output shape", "arena offset");
@@ -164,7 +186,7 @@ std::string format_report(const std::string& report_json, bool layers) {
     for (size_t k = 0; k < s.size(); ++k) out += (k ? "x" : "") + std::to_string(s[k].get<int64_t>());
     return out.empty() ? std::string("scalar") : out;
   };
-  for (const auto& l : r["layers"]) {
+  for (const auto& l : layers) {
     std::string in = l["inputs"].empty() ? "" : shp(l["inputs"][0]["shape"]);
     std::string out = l["outputs"].empty() ? "" : shp(l["outputs"][0]["shape"]);
     std::string off = "-";

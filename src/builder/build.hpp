@@ -27,7 +27,15 @@ BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts);
 /// Lowercase hex SHA-256 of a file's bytes.
 std::string sha256_file(const std::string& path);
 
-/// Human summary of a build report (the tables `lithe build` and `lithe inspect` print).
-std::string format_report(const std::string& report_json, bool layers);
+/// The per-layer table (JSON array: op, fused activation, precision, shapes, arena
+/// offsets), derived from the engine's graph and plan.
+std::string layers_json(const engine::EngineContents& e);
+
+/// Everything `lithe inspect --json` prints: header, build report and layers.
+std::string inspect_json(const engine::EngineContents& e);
+
+/// Human summary of a build report, with the layer table when `layers_json` is given (the
+/// tables `lithe build` and `lithe inspect` print).
+std::string format_report(const std::string& report_json, const std::string& layers_json = "");
 
 }  // namespace lithe::build

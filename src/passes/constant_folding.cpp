@@ -21,8 +21,10 @@
 namespace lithe::passes {
 namespace {
 
-/// A folded result may always take this many bytes: shape arithmetic, small tables.
-constexpr size_t kFoldFreeBytes = size_t{1} << 20;  // 1 MiB
+/// A folded result may always take this many bytes: shape arithmetic, small tables. Kept
+/// small so folding never makes the engine file much larger than the ONNX file (BlazeFace's
+/// 16 KiB ConstantOfShape zero tensors made its engine 1.4x the model at 1 MiB).
+constexpr size_t kFoldFreeBytes = size_t{4} << 10;  // 4 KiB
 /// Past kFoldFreeBytes, a fold may grow its constant inputs by at most this factor. 2 lets
 /// a Cast of fp16 weights to fp32 or a Transpose of a weight fold (the engine stores the
 /// result instead of the input), but stops ConstantOfShape/Expand/Tile/Range of a few

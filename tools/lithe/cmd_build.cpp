@@ -28,7 +28,7 @@ void build_command(const BuildArgs& a) {
   engine::write_engine(a.output, r.contents);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& n : r.notes) std::fprintf(stderr, "lithe: note: %s\n", n.c_str());
-  std::printf("%s", build::format_report(r.contents.report_json, false).c_str());
+  std::printf("%s", build::format_report(r.contents.report_json).c_str());
   auto onnx_size = std::filesystem::file_size(a.model);
   auto eng_size = std::filesystem::file_size(a.output);
   std::printf("engine: %s, %.2f MiB (%.3fx the ONNX file), built in %.0f ms\n", a.output.c_str(),

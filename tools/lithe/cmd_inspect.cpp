@@ -19,13 +19,13 @@ void add_inspect_command(CLI::App& app) {
     if (!engine::is_engine_file(*path)) fail(*path, ": not a lithe engine file (bad magic)");
     engine::EngineContents e = engine::load_engine(*path);
     if (*as_json) {
-      std::printf("%s\n", e.report_json.c_str());
+      std::printf("%s\n", build::inspect_json(e).c_str());
       return;
     }
     std::printf("engine %s\n  producer %s, isa %s\n  source sha256 %s\n  options %s\n", path->c_str(),
                 e.info.producer.c_str(), e.info.isa.c_str(), e.info.source_sha256.c_str(),
                 e.info.options_json.c_str());
-    std::printf("%s", build::format_report(e.report_json, true).c_str());
+    std::printf("%s", build::format_report(e.report_json, build::layers_json(e)).c_str());
   });
 }
 

@@ -73,9 +73,19 @@ json make_report(const ir::Graph& g, const passes::PipelineReport& pr, const pla
   int64_t weights = 0;
   for (const auto& v : g.values)
     if (v.constant) weights += static_cast<int64_t>(v.constant->nbytes());
+  int in_place = 0, concats_elided = 0, views = 0, aliased = 0;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    in_place += i < mp.in_place.size() && mp.in_place[i];
+    if (i < mp.skip.size() && mp.skip[i]) ++(g.nodes[i].op_type == "Concat" ? concats_elided : views);
+  }
+  for (int a : mp.alias_of) aliased += a >= 0;
   r["memory"] = {{"arena_bytes", mp.arena_bytes},
                  {"sum_intermediate_bytes", mp.sum_intermediate_bytes},
-                 {"weight_bytes", weights}};
+                 {"weight_bytes", weights},
+                 {"in_place_nodes", in_place},
+                 {"concats_elided", concats_elided},
+                 {"views_elided", views},
+                 {"aliased_values", aliased}};
   return r;
 }
 
@@ -172,6 +182,11 @@ std::string format_report(const std::string& report_json, const std::string& lay
                 "memory: arena %.2f MiB (sum of intermediates %.2f MiB), weights %.2f MiB\n",
                 mib(m.value("arena_bytes", int64_t{0})), mib(m.value("sum_intermediate_bytes", int64_t{0})),
                 mib(m.value("weight_bytes", int64_t{0})));
+  os << line;
+  std::snprintf(line, sizeof line,
+                "        %d nodes in place, %d concats elided (inputs written into their slices), "
+                "%d reshapes as views\n",
+                m.value("in_place_nodes", 0), m.value("concats_elided", 0), m.value("views_elided", 0));
   os << line;
   if (layers_json.empty()) return os.str();
   json layers = json::parse(layers_json, nullptr, false);

@@ -9,6 +9,7 @@ PKGS=(
   libcli11-dev libfmt-dev nlohmann-json3-dev        # CLI, formatting, JSON reports
   libgtest-dev libgmock-dev libbenchmark-dev        # tests and microbenchmarks
   libssl-dev                                        # SHA-256 of source models (engine header)
+  libxxhash-dev                                     # engine file checksum (header-only XXH64)
   libonnx-testdata                                  # ONNX backend conformance suite
   python3 python3-numpy python3-onnx                # test helpers
 )

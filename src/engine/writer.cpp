@@ -206,16 +206,26 @@ class Writer {
     std::vector<uint8_t> skip(p.skip.begin(), p.skip.end());
     for (auto& c : in_place) c = c != 0;
     for (auto& c : skip) c = c != 0;
-    return fb::CreateMemoryPlan(fbb_, p.arena_bytes, vec(p.offset), vec(p.bytes), vec(p.alias_of),
-                                vec(in_place), vec(skip), p.sum_intermediate_bytes);
+    // Children are created in statement order: C++ leaves the order of evaluation of call
+    // arguments open (GCC and Clang differ), and the byte layout follows creation order.
+    auto offset = vec(p.offset);
+    auto bytes = vec(p.bytes);
+    auto alias_of = vec(p.alias_of);
+    auto in_place_v = vec(in_place);
+    auto skip_v = vec(skip);
+    return fb::CreateMemoryPlan(fbb_, p.arena_bytes, offset, bytes, alias_of, in_place_v, skip_v,
+                                p.sum_intermediate_bytes);
   }
 
   std::string finish(const EngineContents& e) {
     if (!e.graph) fail("engine: no graph to serialize");
     auto g = graph(*e.graph, 0);
     auto p = plan(e.plan, *e.graph);
-    auto info = fb::CreateBuildInfo(fbb_, str(e.info.producer), str(e.info.source_sha256),
-                                    str(e.info.options_json), str(e.info.isa));
+    auto producer = str(e.info.producer);  // one statement each: see plan()
+    auto sha = str(e.info.source_sha256);
+    auto options = str(e.info.options_json);
+    auto isa = str(e.info.isa);
+    auto info = fb::CreateBuildInfo(fbb_, producer, sha, options, isa);
     auto blobs = fbb_.CreateVectorOfStructs(blob_table_);
     auto report = str(e.report_json);
     fbb_.Finish(fb::CreateEngine(fbb_, info, g, blobs, p, report));

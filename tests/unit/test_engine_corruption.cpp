@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "engine/engine_format.hpp"
 #include "engine_test_util.hpp"
@@ -31,6 +32,7 @@ void try_load(const std::string& bytes, Counts& c, const std::string& label) {
           sum += static_cast<const unsigned char*>(v.constant->raw())[i];
     (void)sum;
     ++c.loaded;
+    if (std::getenv("LITHE_SWEEP_VERBOSE")) std::printf("[corruption] loaded: %s\n", label.c_str());
   } catch (const Error& err) {
     std::string msg = err.what();
     // One line, naming what was loaded.
@@ -71,7 +73,10 @@ TEST_F(EngineCorruption, TheSmallEngineLoads) {
   Counts c;
   try_load(good_, c, "intact");
   EXPECT_EQ(c.loaded, 1);
-  std::printf("[corruption] engine under test: %zu bytes\n", good_.size());
+  auto h = engine::decode_header(reinterpret_cast<const unsigned char*>(good_.data()));
+  std::printf("[corruption] engine under test: %zu bytes (structure %llu), checksum %016llx\n",
+              good_.size(), static_cast<unsigned long long>(h.fb_size),
+              static_cast<unsigned long long>(h.checksum));
 }
 
 TEST_F(EngineCorruption, TruncatedAtEveryLength) {

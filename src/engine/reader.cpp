@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 
@@ -97,6 +98,7 @@ class Loader {
     // strings and small vectors, so an honest file spends a few elements per byte at most.
     budget_ = 16 * h_.fb_size + (uint64_t{1} << 20);
     if (blobs_) {
+      check_aligned(blobs_->Data(), alignof(uint64_t), "blob table");
       for (flatbuffers::uoffset_t i = 0; i < blobs_->size(); ++i) {
         const fb::Blob* b = blobs_->Get(i);
         if (b->offset() % kBlobAlignment != 0 || b->offset() > h_.data_size ||
@@ -115,9 +117,16 @@ class Loader {
     if (s) spend(s->size() + 1);
     return str(s);
   }
+  // The FlatBuffers verifier checks a vector's length field for 4-byte alignment only; the
+  // elements of a vector of 8-byte scalars or structs must be 8-byte aligned to be read.
+  static void check_aligned(const void* data, size_t align, const char* what) {
+    if (reinterpret_cast<uintptr_t>(data) % align != 0)
+      fail("misaligned ", what, " vector in the structure");
+  }
   template <class T>
   std::vector<T> vec(const flatbuffers::Vector<T>* v) {
     if (!v) return {};
+    check_aligned(v->Data(), alignof(T), "scalar");
     spend(v->size() + 1);
     return std::vector<T>(v->begin(), v->end());
   }

@@ -1,4 +1,8 @@
 // Engine file header, checksum, magic check and atomic write.
+// xxHash is used header-only (Debian libxxhash-dev), so the runtime links nothing for it.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "engine/engine.hpp"
 
 #include <fcntl.h>
@@ -31,34 +35,6 @@ uint64_t get_u64(const unsigned char* p) {
   return v;
 }
 
-constexpr uint64_t kP1 = 11400714785074694791ULL;
-constexpr uint64_t kP2 = 14029467366897019727ULL;
-constexpr uint64_t kP3 = 1609587929392839161ULL;
-constexpr uint64_t kP4 = 9650029242287828579ULL;
-constexpr uint64_t kP5 = 2870177450012600261ULL;
-
-inline uint64_t load64(const unsigned char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  return v;
-}
-inline uint32_t load32(const unsigned char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap32(v);
-  return v;
-}
-inline uint64_t xxh_round(uint64_t acc, uint64_t in) {
-  acc += in * kP2;
-  acc = std::rotl(acc, 31);
-  return acc * kP1;
-}
-inline uint64_t xxh_merge(uint64_t acc, uint64_t v) {
-  acc ^= xxh_round(0, v);
-  return acc * kP1 + kP4;
-}
-
 std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace
@@ -89,47 +65,7 @@ FileHeader decode_header(const unsigned char* in) {
 }
 
 uint64_t xxh64(const void* data, size_t size, uint64_t seed) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  const unsigned char* end = p + size;
-  uint64_t h;
-  if (size >= 32) {
-    uint64_t v1 = seed + kP1 + kP2, v2 = seed + kP2, v3 = seed, v4 = seed - kP1;
-    const unsigned char* limit = end - 32;
-    do {
-      v1 = xxh_round(v1, load64(p));
-      v2 = xxh_round(v2, load64(p + 8));
-      v3 = xxh_round(v3, load64(p + 16));
-      v4 = xxh_round(v4, load64(p + 24));
-      p += 32;
-    } while (p <= limit);
-    h = std::rotl(v1, 1) + std::rotl(v2, 7) + std::rotl(v3, 12) + std::rotl(v4, 18);
-    h = xxh_merge(h, v1);
-    h = xxh_merge(h, v2);
-    h = xxh_merge(h, v3);
-    h = xxh_merge(h, v4);
-  } else {
-    h = seed + kP5;
-  }
-  h += static_cast<uint64_t>(size);
-  for (; end - p >= 8; p += 8) {
-    h ^= xxh_round(0, load64(p));
-    h = std::rotl(h, 27) * kP1 + kP4;
-  }
-  if (end - p >= 4) {
-    h ^= static_cast<uint64_t>(load32(p)) * kP1;
-    h = std::rotl(h, 23) * kP2 + kP3;
-    p += 4;
-  }
-  for (; p < end; ++p) {
-    h ^= static_cast<uint64_t>(*p) * kP5;
-    h = std::rotl(h, 11) * kP1;
-  }
-  h ^= h >> 33;
-  h *= kP2;
-  h ^= h >> 29;
-  h *= kP3;
-  h ^= h >> 32;
-  return h;
+  return XXH64(data, size, seed);
 }
 
 uint64_t engine_checksum(const unsigned char* file, size_t size) {

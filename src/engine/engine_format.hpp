@@ -41,8 +41,8 @@ void encode_header(const FileHeader& h, unsigned char* out);
 /// Decodes the fields (magic not checked) from in[0..64).
 FileHeader decode_header(const unsigned char* in);
 
-/// XXH64 with seed 0 (xxHash's 64-bit hash: four 8-byte lanes, ~10 GB/s). Not
-/// cryptographic: it catches corruption, not tampering.
+/// XXH64 (xxHash's 64-bit hash, from Debian's libxxhash-dev, ~10 GB/s). Not cryptographic:
+/// it catches corruption, not tampering.
 uint64_t xxh64(const void* data, size_t size, uint64_t seed = 0);
 
 /// The checksum of a whole engine file (`size` >= kHeaderSize).

@@ -98,7 +98,8 @@ class Loader {
     // strings and small vectors, so an honest file spends a few elements per byte at most.
     budget_ = 16 * h_.fb_size + (uint64_t{1} << 20);
     if (blobs_) {
-      check_aligned(blobs_->Data(), alignof(uint64_t), "blob table");
+      // An empty vector has nothing to read, and FlatBuffers does not align it.
+      if (blobs_->size()) check_aligned(blobs_->Data(), alignof(uint64_t), "blob table");
       for (flatbuffers::uoffset_t i = 0; i < blobs_->size(); ++i) {
         const fb::Blob* b = blobs_->Get(i);
         if (b->offset() % kBlobAlignment != 0 || b->offset() > h_.data_size ||
@@ -126,7 +127,7 @@ class Loader {
   template <class T>
   std::vector<T> vec(const flatbuffers::Vector<T>* v) {
     if (!v) return {};
-    check_aligned(v->Data(), alignof(T), "scalar");
+    if (v->size()) check_aligned(v->Data(), alignof(T), "scalar");
     spend(v->size() + 1);
     return std::vector<T>(v->begin(), v->end());
   }

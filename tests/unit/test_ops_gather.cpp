@@ -8,120 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "ops/op.hpp"
+#include "op_test_util.hpp"
 
 using namespace lithe;
+using namespace lithe::test;
 
-namespace {
-
-template <class T>
-Tensor make(Shape shape, std::vector<T> vals) {
-  Tensor t(dtype_of<T>(), std::move(shape));
-  EXPECT_EQ(static_cast<size_t>(t.numel()), vals.size());
-  T* d = static_cast<T*>(t.raw());  // element-wise: std::vector<bool> has no data()
-  for (size_t i = 0; i < vals.size(); ++i) d[i] = vals[i];
-  return t;
-}
-[[maybe_unused]] Tensor ints(std::vector<int64_t> v) {
-  int64_t n = static_cast<int64_t>(v.size());
-  return make<int64_t>({n}, std::move(v));
-}
-[[maybe_unused]] Tensor floats(Shape s) {
-  Tensor t(DType::kFloat32, std::move(s));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(i);
-  return t;
-}
-
-[[maybe_unused]] ir::Attribute attr_i(int64_t v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-[[maybe_unused]] ir::Attribute attr_f(float v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kFloat;
-  a.f = v;
-  return a;
-}
-[[maybe_unused]] ir::Attribute attr_is(std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-[[maybe_unused]] ir::Attribute attr_s(std::string v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = std::move(v);
-  return a;
-}
-
-// One node run straight through the registry: infer() over all-known inputs, then compute()
-// into outputs allocated from the inferred shapes (as the executor does). A missing input
-// is an undefined Tensor.
-struct Case {
-  ir::Node node;
-  std::vector<Tensor> inputs;
-
-  Case(const std::string& op, int opset, std::vector<Tensor> in, size_t outputs = 1)
-      : inputs(std::move(in)) {
-    node.name = "n";
-    node.op_type = op;
-    node.opset = opset;
-    for (size_t i = 0; i < inputs.size(); ++i)
-      node.inputs.push_back(inputs[i].defined() ? static_cast<int>(i) : -1);
-    for (size_t i = 0; i < outputs; ++i) node.outputs.push_back(static_cast<int>(100 + i));
-  }
-  Case& set(const std::string& name, ir::Attribute a) {
-    node.attrs[name] = std::move(a);
-    return *this;
-  }
-
-  std::vector<ir::TensorType> infer() {
-    types.clear();
-    types.reserve(inputs.size());
-    std::vector<const ir::TensorType*> tp;
-    std::vector<const Tensor*> vp;
-    for (const Tensor& t : inputs) {
-      types.push_back({t.dtype(), true, t.shape()});
-      tp.push_back(t.defined() ? &types.back() : nullptr);
-      vp.push_back(t.defined() ? &t : nullptr);
-    }
-    ops::InferContext ctx(node, tp, vp, node.outputs.size());
-    const ops::OpDef* op = ops::find_op("", node.op_type);
-    if (!op) throw std::runtime_error("no op " + node.op_type);
-    op->infer(ctx);
-    return ctx.outputs();
-  }
-
-  std::vector<Tensor> run() {
-    std::vector<ir::TensorType> out_types = infer();
-    std::vector<Tensor> outs;
-    for (const auto& t : out_types) outs.emplace_back(t.dtype, t.has_shape ? t.dims : Shape{});
-    std::vector<const Tensor*> ip;
-    for (const Tensor& t : inputs) ip.push_back(t.defined() ? &t : nullptr);
-    std::vector<Tensor*> op_out;
-    for (Tensor& t : outs) op_out.push_back(&t);
-    ops::ComputeContext ctx(node, ip, op_out);
-    ops::find_op("", node.op_type)->compute(ctx);
-    return outs;
-  }
-
-  std::vector<ir::TensorType> types;
-};
-
-#define EXPECT_FAILS(expr, needle)                                                  \
-  do {                                                                              \
-    try {                                                                           \
-      (void)(expr);                                                                 \
-      ADD_FAILURE() << "expected an error containing '" << (needle) << "'";         \
-    } catch (const Error& e) {                                                      \
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what(); \
-    }                                                                               \
-  } while (0)
-
-}  // namespace
+using Case = test::OpCase;
 
 TEST(OpsGather, GatherIndexOutOfRangeFailsAtCompute) {
   Case c("Gather", 13, {floats({3, 4}), ints({0, 3})});

@@ -9,96 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "ops/op.hpp"
+#include "op_test_util.hpp"
 
 using namespace lithe;
-
-namespace {
-
-template <class T>
-Tensor make(Shape s, std::vector<T> v) {
-  Tensor t(dtype_of<T>(), std::move(s));
-  EXPECT_EQ(static_cast<size_t>(t.numel()), v.size());
-  for (size_t i = 0; i < v.size(); ++i) t.data<T>()[i] = v[i];
-  return t;
-}
-
-ir::Attribute attr_i(int64_t v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-ir::Attribute attr_is(std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-ir::Attribute attr_s(std::string v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = std::move(v);
-  return a;
-}
-
-// Runs infer then compute on one node; std::nullopt marks an omitted input. With
-// `values_known` false, infer sees only types and shapes (as for graph inputs).
-std::vector<Tensor> run_op(const std::string& op, int opset,
-                           std::map<std::string, ir::Attribute> attrs,
-                           const std::vector<std::optional<Tensor>>& ins, size_t nout = 1,
-                           bool values_known = true) {
-  ir::Node node;
-  node.name = "n";
-  node.op_type = op;
-  node.opset = opset;
-  node.attrs = std::move(attrs);
-  std::vector<ir::TensorType> types(ins.size());
-  std::vector<const ir::TensorType*> tp;
-  std::vector<const Tensor*> vp, inp;
-  for (size_t i = 0; i < ins.size(); ++i) {
-    node.inputs.push_back(ins[i] ? static_cast<int>(i) : -1);
-    if (ins[i]) {
-      types[i].dtype = ins[i]->dtype();
-      types[i].has_shape = true;
-      types[i].dims = ins[i]->shape();
-    }
-    tp.push_back(ins[i] ? &types[i] : nullptr);
-    vp.push_back(ins[i] && values_known ? &*ins[i] : nullptr);
-    inp.push_back(ins[i] ? &*ins[i] : nullptr);
-  }
-  for (size_t i = 0; i < nout; ++i) node.outputs.push_back(static_cast<int>(100 + i));
-  const ops::OpDef& def = ops::require_op(node);
-  ops::InferContext ictx(node, tp, vp, nout);
-  def.infer(ictx);
-  std::vector<Tensor> outs(nout);
-  std::vector<Tensor*> op_ptrs;
-  for (size_t i = 0; i < nout; ++i) {
-    const ir::TensorType& t = ictx.outputs()[i];
-    if (t.has_shape) outs[i] = Tensor(t.dtype, t.dims);
-    op_ptrs.push_back(&outs[i]);
-  }
-  ops::ComputeContext cctx(node, inp, op_ptrs);
-  def.compute(cctx);
-  return outs;
-}
-
-// The error message of running the node ("" if it succeeded).
-std::string op_error(const std::string& op, int opset, std::map<std::string, ir::Attribute> attrs,
-                     const std::vector<std::optional<Tensor>>& ins, size_t nout = 1) {
-  try {
-    run_op(op, opset, std::move(attrs), ins, nout);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kBadInput) << e.what();
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
-
-}  // namespace
+using namespace lithe::test;
 
 TEST(QuantOps, QuantizeRoundsHalfToEvenAndSaturates) {
   auto y = run_op("QuantizeLinear", 13, {},

@@ -10,115 +10,19 @@
 #include <string>
 #include <vector>
 
-#include "ops/op.hpp"
+#include "op_test_util.hpp"
 
 using namespace lithe;
+using namespace lithe::test;
 
 namespace {
 
 constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kI64Min = std::numeric_limits<int64_t>::min();
 
-template <class T>
-Tensor make(Shape shape, std::vector<T> vals) {
-  Tensor t(dtype_of<T>(), std::move(shape));
-  EXPECT_EQ(static_cast<size_t>(t.numel()), vals.size());
-  if (!vals.empty()) std::memcpy(t.raw(), vals.data(), vals.size() * sizeof(T));
-  return t;
-}
-Tensor ints(std::vector<int64_t> v) {
-  int64_t n = static_cast<int64_t>(v.size());
-  return make<int64_t>({n}, std::move(v));
-}
-Tensor floats(Shape s) {
-  Tensor t(DType::kFloat32, std::move(s));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(i);
-  return t;
-}
+using Case = test::OpCase;
 
-ir::Attribute attr_i(int64_t v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-ir::Attribute attr_is(std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-ir::Attribute attr_s(std::string v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = std::move(v);
-  return a;
-}
-
-struct Case {
-  ir::Node node;
-  std::vector<Tensor> inputs;
-  std::vector<bool> known;  // which input values infer() may see (default: all)
-
-  Case(const std::string& op, int opset, std::vector<Tensor> in, size_t outputs = 1)
-      : inputs(std::move(in)) {
-    node.name = "n";
-    node.op_type = op;
-    node.opset = opset;
-    for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(static_cast<int>(i));
-    for (size_t i = 0; i < outputs; ++i) node.outputs.push_back(static_cast<int>(100 + i));
-  }
-  Case& set(const std::string& name, ir::Attribute a) {
-    node.attrs[name] = std::move(a);
-    return *this;
-  }
-
-  std::vector<ir::TensorType> infer() {
-    types.clear();
-    for (const Tensor& t : inputs) types.push_back({t.dtype(), true, t.shape()});
-    std::vector<const ir::TensorType*> tp;
-    std::vector<const Tensor*> vp;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      tp.push_back(&types[i]);
-      vp.push_back(known.empty() || known[i] ? &inputs[i] : nullptr);
-    }
-    ops::InferContext ctx(node, tp, vp, node.outputs.size());
-    const ops::OpDef* op = ops::find_op("", node.op_type);
-    if (!op) throw std::runtime_error("no op " + node.op_type);
-    try {
-      op->infer(ctx);
-    } catch (const ops::InferUnknown&) {
-      unknown = true;
-    }
-    return ctx.outputs();
-  }
-
-  std::vector<Tensor> run() {
-    std::vector<ir::TensorType> out_types = infer();
-    std::vector<Tensor> outs;
-    for (const auto& t : out_types) outs.emplace_back(t.dtype, t.dims);
-    std::vector<const Tensor*> ip;
-    for (const Tensor& t : inputs) ip.push_back(&t);
-    std::vector<Tensor*> op_out;
-    for (Tensor& t : outs) op_out.push_back(&t);
-    ops::ComputeContext ctx(node, ip, op_out);
-    ops::find_op("", node.op_type)->compute(ctx);
-    return outs;
-  }
-
-  std::vector<ir::TensorType> types;
-  bool unknown = false;
-};
-
-#define EXPECT_INFER_FAILS(c, needle)                                                   \
-  do {                                                                                  \
-    try {                                                                               \
-      (c).infer();                                                                      \
-      ADD_FAILURE() << "expected an error containing '" << (needle) << "'";             \
-    } catch (const Error& e) {                                                          \
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();    \
-    }                                                                                   \
-  } while (0)
+#define EXPECT_INFER_FAILS(c, needle) EXPECT_FAILS((c).infer(), needle)
 
 }  // namespace
 
@@ -226,9 +130,9 @@ TEST(OpsTensor, DtypeKnownWhenShapeIsNot) {
   v.t = make<int64_t>({1}, {1});
   Case c("ConstantOfShape", 13, {ints({2, 3})});
   c.set("value", v);
-  c.known = {false};
+  c.values_known = false;
   std::vector<ir::TensorType> out = c.infer();
-  EXPECT_TRUE(c.unknown);
+  EXPECT_FALSE(out[0].has_shape);  // InferUnknown: the shape waits for run time
   EXPECT_EQ(out[0].dtype, DType::kInt64);
 }
 

@@ -10,19 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "ops/op.hpp"
+#include "op_test_util.hpp"
 
 using namespace lithe;
+using namespace lithe::test;
 
 namespace {
 
-template <class T>
-Tensor make(Shape shape, std::vector<T> vals) {
-  Tensor t(dtype_of<T>(), std::move(shape));
-  EXPECT_EQ(static_cast<size_t>(t.numel()), vals.size());
-  for (size_t i = 0; i < vals.size(); ++i) t.data<T>()[i] = vals[i];
-  return t;
-}
 template <class T>
 Tensor vec(std::vector<T> v) {
   int64_t n = static_cast<int64_t>(v.size());
@@ -33,83 +27,7 @@ std::vector<T> values(const Tensor& t) {
   return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
 }
 
-ir::Attribute attr_i(int64_t v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-ir::Attribute attr_f(float v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kFloat;
-  a.f = v;
-  return a;
-}
-ir::Attribute attr_s(std::string v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = std::move(v);
-  return a;
-}
-
-// One node with every input known; infer() then compute() like the executor does.
-struct Case {
-  ir::Node node;
-  std::vector<Tensor> inputs;
-  std::vector<ir::TensorType> types;
-
-  Case(const std::string& op, int opset, std::vector<Tensor> in, size_t outputs = 1)
-      : inputs(std::move(in)) {
-    node.name = "n";
-    node.op_type = op;
-    node.opset = opset;
-    for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(static_cast<int>(i));
-    for (size_t i = 0; i < outputs; ++i) node.outputs.push_back(static_cast<int>(100 + i));
-  }
-  Case& set(const std::string& name, ir::Attribute a) {
-    node.attrs[name] = std::move(a);
-    return *this;
-  }
-  const ops::OpDef& op() const {
-    const ops::OpDef* op = ops::find_op("", node.op_type);
-    if (!op) throw std::runtime_error("no op " + node.op_type);
-    return *op;
-  }
-  std::vector<ir::TensorType> infer() {
-    types.clear();
-    for (const Tensor& t : inputs) types.push_back({t.dtype(), true, t.shape()});
-    std::vector<const ir::TensorType*> tp;
-    std::vector<const Tensor*> vp;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      tp.push_back(&types[i]);
-      vp.push_back(&inputs[i]);
-    }
-    ops::InferContext ctx(node, tp, vp, node.outputs.size());
-    op().infer(ctx);
-    return ctx.outputs();
-  }
-  std::vector<Tensor> run() {
-    std::vector<Tensor> outs;
-    for (const auto& t : infer()) outs.emplace_back(t.dtype, t.dims);
-    std::vector<const Tensor*> ip;
-    for (const Tensor& t : inputs) ip.push_back(&t);
-    std::vector<Tensor*> op_out;
-    for (Tensor& t : outs) op_out.push_back(&t);
-    ops::ComputeContext ctx(node, ip, op_out);
-    op().compute(ctx);
-    return outs;
-  }
-};
-
-#define EXPECT_FAILS(stmt, needle)                                                  \
-  do {                                                                              \
-    try {                                                                           \
-      stmt;                                                                         \
-      ADD_FAILURE() << "expected an error containing '" << (needle) << "'";         \
-    } catch (const Error& e) {                                                      \
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what(); \
-    }                                                                               \
-  } while (0)
+using Case = test::OpCase;
 
 constexpr int32_t kI32Min = std::numeric_limits<int32_t>::min();
 constexpr int32_t kI32Max = std::numeric_limits<int32_t>::max();

@@ -73,10 +73,24 @@ json make_report(const ir::Graph& g, const passes::PipelineReport& pr, const pla
   int64_t weights = 0;
   for (const auto& v : g.values)
     if (v.constant) weights += static_cast<int64_t>(v.constant->nbytes());
-  int in_place = 0, concats_elided = 0, views = 0, aliased = 0;
+  int in_place = 0, concats_elided = 0, views = 0, aliased = 0, concat_inputs = 0,
+      concat_inputs_in_slice = 0;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
     in_place += i < mp.in_place.size() && mp.in_place[i];
-    if (i < mp.skip.size() && mp.skip[i]) ++(g.nodes[i].op_type == "Concat" ? concats_elided : views);
+    if (i < mp.skip.size() && mp.skip[i]) ++(n.op_type == "Concat" ? concats_elided : views);
+    if (n.op_type != "Concat" || !n.domain.empty() || n.outputs.empty()) continue;
+    // Inputs written straight into their slice: their alias chain reaches the output.
+    for (int v : n.inputs) {
+      if (v < 0) continue;
+      ++concat_inputs;
+      for (int a = mp.alias_of.empty() ? -1 : mp.alias_of[static_cast<size_t>(v)]; a >= 0;
+           a = mp.alias_of[static_cast<size_t>(a)])
+        if (a == n.outputs[0]) {
+          ++concat_inputs_in_slice;
+          break;
+        }
+    }
   }
   for (int a : mp.alias_of) aliased += a >= 0;
   r["memory"] = {{"arena_bytes", mp.arena_bytes},
@@ -84,6 +98,8 @@ json make_report(const ir::Graph& g, const passes::PipelineReport& pr, const pla
                  {"weight_bytes", weights},
                  {"in_place_nodes", in_place},
                  {"concats_elided", concats_elided},
+                 {"concat_inputs", concat_inputs},
+                 {"concat_inputs_in_slice", concat_inputs_in_slice},
                  {"views_elided", views},
                  {"aliased_values", aliased}};
   return r;
@@ -184,9 +200,11 @@ std::string format_report(const std::string& report_json, const std::string& lay
                 mib(m.value("weight_bytes", int64_t{0})));
   os << line;
   std::snprintf(line, sizeof line,
-                "        %d nodes in place, %d concats elided (inputs written into their slices), "
-                "%d reshapes as views\n",
-                m.value("in_place_nodes", 0), m.value("concats_elided", 0), m.value("views_elided", 0));
+                "        %d nodes in place, %d concats elided, %d of %d concat inputs written "
+                "straight into their slices, %d reshapes/splits as views\n",
+                m.value("in_place_nodes", 0), m.value("concats_elided", 0),
+                m.value("concat_inputs_in_slice", 0), m.value("concat_inputs", 0),
+                m.value("views_elided", 0));
   os << line;
   if (layers_json.empty()) return os.str();
   json layers = json::parse(layers_json, nullptr, false);

@@ -115,7 +115,21 @@ class Checker {
       }
       return;
     }
-    fail("memory plan: ", node.label(), " is marked skipped, but only views and Concat can be");
+    if (node.domain.empty() && node.op_type == "Split" && !node.inputs.empty()) {
+      const int in = node.inputs[0];
+      int64_t at = in_arena(in) ? off(in) : -1;
+      for (int v : node.outputs) {
+        if (at < 0 || !in_arena(v) || !descends_from(v, in) || off(v) != at)
+          fail("memory plan: ", node.label(), " is skipped but output '", v >= 0 ? name(v) : "",
+               "' is not a view of its slice of the input");
+        at += bytes(v);
+      }
+      if (at != off(in) + bytes(in))
+        fail("memory plan: ", node.label(), " is skipped but its outputs do not cover its input");
+      return;
+    }
+    fail("memory plan: ", node.label(),
+         " is marked skipped, but only views, Concat and Split can be");
   }
 
   // The byte ranges node n writes for its output `u`.

@@ -6,7 +6,10 @@
 //      input's bytes and are not computed;
 //    - elementwise ops write over input 0 when nothing else still needs those bytes;
 //    - a Concat with nothing outside its axis (outer size 1) hands each single-use input a
-//      slice of its output, so the producers write straight into the concat result.
+//      slice of its output, so the producers write straight into the concat result;
+//    - a Split with outer size 1 makes each output a view of its slice of the input (the
+//      sibling-aggregation pass splits a merged conv's channels this way) and is not
+//      computed.
 //    Aliased values form trees; a tree's root owns a range that lives from the first
 //    member's production to the last member's last use.
 // 2. Offsets: the roots are placed greedily by size, each into the smallest gap left by the
@@ -16,6 +19,7 @@
 #include <limits>
 #include <numeric>
 
+#include "ops/op.hpp"
 #include "plan/liveness.hpp"
 #include "plan/plan.hpp"
 
@@ -66,6 +70,8 @@ class Planner {
       if (opts_.in_place && in_place_op(node) && try_in_place(node, step)) continue;
       if (opts_.concat_alias && node.domain.empty() && node.op_type == "Concat")
         try_concat(node, step);
+      if (opts_.concat_alias && node.domain.empty() && node.op_type == "Split")
+        try_split(node, step);
     }
     assign_offsets();
     return std::move(p_);
@@ -168,6 +174,34 @@ class Planner {
       prefix += b;
     }
     if (all) p_.skip[static_cast<size_t>(step)] = 1;
+  }
+
+  // With outer size 1 every output is one contiguous slice of the input: views, like
+  // Reshape's, at the slice's offset. All or nothing, so the node is either skipped or run.
+  void try_split(const ir::Node& node, int step) {
+    const int in = node.inputs.empty() ? -1 : node.inputs[0];
+    if (!planned(in)) return;
+    const Shape& dims = type(in).dims;
+    ops::NodeAttrs a(node);
+    int64_t axis = a.attr_int("axis", 0);
+    const int64_t rank = static_cast<int64_t>(dims.size());
+    if (axis < -rank || axis >= rank) return;
+    if (axis < 0) axis += rank;
+    int64_t outer = 1;
+    for (int64_t d = 0; d < axis; ++d) outer *= dims[static_cast<size_t>(d)];
+    if (outer != 1) return;
+    int64_t total = 0;
+    for (int v : node.outputs) {
+      if (!planned(v) || type(v).dtype != type(in).dtype) return;
+      total += bytes(v);
+    }
+    if (total != bytes(in)) return;
+    int64_t prefix = 0;
+    for (int v : node.outputs) {
+      alias(v, in, prefix);
+      prefix += bytes(v);
+    }
+    p_.skip[static_cast<size_t>(step)] = 1;
   }
 
   void assign_offsets() {

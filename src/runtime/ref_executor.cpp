@@ -278,8 +278,16 @@ void RefExecutor::set_plan(const plan::MemoryPlan& p) {
         (node.op_type == "Reshape" || node.op_type == "Flatten" || node.op_type == "Squeeze" ||
          node.op_type == "Unsqueeze" || node.op_type == "Identity");
     const bool concat = node.domain.empty() && node.op_type == "Concat" && node.outputs.size() == 1;
-    if (p.skip[n] && !view_op && !concat)
-      fail("memory plan: ", node.label(), " is marked skipped, but only views and Concat can be");
+    const bool split = node.domain.empty() && node.op_type == "Split";
+    if (p.skip[n] && !view_op && !concat && !split)
+      fail("memory plan: ", node.label(),
+           " is marked skipped, but only views, Concat and Split can be");
+    if (p.skip[n] && split) {
+      for (int v : node.outputs)
+        if (v < 0 || p.offset[static_cast<size_t>(v)] < 0)
+          fail("memory plan: ", node.label(), " is skipped, but an output is not in the arena");
+      continue;
+    }
     const int out = node.outputs.empty() ? -1 : node.outputs[0];
     if ((p.skip[n] || p.in_place[n]) && (out < 0 || p.offset[static_cast<size_t>(out)] < 0))
       fail("memory plan: ", node.label(),

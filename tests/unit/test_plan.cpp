@@ -197,6 +197,43 @@ TEST(PlanMemory, ConcatAliasWithBatchOne) {
   expect_planned_run_matches(g, p);
 }
 
+TEST(PlanMemory, SplitOutputsAreViewsWithBatchOne) {
+  GraphBuilder b;
+  b.input("x", {1, 6, 4, 4});
+  b.constant_i64("sizes", {2, 4});
+  b.node("Relu", {"x"}, {"a"});
+  b.node("Split", {"a", "sizes"}, {"s0", "s1"}).attrs["axis"] = GraphBuilder::i(1);
+  b.node("Sigmoid", {"s1"}, {"t"});  // s0 and s1 are disjoint slices of a
+  b.node("Tanh", {"s0"}, {"u"});
+  b.node("Concat", {"t", "u"}, {"y"}).attrs["axis"] = GraphBuilder::i(1);
+  b.output("y");
+  auto g = b.build();
+  auto p = plan::plan_memory(*g);
+  plan::check_plan(*g, p);
+  const int a = vid(*g, "a"), s0 = vid(*g, "s0"), s1 = vid(*g, "s1");
+  EXPECT_EQ(p.skip[static_cast<size_t>(node_of(*g, "s0"))], 1);
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(s0)], a);
+  EXPECT_EQ(p.alias_of[static_cast<size_t>(s1)], a);
+  EXPECT_EQ(p.offset[static_cast<size_t>(s0)], p.offset[static_cast<size_t>(a)]);
+  EXPECT_EQ(p.offset[static_cast<size_t>(s1)], p.offset[static_cast<size_t>(a)] + 2 * 16 * 4);
+  expect_planned_run_matches(g, p);
+
+  // Outer size 2: slices are not contiguous, the Split runs.
+  GraphBuilder b2;
+  b2.input("x", {2, 6, 4});
+  b2.constant_i64("sizes", {2, 4});
+  b2.node("Relu", {"x"}, {"a"});
+  b2.node("Split", {"a", "sizes"}, {"s0", "s1"}).attrs["axis"] = GraphBuilder::i(1);
+  b2.node("Add", {"s0", "s0"}, {"y0"});
+  b2.node("Add", {"s1", "s1"}, {"y1"});
+  b2.output("y0").output("y1");
+  auto g2 = b2.build();
+  auto p2 = plan::plan_memory(*g2);
+  plan::check_plan(*g2, p2);
+  EXPECT_EQ(p2.skip[static_cast<size_t>(node_of(*g2, "s0"))], 0);
+  expect_planned_run_matches(g2, p2);
+}
+
 TEST(PlanMemory, ConcatAliasTakesInPlaceChain) {
   // Conv -> Relu (in place) -> Concat: the whole chain writes into the slice.
   GraphBuilder b;

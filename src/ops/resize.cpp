@@ -17,7 +17,6 @@ namespace lithe::ops {
 namespace {
 
 using resize_detail::cubic_coeffs;
-using resize_detail::from_double;
 
 enum class Mode { kNearest, kLinear, kCubic };
 enum class Coord {

@@ -14,23 +14,6 @@ void add_resize_sample_ops(std::vector<OpDef>& ops);
 
 namespace resize_detail {
 
-/// Converts an interpolated double to T without UB: integers truncate toward zero like a
-/// numpy astype, NaN becomes 0 and out-of-range values saturate.
-template <class T>
-T from_double(double v) {
-  if constexpr (std::is_same_v<T, bool>) {
-    return v != 0.0;
-  } else if constexpr (std::is_integral_v<T>) {
-    if (std::isnan(v)) return T(0);
-    if (v <= static_cast<double>(std::numeric_limits<T>::min()))
-      return std::numeric_limits<T>::min();
-    if (v >= static_cast<double>(std::numeric_limits<T>::max()))
-      return std::numeric_limits<T>::max();
-    return static_cast<T>(v);
-  } else {
-    return static_cast<T>(static_cast<compute_t<T>>(v));
-  }
-}
 
 /// Keys' cubic convolution weights for the four taps around a point at fraction `r`
 /// past the second tap (r in [0, 1]), with coefficient `a`.

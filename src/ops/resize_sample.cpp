@@ -11,7 +11,6 @@
 namespace lithe::ops {
 namespace {
 
-using resize_detail::from_double;
 
 // ---------------------------------------------------------------- GridSample
 

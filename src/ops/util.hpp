@@ -1,6 +1,9 @@
 // Helpers shared by the reference kernels: axes, strides, broadcasting, type dispatch.
 #pragma once
 #include <array>
+#include <cmath>
+#include <limits>
+#include <type_traits>
 #include <cstdint>
 #include <tuple>
 #include <vector>
@@ -9,6 +12,24 @@
 #include "ops/op.hpp"
 
 namespace lithe::ops {
+
+/// Converts a double result to T without UB: integers truncate toward zero (numpy astype),
+/// NaN becomes 0 and out-of-range values saturate; bool is v != 0.
+template <class T>
+T from_double(double v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return v != 0.0;
+  } else if constexpr (std::is_integral_v<T>) {
+    if (std::isnan(v)) return T(0);
+    if (v <= static_cast<double>(std::numeric_limits<T>::min()))
+      return std::numeric_limits<T>::min();
+    if (v >= static_cast<double>(std::numeric_limits<T>::max()))
+      return std::numeric_limits<T>::max();
+    return static_cast<T>(v);
+  } else {
+    return static_cast<T>(static_cast<compute_t<T>>(v));
+  }
+}
 
 /// Maps a possibly negative axis into [0, rank); fails if out of range.
 inline int64_t normalize_axis(int64_t axis, int64_t rank) {

@@ -48,27 +48,6 @@ bool kept_for_later_passes(const ir::Node& n) {
   return n.domain.empty() && n.op_type == "DequantizeLinear";
 }
 
-// Shape's output for an input of static shape `in` (start/end attributes from opset 15,
-// clamped as the op clamps them).
-Tensor shape_value(const ir::Node& n, const Shape& in) {
-  const int64_t r = static_cast<int64_t>(in.size());
-  ops::NodeAttrs a(n);
-  int64_t start = 0, end = r;
-  if (a.opset() >= 15) {
-    start = a.attr_int("start", 0);
-    end = a.attr_int("end", r);
-  }
-  auto clamp = [r](int64_t v) {
-    if (v < 0) v = v < -r ? 0 : v + r;
-    return std::min(v, r);
-  };
-  start = clamp(start);
-  end = std::max(clamp(end), start);
-  Tensor t(DType::kInt64, {end - start});
-  for (int64_t i = start; i < end; ++i) t.data<int64_t>()[i - start] = in[static_cast<size_t>(i)];
-  return t;
-}
-
 // Bytes of a value's static type, or -1 if unknown.
 int64_t static_bytes(const ir::Graph& g, int v) {
   if (!util::type_known(g, v)) return -1;
@@ -173,15 +152,12 @@ int fold_constants(const ir::Graph& g, Rewriter& rw) {
     const bool shape_op = n.domain.empty() && (n.op_type == "Shape" || n.op_type == "Size") &&
                           n.inputs.size() == 1 && n.outputs.size() == 1;
     if (shape_op && util::type_known(g, n.inputs[0]) && !value_of(n.inputs[0])) {
-      // Only the static shape matters: the value itself is a run-time tensor.
-      const Shape& dims = g.values[static_cast<size_t>(n.inputs[0])].type.dims;
-      if (n.op_type == "Shape") {
-        outs.push_back(shape_value(n, dims));
-      } else {
-        Tensor t(DType::kInt64, {});
-        t.data<int64_t>()[0] = shape_numel(dims);
-        outs.push_back(std::move(t));
-      }
+      // Only the static shape matters: the op's own kernel runs on a stand-in with the
+      // value's type and no data (Shape and Size never read the elements).
+      const ir::TensorType& t = g.values[static_cast<size_t>(n.inputs[0])].type;
+      const Tensor stand_in = Tensor::borrow(t.dtype, t.dims, nullptr, nullptr);
+      const ops::OpDef* op = ops::find_op(n.domain, n.op_type);
+      if (!op || !evaluate(g, n, *op, {&stand_in}, outs)) continue;
       ++shape_folds;
     } else {
       std::vector<const Tensor*> in_values(n.inputs.size(), nullptr);

@@ -1,0 +1,245 @@
+// Op family: nhwc (domain "lithe"). Channels-last forms of the 2-D conv and pool ops that the
+// layout pass convert_layout_nhwc (passes/layout_nhwc.cpp) puts inside convolutional regions:
+//
+//   ConvNhwc(X[N,H,W,C], W[M,C/group,kH,kW], B[M]?, Z[N,OH,OW,M]?) -> Y[N,OH,OW,M]
+//     Conv's attributes plus the fused epilogue (activation, activation_params, residual Z
+//     at index 3) of the lithe-domain Conv. W keeps its ONNX layout, so weights need no
+//     repacking.
+//   MaxPoolNhwc / AveragePoolNhwc (X[N,H,W,C]) -> Y[N,OH,OW,C]   (no Indices output)
+//   GlobalAveragePoolNhwc (X[N,H,W,C]) -> Y[N,1,1,C]
+//
+// The reference kernels are plain loops over NHWC indexing with the window geometry of
+// conv_pool_internal.hpp, so they are checked against the NCHW kernels rather than built on
+// them.
+#include <string>
+#include <vector>
+
+#include "ops/conv_pool_internal.hpp"
+#include "ops/families.hpp"
+#include "ops/fused_internal.hpp"
+#include "ops/util.hpp"
+
+namespace lithe::ops {
+namespace {
+
+using conv_pool::Geometry;
+
+const Shape& nhwc_shape(const NodeAttrs& a, const Shape& s, const char* what) {
+  if (s.size() != 4) a.fail(what, " has rank ", s.size(), ", expected 4 (N, H, W, C)");
+  return s;
+}
+
+void check_float(const InferContext& ctx, size_t i, const char* what) {
+  if (!is_float(ctx.input_dtype(i)))
+    ctx.fail(what, " must be a float tensor, got ", dtype_name(ctx.input_dtype(i)));
+}
+
+// ---- ConvNhwc -------------------------------------------------------------------------
+
+struct ConvSetup {
+  int64_t n = 0, c = 0, m = 0, group = 1;
+  Geometry g;
+  Shape out_shape;
+  fused::Epilogue e;
+};
+
+ConvSetup conv_setup(const NodeAttrs& a, const Shape& xs_in, const Shape& ws) {
+  const Shape& xs = nhwc_shape(a, xs_in, "input X");
+  if (ws.size() != 4) a.fail("weight W has rank ", ws.size(), ", expected 4 (M, C/group, kH, kW)");
+  ConvSetup s;
+  s.n = xs[0];
+  s.c = xs[3];
+  s.m = ws[0];
+  s.group = a.attr_int("group", 1);
+  if (s.group < 1 || s.group > kMaxTensorElements) a.fail("group ", s.group, " must be >= 1");
+  if (s.c % s.group != 0 || s.m % s.group != 0 || ws[1] * s.group != s.c)
+    a.fail("weight W ", shape_str(ws), " does not fit ", s.c, " input channels in ", s.group,
+           " group(s)");
+  std::vector<int64_t> kernel = {ws[2], ws[3]};
+  if (a.has_attr("kernel_shape") && a.attr_ints("kernel_shape") != kernel)
+    a.fail("kernel_shape attribute does not match the weight's spatial dims ", shape_str(kernel));
+  s.g = conv_pool::forward_geometry(a, {xs[1], xs[2]}, kernel);
+  s.out_shape = {s.n, s.g.out[0], s.g.out[1], s.m};
+  std::string err = fused::parse_epilogue(a.attr_string("activation", ""),
+                                          a.attr_floats("activation_params", {}), &s.e);
+  if (!err.empty()) a.fail(err);
+  return s;
+}
+
+void conv_nhwc_infer(InferContext& ctx) {
+  ctx.expect_inputs(2, 4);
+  check_float(ctx, 0, "X");
+  const DType t = ctx.input_dtype(0);
+  if (ctx.input_dtype(1) != t) ctx.fail("W must have X's element type ", dtype_name(t));
+  ctx.set_output_unknown(0, t);
+  ConvSetup s = conv_setup(ctx, ctx.input_shape(0), ctx.input_shape(1));
+  if (ctx.has_input(2) && ctx.input_shape(2) != Shape{s.m})
+    ctx.fail("bias B has shape ", shape_str(ctx.input_shape(2)), ", expected [", s.m, "]");
+  if (ctx.has_input(3) && ctx.input_shape(3) != s.out_shape)
+    ctx.fail("residual Z has shape ", shape_str(ctx.input_shape(3)), ", expected ",
+             shape_str(s.out_shape));
+  ctx.set_output(0, t, s.out_shape);
+}
+
+void conv_nhwc_compute(ComputeContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  ConvSetup s = conv_setup(ctx, x.shape(), w.shape());
+  const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  const Tensor* z = ctx.has_input(3) ? &ctx.input(3) : nullptr;
+  if (z && z->shape() != s.out_shape) ctx.fail("residual Z has the wrong shape");
+  Tensor& y = ctx.output(0);
+  const int64_t cg = s.c / s.group, mg = s.m / s.group;
+  const int64_t kh = s.g.kernel[0], kw = s.g.kernel[1];
+  const int64_t ih = s.g.in[0], iw = s.g.in[1], oh = s.g.out[0], ow = s.g.out[1];
+  visit_float_dtype(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using Acc = compute_t<T>;
+    const T* xd = x.data<T>();
+    const T* wd = w.data<T>();
+    const T* bd = b ? b->data<T>() : nullptr;
+    T* yd = y.data<T>();
+    for (int64_t n = 0; n < s.n; ++n)
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox)
+          for (int64_t m = 0; m < s.m; ++m) {
+            const int64_t c0 = (m / mg) * cg;
+            Acc acc = bd ? static_cast<Acc>(bd[m]) : Acc(0);
+            for (int64_t ky = 0; ky < kh; ++ky) {
+              const int64_t iy = oy * s.g.strides[0] - s.g.pad_begin[0] + ky * s.g.dilations[0];
+              if (iy < 0 || iy >= ih) continue;
+              for (int64_t kx = 0; kx < kw; ++kx) {
+                const int64_t ix = ox * s.g.strides[1] - s.g.pad_begin[1] + kx * s.g.dilations[1];
+                if (ix < 0 || ix >= iw) continue;
+                const T* xp = xd + ((n * ih + iy) * iw + ix) * s.c + c0;
+                for (int64_t c = 0; c < cg; ++c)
+                  acc += static_cast<Acc>(xp[c]) *
+                         static_cast<Acc>(wd[((m * cg + c) * kh + ky) * kw + kx]);
+              }
+            }
+            yd[((n * oh + oy) * ow + ox) * s.m + m] = static_cast<T>(acc);
+          }
+    fused::apply_epilogue<T>(yd, y.numel(), z ? z->data<T>() : nullptr, s.e);
+  });
+}
+
+// ---- MaxPoolNhwc / AveragePoolNhwc ------------------------------------------------------
+
+struct PoolSetup {
+  Geometry g;
+  Shape out_shape;
+};
+
+PoolSetup pool_setup(const NodeAttrs& a, const Shape& xs_in) {
+  const Shape& xs = nhwc_shape(a, xs_in, "input X");
+  if (!a.has_attr("kernel_shape")) a.fail("kernel_shape attribute is required");
+  std::vector<int64_t> kernel = a.attr_ints("kernel_shape");
+  if (kernel.size() != 2) a.fail("kernel_shape has ", kernel.size(), " values, expected 2");
+  const int64_t ceil_mode = a.attr_int("ceil_mode", 0);
+  if (ceil_mode != 0 && ceil_mode != 1) a.fail("ceil_mode ", ceil_mode, " must be 0 or 1");
+  conv_pool::WindowOptions opt;
+  opt.ceil_mode = ceil_mode == 1;
+  PoolSetup s;
+  s.g = conv_pool::forward_geometry(a, {xs[1], xs[2]}, kernel, opt);
+  s.out_shape = {xs[0], s.g.out[0], s.g.out[1], xs[3]};
+  return s;
+}
+
+void pool_nhwc_infer(InferContext& ctx) {
+  ctx.expect_inputs(1, 1);
+  check_float(ctx, 0, "X");
+  if (ctx.num_outputs() != 1) ctx.fail("expected 1 output, got ", ctx.num_outputs());
+  const DType t = ctx.input_dtype(0);
+  ctx.set_output_unknown(0, t);
+  const int64_t cip = ctx.attr_int("count_include_pad", 0);
+  if (cip != 0 && cip != 1) ctx.fail("count_include_pad ", cip, " must be 0 or 1");
+  ctx.set_output(0, t, pool_setup(ctx, ctx.input_shape(0)).out_shape);
+}
+
+template <bool kMax>
+void pool_nhwc_compute(ComputeContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  PoolSetup s = pool_setup(ctx, x.shape());
+  const bool include_pad = ctx.attr_int("count_include_pad", 0) == 1;
+  const Shape& xs = x.shape();
+  const int64_t nb = xs[0], ih = xs[1], iw = xs[2], c = xs[3];
+  const int64_t oh = s.g.out[0], ow = s.g.out[1];
+  Tensor& y = ctx.output(0);
+  visit_float_dtype(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using Acc = compute_t<T>;
+    const T* xd = x.data<T>();
+    T* yd = y.data<T>();
+    for (int64_t n = 0; n < nb; ++n)
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const std::vector<int64_t> oc = {oy, ox};
+          for (int64_t ch = 0; ch < c; ++ch) {
+            Acc best = std::numeric_limits<Acc>::lowest(), sum = 0;
+            int64_t cnt = 0;
+            for (int64_t ky = 0; ky < s.g.kernel[0]; ++ky) {
+              const int64_t iy = oy * s.g.strides[0] - s.g.pad_begin[0] + ky * s.g.dilations[0];
+              if (iy < 0 || iy >= ih) continue;
+              for (int64_t kx = 0; kx < s.g.kernel[1]; ++kx) {
+                const int64_t ix = ox * s.g.strides[1] - s.g.pad_begin[1] + kx * s.g.dilations[1];
+                if (ix < 0 || ix >= iw) continue;
+                const Acc v = static_cast<Acc>(xd[((n * ih + iy) * iw + ix) * c + ch]);
+                if (cnt == 0 || v > best) best = v;
+                sum += v;
+                ++cnt;
+              }
+            }
+            Acc r;
+            if (kMax) {
+              r = best;
+            } else {
+              const double div = include_pad ? conv_pool::padded_tap_count(s.g, oc) : double(cnt);
+              r = div > 0 ? sum / static_cast<Acc>(div) : Acc(0);
+            }
+            yd[((n * oh + oy) * ow + ox) * c + ch] = static_cast<T>(r);
+          }
+        }
+  });
+}
+
+// ---- GlobalAveragePoolNhwc ---------------------------------------------------------------
+
+void global_avg_nhwc_infer(InferContext& ctx) {
+  ctx.expect_inputs(1, 1);
+  check_float(ctx, 0, "X");
+  const DType t = ctx.input_dtype(0);
+  ctx.set_output_unknown(0, t);
+  const Shape& xs = nhwc_shape(ctx, ctx.input_shape(0), "input X");
+  ctx.set_output(0, t, {xs[0], 1, 1, xs[3]});
+}
+
+void global_avg_nhwc_compute(ComputeContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Shape& xs = nhwc_shape(ctx, x.shape(), "input X");
+  const int64_t nb = xs[0], hw = xs[1] * xs[2], c = xs[3];
+  Tensor& y = ctx.output(0);
+  visit_float_dtype(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using Acc = compute_t<T>;
+    const T* xd = x.data<T>();
+    T* yd = y.data<T>();
+    for (int64_t n = 0; n < nb; ++n)
+      for (int64_t ch = 0; ch < c; ++ch) {
+        Acc sum = 0;
+        for (int64_t p = 0; p < hw; ++p) sum += static_cast<Acc>(xd[(n * hw + p) * c + ch]);
+        yd[n * c + ch] = static_cast<T>(hw > 0 ? sum / static_cast<Acc>(hw) : Acc(0));
+      }
+  });
+}
+
+}  // namespace
+
+void add_nhwc_ops(std::vector<OpDef>& ops) {
+  ops.push_back(OpDef{"ConvNhwc", "lithe", 1, conv_nhwc_infer, conv_nhwc_compute});
+  ops.push_back(OpDef{"MaxPoolNhwc", "lithe", 1, pool_nhwc_infer, pool_nhwc_compute<true>});
+  ops.push_back(OpDef{"AveragePoolNhwc", "lithe", 1, pool_nhwc_infer, pool_nhwc_compute<false>});
+  ops.push_back(
+      OpDef{"GlobalAveragePoolNhwc", "lithe", 1, global_avg_nhwc_infer, global_avg_nhwc_compute});
+}
+
+}  // namespace lithe::ops

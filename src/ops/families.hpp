@@ -25,7 +25,8 @@ namespace lithe::ops {
   X(rnn)                     \
   X(misc)                    \
   X(control)                 \
-  X(fused)
+  X(fused)                   \
+  X(nhwc)
 
 #define LITHE_DECLARE_FAMILY(f) void add_##f##_ops(std::vector<OpDef>& ops);
 LITHE_OP_FAMILIES(LITHE_DECLARE_FAMILY)

@@ -62,6 +62,10 @@ struct Pass {
   const char* name;
   const char* why;  ///< why it sits where it does in the pipeline
   int (*run)(const ir::Graph& g, Rewriter& rw);
+  /// 1: runs with the others to a fixed point; 2: runs only once phase 1 has settled (a
+  /// rewrite the phase-1 passes no longer match, such as the NHWC layout), then
+  /// everything runs again to a fixed point.
+  int phase = 1;
 };
 
 struct PipelineOptions {

@@ -3,13 +3,13 @@
 
 namespace lithe::passes {
 
-#define LITHE_DECLARE_PASS(fn, name, why) int fn(const ir::Graph& g, Rewriter& rw);
+#define LITHE_DECLARE_PASS(fn, name, phase, why) int fn(const ir::Graph& g, Rewriter& rw);
 LITHE_PASSES(LITHE_DECLARE_PASS)
 #undef LITHE_DECLARE_PASS
 
 const std::vector<Pass>& default_pipeline() {
   static const std::vector<Pass> passes = {
-#define LITHE_PASS_ENTRY(fn, name, why) Pass{name, why, fn},
+#define LITHE_PASS_ENTRY(fn, name, phase, why) Pass{name, why, fn, phase},
       LITHE_PASSES(LITHE_PASS_ENTRY)
 #undef LITHE_PASS_ENTRY
   };
@@ -48,21 +48,24 @@ PipelineReport run_pipeline(ir::Graph& g, const PipelineOptions& opts) {
   rep.nodes_before = g.nodes.size();
   for (const Pass& p : default_pipeline()) rep.passes.push_back({p.name, 0});
   int total = 0;
-  for (int round = 0; round < opts.max_rounds; ++round) {
-    int fired_round = 0;
-    for (size_t i = 0; i < default_pipeline().size(); ++i) {
-      const Pass& p = default_pipeline()[i];
-      bool off = false;
-      for (const auto& d : opts.disabled) off |= d == p.name;
-      if (off) continue;
-      if (opts.stop_after >= 0 && total >= opts.stop_after) break;
-      int fired = apply_pass(g, p, &rep.notes);
-      rep.passes[i].fired += fired;
-      fired_round += fired;
-      total += fired;
+  // Phase 1 to a fixed point, then (when a phase-2 pass exists) all passes to a fixed point.
+  for (int max_phase = 1; max_phase <= 2; ++max_phase) {
+    for (int round = 0; round < opts.max_rounds; ++round) {
+      int fired_round = 0;
+      for (size_t i = 0; i < default_pipeline().size(); ++i) {
+        const Pass& p = default_pipeline()[i];
+        bool off = p.phase > max_phase;
+        for (const auto& d : opts.disabled) off |= d == p.name;
+        if (off) continue;
+        if (opts.stop_after >= 0 && total >= opts.stop_after) break;
+        int fired = apply_pass(g, p, &rep.notes);
+        rep.passes[i].fired += fired;
+        fired_round += fired;
+        total += fired;
+      }
+      ++rep.rounds;
+      if (fired_round == 0) break;
     }
-    rep.rounds = round + 1;
-    if (fired_round == 0) break;
   }
   rep.nodes_after = g.nodes.size();
   return rep;

@@ -123,7 +123,11 @@ TEST(PassFuseResidual, ResNetBlockEndsAsOneNodePerConvThroughThePipeline) {
   b.node("Relu", {"s"}, {"y"});
   auto g = b.output("y").build();
   Result r = compare(g, [](ir::Graph& a) {
-    passes::PipelineReport rep = passes::run_pipeline(a);
+    // The structure asserted below is the NCHW one; layout-nhwc would turn the convs into
+    // ConvNhwc (its own tests cover that).
+    passes::PipelineOptions opts;
+    opts.disabled = {"layout-nhwc"};
+    passes::PipelineReport rep = passes::run_pipeline(a, opts);
     int n = 0;
     for (const auto& p : rep.passes)
       if (p.name == std::string("fuse-residual")) n = p.fired;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ir/graph.hpp"
+#include "op_test_util.hpp"
 #include "ops/infer.hpp"
 #include "runtime/ref_executor.hpp"
 
@@ -62,30 +63,10 @@ class GraphBuilder {
     g_->add_node(std::move(n));
     return g_->nodes.back();
   }
-  static ir::Attribute ints(std::vector<int64_t> v) {
-    ir::Attribute a;
-    a.kind = ir::Attribute::Kind::kInts;
-    a.ints = std::move(v);
-    return a;
-  }
-  static ir::Attribute i(int64_t v) {
-    ir::Attribute a;
-    a.kind = ir::Attribute::Kind::kInt;
-    a.i = v;
-    return a;
-  }
-  static ir::Attribute f(float v) {
-    ir::Attribute a;
-    a.kind = ir::Attribute::Kind::kFloat;
-    a.f = v;
-    return a;
-  }
-  static ir::Attribute s(std::string v) {
-    ir::Attribute a;
-    a.kind = ir::Attribute::Kind::kString;
-    a.s = std::move(v);
-    return a;
-  }
+  static ir::Attribute ints(std::vector<int64_t> v) { return attr_is(std::move(v)); }
+  static ir::Attribute i(int64_t v) { return attr_i(v); }
+  static ir::Attribute f(float v) { return attr_f(v); }
+  static ir::Attribute s(std::string v) { return attr_s(std::move(v)); }
   GraphBuilder& output(const std::string& name) {
     g_->outputs.push_back(g_->find_value(name));
     return *this;

@@ -120,21 +120,30 @@ void Graph::rename_value(int id, const std::string& vname) {
   by_name_[vname] = id;
 }
 
-namespace {
-// Names that subgraphs (at any depth) read from enclosing scopes.
-void collect_outer_names(const Graph& g, std::vector<std::string>& out) {
-  for (const Node& n : g.nodes)
-    for (const auto& [k, a] : n.attrs) {
-      std::vector<const Graph*> bodies;
-      if (a.g) bodies.push_back(a.g.get());
-      for (const auto& b : a.graphs) bodies.push_back(b.get());
-      for (const Graph* b : bodies) {
-        for (int r : b->outer_refs) out.push_back(b->values[static_cast<size_t>(r)].name);
-        collect_outer_names(*b, out);
-      }
-    }
+bool has_subgraph(const Node& n) {
+  for (const auto& kv : n.attrs)
+    if (kv.second.g || !kv.second.graphs.empty()) return true;
+  return false;
 }
-}  // namespace
+
+void outer_names_read_by(const Node& n, std::vector<std::string>& out) {
+  for (const auto& kv : n.attrs) {
+    const Attribute& a = kv.second;
+    std::vector<const Graph*> bodies;
+    if (a.g) bodies.push_back(a.g.get());
+    for (const auto& b : a.graphs)
+      if (b) bodies.push_back(b.get());
+    for (const Graph* b : bodies) {
+      for (int r : b->outer_refs)
+        if (r >= 0) out.push_back(b->values[static_cast<size_t>(r)].name);
+      outer_names_read_by(*b, out);
+    }
+  }
+}
+
+void outer_names_read_by(const Graph& g, std::vector<std::string>& out) {
+  for (const Node& n : g.nodes) outer_names_read_by(n, out);
+}
 
 void Graph::compact(const std::vector<char>& drop_node) {
   std::vector<Node> kept;
@@ -153,7 +162,7 @@ void Graph::compact(const std::vector<char>& drop_node) {
   for (int v : outputs) mark(v);
   for (int v : outer_refs) mark(v);
   std::vector<std::string> outer_names;
-  collect_outer_names(*this, outer_names);
+  outer_names_read_by(*this, outer_names);
   for (const auto& nm : outer_names) mark(find_value(nm));
   std::vector<int> remap(values.size(), -1);
   std::vector<Value> nv;

@@ -98,6 +98,16 @@ class Graph {
   std::map<std::string, int> by_name_;
 };
 
+/// True if the node carries a subgraph (If/Loop/Scan bodies).
+bool has_subgraph(const Node& n);
+/// Appends the names that `n`'s subgraph bodies (at any depth) read from enclosing scopes.
+/// A nested body's reference may name a value of an intermediate body rather than of the
+/// graph holding `n`; callers look names up in their own graph, so an extra name only keeps
+/// a value alive.
+void outer_names_read_by(const Node& n, std::vector<std::string>& out);
+/// The same for every node of `g`.
+void outer_names_read_by(const Graph& g, std::vector<std::string>& out);
+
 /// Checks the invariants: ids in range, one producer per value, producers before consumers,
 /// unique names, outputs produced. Fails with a message naming the offending node or value.
 void verify(const Graph& g);

@@ -134,7 +134,7 @@ int fold_constants(const ir::Graph& g, Rewriter& rw) {
   int fired = 0, shape_folds = 0;
   for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
     const ir::Node& n = g.nodes[ni];
-    if (util::has_subgraph(n) || nondeterministic(n) || kept_for_later_passes(n)) continue;
+    if (ir::has_subgraph(n) || nondeterministic(n) || kept_for_later_passes(n)) continue;
     // Every output must be replaceable: not read by name from a body (replace_uses does not
     // reach there), and not an output whose constant would only come back as an Identity
     // that the next round folds again.

@@ -37,7 +37,7 @@ int eliminate_dead_nodes(const ir::Graph& g, Rewriter& rw) {
     const ir::Node& n = g.nodes[static_cast<size_t>(p)];
     for (int in : n.inputs) mark(in);
     std::vector<std::string> names;
-    util::collect_body_outer_names(n, names);
+    ir::outer_names_read_by(n, names);
     for (const auto& nm : names) mark(g.find_value(nm));
   }
   int removed = 0;

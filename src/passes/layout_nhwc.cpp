@@ -72,7 +72,7 @@ Candidate classify(const ir::Graph& g, const ir::Node& n) {
     c.kind = Kind::kConverted;
     return c;
   }
-  if (util::has_subgraph(n)) return c;
+  if (ir::has_subgraph(n)) return c;
   // Split on the channel axis (sibling aggregation leaves one after each wider conv).
   if (n.domain.empty() && n.op_type == "Split") {
     auto it = n.attrs.find("axis");

@@ -3,42 +3,11 @@
 #include <algorithm>
 
 namespace lithe::passes::util {
-namespace {
-
-// Names the bodies of one graph's nodes read from enclosing scopes, at any depth. A nested
-// body's outer reference may name a value of an intermediate body rather than of the top
-// graph; callers look names up in their own graph, so an extra name only keeps a value.
-void collect_graph_outer_names(const ir::Graph& g, std::vector<std::string>& out) {
-  for (const ir::Node& n : g.nodes) collect_body_outer_names(n, out);
-}
-
-}  // namespace
-
-bool has_subgraph(const ir::Node& n) {
-  for (const auto& kv : n.attrs)
-    if (kv.second.g || !kv.second.graphs.empty()) return true;
-  return false;
-}
-
-void collect_body_outer_names(const ir::Node& n, std::vector<std::string>& out) {
-  for (const auto& kv : n.attrs) {
-    const ir::Attribute& a = kv.second;
-    std::vector<const ir::Graph*> bodies;
-    if (a.g) bodies.push_back(a.g.get());
-    for (const auto& b : a.graphs)
-      if (b) bodies.push_back(b.get());
-    for (const ir::Graph* b : bodies) {
-      for (int r : b->outer_refs)
-        if (r >= 0) out.push_back(b->values[static_cast<size_t>(r)].name);
-      collect_graph_outer_names(*b, out);
-    }
-  }
-}
 
 std::vector<char> values_read_by_subgraphs(const ir::Graph& g) {
   std::vector<char> reads(g.values.size(), 0);
   std::vector<std::string> names;
-  collect_graph_outer_names(g, names);
+  ir::outer_names_read_by(g, names);
   for (const auto& nm : names) {
     int v = g.find_value(nm);
     if (v >= 0) reads[static_cast<size_t>(v)] = 1;

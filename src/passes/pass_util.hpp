@@ -8,15 +8,11 @@
 
 namespace lithe::passes::util {
 
-/// True if the node carries a subgraph (If/Loop/Scan bodies).
-bool has_subgraph(const ir::Node& n);
 
 /// Per value id of `g`: 1 if a subgraph body (at any depth) reads it by name. Such a value
 /// cannot be renamed, replaced or removed: replace_uses() only rewires node inputs.
 std::vector<char> values_read_by_subgraphs(const ir::Graph& g);
 
-/// Appends the names that `n`'s subgraph bodies (at any depth) read from enclosing scopes.
-void collect_body_outer_names(const ir::Node& n, std::vector<std::string>& out);
 
 /// True if value `v` has a fully known static shape and a known element type.
 bool type_known(const ir::Graph& g, int v);

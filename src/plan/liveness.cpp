@@ -28,23 +28,6 @@ int64_t plannable_bytes(const ir::Value& v) {
   return b > 0 ? b : -1;
 }
 
-namespace {
-// Names that If/Loop/Scan bodies (at any depth) read from enclosing scopes; mirrors
-// collect_outer_names in ir/graph.cpp.
-void collect_outer_names(const ir::Graph& g, std::vector<std::string>& out) {
-  for (const ir::Node& n : g.nodes)
-    for (const auto& [k, a] : n.attrs) {
-      std::vector<const ir::Graph*> bodies;
-      if (a.g) bodies.push_back(a.g.get());
-      for (const auto& b : a.graphs) bodies.push_back(b.get());
-      for (const ir::Graph* b : bodies) {
-        for (int r : b->outer_refs) out.push_back(b->values[static_cast<size_t>(r)].name);
-        collect_outer_names(*b, out);
-      }
-    }
-}
-}  // namespace
-
 Lifetimes compute_lifetimes(const ir::Graph& g) {
   const int steps = static_cast<int>(g.nodes.size());
   Lifetimes lt;
@@ -59,7 +42,7 @@ Lifetimes compute_lifetimes(const ir::Graph& g) {
   for (int v : g.outputs)
     if (v >= 0) lt.end[static_cast<size_t>(v)] = steps;
   std::vector<std::string> outer;
-  collect_outer_names(g, outer);
+  ir::outer_names_read_by(g, outer);
   for (const std::string& name : outer) {
     int v = g.find_value(name);
     if (v >= 0) lt.end[static_cast<size_t>(v)] = steps;

@@ -30,13 +30,6 @@ struct Scope {
   }
 };
 
-bool has_subgraph(const ir::Node& n) {
-  for (const auto& [name, a] : n.attrs)
-    if (a.kind == ir::Attribute::Kind::kGraph || a.kind == ir::Attribute::Kind::kGraphs)
-      return true;
-  return false;
-}
-
 // A planned run of the top-level graph: the plan, the arena and the Concats whose inputs
 // are (partly) already in their slices.
 struct Planned {
@@ -242,7 +235,7 @@ RefExecutor::RefExecutor(std::shared_ptr<const ir::Graph> graph, const plan::Mem
   bool control_flow = false;
   for (const ir::Node& n : g.nodes) {
     ops_.push_back(&ops::require_op(n));
-    control_flow |= has_subgraph(n);
+    control_flow |= ir::has_subgraph(n);
   }
   // Graphs with subgraphs keep every value alive (bodies read outer values by name).
   last_use_.assign(g.values.size(), control_flow ? static_cast<int>(g.nodes.size()) : -1);

@@ -71,7 +71,9 @@ void check_bias(const NodeAttrs& a, const Shape& bs, int64_t m) {
 
 // ---- Conv ------------------------------------------------------------------------------
 
-void conv_infer(InferContext& ctx) {
+// Conv and ConvTranspose: X, W and the optional B share one float type, which the output
+// takes (set before the shapes, which may be unknown at build time).
+DType infer_float_xwb_types(InferContext& ctx) {
   ctx.expect_inputs(2, 3);
   DType t = ctx.input_dtype(0);
   if (!is_float(t)) ctx.fail("X must be a float tensor, got ", dtype_name(t));
@@ -80,6 +82,11 @@ void conv_infer(InferContext& ctx) {
   if (ctx.has_input(2) && ctx.input_dtype(2) != t)
     ctx.fail("B is ", dtype_name(ctx.input_dtype(2)), " but X is ", dtype_name(t));
   ctx.set_output_unknown(0, t);
+  return t;
+}
+
+void conv_infer(InferContext& ctx) {
+  const DType t = infer_float_xwb_types(ctx);
   ConvSetup s = conv_setup(ctx, ctx.input_shape(0), ctx.input_shape(1));
   if (ctx.has_input(2)) check_bias(ctx, ctx.input_shape(2), s.m);
   ctx.set_output(0, t, s.out_shape);
@@ -315,14 +322,7 @@ ConvTransposeSetup conv_transpose_setup(const NodeAttrs& a, const Shape& xs, con
 }
 
 void conv_transpose_infer(InferContext& ctx) {
-  ctx.expect_inputs(2, 3);
-  DType t = ctx.input_dtype(0);
-  if (!is_float(t)) ctx.fail("X must be a float tensor, got ", dtype_name(t));
-  if (ctx.input_dtype(1) != t)
-    ctx.fail("W is ", dtype_name(ctx.input_dtype(1)), " but X is ", dtype_name(t));
-  if (ctx.has_input(2) && ctx.input_dtype(2) != t)
-    ctx.fail("B is ", dtype_name(ctx.input_dtype(2)), " but X is ", dtype_name(t));
-  ctx.set_output_unknown(0, t);
+  const DType t = infer_float_xwb_types(ctx);
   ConvTransposeSetup s = conv_transpose_setup(ctx, ctx.input_shape(0), ctx.input_shape(1));
   if (ctx.has_input(2)) check_bias(ctx, ctx.input_shape(2), s.m);
   ctx.set_output(0, t, s.out_shape);

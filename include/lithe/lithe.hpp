@@ -35,10 +35,18 @@ struct LoadOptions {
   bool optimize = true;
   /// Pass names not to run (ONNX files).
   std::vector<std::string> disabled_passes;
+  /// Kernel level: "" picks the best this CPU runs (or the LITHE_ISA environment variable),
+  /// "portable", "avx2", "avx512" force one, "reference" runs the reference kernels only.
+  std::string isa;
 
 };
 
 class Context;
+
+struct ContextOptions {
+  /// Threads the context's kernels use (the calling thread included), >= 1.
+  int threads = 1;
+};
 
 /// A loaded, verified model. Immutable and shareable across threads.
 class Engine {
@@ -55,7 +63,9 @@ class Engine {
   /// Notes from loading (e.g. a symbolic dim set to 1 because no shape was given).
   const std::vector<std::string>& notes() const;
   /// A new execution context (its own intermediate buffers; shared weights).
-  std::unique_ptr<Context> create_context() const;
+  std::unique_ptr<Context> create_context(const ContextOptions& opts = {}) const;
+  /// The kernel level the engine runs at ("reference" when it runs the reference kernels).
+  std::string isa() const;
 
   struct Impl;
   explicit Engine(std::shared_ptr<Impl> impl);
@@ -76,6 +86,16 @@ class Context {
   /// run() (clone() it to keep it).
   const Tensor& output(const std::string& name) const;
   const Tensor& output(size_t index) const;
+
+  /// Per-node profiling: when on, run() adds each node's time; profile() lists
+  /// (node name, op, kernel, total ns) for the nodes that ran.
+  void set_profiling(bool on);
+  struct NodeTime {
+    std::string node, op, kernel;
+    int64_t ns = 0;
+    int64_t macs = 0;
+  };
+  std::vector<NodeTime> profile() const;
 
   struct Impl;
   explicit Context(std::unique_ptr<Impl> impl);

@@ -1,15 +1,19 @@
+#include <cstdlib>
 #include <algorithm>
 
 #include "builder/build.hpp"
 #include "engine/engine.hpp"
 #include "lithe/lithe.hpp"
+#include "kernels/cpu.hpp"
+#include "runtime/executor.hpp"
 #include "runtime/ref_executor.hpp"
 
 namespace lithe {
 
 struct Engine::Impl {
   std::shared_ptr<const ir::Graph> graph;
-  std::unique_ptr<runtime::RefExecutor> exec;
+  std::unique_ptr<runtime::RefExecutor> exec;      ///< reference kernels (no program)
+  std::shared_ptr<const runtime::Program> program;  ///< the fast executor, when it can run
   std::vector<TensorInfo> inputs, outputs;
   std::vector<std::string> notes;
   std::string report_json;
@@ -17,7 +21,8 @@ struct Engine::Impl {
 
 struct Context::Impl {
   std::shared_ptr<const Engine::Impl> engine;
-  std::shared_ptr<std::byte> arena;  ///< this context's intermediates (planned offsets)
+  std::unique_ptr<runtime::Session> session;  ///< fast path: arena, pool, bound inputs
+  std::shared_ptr<std::byte> arena;  ///< reference path: intermediates (planned offsets)
   std::vector<Tensor> inputs;
   std::vector<Tensor> outputs;
 };
@@ -54,7 +59,20 @@ std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions&
   }
   impl->graph = contents.graph;
   impl->report_json = std::move(contents.report_json);
-  impl->exec = std::make_unique<runtime::RefExecutor>(impl->graph, &contents.plan);
+  std::string isa = opts.isa;
+  if (isa.empty()) {
+    const char* env = std::getenv("LITHE_ISA");
+    isa = env ? env : "";
+  }
+  if (isa != "reference" && runtime::Program::supports(*impl->graph, contents.plan)) {
+    const kernels::Isa level = isa.empty() ? kernels::best_isa() : kernels::parse_isa(isa);
+    if (!kernels::isa_supported(level))
+      fail("this CPU cannot run ", kernels::isa_name(level), " kernels (best is ",
+           kernels::isa_name(kernels::best_isa()), ")");
+    impl->program = std::make_shared<runtime::Program>(impl->graph, contents.plan, level);
+  } else {
+    impl->exec = std::make_unique<runtime::RefExecutor>(impl->graph, &contents.plan);
+  }
   for (int v : impl->graph->inputs) impl->inputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
   for (int v : impl->graph->outputs) impl->outputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
   return std::make_shared<Engine>(std::move(impl));
@@ -67,10 +85,17 @@ const std::vector<TensorInfo>& Engine::outputs() const { return impl_->outputs; 
 const std::vector<std::string>& Engine::notes() const { return impl_->notes; }
 const std::string& Engine::report_json() const { return impl_->report_json; }
 
-std::unique_ptr<Context> Engine::create_context() const {
+std::string Engine::isa() const {
+  return impl_->program ? kernels::isa_name(impl_->program->isa()) : "reference";
+}
+
+std::unique_ptr<Context> Engine::create_context(const ContextOptions& opts) const {
   auto c = std::make_unique<Context::Impl>();
   c->engine = impl_;
-  c->arena = runtime::allocate_arena(impl_->exec->plan()->arena_bytes);
+  if (impl_->program)
+    c->session = std::make_unique<runtime::Session>(impl_->program, opts.threads);
+  else
+    c->arena = runtime::allocate_arena(impl_->exec->plan()->arena_bytes);
   c->inputs.resize(impl_->inputs.size());
   return std::make_unique<Context>(std::move(c));
 }
@@ -82,7 +107,7 @@ void Context::set_input(const std::string& name, Tensor value) {
   const auto& ins = impl_->engine->inputs;
   for (size_t i = 0; i < ins.size(); ++i) {
     if (ins[i].name == name) {
-      impl_->inputs[i] = std::move(value);
+      (impl_->session ? impl_->session->input(i) : impl_->inputs[i]) = std::move(value);
       return;
     }
   }
@@ -92,13 +117,40 @@ void Context::set_input(const std::string& name, Tensor value) {
 }
 
 void Context::run() {
+  if (impl_->session) {
+    impl_->session->run();
+    return;
+  }
   const auto& ins = impl_->engine->inputs;
   for (size_t i = 0; i < ins.size(); ++i)
     if (!impl_->inputs[i].defined()) fail("input '", ins[i].name, "' was not set");
   impl_->outputs = impl_->engine->exec->run(impl_->inputs, impl_->arena.get());
 }
 
+void Context::set_profiling(bool on) {
+  if (impl_->session) impl_->session->set_profiling(on);
+}
+
+std::vector<Context::NodeTime> Context::profile() const {
+  std::vector<NodeTime> out;
+  if (!impl_->session) return out;
+  const runtime::Program& p = *impl_->engine->program;
+  const ir::Graph& g = p.graph();
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    if (p.plan().skip[n]) continue;
+    const ir::Node& node = g.nodes[n];
+    const runtime::FastStep* f = p.fast_step(n);
+    out.push_back({node.name, (node.domain.empty() ? "" : node.domain + ".") + node.op_type,
+                   f ? f->kind() : "reference", impl_->session->node_ns()[n], f ? f->macs() : 0});
+  }
+  return out;
+}
+
 const Tensor& Context::output(size_t index) const {
+  if (impl_->session) {
+    const auto& outs = impl_->session->outputs();
+    if (index < outs.size() && outs[index].defined()) return outs[index];
+  }
   if (index >= impl_->outputs.size())
     fail("output index ", index, " out of range (the model has ", impl_->engine->outputs.size(),
          " outputs; was run() called?)");

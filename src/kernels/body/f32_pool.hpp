@@ -1,0 +1,84 @@
+// Body of f32 max / average pooling on NHWC data, channel vectors of 16, 4, then single
+// channels. Window taps outside the input are skipped; the average divides by the taps
+// inside the input, or with count_include_pad by the taps inside the padded extent, as the
+// reference kernels do.
+#pragma once
+#include "kernels/body/vec.hpp"
+
+namespace pool_body {
+
+using namespace ::lithe::kernels;
+using namespace body;
+
+template <class V, int W>
+inline int64_t channels(const PoolArgs& a, int64_t oy, int64_t ox, int64_t c0, float* y,
+                        float div) {
+  int64_t c = c0;
+  for (; c + W <= a.c; c += W) {
+    V acc = a.max ? splat<V>(std::numeric_limits<float>::lowest()) : V{};
+    bool any = false;
+    for (int64_t ky = 0; ky < a.kh; ++ky) {
+      const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
+      if (iy < 0 || iy >= a.ih) continue;
+      for (int64_t kx = 0; kx < a.kw; ++kx) {
+        const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
+        if (ix < 0 || ix >= a.iw) continue;
+        const V v = loadv<V>(a.x + (iy * a.iw + ix) * a.x_stride + c);
+        if (a.max) {
+          // The first tap is taken as it is (a NaN there stays), later ones only if greater.
+          acc = any ? (v > acc ? v : acc) : v;
+        } else {
+          acc += v;
+        }
+        any = true;
+      }
+    }
+    if (!a.max) acc = div > 0 ? acc / splat<V>(div) : V{};
+    storev(y + c, acc);
+  }
+  return c;
+}
+
+inline void f32_pool(const PoolArgs& a, int64_t oy0, int64_t oy1) {
+  for (int64_t oy = oy0; oy < oy1; ++oy)
+    for (int64_t ox = 0; ox < a.ow; ++ox) {
+      // Taps inside the input (or inside the padded extent with count_include_pad).
+      const int64_t lo_y = a.count_include_pad ? -a.ph : 0, hi_y = a.count_include_pad ? a.ih + a.pad_h_end : a.ih;
+      const int64_t lo_x = a.count_include_pad ? -a.pw : 0, hi_x = a.count_include_pad ? a.iw + a.pad_w_end : a.iw;
+      int64_t ny = 0, nx = 0;
+      for (int64_t ky = 0; ky < a.kh; ++ky) {
+        const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
+        ny += iy >= lo_y && iy < hi_y;
+      }
+      for (int64_t kx = 0; kx < a.kw; ++kx) {
+        const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
+        nx += ix >= lo_x && ix < hi_x;
+      }
+      const float div = static_cast<float>(static_cast<double>(ny) * static_cast<double>(nx));
+      float* y = a.y + (oy * a.ow + ox) * a.y_stride;
+      int64_t c = channels<V16, 16>(a, oy, ox, 0, y, div);
+      c = channels<V4, 4>(a, oy, ox, c, y, div);
+      for (; c < a.c; ++c) {
+        float acc = a.max ? std::numeric_limits<float>::lowest() : 0.0f;
+        bool any = false;
+        for (int64_t ky = 0; ky < a.kh; ++ky) {
+          const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
+          if (iy < 0 || iy >= a.ih) continue;
+          for (int64_t kx = 0; kx < a.kw; ++kx) {
+            const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
+            if (ix < 0 || ix >= a.iw) continue;
+            const float v = a.x[(iy * a.iw + ix) * a.x_stride + c];
+            if (a.max)
+              acc = (!any || v > acc) ? v : acc;
+            else
+              acc += v;
+            any = true;
+          }
+        }
+        if (!a.max) acc = div > 0 ? acc / div : 0.0f;
+        y[c] = acc;
+      }
+    }
+}
+
+}  // namespace pool_body

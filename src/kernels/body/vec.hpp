@@ -1,0 +1,79 @@
+// Vector helpers for the kernel bodies: GCC/Clang vector extensions, so one body compiles to
+// ZMM code in x86_avx512/, YMM pairs in x86_avx2/ and the baseline (SSE2, NEON) in portable/.
+//
+// Included only by a level's table_<level>.cpp, inside that level's anonymous namespace, after
+// <cstring>, <limits> and kernels/kernels.hpp: every function here then has internal linkage
+// and is compiled with the level's flags. (An inline function shared between levels would be
+// one symbol, and the linker could hand the portable path the AVX-512 copy.) For the same
+// reason the bodies call nothing inline from outside: the scalar epilogue is out of line.
+#pragma once
+
+namespace body {
+
+using ::lithe::kernels::epilogue_scalar;
+
+typedef float V16 __attribute__((vector_size(64)));
+typedef float V4 __attribute__((vector_size(16)));
+typedef int I16 __attribute__((vector_size(64)));
+typedef int I4 __attribute__((vector_size(16)));
+
+template <class V>
+inline V loadv(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <class V>
+inline void storev(float* p, V v) {
+  std::memcpy(p, &v, sizeof(V));
+}
+template <class V>
+inline V splat(float s) {
+  return V{} + s;
+}
+template <class V>
+inline V vmax(V a, V b) {
+  return a > b ? a : b;
+}
+template <class V>
+inline V vmin(V a, V b) {
+  return a < b ? a : b;
+}
+
+/// The cheap activations on a whole vector, formula for formula as apply_activation;
+/// returns false for the transcendental ones (Sigmoid, SiLU, Tanh), which the caller applies
+/// per element after storing.
+template <class V>
+inline bool activate(V& x, const ::lithe::ops::fused::Epilogue& e) {
+  using ::lithe::ops::fused::Activation;
+  const V zero = V{}, one = splat<V>(1.0f);
+  switch (e.act) {
+    case Activation::kNone:
+      return true;
+    case Activation::kRelu:
+      x = x > zero ? x : zero;
+      return true;
+    case Activation::kClip:
+      x = x < splat<V>(e.p0) ? splat<V>(e.p0) : x;
+      x = x > splat<V>(e.p1) ? splat<V>(e.p1) : x;
+      return true;
+    case Activation::kLeakyRelu:
+      x = x >= zero ? x : splat<V>(e.p0) * x;
+      return true;
+    case Activation::kHardSigmoid:
+      x = vmax(zero, vmin(one, splat<V>(e.p0) * x + splat<V>(e.p1)));
+      return true;
+    case Activation::kHardSwish:
+      x = x * vmax(zero, vmin(one, x / splat<V>(6.0f) + splat<V>(0.5f)));
+      return true;
+    default:
+      return false;
+  }
+}
+
+inline bool cheap_activation(const ::lithe::ops::fused::Epilogue& e) {
+  V4 probe{};
+  return activate(probe, e);
+}
+
+}  // namespace body

@@ -1,0 +1,33 @@
+#include "kernels/kernels.hpp"
+
+#include "core/error.hpp"
+
+namespace lithe::kernels {
+
+void pack_b_f32(int64_t k, int64_t n, const float* b, int64_t stride_k, int64_t stride_n,
+                float* out) {
+  for (int64_t p = 0; p < panels_of(n); ++p)
+    for (int64_t kk = 0; kk < k; ++kk)
+      for (int64_t j = 0; j < kPanel; ++j) {
+        const int64_t col = p * kPanel + j;
+        *out++ = col < n ? b[kk * stride_k + col * stride_n] : 0.0f;
+      }
+}
+
+void epilogue_scalar(float* y, int64_t n, const float* z, const ops::fused::Epilogue& e) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = z ? y[i] + z[i] : y[i];
+    y[i] = ops::fused::apply_activation<float>(v, e);
+  }
+}
+
+const KernelTable& kernel_table(Isa isa) {
+  if (!isa_supported(isa)) fail("this CPU cannot run ", isa_name(isa), " kernels");
+#if defined(__x86_64__)
+  if (isa == Isa::kAvx512) return avx512::table();
+  if (isa == Isa::kAvx2) return avx2::table();
+#endif
+  return portable::table();
+}
+
+}  // namespace lithe::kernels

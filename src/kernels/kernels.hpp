@@ -1,0 +1,108 @@
+// The optimized kernel families and the table that dispatches them per ISA level.
+//
+// One kernel body per family lives in body/*.hpp and is compiled once per level
+// (portable/, x86_avx2/, x86_avx512/, each with its own compiler flags); a level's table
+// names its instances. Kernels never allocate, lock or log: the caller gives them their part
+// of the work (rows, panels) and a pre-sized workspace, so the thread pool's static
+// partitioning decides who computes what and results do not depend on the thread count.
+//
+// Packed B (GEMM weights): ceil(N/16) panels of 16 columns; panel p holds, for k = 0..K-1,
+// the 16 values B[k][16p .. 16p+15] (zero past N). The layout is the same for every level,
+// so packed weights are portable between CPUs of one architecture.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu.hpp"
+#include "ops/fused_internal.hpp"
+
+namespace lithe::kernels {
+
+inline constexpr int64_t kPanel = 16;
+
+static inline int64_t panels_of(int64_t n) { return (n + kPanel - 1) / kPanel; }
+/// Floats of the packed form of a K x N matrix.
+static inline int64_t packed_b_floats(int64_t k, int64_t n) { return panels_of(n) * kPanel * k; }
+/// Packs B (element (k, n) at b[k * stride_k + n * stride_n]) into `out`
+/// (packed_b_floats(k, n) floats).
+void pack_b_f32(int64_t k, int64_t n, const float* b, int64_t stride_k, int64_t stride_n,
+                float* out);
+
+/// y = act(acc + residual), acc starting from the bias: what the fused ops compute
+/// (ops/fused_internal.hpp), applied while the tile is in registers.
+struct Epilogue {
+  const float* bias = nullptr;      ///< padded to a whole panel (GEMM) or [C] (depthwise); may be null
+  const float* residual = nullptr;  ///< element (m, n) at residual[m * ldr + n]; may be null
+  int64_t ldr = 0;
+  ops::fused::Epilogue act;
+};
+
+/// Residual then activation on n contiguous values, one at a time (apply_activation's
+/// formulas); the kernels call it for the activations they do not vectorize.
+void epilogue_scalar(float* y, int64_t n, const float* z, const ops::fused::Epilogue& e);
+
+/// C (m x n, row stride ldc) = A (m x k, row stride lda) x packed B, with the epilogue.
+struct GemmArgs {
+  int64_t m = 0, n = 0, k = 0;
+  const float* a = nullptr;
+  int64_t lda = 0;
+  const float* bp = nullptr;
+  float* c = nullptr;
+  int64_t ldc = 0;
+  Epilogue ep;
+};
+/// Computes rows [m0, m1) x panels [p0, p1) of C.
+using F32GemmFn = void (*)(const GemmArgs&, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+
+/// Depthwise 2-D convolution on one NHWC image: y[oy, ox, c] over C channels.
+struct DwConvArgs {
+  const float* x = nullptr;  ///< pixel (iy, ix) at x + (iy * iw + ix) * x_stride
+  int64_t ih = 0, iw = 0, x_stride = 0;
+  const float* w = nullptr;  ///< packed [kh * kw][C]
+  float* y = nullptr;        ///< pixel (oy, ox) at y + (oy * ow + ox) * y_stride
+  int64_t oh = 0, ow = 0, y_stride = 0;
+  int64_t c = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  Epilogue ep;  ///< residual pixel (oy, ox) at residual + (oy * ow + ox) * ldr
+};
+/// Computes output rows [oy0, oy1).
+using F32DwConvFn = void (*)(const DwConvArgs&, int64_t oy0, int64_t oy1);
+
+/// Max or average pooling on one NHWC image (also global average: kh = ih, kw = iw).
+struct PoolArgs {
+  const float* x = nullptr;
+  int64_t ih = 0, iw = 0, x_stride = 0;
+  float* y = nullptr;
+  int64_t oh = 0, ow = 0, y_stride = 0;
+  int64_t c = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  bool max = true;
+  bool count_include_pad = false;
+  int64_t pad_h_end = 0, pad_w_end = 0;  ///< the padded extent counted with count_include_pad
+};
+using F32PoolFn = void (*)(const PoolArgs&, int64_t oy0, int64_t oy1);
+
+struct KernelTable {
+  Isa isa;
+  int gemm_mr;      ///< rows of the GEMM microkernel
+  int gemm_panels;  ///< panels of 16 columns the microkernel computes at once
+  F32GemmFn f32_gemm;
+  F32DwConvFn f32_dwconv;
+  F32PoolFn f32_pool;
+};
+
+/// The table of `isa` (which must be supported: see isa_supported).
+const KernelTable& kernel_table(Isa isa);
+
+// One table per level, defined in that level's folder.
+namespace portable {
+const KernelTable& table();
+}
+namespace avx2 {
+const KernelTable& table();
+}
+namespace avx512 {
+const KernelTable& table();
+}
+
+}  // namespace lithe::kernels

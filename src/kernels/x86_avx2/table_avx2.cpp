@@ -1,0 +1,23 @@
+// The avx2 level: the kernel bodies compiled with this folder's flags (see CMakeLists.txt).
+// GEMM microkernel: 6 rows x 1 panel(s) of 16 columns.
+#include <cstring>
+#include <limits>
+
+#include "kernels/kernels.hpp"
+
+namespace lithe::kernels::avx2 {
+namespace {
+constexpr int kGemmMR = 6;
+constexpr int kGemmNV = 1;
+#include "kernels/body/f32_gemm.hpp"
+#include "kernels/body/f32_dwconv.hpp"
+#include "kernels/body/f32_pool.hpp"
+}  // namespace
+
+const KernelTable& table() {
+  static const KernelTable t{Isa::kAvx2, kGemmMR, kGemmNV, gemm_body::f32_gemm,
+                             dwconv_body::f32_dwconv, pool_body::f32_pool};
+  return t;
+}
+
+}  // namespace lithe::kernels::avx2

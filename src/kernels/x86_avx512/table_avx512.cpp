@@ -1,0 +1,23 @@
+// The avx512 level: the kernel bodies compiled with this folder's flags (see CMakeLists.txt).
+// GEMM microkernel: 12 rows x 2 panel(s) of 16 columns.
+#include <cstring>
+#include <limits>
+
+#include "kernels/kernels.hpp"
+
+namespace lithe::kernels::avx512 {
+namespace {
+constexpr int kGemmMR = 12;
+constexpr int kGemmNV = 2;
+#include "kernels/body/f32_gemm.hpp"
+#include "kernels/body/f32_dwconv.hpp"
+#include "kernels/body/f32_pool.hpp"
+}  // namespace
+
+const KernelTable& table() {
+  static const KernelTable t{Isa::kAvx512, kGemmMR, kGemmNV, gemm_body::f32_gemm,
+                             dwconv_body::f32_dwconv, pool_body::f32_pool};
+  return t;
+}
+
+}  // namespace lithe::kernels::avx512

@@ -1,0 +1,479 @@
+#include "runtime/fast_steps.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "ops/conv_pool_internal.hpp"
+#include "ops/fused_internal.hpp"
+#include "ops/op.hpp"
+#include "runtime/thread_pool.hpp"
+
+namespace lithe::runtime {
+namespace {
+
+using kernels::KernelTable;
+using kernels::kPanel;
+using kernels::panels_of;
+
+// 64-byte-aligned float storage for packed weights.
+struct AlignedFloats {
+  std::unique_ptr<float, void (*)(void*)> p{nullptr, std::free};
+  int64_t n = 0;
+  explicit AlignedFloats(int64_t count = 0) : n(count) {
+    if (count <= 0) return;
+    const size_t bytes = (static_cast<size_t>(count) * sizeof(float) + 63) / 64 * 64;
+    p.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!p) fail_runtime("out of memory packing weights (", bytes, " bytes)");
+    std::memset(p.get(), 0, bytes);
+  }
+  float* data() const { return p.get(); }
+};
+
+const Tensor* constant_of(const ir::Graph& g, int v) {
+  if (v < 0) return nullptr;
+  const ir::Value& val = g.values[static_cast<size_t>(v)];
+  return val.constant ? &*val.constant : nullptr;
+}
+
+bool is_f32_static(const ir::Graph& g, int v) {
+  if (v < 0) return false;
+  const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
+  return t.dtype == DType::kFloat32 && t.fully_known();
+}
+
+const Shape& dims_of(const ir::Graph& g, int v) { return g.values[static_cast<size_t>(v)].type.dims; }
+
+int input_at(const ir::Node& n, size_t i) { return i < n.inputs.size() ? n.inputs[i] : -1; }
+
+bool parse_act(const ops::NodeAttrs& a, ops::fused::Epilogue* e) {
+  return ops::fused::parse_epilogue(a.attr_string("activation", ""),
+                                    a.attr_floats("activation_params", {}), e)
+      .empty();
+}
+
+// Rows per GEMM task: the A tile (rows x K floats) stays within about 128 KiB.
+int64_t tile_rows(int64_t k, int mr) {
+  const int64_t fit = (32768 / std::max<int64_t>(k, 1)) / mr * mr;
+  return std::clamp<int64_t>(fit, mr, 8 * mr);
+}
+
+// ---- ConvNhwc --------------------------------------------------------------------------
+
+class ConvStep final : public FastStep {
+ public:
+  enum class Kind { kGemm1x1, kIm2col, kDepthwise };
+
+  ConvStep(const KernelTable& kt, Kind kind) : kt_(kt), kind_(kind) {}
+
+  int64_t scratch_floats() const override { return kind_ == Kind::kIm2col ? tm_ * kdim_ : 0; }
+  int64_t macs() const override { return macs_; }
+  const char* kind() const override {
+    return kind_ == Kind::kGemm1x1 ? "conv-gemm" : kind_ == Kind::kIm2col ? "conv-im2col" : "dwconv";
+  }
+
+  void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
+    const float* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);
+    float* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);
+    const float* z = z_ >= 0 ? static_cast<const float*>(vals[static_cast<size_t>(z_)]) : nullptr;
+    const int64_t in_img = ih_ * iw_ * c_, out_img = oh_ * ow_ * m_;
+    if (kind_ == Kind::kDepthwise) {
+      int64_t b, e;
+      static_range(nb_ * oh_, t, nt, &b, &e);
+      for (int64_t r = b; r < e;) {
+        const int64_t img = r / oh_, oy0 = r % oh_, oy1 = std::min(oh_, oy0 + (e - r));
+        kernels::DwConvArgs d = dwa_;
+        d.x = x + img * in_img;
+        d.y = y + img * out_img;
+        if (z) d.ep.residual = z + img * out_img;
+        kt_.f32_dwconv(d, oy0, oy1);
+        r += oy1 - oy0;
+      }
+      return;
+    }
+    const int64_t mrows = oh_ * ow_, mt = (mrows + tm_ - 1) / tm_;
+    const int64_t pg = panels_of(mg_), pc = (pg + pchunk_ - 1) / pchunk_;
+    const int64_t tasks = nb_ * group_ * mt * pc;
+    int64_t b, e;
+    static_range(tasks, t, nt, &b, &e);
+    int64_t built = -1;  // the (image, group, m tile) whose im2col rows are in scratch
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t pi = task % pc, rest = task / pc;
+      const int64_t mi = rest % mt, gi = (rest / mt) % group_, img = rest / mt / group_;
+      const int64_t m0 = mi * tm_, m1 = std::min(mrows, m0 + tm_);
+      const int64_t p0 = pi * pchunk_, p1 = std::min(pg, p0 + pchunk_);
+      kernels::GemmArgs a;
+      a.n = mg_;
+      a.k = kdim_;
+      a.bp = packed_.data() + gi * pg * kPanel * kdim_;
+      a.c = y + img * out_img + gi * mg_;
+      a.ldc = m_;
+      a.ep.act = act_;
+      a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
+      if (z) {
+        a.ep.residual = z + img * out_img + gi * mg_;
+        a.ep.ldr = m_;
+      }
+      if (kind_ == Kind::kGemm1x1) {
+        a.m = mrows;
+        a.a = x + img * in_img + gi * cg_;
+        a.lda = c_;
+        kt_.f32_gemm(a, m0, m1, p0, p1);
+        continue;
+      }
+      if (built != rest) {
+        im2col(x + img * in_img + gi * cg_, m0, m1, scratch);
+        built = rest;
+      }
+      a.m = m1 - m0;
+      a.a = scratch;
+      a.lda = kdim_;
+      a.c += m0 * m_;
+      if (z) a.ep.residual += m0 * m_;
+      kt_.f32_gemm(a, 0, m1 - m0, p0, p1);
+    }
+  }
+
+  // Rows [m0, m1) of the (kh, kw, cg)-ordered patch matrix of one image and group.
+  void im2col(const float* x, int64_t m0, int64_t m1, float* out) const {
+    const size_t row_bytes = static_cast<size_t>(cg_) * sizeof(float);
+    for (int64_t m = m0; m < m1; ++m) {
+      const int64_t oy = m / ow_, ox = m % ow_;
+      float* dst = out + (m - m0) * kdim_;
+      for (int64_t ky = 0; ky < kh_; ++ky) {
+        const int64_t iy = oy * sh_ - ph_ + ky * dh_;
+        for (int64_t kx = 0; kx < kw_; ++kx, dst += cg_) {
+          const int64_t ix = ox * sw_ - pw_ + kx * dw_;
+          if (iy < 0 || iy >= ih_ || ix < 0 || ix >= iw_)
+            std::memset(dst, 0, row_bytes);
+          else
+            std::memcpy(dst, x + (iy * iw_ + ix) * c_, row_bytes);
+        }
+      }
+    }
+  }
+
+  const KernelTable& kt_;
+  Kind kind_;
+  int x_ = -1, y_ = -1, z_ = -1;
+  int64_t nb_ = 0, ih_ = 0, iw_ = 0, c_ = 0, oh_ = 0, ow_ = 0, m_ = 0, group_ = 1, cg_ = 0, mg_ = 0;
+  int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1;
+  int64_t kdim_ = 0, tm_ = 1, pchunk_ = 1, macs_ = 0;
+  ops::fused::Epilogue act_;
+  AlignedFloats packed_, bias_;
+  kernels::DwConvArgs dwa_;
+};
+
+std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
+                                    const KernelTable& kt) {
+  const int xv = input_at(node, 0), wv = input_at(node, 1), bv = input_at(node, 2),
+            zv = input_at(node, 3);
+  const int yv = node.outputs.empty() ? -1 : node.outputs[0];
+  const Tensor* w = constant_of(g, wv);
+  const Tensor* bias = constant_of(g, bv);
+  if (!is_f32_static(g, xv) || !is_f32_static(g, yv) || !w || w->dtype() != DType::kFloat32 ||
+      (bv >= 0 && (!bias || bias->dtype() != DType::kFloat32)) ||
+      (zv >= 0 && !is_f32_static(g, zv)))
+    return nullptr;
+  const Shape& xs = dims_of(g, xv);
+  const Shape& ys = dims_of(g, yv);
+  const Shape& ws = w->shape();
+  if (xs.size() != 4 || ys.size() != 4 || ws.size() != 4) return nullptr;
+  if (zv >= 0 && dims_of(g, zv) != ys) return nullptr;
+  ops::NodeAttrs attrs(node);
+  ops::fused::Epilogue act;
+  if (!parse_act(attrs, &act)) return nullptr;
+  const int64_t group = attrs.attr_int("group", 1);
+  const int64_t c = xs[3], m = ws[0];
+  if (group < 1 || c % group || m % group || ws[1] * group != c || ys[3] != m) return nullptr;
+  ops::conv_pool::Geometry geo = ops::conv_pool::forward_geometry(attrs, {xs[1], xs[2]}, {ws[2], ws[3]});
+  if (geo.out[0] != ys[1] || geo.out[1] != ys[2]) return nullptr;
+  const int64_t cg = c / group, mg = m / group, kh = ws[2], kw = ws[3];
+  const bool depthwise = cg == 1 && mg == 1;
+  const bool pointwise = kh == 1 && kw == 1 && geo.strides[0] == 1 && geo.strides[1] == 1 &&
+                         geo.pad_begin[0] == 0 && geo.pad_begin[1] == 0;
+  auto s = std::make_unique<ConvStep>(
+      kt, depthwise ? ConvStep::Kind::kDepthwise
+                    : pointwise ? ConvStep::Kind::kGemm1x1 : ConvStep::Kind::kIm2col);
+  s->x_ = xv;
+  s->y_ = yv;
+  s->z_ = zv;
+  s->nb_ = xs[0];
+  s->ih_ = xs[1];
+  s->iw_ = xs[2];
+  s->c_ = c;
+  s->oh_ = ys[1];
+  s->ow_ = ys[2];
+  s->m_ = m;
+  s->group_ = group;
+  s->cg_ = cg;
+  s->mg_ = mg;
+  s->kh_ = kh;
+  s->kw_ = kw;
+  s->sh_ = geo.strides[0];
+  s->sw_ = geo.strides[1];
+  s->ph_ = geo.pad_begin[0];
+  s->pw_ = geo.pad_begin[1];
+  s->dh_ = geo.dilations[0];
+  s->dw_ = geo.dilations[1];
+  s->act_ = act;
+  s->macs_ = xs[0] * ys[1] * ys[2] * m * cg * kh * kw;
+  const float* wd = w->data<float>();
+  const float* bd = bias ? bias->data<float>() : nullptr;
+  if (depthwise) {
+    // Weights [C, 1, kh, kw] -> [kh * kw][C].
+    s->packed_ = AlignedFloats(kh * kw * c);
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t tap = 0; tap < kh * kw; ++tap) s->packed_.data()[tap * c + ch] = wd[ch * kh * kw + tap];
+    if (bd) {
+      s->bias_ = AlignedFloats(c);
+      std::memcpy(s->bias_.data(), bd, static_cast<size_t>(c) * sizeof(float));
+    }
+    kernels::DwConvArgs& d = s->dwa_;
+    d.ih = xs[1];
+    d.iw = xs[2];
+    d.x_stride = c;
+    d.w = s->packed_.data();
+    d.oh = ys[1];
+    d.ow = ys[2];
+    d.y_stride = c;
+    d.c = c;
+    d.kh = kh;
+    d.kw = kw;
+    d.sh = s->sh_;
+    d.sw = s->sw_;
+    d.ph = s->ph_;
+    d.pw = s->pw_;
+    d.dh = s->dh_;
+    d.dw = s->dw_;
+    d.ep.bias = s->bias_.data();
+    d.ep.ldr = c;
+    d.ep.act = act;
+    return s;
+  }
+  // GEMM weights per group: B[k = (ky * kw + kx) * cg + ci][n] = W[g * mg + n][ci][ky][kx].
+  const int64_t kdim = kh * kw * cg, pg = panels_of(mg);
+  s->kdim_ = kdim;
+  s->packed_ = AlignedFloats(group * pg * kPanel * kdim);
+  std::vector<float> b(static_cast<size_t>(kdim * mg));
+  for (int64_t gi = 0; gi < group; ++gi) {
+    for (int64_t n = 0; n < mg; ++n)
+      for (int64_t ci = 0; ci < cg; ++ci)
+        for (int64_t tap = 0; tap < kh * kw; ++tap)
+          b[static_cast<size_t>((tap * cg + ci) * mg + n)] =
+              wd[((gi * mg + n) * cg + ci) * kh * kw + tap];
+    kernels::pack_b_f32(kdim, mg, b.data(), mg, 1, s->packed_.data() + gi * pg * kPanel * kdim);
+  }
+  if (bd) {
+    s->bias_ = AlignedFloats(group * pg * kPanel);
+    for (int64_t gi = 0; gi < group; ++gi)
+      std::memcpy(s->bias_.data() + gi * pg * kPanel, bd + gi * mg,
+                  static_cast<size_t>(mg) * sizeof(float));
+  }
+  s->tm_ = tile_rows(kdim, kt.gemm_mr);
+  // Enough tasks for the pool's threads: split the panels when the rows are few.
+  const int64_t row_tasks = xs[0] * group * ((ys[1] * ys[2] + s->tm_ - 1) / s->tm_);
+  int64_t chunks = std::clamp<int64_t>((16 + row_tasks - 1) / row_tasks, 1, pg);
+  int64_t pchunk = (pg + chunks - 1) / chunks;
+  pchunk = (pchunk + kt.gemm_panels - 1) / kt.gemm_panels * kt.gemm_panels;
+  s->pchunk_ = std::max<int64_t>(1, pchunk);
+  return s;
+}
+
+// ---- MaxPoolNhwc / AveragePoolNhwc / GlobalAveragePoolNhwc -----------------------------
+
+class PoolStep final : public FastStep {
+ public:
+  explicit PoolStep(const KernelTable& kt) : kt_(kt) {}
+  const char* kind() const override { return a_.max ? "maxpool" : "avgpool"; }
+  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    const float* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);
+    float* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);
+    const int64_t in_img = a_.ih * a_.iw * a_.c, out_img = a_.oh * a_.ow * a_.c;
+    int64_t b, e;
+    static_range(nb_ * a_.oh, t, nt, &b, &e);
+    for (int64_t r = b; r < e;) {
+      const int64_t img = r / a_.oh, oy0 = r % a_.oh, oy1 = std::min(a_.oh, oy0 + (e - r));
+      kernels::PoolArgs a = a_;
+      a.x = x + img * in_img;
+      a.y = y + img * out_img;
+      kt_.f32_pool(a, oy0, oy1);
+      r += oy1 - oy0;
+    }
+  }
+  const KernelTable& kt_;
+  int x_ = -1, y_ = -1;
+  int64_t nb_ = 0;
+  kernels::PoolArgs a_;
+};
+
+std::unique_ptr<FastStep> make_pool(const ir::Graph& g, const ir::Node& node,
+                                    const KernelTable& kt) {
+  const int xv = input_at(node, 0);
+  if (node.outputs.size() != 1) return nullptr;
+  const int yv = node.outputs[0];
+  if (!is_f32_static(g, xv) || !is_f32_static(g, yv)) return nullptr;
+  const Shape& xs = dims_of(g, xv);
+  const Shape& ys = dims_of(g, yv);
+  if (xs.size() != 4 || ys.size() != 4 || xs[3] != ys[3] || xs[0] != ys[0]) return nullptr;
+  auto s = std::make_unique<PoolStep>(kt);
+  kernels::PoolArgs& a = s->a_;
+  a.ih = xs[1];
+  a.iw = xs[2];
+  a.x_stride = xs[3];
+  a.oh = ys[1];
+  a.ow = ys[2];
+  a.y_stride = ys[3];
+  a.c = xs[3];
+  if (node.op_type == "GlobalAveragePoolNhwc") {
+    if (ys[1] != 1 || ys[2] != 1) return nullptr;
+    a.max = false;
+    a.kh = xs[1];
+    a.kw = xs[2];
+  } else {
+    ops::NodeAttrs attrs(node);
+    std::vector<int64_t> kernel = attrs.attr_ints("kernel_shape", {});
+    if (kernel.size() != 2) return nullptr;
+    ops::conv_pool::WindowOptions opt;
+    opt.ceil_mode = attrs.attr_int("ceil_mode", 0) == 1;
+    ops::conv_pool::Geometry geo = ops::conv_pool::forward_geometry(attrs, {xs[1], xs[2]}, kernel, opt);
+    if (geo.out[0] != ys[1] || geo.out[1] != ys[2]) return nullptr;
+    a.max = node.op_type == "MaxPoolNhwc";
+    a.count_include_pad = attrs.attr_int("count_include_pad", 0) == 1;
+    a.kh = kernel[0];
+    a.kw = kernel[1];
+    a.sh = geo.strides[0];
+    a.sw = geo.strides[1];
+    a.ph = geo.pad_begin[0];
+    a.pw = geo.pad_begin[1];
+    a.dh = geo.dilations[0];
+    a.dw = geo.dilations[1];
+    a.pad_h_end = geo.pad_end[0];
+    a.pad_w_end = geo.pad_end[1];
+  }
+  s->x_ = xv;
+  s->y_ = yv;
+  s->nb_ = xs[0];
+  return s;
+}
+
+// ---- Gemm / MatMul with constant B --------------------------------------------------------
+
+class GemmStep final : public FastStep {
+ public:
+  explicit GemmStep(const KernelTable& kt) : kt_(kt) {}
+  int64_t macs() const override { return m_ * n_ * k_; }
+  const char* kind() const override { return "gemm"; }
+  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    kernels::GemmArgs a;
+    a.m = m_;
+    a.n = n_;
+    a.k = k_;
+    a.a = static_cast<const float*>(vals[static_cast<size_t>(a_)]);
+    a.lda = k_;
+    a.bp = packed_.data();
+    a.c = static_cast<float*>(vals[static_cast<size_t>(y_)]);
+    a.ldc = n_;
+    a.ep.act = act_;
+    a.ep.bias = bias_.data();
+    if (z_ >= 0) {
+      a.ep.residual = static_cast<const float*>(vals[static_cast<size_t>(z_)]);
+      a.ep.ldr = n_;
+    }
+    // Tasks: row tiles x panel chunks, split statically.
+    const int64_t mt = (m_ + tm_ - 1) / tm_, pg = panels_of(n_), pc = (pg + pchunk_ - 1) / pchunk_;
+    int64_t b, e;
+    static_range(mt * pc, t, nt, &b, &e);
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t mi = task / pc, pi = task % pc;
+      kt_.f32_gemm(a, mi * tm_, std::min(m_, (mi + 1) * tm_), pi * pchunk_,
+                   std::min(pg, (pi + 1) * pchunk_));
+    }
+  }
+  const KernelTable& kt_;
+  int a_ = -1, y_ = -1, z_ = -1;
+  int64_t m_ = 0, n_ = 0, k_ = 0, tm_ = 1, pchunk_ = 1;
+  ops::fused::Epilogue act_;
+  AlignedFloats packed_, bias_;
+};
+
+std::unique_ptr<FastStep> make_gemm(const ir::Graph& g, const ir::Node& node,
+                                    const KernelTable& kt) {
+  const bool matmul = node.op_type == "MatMul";
+  const int av = input_at(node, 0), bv = input_at(node, 1);
+  const int cv = matmul ? -1 : input_at(node, 2);
+  const int zv = node.domain == "lithe" ? input_at(node, matmul ? 2 : 3) : -1;
+  if (node.outputs.size() != 1) return nullptr;
+  const int yv = node.outputs[0];
+  const Tensor* b = constant_of(g, bv);
+  const Tensor* c = constant_of(g, cv);
+  if (!is_f32_static(g, av) || !is_f32_static(g, yv) || !b || b->dtype() != DType::kFloat32 ||
+      (cv >= 0 && (!c || c->dtype() != DType::kFloat32)) || (zv >= 0 && !is_f32_static(g, zv)))
+    return nullptr;
+  ops::NodeAttrs attrs(node);
+  ops::fused::Epilogue act;
+  if (!parse_act(attrs, &act)) return nullptr;
+  const Shape& as = dims_of(g, av);
+  const Shape& bs = b->shape();
+  const Shape& ys = dims_of(g, yv);
+  if (bs.size() != 2 || as.empty()) return nullptr;
+  int64_t m = 1, k = as.back(), n = 0;
+  bool trans_b = false;
+  if (matmul) {
+    for (size_t i = 0; i + 1 < as.size(); ++i) m *= as[i];
+    if (as.size() < 2 || bs[0] != k) return nullptr;
+    n = bs[1];
+  } else {
+    if (as.size() != 2 || attrs.attr_int("transA", 0) != 0 || attrs.attr_float("alpha", 1.0f) != 1.0f ||
+        attrs.attr_float("beta", 1.0f) != 1.0f)
+      return nullptr;
+    m = as[0];
+    trans_b = attrs.attr_int("transB", 0) != 0;
+    if ((trans_b ? bs[1] : bs[0]) != k) return nullptr;
+    n = trans_b ? bs[0] : bs[1];
+  }
+  if (shape_numel(ys) != m * n || ys.back() != n) return nullptr;
+  if (zv >= 0 && dims_of(g, zv) != ys) return nullptr;
+  // The bias C must broadcast along rows: [N] or [1, N].
+  if (c && !(c->shape() == Shape{n} || c->shape() == Shape{1, n})) return nullptr;
+  auto s = std::make_unique<GemmStep>(kt);
+  s->a_ = av;
+  s->y_ = yv;
+  s->z_ = zv;
+  s->m_ = m;
+  s->n_ = n;
+  s->k_ = k;
+  s->act_ = act;
+  s->packed_ = AlignedFloats(kernels::packed_b_floats(k, n));
+  kernels::pack_b_f32(k, n, b->data<float>(), trans_b ? 1 : n, trans_b ? k : 1, s->packed_.data());
+  if (c) {
+    s->bias_ = AlignedFloats(panels_of(n) * kPanel);
+    std::memcpy(s->bias_.data(), c->data<float>(), static_cast<size_t>(n) * sizeof(float));
+  }
+  s->tm_ = tile_rows(k, kt.gemm_mr);
+  const int64_t pg = panels_of(n), row_tasks = (m + s->tm_ - 1) / s->tm_;
+  const int64_t chunks = std::clamp<int64_t>((16 + row_tasks - 1) / row_tasks, 1, pg);
+  int64_t pchunk = (pg + chunks - 1) / chunks;
+  s->pchunk_ = (pchunk + kt.gemm_panels - 1) / kt.gemm_panels * kt.gemm_panels;
+  return s;
+}
+
+}  // namespace
+
+std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const KernelTable& kt) {
+  const ir::Node& node = g.nodes[n];
+  if (node.domain == "lithe") {
+    if (node.op_type == "ConvNhwc") return make_conv(g, node, kt);
+    if (node.op_type == "MaxPoolNhwc" || node.op_type == "AveragePoolNhwc" ||
+        node.op_type == "GlobalAveragePoolNhwc")
+      return make_pool(g, node, kt);
+    if (node.op_type == "Gemm" || node.op_type == "MatMul") return make_gemm(g, node, kt);
+    return nullptr;
+  }
+  if (node.domain.empty() && (node.op_type == "Gemm" || node.op_type == "MatMul"))
+    return make_gemm(g, node, kt);
+  return nullptr;
+}
+
+}  // namespace lithe::runtime

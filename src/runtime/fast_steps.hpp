@@ -1,0 +1,36 @@
+// Optimized steps: the nodes the fast executor runs with the kernels of kernels/ instead of
+// the reference kernels. A step is prepared once per engine (weights packed for the GEMM
+// microkernels, geometry resolved) and then run by every thread of the pool on its static
+// share of the work, with a per-thread scratch area sized at preparation.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "ir/graph.hpp"
+#include "kernels/kernels.hpp"
+
+namespace lithe::runtime {
+
+/// Where a step finds value v's data at run time: vals[v].
+using ValuePtrs = std::vector<void*>;
+
+class FastStep {
+ public:
+  virtual ~FastStep() = default;
+  /// Floats of scratch each thread needs (0 for none).
+  virtual int64_t scratch_floats() const { return 0; }
+  /// Multiply-adds of one run, for GFLOP/s figures.
+  virtual int64_t macs() const { return 0; }
+  /// Runs thread t's share (of nt). `scratch` holds scratch_floats() floats.
+  virtual void run(const ValuePtrs& vals, int t, int nt, float* scratch) const = 0;
+  /// The kernel chosen, for profiles ("conv-gemm-im2col", "dwconv"...).
+  virtual const char* kind() const = 0;
+};
+
+/// The optimized step for graph node n, or null when only the reference kernel can run it
+/// (an op or a case the fast kernels do not cover).
+std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n,
+                                         const kernels::KernelTable& kt);
+
+}  // namespace lithe::runtime

@@ -1,5 +1,7 @@
 #include "kernels/kernels.hpp"
 
+#include <algorithm>
+
 #include "core/error.hpp"
 
 namespace lithe::kernels {
@@ -12,6 +14,20 @@ void pack_b_f32(int64_t k, int64_t n, const float* b, int64_t stride_k, int64_t 
         const int64_t col = p * kPanel + j;
         *out++ = col < n ? b[kk * stride_k + col * stride_n] : 0.0f;
       }
+}
+
+void pack_a_f32(int64_t rows, int64_t k, const float* a, int64_t lda, int mr, float* out) {
+  for (int64_t r0 = 0; r0 < rows; r0 += mr, out += mr * k) {
+    const int64_t nr = std::min<int64_t>(mr, rows - r0);
+    for (int64_t r = 0; r < mr; ++r) {
+      if (r >= nr) {
+        for (int64_t kk = 0; kk < k; ++kk) out[kk * mr + r] = 0.0f;
+        continue;
+      }
+      const float* src = a + (r0 + r) * lda;
+      for (int64_t kk = 0; kk < k; ++kk) out[kk * mr + r] = src[kk];
+    }
+  }
 }
 
 void epilogue_scalar(float* y, int64_t n, const float* z, const ops::fused::Epilogue& e) {

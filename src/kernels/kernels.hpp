@@ -41,17 +41,24 @@ struct Epilogue {
 /// formulas); the kernels call it for the activations they do not vectorize.
 void epilogue_scalar(float* y, int64_t n, const float* z, const ops::fused::Epilogue& e);
 
-/// C (m x n, row stride ldc) = A (m x k, row stride lda) x packed B, with the epilogue.
+/// Packed A (GEMM activations), for a microkernel of `mr` rows: ceil(rows/mr) panels; panel i
+/// holds, for k = 0..K-1, the mr values A[i*mr .. i*mr+mr-1][k] (zero past the last row).
+static inline int64_t packed_a_floats(int64_t rows, int64_t k, int mr) {
+  return (rows + mr - 1) / mr * mr * k;
+}
+/// Packs rows of A (row r at a + r * lda) for a microkernel of `mr` rows.
+void pack_a_f32(int64_t rows, int64_t k, const float* a, int64_t lda, int mr, float* out);
+
+/// C (m x n, row stride ldc) = packed A (m x k) x packed B, with the epilogue.
 struct GemmArgs {
   int64_t m = 0, n = 0, k = 0;
-  const float* a = nullptr;
-  int64_t lda = 0;
+  const float* a = nullptr;  ///< packed A (packed_a_floats(m, k, gemm_mr))
   const float* bp = nullptr;
   float* c = nullptr;
   int64_t ldc = 0;
   Epilogue ep;
 };
-/// Computes rows [m0, m1) x panels [p0, p1) of C.
+/// Computes rows [m0, m1) x panels [p0, p1) of C; m0 is a multiple of the table's gemm_mr.
 using F32GemmFn = void (*)(const GemmArgs&, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 
 /// Depthwise 2-D convolution on one NHWC image: y[oy, ox, c] over C channels.

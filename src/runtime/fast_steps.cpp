@@ -67,7 +67,9 @@ class ConvStep final : public FastStep {
 
   ConvStep(const KernelTable& kt, Kind kind) : kt_(kt), kind_(kind) {}
 
-  int64_t scratch_floats() const override { return kind_ == Kind::kIm2col ? tm_ * kdim_ : 0; }
+  int64_t scratch_floats() const override {
+    return kind_ == Kind::kDepthwise ? 0 : kernels::packed_a_floats(tm_, kdim_, kt_.gemm_mr);
+  }
   int64_t macs() const override { return macs_; }
   const char* kind() const override {
     return kind_ == Kind::kGemm1x1 ? "conv-gemm" : kind_ == Kind::kIm2col ? "conv-im2col" : "dwconv";
@@ -97,58 +99,62 @@ class ConvStep final : public FastStep {
     const int64_t tasks = nb_ * group_ * mt * pc;
     int64_t b, e;
     static_range(tasks, t, nt, &b, &e);
-    int64_t built = -1;  // the (image, group, m tile) whose im2col rows are in scratch
+    int64_t built = -1;  // the (image, group, m tile) whose packed A rows are in scratch
     for (int64_t task = b; task < e; ++task) {
       const int64_t pi = task % pc, rest = task / pc;
       const int64_t mi = rest % mt, gi = (rest / mt) % group_, img = rest / mt / group_;
       const int64_t m0 = mi * tm_, m1 = std::min(mrows, m0 + tm_);
       const int64_t p0 = pi * pchunk_, p1 = std::min(pg, p0 + pchunk_);
+      if (built != rest) {
+        const float* xg = x + img * in_img + gi * cg_;
+        if (kind_ == Kind::kGemm1x1)
+          kernels::pack_a_f32(m1 - m0, cg_, xg + m0 * c_, c_, kt_.gemm_mr, scratch);
+        else
+          im2col_packed(xg, m0, m1, scratch);
+        built = rest;
+      }
       kernels::GemmArgs a;
+      a.m = m1 - m0;
       a.n = mg_;
       a.k = kdim_;
+      a.a = scratch;
       a.bp = packed_.data() + gi * pg * kPanel * kdim_;
-      a.c = y + img * out_img + gi * mg_;
+      a.c = y + img * out_img + m0 * m_ + gi * mg_;
       a.ldc = m_;
       a.ep.act = act_;
       a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
       if (z) {
-        a.ep.residual = z + img * out_img + gi * mg_;
+        a.ep.residual = z + img * out_img + m0 * m_ + gi * mg_;
         a.ep.ldr = m_;
       }
-      if (kind_ == Kind::kGemm1x1) {
-        a.m = mrows;
-        a.a = x + img * in_img + gi * cg_;
-        a.lda = c_;
-        kt_.f32_gemm(a, m0, m1, p0, p1);
-        continue;
-      }
-      if (built != rest) {
-        im2col(x + img * in_img + gi * cg_, m0, m1, scratch);
-        built = rest;
-      }
-      a.m = m1 - m0;
-      a.a = scratch;
-      a.lda = kdim_;
-      a.c += m0 * m_;
-      if (z) a.ep.residual += m0 * m_;
       kt_.f32_gemm(a, 0, m1 - m0, p0, p1);
     }
   }
 
-  // Rows [m0, m1) of the (kh, kw, cg)-ordered patch matrix of one image and group.
-  void im2col(const float* x, int64_t m0, int64_t m1, float* out) const {
-    const size_t row_bytes = static_cast<size_t>(cg_) * sizeof(float);
-    for (int64_t m = m0; m < m1; ++m) {
-      const int64_t oy = m / ow_, ox = m % ow_;
-      float* dst = out + (m - m0) * kdim_;
-      for (int64_t ky = 0; ky < kh_; ++ky) {
-        const int64_t iy = oy * sh_ - ph_ + ky * dh_;
-        for (int64_t kx = 0; kx < kw_; ++kx, dst += cg_) {
-          const int64_t ix = ox * sw_ - pw_ + kx * dw_;
-          if (iy < 0 || iy >= ih_ || ix < 0 || ix >= iw_)
-            std::memset(dst, 0, row_bytes);
-          else
-            std::memcpy(dst, x + (iy * iw_ + ix) * c_, row_bytes);
+  // Rows [m0, m1) of the (kh, kw, cg)-ordered patch matrix of one image and group, written
+  // straight in the packed-A layout (MR rows interleaved per k; padding rows zero).
+  void im2col_packed(const float* x, int64_t m0, int64_t m1, float* out) const {
+    const int mr = kt_.gemm_mr;
+    for (int64_t r0 = m0; r0 < m1; r0 += mr, out += mr * kdim_) {
+      for (int r = 0; r < mr; ++r) {
+        const int64_t m = r0 + r;
+        float* dst = out + r;
+        if (m >= m1) {
+          for (int64_t k = 0; k < kdim_; ++k) dst[k * mr] = 0.0f;
+          continue;
+        }
+        const int64_t oy = m / ow_, ox = m % ow_;
+        for (int64_t ky = 0; ky < kh_; ++ky) {
+          const int64_t iy = oy * sh_ - ph_ + ky * dh_;
+          for (int64_t kx = 0; kx < kw_; ++kx, dst += cg_ * mr) {
+            const int64_t ix = ox * sw_ - pw_ + kx * dw_;
+            if (iy < 0 || iy >= ih_ || ix < 0 || ix >= iw_) {
+              for (int64_t ci = 0; ci < cg_; ++ci) dst[ci * mr] = 0.0f;
+            } else {
+              const float* src = x + (iy * iw_ + ix) * c_;
+              for (int64_t ci = 0; ci < cg_; ++ci) dst[ci * mr] = src[ci];
+            }
+          }
         }
       }
     }
@@ -364,31 +370,37 @@ class GemmStep final : public FastStep {
  public:
   explicit GemmStep(const KernelTable& kt) : kt_(kt) {}
   int64_t macs() const override { return m_ * n_ * k_; }
+  int64_t scratch_floats() const override { return kernels::packed_a_floats(tm_, k_, kt_.gemm_mr); }
   const char* kind() const override { return "gemm"; }
-  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+  void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
+    const float* x = static_cast<const float*>(vals[static_cast<size_t>(a_)]);
     kernels::GemmArgs a;
-    a.m = m_;
     a.n = n_;
     a.k = k_;
-    a.a = static_cast<const float*>(vals[static_cast<size_t>(a_)]);
-    a.lda = k_;
+    a.a = scratch;
     a.bp = packed_.data();
-    a.c = static_cast<float*>(vals[static_cast<size_t>(y_)]);
+    float* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);
+    const float* z = z_ >= 0 ? static_cast<const float*>(vals[static_cast<size_t>(z_)]) : nullptr;
     a.ldc = n_;
     a.ep.act = act_;
     a.ep.bias = bias_.data();
-    if (z_ >= 0) {
-      a.ep.residual = static_cast<const float*>(vals[static_cast<size_t>(z_)]);
-      a.ep.ldr = n_;
-    }
+    a.ep.ldr = n_;
     // Tasks: row tiles x panel chunks, split statically.
     const int64_t mt = (m_ + tm_ - 1) / tm_, pg = panels_of(n_), pc = (pg + pchunk_ - 1) / pchunk_;
     int64_t b, e;
     static_range(mt * pc, t, nt, &b, &e);
+    int64_t built = -1;
     for (int64_t task = b; task < e; ++task) {
       const int64_t mi = task / pc, pi = task % pc;
-      kt_.f32_gemm(a, mi * tm_, std::min(m_, (mi + 1) * tm_), pi * pchunk_,
-                   std::min(pg, (pi + 1) * pchunk_));
+      const int64_t m0 = mi * tm_, m1 = std::min(m_, m0 + tm_);
+      if (built != mi) {
+        kernels::pack_a_f32(m1 - m0, k_, x + m0 * k_, k_, kt_.gemm_mr, scratch);
+        built = mi;
+      }
+      a.m = m1 - m0;
+      a.c = y + m0 * n_;
+      a.ep.residual = z ? z + m0 * n_ : nullptr;
+      kt_.f32_gemm(a, 0, m1 - m0, pi * pchunk_, std::min(pg, (pi + 1) * pchunk_));
     }
   }
   const KernelTable& kt_;
@@ -469,11 +481,14 @@ std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const Ker
         node.op_type == "GlobalAveragePoolNhwc")
       return make_pool(g, node, kt);
     if (node.op_type == "Gemm" || node.op_type == "MatMul") return make_gemm(g, node, kt);
+    if (node.op_type == "ConvTranspose") return make_resize_step(g, n, kt);
     return nullptr;
   }
-  if (node.domain.empty() && (node.op_type == "Gemm" || node.op_type == "MatMul"))
-    return make_gemm(g, node, kt);
-  return nullptr;
+  if (node.domain.empty() && (node.op_type == "Gemm" || node.op_type == "MatMul")) {
+    if (auto s = make_gemm(g, node, kt)) return s;
+  }
+  if (auto s = make_resize_step(g, n, kt)) return s;
+  return make_elementwise_step(g, n);
 }
 
 }  // namespace lithe::runtime

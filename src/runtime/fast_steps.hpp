@@ -28,6 +28,12 @@ class FastStep {
   virtual const char* kind() const = 0;
 };
 
+// Families of fast steps, one file each; each returns null for a node it does not cover.
+/// fast_elementwise.cpp: unary and broadcasting binary ops, Transpose, Softmax.
+std::unique_ptr<FastStep> make_elementwise_step(const ir::Graph& g, size_t n);
+/// fast_resize.cpp: Resize, ConvTranspose.
+std::unique_ptr<FastStep> make_resize_step(const ir::Graph& g, size_t n, const kernels::KernelTable& kt);
+
 /// The optimized step for graph node n, or null when only the reference kernel can run it
 /// (an op or a case the fast kernels do not cover).
 std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n,

@@ -21,8 +21,38 @@ struct RunArgs {
   bool random_input = false;
   uint64_t seed = 0;
   int runs = 1;
+  int warmup = 0;
+  int threads = 1;
+  std::string isa;
+  bool profile = false;
   bool no_optimize = false;
 };
+
+// The per-node profile of the timed runs, slowest first.
+void print_profile(const Context& ctx, int runs) {
+  std::vector<Context::NodeTime> p = ctx.profile();
+  if (p.empty()) {
+    std::printf("profile: not available (the model runs on the reference executor)\n");
+    return;
+  }
+  int64_t total = 0, macs = 0;
+  for (const auto& n : p) {
+    total += n.ns;
+    macs += n.macs;
+  }
+  std::sort(p.begin(), p.end(), [](const auto& a, const auto& b) { return a.ns > b.ns; });
+  std::printf("%-40s %-24s %-12s %9s %6s %8s\n", "node", "op", "kernel", "ms", "share",
+              "GFLOP/s");
+  for (const auto& n : p) {
+    const double ms = static_cast<double>(n.ns) / 1e6 / runs;
+    std::printf("%-40.40s %-24.24s %-12s %9.3f %5.1f%% %8.1f\n", n.node.c_str(), n.op.c_str(),
+                n.kernel.c_str(), ms, total ? 100.0 * static_cast<double>(n.ns) / static_cast<double>(total) : 0.0,
+                n.ns ? 2.0 * static_cast<double>(n.macs) * runs / static_cast<double>(n.ns) : 0.0);
+  }
+  std::printf("total %.3f ms per run, %.2f GMAC, %.1f GFLOP/s\n",
+              static_cast<double>(total) / 1e6 / runs, static_cast<double>(macs) / 1e9,
+              total ? 2.0 * static_cast<double>(macs) * runs / static_cast<double>(total) : 0.0);
+}
 
 void run_command(const RunArgs& a) {
   std::map<std::string, std::pair<std::string, Tensor>> given;
@@ -35,11 +65,16 @@ void run_command(const RunArgs& a) {
     given[name] = {file, std::move(t)};
   }
   if (a.runs < 1) fail("--runs must be at least 1, got ", a.runs);
+  if (a.warmup < 0) fail("--warmup must be at least 0, got ", a.warmup);
+  if (a.threads < 1 || a.threads > 256) fail("--threads must be between 1 and 256, got ", a.threads);
   opts.optimize = !a.no_optimize;
+  opts.isa = a.isa;
   auto t0 = std::chrono::steady_clock::now();
   auto engine = Engine::load(a.model, opts);
   auto t1 = std::chrono::steady_clock::now();
-  auto ctx = engine->create_context();
+  ContextOptions copts;
+  copts.threads = a.threads;
+  auto ctx = engine->create_context(copts);
   // (Names given with --input are checked by the loader, through input_shapes.)
   for (size_t i = 0; i < engine->inputs().size(); ++i) {
     const TensorInfo& in = engine->inputs()[i];
@@ -57,6 +92,10 @@ void run_command(const RunArgs& a) {
            "]) not given: use --input ", in.name, "=FILE.npy or --random-input");
     }
   }
+  auto f0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < a.warmup; ++r) ctx->run();
+  auto f1 = std::chrono::steady_clock::now();
+  if (a.profile) ctx->set_profiling(true);
   std::vector<double> ms;
   for (int r = 0; r < a.runs; ++r) {
     auto s = std::chrono::steady_clock::now();
@@ -73,10 +112,12 @@ void run_command(const RunArgs& a) {
       write_npy((std::filesystem::path(a.output_dir) / (sanitize_name(name) + ".npy")).string(), t);
   }
   for (const auto& n : engine->notes()) std::fprintf(stderr, "lithe: note: %s\n", n.c_str());
+  if (a.profile) print_profile(*ctx, a.runs);
+  const double first = a.warmup ? std::chrono::duration<double, std::milli>(f1 - f0).count() / a.warmup : ms[0];
   std::sort(ms.begin(), ms.end());
-  std::printf("load %.2f ms, run (median of %d) %.3f ms\n",
-              std::chrono::duration<double, std::milli>(t1 - t0).count(), a.runs,
-              ms[ms.size() / 2]);
+  std::printf("load %.2f ms, first run %.3f ms, run (median of %d) %.3f ms, min %.3f ms, %d thread(s), %s kernels\n",
+              std::chrono::duration<double, std::milli>(t1 - t0).count(), first, a.runs,
+              ms[ms.size() / 2], ms.front(), a.threads, engine->isa().c_str());
 }
 
 }  // namespace
@@ -95,6 +136,11 @@ void add_run_command(CLI::App& app) {
   run->add_flag("--random-input", args->random_input, "Fill inputs not given with random data");
   run->add_option("--seed", args->seed, "Seed for --random-input");
   run->add_option("--runs", args->runs, "Run N times and report the median time");
+  run->add_option("--warmup", args->warmup, "Untimed runs before the timed ones");
+  run->add_option("--threads,-t", args->threads, "Threads for the kernels (default 1)");
+  run->add_option("--isa", args->isa,
+                  "Kernel level: portable, avx2, avx512 or reference (default: best for this CPU)");
+  run->add_flag("--profile", args->profile, "Print the time of every node over the timed runs");
   run->add_flag("--no-optimize", args->no_optimize,
                 "ONNX files: run the imported graph as it is (the reference path)");
   run->callback([args] { run_command(*args); });

@@ -1,0 +1,726 @@
+// The fast executor (runtime::Program + runtime::Session) against the reference executor on
+// single-node graphs, at every ISA level this CPU runs: ConvNhwc (pointwise GEMM, im2col,
+// grouped, depthwise), MaxPoolNhwc / AveragePoolNhwc / GlobalAveragePoolNhwc, Gemm and MatMul
+// with a constant B. Each case asserts that the node really runs on a fast step, matches the
+// reference within 1e-4 x max(1, max |reference|), gives bitwise the same outputs with 1 and 3
+// threads, and (run a second time on other inputs) leaves nothing of the first run behind.
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <sstream>
+#include <tuple>
+
+#include "graph_test_util.hpp"
+#include "kernels/cpu.hpp"
+#include "kernels/kernels.hpp"
+#include "lithe/lithe.hpp"
+#include "plan/plan.hpp"
+#include "runtime/executor.hpp"
+
+namespace lithe {
+namespace {
+
+using test::GraphBuilder;
+
+std::vector<kernels::Isa> supported_isas() {
+  std::vector<kernels::Isa> v;
+  for (kernels::Isa i : {kernels::Isa::kPortable, kernels::Isa::kAvx2, kernels::Isa::kAvx512})
+    if (kernels::isa_supported(i)) v.push_back(i);
+  return v;
+}
+
+Tensor random_tensor(Shape shape, unsigned seed) {
+  Tensor t(DType::kFloat32, std::move(shape));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  return t;
+}
+
+std::vector<Tensor> clone_all(const std::vector<Tensor>& v) {
+  std::vector<Tensor> out;
+  for (const Tensor& t : v) out.push_back(t.clone());
+  return out;
+}
+
+// Max abs error of `got` against `want` within 1e-4 x max(1, max |want|); NaN must match NaN.
+void expect_close(const std::vector<Tensor>& want, const std::vector<Tensor>& got) {
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t k = 0; k < want.size(); ++k) {
+    ASSERT_EQ(want[k].dtype(), got[k].dtype()) << "output " << k;
+    ASSERT_EQ(want[k].shape(), got[k].shape()) << "output " << k;
+    const float* w = want[k].data<float>();
+    const float* g = got[k].data<float>();
+    double ref_max = 0;
+    for (int64_t i = 0; i < want[k].numel(); ++i)
+      if (std::isfinite(w[i])) ref_max = std::max(ref_max, std::fabs(double(w[i])));
+    const double tol = 1e-4 * std::max(1.0, ref_max);
+    double worst = 0;
+    int64_t worst_i = -1;
+    for (int64_t i = 0; i < want[k].numel(); ++i) {
+      if (std::isnan(w[i]) || std::isnan(g[i])) {
+        ASSERT_TRUE(std::isnan(w[i]) && std::isnan(g[i]))
+            << "output " << k << " element " << i << ": want " << w[i] << ", got " << g[i];
+        continue;
+      }
+      const double e = std::fabs(double(w[i]) - double(g[i]));
+      if (!(e <= worst)) {
+        worst = e;
+        worst_i = i;
+      }
+    }
+    ASSERT_LE(worst, tol) << "output " << k << " element " << worst_i << ": want " << w[worst_i]
+                          << ", got " << g[worst_i] << " (max |ref| " << ref_max << ")";
+  }
+}
+
+void expect_bitwise(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t k = 0; k < a.size(); ++k) {
+    ASSERT_EQ(a[k].shape(), b[k].shape()) << "output " << k;
+    ASSERT_EQ(0, std::memcmp(a[k].raw(), b[k].raw(), a[k].nbytes()))
+        << "output " << k << " differs between 1 and 3 threads";
+  }
+}
+
+std::vector<Tensor> run_session(runtime::Session& s, const std::vector<Tensor>& ins) {
+  for (size_t i = 0; i < ins.size(); ++i) s.input(i) = ins[i];
+  s.run();
+  return clone_all(s.outputs());
+}
+
+// Runs `g` on the fast executor at every supported level, with 1 and 3 threads, on two sets of
+// seeded inputs, against the reference executor. The node producing `out` must be a fast step.
+void check_fast(const std::shared_ptr<ir::Graph>& g, const std::string& out,
+                const char* want_kind = nullptr) {
+  const int ov = g->find_value(out);
+  ASSERT_GE(ov, 0) << out;
+  const int node = g->values[static_cast<size_t>(ov)].producer;
+  ASSERT_GE(node, 0);
+  const plan::MemoryPlan p = plan::plan_memory(*g);
+  ASSERT_NO_THROW(plan::check_plan(*g, p));
+  std::vector<std::vector<Tensor>> ins, want;
+  for (unsigned seed : {11u, 23u}) {
+    ins.push_back(test::seeded_inputs(*g, seed));
+    want.push_back(test::run_graph(g, ins.back()));
+  }
+  for (kernels::Isa isa : supported_isas()) {
+    SCOPED_TRACE(std::string("isa ") + kernels::isa_name(isa));
+    auto prog = std::make_shared<runtime::Program>(g, p, isa);
+    const runtime::FastStep* step = prog->fast_step(static_cast<size_t>(node));
+    ASSERT_NE(step, nullptr) << "node " << g->nodes[static_cast<size_t>(node)].op_type
+                             << " runs on the reference kernel, not a fast step";
+    if (want_kind) {
+      EXPECT_STREQ(step->kind(), want_kind);
+    }
+    runtime::Session s1(prog, 1), s3(prog, 3);
+    for (size_t r = 0; r < ins.size(); ++r) {
+      SCOPED_TRACE("inputs " + std::to_string(r));
+      std::vector<Tensor> got1 = run_session(s1, ins[r]);
+      std::vector<Tensor> got3 = run_session(s3, ins[r]);
+      expect_close(want[r], got1);
+      if (::testing::Test::HasFatalFailure()) return;
+      expect_bitwise(got1, got3);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+}
+
+// ---- ConvNhwc -------------------------------------------------------------------------
+
+struct ConvCase {
+  int64_t n = 1, c = 4, h = 5, w = 5, m = 4, kh = 3, kw = 3;
+  int64_t sh = 1, sw = 1, dh = 1, dw = 1, group = 1;
+  std::vector<int64_t> pads = {0, 0, 0, 0};  // top, left, bottom, right
+  bool bias = true, residual = false;
+  std::string act;
+  std::vector<float> params;
+
+  std::string str() const {
+    std::ostringstream o;
+    o << "ConvNhwc n" << n << " c" << c << " h" << h << " w" << w << " m" << m << " k" << kh << "x"
+      << kw << " s" << sh << "x" << sw << " d" << dh << "x" << dw << " group " << group << " pads ["
+      << pads[0] << "," << pads[1] << "," << pads[2] << "," << pads[3] << "] bias " << bias
+      << " residual " << residual << " act '" << act << "'";
+    if (!params.empty()) {
+      o << " params";
+      for (float p : params) o << " " << p;
+    }
+    return o.str();
+  }
+};
+
+int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p0, int64_t p1) {
+  return (in + p0 + p1 - ((k - 1) * d + 1)) / s + 1;
+}
+
+std::shared_ptr<ir::Graph> conv_graph(const ConvCase& k, unsigned seed) {
+  GraphBuilder b;
+  b.input("x", {k.n, k.h, k.w, k.c});
+  b.constant_tensor("w", random_tensor({k.m, k.c / k.group, k.kh, k.kw}, seed));
+  std::vector<std::string> ins = {"x", "w", ""};
+  if (k.bias) {
+    b.constant_tensor("b", random_tensor({k.m}, seed + 1));
+    ins[2] = "b";
+  }
+  if (k.residual) {
+    const int64_t oh = out_dim(k.h, k.kh, k.sh, k.dh, k.pads[0], k.pads[2]);
+    const int64_t ow = out_dim(k.w, k.kw, k.sw, k.dw, k.pads[1], k.pads[3]);
+    b.input("z", {k.n, oh, ow, k.m});
+    ins.push_back("z");
+  }
+  if (!k.bias && !k.residual) ins.pop_back();
+  ir::Node& n = b.node("ConvNhwc", ins, {"y"});
+  n.domain = "lithe";
+  n.opset = 1;
+  n.attrs["group"] = GraphBuilder::i(k.group);
+  n.attrs["strides"] = GraphBuilder::ints({k.sh, k.sw});
+  n.attrs["dilations"] = GraphBuilder::ints({k.dh, k.dw});
+  n.attrs["pads"] = GraphBuilder::ints(k.pads);
+  if (!k.act.empty()) n.attrs["activation"] = GraphBuilder::s(k.act);
+  if (!k.params.empty()) n.attrs["activation_params"] = test::attr_fs(k.params);
+  b.output("y");
+  return b.build();
+}
+
+void check_conv(const ConvCase& k, const char* kind = nullptr) {
+  SCOPED_TRACE(k.str());
+  const unsigned seed = static_cast<unsigned>(std::hash<std::string>()(k.str()));
+  std::shared_ptr<ir::Graph> g;
+  ASSERT_NO_THROW(g = conv_graph(k, seed));
+  if (k.c == k.group && k.m == k.group) kind = "dwconv";  // C == M == group: depthwise
+  check_fast(g, "y", kind);
+}
+
+const int64_t kChannels[] = {1, 3, 4, 5, 15, 16, 17, 31, 33};
+// Output channels around the 16-column panels and the 2-panel (32) tiles of avx512.
+const int64_t kOutChannels[] = {1, 15, 16, 17, 31, 32, 33, 47, 48, 49};
+
+TEST(FastKernels, ConvPointwiseChannelSweep) {
+  for (int64_t c : kChannels)
+    for (int64_t m : kOutChannels) {
+      ConvCase k;
+      k.c = c;
+      k.m = m;
+      k.kh = k.kw = 1;
+      k.h = 5;  // 25 rows: not a multiple of 3, 6 or 12
+      k.w = 5;
+      check_conv(k, "conv-gemm");
+      if (HasFatalFailure()) return;
+    }
+}
+
+TEST(FastKernels, ConvPointwiseRowTiles) {
+  // Rows around MR multiples and past the row-tile size (up to 8 x MR rows per task).
+  for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{
+           {1, 1}, {1, 2}, {1, 3}, {2, 3}, {1, 11}, {1, 12}, {1, 13}, {5, 7}, {7, 7}, {11, 11},
+           {12, 8}, {13, 8}, {10, 29}})
+    for (int64_t m : {17, 33}) {
+      ConvCase k;
+      k.c = 16;
+      k.m = m;
+      k.kh = k.kw = 1;
+      k.h = h;
+      k.w = w;
+      check_conv(k, "conv-gemm");
+      if (HasFatalFailure()) return;
+    }
+  // Large K: the row tile shrinks to MR.
+  ConvCase k;
+  k.c = 1500;
+  k.m = 20;
+  k.kh = k.kw = 1;
+  k.h = 7;
+  k.w = 5;
+  check_conv(k, "conv-gemm");
+}
+
+TEST(FastKernels, Conv3x3ChannelSweep) {
+  for (int64_t c : kChannels)
+    for (int64_t m : kOutChannels)
+      for (int64_t s : {1, 2}) {
+        if (s == 2 && m % 2 == 0) continue;  // fewer stride-2 cases
+        ConvCase k;
+        k.c = c;
+        k.m = m;
+        k.sh = k.sw = s;
+        k.pads = {1, 1, 1, 1};
+        k.h = 6;
+        k.w = 5;
+        check_conv(k, "conv-im2col");
+        if (HasFatalFailure()) return;
+      }
+}
+
+TEST(FastKernels, ConvGeometry) {
+  std::vector<ConvCase> cases;
+  auto add = [&](auto f) {
+    ConvCase k;
+    f(k);
+    cases.push_back(k);
+  };
+  add([](ConvCase& k) {  // 7x7 stride 2 stem
+    k.c = 3, k.m = 16, k.h = 15, k.w = 13, k.kh = k.kw = 7, k.sh = k.sw = 2, k.pads = {3, 3, 3, 3};
+  });
+  add([](ConvCase& k) {
+    k.c = 3, k.m = 17, k.h = 16, k.w = 16, k.kh = k.kw = 7, k.sh = k.sw = 2, k.pads = {3, 3, 3, 3};
+  });
+  add([](ConvCase& k) {  // dilation 2
+    k.c = 5, k.m = 17, k.h = 9, k.w = 8, k.dh = k.dw = 2, k.pads = {2, 2, 2, 2};
+  });
+  add([](ConvCase& k) { k.c = 16, k.m = 33, k.h = 9, k.w = 9, k.dh = 2, k.dw = 3, k.pads = {1, 0, 2, 3}; });
+  add([](ConvCase& k) {  // asymmetric pads
+    k.c = 4, k.m = 16, k.h = 6, k.w = 7, k.pads = {0, 1, 2, 0};
+  });
+  add([](ConvCase& k) { k.c = 17, k.m = 31, k.h = 5, k.w = 6, k.pads = {2, 0, 0, 1}, k.sh = 2; });
+  add([](ConvCase& k) {  // no padding, stride 2
+    k.c = 8, k.m = 24, k.h = 9, k.w = 7, k.sh = k.sw = 2;
+  });
+  add([](ConvCase& k) {  // rectangular kernels, asymmetric strides
+    k.c = 6, k.m = 20, k.h = 7, k.w = 9, k.kh = 1, k.kw = 3, k.sw = 2, k.pads = {0, 1, 0, 1};
+  });
+  add([](ConvCase& k) { k.c = 6, k.m = 20, k.h = 9, k.w = 7, k.kh = 3, k.kw = 1, k.sh = 2, k.pads = {1, 0, 1, 0}; });
+  add([](ConvCase& k) {  // 1x1 stride 2 (not the pointwise path)
+    k.c = 16, k.m = 32, k.h = 9, k.w = 8, k.kh = k.kw = 1, k.sh = k.sw = 2;
+  });
+  add([](ConvCase& k) {  // 1x1 with pads on every side
+    k.c = 8, k.m = 17, k.h = 5, k.w = 4, k.kh = k.kw = 1, k.pads = {1, 1, 1, 1};
+  });
+  add([](ConvCase& k) {  // 5x5 on a bigger image: several row tiles per image
+    k.c = 3, k.m = 16, k.h = 24, k.w = 21, k.kh = k.kw = 5, k.pads = {2, 2, 2, 2};
+  });
+  add([](ConvCase& k) {  // kernel as big as the padded input
+    k.c = 2, k.m = 5, k.h = 3, k.w = 3, k.kh = k.kw = 5, k.pads = {1, 1, 1, 1};
+  });
+  add([](ConvCase& k) {  // batch 2
+    k.n = 2, k.c = 5, k.m = 33, k.h = 7, k.w = 5, k.pads = {1, 1, 1, 1}, k.residual = true;
+  });
+  for (const ConvCase& k : cases) {
+    check_conv(k);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// 1x1, stride 1, no begin padding but end padding: the output is larger than the input, so
+// it is not a plain GEMM over the input pixels.
+TEST(FastKernels, ConvPointwiseWithEndPadsOnly) {
+  for (auto pads : std::vector<std::vector<int64_t>>{{0, 0, 1, 1}, {0, 0, 0, 2}, {0, 0, 1, 0}}) {
+    ConvCase k;
+    k.c = 4;
+    k.m = 16;
+    k.kh = k.kw = 1;
+    k.h = 4;
+    k.w = 5;
+    k.pads = pads;
+    check_conv(k);
+  }
+}
+
+TEST(FastKernels, ConvGrouped) {
+  struct G {
+    int64_t c, m, group;
+  };
+  for (G gc : {G{8, 8, 2}, G{8, 16, 2}, G{6, 34, 2}, G{8, 12, 4}, G{16, 32, 4}, G{12, 68, 4},
+               G{4, 8, 4}, G{3, 6, 3}})
+    for (int64_t kk : {1, 3})
+      for (int64_t s : {1, 2}) {
+        ConvCase k;
+        k.c = gc.c;
+        k.m = gc.m;
+        k.group = gc.group;
+        k.kh = k.kw = kk;
+        k.sh = k.sw = s;
+        k.pads = kk == 3 ? std::vector<int64_t>{1, 1, 1, 1} : std::vector<int64_t>{0, 0, 0, 0};
+        k.h = 7;
+        k.w = 6;
+        k.n = s == 2 ? 2 : 1;
+        k.residual = s == 2;
+        check_conv(k);
+        if (HasFatalFailure()) return;
+      }
+}
+
+TEST(FastKernels, ConvDepthwise) {
+  for (int64_t c : kChannels)
+    for (int64_t kk : {3, 5})
+      for (int64_t s : {1, 2}) {
+        ConvCase k;
+        k.c = k.m = k.group = c;
+        k.kh = k.kw = kk;
+        k.sh = k.sw = s;
+        const int64_t p = kk / 2;
+        k.pads = {p, p, p, p};
+        k.h = 9;
+        k.w = 7;
+        check_conv(k, "dwconv");
+        if (HasFatalFailure()) return;
+      }
+  std::vector<ConvCase> extra;
+  ConvCase k;
+  k.c = k.m = k.group = 33;
+  k.dh = k.dw = 2;
+  k.pads = {2, 2, 2, 2};
+  k.h = 8;
+  k.w = 9;
+  extra.push_back(k);  // dilation 2
+  k.dh = k.dw = 1;
+  k.pads = {0, 1, 2, 0};
+  extra.push_back(k);  // asymmetric pads
+  k.pads = {0, 0, 0, 0};
+  k.n = 2;
+  k.residual = true;
+  k.bias = false;
+  extra.push_back(k);  // batch 2, residual, no bias
+  k.c = k.m = k.group = 48;
+  k.kh = 5;
+  k.kw = 3;
+  k.sh = 2;
+  k.pads = {2, 1, 2, 1};
+  extra.push_back(k);
+  for (const ConvCase& e : extra) {
+    check_conv(e, "dwconv");
+    if (HasFatalFailure()) return;
+  }
+  // group == C with a channel multiplier (M = 2C): not depthwise, GEMM per group.
+  ConvCase mult;
+  mult.c = mult.group = 5;
+  mult.m = 10;
+  mult.pads = {1, 1, 1, 1};
+  check_conv(mult, "conv-im2col");
+}
+
+struct Act {
+  const char* name;
+  std::vector<float> params;
+};
+const Act kActs[] = {{"", {}},
+                     {"Relu", {}},
+                     {"Clip", {-0.5f, 0.75f}},
+                     {"Clip", {0.0f, 6.0f}},
+                     {"LeakyRelu", {}},
+                     {"LeakyRelu", {0.2f}},
+                     {"HardSigmoid", {}},
+                     {"HardSigmoid", {0.3f, 0.4f}},
+                     {"HardSwish", {}},
+                     {"Sigmoid", {}},
+                     {"SiLU", {}},
+                     {"Tanh", {}}};
+
+TEST(FastKernels, ConvActivationsBiasResidualBatch) {
+  for (const Act& a : kActs)
+    for (int shape = 0; shape < 3; ++shape)
+      for (int br = 0; br < 4; ++br) {
+        ConvCase k;
+        k.n = 2;
+        k.act = a.name;
+        k.params = a.params;
+        k.bias = br & 1;
+        k.residual = br & 2;
+        k.h = 5;
+        k.w = 7;
+        if (shape == 0) {  // pointwise
+          k.c = 17;
+          k.m = 33;
+          k.kh = k.kw = 1;
+        } else if (shape == 1) {  // im2col
+          k.c = 5;
+          k.m = 17;
+          k.pads = {1, 1, 1, 1};
+        } else {  // depthwise
+          k.c = k.m = k.group = 21;
+          k.pads = {1, 1, 1, 1};
+        }
+        check_conv(k);
+        if (HasFatalFailure()) return;
+      }
+}
+
+// The residual produced inside the arena by an earlier node (not a graph input).
+TEST(FastKernels, ConvResidualFromArena) {
+  for (int64_t kk : {1, 3}) {
+    GraphBuilder b;
+    b.input("x", {1, 6, 5, 8}).input("z0", {1, 6, 5, 16});
+    b.constant_tensor("w", random_tensor({16, 8, kk, kk}, 5));
+    b.constant_tensor("b", random_tensor({16}, 6));
+    b.node("Relu", {"z0"}, {"z"});
+    ir::Node& n = b.node("ConvNhwc", {"x", "w", "b", "z"}, {"y"});
+    n.domain = "lithe";
+    n.opset = 1;
+    n.attrs["pads"] = GraphBuilder::ints(kk == 3 ? std::vector<int64_t>{1, 1, 1, 1}
+                                                 : std::vector<int64_t>{0, 0, 0, 0});
+    n.attrs["activation"] = GraphBuilder::s("Relu");
+    b.output("y");
+    SCOPED_TRACE("ConvNhwc k" + std::to_string(kk) + " with residual from Relu");
+    check_fast(b.build(), "y");
+  }
+}
+
+// ---- pools ------------------------------------------------------------------------------
+
+struct PoolCase {
+  std::string op;
+  int64_t n = 1, c = 4, h = 7, w = 7, kh = 3, kw = 3, sh = 1, sw = 1, dh = 1, dw = 1;
+  std::vector<int64_t> pads = {0, 0, 0, 0};
+  int64_t ceil_mode = 0, count_include_pad = 0;
+  std::string str() const {
+    std::ostringstream o;
+    o << op << " n" << n << " c" << c << " h" << h << " w" << w << " k" << kh << "x" << kw << " s"
+      << sh << "x" << sw << " d" << dh << "x" << dw << " pads [" << pads[0] << "," << pads[1]
+      << "," << pads[2] << "," << pads[3] << "] ceil_mode " << ceil_mode << " count_include_pad "
+      << count_include_pad;
+    return o.str();
+  }
+};
+
+void check_pool(const PoolCase& k) {
+  SCOPED_TRACE(k.str());
+  GraphBuilder b;
+  b.input("x", {k.n, k.h, k.w, k.c});
+  ir::Node& n = b.node(k.op, {"x"}, {"y"});
+  n.domain = "lithe";
+  n.opset = 1;
+  if (k.op != "GlobalAveragePoolNhwc") {
+    n.attrs["kernel_shape"] = GraphBuilder::ints({k.kh, k.kw});
+    n.attrs["strides"] = GraphBuilder::ints({k.sh, k.sw});
+    n.attrs["pads"] = GraphBuilder::ints(k.pads);
+    n.attrs["ceil_mode"] = GraphBuilder::i(k.ceil_mode);
+    if (k.dh != 1 || k.dw != 1) n.attrs["dilations"] = GraphBuilder::ints({k.dh, k.dw});
+    if (k.op == "AveragePoolNhwc")
+      n.attrs["count_include_pad"] = GraphBuilder::i(k.count_include_pad);
+  }
+  b.output("y");
+  std::shared_ptr<ir::Graph> g;
+  ASSERT_NO_THROW(g = b.build());
+  check_fast(g, "y");
+}
+
+TEST(FastKernels, Pools) {
+  struct Geo {
+    int64_t h, w, kh, kw, s;
+    std::vector<int64_t> pads;
+  };
+  const Geo geos[] = {{7, 7, 3, 3, 1, {1, 1, 1, 1}}, {8, 7, 3, 3, 2, {1, 1, 1, 1}},
+                      {8, 8, 2, 2, 2, {0, 0, 0, 0}}, {9, 6, 3, 2, 2, {0, 1, 2, 0}},
+                      {6, 6, 3, 3, 2, {0, 0, 0, 0}}, {5, 9, 5, 5, 3, {2, 2, 2, 2}}};
+  for (const char* op : {"MaxPoolNhwc", "AveragePoolNhwc"})
+    for (int64_t c : kChannels)
+      for (size_t gi = 0; gi < std::size(geos); ++gi)
+        for (int64_t ceil_mode : {0, 1})
+          for (int64_t cip : {0, 1}) {
+            if (std::string(op) == "MaxPoolNhwc" && cip) continue;
+            const Geo& geo = geos[gi];
+            PoolCase k;
+            k.op = op;
+            k.c = c;
+            k.h = geo.h;
+            k.w = geo.w;
+            k.kh = geo.kh;
+            k.kw = geo.kw;
+            k.sh = k.sw = geo.s;
+            k.pads = geo.pads;
+            k.ceil_mode = ceil_mode;
+            k.count_include_pad = cip;
+            k.n = gi % 3 == 1 ? 2 : 1;
+            check_pool(k);
+            if (HasFatalFailure()) return;
+          }
+  // Dilated max pool.
+  PoolCase k;
+  k.op = "MaxPoolNhwc";
+  k.c = 17;
+  k.h = 9;
+  k.w = 8;
+  k.dh = k.dw = 2;
+  k.pads = {1, 1, 1, 1};
+  check_pool(k);
+}
+
+TEST(FastKernels, GlobalAveragePool) {
+  for (int64_t c : kChannels)
+    for (auto [n, h, w] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+             {1, 1, 1}, {1, 7, 7}, {2, 5, 3}, {1, 13, 1}}) {
+      PoolCase k;
+      k.op = "GlobalAveragePoolNhwc";
+      k.n = n;
+      k.c = c;
+      k.h = h;
+      k.w = w;
+      check_pool(k);
+      if (HasFatalFailure()) return;
+    }
+}
+
+// ---- Gemm / MatMul ----------------------------------------------------------------------
+
+TEST(FastKernels, Gemm) {
+  unsigned seed = 500;
+  for (int64_t m : {1, 7, 13})
+    for (int64_t n : {1, 16, 17, 100})
+      for (int64_t k : {3, 37})
+        for (int trans_b : {0, 1})
+          for (int bias : {0, 1, 2}) {  // none, [N], [1, N]
+            std::ostringstream d;
+            d << "Gemm M" << m << " N" << n << " K" << k << " transB " << trans_b << " bias "
+              << (bias == 0 ? "none" : bias == 1 ? "[N]" : "[1,N]");
+            SCOPED_TRACE(d.str());
+            GraphBuilder b;
+            b.input("a", {m, k});
+            b.constant_tensor("b", random_tensor(trans_b ? Shape{n, k} : Shape{k, n}, ++seed));
+            std::vector<std::string> ins = {"a", "b"};
+            if (bias) {
+              b.constant_tensor("c", random_tensor(bias == 1 ? Shape{n} : Shape{1, n}, ++seed));
+              ins.push_back("c");
+            }
+            b.node("Gemm", ins, {"y"}).attrs["transB"] = GraphBuilder::i(trans_b);
+            b.output("y");
+            check_fast(b.build(), "y", "gemm");
+            if (HasFatalFailure()) return;
+          }
+}
+
+TEST(FastKernels, GemmFusedActivationAndResidual) {
+  unsigned seed = 900;
+  for (const Act& a : kActs)
+    for (int64_t m : {1, 13})
+      for (int64_t n : {17, 100})
+        for (int res : {0, 1}) {
+          std::ostringstream d;
+          d << "lithe.Gemm M" << m << " N" << n << " K 20 act '" << a.name << "' residual " << res;
+          SCOPED_TRACE(d.str());
+          GraphBuilder b;
+          b.input("a", {m, 20});
+          b.constant_tensor("b", random_tensor({n, 20}, ++seed));
+          b.constant_tensor("c", random_tensor({n}, ++seed));
+          std::vector<std::string> ins = {"a", "b", "c"};
+          if (res) {
+            b.input("z", {m, n});
+            ins.push_back("z");
+          }
+          ir::Node& node = b.node("Gemm", ins, {"y"});
+          node.domain = "lithe";
+          node.opset = 13;
+          node.attrs["transB"] = GraphBuilder::i(1);
+          if (*a.name) node.attrs["activation"] = GraphBuilder::s(a.name);
+          if (!a.params.empty()) node.attrs["activation_params"] = test::attr_fs(a.params);
+          b.output("y");
+          check_fast(b.build(), "y", "gemm");
+          if (HasFatalFailure()) return;
+        }
+}
+
+TEST(FastKernels, MatMulConstantB) {
+  unsigned seed = 700;
+  for (Shape as : std::vector<Shape>{{1, 9}, {7, 9}, {13, 9}, {2, 7, 9}, {3, 5, 9}, {1, 1, 9}})
+    for (int64_t n : {1, 16, 17, 100}) {
+      std::ostringstream d;
+      d << "MatMul A " << shape_str(as) << " B [9," << n << "]";
+      SCOPED_TRACE(d.str());
+      GraphBuilder b;
+      b.input("a", as);
+      b.constant_tensor("b", random_tensor({9, n}, ++seed));
+      b.node("MatMul", {"a", "b"}, {"y"});
+      b.output("y");
+      check_fast(b.build(), "y", "gemm");
+      if (HasFatalFailure()) return;
+    }
+  // lithe-domain MatMul with an activation and the residual at index 2.
+  for (int res : {0, 1}) {
+    SCOPED_TRACE("lithe.MatMul A [2,7,9] B [9,33] SiLU residual " + std::to_string(res));
+    GraphBuilder b;
+    b.input("a", {2, 7, 9});
+    b.constant_tensor("b", random_tensor({9, 33}, 77));
+    std::vector<std::string> ins = {"a", "b"};
+    if (res) {
+      b.input("z", {2, 7, 33});
+      ins.push_back("z");
+    }
+    ir::Node& node = b.node("MatMul", ins, {"y"});
+    node.domain = "lithe";
+    node.attrs["activation"] = GraphBuilder::s("SiLU");
+    b.output("y");
+    check_fast(b.build(), "y", "gemm");
+  }
+}
+
+// ---- ISA selection --------------------------------------------------------------------
+
+TEST(FastKernels, ParseIsaRejectsUnknownLevelNamingIt) {
+  try {
+    kernels::parse_isa("sse9");
+    ADD_FAILURE() << "parse_isa(\"sse9\") did not fail";
+  } catch (const Error& e) {
+    EXPECT_CONTAINS(std::string(e.what()), "sse9");
+  }
+  for (kernels::Isa i : {kernels::Isa::kPortable, kernels::Isa::kAvx2, kernels::Isa::kAvx512})
+    EXPECT_EQ(kernels::parse_isa(kernels::isa_name(i)), i);
+  EXPECT_TRUE(kernels::isa_supported(kernels::Isa::kPortable));
+  EXPECT_TRUE(kernels::isa_supported(kernels::best_isa()));
+}
+
+// Sets an environment variable for the scope, restoring the old value after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value)
+      setenv(name, value, 1);
+    else
+      unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_)
+      setenv(name_, old_->c_str(), 1);
+    else
+      unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(FastKernels, EngineIsaOption) {
+  const std::string model = std::string(LITHE_SOURCE_DIR) + "/examples/tiny_cnn.onnx";
+  {
+    ScopedEnv env("LITHE_ISA", nullptr);
+    LoadOptions o;
+    o.isa = "reference";
+    EXPECT_EQ(Engine::load(model, o)->isa(), "reference");
+    EXPECT_EQ(Engine::load(model)->isa(), kernels::isa_name(kernels::best_isa()));
+    for (kernels::Isa i : supported_isas()) {
+      o.isa = kernels::isa_name(i);
+      EXPECT_EQ(Engine::load(model, o)->isa(), kernels::isa_name(i));
+    }
+    o.isa = "sse9";
+    try {
+      Engine::load(model, o);
+      ADD_FAILURE() << "isa sse9 was accepted";
+    } catch (const Error& e) {
+      EXPECT_CONTAINS(std::string(e.what()), "sse9");
+    }
+  }
+  {
+    ScopedEnv env("LITHE_ISA", "reference");
+    EXPECT_EQ(Engine::load(model)->isa(), "reference");
+    LoadOptions o;
+    o.isa = "portable";  // the option wins over the environment
+    EXPECT_EQ(Engine::load(model, o)->isa(), "portable");
+  }
+  {
+    ScopedEnv env("LITHE_ISA", "portable");
+    EXPECT_EQ(Engine::load(model)->isa(), "portable");
+  }
+  {
+    ScopedEnv env("LITHE_ISA", "sse9");
+    try {
+      Engine::load(model);
+      ADD_FAILURE() << "LITHE_ISA=sse9 was accepted";
+    } catch (const Error& e) {
+      EXPECT_CONTAINS(std::string(e.what()), "sse9");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lithe

@@ -89,6 +89,22 @@ struct PoolArgs {
 };
 using F32PoolFn = void (*)(const PoolArgs&, int64_t oy0, int64_t oy1);
 
+/// Winograd F(4x4, 3x3), stride 1, on one NHWC image: tiles of 4x4 outputs, numbered row-major
+/// over tiles_h x tiles_w. The input transform of `rows` consecutive tiles writes 36 row-major
+/// matrices (rows x C); the output transform reads 36 such matrices (rows x Cout) of GEMM
+/// results and writes the tiles' outputs with bias, residual and activation.
+struct WinogradArgs {
+  const float* x = nullptr;
+  int64_t ih = 0, iw = 0, x_stride = 0, c = 0, ph = 0, pw = 0;
+  float* y = nullptr;
+  int64_t oh = 0, ow = 0, y_stride = 0, cout = 0;
+  int64_t tiles_w = 0;
+  int64_t rows = 0;  ///< rows of each of the 36 matrices (the tiles of one call)
+  Epilogue ep;       ///< bias [Cout]; residual pixel (oy, ox) at residual + (oy * ow + ox) * ldr
+};
+using F32WinogradInFn = void (*)(const WinogradArgs&, int64_t t0, int64_t t1, float* v);
+using F32WinogradOutFn = void (*)(const WinogradArgs&, int64_t t0, int64_t t1, const float* m);
+
 struct KernelTable {
   Isa isa;
   int gemm_mr;      ///< rows of the GEMM microkernel
@@ -96,6 +112,8 @@ struct KernelTable {
   F32GemmFn f32_gemm;
   F32DwConvFn f32_dwconv;
   F32PoolFn f32_pool;
+  F32WinogradInFn f32_winograd_input;
+  F32WinogradOutFn f32_winograd_output;
 };
 
 /// The table of `isa` (which must be supported: see isa_supported).

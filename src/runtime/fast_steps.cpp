@@ -63,16 +63,28 @@ int64_t tile_rows(int64_t k, int mr) {
 
 class ConvStep final : public FastStep {
  public:
-  enum class Kind { kGemm1x1, kIm2col, kDepthwise };
+  enum class Kind { kGemm1x1, kIm2col, kDepthwise, kWinograd };
 
   ConvStep(const KernelTable& kt, Kind kind) : kt_(kt), kind_(kind) {}
 
   int64_t scratch_floats() const override {
+    if (kind_ == Kind::kWinograd)
+      return 36 * tm_ * (c_ + m_) + kernels::packed_a_floats(tm_, c_, kt_.gemm_mr);
     return kind_ == Kind::kDepthwise ? 0 : kernels::packed_a_floats(tm_, kdim_, kt_.gemm_mr);
   }
   int64_t macs() const override { return macs_; }
   const char* kind() const override {
-    return kind_ == Kind::kGemm1x1 ? "conv-gemm" : kind_ == Kind::kIm2col ? "conv-im2col" : "dwconv";
+    switch (kind_) {
+      case Kind::kGemm1x1:
+        return "conv-gemm";
+      case Kind::kIm2col:
+        return "conv-im2col";
+      case Kind::kWinograd:
+        return "conv-winograd";
+      case Kind::kDepthwise:
+        break;
+    }
+    return "dwconv";
   }
 
   void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
@@ -94,6 +106,7 @@ class ConvStep final : public FastStep {
       }
       return;
     }
+    if (kind_ == Kind::kWinograd) return run_winograd(x, y, z, t, nt, scratch);
     const int64_t mrows = oh_ * ow_, mt = (mrows + tm_ - 1) / tm_;
     const int64_t pg = panels_of(mg_), pc = (pg + pchunk_ - 1) / pchunk_;
     const int64_t tasks = nb_ * group_ * mt * pc;
@@ -128,6 +141,58 @@ class ConvStep final : public FastStep {
         a.ep.ldr = m_;
       }
       kt_.f32_gemm(a, 0, m1 - m0, p0, p1);
+    }
+  }
+
+  // Winograd F(4x4, 3x3): per task a block of tm_ tiles of one image: input transform into
+  // 36 matrices (tiles x C), 36 GEMMs with the transformed weights, output transform.
+  void run_winograd(const float* x, float* y, const float* z, int t, int nt, float* scratch) const {
+    const int64_t th = (oh_ + 3) / 4, tw = (ow_ + 3) / 4, tiles = th * tw;
+    const int64_t blocks = (tiles + tm_ - 1) / tm_, pg = panels_of(m_);
+    const int64_t pb = kernels::packed_b_floats(c_, m_);
+    float* v = scratch;
+    float* mm = v + 36 * tm_ * c_;
+    float* pa = mm + 36 * tm_ * m_;
+    int64_t b, e;
+    static_range(nb_ * blocks, t, nt, &b, &e);
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t img = task / blocks, t0 = (task % blocks) * tm_;
+      const int64_t t1 = std::min(tiles, t0 + tm_), rows = t1 - t0;
+      kernels::WinogradArgs w;
+      w.x = x + img * ih_ * iw_ * c_;
+      w.ih = ih_;
+      w.iw = iw_;
+      w.x_stride = c_;
+      w.c = c_;
+      w.ph = ph_;
+      w.pw = pw_;
+      w.y = y + img * oh_ * ow_ * m_;
+      w.oh = oh_;
+      w.ow = ow_;
+      w.y_stride = m_;
+      w.cout = m_;
+      w.tiles_w = tw;
+      w.rows = rows;
+      w.ep.bias = bias_.data();
+      w.ep.act = act_;
+      if (z) {
+        w.ep.residual = z + img * oh_ * ow_ * m_;
+        w.ep.ldr = m_;
+      }
+      kt_.f32_winograd_input(w, t0, t1, v);
+      for (int64_t xi = 0; xi < 36; ++xi) {
+        kernels::pack_a_f32(rows, c_, v + xi * rows * c_, c_, kt_.gemm_mr, pa);
+        kernels::GemmArgs a;
+        a.m = rows;
+        a.n = m_;
+        a.k = c_;
+        a.a = pa;
+        a.bp = packed_.data() + xi * pb;
+        a.c = mm + xi * rows * m_;
+        a.ldc = m_;
+        kt_.f32_gemm(a, 0, rows, 0, pg);
+      }
+      kt_.f32_winograd_output(w, t0, t1, mm);
     }
   }
 
@@ -171,6 +236,49 @@ class ConvStep final : public FastStep {
   kernels::DwConvArgs dwa_;
 };
 
+// LITHE_WINOGRAD=0 turns the Winograd path off (for comparisons).
+bool winograd_enabled() {
+  const char* e = std::getenv("LITHE_WINOGRAD");
+  return !(e && std::string(e) == "0");
+}
+
+// U = G g G^T for each (output, input) channel pair, stored as 36 packed GEMM B matrices
+// (K = C inputs, N = M outputs), computed in double.
+void pack_winograd_weights(ConvStep& s, const float* wd, const float* bd) {
+  static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                 {0, 0, 1}};
+  const int64_t c = s.c_, m = s.m_;
+  std::vector<float> u(static_cast<size_t>(36 * c * m));  // [xi][ci][co]
+  for (int64_t co = 0; co < m; ++co)
+    for (int64_t ci = 0; ci < c; ++ci) {
+      const float* g = wd + (co * c + ci) * 9;
+      double tmp[6][3];
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 3; ++j)
+          tmp[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 6; ++j)
+          u[static_cast<size_t>(((i * 6 + j) * c + ci) * m + co)] = static_cast<float>(
+              tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1] + tmp[i][2] * G[j][2]);
+    }
+  const int64_t pb = kernels::packed_b_floats(c, m);
+  s.packed_ = AlignedFloats(36 * pb);
+  for (int64_t xi = 0; xi < 36; ++xi)
+    kernels::pack_b_f32(c, m, u.data() + xi * c * m, m, 1, s.packed_.data() + xi * pb);
+  if (bd) {
+    s.bias_ = AlignedFloats(m);
+    std::memcpy(s.bias_.data(), bd, static_cast<size_t>(m) * sizeof(float));
+  }
+  // Tiles per task: the 36 transformed input and output matrices stay within about 1 MiB.
+  const int mr = s.kt_.gemm_mr;
+  const int64_t fit = 262144 / (36 * (c + m) * mr);
+  s.tm_ = mr * std::clamp<int64_t>(fit, 1, 4);
+}
+
 std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
                                     const KernelTable& kt) {
   const int xv = input_at(node, 0), wv = input_at(node, 1), bv = input_at(node, 2),
@@ -197,11 +305,19 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
   if (geo.out[0] != ys[1] || geo.out[1] != ys[2]) return nullptr;
   const int64_t cg = c / group, mg = m / group, kh = ws[2], kw = ws[3];
   const bool depthwise = cg == 1 && mg == 1;
-  const bool pointwise = kh == 1 && kw == 1 && geo.strides[0] == 1 && geo.strides[1] == 1 &&
+  // Pointwise: output pixel m is input pixel m (no stride, no padding on either side).
+  const bool unit = geo.strides[0] == 1 && geo.strides[1] == 1 && geo.dilations[0] == 1 &&
+                    geo.dilations[1] == 1;
+  const bool pointwise = kh == 1 && kw == 1 && unit && ys[1] == xs[1] && ys[2] == xs[2] &&
                          geo.pad_begin[0] == 0 && geo.pad_begin[1] == 0;
+  // Winograd pays off when the GEMMs have some width and there are enough tiles.
+  const bool winograd = kh == 3 && kw == 3 && unit && group == 1 && c >= 8 && m >= 8 &&
+                        ys[1] * ys[2] >= 64 && winograd_enabled();
   auto s = std::make_unique<ConvStep>(
-      kt, depthwise ? ConvStep::Kind::kDepthwise
-                    : pointwise ? ConvStep::Kind::kGemm1x1 : ConvStep::Kind::kIm2col);
+      kt, depthwise   ? ConvStep::Kind::kDepthwise
+          : pointwise ? ConvStep::Kind::kGemm1x1
+          : winograd  ? ConvStep::Kind::kWinograd
+                      : ConvStep::Kind::kIm2col);
   s->x_ = xv;
   s->y_ = yv;
   s->z_ = zv;
@@ -256,6 +372,10 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
     d.ep.bias = s->bias_.data();
     d.ep.ldr = c;
     d.ep.act = act;
+    return s;
+  }
+  if (winograd) {
+    pack_winograd_weights(*s, wd, bd);
     return s;
   }
   // GEMM weights per group: B[k = (ky * kw + kx) * cg + ci][n] = W[g * mg + n][ci][ky][kx].

@@ -253,6 +253,37 @@ TEST(FastKernels, Conv3x3ChannelSweep) {
       }
 }
 
+TEST(FastKernels, ConvWinograd3x3) {
+  // Stride-1 3x3 with at least 64 output pixels and 8 channels each way: Winograd F(4x4, 3x3).
+  // Output sizes not a multiple of the 4x4 tile, pads 0/1/asymmetric, channel tails, bias,
+  // residual and activations, batch 2.
+  struct W {
+    int64_t h, w, c, m;
+    std::vector<int64_t> pads;
+    bool bias, residual;
+    std::string act;
+    int64_t n;
+  };
+  for (const W& v : std::vector<W>{{8, 8, 8, 8, {1, 1, 1, 1}, true, false, "", 1},
+                                   {10, 9, 17, 33, {1, 1, 1, 1}, true, true, "Relu", 1},
+                                   {13, 11, 16, 20, {0, 0, 0, 0}, false, false, "", 2},
+                                   {9, 14, 35, 9, {0, 1, 2, 0}, true, false, "Sigmoid", 1},
+                                   {29, 31, 24, 48, {1, 1, 1, 1}, true, true, "HardSwish", 1}}) {
+    ConvCase k;
+    k.n = v.n;
+    k.h = v.h;
+    k.w = v.w;
+    k.c = v.c;
+    k.m = v.m;
+    k.pads = v.pads;
+    k.bias = v.bias;
+    k.residual = v.residual;
+    k.act = v.act;
+    check_conv(k, "conv-winograd");
+    if (HasFatalFailure()) return;
+  }
+}
+
 TEST(FastKernels, ConvGeometry) {
   std::vector<ConvCase> cases;
   auto add = [&](auto f) {

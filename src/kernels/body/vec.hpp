@@ -31,6 +31,10 @@ template <class V>
 inline V splat(float s) {
   return V{} + s;
 }
+template <>
+inline float splat<float>(float s) {
+  return s;
+}
 template <class V>
 inline V vmax(V a, V b) {
   return a > b ? a : b;
@@ -66,6 +70,37 @@ inline bool activate(V& x, const ::lithe::ops::fused::Epilogue& e) {
     case Activation::kHardSwish:
       x = x * vmax(zero, vmin(one, x / splat<V>(6.0f) + splat<V>(0.5f)));
       return true;
+    default:
+      return false;
+  }
+}
+
+template <>
+inline bool activate<float>(float& x, const ::lithe::ops::fused::Epilogue& e) {
+  using ::lithe::ops::fused::Activation;
+  switch (e.act) {
+    case Activation::kNone:
+      return true;
+    case Activation::kRelu:
+      x = x > 0.0f ? x : 0.0f;
+      return true;
+    case Activation::kClip:
+      x = x < e.p0 ? e.p0 : x;
+      x = x > e.p1 ? e.p1 : x;
+      return true;
+    case Activation::kLeakyRelu:
+      x = x >= 0.0f ? x : e.p0 * x;
+      return true;
+    case Activation::kHardSigmoid: {
+      const float h = e.p0 * x + e.p1;
+      x = h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h;
+      return true;
+    }
+    case Activation::kHardSwish: {
+      const float h = x / 6.0f + 0.5f;
+      x = x * (h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h);
+      return true;
+    }
     default:
       return false;
   }

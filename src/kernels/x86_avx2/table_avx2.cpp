@@ -12,11 +12,14 @@ constexpr int kGemmNV = 1;
 #include "kernels/body/f32_gemm.hpp"
 #include "kernels/body/f32_dwconv.hpp"
 #include "kernels/body/f32_pool.hpp"
+#include "kernels/body/f32_winograd.hpp"
 }  // namespace
 
 const KernelTable& table() {
   static const KernelTable t{Isa::kAvx2, kGemmMR, kGemmNV, gemm_body::f32_gemm,
-                             dwconv_body::f32_dwconv, pool_body::f32_pool};
+                             dwconv_body::f32_dwconv, pool_body::f32_pool,
+                             winograd_body::f32_winograd_input,
+                             winograd_body::f32_winograd_output};
   return t;
 }
 

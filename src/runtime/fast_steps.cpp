@@ -252,8 +252,12 @@ void pack_winograd_weights(ConvStep& s, const float* wd, const float* bd) {
                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                  {0, 0, 1}};
   const int64_t c = s.c_, m = s.m_;
-  std::vector<float> u(static_cast<size_t>(36 * c * m));  // [xi][ci][co]
-  for (int64_t co = 0; co < m; ++co)
+  const int64_t pb = kernels::packed_b_floats(c, m);
+  s.packed_ = AlignedFloats(36 * pb);
+  float* out = s.packed_.data();
+  // Written straight into the packed layout: matrix xi, panel co / 16, row ci, lane co % 16.
+  for (int64_t co = 0; co < m; ++co) {
+    float* col = out + (co / kPanel) * kPanel * c + co % kPanel;
     for (int64_t ci = 0; ci < c; ++ci) {
       const float* g = wd + (co * c + ci) * 9;
       double tmp[6][3];
@@ -262,13 +266,10 @@ void pack_winograd_weights(ConvStep& s, const float* wd, const float* bd) {
           tmp[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
       for (int i = 0; i < 6; ++i)
         for (int j = 0; j < 6; ++j)
-          u[static_cast<size_t>(((i * 6 + j) * c + ci) * m + co)] = static_cast<float>(
+          col[(i * 6 + j) * pb + ci * kPanel] = static_cast<float>(
               tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1] + tmp[i][2] * G[j][2]);
     }
-  const int64_t pb = kernels::packed_b_floats(c, m);
-  s.packed_ = AlignedFloats(36 * pb);
-  for (int64_t xi = 0; xi < 36; ++xi)
-    kernels::pack_b_f32(c, m, u.data() + xi * c * m, m, 1, s.packed_.data() + xi * pb);
+  }
   if (bd) {
     s.bias_ = AlignedFloats(m);
     std::memcpy(s.bias_.data(), bd, static_cast<size_t>(m) * sizeof(float));
@@ -382,15 +383,19 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
   const int64_t kdim = kh * kw * cg, pg = panels_of(mg);
   s->kdim_ = kdim;
   s->packed_ = AlignedFloats(group * pg * kPanel * kdim);
-  std::vector<float> b(static_cast<size_t>(kdim * mg));
-  for (int64_t gi = 0; gi < group; ++gi) {
-    for (int64_t n = 0; n < mg; ++n)
-      for (int64_t ci = 0; ci < cg; ++ci)
-        for (int64_t tap = 0; tap < kh * kw; ++tap)
-          b[static_cast<size_t>((tap * cg + ci) * mg + n)] =
-              wd[((gi * mg + n) * cg + ci) * kh * kw + tap];
-    kernels::pack_b_f32(kdim, mg, b.data(), mg, 1, s->packed_.data() + gi * pg * kPanel * kdim);
-  }
+  // Packed straight from W: panel p of group gi holds, for k = (tap, ci), the 16 values
+  // W[gi * mg + 16p + j][ci][tap] (zero past mg).
+  for (int64_t gi = 0; gi < group; ++gi)
+    for (int64_t p = 0; p < pg; ++p) {
+      float* panel = s->packed_.data() + (gi * pg + p) * kPanel * kdim;
+      const int64_t n0 = p * kPanel, nn = std::min<int64_t>(kPanel, mg - n0);
+      for (int64_t j = 0; j < nn; ++j) {
+        const float* wrow = wd + (gi * mg + n0 + j) * cg * kh * kw;
+        for (int64_t ci = 0; ci < cg; ++ci)
+          for (int64_t tap = 0; tap < kh * kw; ++tap)
+            panel[(tap * cg + ci) * kPanel + j] = wrow[ci * kh * kw + tap];
+      }
+    }
   if (bd) {
     s->bias_ = AlignedFloats(group * pg * kPanel);
     for (int64_t gi = 0; gi < group; ++gi)

@@ -126,7 +126,7 @@ inline void f32_dwconv(const DwConvArgs& d, int64_t oy0, int64_t oy1) {
     while (row.ky1 > row.ky0 && oy * d.sh - d.ph + (row.ky1 - 1) * d.dh >= d.ih) --row.ky1;
     int64_t c = 0;
     if (d.kh * d.kw <= kMaxTaps) {
-      c = block<V16, 16>(d, row, 0, cheap);
+      c = block<VN, kVecWidth>(d, row, 0, cheap);
       c = block<V4, 4>(d, row, c, cheap);
     }
     for (; c < d.c; ++c) {

@@ -1,6 +1,6 @@
 // Body of the f32 GEMM with packed B and fused epilogue. The including level defines
-// kGemmMR (rows per microkernel) and kGemmNV (16-column panels per microkernel) before
-// including it, inside its own namespace.
+// kGemmMR (rows per microkernel), kGemmNV (16-column panels per microkernel) and its native
+// vector (VN, kVecWidth floats) before including it, inside its own namespace.
 //
 // The microkernel keeps an MR x (16 * NV) tile of C in registers for the whole K loop: per
 // k it loads NV panel vectors of B and broadcasts MR values of packed A (one pointer, so the
@@ -15,30 +15,33 @@ namespace gemm_body {
 using namespace ::lithe::kernels;
 using namespace body;
 
+// A tile row is NV panels of 16 columns = NV * kSub native vectors of kVecWidth floats.
+constexpr int kSub = kPanel / kVecWidth;
+
 template <int NV>
 inline void tile(const GemmArgs& g, int64_t m, int64_t p) {
-  constexpr int MR = kGemmMR;
-  V16 acc[MR][NV];
+  constexpr int MR = kGemmMR, NQ = NV * kSub;
+  VN acc[MR][NQ];
   const int64_t col0 = p * kPanel;
 #pragma GCC unroll 16
-  for (int j = 0; j < NV; ++j) {
-    const V16 b = g.ep.bias ? loadv<V16>(g.ep.bias + col0 + j * kPanel) : V16{};
+  for (int q = 0; q < NQ; ++q) {
+    const VN b = g.ep.bias ? loadv<VN>(g.ep.bias + col0 + q * kVecWidth) : VN{};
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) acc[r][j] = b;
+    for (int r = 0; r < MR; ++r) acc[r][q] = b;
   }
   // Packed A: MR values per k, one panel per MR rows; packed B: 16 values per k per panel.
   const float* a = g.a + (m / MR) * MR * g.k;
   const float* bp = g.bp + p * kPanel * g.k;
   const int64_t k = g.k, pstride = kPanel * g.k;
   for (int64_t kk = 0; kk < k; ++kk, a += MR, bp += kPanel) {
-    V16 b[NV];
+    VN b[NQ];
 #pragma GCC unroll 16
-    for (int j = 0; j < NV; ++j) b[j] = loadv<V16>(bp + j * pstride);
+    for (int q = 0; q < NQ; ++q) b[q] = loadv<VN>(bp + (q / kSub) * pstride + (q % kSub) * kVecWidth);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const float s = a[r];
 #pragma GCC unroll 16
-      for (int j = 0; j < NV; ++j) acc[r][j] += s * b[j];
+      for (int q = 0; q < NQ; ++q) acc[r][q] += s * b[q];
     }
   }
   // Epilogue and store; rows past m are padding. Nothing here calls a function while
@@ -52,22 +55,22 @@ inline void tile(const GemmArgs& g, int64_t m, int64_t p) {
     float* c = g.c + (m + r) * g.ldc + col0;
     const float* z = g.ep.residual ? g.ep.residual + (m + r) * g.ep.ldr + col0 : nullptr;
 #pragma GCC unroll 16
-    for (int j = 0; j < NV; ++j) {
-      const int64_t valid = g.n - col0 - j * kPanel;
-      V16 v = acc[r][j];
-      if (valid >= kPanel) {
-        if (z) v += loadv<V16>(z + j * kPanel);
+    for (int q = 0; q < NQ; ++q) {
+      const int64_t valid = g.n - col0 - q * kVecWidth;
+      VN v = acc[r][q];
+      if (valid >= kVecWidth) {
+        if (z) v += loadv<VN>(z + q * kVecWidth);
         if (cheap) activate(v, g.ep.act);
-        storev(c + j * kPanel, v);
+        storev(c + q * kVecWidth, v);
       } else if (valid > 0) {
-        float t[kPanel] = {};
+        float t[kVecWidth] = {};
         if (z) {
-          for (int64_t i = 0; i < valid; ++i) t[i] = z[j * kPanel + i];
-          v += loadv<V16>(t);
+          for (int64_t i = 0; i < valid; ++i) t[i] = z[q * kVecWidth + i];
+          v += loadv<VN>(t);
         }
         if (cheap) activate(v, g.ep.act);
         storev(t, v);
-        for (int64_t i = 0; i < valid; ++i) c[j * kPanel + i] = t[i];
+        for (int64_t i = 0; i < valid; ++i) c[q * kVecWidth + i] = t[i];
       }
     }
   }

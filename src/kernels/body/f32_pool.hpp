@@ -56,7 +56,7 @@ inline void f32_pool(const PoolArgs& a, int64_t oy0, int64_t oy1) {
       }
       const float div = static_cast<float>(static_cast<double>(ny) * static_cast<double>(nx));
       float* y = a.y + (oy * a.ow + ox) * a.y_stride;
-      int64_t c = channels<V16, 16>(a, oy, ox, 0, y, div);
+      int64_t c = channels<VN, kVecWidth>(a, oy, ox, 0, y, div);
       c = channels<V4, 4>(a, oy, ox, c, y, div);
       for (; c < a.c; ++c) {
         float acc = a.max ? std::numeric_limits<float>::lowest() : 0.0f;

@@ -61,7 +61,7 @@ inline int64_t input_block(const WinogradArgs& w, int64_t tile, int64_t row, int
 /// Input transform of tiles [t0, t1) of one image into v (36 matrices of (t1 - t0) x C).
 inline void f32_winograd_input(const WinogradArgs& w, int64_t t0, int64_t t1, float* v) {
   for (int64_t t = t0; t < t1; ++t) {
-    int64_t c = input_block<V16, 16>(w, t, t - t0, 0, v);
+    int64_t c = input_block<VN, kVecWidth>(w, t, t - t0, 0, v);
     c = input_block<V4, 4>(w, t, t - t0, c, v);
     input_block<float, 1>(w, t, t - t0, c, v);
   }
@@ -99,7 +99,7 @@ inline int64_t output_block(const WinogradArgs& w, int64_t tile, int64_t row, in
 inline void f32_winograd_output(const WinogradArgs& w, int64_t t0, int64_t t1, const float* m) {
   const bool cheap = cheap_activation(w.ep.act);
   for (int64_t t = t0; t < t1; ++t) {
-    int64_t c = output_block<V16, 16>(w, t, t - t0, 0, m, cheap);
+    int64_t c = output_block<VN, kVecWidth>(w, t, t - t0, 0, m, cheap);
     c = output_block<V4, 4>(w, t, t - t0, c, m, cheap);
     output_block<float, 1>(w, t, t - t0, c, m, cheap);
   }

@@ -12,10 +12,10 @@ namespace body {
 
 using ::lithe::kernels::epilogue_scalar;
 
-typedef float V16 __attribute__((vector_size(64)));
+// The level's native vector (kVecWidth floats, defined by the including level: wider generic
+// vectors than the hardware has are lowered through memory), and a 4-float one for tails.
+typedef float VN __attribute__((vector_size(kVecWidth * 4)));
 typedef float V4 __attribute__((vector_size(16)));
-typedef int I16 __attribute__((vector_size(64)));
-typedef int I4 __attribute__((vector_size(16)));
 
 template <class V>
 inline V loadv(const float* p) {

@@ -1,5 +1,5 @@
 // The portable level: the kernel bodies compiled with this folder's flags (see CMakeLists.txt).
-// GEMM microkernel: 3 rows x 1 panel(s) of 16 columns.
+// GEMM microkernel: 3 rows x 1 panel of 16 columns (four 4-float vectors: 12 accumulators).
 #include <cstring>
 #include <limits>
 
@@ -9,6 +9,7 @@ namespace lithe::kernels::portable {
 namespace {
 constexpr int kGemmMR = 3;
 constexpr int kGemmNV = 1;
+constexpr int kVecWidth = 4;  // floats per native vector
 #include "kernels/body/f32_gemm.hpp"
 #include "kernels/body/f32_dwconv.hpp"
 #include "kernels/body/f32_pool.hpp"

@@ -1,5 +1,5 @@
 // The avx2 level: the kernel bodies compiled with this folder's flags (see CMakeLists.txt).
-// GEMM microkernel: 6 rows x 1 panel(s) of 16 columns.
+// GEMM microkernel: 6 rows x 1 panel of 16 columns (two 8-float vectors: 12 accumulators).
 #include <cstring>
 #include <limits>
 
@@ -9,6 +9,7 @@ namespace lithe::kernels::avx2 {
 namespace {
 constexpr int kGemmMR = 6;
 constexpr int kGemmNV = 1;
+constexpr int kVecWidth = 8;  // floats per native vector
 #include "kernels/body/f32_gemm.hpp"
 #include "kernels/body/f32_dwconv.hpp"
 #include "kernels/body/f32_pool.hpp"

@@ -1,5 +1,5 @@
 // The avx512 level: the kernel bodies compiled with this folder's flags (see CMakeLists.txt).
-// GEMM microkernel: 12 rows x 2 panel(s) of 16 columns.
+// GEMM microkernel: 12 rows x 2 panels of 16 columns (two 16-float vectors: 24 accumulators).
 #include <cstring>
 #include <limits>
 
@@ -9,6 +9,7 @@ namespace lithe::kernels::avx512 {
 namespace {
 constexpr int kGemmMR = 12;
 constexpr int kGemmNV = 2;
+constexpr int kVecWidth = 16;  // floats per native vector
 #include "kernels/body/f32_gemm.hpp"
 #include "kernels/body/f32_dwconv.hpp"
 #include "kernels/body/f32_pool.hpp"

@@ -1,9 +1,654 @@
 // Fast steps for Resize and ConvTranspose (see fast_steps.hpp).
+//
+// Resize (and Upsample): 4-D float tensors whose resized axes are the two spatial ones, in
+// NCHW (axes 2, 3) or NHWC (axes 1, 2) order, modes nearest and linear. Every output row and
+// column gets its source indices and weights once at preparation, with the reference's
+// coordinate formulas (ops/resize.cpp coord_taps, float32 coordinate mapping); the run loop
+// is table lookups, contiguous over the innermost axis.
+//
+// ConvTranspose (ONNX and the fused lithe form, 2-D NCHW, any group): GEMM + col2im.
+// cols[m = input pixel][n = (co, ky, kx)] = sum_ci X[ci][m] * W[ci][n] with the weights
+// packed once as B, then a scatter-add into Y. Threads own disjoint output rows of each
+// (image, group) and each recomputes the GEMM rows of the input rows its outputs need, so
+// no two threads write one element and the order of the sums per element (input row, then
+// kernel column) is fixed: results do not depend on the thread count. kernel == stride
+// without pads or dilation (no overlap) writes every output once with the epilogue fused.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "ops/conv_pool_internal.hpp"
+#include "ops/fused_internal.hpp"
+#include "ops/op.hpp"
 #include "runtime/fast_steps.hpp"
+#include "runtime/thread_pool.hpp"
 
 namespace lithe::runtime {
+namespace {
 
-std::unique_ptr<FastStep> make_resize_step(const ir::Graph&, size_t, const kernels::KernelTable&) {
+using kernels::KernelTable;
+using kernels::kPanel;
+using kernels::panels_of;
+
+struct AlignedFloats {
+  std::unique_ptr<float, void (*)(void*)> p{nullptr, std::free};
+  explicit AlignedFloats(int64_t count = 0) {
+    if (count <= 0) return;
+    const size_t bytes = (static_cast<size_t>(count) * sizeof(float) + 63) / 64 * 64;
+    p.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!p) fail_runtime("out of memory packing weights (", bytes, " bytes)");
+    std::memset(p.get(), 0, bytes);
+  }
+  float* data() const { return p.get(); }
+};
+
+const Tensor* constant_of(const ir::Graph& g, int v) {
+  if (v < 0) return nullptr;
+  const ir::Value& val = g.values[static_cast<size_t>(v)];
+  return val.constant ? &*val.constant : nullptr;
+}
+
+bool is_f32_static(const ir::Graph& g, int v) {
+  if (v < 0) return false;
+  const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
+  return t.dtype == DType::kFloat32 && t.fully_known();
+}
+
+const Shape& dims_of(const ir::Graph& g, int v) { return g.values[static_cast<size_t>(v)].type.dims; }
+
+int input_at(const ir::Node& n, size_t i) { return i < n.inputs.size() ? n.inputs[i] : -1; }
+
+// ---- Resize ---------------------------------------------------------------------------
+
+enum class Coord {
+  kHalfPixel,
+  kHalfPixelSymmetric,
+  kPytorchHalfPixel,
+  kAlignCorners,
+  kAsymmetric,
+  kTfHalfPixelForNn
+};
+enum class Nearest { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil, kLegacy };
+
+struct AxisTaps {
+  std::vector<int64_t> i0, i1;  // source indices (i1 == i0 for nearest)
+  std::vector<float> w0, w1;    // weights (linear)
+};
+
+// The reference's coord_taps (ops/resize.cpp) for nearest and linear without antialias,
+// exclude_outside or tf_crop_and_resize: the same float32 mapping and double rounding rules.
+void axis_taps(bool linear, Coord coord, Nearest nearest, double scale_d, int64_t in_len,
+               int64_t out_len, AxisTaps* t) {
+  t->i0.assign(static_cast<size_t>(out_len), 0);
+  t->i1.assign(static_cast<size_t>(out_len), 0);
+  t->w0.assign(static_cast<size_t>(out_len), 1.0f);
+  t->w1.assign(static_cast<size_t>(out_len), 0.0f);
+  const float scale = static_cast<float>(scale_d);
+  const float in = static_cast<float>(in_len);
+  const float outf = static_cast<float>(out_len);
+  for (int64_t xi = 0; xi < out_len; ++xi) {
+    const size_t o = static_cast<size_t>(xi);
+    if (in_len == out_len && scale == 1.0f) {
+      t->i0[o] = t->i1[o] = xi;
+      continue;
+    }
+    const float x = static_cast<float>(xi);
+    float xf = 0;
+    switch (coord) {
+      case Coord::kHalfPixel:
+        xf = (x + 0.5f) / scale - 0.5f;
+        break;
+      case Coord::kHalfPixelSymmetric: {
+        float adjustment = outf / (scale * in);
+        float offset = in / 2 * (1 - adjustment);
+        xf = offset + (x + 0.5f) / scale - 0.5f;
+        break;
+      }
+      case Coord::kPytorchHalfPixel:
+        xf = out_len > 1 ? (x + 0.5f) / scale - 0.5f : 0.f;
+        break;
+      case Coord::kAlignCorners: {
+        const float len = scale * in;
+        xf = len == 1 ? 0.f : x * (in - 1) / (len - 1);
+        break;
+      }
+      case Coord::kAsymmetric:
+        xf = x / scale;
+        break;
+      case Coord::kTfHalfPixelForNn:
+        xf = (x + 0.5f) / scale;
+        break;
+    }
+    double xo = xf;
+    if (!std::isfinite(xo)) xo = 0;
+    xo = std::clamp(xo, -2.0 - 4.0 * static_cast<double>(in_len),
+                    4.0 * static_cast<double>(in_len) + 2.0);
+    const bool integral = xo == std::floor(xo);
+    if (!linear) {
+      const int64_t fl = static_cast<int64_t>(std::floor(xo));
+      const double r = xo - std::floor(xo);
+      int64_t idx = fl;
+      if (!integral) {
+        switch (nearest) {
+          case Nearest::kRoundPreferFloor:
+            idx = r <= 0.5 ? fl : fl + 1;
+            break;
+          case Nearest::kRoundPreferCeil:
+            idx = r < 0.5 ? fl : fl + 1;
+            break;
+          case Nearest::kFloor:
+            idx = fl;
+            break;
+          case Nearest::kCeil:
+            idx = fl + 1;
+            break;
+          case Nearest::kLegacy:
+            idx = scale < 1 ? fl + 1 : fl;
+            break;
+        }
+      }
+      t->i0[o] = t->i1[o] = std::clamp<int64_t>(idx, 0, in_len - 1);
+      continue;
+    }
+    const int64_t i0 =
+        integral ? static_cast<int64_t>(xo) - 1 : static_cast<int64_t>(std::floor(xo));
+    const double r = xo - static_cast<double>(i0);
+    double w0 = 1 - r, w1 = r;
+    int64_t a = std::clamp<int64_t>(i0, 0, in_len - 1), b = std::clamp<int64_t>(i0 + 1, 0, in_len - 1);
+    // The reference drops zero-weight taps; a zero weight on the other tap's index reads
+    // the same data.
+    if (w0 == 0) a = b;
+    if (w1 == 0) b = a;
+    t->i0[o] = a;
+    t->i1[o] = b;
+    t->w0[o] = static_cast<float>(w0);
+    t->w1[o] = static_cast<float>(w1);
+  }
+}
+
+class ResizeStep final : public FastStep {
+ public:
+  const char* kind() const override { return linear_ ? "resize-linear" : "resize-nearest"; }
+
+  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    const float* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);
+    float* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);
+    if (nhwc_)
+      run_nhwc(x, y, t, nt);
+    else
+      run_nchw(x, y, t, nt);
+  }
+
+  // Planes of H x W; thread share over (plane, output row).
+  void run_nchw(const float* x, float* y, int t, int nt) const {
+    int64_t b, e;
+    static_range(planes_ * oh_, t, nt, &b, &e);
+    const int64_t* ix0 = tx_.i0.data();
+    const int64_t* ix1 = tx_.i1.data();
+    const float* wx0 = tx_.w0.data();
+    const float* wx1 = tx_.w1.data();
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t plane = r / oh_, oy = r % oh_;
+      float* dst = y + r * ow_;
+      const size_t yo = static_cast<size_t>(oy);
+      const int64_t iy0 = ty_.i0[yo], iy1 = ty_.i1[yo];
+      // A row with the same sources as the previous row of this plane is a copy.
+      if (r > b && oy > 0 && ty_.i0[yo - 1] == iy0 && ty_.i1[yo - 1] == iy1 &&
+          ty_.w0[yo - 1] == ty_.w0[yo] && ty_.w1[yo - 1] == ty_.w1[yo]) {
+        std::memcpy(dst, dst - ow_, static_cast<size_t>(ow_) * sizeof(float));
+        continue;
+      }
+      const float* src = x + plane * ih_ * iw_;
+      const float* r0 = src + iy0 * iw_;
+      if (!linear_) {
+        if (identity_x_) {
+          std::memcpy(dst, r0, static_cast<size_t>(ow_) * sizeof(float));
+        } else {
+          for (int64_t ox = 0; ox < ow_; ++ox) dst[ox] = r0[ix0[ox]];
+        }
+        continue;
+      }
+      const float wy0 = ty_.w0[yo], wy1 = ty_.w1[yo];
+      const float* r1 = src + iy1 * iw_;
+      for (int64_t ox = 0; ox < ow_; ++ox) {
+        const float top = wx0[ox] * r0[ix0[ox]] + wx1[ox] * r0[ix1[ox]];
+        const float bot = wx0[ox] * r1[ix0[ox]] + wx1[ox] * r1[ix1[ox]];
+        dst[ox] = wy0 * top + wy1 * bot;
+      }
+    }
+  }
+
+  // Images of H x W pixels of C channels; thread share over (image, output row).
+  void run_nhwc(const float* x, float* y, int t, int nt) const {
+    int64_t b, e;
+    static_range(planes_ * oh_, t, nt, &b, &e);
+    const int64_t c = c_;
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t img = r / oh_, oy = r % oh_;
+      const size_t yo = static_cast<size_t>(oy);
+      const float* src = x + img * ih_ * iw_ * c;
+      float* dst = y + r * ow_ * c;
+      const float* r0 = src + ty_.i0[yo] * iw_ * c;
+      if (!linear_) {
+        for (int64_t ox = 0; ox < ow_; ++ox)
+          std::memcpy(dst + ox * c, r0 + tx_.i0[static_cast<size_t>(ox)] * c,
+                      static_cast<size_t>(c) * sizeof(float));
+        continue;
+      }
+      const float* r1 = src + ty_.i1[yo] * iw_ * c;
+      const float wy0 = ty_.w0[yo], wy1 = ty_.w1[yo];
+      for (int64_t ox = 0; ox < ow_; ++ox) {
+        const size_t xo = static_cast<size_t>(ox);
+        const float wx0 = tx_.w0[xo], wx1 = tx_.w1[xo];
+        const float* a = r0 + tx_.i0[xo] * c;
+        const float* bb = r0 + tx_.i1[xo] * c;
+        const float* cc = r1 + tx_.i0[xo] * c;
+        const float* d = r1 + tx_.i1[xo] * c;
+        float* o = dst + ox * c;
+        for (int64_t ch = 0; ch < c; ++ch)
+          o[ch] = wy0 * (wx0 * a[ch] + wx1 * bb[ch]) + wy1 * (wx0 * cc[ch] + wx1 * d[ch]);
+      }
+    }
+  }
+
+  int x_ = -1, y_ = -1;
+  bool linear_ = false, nhwc_ = false, identity_x_ = false;
+  int64_t planes_ = 0, c_ = 1, ih_ = 0, iw_ = 0, oh_ = 0, ow_ = 0;
+  AxisTaps ty_, tx_;
+};
+
+std::unique_ptr<FastStep> make_resize(const ir::Graph& g, const ir::Node& node) {
+  const bool upsample = node.op_type == "Upsample";
+  const int xv = input_at(node, 0);
+  if (node.outputs.size() != 1) return nullptr;
+  const int yv = node.outputs[0];
+  if (!is_f32_static(g, xv) || !is_f32_static(g, yv)) return nullptr;
+  const Shape& xs = dims_of(g, xv);
+  const Shape& ys = dims_of(g, yv);
+  if (xs.size() != 4 || ys.size() != 4) return nullptr;
+  for (size_t d = 0; d < 4; ++d)
+    if (xs[d] <= 0 || ys[d] <= 0) return nullptr;
+  ops::NodeAttrs a(node);
+  const int opset = a.opset();
+  const std::string mode = a.attr_string("mode", "nearest");
+  bool linear;
+  if (mode == "nearest")
+    linear = false;
+  else if (mode == "linear" || mode == "bilinear")
+    linear = true;
+  else
+    return nullptr;
+  Coord coord = Coord::kAsymmetric;
+  Nearest nearest = Nearest::kLegacy;
+  std::vector<double> scales(4, 1.0);
+  auto read_scales = [&](const Tensor* s) {
+    if (!s || s->dtype() != DType::kFloat32 || s->numel() != 4) return false;
+    for (int64_t i = 0; i < 4; ++i) scales[static_cast<size_t>(i)] = s->at_double(i);
+    for (size_t d = 0; d < 4; ++d)
+      if (static_cast<double>(ys[d]) != std::floor(scales[d] * static_cast<double>(xs[d])))
+        return false;
+    return true;
+  };
+  if (upsample) {
+    if (opset < 9) {
+      std::vector<float> sc = a.attr_floats("scales", {});
+      if (sc.size() != 4) return nullptr;
+      Tensor t(DType::kFloat32, {4});
+      for (size_t i = 0; i < 4; ++i) t.data<float>()[i] = sc[i];
+      if (!read_scales(&t)) return nullptr;
+    } else if (!read_scales(constant_of(g, input_at(node, 1)))) {
+      return nullptr;
+    }
+  } else if (opset < 11) {
+    if (!read_scales(constant_of(g, input_at(node, 1)))) return nullptr;
+  } else {
+    const std::string c = a.attr_string("coordinate_transformation_mode", "half_pixel");
+    if (c == "half_pixel")
+      coord = Coord::kHalfPixel;
+    else if (c == "half_pixel_symmetric" && opset >= 19)
+      coord = Coord::kHalfPixelSymmetric;
+    else if (c == "pytorch_half_pixel")
+      coord = Coord::kPytorchHalfPixel;
+    else if (c == "align_corners")
+      coord = Coord::kAlignCorners;
+    else if (c == "asymmetric")
+      coord = Coord::kAsymmetric;
+    else if (c == "tf_half_pixel_for_nn")
+      coord = Coord::kTfHalfPixelForNn;
+    else
+      return nullptr;  // tf_crop_and_resize (roi, extrapolation) and unknown modes
+    const std::string nm = a.attr_string("nearest_mode", "round_prefer_floor");
+    if (nm == "round_prefer_floor")
+      nearest = Nearest::kRoundPreferFloor;
+    else if (nm == "round_prefer_ceil")
+      nearest = Nearest::kRoundPreferCeil;
+    else if (nm == "floor")
+      nearest = Nearest::kFloor;
+    else if (nm == "ceil")
+      nearest = Nearest::kCeil;
+    else
+      return nullptr;
+    if (a.attr_int("exclude_outside", 0) != 0) return nullptr;
+    if (opset >= 18) {
+      if (a.attr_int("antialias", 0) != 0 || a.has_attr("axes")) return nullptr;
+      if (a.attr_string("keep_aspect_ratio_policy", "stretch") != "stretch") return nullptr;
+    }
+    // Empty scales/sizes count as absent; present ones must be constants.
+    auto present = [&](size_t i) {
+      const int v = input_at(node, i);
+      if (v < 0) return false;
+      const Shape& sh = dims_of(g, v);
+      return !(sh.size() == 1 && sh[0] == 0);
+    };
+    const bool has_sc = present(2), has_sz = present(3);
+    if (has_sc == has_sz) return nullptr;
+    const Tensor* sc = has_sc ? constant_of(g, input_at(node, 2)) : nullptr;
+    const Tensor* sz = has_sz ? constant_of(g, input_at(node, 3)) : nullptr;
+    if (!sc && !sz) return nullptr;
+    if (sc) {
+      if (!read_scales(sc)) return nullptr;
+    } else {
+      if (sz->dtype() != DType::kInt64 || sz->numel() != 4) return nullptr;
+      for (size_t d = 0; d < 4; ++d) {
+        const int64_t n = sz->at_int(static_cast<int64_t>(d));
+        if (n != ys[d]) return nullptr;
+        scales[d] = static_cast<double>(n) / static_cast<double>(xs[d]);
+      }
+    }
+  }
+  auto pass = [&](size_t d) { return xs[d] == ys[d] && static_cast<float>(scales[d]) == 1.0f; };
+  auto s = std::make_unique<ResizeStep>();
+  size_t ay, ax;
+  if (pass(0) && pass(1)) {
+    ay = 2;
+    ax = 3;
+    s->planes_ = xs[0] * xs[1];
+  } else if (pass(0) && pass(3)) {
+    ay = 1;
+    ax = 2;
+    s->nhwc_ = true;
+    s->planes_ = xs[0];
+    s->c_ = xs[3];
+  } else {
+    return nullptr;
+  }
+  s->x_ = xv;
+  s->y_ = yv;
+  s->linear_ = linear;
+  s->ih_ = xs[ay];
+  s->iw_ = xs[ax];
+  s->oh_ = ys[ay];
+  s->ow_ = ys[ax];
+  axis_taps(linear, coord, nearest, scales[ay], xs[ay], ys[ay], &s->ty_);
+  axis_taps(linear, coord, nearest, scales[ax], xs[ax], ys[ax], &s->tx_);
+  s->identity_x_ = pass(ax);
+  return s;
+}
+
+// ---- ConvTranspose ---------------------------------------------------------------------
+
+class DeconvStep final : public FastStep {
+ public:
+  explicit DeconvStep(const KernelTable& kt) : kt_(kt) {}
+
+  int64_t scratch_floats() const override { return pack_floats_ + cols_floats_ + 16; }
+  int64_t macs() const override { return macs_; }
+  const char* kind() const override { return direct_ ? "deconv-gemm-direct" : "deconv-gemm"; }
+
+  void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
+    const float* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);
+    float* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);
+    const float* z = z_ >= 0 ? static_cast<const float*>(vals[static_cast<size_t>(z_)]) : nullptr;
+    int64_t b, e;
+    static_range(nb_ * group_ * oh_, t, nt, &b, &e);
+    for (int64_t r = b; r < e;) {
+      const int64_t seg = r / oh_, oy0 = r % oh_, oy1 = std::min(oh_, oy0 + (e - r));
+      segment(x, y, z, seg / group_, seg % group_, oy0, oy1, scratch);
+      r += oy1 - oy0;
+    }
+  }
+
+  // Output rows [oy0, oy1) of every channel of group gi of image img.
+  void segment(const float* x, float* y, const float* z, int64_t img, int64_t gi, int64_t oy0,
+               int64_t oy1, float* scratch) const {
+    const int64_t hw = ih_ * iw_, ohw = oh_ * ow_, kk = kh_ * kw_;
+    const float* xg = x + (img * c_ + gi * cg_) * hw;
+    const int64_t ych = (img * m_ + gi * mg_) * ohw;
+    float* yg = y + ych;
+    const float* zg = z ? z + ych : nullptr;
+    const float* bias = bias_.data() ? bias_.data() + gi * mg_ : nullptr;
+    const float* bp = packed_.data() + gi * panels_of(ncols_) * kPanel * cg_;
+    const int64_t rows = oy1 - oy0;
+    if (!direct_)
+      for (int64_t co = 0; co < mg_; ++co)
+        std::memset(yg + co * ohw + oy0 * ow_, 0, static_cast<size_t>(rows * ow_) * sizeof(float));
+    // Input rows whose taps reach [oy0, oy1): iy * sh - ph + ky * dh in range for some ky.
+    const int64_t lo = std::max<int64_t>(
+        0, ops::conv_pool::ceil_div(oy0 + ph_ - (kh_ - 1) * dh_, sh_));
+    const int64_t hi = std::min<int64_t>(ih_ - 1, ops::conv_pool::floor_div(oy1 - 1 + ph_, sh_));
+    float* apack = scratch;
+    float* cols = scratch + (pack_floats_ + 15) / 16 * 16;
+    const int mr = kt_.gemm_mr;
+    for (int64_t c0 = lo; c0 <= hi; c0 += chunk_) {
+      const int64_t c1 = std::min(hi + 1, c0 + chunk_), m = (c1 - c0) * iw_;
+      pack_xt(xg + c0 * iw_, m, hw, mr, apack);
+      kernels::GemmArgs a;
+      a.m = m;
+      a.n = ncols_;
+      a.k = cg_;
+      a.a = apack;
+      a.bp = bp;
+      a.c = cols;
+      a.ldc = ncols_;
+      kt_.f32_gemm(a, 0, m, 0, panels_of(ncols_));
+      for (int64_t co = 0; co < mg_; ++co) {
+        float* ych_p = yg + co * ohw;
+        const float bco = bias ? bias[co] : 0.0f;
+        for (int64_t iy = c0; iy < c1; ++iy) {
+          const float* crow0 = cols + (iy - c0) * iw_ * ncols_ + co * kk;
+          for (int64_t ky = 0; ky < kh_; ++ky) {
+            const int64_t oy = iy * sh_ - ph_ + ky * dh_;
+            if (oy < oy0 || oy >= oy1) continue;
+            float* yrow = ych_p + oy * ow_;
+            const float* crow = crow0 + ky * kw_;
+            if (direct_) {
+              // kernel == stride, no pads: output column ix * sw + kx, each written once.
+              for (int64_t ix = 0; ix < iw_; ++ix)
+                for (int64_t kx = 0; kx < kw_; ++kx)
+                  yrow[ix * sw_ + kx] = crow[ix * ncols_ + kx] + bco;
+              ops::fused::apply_epilogue<float>(yrow, ow_, zg ? zg + co * ohw + oy * ow_ : nullptr,
+                                                act_);
+              continue;
+            }
+            for (int64_t kx = 0; kx < kw_; ++kx) {
+              const int64_t off = kx * dw_ - pw_;
+              const int64_t ix0 = std::max<int64_t>(0, ops::conv_pool::ceil_div(-off, sw_));
+              const int64_t ix1 =
+                  std::min<int64_t>(iw_ - 1, ops::conv_pool::floor_div(ow_ - 1 - off, sw_));
+              const float* cp = crow + kx;
+              for (int64_t ix = ix0; ix <= ix1; ++ix) yrow[ix * sw_ + off] += cp[ix * ncols_];
+            }
+          }
+        }
+      }
+    }
+    if (direct_) return;
+    for (int64_t co = 0; co < mg_; ++co) {
+      float* yb = yg + co * ohw + oy0 * ow_;
+      const int64_t n = rows * ow_;
+      if (bias) {
+        const float bco = bias[co];
+        for (int64_t i = 0; i < n; ++i) yb[i] = yb[i] + bco;
+      }
+      ops::fused::apply_epilogue<float>(yb, n, zg ? zg + co * ohw + oy0 * ow_ : nullptr, act_);
+    }
+  }
+
+  // Packs A = X^T for m consecutive pixels: element (p, k) at x[k * hw + p].
+  void pack_xt(const float* x, int64_t m, int64_t hw, int mr, float* out) const {
+    const int64_t k = cg_;
+    for (int64_t r0 = 0; r0 < m; r0 += mr, out += mr * k) {
+      const int64_t nr = std::min<int64_t>(mr, m - r0);
+      if (nr == mr) {
+        for (int64_t kk = 0; kk < k; ++kk) {
+          const float* src = x + kk * hw + r0;
+          float* dst = out + kk * mr;
+          for (int r = 0; r < mr; ++r) dst[r] = src[r];
+        }
+      } else {
+        for (int64_t kk = 0; kk < k; ++kk) {
+          const float* src = x + kk * hw + r0;
+          float* dst = out + kk * mr;
+          for (int r = 0; r < mr; ++r) dst[r] = r < nr ? src[r] : 0.0f;
+        }
+      }
+    }
+  }
+
+  const KernelTable& kt_;
+  int x_ = -1, y_ = -1, z_ = -1;
+  bool direct_ = false;
+  int64_t nb_ = 0, c_ = 0, ih_ = 0, iw_ = 0, m_ = 0, oh_ = 0, ow_ = 0, group_ = 1, cg_ = 0, mg_ = 0;
+  int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1;
+  int64_t ncols_ = 0, chunk_ = 1, pack_floats_ = 0, cols_floats_ = 0, macs_ = 0;
+  ops::fused::Epilogue act_;
+  AlignedFloats packed_, bias_;
+};
+
+std::unique_ptr<FastStep> make_deconv(const ir::Graph& g, const ir::Node& node,
+                                      const KernelTable& kt) {
+  const bool fused = node.domain == "lithe";
+  const int xv = input_at(node, 0), wv = input_at(node, 1), bv = input_at(node, 2);
+  const int zv = fused ? input_at(node, 3) : -1;
+  if (node.outputs.size() != 1 || node.inputs.size() > (fused ? 4u : 3u)) return nullptr;
+  const int yv = node.outputs[0];
+  const Tensor* w = constant_of(g, wv);
+  const Tensor* bias = constant_of(g, bv);
+  if (!is_f32_static(g, xv) || !is_f32_static(g, yv) || !w || w->dtype() != DType::kFloat32 ||
+      (bv >= 0 && (!bias || bias->dtype() != DType::kFloat32)) ||
+      (zv >= 0 && !is_f32_static(g, zv)))
+    return nullptr;
+  const Shape& xs = dims_of(g, xv);
+  const Shape& ys = dims_of(g, yv);
+  const Shape& ws = w->shape();
+  if (xs.size() != 4 || ys.size() != 4 || ws.size() != 4) return nullptr;
+  if (zv >= 0 && dims_of(g, zv) != ys) return nullptr;
+  for (int64_t d : xs)
+    if (d <= 0) return nullptr;
+  ops::NodeAttrs a(node);
+  ops::fused::Epilogue act;
+  if (!ops::fused::parse_epilogue(a.attr_string("activation", ""),
+                                  a.attr_floats("activation_params", {}), &act)
+           .empty())
+    return nullptr;
+  const int64_t group = a.attr_int("group", 1);
+  const int64_t c = xs[1];
+  if (group < 1 || ws[0] != c || c % group) return nullptr;
+  const int64_t mg = ws[1], m = mg * group, cg = c / group, kh = ws[2], kw = ws[3];
+  if (ys[0] != xs[0] || ys[1] != m || kh < 1 || kw < 1) return nullptr;
+  if (bias && bias->numel() != m) return nullptr;
+  // The reference's geometry (ops/conv.cpp conv_transpose_setup).
+  namespace cp = ops::conv_pool;
+  const std::vector<int64_t> in = {xs[2], xs[3]}, kernel = {kh, kw};
+  const std::vector<int64_t> strides = cp::read_spatial_ints(a, "strides", 2, 1, 1);
+  const std::vector<int64_t> dil = cp::read_spatial_ints(a, "dilations", 2, 1, 1);
+  const std::vector<int64_t> out_pad = cp::read_spatial_ints(a, "output_padding", 2, 0, 0);
+  const cp::AutoPad ap = cp::read_auto_pad(a);
+  int64_t pb[2] = {0, 0}, pe[2] = {0, 0}, out[2] = {0, 0};
+  if (ap == cp::AutoPad::kNotSet && a.has_attr("pads")) {
+    std::vector<int64_t> p = a.attr_ints("pads");
+    if (p.size() != 4) return nullptr;
+    for (size_t d = 0; d < 2; ++d) {
+      pb[d] = p[d];
+      pe[d] = p[d + 2];
+    }
+  }
+  std::vector<int64_t> req;
+  if (a.has_attr("output_shape")) {
+    std::vector<int64_t> os = a.attr_ints("output_shape");
+    if (os.size() != 2 && os.size() != 4) return nullptr;
+    req.assign(os.end() - 2, os.end());
+  }
+  for (size_t d = 0; d < 2; ++d) {
+    const int64_t s = strides[d];
+    const int64_t full = s * (in[d] - 1) + out_pad[d] + (kernel[d] - 1) * dil[d] + 1;
+    const bool same = ap == cp::AutoPad::kSameUpper || ap == cp::AutoPad::kSameLower;
+    if (!req.empty() || same) {
+      const int64_t o = !req.empty() ? req[d] : in[d] * s;
+      const int64_t total = full - o, half = cp::floor_div(total, 2);
+      if (ap == cp::AutoPad::kSameUpper) {
+        pb[d] = half;
+        pe[d] = total - half;
+      } else {
+        pb[d] = total - half;
+        pe[d] = half;
+      }
+      out[d] = o;
+    } else if (ap == cp::AutoPad::kValid) {
+      pb[d] = pe[d] = 0;
+      out[d] = full;
+    } else {
+      out[d] = full - pb[d] - pe[d];
+    }
+  }
+  if (out[0] != ys[2] || out[1] != ys[3]) return nullptr;
+  auto s = std::make_unique<DeconvStep>(kt);
+  s->x_ = xv;
+  s->y_ = yv;
+  s->z_ = zv;
+  s->nb_ = xs[0];
+  s->c_ = c;
+  s->ih_ = xs[2];
+  s->iw_ = xs[3];
+  s->m_ = m;
+  s->oh_ = ys[2];
+  s->ow_ = ys[3];
+  s->group_ = group;
+  s->cg_ = cg;
+  s->mg_ = mg;
+  s->kh_ = kh;
+  s->kw_ = kw;
+  s->sh_ = strides[0];
+  s->sw_ = strides[1];
+  s->ph_ = pb[0];
+  s->pw_ = pb[1];
+  s->dh_ = dil[0];
+  s->dw_ = dil[1];
+  s->act_ = act;
+  s->direct_ = kh == strides[0] && kw == strides[1] && dil[0] == 1 && dil[1] == 1 && pb[0] == 0 &&
+               pb[1] == 0 && out[0] == in[0] * strides[0] && out[1] == in[1] * strides[1];
+  const int64_t ncols = mg * kh * kw;
+  s->ncols_ = ncols;
+  s->macs_ = xs[0] * xs[2] * xs[3] * c * ncols;
+  // B per group: rows ci of W [C, M/group, kh, kw] are contiguous (M/group * kh * kw).
+  const int64_t pgf = panels_of(ncols) * kPanel * cg;
+  s->packed_ = AlignedFloats(group * pgf);
+  const float* wd = w->data<float>();
+  for (int64_t gi = 0; gi < group; ++gi)
+    kernels::pack_b_f32(cg, ncols, wd + gi * cg * ncols, ncols, 1, s->packed_.data() + gi * pgf);
+  if (bias) {
+    s->bias_ = AlignedFloats(m);
+    std::memcpy(s->bias_.data(), bias->data<float>(), static_cast<size_t>(m) * sizeof(float));
+  }
+  // Input rows per GEMM: packed A and cols within about 192 KiB.
+  const int64_t per_row = xs[3] * (ncols + cg);
+  s->chunk_ = std::clamp<int64_t>(49152 / std::max<int64_t>(per_row, 1), 1, xs[2]);
+  const int64_t mrows = s->chunk_ * xs[3];
+  s->pack_floats_ = kernels::packed_a_floats(mrows, cg, kt.gemm_mr);
+  s->cols_floats_ = mrows * ncols;
+  return s;
+}
+
+}  // namespace
+
+std::unique_ptr<FastStep> make_resize_step(const ir::Graph& g, size_t n, const KernelTable& kt) {
+  const ir::Node& node = g.nodes[n];
+  if (node.op_type == "ConvTranspose" && (node.domain.empty() || node.domain == "lithe"))
+    return make_deconv(g, node, kt);
+  if (node.domain.empty() && (node.op_type == "Resize" || node.op_type == "Upsample"))
+    return make_resize(g, node);
   return nullptr;
 }
 

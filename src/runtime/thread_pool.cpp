@@ -20,7 +20,7 @@ constexpr int kSpin = 20000;
 ThreadPool::ThreadPool(int threads) : threads_(threads) {
   if (threads < 1 || threads > 256) fail("thread count ", threads, " must be between 1 and 256");
   workers_.reserve(static_cast<size_t>(threads - 1));
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker(i); });
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -33,22 +33,40 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
+// Claims and runs shares of job `gen` until none is left (or the job is no longer current).
+void ThreadPool::work(uint64_t gen, Fn fn, void* ctx) {
+  const uint64_t tag = (gen & 0xffffffffu) << 32;
+  uint64_t cur = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((cur & ~uint64_t{0xffffffffu}) != tag) return;  // a later job: not ours
+    const int share = static_cast<int>(cur & 0xffffffffu);
+    if (share >= threads_) return;
+    if (!claim_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) continue;
+    fn(ctx, share, threads_);
+    done_.fetch_add(1, std::memory_order_acq_rel);
+    cur = claim_.load(std::memory_order_acquire);
+  }
+}
+
 void ThreadPool::run(Fn fn, void* ctx) {
   if (threads_ == 1) {
     fn(ctx, 0, 1);
     return;
   }
+  uint64_t gen;
   {
     std::lock_guard<std::mutex> lock(mu_);
     fn_ = fn;
     ctx_ = ctx;
-    pending_.store(threads_ - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+    gen = generation_.load(std::memory_order_relaxed) + 1;
+    done_.store(0, std::memory_order_relaxed);
+    claim_.store((gen & 0xffffffffu) << 32, std::memory_order_release);
+    generation_.store(gen, std::memory_order_release);
   }
   cv_.notify_all();
-  fn(ctx, 0, threads_);
-  // The workers are busy with their share: wait without sleeping, then yield.
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+  work(gen, fn, ctx);
+  // Every share is claimed; wait for those other threads are still running.
+  for (int spin = 0; done_.load(std::memory_order_acquire) != threads_; ++spin) {
     if (spin < kSpin)
       LITHE_PAUSE();
     else
@@ -56,7 +74,7 @@ void ThreadPool::run(Fn fn, void* ctx) {
   }
 }
 
-void ThreadPool::worker(int index) {
+void ThreadPool::worker() {
   uint64_t seen = 0;
   for (;;) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
@@ -75,11 +93,11 @@ void ThreadPool::worker(int index) {
     void* ctx;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (generation_.load(std::memory_order_acquire) != gen) continue;  // already moved on
       fn = fn_;
       ctx = ctx_;
     }
-    fn(ctx, index, threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    work(gen, fn, ctx);
   }
 }
 

@@ -1,6 +1,9 @@
-// The runtime's thread pool: a fixed set of workers that run one job at a time on every
-// thread (the caller is thread 0). Work is split statically by the job itself from its thread
-// index and the thread count, so which thread computes an output never changes its value.
+// The runtime's thread pool: a fixed set of workers that run one job at a time. A job is
+// split statically into size() shares by the job itself (share index, share count), so the
+// value of every output is fixed by the partition, whichever thread computes it. Threads
+// claim shares: the caller and the workers each take the next unclaimed share, so a worker
+// that the OS has not scheduled yet (a busy machine) delays nothing; the caller runs its
+// share and any left over.
 //
 // Idle workers spin briefly (a bounded number of pause instructions, so back-to-back layers
 // do not pay a wake-up) and then sleep on a condition variable. run() never allocates.
@@ -26,8 +29,8 @@ class ThreadPool {
 
   int size() const { return threads_; }
 
-  /// Runs fn(ctx, t, size()) for t = 0 .. size()-1, t = 0 on the calling thread; returns
-  /// when all have finished. `fn` must not throw.
+  /// Runs fn(ctx, t, size()) once for each share t = 0 .. size()-1, on whichever thread
+  /// claims it first; returns when all have finished. `fn` must not throw.
   void run(Fn fn, void* ctx);
 
   /// run() with a callable f(thread, threads).
@@ -37,14 +40,17 @@ class ThreadPool {
   }
 
  private:
-  void worker(int index);
+  void worker();
+  void work(uint64_t gen, Fn fn, void* ctx);
 
   int threads_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  // (generation << 32) | next unclaimed share of the current job.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int> done_{0};
   std::atomic<bool> stop_{false};
   Fn fn_ = nullptr;
   void* ctx_ = nullptr;

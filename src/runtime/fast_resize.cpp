@@ -393,7 +393,7 @@ class DeconvStep final : public FastStep {
  public:
   explicit DeconvStep(const KernelTable& kt) : kt_(kt) {}
 
-  int64_t scratch_floats() const override { return pack_floats_ + cols_floats_ + 16; }
+  int64_t scratch_floats() const override { return bpack_floats_ + cols_floats_ + 16; }
   int64_t macs() const override { return macs_; }
   const char* kind() const override { return direct_ ? "deconv-gemm-direct" : "deconv-gemm"; }
 
@@ -410,6 +410,17 @@ class DeconvStep final : public FastStep {
     }
   }
 
+  // Bias, residual and activation on n contiguous outputs of channel `co`.
+  void finish(float* y, int64_t n, const float* z, float bias) const {
+    if (has_bias_)
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] + bias;
+    if (!z && act_.act == ops::fused::Activation::kRelu) {
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+      return;
+    }
+    ops::fused::apply_epilogue<float>(y, n, z, act_);
+  }
+
   // Output rows [oy0, oy1) of every channel of group gi of image img.
   void segment(const float* x, float* y, const float* z, int64_t img, int64_t gi, int64_t oy0,
                int64_t oy1, float* scratch) const {
@@ -418,8 +429,8 @@ class DeconvStep final : public FastStep {
     const int64_t ych = (img * m_ + gi * mg_) * ohw;
     float* yg = y + ych;
     const float* zg = z ? z + ych : nullptr;
-    const float* bias = bias_.data() ? bias_.data() + gi * mg_ : nullptr;
-    const float* bp = packed_.data() + gi * panels_of(ncols_) * kPanel * cg_;
+    const float* bias = has_bias_ ? bias_.data() + gi * mg_ : nullptr;
+    const float* ap = packed_.data() + gi * packed_a_floats_;
     const int64_t rows = oy1 - oy0;
     if (!direct_)
       for (int64_t co = 0; co < mg_; ++co)
@@ -428,38 +439,63 @@ class DeconvStep final : public FastStep {
     const int64_t lo = std::max<int64_t>(
         0, ops::conv_pool::ceil_div(oy0 + ph_ - (kh_ - 1) * dh_, sh_));
     const int64_t hi = std::min<int64_t>(ih_ - 1, ops::conv_pool::floor_div(oy1 - 1 + ph_, sh_));
-    float* apack = scratch;
-    float* cols = scratch + (pack_floats_ + 15) / 16 * 16;
-    const int mr = kt_.gemm_mr;
+    float* bpack = scratch;
+    float* cols = scratch + (bpack_floats_ + 15) / 16 * 16;
     for (int64_t c0 = lo; c0 <= hi; c0 += chunk_) {
       const int64_t c1 = std::min(hi + 1, c0 + chunk_), m = (c1 - c0) * iw_;
-      pack_xt(xg + c0 * iw_, m, hw, mr, apack);
+      // cols[(co, ky, kx)][pixel] = W^T (packed A) x X (the chunk's pixels as packed B).
+      pack_x(xg + c0 * iw_, m, hw, bpack);
       kernels::GemmArgs a;
-      a.m = m;
-      a.n = ncols_;
+      a.m = ncols_;
+      a.n = m;
       a.k = cg_;
-      a.a = apack;
-      a.bp = bp;
+      a.a = ap;
+      a.bp = bpack;
       a.c = cols;
-      a.ldc = ncols_;
-      kt_.f32_gemm(a, 0, m, 0, panels_of(ncols_));
+      a.ldc = m;
+      kt_.f32_gemm(a, 0, ncols_, 0, panels_of(m));
       for (int64_t co = 0; co < mg_; ++co) {
         float* ych_p = yg + co * ohw;
         const float bco = bias ? bias[co] : 0.0f;
         for (int64_t iy = c0; iy < c1; ++iy) {
-          const float* crow0 = cols + (iy - c0) * iw_ * ncols_ + co * kk;
           for (int64_t ky = 0; ky < kh_; ++ky) {
             const int64_t oy = iy * sh_ - ph_ + ky * dh_;
             if (oy < oy0 || oy >= oy1) continue;
             float* yrow = ych_p + oy * ow_;
-            const float* crow = crow0 + ky * kw_;
+            // Row (co, ky, kx) of cols, at input row iy.
+            const float* crow = cols + (co * kk + ky * kw_) * m + (iy - c0) * iw_;
             if (direct_) {
               // kernel == stride, no pads: output column ix * sw + kx, each written once.
-              for (int64_t ix = 0; ix < iw_; ++ix)
-                for (int64_t kx = 0; kx < kw_; ++kx)
-                  yrow[ix * sw_ + kx] = crow[ix * ncols_ + kx] + bco;
-              ops::fused::apply_epilogue<float>(yrow, ow_, zg ? zg + co * ohw + oy * ow_ : nullptr,
-                                                act_);
+              const float* zrow = zg ? zg + co * ohw + oy * ow_ : nullptr;
+              if (kw_ == 2) {
+                const float* c0p = crow;
+                const float* c1p = crow + m;
+                if (!zrow && (act_.act == ops::fused::Activation::kRelu ||
+                              act_.act == ops::fused::Activation::kNone)) {
+                  // Bias and Relu in the same pass (what finish() computes).
+                  const bool relu = act_.act == ops::fused::Activation::kRelu;
+                  for (int64_t ix = 0; ix < iw_; ++ix) {
+                    float v0 = c0p[ix] + bco, v1 = c1p[ix] + bco;
+                    if (relu) {
+                      v0 = v0 > 0.0f ? v0 : 0.0f;
+                      v1 = v1 > 0.0f ? v1 : 0.0f;
+                    }
+                    yrow[2 * ix] = v0;
+                    yrow[2 * ix + 1] = v1;
+                  }
+                  continue;
+                }
+                for (int64_t ix = 0; ix < iw_; ++ix) {
+                  yrow[2 * ix] = c0p[ix];
+                  yrow[2 * ix + 1] = c1p[ix];
+                }
+              } else {
+                for (int64_t kx = 0; kx < kw_; ++kx) {
+                  const float* cp = crow + kx * m;
+                  for (int64_t ix = 0; ix < iw_; ++ix) yrow[ix * sw_ + kx] = cp[ix];
+                }
+              }
+              finish(yrow, ow_, zrow, bco);
               continue;
             }
             for (int64_t kx = 0; kx < kw_; ++kx) {
@@ -467,41 +503,33 @@ class DeconvStep final : public FastStep {
               const int64_t ix0 = std::max<int64_t>(0, ops::conv_pool::ceil_div(-off, sw_));
               const int64_t ix1 =
                   std::min<int64_t>(iw_ - 1, ops::conv_pool::floor_div(ow_ - 1 - off, sw_));
-              const float* cp = crow + kx;
-              for (int64_t ix = ix0; ix <= ix1; ++ix) yrow[ix * sw_ + off] += cp[ix * ncols_];
+              const float* cp = crow + kx * m;
+              float* yo = yrow + off;
+              for (int64_t ix = ix0; ix <= ix1; ++ix) yo[ix * sw_] += cp[ix];
             }
           }
         }
       }
     }
     if (direct_) return;
-    for (int64_t co = 0; co < mg_; ++co) {
-      float* yb = yg + co * ohw + oy0 * ow_;
-      const int64_t n = rows * ow_;
-      if (bias) {
-        const float bco = bias[co];
-        for (int64_t i = 0; i < n; ++i) yb[i] = yb[i] + bco;
-      }
-      ops::fused::apply_epilogue<float>(yb, n, zg ? zg + co * ohw + oy0 * ow_ : nullptr, act_);
-    }
+    for (int64_t co = 0; co < mg_; ++co)
+      finish(yg + co * ohw + oy0 * ow_, rows * ow_, zg ? zg + co * ohw + oy0 * ow_ : nullptr,
+             bias ? bias[co] : 0.0f);
   }
 
-  // Packs A = X^T for m consecutive pixels: element (p, k) at x[k * hw + p].
-  void pack_xt(const float* x, int64_t m, int64_t hw, int mr, float* out) const {
+  // Packs m consecutive pixels of the group's channels as B (k = channel, n = pixel):
+  // panels of 16 pixels, zero past m.
+  void pack_x(const float* x, int64_t m, int64_t hw, float* out) const {
     const int64_t k = cg_;
-    for (int64_t r0 = 0; r0 < m; r0 += mr, out += mr * k) {
-      const int64_t nr = std::min<int64_t>(mr, m - r0);
-      if (nr == mr) {
-        for (int64_t kk = 0; kk < k; ++kk) {
-          const float* src = x + kk * hw + r0;
-          float* dst = out + kk * mr;
-          for (int r = 0; r < mr; ++r) dst[r] = src[r];
-        }
-      } else {
-        for (int64_t kk = 0; kk < k; ++kk) {
-          const float* src = x + kk * hw + r0;
-          float* dst = out + kk * mr;
-          for (int r = 0; r < mr; ++r) dst[r] = r < nr ? src[r] : 0.0f;
+    for (int64_t p0 = 0; p0 < m; p0 += kPanel, out += kPanel * k) {
+      const int64_t np = std::min<int64_t>(kPanel, m - p0);
+      for (int64_t kk = 0; kk < k; ++kk) {
+        const float* src = x + kk * hw + p0;
+        float* dst = out + kk * kPanel;
+        if (np == kPanel) {
+          std::memcpy(dst, src, sizeof(float) * kPanel);
+        } else {
+          for (int64_t j = 0; j < kPanel; ++j) dst[j] = j < np ? src[j] : 0.0f;
         }
       }
     }
@@ -509,10 +537,11 @@ class DeconvStep final : public FastStep {
 
   const KernelTable& kt_;
   int x_ = -1, y_ = -1, z_ = -1;
-  bool direct_ = false;
+  bool direct_ = false, has_bias_ = false;
   int64_t nb_ = 0, c_ = 0, ih_ = 0, iw_ = 0, m_ = 0, oh_ = 0, ow_ = 0, group_ = 1, cg_ = 0, mg_ = 0;
   int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1;
-  int64_t ncols_ = 0, chunk_ = 1, pack_floats_ = 0, cols_floats_ = 0, macs_ = 0;
+  int64_t ncols_ = 0, chunk_ = 1, packed_a_floats_ = 0, bpack_floats_ = 0, cols_floats_ = 0,
+          macs_ = 0;
   ops::fused::Epilogue act_;
   AlignedFloats packed_, bias_;
 };
@@ -622,22 +651,30 @@ std::unique_ptr<FastStep> make_deconv(const ir::Graph& g, const ir::Node& node,
   const int64_t ncols = mg * kh * kw;
   s->ncols_ = ncols;
   s->macs_ = xs[0] * xs[2] * xs[3] * c * ncols;
-  // B per group: rows ci of W [C, M/group, kh, kw] are contiguous (M/group * kh * kw).
-  const int64_t pgf = panels_of(ncols) * kPanel * cg;
-  s->packed_ = AlignedFloats(group * pgf);
+  // A per group: the transposed weights, row (co, ky, kx), k = input channel (W is
+  // [C, M/group, kh, kw], so row ci of a group holds its M/group * kh * kw columns).
+  const int mr = kt.gemm_mr;
+  s->packed_a_floats_ = kernels::packed_a_floats(ncols, cg, mr);
+  s->packed_ = AlignedFloats(group * s->packed_a_floats_);
   const float* wd = w->data<float>();
-  for (int64_t gi = 0; gi < group; ++gi)
-    kernels::pack_b_f32(cg, ncols, wd + gi * cg * ncols, ncols, 1, s->packed_.data() + gi * pgf);
+  std::vector<float> wt(static_cast<size_t>(ncols * cg));
+  for (int64_t gi = 0; gi < group; ++gi) {
+    for (int64_t ci = 0; ci < cg; ++ci)
+      for (int64_t n = 0; n < ncols; ++n)
+        wt[static_cast<size_t>(n * cg + ci)] = wd[(gi * cg + ci) * ncols + n];
+    kernels::pack_a_f32(ncols, cg, wt.data(), cg, mr, s->packed_.data() + gi * s->packed_a_floats_);
+  }
   if (bias) {
+    s->has_bias_ = true;
     s->bias_ = AlignedFloats(m);
     std::memcpy(s->bias_.data(), bias->data<float>(), static_cast<size_t>(m) * sizeof(float));
   }
-  // Input rows per GEMM: packed A and cols within about 192 KiB.
+  // Input rows per GEMM: packed X and cols within about 192 KiB.
   const int64_t per_row = xs[3] * (ncols + cg);
   s->chunk_ = std::clamp<int64_t>(49152 / std::max<int64_t>(per_row, 1), 1, xs[2]);
   const int64_t mrows = s->chunk_ * xs[3];
-  s->pack_floats_ = kernels::packed_a_floats(mrows, cg, kt.gemm_mr);
-  s->cols_floats_ = mrows * ncols;
+  s->bpack_floats_ = kernels::packed_b_floats(cg, mrows);
+  s->cols_floats_ = (ncols + mr) * mrows;
   return s;
 }
 

@@ -34,6 +34,9 @@ std::unique_ptr<FastStep> make_elementwise_step(const ir::Graph& g, size_t n);
 /// fast_resize.cpp: Resize, ConvTranspose.
 std::unique_ptr<FastStep> make_resize_step(const ir::Graph& g, size_t n, const kernels::KernelTable& kt);
 
+/// fast_copy.cpp: Concat, Split (any axis), ConstantOfShape.
+std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n);
+
 /// The optimized step for graph node n, or null when only the reference kernel can run it
 /// (an op or a case the fast kernels do not cover).
 std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n,

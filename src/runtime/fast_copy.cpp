@@ -1,0 +1,141 @@
+// Fast steps that only move bytes: Concat and Split on any axis (the planner makes the
+// outer-size-1 cases free; these are the others, e.g. channel concats in NHWC regions), and
+// ConstantOfShape (refilled every run: its arena bytes are shared with other values).
+#include <algorithm>
+#include <cstring>
+
+#include "ops/op.hpp"
+#include "plan/liveness.hpp"
+#include "runtime/fast_steps.hpp"
+#include "runtime/thread_pool.hpp"
+
+namespace lithe::runtime {
+namespace {
+
+// Copies between one whole tensor and its slice of a tensor split or concatenated along an
+// axis: outer rows of `inner` bytes each, at `offset` bytes into rows of `row` bytes.
+struct Slab {
+  int value = -1;
+  int64_t inner = 0, offset = 0;
+};
+
+class ConcatSplitStep final : public FastStep {
+ public:
+  const char* kind() const override { return concat_ ? "concat" : "split"; }
+  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    auto* whole = static_cast<unsigned char*>(vals[static_cast<size_t>(whole_)]);
+    // Small copies run on thread 0 only: waking threads costs more than the copy.
+    if (outer_ * row_ < (1 << 16) && t != 0) return;
+    if (outer_ * row_ < (1 << 16)) nt = 1;
+    int64_t b, e;
+    static_range(outer_, t, nt, &b, &e);
+    for (const Slab& s : slabs_) {
+      auto* part = static_cast<unsigned char*>(vals[static_cast<size_t>(s.value)]);
+      // A part the planner placed in its slice already is there (outer size 1).
+      if (part == whole + s.offset) continue;
+      for (int64_t o = b; o < e; ++o) {
+        unsigned char* w = whole + o * row_ + s.offset;
+        unsigned char* p = part + o * s.inner;
+        if (concat_)
+          std::memcpy(w, p, static_cast<size_t>(s.inner));
+        else
+          std::memcpy(p, w, static_cast<size_t>(s.inner));
+      }
+    }
+  }
+  bool concat_ = true;
+  int whole_ = -1;
+  int64_t outer_ = 1, row_ = 0;
+  std::vector<Slab> slabs_;
+};
+
+bool static_type(const ir::Graph& g, int v) {
+  return v >= 0 && g.values[static_cast<size_t>(v)].type.fully_known();
+}
+
+std::unique_ptr<FastStep> make_concat_split(const ir::Graph& g, const ir::Node& node, bool concat) {
+  const int whole = concat ? (node.outputs.size() == 1 ? node.outputs[0] : -1)
+                           : (node.inputs.empty() ? -1 : node.inputs[0]);
+  if (!static_type(g, whole)) return nullptr;
+  const ir::TensorType& wt = g.values[static_cast<size_t>(whole)].type;
+  const int64_t rank = static_cast<int64_t>(wt.dims.size());
+  int64_t axis = 0;
+  if (concat) {
+    axis = plan::detail::concat_axis(node, rank);
+  } else {
+    axis = ops::NodeAttrs(node).attr_int("axis", 0);
+    if (axis < -rank || axis >= rank) return nullptr;
+    if (axis < 0) axis += rank;
+  }
+  const int64_t es = static_cast<int64_t>(dtype_size(wt.dtype));
+  int64_t outer = 1, inner = es;
+  for (int64_t d = 0; d < axis; ++d) outer *= wt.dims[static_cast<size_t>(d)];
+  for (int64_t d = axis + 1; d < rank; ++d) inner *= wt.dims[static_cast<size_t>(d)];
+  auto s = std::make_unique<ConcatSplitStep>();
+  s->concat_ = concat;
+  s->whole_ = whole;
+  s->outer_ = outer;
+  s->row_ = inner * wt.dims[static_cast<size_t>(axis)];
+  int64_t offset = 0;
+  for (int v : concat ? node.inputs : node.outputs) {
+    if (!static_type(g, v)) return nullptr;
+    const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
+    if (t.dtype != wt.dtype || static_cast<int64_t>(t.dims.size()) != rank) return nullptr;
+    const int64_t part = inner * t.dims[static_cast<size_t>(axis)];
+    s->slabs_.push_back({v, part, offset});
+    offset += part;
+  }
+  if (offset != s->row_) return nullptr;
+  return s;
+}
+
+class FillStep final : public FastStep {
+ public:
+  const char* kind() const override { return "fill"; }
+  void run(const ValuePtrs& vals, int t, int, float*) const override {
+    if (t != 0) return;
+    auto* dst = static_cast<unsigned char*>(vals[static_cast<size_t>(out_)]);
+    if (zero_) {
+      std::memset(dst, 0, static_cast<size_t>(count_ * es_));
+      return;
+    }
+    for (int64_t i = 0; i < count_; ++i)
+      std::memcpy(dst + i * es_, value_, static_cast<size_t>(es_));
+  }
+  int out_ = -1;
+  int64_t count_ = 0, es_ = 0;
+  bool zero_ = true;
+  unsigned char value_[16] = {};
+};
+
+std::unique_ptr<FastStep> make_fill(const ir::Graph& g, const ir::Node& node) {
+  if (node.outputs.size() != 1 || !static_type(g, node.outputs[0])) return nullptr;
+  const ir::TensorType& t = g.values[static_cast<size_t>(node.outputs[0])].type;
+  auto s = std::make_unique<FillStep>();
+  s->out_ = node.outputs[0];
+  s->count_ = shape_numel(t.dims);
+  s->es_ = static_cast<int64_t>(dtype_size(t.dtype));
+  ops::NodeAttrs a(node);
+  if (a.has_attr("value")) {
+    const Tensor& v = a.attr_tensor("value");
+    if (v.numel() != 1 || v.dtype() != t.dtype || v.nbytes() > sizeof(s->value_)) return nullptr;
+    std::memcpy(s->value_, v.raw(), v.nbytes());
+    s->zero_ = std::all_of(s->value_, s->value_ + v.nbytes(), [](unsigned char c) { return c == 0; });
+  } else if (t.dtype != DType::kFloat32) {
+    return nullptr;
+  }
+  return s;
+}
+
+}  // namespace
+
+std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n) {
+  const ir::Node& node = g.nodes[n];
+  if (!node.domain.empty()) return nullptr;
+  if (node.op_type == "Concat") return make_concat_split(g, node, true);
+  if (node.op_type == "Split") return make_concat_split(g, node, false);
+  if (node.op_type == "ConstantOfShape") return make_fill(g, node);
+  return nullptr;
+}
+
+}  // namespace lithe::runtime

@@ -393,7 +393,7 @@ class DeconvStep final : public FastStep {
  public:
   explicit DeconvStep(const KernelTable& kt) : kt_(kt) {}
 
-  int64_t scratch_floats() const override { return bpack_floats_ + cols_floats_ + 16; }
+  int64_t scratch_floats() const override { return bpack_floats_ + cols_floats_ + 32; }
   int64_t macs() const override { return macs_; }
   const char* kind() const override { return direct_ ? "deconv-gemm-direct" : "deconv-gemm"; }
 
@@ -439,8 +439,9 @@ class DeconvStep final : public FastStep {
     const int64_t lo = std::max<int64_t>(
         0, ops::conv_pool::ceil_div(oy0 + ph_ - (kh_ - 1) * dh_, sh_));
     const int64_t hi = std::min<int64_t>(ih_ - 1, ops::conv_pool::floor_div(oy1 - 1 + ph_, sh_));
-    float* bpack = scratch;
-    float* cols = scratch + (bpack_floats_ + 15) / 16 * 16;
+    // Packed X on a 64-byte boundary (the scratch area is only float-aligned).
+    float* bpack = scratch + ((64 - reinterpret_cast<uintptr_t>(scratch) % 64) % 64) / sizeof(float);
+    float* cols = bpack + (bpack_floats_ + 15) / 16 * 16;
     for (int64_t c0 = lo; c0 <= hi; c0 += chunk_) {
       const int64_t c1 = std::min(hi + 1, c0 + chunk_), m = (c1 - c0) * iw_;
       // cols[(co, ky, kx)][pixel] = W^T (packed A) x X (the chunk's pixels as packed B).

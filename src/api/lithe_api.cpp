@@ -69,7 +69,8 @@ std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions&
     if (!kernels::isa_supported(level))
       fail("this CPU cannot run ", kernels::isa_name(level), " kernels (best is ",
            kernels::isa_name(kernels::best_isa()), ")");
-    impl->program = std::make_shared<runtime::Program>(impl->graph, contents.plan, level);
+    impl->program = std::make_shared<runtime::Program>(impl->graph, contents.plan, level,
+                                                       contents.mapped, contents.mapped_bytes);
   } else {
     impl->exec = std::make_unique<runtime::RefExecutor>(impl->graph, &contents.plan);
   }

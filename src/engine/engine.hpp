@@ -25,6 +25,9 @@ struct EngineContents {
   plan::MemoryPlan plan;
   std::string report_json;  ///< the build report (passes, layers, memory)
   BuildInfo info;
+  /// The read-only file mapping the constants borrow (load_engine), else null / 0.
+  const void* mapped = nullptr;
+  size_t mapped_bytes = 0;
 };
 
 /// True if the file starts with the engine magic (cheap; no verification).

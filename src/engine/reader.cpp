@@ -415,7 +415,13 @@ EngineContents load_engine(const std::string& path) {
   if (p == MAP_FAILED) fail(path, ": cannot map the engine file: ", std::strerror(err));
   std::shared_ptr<const void> owner(
       p, [size](const void* q) { ::munmap(const_cast<void*>(q), size); });
-  return load_from(static_cast<const unsigned char*>(p), size, std::move(owner), path);
+  EngineContents c = load_from(static_cast<const unsigned char*>(p), size, std::move(owner), path);
+  // Verification touched every page; let them go until a kernel reads them (they are clean
+  // file pages, so this only lowers the resident set).
+  ::madvise(p, size, MADV_DONTNEED);
+  c.mapped = p;
+  c.mapped_bytes = size;
+  return c;
 }
 
 EngineContents load_engine_bytes(std::shared_ptr<const std::string> bytes,

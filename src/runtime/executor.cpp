@@ -1,5 +1,9 @@
 #include "runtime/executor.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -8,8 +12,26 @@
 
 namespace lithe::runtime {
 
+namespace {
+
+// Hands back the resident pages of constant v when it lies in a read-only file mapping (clean
+// pages: if anything touches them again they come back from the page cache, so this is never
+// a correctness matter, only a smaller resident set).
+void release_pages(const ir::Value& val, const void* mapped, size_t mapped_bytes) {
+  if (!mapped || !val.constant) return;
+  const auto lo = reinterpret_cast<uintptr_t>(mapped), hi = lo + mapped_bytes;
+  const auto b = reinterpret_cast<uintptr_t>(val.constant->raw());
+  const uintptr_t e = b + val.constant->nbytes();
+  if (b < lo || e > hi) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t pb = (b + page - 1) / page * page, pe = e / page * page;
+  if (pe > pb) ::madvise(reinterpret_cast<void*>(pb), pe - pb, MADV_DONTNEED);
+}
+
+}  // namespace
+
 Program::Program(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan& plan,
-                 kernels::Isa isa)
+                 kernels::Isa isa, const void* mapped, size_t mapped_bytes)
     : ref_(std::move(graph), &plan), isa_(isa) {
   const ir::Graph& g = ref_.graph();
   if (!supports(g, plan)) fail("graph '", g.name, "' cannot run on the fast executor");
@@ -23,7 +45,17 @@ Program::Program(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan&
     } catch (const Error& e) {
       throw e.with_context(g.nodes[n].label());
     }
-    if (fast_[n]) scratch_floats_ = std::max(scratch_floats_, fast_[n]->scratch_floats());
+    if (!fast_[n]) continue;
+    scratch_floats_ = std::max(scratch_floats_, fast_[n]->scratch_floats());
+    // Weights this step packed and nothing else reads: their file pages can go now, so the
+    // peak holds one layer's original weights at a time, not the whole file.
+    for (int v : fast_[n]->packed_constants()) {
+      if (v < 0) continue;
+      const ir::Value& val = g.values[static_cast<size_t>(v)];
+      bool only_here = std::find(g.outputs.begin(), g.outputs.end(), v) == g.outputs.end();
+      for (int c : val.consumers) only_here = only_here && c == static_cast<int>(n);
+      if (only_here) release_pages(val, mapped, mapped_bytes);
+    }
   }
 }
 

@@ -25,8 +25,11 @@ namespace lithe::runtime {
 
 class Program {
  public:
-  /// Prepares `graph` (planned by `plan`) for kernels of `isa`.
-  Program(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan& plan, kernels::Isa isa);
+  /// Prepares `graph` (planned by `plan`) for kernels of `isa`. Constants inside
+  /// [mapped, mapped + mapped_bytes) live in a read-only file mapping (an engine file): the
+  /// pages of those that were packed and are never read again are handed back to the OS.
+  Program(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan& plan, kernels::Isa isa,
+          const void* mapped = nullptr, size_t mapped_bytes = 0);
 
   /// True when every value a node produces has a place in the plan's arena and no node
   /// has a subgraph: then a Program can run the graph.

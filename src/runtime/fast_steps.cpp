@@ -73,6 +73,7 @@ class ConvStep final : public FastStep {
     return kind_ == Kind::kDepthwise ? 0 : kernels::packed_a_floats(tm_, kdim_, kt_.gemm_mr);
   }
   int64_t macs() const override { return macs_; }
+  std::vector<int> packed_constants() const override { return {w_, b_}; }
   const char* kind() const override {
     switch (kind_) {
       case Kind::kGemm1x1:
@@ -227,7 +228,7 @@ class ConvStep final : public FastStep {
 
   const KernelTable& kt_;
   Kind kind_;
-  int x_ = -1, y_ = -1, z_ = -1;
+  int x_ = -1, y_ = -1, z_ = -1, w_ = -1, b_ = -1;
   int64_t nb_ = 0, ih_ = 0, iw_ = 0, c_ = 0, oh_ = 0, ow_ = 0, m_ = 0, group_ = 1, cg_ = 0, mg_ = 0;
   int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1;
   int64_t kdim_ = 0, tm_ = 1, pchunk_ = 1, macs_ = 0;
@@ -322,6 +323,8 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
   s->x_ = xv;
   s->y_ = yv;
   s->z_ = zv;
+  s->w_ = wv;
+  s->b_ = bv;
   s->nb_ = xs[0];
   s->ih_ = xs[1];
   s->iw_ = xs[2];
@@ -495,6 +498,7 @@ class GemmStep final : public FastStep {
  public:
   explicit GemmStep(const KernelTable& kt) : kt_(kt) {}
   int64_t macs() const override { return m_ * n_ * k_; }
+  std::vector<int> packed_constants() const override { return {b_, c_}; }
   int64_t scratch_floats() const override { return kernels::packed_a_floats(tm_, k_, kt_.gemm_mr); }
   const char* kind() const override { return "gemm"; }
   void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
@@ -529,7 +533,7 @@ class GemmStep final : public FastStep {
     }
   }
   const KernelTable& kt_;
-  int a_ = -1, y_ = -1, z_ = -1;
+  int a_ = -1, y_ = -1, z_ = -1, b_ = -1, c_ = -1;
   int64_t m_ = 0, n_ = 0, k_ = 0, tm_ = 1, pchunk_ = 1;
   ops::fused::Epilogue act_;
   AlignedFloats packed_, bias_;
@@ -578,6 +582,8 @@ std::unique_ptr<FastStep> make_gemm(const ir::Graph& g, const ir::Node& node,
   s->a_ = av;
   s->y_ = yv;
   s->z_ = zv;
+  s->b_ = bv;
+  s->c_ = cv;
   s->m_ = m;
   s->n_ = n;
   s->k_ = k;

@@ -26,6 +26,8 @@ class FastStep {
   virtual void run(const ValuePtrs& vals, int t, int nt, float* scratch) const = 0;
   /// The kernel chosen, for profiles ("conv-gemm-im2col", "dwconv"...).
   virtual const char* kind() const = 0;
+  /// Constant values this step copied (packed) at preparation and never reads again.
+  virtual std::vector<int> packed_constants() const { return {}; }
 };
 
 // Families of fast steps, one file each; each returns null for a node it does not cover.

@@ -1,6 +1,11 @@
 // Fast steps that only move bytes: Concat and Split on any axis (the planner makes the
-// outer-size-1 cases free; these are the others, e.g. channel concats in NHWC regions), and
-// ConstantOfShape (refilled every run: its arena bytes are shared with other values).
+// outer-size-1 cases free; these are the others, e.g. channel concats in NHWC regions),
+// ConstantOfShape (refilled every run: its arena bytes are shared with other values), and
+// index maps for the other pure data-movement ops (Slice, Gather with constant indices,
+// Expand, Tile, DepthToSpace, SpaceToDepth): at preparation the reference kernel runs once on
+// a tensor holding each element's own index, which yields, for every output element, the
+// input element it copies; a run is then one gather. Exact by construction, for every
+// attribute combination the reference handles.
 #include <algorithm>
 #include <cstring>
 
@@ -127,6 +132,84 @@ std::unique_ptr<FastStep> make_fill(const ir::Graph& g, const ir::Node& node) {
   return s;
 }
 
+class IndexMapStep final : public FastStep {
+ public:
+  const char* kind() const override { return "index-map"; }
+  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    const auto* in = static_cast<const unsigned char*>(vals[static_cast<size_t>(in_)]);
+    auto* out = static_cast<unsigned char*>(vals[static_cast<size_t>(out_)]);
+    const int64_t n = static_cast<int64_t>(map_.size());
+    if (n < (1 << 15) && t != 0) return;
+    int64_t b, e;
+    static_range(n, t, n < (1 << 15) ? 1 : nt, &b, &e);
+    const int32_t* m = map_.data();
+    switch (es_) {
+      case 4:
+        for (int64_t i = b; i < e; ++i)
+          reinterpret_cast<uint32_t*>(out)[i] = reinterpret_cast<const uint32_t*>(in)[m[i]];
+        break;
+      case 8:
+        for (int64_t i = b; i < e; ++i)
+          reinterpret_cast<uint64_t*>(out)[i] = reinterpret_cast<const uint64_t*>(in)[m[i]];
+        break;
+      default:
+        for (int64_t i = b; i < e; ++i)
+          std::memcpy(out + i * es_, in + static_cast<int64_t>(m[i]) * es_, static_cast<size_t>(es_));
+    }
+  }
+  int in_ = -1, out_ = -1;
+  int64_t es_ = 0;
+  std::vector<int32_t> map_;
+};
+
+// Maps larger than this many elements stay on the reference kernel (the map costs 4 bytes per
+// output element).
+constexpr int64_t kMaxIndexMap = 1 << 22;
+
+std::unique_ptr<FastStep> make_index_map(const ir::Graph& g, const ir::Node& node) {
+  if (node.inputs.empty() || node.outputs.size() != 1) return nullptr;
+  const int in = node.inputs[0], out = node.outputs[0];
+  if (!static_type(g, in) || !static_type(g, out)) return nullptr;
+  const ir::TensorType& it = g.values[static_cast<size_t>(in)].type;
+  const ir::TensorType& ot = g.values[static_cast<size_t>(out)].type;
+  if (it.dtype != ot.dtype || shape_numel(it.dims) > kMaxIndexMap ||
+      shape_numel(ot.dims) > kMaxIndexMap)
+    return nullptr;
+  Tensor idx(DType::kInt64, it.dims);
+  for (int64_t i = 0; i < idx.numel(); ++i) idx.data<int64_t>()[i] = i;
+  std::vector<const Tensor*> ins = {&idx};
+  for (size_t i = 1; i < node.inputs.size(); ++i) {
+    const int v = node.inputs[i];
+    if (v < 0) {
+      ins.push_back(nullptr);
+      continue;
+    }
+    const ir::Value& val = g.values[static_cast<size_t>(v)];
+    if (!val.constant) return nullptr;
+    ins.push_back(&*val.constant);
+  }
+  Tensor mapped(DType::kInt64, ot.dims);
+  std::vector<Tensor*> outs = {&mapped};
+  try {
+    ops::ComputeContext ctx(node, ins, outs);
+    ops::require_op(node).compute(ctx);
+  } catch (const Error&) {
+    return nullptr;  // the reference kernel will report it, with context, at run time
+  }
+  if (mapped.shape() != ot.dims) return nullptr;
+  auto s = std::make_unique<IndexMapStep>();
+  s->in_ = in;
+  s->out_ = out;
+  s->es_ = static_cast<int64_t>(dtype_size(ot.dtype));
+  s->map_.resize(static_cast<size_t>(mapped.numel()));
+  for (int64_t i = 0; i < mapped.numel(); ++i) {
+    const int64_t src = mapped.data<int64_t>()[i];
+    if (src < 0 || src >= idx.numel()) return nullptr;
+    s->map_[static_cast<size_t>(i)] = static_cast<int32_t>(src);
+  }
+  return s;
+}
+
 }  // namespace
 
 std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n) {
@@ -135,6 +218,10 @@ std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n) {
   if (node.op_type == "Concat") return make_concat_split(g, node, true);
   if (node.op_type == "Split") return make_concat_split(g, node, false);
   if (node.op_type == "ConstantOfShape") return make_fill(g, node);
+  static const char* const kMoves[] = {"Slice", "Gather", "Expand", "Tile", "DepthToSpace",
+                                       "SpaceToDepth"};
+  for (const char* op : kMoves)
+    if (node.op_type == op) return make_index_map(g, node);
   return nullptr;
 }
 

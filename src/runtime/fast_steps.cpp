@@ -602,6 +602,110 @@ std::unique_ptr<FastStep> make_gemm(const ir::Graph& g, const ir::Node& node,
   return s;
 }
 
+// ---- MatMul of two computed tensors (attention) -------------------------------------------
+
+// Y[b] = A[b] x B[b] over broadcast batch dims; each batch packs its B and A into the thread's
+// scratch, then one GEMM. Batches are split statically over threads.
+class BatchedMatMulStep final : public FastStep {
+ public:
+  explicit BatchedMatMulStep(const KernelTable& kt) : kt_(kt) {}
+  int64_t macs() const override { return static_cast<int64_t>(a_off_.size()) * m_ * n_ * k_; }
+  int64_t scratch_floats() const override {
+    return kernels::packed_b_floats(k_, n_) + kernels::packed_a_floats(m_, k_, kt_.gemm_mr);
+  }
+  const char* kind() const override { return "batched-gemm"; }
+  void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
+    const float* a = static_cast<const float*>(vals[static_cast<size_t>(a_)]);
+    const float* b = static_cast<const float*>(vals[static_cast<size_t>(b_)]);
+    float* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);
+    const float* z = z_ >= 0 ? static_cast<const float*>(vals[static_cast<size_t>(z_)]) : nullptr;
+    float* pb = scratch;
+    float* pa = scratch + kernels::packed_b_floats(k_, n_);
+    int64_t lo, hi;
+    static_range(static_cast<int64_t>(a_off_.size()), t, nt, &lo, &hi);
+    for (int64_t i = lo; i < hi; ++i) {
+      kernels::pack_b_f32(k_, n_, b + b_off_[static_cast<size_t>(i)], n_, 1, pb);
+      kernels::pack_a_f32(m_, k_, a + a_off_[static_cast<size_t>(i)], k_, kt_.gemm_mr, pa);
+      kernels::GemmArgs g;
+      g.m = m_;
+      g.n = n_;
+      g.k = k_;
+      g.a = pa;
+      g.bp = pb;
+      g.c = y + i * m_ * n_;
+      g.ldc = n_;
+      g.ep.act = act_;
+      if (z) {
+        g.ep.residual = z + i * m_ * n_;
+        g.ep.ldr = n_;
+      }
+      kt_.f32_gemm(g, 0, m_, 0, panels_of(n_));
+    }
+  }
+  const KernelTable& kt_;
+  int a_ = -1, b_ = -1, y_ = -1, z_ = -1;
+  int64_t m_ = 0, n_ = 0, k_ = 0;
+  std::vector<int64_t> a_off_, b_off_;  // per output batch: element offsets of A[b] and B[b]
+  ops::fused::Epilogue act_;
+};
+
+std::unique_ptr<FastStep> make_batched_matmul(const ir::Graph& g, const ir::Node& node,
+                                              const KernelTable& kt) {
+  const int av = input_at(node, 0), bv = input_at(node, 1);
+  const int zv = node.domain == "lithe" ? input_at(node, 2) : -1;
+  if (node.outputs.size() != 1) return nullptr;
+  const int yv = node.outputs[0];
+  if (!is_f32_static(g, av) || !is_f32_static(g, bv) || !is_f32_static(g, yv) ||
+      (zv >= 0 && !is_f32_static(g, zv)))
+    return nullptr;
+  const Shape& as = dims_of(g, av);
+  const Shape& bs = dims_of(g, bv);
+  const Shape& ys = dims_of(g, yv);
+  if (as.size() < 2 || bs.size() < 2 || as.back() != bs[bs.size() - 2]) return nullptr;
+  if (zv >= 0 && dims_of(g, zv) != ys) return nullptr;
+  ops::NodeAttrs attrs(node);
+  ops::fused::Epilogue act;
+  if (!parse_act(attrs, &act)) return nullptr;
+  const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
+  const size_t rank = std::max(as.size(), bs.size());
+  if (ys.size() != rank || ys[rank - 2] != m || ys[rank - 1] != n) return nullptr;
+  // Batch dims right-aligned; a dim of 1 broadcasts (stride 0).
+  const size_t nb = rank - 2;
+  std::vector<int64_t> adim(nb, 1), bdim(nb, 1);
+  for (size_t i = 0; i + 2 < as.size(); ++i) adim[nb - (as.size() - 2) + i] = as[i];
+  for (size_t i = 0; i + 2 < bs.size(); ++i) bdim[nb - (bs.size() - 2) + i] = bs[i];
+  auto s = std::make_unique<BatchedMatMulStep>(kt);
+  int64_t batches = 1;
+  for (size_t d = 0; d < nb; ++d) {
+    if (ys[d] != std::max(adim[d], bdim[d]) || (adim[d] != 1 && adim[d] != ys[d]) ||
+        (bdim[d] != 1 && bdim[d] != ys[d]))
+      return nullptr;
+    batches *= ys[d];
+  }
+  for (int64_t i = 0; i < batches; ++i) {
+    int64_t rest = i, ao = 0, bo = 0, astride = m * k, bstride = k * n;
+    for (size_t d = nb; d-- > 0;) {
+      const int64_t idx = rest % ys[d];
+      rest /= ys[d];
+      if (adim[d] != 1) ao += idx * astride;
+      if (bdim[d] != 1) bo += idx * bstride;
+      astride *= adim[d];
+      bstride *= bdim[d];
+    }
+    s->a_off_.push_back(ao);
+    s->b_off_.push_back(bo);
+  }
+  s->a_ = av;
+  s->b_ = bv;
+  s->y_ = yv;
+  s->z_ = zv;
+  s->m_ = m;
+  s->n_ = n;
+  s->k_ = k;
+  s->act_ = act;
+  return s;
+}
+
 }  // namespace
 
 std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const KernelTable& kt) {
@@ -611,12 +715,17 @@ std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const Ker
     if (node.op_type == "MaxPoolNhwc" || node.op_type == "AveragePoolNhwc" ||
         node.op_type == "GlobalAveragePoolNhwc")
       return make_pool(g, node, kt);
-    if (node.op_type == "Gemm" || node.op_type == "MatMul") return make_gemm(g, node, kt);
+    if (node.op_type == "Gemm") return make_gemm(g, node, kt);
+    if (node.op_type == "MatMul") {
+      if (auto s = make_gemm(g, node, kt)) return s;
+      return make_batched_matmul(g, node, kt);
+    }
     if (node.op_type == "ConvTranspose") return make_resize_step(g, n, kt);
     return nullptr;
   }
   if (node.domain.empty() && (node.op_type == "Gemm" || node.op_type == "MatMul")) {
     if (auto s = make_gemm(g, node, kt)) return s;
+    if (node.op_type == "MatMul") return make_batched_matmul(g, node, kt);
   }
   if (auto s = make_resize_step(g, n, kt)) return s;
   if (auto s = make_copy_step(g, n)) return s;

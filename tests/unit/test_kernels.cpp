@@ -755,3 +755,112 @@ TEST(FastKernels, EngineIsaOption) {
 
 }  // namespace
 }  // namespace lithe
+
+// ---- MatMul of two computed tensors, data movement -------------------------------------
+
+namespace lithe {
+namespace {
+
+TEST(FastKernels, MatMulBothComputedBroadcastBatches) {
+  // Attention-style products with batch broadcasting both ways.
+  struct C {
+    Shape a, b;
+  };
+  for (const C& c : std::vector<C>{{{8, 40, 15}, {8, 15, 40}},
+                                   {{1, 8, 40, 15}, {1, 8, 15, 40}},
+                                   {{2, 3, 5, 7}, {1, 7, 17}},
+                                   {{5, 7}, {4, 7, 33}},
+                                   {{3, 1, 13, 9}, {1, 2, 9, 16}}}) {
+    SCOPED_TRACE("MatMul A " + shape_str(c.a) + " B " + shape_str(c.b));
+    GraphBuilder b;
+    b.input("a", c.a);
+    b.input("b", c.b);
+    b.node("MatMul", {"a", "b"}, {"y"});
+    b.output("y");
+    check_fast(b.build(), "y", "batched-gemm");
+    if (HasFatalFailure()) return;
+  }
+}
+
+Tensor i64(Shape shape, std::vector<int64_t> v) {
+  Tensor t(DType::kInt64, std::move(shape));
+  for (size_t i = 0; i < v.size(); ++i) t.data<int64_t>()[i] = v[i];
+  return t;
+}
+
+TEST(FastKernels, DataMovementIndexMaps) {
+  {
+    SCOPED_TRACE("Slice axes 0 and 2, negative step");
+    GraphBuilder b;
+    b.input("x", {3, 4, 10});
+    b.constant_tensor("s", i64({2}, {1, 8}));
+    b.constant_tensor("e", i64({2}, {3, 1}));
+    b.constant_tensor("a", i64({2}, {0, 2}));
+    b.constant_tensor("p", i64({2}, {1, -3}));
+    b.node("Slice", {"x", "s", "e", "a", "p"}, {"y"});
+    b.output("y");
+    check_fast(b.build(), "y", "index-map");
+    if (HasFatalFailure()) return;
+  }
+  {
+    SCOPED_TRACE("Gather axis 1 with negative indices");
+    GraphBuilder b;
+    b.input("x", {2, 5, 3});
+    b.constant_tensor("i", i64({2, 2}, {0, -1, 3, 3}));
+    ir::Node& n = b.node("Gather", {"x", "i"}, {"y"});
+    n.attrs["axis"] = GraphBuilder::i(1);
+    b.output("y");
+    check_fast(b.build(), "y", "index-map");
+    if (HasFatalFailure()) return;
+  }
+  {
+    SCOPED_TRACE("Expand and Tile");
+    GraphBuilder b;
+    b.input("x", {3, 1});
+    b.constant_tensor("s", i64({3}, {2, 3, 4}));
+    b.node("Expand", {"x", "s"}, {"y"});
+    b.constant_tensor("r", i64({3}, {2, 1, 3}));
+    b.node("Tile", {"y", "r"}, {"t"});
+    b.output("t");
+    check_fast(b.build(), "t", "index-map");
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(FastKernels, ConcatSplitInnerAxesAndConstantOfShape) {
+  // Axis 1 of a 4-D tensor (outer size 2): not an alias, a strided copy.
+  GraphBuilder b;
+  b.input("x", {2, 3, 4, 5});
+  b.input("z", {2, 6, 4, 5});
+  ir::Node& c = b.node("Concat", {"x", "z"}, {"y"});
+  c.attrs["axis"] = GraphBuilder::i(1);
+  ir::Node& s = b.node("Split", {"y"}, {"p", "q", "r"});
+  s.attrs["axis"] = GraphBuilder::i(3);
+  s.opset = 11;  // split sizes as an attribute
+  s.attrs["split"] = GraphBuilder::ints({1, 3, 1});
+  b.output("p");
+  b.output("q");
+  b.output("r");
+  auto g = b.build();
+  check_fast(g, "y", "concat");
+  if (HasFatalFailure()) return;
+  check_fast(g, "q", "split");
+  if (HasFatalFailure()) return;
+  // ConstantOfShape refills its (shared) arena bytes on every run.
+  GraphBuilder f;
+  f.input("x", {2, 3});
+  f.constant_tensor("shape", i64({2}, {2, 3}));
+  ir::Node& k = f.node("ConstantOfShape", {"shape"}, {"c"});
+  Tensor v(DType::kFloat32, {1});
+  v.data<float>()[0] = 2.5f;
+  ir::Attribute va;
+  va.kind = ir::Attribute::Kind::kTensor;
+  va.t = v;
+  k.attrs["value"] = va;
+  f.node("Mul", {"x", "c"}, {"y"});
+  f.output("y");
+  check_fast(f.build(), "c", "fill");
+}
+
+}  // namespace
+}  // namespace lithe

@@ -7,7 +7,7 @@
 //   lithe_no_alloc_test [MODELS_CACHE]
 //
 // Models: examples/tiny_cnn.onnx (in the repo) and each of mobilenet_v2, resnet50,
-// squeezenet1_0, googlenet, blazeface present in MODELS_CACHE/models (default
+// squeezenet1_0, googlenet, blazeface, ppocr_cls/rec/det present in MODELS_CACHE/models (default
 // $LITHE_MODELS_CACHE, else models-cache/), at 1 and 2 threads. A model whose every node runs
 // on a fast step (or is skipped) must allocate nothing; for the others the count and the
 // reference nodes are printed, and allocations from fast steps still fail the test.
@@ -303,7 +303,10 @@ int main(int argc, char** argv) {
               {"resnet50", "input", {1, 3, 224, 224}},
               {"squeezenet1_0", "input", {1, 3, 224, 224}},
               {"googlenet", "input", {1, 3, 224, 224}},
-              {"blazeface", "", {}}};
+              {"blazeface", "", {}},
+              {"ppocr_cls", "x", {1, 3, 48, 192}},
+              {"ppocr_rec", "x", {1, 3, 48, 320}},
+              {"ppocr_det", "x", {1, 3, 640, 640}}};
   for (const auto& r : real) {
     const auto p = cache / "models" / (std::string(r.name) + ".onnx");
     if (!std::filesystem::exists(p)) {

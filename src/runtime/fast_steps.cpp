@@ -149,7 +149,13 @@ class ConvStep final : public FastStep {
   // 36 matrices (tiles x C), 36 GEMMs with the transformed weights, output transform.
   void run_winograd(const float* x, float* y, const float* z, int t, int nt, float* scratch) const {
     const int64_t th = (oh_ + 3) / 4, tw = (ow_ + 3) / 4, tiles = th * tw;
-    const int64_t blocks = (tiles + tm_ - 1) / tm_, pg = panels_of(m_);
+    // Blocks of at most tm_ tiles, balanced, and at least one per thread (the values do not
+    // depend on the blocking: each output is the same sum whichever block holds its tile).
+    const int64_t mr = kt_.gemm_mr;
+    int64_t blocks = std::max((tiles + tm_ - 1) / tm_, (nt + nb_ - 1) / nb_);
+    const int64_t tb = std::min(tm_, ((tiles + blocks - 1) / blocks + mr - 1) / mr * mr);
+    blocks = (tiles + tb - 1) / tb;
+    const int64_t pg = panels_of(m_);
     const int64_t pb = kernels::packed_b_floats(c_, m_);
     float* v = scratch;
     float* mm = v + 36 * tm_ * c_;
@@ -157,8 +163,8 @@ class ConvStep final : public FastStep {
     int64_t b, e;
     static_range(nb_ * blocks, t, nt, &b, &e);
     for (int64_t task = b; task < e; ++task) {
-      const int64_t img = task / blocks, t0 = (task % blocks) * tm_;
-      const int64_t t1 = std::min(tiles, t0 + tm_), rows = t1 - t0;
+      const int64_t img = task / blocks, t0 = (task % blocks) * tb;
+      const int64_t t1 = std::min(tiles, t0 + tb), rows = t1 - t0;
       kernels::WinogradArgs w;
       w.x = x + img * ih_ * iw_ * c_;
       w.ih = ih_;
@@ -275,10 +281,12 @@ void pack_winograd_weights(ConvStep& s, const float* wd, const float* bd) {
     s.bias_ = AlignedFloats(m);
     std::memcpy(s.bias_.data(), bd, static_cast<size_t>(m) * sizeof(float));
   }
-  // Tiles per task: the 36 transformed input and output matrices stay within about 1 MiB.
+  // Most tiles per task: the 36 transformed input and output matrices stay within about 4 MiB.
+  // Many tiles per task let each transformed weight matrix serve many rows (with few rows,
+  // streaming the 36 matrices costs more than the products).
   const int mr = s.kt_.gemm_mr;
-  const int64_t fit = 262144 / (36 * (c + m) * mr);
-  s.tm_ = mr * std::clamp<int64_t>(fit, 1, 4);
+  const int64_t fit = 1048576 / (36 * (c + m) * mr);
+  s.tm_ = mr * std::clamp<int64_t>(fit, 1, 16);
 }
 
 std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,

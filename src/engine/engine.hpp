@@ -11,7 +11,7 @@
 
 namespace lithe::engine {
 
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;  // 2: strided plan slices
 
 struct BuildInfo {
   std::string producer;        ///< "lithe 0.1.0"

@@ -348,12 +348,27 @@ class Loader {
         p.offset.size() != p.alias_of.size())
       fail("memory plan: per-value vectors have sizes ", p.offset.size(), "/", p.bytes.size(), "/",
            p.alias_of.size(), ", the graph has ", nv, " values");
+    p.row_stride = vec(fp->row_stride());
+    p.row_bytes = vec(fp->row_bytes());
+    if (p.row_stride.size() != p.row_bytes.size() ||
+        (!p.row_stride.empty() && p.row_stride.size() != p.offset.size()))
+      fail("memory plan: row vectors have sizes ", p.row_stride.size(), "/", p.row_bytes.size(),
+           ", the graph has ", nv, " values");
     if (!sized(p.in_place.size(), nn) || !sized(p.skip.size(), nn))
       fail("memory plan: per-node vectors have sizes ", p.in_place.size(), "/", p.skip.size(),
            ", the graph has ", nn, " nodes");
     for (size_t v = 0; v < p.offset.size(); ++v) {
       int64_t off = p.offset[v], bytes = p.bytes[v];
       const std::string& name = g.values[v].name;
+      if (p.strided(static_cast<int>(v))) {
+        const int64_t rs = p.row_stride[v], rb = p.row_bytes[v];
+        if (rb <= 0 || rb > rs || bytes < 0 || bytes % rb != 0 || bytes / rb > p.arena_bytes / rs + 1)
+          fail("memory plan: value '", name, "' has rows of ", rb, " bytes every ", rs,
+               " bytes, which do not make its ", bytes, " bytes");
+        bytes = p.extent(static_cast<int>(v));
+      } else if (!p.row_stride.empty() && p.row_stride[v] < 0) {
+        fail("memory plan: value '", name, "' has a negative row stride");
+      }
       if (bytes < 0 || off < -1 ||
           (off >= 0 && (off > p.arena_bytes || bytes > p.arena_bytes - off)))
         fail("memory plan: value '", name, "' at [", off, ", +", bytes,

@@ -213,8 +213,12 @@ class Writer {
     auto alias_of = vec(p.alias_of);
     auto in_place_v = vec(in_place);
     auto skip_v = vec(skip);
+    if (!sized(p.row_stride.size(), nv) || p.row_stride.size() != p.row_bytes.size())
+      fail("memory plan: its row vectors do not match the graph (", nv, " values)");
+    auto row_stride = vec(p.row_stride);
+    auto row_bytes = vec(p.row_bytes);
     return fb::CreateMemoryPlan(fbb_, p.arena_bytes, offset, bytes, alias_of, in_place_v, skip_v,
-                                p.sum_intermediate_bytes);
+                                p.sum_intermediate_bytes, row_stride, row_bytes);
   }
 
   std::string finish(const EngineContents& e) {

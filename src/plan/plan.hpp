@@ -27,11 +27,32 @@ struct MemoryPlan {
   std::vector<char> skip;
   /// Sum of the bytes of every intermediate value (what a plan-less runtime would hold).
   int64_t sum_intermediate_bytes = 0;
+  /// Per value: 0 for a value stored contiguously at `offset`; otherwise the value is a
+  /// strided slice of its alias root: rows of row_bytes[v] bytes, one every row_stride[v]
+  /// bytes from `offset` (a channel slice of a channels-last Concat output, written in place
+  /// by its producer). Empty vectors mean every value is contiguous.
+  std::vector<int64_t> row_stride;
+  std::vector<int64_t> row_bytes;
+
+  bool strided(int v) const {
+    return v >= 0 && static_cast<size_t>(v) < row_stride.size() &&
+           row_stride[static_cast<size_t>(v)] > 0;
+  }
+  /// Bytes from offset[v] to the end of v's last byte.
+  int64_t extent(int v) const {
+    const size_t i = static_cast<size_t>(v);
+    if (!strided(v)) return bytes[i];
+    const int64_t rows = row_bytes[i] > 0 ? bytes[i] / row_bytes[i] : 0;
+    return rows > 0 ? (rows - 1) * row_stride[i] + row_bytes[i] : 0;
+  }
 };
 
 struct PlanOptions {
   bool in_place = true;
   bool concat_alias = true;
+  /// Concat inputs on an inner axis (channels-last channel concats) become strided slices
+  /// of the output, written in place by their producers (ConvNhwc and the NHWC pools).
+  bool strided_concat = true;
   int64_t alignment = 64;
 };
 

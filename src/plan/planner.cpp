@@ -53,6 +53,8 @@ class Planner {
     p_.alias_of.assign(nv, -1);
     p_.in_place.assign(g.nodes.size(), 0);
     p_.skip.assign(g.nodes.size(), 0);
+    p_.row_stride.assign(nv, 0);
+    p_.row_bytes.assign(nv, 0);
     rel_.assign(nv, 0);
     for (size_t v = 0; v < nv; ++v) {
       int64_t b = detail::plannable_bytes(g.values[v]);
@@ -122,7 +124,7 @@ class Planner {
     auto overlaps = [&](int w) {
       if (!planned(w) || root(w) != r) return false;
       int64_t wlo = offset_in_root(w);
-      return wlo < hi && lo < wlo + bytes(w);
+      return wlo < hi && lo < wlo + p_.extent(w);
     };
     for (size_t k = 1; k < node.inputs.size(); ++k) {
       int w = node.inputs[k];
@@ -137,8 +139,27 @@ class Planner {
     return true;
   }
 
+  // Producers that can write their output as a strided slice (rows of channels at a pixel
+  // stride): the channels-last conv and pools, whose fast kernels take an output pixel stride
+  // (the executors scatter a reference kernel's result into the rows).
+  static bool writes_rows(const ir::Node& n) {
+    return n.domain == "lithe" && n.outputs.size() == 1 &&
+           (n.op_type == "ConvNhwc" || n.op_type == "MaxPoolNhwc" ||
+            n.op_type == "AveragePoolNhwc");
+  }
+
+  // No value aliases v (nothing was placed inside it).
+  bool alias_free(int v) const {
+    for (int a : p_.alias_of)
+      if (a == v) return false;
+    return true;
+  }
+
   // With outer size 1 every input is one contiguous slice of the output. An input takes its
-  // slice (with the whole alias tree it heads) when only this Concat reads it.
+  // slice (with the whole alias tree it heads) when only this Concat reads it. With an outer
+  // size above 1 (a channel concat in NHWC) an input is a strided slice: rows of its inner
+  // bytes at the output's row stride; it takes it when a row-writing producer makes it, only
+  // this Concat reads it, and nothing else lives in its bytes.
   void try_concat(const ir::Node& node, int step) {
     const int out = node.outputs.empty() ? -1 : node.outputs[0];
     if (!planned(out) || node.inputs.empty()) return;
@@ -146,7 +167,11 @@ class Planner {
     const int64_t axis = detail::concat_axis(node, static_cast<int64_t>(dims.size()));
     int64_t outer = 1;
     for (int64_t d = 0; d < axis; ++d) outer *= dims[static_cast<size_t>(d)];
-    if (outer != 1) return;
+    const bool rows = outer != 1;
+    if (rows && (!opts_.strided_concat || outer <= 0 || bytes(out) % outer != 0 ||
+                 p_.strided(out)))
+      return;
+    const int64_t row = rows ? bytes(out) / outer : 0;
     std::vector<char> is_graph_output(g_.values.size(), 0);
     for (int v : g_.outputs)
       if (v >= 0) is_graph_output[static_cast<size_t>(v)] = 1;
@@ -160,18 +185,26 @@ class Planner {
       const ir::Value& val = g_.values[static_cast<size_t>(v)];
       const int64_t b = detail::static_bytes(val.type);
       const int r = planned(v) ? root(v) : -1;
-      const bool ok = planned(v) && val.consumers.size() == 1 &&
-                      !is_graph_output[static_cast<size_t>(v)] && end(v) == step &&
-                      r != root(out) && offset_in_root(v) == 0 && bytes(r) == b &&
-                      type(v).dtype == type(out).dtype;
+      bool ok = planned(v) && val.consumers.size() == 1 &&
+                !is_graph_output[static_cast<size_t>(v)] && end(v) == step && r != root(out) &&
+                offset_in_root(v) == 0 && bytes(r) == b && type(v).dtype == type(out).dtype;
+      if (rows)
+        ok = ok && r == v && val.producer >= 0 &&
+             writes_rows(g_.nodes[static_cast<size_t>(val.producer)]) && alias_free(v) &&
+             b % outer == 0;
+      // A run-time-shaped input leaves the slices after it unknown.
+      if (b < 0) return;
+      const int64_t part = rows ? b / outer : b;
       if (ok) {
         alias(r, out, prefix);
+        if (rows) {
+          p_.row_stride[static_cast<size_t>(v)] = row;
+          p_.row_bytes[static_cast<size_t>(v)] = part;
+        }
       } else {
         all = false;
       }
-      // A run-time-shaped input leaves the slices after it unknown.
-      if (b < 0) return;
-      prefix += b;
+      prefix += part;
     }
     if (all) p_.skip[static_cast<size_t>(step)] = 1;
   }

@@ -41,7 +41,7 @@ Program::Program(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan&
     ops_.push_back(&ops::require_op(g.nodes[n]));
     if (plan.skip[n]) continue;
     try {
-      fast_[n] = make_fast_step(g, n, kt);
+      fast_[n] = make_fast_step(g, n, kt, &plan);
     } catch (const Error& e) {
       throw e.with_context(g.nodes[n].label());
     }
@@ -101,6 +101,12 @@ Session::Session(std::shared_ptr<const Program> program, int threads)
     if (val.constant) {
       tensor_[v] = &*val.constant;
       vals_[v] = const_cast<void*>(val.constant->raw());
+    } else if (plan.strided(static_cast<int>(v))) {
+      // Rows inside a Concat output: fast steps write the rows in place (vals_); a reference
+      // kernel computes into this dense tensor, which run_reference scatters into the rows.
+      views_[v] = Tensor(val.type.dtype, val.type.dims);
+      tensor_[v] = &views_[v];
+      vals_[v] = arena_.get() + plan.offset[v];
     } else if (plan.offset[v] >= 0) {
       views_[v] = Tensor::borrow(val.type.dtype, val.type.dims, nullptr,
                                  arena_.get() + plan.offset[v]);
@@ -167,12 +173,7 @@ void Session::run_reference(size_t n) {
         fail("input '", g.values[static_cast<size_t>(v)].name, "' has no value");
     for (auto [ptr, bytes] : rs.zero) std::memset(ptr, 0, bytes);
     if (program_->ref_.concat_in_place(n)) {
-      auto* dst = static_cast<unsigned char*>(views_[static_cast<size_t>(node.outputs[0])].raw());
-      for (const Tensor* in : rs.ins) {
-        const size_t bytes = in->nbytes();
-        if (bytes && in->raw() != dst) std::memmove(dst, in->raw(), bytes);
-        dst += bytes;
-      }
+      concat_into_slices(node, rs.ins, views_[static_cast<size_t>(node.outputs[0])]);
       return;
     }
     program_->ops_[n]->compute(*rs.ctx);
@@ -186,6 +187,18 @@ void Session::run_reference(size_t n) {
     if (v < 0) continue;
     Tensor& view = views_[static_cast<size_t>(v)];
     void* home = arena_.get() + plan.offset[static_cast<size_t>(v)];
+    if (plan.strided(v)) {
+      const size_t i = static_cast<size_t>(v);
+      const int64_t rb = plan.row_bytes[i], rs = plan.row_stride[i];
+      if (!view.defined() || static_cast<int64_t>(view.nbytes()) != plan.bytes[i])
+        fail_runtime(node.label(), ": output '", g.values[i].name,
+                     "' does not match the memory plan");
+      const auto* src = static_cast<const unsigned char*>(view.raw());
+      for (int64_t r = 0; r * rb < plan.bytes[i]; ++r)
+        std::memcpy(static_cast<unsigned char*>(home) + r * rs, src + r * rb,
+                    static_cast<size_t>(rb));
+      continue;
+    }
     if (view.raw() == home) continue;
     const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
     if (!view.defined() || view.dtype() != t.dtype || view.shape() != t.dims)

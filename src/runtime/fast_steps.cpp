@@ -92,7 +92,8 @@ class ConvStep final : public FastStep {
     const float* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);
     float* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);
     const float* z = z_ >= 0 ? static_cast<const float*>(vals[static_cast<size_t>(z_)]) : nullptr;
-    const int64_t in_img = ih_ * iw_ * c_, out_img = oh_ * ow_ * m_;
+    // Y may be rows inside a Concat output (pixel stride ys_ >= m_); Z is always dense.
+    const int64_t in_img = ih_ * iw_ * c_, out_img = oh_ * ow_ * m_, y_img = oh_ * ow_ * ys_;
     if (kind_ == Kind::kDepthwise) {
       int64_t b, e;
       static_range(nb_ * oh_, t, nt, &b, &e);
@@ -100,7 +101,7 @@ class ConvStep final : public FastStep {
         const int64_t img = r / oh_, oy0 = r % oh_, oy1 = std::min(oh_, oy0 + (e - r));
         kernels::DwConvArgs d = dwa_;
         d.x = x + img * in_img;
-        d.y = y + img * out_img;
+        d.y = y + img * y_img;
         if (z) d.ep.residual = z + img * out_img;
         kt_.f32_dwconv(d, oy0, oy1);
         r += oy1 - oy0;
@@ -133,8 +134,8 @@ class ConvStep final : public FastStep {
       a.k = kdim_;
       a.a = scratch;
       a.bp = packed_.data() + gi * pg * kPanel * kdim_;
-      a.c = y + img * out_img + m0 * m_ + gi * mg_;
-      a.ldc = m_;
+      a.c = y + img * y_img + m0 * ys_ + gi * mg_;
+      a.ldc = ys_;
       a.ep.act = act_;
       a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
       if (z) {
@@ -173,10 +174,10 @@ class ConvStep final : public FastStep {
       w.c = c_;
       w.ph = ph_;
       w.pw = pw_;
-      w.y = y + img * oh_ * ow_ * m_;
+      w.y = y + img * oh_ * ow_ * ys_;
       w.oh = oh_;
       w.ow = ow_;
-      w.y_stride = m_;
+      w.y_stride = ys_;
       w.cout = m_;
       w.tiles_w = tw;
       w.rows = rows;
@@ -236,6 +237,7 @@ class ConvStep final : public FastStep {
   Kind kind_;
   int x_ = -1, y_ = -1, z_ = -1, w_ = -1, b_ = -1;
   int64_t nb_ = 0, ih_ = 0, iw_ = 0, c_ = 0, oh_ = 0, ow_ = 0, m_ = 0, group_ = 1, cg_ = 0, mg_ = 0;
+  int64_t ys_ = 0;  // output pixel stride in floats (m_, or a Concat output's channels)
   int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1;
   int64_t kdim_ = 0, tm_ = 1, pchunk_ = 1, macs_ = 0;
   ops::fused::Epilogue act_;
@@ -289,8 +291,18 @@ void pack_winograd_weights(ConvStep& s, const float* wd, const float* bd) {
   s.tm_ = mr * std::clamp<int64_t>(fit, 1, 16);
 }
 
+// The output pixel stride in floats: `channels`, or the row stride the plan gives a strided
+// output (rows of exactly `channels` floats); -1 when the plan's rows do not fit.
+int64_t output_stride(const plan::MemoryPlan* plan, int y, int64_t channels) {
+  if (!plan || !plan->strided(y)) return channels;
+  const size_t i = static_cast<size_t>(y);
+  const int64_t es = static_cast<int64_t>(sizeof(float));
+  if (plan->row_bytes[i] != channels * es || plan->row_stride[i] % es != 0) return -1;
+  return plan->row_stride[i] / es;
+}
+
 std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
-                                    const KernelTable& kt) {
+                                    const KernelTable& kt, const plan::MemoryPlan* plan) {
   const int xv = input_at(node, 0), wv = input_at(node, 1), bv = input_at(node, 2),
             zv = input_at(node, 3);
   const int yv = node.outputs.empty() ? -1 : node.outputs[0];
@@ -340,6 +352,8 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
   s->oh_ = ys[1];
   s->ow_ = ys[2];
   s->m_ = m;
+  s->ys_ = output_stride(plan, yv, m);
+  if (s->ys_ < 0) return nullptr;
   s->group_ = group;
   s->cg_ = cg;
   s->mg_ = mg;
@@ -371,7 +385,7 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
     d.w = s->packed_.data();
     d.oh = ys[1];
     d.ow = ys[2];
-    d.y_stride = c;
+    d.y_stride = s->ys_;
     d.c = c;
     d.kh = kh;
     d.kw = kw;
@@ -432,7 +446,7 @@ class PoolStep final : public FastStep {
   void run(const ValuePtrs& vals, int t, int nt, float*) const override {
     const float* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);
     float* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);
-    const int64_t in_img = a_.ih * a_.iw * a_.c, out_img = a_.oh * a_.ow * a_.c;
+    const int64_t in_img = a_.ih * a_.iw * a_.c, out_img = a_.oh * a_.ow * a_.y_stride;
     int64_t b, e;
     static_range(nb_ * a_.oh, t, nt, &b, &e);
     for (int64_t r = b; r < e;) {
@@ -451,7 +465,7 @@ class PoolStep final : public FastStep {
 };
 
 std::unique_ptr<FastStep> make_pool(const ir::Graph& g, const ir::Node& node,
-                                    const KernelTable& kt) {
+                                    const KernelTable& kt, const plan::MemoryPlan* plan) {
   const int xv = input_at(node, 0);
   if (node.outputs.size() != 1) return nullptr;
   const int yv = node.outputs[0];
@@ -466,7 +480,8 @@ std::unique_ptr<FastStep> make_pool(const ir::Graph& g, const ir::Node& node,
   a.x_stride = xs[3];
   a.oh = ys[1];
   a.ow = ys[2];
-  a.y_stride = ys[3];
+  a.y_stride = output_stride(plan, yv, ys[3]);
+  if (a.y_stride < 0) return nullptr;
   a.c = xs[3];
   if (node.op_type == "GlobalAveragePoolNhwc") {
     if (ys[1] != 1 || ys[2] != 1) return nullptr;
@@ -716,13 +731,14 @@ std::unique_ptr<FastStep> make_batched_matmul(const ir::Graph& g, const ir::Node
 
 }  // namespace
 
-std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const KernelTable& kt) {
+std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const KernelTable& kt,
+                                         const plan::MemoryPlan* plan) {
   const ir::Node& node = g.nodes[n];
   if (node.domain == "lithe") {
-    if (node.op_type == "ConvNhwc") return make_conv(g, node, kt);
+    if (node.op_type == "ConvNhwc") return make_conv(g, node, kt, plan);
     if (node.op_type == "MaxPoolNhwc" || node.op_type == "AveragePoolNhwc" ||
         node.op_type == "GlobalAveragePoolNhwc")
-      return make_pool(g, node, kt);
+      return make_pool(g, node, kt, plan);
     if (node.op_type == "Gemm") return make_gemm(g, node, kt);
     if (node.op_type == "MatMul") {
       if (auto s = make_gemm(g, node, kt)) return s;

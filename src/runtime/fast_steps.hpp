@@ -9,6 +9,7 @@
 
 #include "ir/graph.hpp"
 #include "kernels/kernels.hpp"
+#include "plan/plan.hpp"
 
 namespace lithe::runtime {
 
@@ -41,7 +42,10 @@ std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n);
 
 /// The optimized step for graph node n, or null when only the reference kernel can run it
 /// (an op or a case the fast kernels do not cover).
+/// With a plan, a conv or pool whose output the plan stores as strided rows (a channel slice
+/// of a channels-last Concat) writes at that pixel stride.
 std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n,
-                                         const kernels::KernelTable& kt);
+                                         const kernels::KernelTable& kt,
+                                         const plan::MemoryPlan* plan = nullptr);
 
 }  // namespace lithe::runtime

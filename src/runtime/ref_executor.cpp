@@ -69,16 +69,16 @@ bool in_arena(const Planned* pl, int v) {
   return pl && v >= 0 && pl->plan->offset[static_cast<size_t>(v)] >= 0;
 }
 
-// Concat with outer size 1 whose output is in the arena: copies each input that is not
-// already in its slice (inputs the plan placed there were written by their producers).
-void concat_into_slices(const std::vector<const Tensor*>& ins, Tensor& out) {
-  auto* dst = static_cast<unsigned char*>(out.raw());
-  for (const Tensor* in : ins) {
-    if (!in) fail("Concat input is missing");
-    const size_t n = in->nbytes();
-    if (n && in->raw() != dst) std::memmove(dst, in->raw(), n);
-    dst += n;
-  }
+// A value the plan stores as strided rows: computed densely, then scattered into its rows.
+bool strided(const Planned* pl, int v) { return pl && pl->plan->strided(v); }
+
+void scatter_rows(const Tensor& dense, const plan::MemoryPlan& p, int v, std::byte* arena) {
+  const size_t i = static_cast<size_t>(v);
+  const int64_t rb = p.row_bytes[i], rs = p.row_stride[i];
+  const auto* src = static_cast<const unsigned char*>(dense.raw());
+  auto* dst = reinterpret_cast<unsigned char*>(arena + p.offset[i]);
+  for (int64_t r = 0; r * rb < static_cast<int64_t>(dense.nbytes()); ++r)
+    std::memcpy(dst + r * rs, src + r * rb, static_cast<size_t>(rb));
 }
 
 // Runs one node: infers its output types from the actual inputs, gives it outputs (arena
@@ -109,7 +109,7 @@ void run_node(const ir::Graph& g, const ir::Node& node, size_t n, Scope& scope,
       if (v < 0) continue;
       const ir::TensorType& ot = out_types[i];
       out_ptrs[i] = &outs[i];
-      if (in_arena(planned, v)) {
+      if (in_arena(planned, v) && !strided(planned, v)) {
         const ir::TensorType& pt = g.values[static_cast<size_t>(v)].type;
         if (ot.fully_known() && !same_type(pt, ot.dtype, ot.dims))
           fail_runtime("output '", g.values[static_cast<size_t>(v)].name, "' is ", ot.str(),
@@ -124,7 +124,7 @@ void run_node(const ir::Graph& g, const ir::Node& node, size_t n, Scope& scope,
       if (ot.fully_known() && ot.dtype != DType::kUndefined) outs[i] = Tensor(ot.dtype, ot.dims);
     }
     if (planned && (*planned->concat_in_place)[n]) {
-      concat_into_slices(in_values, outs[0]);
+      concat_into_slices(node, in_values, outs[0]);
     } else {
       ops::ComputeContext ctx(node, in_values, out_ptrs, &runner);
       op.compute(ctx);
@@ -137,7 +137,10 @@ void run_node(const ir::Graph& g, const ir::Node& node, size_t n, Scope& scope,
     if (v < 0) continue;
     if (!outs[i].defined() && out_types[i].dtype != DType::kUndefined)
       fail_runtime(node.label(), ": output ", i, " was not produced");
-    if (in_arena(planned, v)) {
+    if (strided(planned, v)) {
+      if (!outs[i].defined()) fail_runtime(node.label(), ": output ", i, " was not produced");
+      scatter_rows(outs[i], *planned->plan, v, planned->arena);
+    } else if (in_arena(planned, v)) {
       // A kernel that replaced its output (ComputeContext::set_output) gets it copied into
       // its arena bytes, where the plan's aliases expect it.
       Tensor view = arena_view(g, *planned, v);
@@ -192,7 +195,7 @@ std::vector<Tensor> run_graph(const ir::Graph& g, const std::vector<Tensor>& inp
         }
         // Arena bytes are reused by later nodes: the observer gets a copy it may keep.
         const Tensor& t = scope.values[static_cast<size_t>(v)];
-        produced.push_back(in_arena(planned, v) ? t.clone() : t);
+        produced.push_back(in_arena(planned, v) && !strided(planned, v) ? t.clone() : t);
       }
       (*observer)(node, produced);
     }
@@ -215,6 +218,32 @@ std::vector<Tensor> run_graph(const ir::Graph& g, const std::vector<Tensor>& inp
 }
 
 }  // namespace
+
+void concat_into_slices(const ir::Node& node, const std::vector<const Tensor*>& ins, Tensor& out) {
+  const Shape& dims = out.shape();
+  ops::NodeAttrs attrs(node);
+  int64_t axis = attrs.opset() < 4 ? attrs.attr_int("axis", 1) : attrs.attr_int("axis");
+  const int64_t rank = static_cast<int64_t>(dims.size());
+  if (axis < -rank || axis >= rank) fail("Concat axis ", axis, " is out of range for rank ", rank);
+  if (axis < 0) axis += rank;
+  int64_t outer = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= dims[static_cast<size_t>(d)];
+  if (outer <= 0 || out.nbytes() == 0) return;
+  const size_t row = out.nbytes() / static_cast<size_t>(outer);
+  auto* dst = static_cast<unsigned char*>(out.raw());
+  size_t at = 0;
+  for (const Tensor* in : ins) {
+    if (!in) fail("Concat input is missing");
+    const size_t part = in->nbytes() / static_cast<size_t>(outer);
+    const auto* src = static_cast<const unsigned char*>(in->raw());
+    // An input the plan placed in its slice was written there by its producer.
+    if (part && src != dst + at)
+      for (int64_t o = 0; o < outer; ++o)
+        std::memmove(dst + static_cast<size_t>(o) * row + at, src + static_cast<size_t>(o) * part,
+                     part);
+    at += part;
+  }
+}
 
 void check_tensor_type(const Tensor& t, const ir::TensorType& expected, const std::string& what) {
   if (expected.dtype != DType::kUndefined && t.dtype() != expected.dtype)
@@ -257,10 +286,12 @@ void RefExecutor::set_plan(const plan::MemoryPlan& p) {
   for (size_t v = 0; v < nv; ++v) {
     if (p.offset[v] < 0) continue;
     const ir::Value& val = g.values[v];
-    if (!val.type.fully_known() || val.producer < 0 || val.constant ||
-        p.offset[v] +
-                static_cast<int64_t>(shape_numel(val.type.dims) * dtype_size(val.type.dtype)) >
-            p.arena_bytes)
+    const int64_t need =
+        val.type.fully_known()
+            ? static_cast<int64_t>(shape_numel(val.type.dims) * dtype_size(val.type.dtype))
+            : -1;
+    if (need < 0 || val.producer < 0 || val.constant || need > p.bytes[v] ||
+        p.offset[v] + p.extent(static_cast<int>(v)) > p.arena_bytes)
       fail("memory plan: value '", val.name, "' cannot live at arena offset ", p.offset[v]);
   }
   concat_in_place_.assign(nn, 0);
@@ -292,19 +323,7 @@ void RefExecutor::set_plan(const plan::MemoryPlan& p) {
            a = p.alias_of[static_cast<size_t>(a)])
         any = a == out;
     }
-    if (!any) continue;
-    // Slices are contiguous only when nothing precedes the axis.
-    const Shape& dims = g.values[static_cast<size_t>(out)].type.dims;
-    ops::NodeAttrs attrs(node);
-    int64_t axis = attrs.opset() < 4 ? attrs.attr_int("axis", 1) : attrs.attr_int("axis");
-    if (axis < 0) axis += static_cast<int64_t>(dims.size());
-    int64_t outer = 1;
-    for (int64_t d = 0; d < axis && d < static_cast<int64_t>(dims.size()); ++d)
-      outer *= dims[static_cast<size_t>(d)];
-    if (outer != 1)
-      fail("memory plan: ", node.label(),
-           " has inputs aliased into its output, but its outer size is ", outer);
-    concat_in_place_[n] = 1;
+    if (any) concat_in_place_[n] = 1;
   }
   plan_ = p;
 }

@@ -62,6 +62,10 @@ class RefExecutor {
   std::vector<char> concat_in_place_;  // per node: a Concat with inputs already in its slices
 };
 
+/// Runs a Concat whose output is in an arena: copies each input into its slice (rows of it
+/// when something precedes the axis), except inputs whose data already sits there.
+void concat_into_slices(const ir::Node& node, const std::vector<const Tensor*>& ins, Tensor& out);
+
 /// Zero-filled, 64-byte-aligned memory of `bytes` bytes (at least one) for RefExecutor::run.
 std::shared_ptr<std::byte> allocate_arena(int64_t bytes);
 

@@ -864,3 +864,49 @@ TEST(FastKernels, ConcatSplitInnerAxesAndConstantOfShape) {
 
 }  // namespace
 }  // namespace lithe
+
+namespace lithe {
+namespace {
+
+// Concat elision inside a channels-last region: each producer (pointwise, Winograd, depthwise
+// conv, max pool) writes its channels straight into the Concat output at the output's pixel
+// stride (the plan's strided slices).
+TEST(FastKernels, ProducersWriteStridedConcatSlices) {
+  GraphBuilder b;
+  b.input("x", {2, 10, 9, 16});
+  b.constant_tensor("w1", random_tensor({8, 16, 1, 1}, 1));
+  b.constant_tensor("w2", random_tensor({12, 16, 3, 3}, 2));
+  b.constant_tensor("b2", random_tensor({12}, 3));
+  b.constant_tensor("wd", random_tensor({16, 1, 3, 3}, 4));
+  ir::Node& c1 = b.node("ConvNhwc", {"x", "w1"}, {"a"});
+  c1.domain = "lithe";
+  c1.attrs["activation"] = GraphBuilder::s("Relu");
+  ir::Node& c2 = b.node("ConvNhwc", {"x", "w2", "b2"}, {"bb"});
+  c2.domain = "lithe";
+  c2.attrs["pads"] = GraphBuilder::ints({1, 1, 1, 1});
+  ir::Node& dw = b.node("ConvNhwc", {"x", "wd"}, {"d"});
+  dw.domain = "lithe";
+  dw.attrs["group"] = GraphBuilder::i(16);
+  dw.attrs["pads"] = GraphBuilder::ints({1, 1, 1, 1});
+  ir::Node& mp = b.node("MaxPoolNhwc", {"x"}, {"m"});
+  mp.domain = "lithe";
+  mp.attrs["kernel_shape"] = GraphBuilder::ints({3, 3});
+  mp.attrs["pads"] = GraphBuilder::ints({1, 1, 1, 1});
+  b.node("Concat", {"a", "bb", "d", "m"}, {"c"}).attrs["axis"] = GraphBuilder::i(3);
+  b.node("Neg", {"c"}, {"y"});
+  b.output("y");
+  auto g = b.build();
+  const plan::MemoryPlan p = plan::plan_memory(*g);
+  for (const char* v : {"a", "bb", "d", "m"})
+    ASSERT_TRUE(p.strided(g->find_value(v))) << v << " is not a strided slice of the Concat";
+  const std::pair<const char*, const char*> steps[] = {
+      {"a", "conv-gemm"}, {"bb", "conv-winograd"}, {"d", "dwconv"}, {"m", "maxpool"}};
+  for (auto [v, kind] : steps) {
+    SCOPED_TRACE(v);
+    check_fast(g, v, kind);
+    if (HasFatalFailure()) return;
+  }
+}
+
+}  // namespace
+}  // namespace lithe

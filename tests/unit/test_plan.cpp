@@ -289,6 +289,83 @@ TEST(PlanMemory, ConcatNotAliasedWhenOuterSizeIsNotOne) {
   expect_planned_run_matches(g, p);
 }
 
+// A channels-last inception block: two ConvNhwc and a MaxPoolNhwc feed a Concat on the
+// channel axis (outer size N*H*W > 1). Their outputs become strided slices of the Concat
+// output, written in place; a Relu input (not a row writer) is copied.
+std::shared_ptr<ir::Graph> nhwc_concat_graph(bool all_row_writers) {
+  GraphBuilder b;
+  b.input("x", {2, 5, 6, 3});
+  b.constant("w1", {4, 3, 1, 1});  // seeded random weights
+  b.constant("w2", {5, 3, 3, 3});
+  ir::Node& c1 = b.node("ConvNhwc", {"x", "w1"}, {"a"});
+  c1.domain = "lithe";
+  ir::Node& c2 = b.node("ConvNhwc", {"x", "w2"}, {"bb"});
+  c2.domain = "lithe";
+  c2.attrs["pads"] = GraphBuilder::ints({1, 1, 1, 1});
+  ir::Node& mp = b.node("MaxPoolNhwc", {"x"}, {"m"});
+  mp.domain = "lithe";
+  mp.attrs["kernel_shape"] = GraphBuilder::ints({3, 3});
+  mp.attrs["pads"] = GraphBuilder::ints({1, 1, 1, 1});
+  mp.attrs["strides"] = GraphBuilder::ints({1, 1});
+  std::vector<std::string> ins = {"a", "bb", "m"};
+  if (!all_row_writers) {
+    b.node("Relu", {"x"}, {"r"});
+    ins.push_back("r");
+  }
+  b.node("Concat", ins, {"c"}).attrs["axis"] = GraphBuilder::i(3);
+  b.node("Neg", {"c"}, {"y"});
+  b.output("y");
+  return b.build();
+}
+
+TEST(PlanMemory, ChannelConcatInNhwcWritesStridedSlices) {
+  for (bool all : {true, false}) {
+    SCOPED_TRACE(all ? "all inputs from row writers" : "one input from a Relu");
+    auto g = nhwc_concat_graph(all);
+    auto p = plan::plan_memory(*g);
+    plan::check_plan(*g, p);
+    const int c = vid(*g, "c");
+    const int64_t row = (all ? 12 : 15) * 4;  // output channels x float
+    int64_t at = 0;
+    for (auto [name, ch] : std::vector<std::pair<std::string, int64_t>>{{"a", 4}, {"bb", 5}, {"m", 3}}) {
+      const size_t v = static_cast<size_t>(vid(*g, name));
+      EXPECT_EQ(p.alias_of[v], c) << name;
+      EXPECT_EQ(p.offset[v], p.offset[static_cast<size_t>(c)] + at) << name;
+      EXPECT_EQ(p.row_stride[v], row) << name;
+      EXPECT_EQ(p.row_bytes[v], ch * 4) << name;
+      at += ch * 4;
+    }
+    if (!all) {
+      EXPECT_EQ(p.alias_of[static_cast<size_t>(vid(*g, "r"))], -1);
+    }
+    EXPECT_EQ(p.skip[static_cast<size_t>(node_of(*g, "c"))], all ? 1 : 0);
+    expect_planned_run_matches(g, p);
+    // Off: the same graph copies every input.
+    plan::PlanOptions off;
+    off.strided_concat = false;
+    auto q = plan::plan_memory(*g, off);
+    plan::check_plan(*g, q);
+    EXPECT_EQ(q.alias_of[static_cast<size_t>(vid(*g, "a"))], -1);
+    expect_planned_run_matches(g, q);
+  }
+}
+
+TEST(CheckPlan, StridedSlicesMustNotInterleave) {
+  auto g = nhwc_concat_graph(true);
+  auto good = plan::plan_memory(*g);
+  plan::check_plan(*g, good);
+  const size_t a = static_cast<size_t>(vid(*g, "a")), bb = static_cast<size_t>(vid(*g, "bb"));
+  auto bad = good;
+  bad.offset[bb] = bad.offset[a] + 4;  // bb's rows start inside a's rows: a is still needed
+  EXPECT_THROW(plan::check_plan(*g, bad), Error);
+  bad = good;
+  bad.row_bytes[a] = 3 * 4;  // rows that do not make the value
+  EXPECT_THROW(plan::check_plan(*g, bad), Error);
+  bad = good;
+  bad.row_stride[a] = 1 << 20;  // rows running past the arena
+  EXPECT_THROW(plan::check_plan(*g, bad), Error);
+}
+
 TEST(PlanMemory, ConcatInputThatIsAGraphOutputIsNotAliased) {
   GraphBuilder b;
   b.input("x", {1, 4, 8});

@@ -52,7 +52,8 @@ void pack_a_f32(int64_t rows, int64_t k, const float* a, int64_t lda, int mr, fl
 /// C (m x n, row stride ldc) = packed A (m x k) x packed B, with the epilogue.
 struct GemmArgs {
   int64_t m = 0, n = 0, k = 0;
-  const float* a = nullptr;  ///< packed A (packed_a_floats(m, k, gemm_mr))
+  const float* a = nullptr;  ///< packed A (packed_a_floats(m, k, gemm_mr)), or A itself (direct)
+  int64_t lda = 0;           ///< row stride of A for f32_gemm_direct
   const float* bp = nullptr;
   float* c = nullptr;
   int64_t ldc = 0;
@@ -110,6 +111,9 @@ struct KernelTable {
   int gemm_mr;      ///< rows of the GEMM microkernel
   int gemm_panels;  ///< panels of 16 columns the microkernel computes at once
   F32GemmFn f32_gemm;
+  /// The same product reading A in place (row m at a + m * lda), any m0: no packing, for
+  /// small N or small K where a packed tile would serve too few panels.
+  F32GemmFn f32_gemm_direct;
   F32DwConvFn f32_dwconv;
   F32PoolFn f32_pool;
   F32WinogradInFn f32_winograd_input;

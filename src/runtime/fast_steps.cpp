@@ -53,6 +53,11 @@ bool parse_act(const ops::NodeAttrs& a, ops::fused::Epilogue* e) {
       .empty();
 }
 
+// Packing A pays for itself when a packed tile serves many 16-column panels and K is not
+// tiny; otherwise the GEMM reads A in place (measured on MobileNetV2's pointwise shapes:
+// K=16 N=96 68 -> 79 GFLOP/s, K=144 N=32 61 -> 100; K=64 N=384 85 -> 82).
+bool use_direct(int64_t k, int64_t n) { return panels_of(n) <= 4 || k <= 32; }
+
 // Rows per GEMM task: the A tile (rows x K floats) stays within about 128 KiB.
 int64_t tile_rows(int64_t k, int mr) {
   const int64_t fit = (32768 / std::max<int64_t>(k, 1)) / mr * mr;
@@ -70,7 +75,8 @@ class ConvStep final : public FastStep {
   int64_t scratch_floats() const override {
     if (kind_ == Kind::kWinograd)
       return 36 * tm_ * (c_ + m_) + kernels::packed_a_floats(tm_, c_, kt_.gemm_mr);
-    return kind_ == Kind::kDepthwise ? 0 : kernels::packed_a_floats(tm_, kdim_, kt_.gemm_mr);
+    if (kind_ == Kind::kDepthwise || direct_) return 0;
+    return kernels::packed_a_floats(tm_, kdim_, kt_.gemm_mr);
   }
   int64_t macs() const override { return macs_; }
   std::vector<int> packed_constants() const override { return {w_, b_}; }
@@ -120,6 +126,25 @@ class ConvStep final : public FastStep {
       const int64_t mi = rest % mt, gi = (rest / mt) % group_, img = rest / mt / group_;
       const int64_t m0 = mi * tm_, m1 = std::min(mrows, m0 + tm_);
       const int64_t p0 = pi * pchunk_, p1 = std::min(pg, p0 + pchunk_);
+      if (direct_) {  // pointwise, A read in place: rows of this image at the pixel stride
+        kernels::GemmArgs a;
+        a.m = mrows;
+        a.n = mg_;
+        a.k = kdim_;
+        a.a = x + img * in_img + gi * cg_;
+        a.lda = c_;
+        a.bp = packed_.data() + gi * pg * kPanel * kdim_;
+        a.c = y + img * y_img + gi * mg_;
+        a.ldc = ys_;
+        a.ep.act = act_;
+        a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
+        if (z) {
+          a.ep.residual = z + img * out_img + gi * mg_;
+          a.ep.ldr = m_;
+        }
+        kt_.f32_gemm_direct(a, m0, m1, p0, p1);
+        continue;
+      }
       if (built != rest) {
         const float* xg = x + img * in_img + gi * cg_;
         if (kind_ == Kind::kGemm1x1)
@@ -240,6 +265,7 @@ class ConvStep final : public FastStep {
   int64_t ys_ = 0;  // output pixel stride in floats (m_, or a Concat output's channels)
   int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1;
   int64_t kdim_ = 0, tm_ = 1, pchunk_ = 1, macs_ = 0;
+  bool direct_ = false;  // pointwise with A read in place (f32_gemm_direct)
   ops::fused::Epilogue act_;
   AlignedFloats packed_, bias_;
   kernels::DwConvArgs dwa_;
@@ -428,6 +454,7 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
                   static_cast<size_t>(mg) * sizeof(float));
   }
   s->tm_ = tile_rows(kdim, kt.gemm_mr);
+  s->direct_ = !depthwise && pointwise && use_direct(kdim, mg);
   // Enough tasks for the pool's threads: split the panels when the rows are few.
   const int64_t row_tasks = xs[0] * group * ((ys[1] * ys[2] + s->tm_ - 1) / s->tm_);
   int64_t chunks = std::clamp<int64_t>((16 + row_tasks - 1) / row_tasks, 1, pg);
@@ -522,7 +549,9 @@ class GemmStep final : public FastStep {
   explicit GemmStep(const KernelTable& kt) : kt_(kt) {}
   int64_t macs() const override { return m_ * n_ * k_; }
   std::vector<int> packed_constants() const override { return {b_, c_}; }
-  int64_t scratch_floats() const override { return kernels::packed_a_floats(tm_, k_, kt_.gemm_mr); }
+  int64_t scratch_floats() const override {
+    return direct_ ? 0 : kernels::packed_a_floats(tm_, k_, kt_.gemm_mr);
+  }
   const char* kind() const override { return "gemm"; }
   void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
     const float* x = static_cast<const float*>(vals[static_cast<size_t>(a_)]);
@@ -545,6 +574,16 @@ class GemmStep final : public FastStep {
     for (int64_t task = b; task < e; ++task) {
       const int64_t mi = task / pc, pi = task % pc;
       const int64_t m0 = mi * tm_, m1 = std::min(m_, m0 + tm_);
+      if (direct_) {
+        kernels::GemmArgs d = a;
+        d.m = m_;
+        d.a = x;
+        d.lda = k_;
+        d.c = y;
+        d.ep.residual = z;
+        kt_.f32_gemm_direct(d, m0, m1, pi * pchunk_, std::min(pg, (pi + 1) * pchunk_));
+        continue;
+      }
       if (built != mi) {
         kernels::pack_a_f32(m1 - m0, k_, x + m0 * k_, k_, kt_.gemm_mr, scratch);
         built = mi;
@@ -558,6 +597,7 @@ class GemmStep final : public FastStep {
   const KernelTable& kt_;
   int a_ = -1, y_ = -1, z_ = -1, b_ = -1, c_ = -1;
   int64_t m_ = 0, n_ = 0, k_ = 0, tm_ = 1, pchunk_ = 1;
+  bool direct_ = false;
   ops::fused::Epilogue act_;
   AlignedFloats packed_, bias_;
 };
@@ -618,6 +658,7 @@ std::unique_ptr<FastStep> make_gemm(const ir::Graph& g, const ir::Node& node,
     std::memcpy(s->bias_.data(), c->data<float>(), static_cast<size_t>(n) * sizeof(float));
   }
   s->tm_ = tile_rows(k, kt.gemm_mr);
+  s->direct_ = use_direct(k, n);
   const int64_t pg = panels_of(n), row_tasks = (m + s->tm_ - 1) / s->tm_;
   const int64_t chunks = std::clamp<int64_t>((16 + row_tasks - 1) / row_tasks, 1, pg);
   int64_t pchunk = (pg + chunks - 1) / chunks;

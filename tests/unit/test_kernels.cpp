@@ -226,6 +226,20 @@ TEST(FastKernels, ConvPointwiseRowTiles) {
       check_conv(k, "conv-gemm");
       if (HasFatalFailure()) return;
     }
+  // Both GEMM forms: A read in place (few panels or small K) and packed A (K 40, 80 outputs:
+  // five panels), over rows around the tiles.
+  for (auto [c, m] : std::vector<std::pair<int64_t, int64_t>>{{40, 80}, {33, 65}, {16, 96}})
+    for (int64_t h : {1, 5, 13}) {
+      ConvCase k;
+      k.c = c;
+      k.m = m;
+      k.kh = k.kw = 1;
+      k.h = h;
+      k.w = 7;
+      k.residual = h == 5;
+      check_conv(k, "conv-gemm");
+      if (HasFatalFailure()) return;
+    }
   // Large K: the row tile shrinks to MR.
   ConvCase k;
   k.c = 1500;

@@ -18,35 +18,22 @@ using namespace body;
 // A tile row is NV panels of 16 columns = NV * kSub native vectors of kVecWidth floats.
 constexpr int kSub = kPanel / kVecWidth;
 
-template <int NV>
-inline void tile(const GemmArgs& g, int64_t m, int64_t p) {
-  constexpr int MR = kGemmMR, NQ = NV * kSub;
-  VN acc[MR][NQ];
-  const int64_t col0 = p * kPanel;
+// Accumulators start from the bias (the reference's order: bias, then k = 0..K-1).
+template <int MR, int NQ>
+inline void init(const GemmArgs& g, int64_t col0, VN (&acc)[MR][NQ]) {
 #pragma GCC unroll 16
   for (int q = 0; q < NQ; ++q) {
     const VN b = g.ep.bias ? loadv<VN>(g.ep.bias + col0 + q * kVecWidth) : VN{};
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) acc[r][q] = b;
   }
-  // Packed A: MR values per k, one panel per MR rows; packed B: 16 values per k per panel.
-  const float* a = g.a + (m / MR) * MR * g.k;
-  const float* bp = g.bp + p * kPanel * g.k;
-  const int64_t k = g.k, pstride = kPanel * g.k;
-  for (int64_t kk = 0; kk < k; ++kk, a += MR, bp += kPanel) {
-    VN b[NQ];
-#pragma GCC unroll 16
-    for (int q = 0; q < NQ; ++q) b[q] = loadv<VN>(bp + (q / kSub) * pstride + (q % kSub) * kVecWidth);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const float s = a[r];
-#pragma GCC unroll 16
-      for (int q = 0; q < NQ; ++q) acc[r][q] += s * b[q];
-    }
-  }
-  // Epilogue and store; rows past m are padding. Nothing here calls a function while
-  // accumulators are live (a call would make the compiler spill them in the K loop too);
-  // the transcendental activations run in a second pass over the stored rows.
+}
+
+// Epilogue and store of rows [m, m + MR) (rows past g.m are padding). Nothing here calls a
+// function while accumulators are live (a call would make the compiler spill them in the K
+// loop too); the transcendental activations run in a second pass over the stored rows.
+template <int MR, int NQ>
+inline void store(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
   const bool cheap = cheap_activation(g.ep.act);
   const int64_t rows = g.m - m;
 #pragma GCC unroll 16
@@ -75,18 +62,80 @@ inline void tile(const GemmArgs& g, int64_t m, int64_t p) {
     }
   }
   if (!cheap) {
-    const int64_t cols = g.n - col0 < NV * kPanel ? g.n - col0 : NV * kPanel;
+    const int64_t cols = g.n - col0 < NQ * kVecWidth ? g.n - col0 : NQ * kVecWidth;
     for (int64_t r = 0; r < MR && r < rows; ++r)
       epilogue_scalar(g.c + (m + r) * g.ldc + col0, cols, nullptr, g.ep.act);
   }
 }
 
-// Rows [m0, m1) (m0 a multiple of MR) x panels [p0, p1).
+// Packed A: MR values per k, one panel per MR rows; packed B: 16 values per k per panel.
+template <int NV>
+inline void tile(const GemmArgs& g, int64_t m, int64_t p) {
+  constexpr int MR = kGemmMR, NQ = NV * kSub;
+  VN acc[MR][NQ];
+  const int64_t col0 = p * kPanel;
+  init(g, col0, acc);
+  const float* a = g.a + (m / MR) * MR * g.k;
+  const float* bp = g.bp + p * kPanel * g.k;
+  const int64_t k = g.k, pstride = kPanel * g.k;
+  for (int64_t kk = 0; kk < k; ++kk, a += MR, bp += kPanel) {
+    VN b[NQ];
+#pragma GCC unroll 16
+    for (int q = 0; q < NQ; ++q) b[q] = loadv<VN>(bp + (q / kSub) * pstride + (q % kSub) * kVecWidth);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const float s = a[r];
+#pragma GCC unroll 16
+      for (int q = 0; q < NQ; ++q) acc[r][q] += s * b[q];
+    }
+  }
+  store(g, m, col0, acc);
+}
+
+// A read in place (row m at g.a + m * g.lda), kDirectMR rows through row pointers: no packing,
+// which pays when few panels would share a packed tile (small N) or K is small. Each output
+// is the same sequence of operations as in tile(), so both give identical results.
+template <int NV>
+inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
+  constexpr int MR = kDirectMR, NQ = NV * kSub;
+  VN acc[MR][NQ];
+  const int64_t col0 = p * kPanel;
+  init(g, col0, acc);
+  const float* ar[MR];
+  const int64_t last = g.m - 1;
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) ar[r] = g.a + (m + r < last ? m + r : last) * g.lda;
+  const float* bp = g.bp + p * kPanel * g.k;
+  const int64_t k = g.k, pstride = kPanel * g.k;
+  for (int64_t kk = 0; kk < k; ++kk, bp += kPanel) {
+    VN b[NQ];
+#pragma GCC unroll 16
+    for (int q = 0; q < NQ; ++q) b[q] = loadv<VN>(bp + (q / kSub) * pstride + (q % kSub) * kVecWidth);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const float s = ar[r][kk];
+#pragma GCC unroll 16
+      for (int q = 0; q < NQ; ++q) acc[r][q] += s * b[q];
+    }
+  }
+  store(g, m, col0, acc);
+}
+
+// Rows [m0, m1) (m0 a multiple of MR) x panels [p0, p1), packed A.
 inline void f32_gemm(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   for (int64_t m = m0; m < m1; m += kGemmMR) {
     int64_t p = p0;
     for (; p + kGemmNV <= p1; p += kGemmNV) tile<kGemmNV>(g, m, p);
     for (; p < p1; ++p) tile<1>(g, m, p);
+  }
+}
+
+// Rows [m0, m1) x panels [p0, p1), A read in place with row stride g.lda.
+inline void f32_gemm_direct(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  for (int64_t m = m0; m < m1; m += kDirectMR) {
+    int64_t p = p0;
+    for (; p + kGemmNV <= p1; p += kGemmNV) tile_direct<kGemmNV>(g, m, p);
+    for (; p < p1; ++p) tile_direct<1>(g, m, p);
   }
 }
 

@@ -9,6 +9,7 @@ namespace lithe::kernels::avx2 {
 namespace {
 constexpr int kGemmMR = 6;
 constexpr int kGemmNV = 1;
+constexpr int kDirectMR = 6;  // rows of the unpacked-A microkernel
 constexpr int kVecWidth = 8;  // floats per native vector
 #include "kernels/body/f32_gemm.hpp"
 #include "kernels/body/f32_dwconv.hpp"
@@ -18,6 +19,7 @@ constexpr int kVecWidth = 8;  // floats per native vector
 
 const KernelTable& table() {
   static const KernelTable t{Isa::kAvx2, kGemmMR, kGemmNV, gemm_body::f32_gemm,
+                             gemm_body::f32_gemm_direct,
                              dwconv_body::f32_dwconv, pool_body::f32_pool,
                              winograd_body::f32_winograd_input,
                              winograd_body::f32_winograd_output};

@@ -75,7 +75,7 @@ class ConvStep final : public FastStep {
   int64_t scratch_floats() const override {
     if (kind_ == Kind::kWinograd)
       return 36 * tm_ * (c_ + m_) + kernels::packed_a_floats(tm_, c_, kt_.gemm_mr);
-    if (kind_ == Kind::kDepthwise || direct_) return 0;
+    if (kind_ == Kind::kDepthwise || (direct_ && kind_ == Kind::kGemm1x1)) return 0;
     return kernels::packed_a_floats(tm_, kdim_, kt_.gemm_mr);
   }
   int64_t macs() const override { return macs_; }
@@ -126,7 +126,7 @@ class ConvStep final : public FastStep {
       const int64_t mi = rest % mt, gi = (rest / mt) % group_, img = rest / mt / group_;
       const int64_t m0 = mi * tm_, m1 = std::min(mrows, m0 + tm_);
       const int64_t p0 = pi * pchunk_, p1 = std::min(pg, p0 + pchunk_);
-      if (direct_) {  // pointwise, A read in place: rows of this image at the pixel stride
+      if (direct_ && kind_ == Kind::kGemm1x1) {  // A read in place: this image's pixels
         kernels::GemmArgs a;
         a.m = mrows;
         a.n = mg_;
@@ -143,6 +143,29 @@ class ConvStep final : public FastStep {
           a.ep.ldr = m_;
         }
         kt_.f32_gemm_direct(a, m0, m1, p0, p1);
+        continue;
+      }
+      if (kind_ == Kind::kIm2col && direct_) {  // row-major patches, A read in place
+        if (built != rest) {
+          im2col_rows(x + img * in_img + gi * cg_, m0, m1, scratch);
+          built = rest;
+        }
+        kernels::GemmArgs a;
+        a.m = m1 - m0;
+        a.n = mg_;
+        a.k = kdim_;
+        a.a = scratch;
+        a.lda = kdim_;
+        a.bp = packed_.data() + gi * pg * kPanel * kdim_;
+        a.c = y + img * y_img + m0 * ys_ + gi * mg_;
+        a.ldc = ys_;
+        a.ep.act = act_;
+        a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
+        if (z) {
+          a.ep.residual = z + img * out_img + m0 * m_ + gi * mg_;
+          a.ep.ldr = m_;
+        }
+        kt_.f32_gemm_direct(a, 0, m1 - m0, p0, p1);
         continue;
       }
       if (built != rest) {
@@ -229,6 +252,36 @@ class ConvStep final : public FastStep {
     }
   }
 
+  // Rows [m0, m1) of the (kh, kw, cg)-ordered patch matrix of one image and group, row-major:
+  // without dilation a window row is kw consecutive pixels, one copy when all are inside.
+  void im2col_rows(const float* x, int64_t m0, int64_t m1, float* out) const {
+    const size_t tap_bytes = static_cast<size_t>(cg_) * sizeof(float);
+    const bool whole_rows = dw_ == 1 && cg_ == c_;
+    for (int64_t m = m0; m < m1; ++m) {
+      const int64_t oy = m / ow_, ox = m % ow_, ix0 = ox * sw_ - pw_;
+      float* dst = out + (m - m0) * kdim_;
+      for (int64_t ky = 0; ky < kh_; ++ky, dst += kw_ * cg_) {
+        const int64_t iy = oy * sh_ - ph_ + ky * dh_;
+        if (iy < 0 || iy >= ih_) {
+          std::memset(dst, 0, tap_bytes * static_cast<size_t>(kw_));
+          continue;
+        }
+        const float* row = x + iy * iw_ * c_;
+        if (whole_rows && ix0 >= 0 && ix0 + kw_ <= iw_) {
+          std::memcpy(dst, row + ix0 * c_, tap_bytes * static_cast<size_t>(kw_));
+          continue;
+        }
+        for (int64_t kx = 0; kx < kw_; ++kx) {
+          const int64_t ix = ix0 + kx * dw_;
+          if (ix < 0 || ix >= iw_)
+            std::memset(dst + kx * cg_, 0, tap_bytes);
+          else
+            std::memcpy(dst + kx * cg_, row + ix * c_, tap_bytes);
+        }
+      }
+    }
+  }
+
   // Rows [m0, m1) of the (kh, kw, cg)-ordered patch matrix of one image and group, written
   // straight in the packed-A layout (MR rows interleaved per k; padding rows zero).
   void im2col_packed(const float* x, int64_t m0, int64_t m1, float* out) const {
@@ -265,7 +318,7 @@ class ConvStep final : public FastStep {
   int64_t ys_ = 0;  // output pixel stride in floats (m_, or a Concat output's channels)
   int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1;
   int64_t kdim_ = 0, tm_ = 1, pchunk_ = 1, macs_ = 0;
-  bool direct_ = false;  // pointwise with A read in place (f32_gemm_direct)
+  bool direct_ = false;  // A read in place (f32_gemm_direct): pointwise input or row-major patches
   ops::fused::Epilogue act_;
   AlignedFloats packed_, bias_;
   kernels::DwConvArgs dwa_;
@@ -454,7 +507,10 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
                   static_cast<size_t>(mg) * sizeof(float));
   }
   s->tm_ = tile_rows(kdim, kt.gemm_mr);
-  s->direct_ = !depthwise && pointwise && use_direct(kdim, mg);
+  // Pointwise: A in place when packing does not pay. Im2col: row-major patches (cheap window
+  // copies) read in place under the same rule, and always for few input channels, where the
+  // packed layout's per-channel scatter costs most.
+  s->direct_ = !depthwise && (pointwise || !winograd) && (use_direct(kdim, mg) || (!pointwise && cg < 16));
   // Enough tasks for the pool's threads: split the panels when the rows are few.
   const int64_t row_tasks = xs[0] * group * ((ys[1] * ys[2] + s->tm_ - 1) / s->tm_);
   int64_t chunks = std::clamp<int64_t>((16 + row_tasks - 1) / row_tasks, 1, pg);

@@ -267,6 +267,28 @@ TEST(FastKernels, Conv3x3ChannelSweep) {
       }
 }
 
+TEST(FastKernels, ConvIm2colBothForms) {
+  // Row-major patches read in place (few input channels or few panels) and the packed
+  // layout (16+ input channels, 5+ panels), strided, padded and dilated.
+  struct P {
+    int64_t c, m, s, d;
+  };
+  for (const P& v : std::vector<P>{{3, 80, 2, 1}, {20, 80, 2, 1}, {20, 96, 1, 2}, {17, 70, 2, 2},
+                                   {16, 33, 2, 1}}) {
+    ConvCase k;
+    k.c = v.c;
+    k.m = v.m;
+    k.sh = k.sw = v.s;
+    k.dh = k.dw = v.d;
+    k.pads = {1, 2, 2, 1};
+    k.h = 11;
+    k.w = 9;
+    k.residual = v.c == 20;
+    check_conv(k, "conv-im2col");
+    if (HasFatalFailure()) return;
+  }
+}
+
 TEST(FastKernels, ConvWinograd3x3) {
   // Stride-1 3x3 with at least 64 output pixels and 8 channels each way: Winograd F(4x4, 3x3).
   // Output sizes not a multiple of the 4x4 tile, pads 0/1/asymmetric, channel tails, bias,

@@ -69,16 +69,17 @@ inline void store(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ])
 }
 
 // Packed A: MR values per k, one panel per MR rows; packed B: 16 values per k per panel.
-template <int NV>
+// ROWS <= MR rows are computed (a last panel with few valid rows skips the padding).
+template <int NV, int ROWS = kGemmMR>
 inline void tile(const GemmArgs& g, int64_t m, int64_t p) {
-  constexpr int MR = kGemmMR, NQ = NV * kSub;
+  constexpr int MR = ROWS, NQ = NV * kSub;
   VN acc[MR][NQ];
   const int64_t col0 = p * kPanel;
   init(g, col0, acc);
-  const float* a = g.a + (m / MR) * MR * g.k;
+  const float* a = g.a + (m / kGemmMR) * kGemmMR * g.k;
   const float* bp = g.bp + p * kPanel * g.k;
   const int64_t k = g.k, pstride = kPanel * g.k;
-  for (int64_t kk = 0; kk < k; ++kk, a += MR, bp += kPanel) {
+  for (int64_t kk = 0; kk < k; ++kk, a += kGemmMR, bp += kPanel) {
     VN b[NQ];
 #pragma GCC unroll 16
     for (int q = 0; q < NQ; ++q) b[q] = loadv<VN>(bp + (q / kSub) * pstride + (q % kSub) * kVecWidth);
@@ -121,12 +122,25 @@ inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
   store(g, m, col0, acc);
 }
 
-// Rows [m0, m1) (m0 a multiple of MR) x panels [p0, p1), packed A.
+template <int ROWS>
+inline void panel_rows(const GemmArgs& g, int64_t m, int64_t p0, int64_t p1) {
+  int64_t p = p0;
+  for (; p + kGemmNV <= p1; p += kGemmNV) tile<kGemmNV, ROWS>(g, m, p);
+  for (; p < p1; ++p) tile<1, ROWS>(g, m, p);
+}
+
+// Rows [m0, m1) (m0 a multiple of MR) x panels [p0, p1), packed A. A last panel with few
+// valid rows runs a third or two thirds of the microkernel's rows.
 inline void f32_gemm(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  static_assert(kGemmMR % 3 == 0, "the tail tiles take thirds of MR");
   for (int64_t m = m0; m < m1; m += kGemmMR) {
-    int64_t p = p0;
-    for (; p + kGemmNV <= p1; p += kGemmNV) tile<kGemmNV>(g, m, p);
-    for (; p < p1; ++p) tile<1>(g, m, p);
+    const int64_t rows = m1 - m;
+    if (rows <= kGemmMR / 3)
+      panel_rows<kGemmMR / 3>(g, m, p0, p1);
+    else if (rows <= 2 * kGemmMR / 3)
+      panel_rows<2 * kGemmMR / 3>(g, m, p0, p1);
+    else
+      panel_rows<kGemmMR>(g, m, p0, p1);
   }
 }
 

@@ -330,6 +330,12 @@ bool winograd_enabled() {
   return !(e && std::string(e) == "0");
 }
 
+// A stride-1 3x3 conv Winograd pays off for: GEMMs of some width and enough tiles.
+bool winograd_shape(int64_t kh, int64_t kw, bool unit, int64_t group, int64_t c, int64_t m,
+                    int64_t pixels) {
+  return kh == 3 && kw == 3 && unit && group == 1 && c >= 8 && m >= 8 && pixels >= 64;
+}
+
 // U = G g G^T for each (output, input) channel pair, stored as 36 packed GEMM B matrices
 // (K = C inputs, N = M outputs), computed in double.
 void pack_winograd_weights(ConvStep& s, const float* wd, const float* bd) {
@@ -362,11 +368,11 @@ void pack_winograd_weights(ConvStep& s, const float* wd, const float* bd) {
     s.bias_ = AlignedFloats(m);
     std::memcpy(s.bias_.data(), bd, static_cast<size_t>(m) * sizeof(float));
   }
-  // Most tiles per task: the 36 transformed input and output matrices stay within about 4 MiB.
+  // Most tiles per task: the 36 transformed input and output matrices stay within about 2 MiB.
   // Many tiles per task let each transformed weight matrix serve many rows (with few rows,
   // streaming the 36 matrices costs more than the products).
   const int mr = s.kt_.gemm_mr;
-  const int64_t fit = 1048576 / (36 * (c + m) * mr);
+  const int64_t fit = 524288 / (36 * (c + m) * mr);
   s.tm_ = mr * std::clamp<int64_t>(fit, 1, 16);
 }
 
@@ -380,8 +386,10 @@ int64_t output_stride(const plan::MemoryPlan* plan, int y, int64_t channels) {
   return plan->row_stride[i] / es;
 }
 
-std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
-                                    const KernelTable& kt, const plan::MemoryPlan* plan) {
+std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const KernelTable& kt,
+                                    const plan::MemoryPlan* plan,
+                                    const std::vector<char>* winograd_ok) {
+  const ir::Node& node = g.nodes[node_index];
   const int xv = input_at(node, 0), wv = input_at(node, 1), bv = input_at(node, 2),
             zv = input_at(node, 3);
   const int yv = node.outputs.empty() ? -1 : node.outputs[0];
@@ -411,9 +419,8 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, const ir::Node& node,
                     geo.dilations[1] == 1;
   const bool pointwise = kh == 1 && kw == 1 && unit && ys[1] == xs[1] && ys[2] == xs[2] &&
                          geo.pad_begin[0] == 0 && geo.pad_begin[1] == 0;
-  // Winograd pays off when the GEMMs have some width and there are enough tiles.
-  const bool winograd = kh == 3 && kw == 3 && unit && group == 1 && c >= 8 && m >= 8 &&
-                        ys[1] * ys[2] >= 64 && winograd_enabled();
+  const bool winograd = winograd_shape(kh, kw, unit, group, c, m, ys[1] * ys[2]) &&
+                        winograd_enabled() && (!winograd_ok || (*winograd_ok)[node_index]);
   auto s = std::make_unique<ConvStep>(
       kt, depthwise   ? ConvStep::Kind::kDepthwise
           : pointwise ? ConvStep::Kind::kGemm1x1
@@ -828,11 +835,58 @@ std::unique_ptr<FastStep> make_batched_matmul(const ir::Graph& g, const ir::Node
 
 }  // namespace
 
+std::vector<char> choose_winograd(const ir::Graph& g, double budget_ratio, int64_t floor_bytes) {
+  // Candidates with their transformed-weight bytes (36 x C x M floats) and output pixels.
+  struct C {
+    size_t n;
+    int64_t bytes, pixels;
+  };
+  std::vector<C> cands;
+  int64_t weights = 0;
+  for (const ir::Value& v : g.values)
+    if (v.constant) weights += static_cast<int64_t>(v.constant->nbytes());
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    const ir::Node& node = g.nodes[n];
+    if (node.domain != "lithe" || node.op_type != "ConvNhwc" || node.inputs.size() < 2 ||
+        node.outputs.empty())
+      continue;
+    const int xv = node.inputs[0], wv = node.inputs[1], yv = node.outputs[0];
+    const Tensor* w = constant_of(g, wv);
+    if (!w || !is_f32_static(g, xv) || !is_f32_static(g, yv) || w->shape().size() != 4) continue;
+    const Shape& xs = dims_of(g, xv);
+    const Shape& ys = dims_of(g, yv);
+    const Shape& ws = w->shape();
+    if (xs.size() != 4 || ys.size() != 4) continue;
+    ops::NodeAttrs a(node);
+    auto all_one = [&](const char* name) {
+      for (int64_t x : a.attr_ints(name, {1, 1}))
+        if (x != 1) return false;
+      return true;
+    };
+    const bool unit = all_one("strides") && all_one("dilations");
+    if (winograd_shape(ws[2], ws[3], unit, a.attr_int("group", 1), xs[3], ws[0], ys[1] * ys[2]))
+      cands.push_back({n, 36 * xs[3] * ws[0] * 4, ys[1] * ys[2]});
+  }
+  // Largest outputs first (the most FLOPs saved per transformed byte), within the budget.
+  std::stable_sort(cands.begin(), cands.end(),
+                   [](const C& a, const C& b) { return a.pixels > b.pixels; });
+  std::vector<char> ok(g.nodes.size(), 0);
+  int64_t left =
+      std::max(floor_bytes, static_cast<int64_t>(budget_ratio * static_cast<double>(weights)));
+  for (const C& c : cands) {
+    if (c.bytes > left) continue;
+    left -= c.bytes;
+    ok[c.n] = 1;
+  }
+  return ok;
+}
+
 std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const KernelTable& kt,
-                                         const plan::MemoryPlan* plan) {
+                                         const plan::MemoryPlan* plan,
+                                         const std::vector<char>* winograd_ok) {
   const ir::Node& node = g.nodes[n];
   if (node.domain == "lithe") {
-    if (node.op_type == "ConvNhwc") return make_conv(g, node, kt, plan);
+    if (node.op_type == "ConvNhwc") return make_conv(g, n, kt, plan, winograd_ok);
     if (node.op_type == "MaxPoolNhwc" || node.op_type == "AveragePoolNhwc" ||
         node.op_type == "GlobalAveragePoolNhwc")
       return make_pool(g, node, kt, plan);

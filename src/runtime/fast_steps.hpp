@@ -44,8 +44,17 @@ std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n);
 /// (an op or a case the fast kernels do not cover).
 /// With a plan, a conv or pool whose output the plan stores as strided rows (a channel slice
 /// of a channels-last Concat) writes at that pixel stride.
+/// `winograd_ok` (per node, from choose_winograd) limits the Winograd path to the convs it
+/// marks; null allows it wherever it applies.
 std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n,
                                          const kernels::KernelTable& kt,
-                                         const plan::MemoryPlan* plan = nullptr);
+                                         const plan::MemoryPlan* plan = nullptr,
+                                         const std::vector<char>* winograd_ok = nullptr);
+
+/// The convs that get the Winograd path: its transformed weights take 4x the 3x3 weights'
+/// bytes, so they are given, largest outputs first, only within budget_ratio x the bytes of
+/// all of the model's weights or floor_bytes, whichever is more (resident memory is a target
+/// too).
+std::vector<char> choose_winograd(const ir::Graph& g, double budget_ratio, int64_t floor_bytes);
 
 }  // namespace lithe::runtime

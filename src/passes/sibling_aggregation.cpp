@@ -7,6 +7,8 @@
 // The point is one big GEMM instead of several thin ones (the 1x1 convolutions of an
 // inception module, the Q/K/V projections of attention): the input is read once and the
 // kernel's tiles are fuller. The Split is later done by addressing (concat/split elision).
+// A conv whose output only feeds a Concat stays out: written straight into its slice of the
+// Concat it costs no copy, while as part of a merged conv its Split part would be copied.
 #include <cstring>
 #include <optional>
 
@@ -111,10 +113,23 @@ bool no_residual(const ir::Node& n, size_t index) {
   return true;
 }
 
+/// True when the node's output is read only by one Concat (and is not a graph output): the
+/// memory planner lets it write straight into its slice of the Concat, a copy that merging
+/// would bring back (the Split's part would have to be copied into the Concat).
+bool feeds_only_a_concat(const ir::Graph& g, const ir::Node& n) {
+  const ir::Value& out = g.values[static_cast<size_t>(n.outputs[0])];
+  if (out.consumers.size() != 1) return false;
+  for (int v : g.outputs)
+    if (v == n.outputs[0]) return false;
+  const ir::Node& c = g.nodes[static_cast<size_t>(out.consumers[0])];
+  return c.domain.empty() && c.op_type == "Concat";
+}
+
 std::optional<Candidate> conv_candidate(const ir::Graph& g, int id) {
   const ir::Node& n = g.nodes[static_cast<size_t>(id)];
   if (!basic_ok(g, n)) return std::nullopt;
   if (!no_residual(n, 3)) return std::nullopt;
+  if (feeds_only_a_concat(g, n)) return std::nullopt;
   const Tensor& w = *constant_of(g, n.inputs[1]);
   const Shape& xs = type_of(g, n.inputs[0]).dims;
   if (xs.size() < 3 || w.rank() != static_cast<int64_t>(xs.size())) return std::nullopt;

@@ -76,3 +76,49 @@ TEST(Build, EngineFileMatchesUnoptimizedModel) {
   test::expect_same_outputs({first}, {c2->output(0)}, 0);
   std::filesystem::remove_all(dir);
 }
+
+namespace lithe {
+namespace {
+
+// The inception modules of the real GoogLeNet (and SqueezeNet's fire modules) run
+// channels-last after the build: their concats must cost no copy, each branch writing its
+// channels straight into the concat output, next to sibling aggregation.
+TEST(Build, InceptionConcatsAreElidedInChannelsLastRegions) {
+  const char* env = std::getenv("LITHE_MODELS_CACHE");
+  const std::filesystem::path dir =
+      env ? std::filesystem::path(env) / "models"
+          : std::filesystem::path(LITHE_SOURCE_DIR) / "models-cache" / "models";
+  struct M {
+    const char* name;
+    int concats;
+    int merged_into;
+  };
+  int checked = 0;
+  for (const M& m : {M{"googlenet", 9, 9}, M{"squeezenet1_0", 8, 0}}) {
+    const auto path = dir / (std::string(m.name) + ".onnx");
+    if (!std::filesystem::exists(path)) continue;
+    SCOPED_TRACE(m.name);
+    build::BuildOptions o;
+    auto r = build::build_model(path.string(), o);
+    const ir::Graph& g = *r.contents.graph;
+    const plan::MemoryPlan& p = r.contents.plan;
+    int concats = 0, elided = 0;
+    for (size_t n = 0; n < g.nodes.size(); ++n) {
+      if (g.nodes[n].op_type != "Concat") continue;
+      ++concats;
+      elided += p.skip[n] != 0;
+      for (int v : g.nodes[n].inputs) EXPECT_TRUE(p.strided(v)) << g.values[static_cast<size_t>(v)].name;
+    }
+    EXPECT_EQ(concats, m.concats);
+    EXPECT_EQ(elided, m.concats);
+    if (m.merged_into) {
+      EXPECT_NE(r.contents.report_json.find("18 sibling convs merged into 9"), std::string::npos)
+          << r.contents.report_json.substr(0, 400);
+    }
+    ++checked;
+  }
+  if (!checked) GTEST_SKIP() << "googlenet / squeezenet1_0 not in " << dir;
+}
+
+}  // namespace
+}  // namespace lithe

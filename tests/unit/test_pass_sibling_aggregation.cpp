@@ -104,6 +104,28 @@ TEST(PassSiblingAggregation, InceptionMergesTheThree1x1Convs) {
   EXPECT_EQ(passes::run_pass(*g, *passes::find_pass("sibling-aggregation")), 0);
 }
 
+TEST(PassSiblingAggregation, ConvFeedingOnlyAConcatStaysOut) {
+  // Once its Relu is fused, branch 1's conv feeds the Concat directly: it keeps its own
+  // output (written into the Concat's slice by the planner); the two reductions still merge.
+  GB b(13);
+  b.input("x", {1, 8, 6, 6});
+  conv(b, "x", "b1", 8, 4, 1);
+  conv(b, "x", "b2a", 8, 3, 1);
+  conv(b, "x", "b3a", 8, 5, 1);
+  conv(b, "b2a", "b2", 3, 4, 3).attrs["pads"] = GB::ints({1, 1, 1, 1});
+  conv(b, "b3a", "b3", 5, 2, 3).attrs["pads"] = GB::ints({1, 1, 1, 1});
+  b.node("Concat", {"b1", "b2", "b3"}, {"y"}).attrs["axis"] = GB::i(1);
+  b.output("y");
+  auto g = b.build();
+  EXPECT_EQ(run_and_compare(g), 1);
+  EXPECT_EQ(producer_of(*g, "b1")->op_type, "Conv");
+  const ir::Node* split = producer_of(*g, "b2a");
+  ASSERT_NE(split, nullptr);
+  EXPECT_EQ(split->op_type, "Split");
+  EXPECT_EQ(split, producer_of(*g, "b3a"));
+  EXPECT_EQ(count_ops(*g, "Conv"), 4);  // b1, the merged reduction, b2, b3
+}
+
 TEST(PassSiblingAggregation, OldOpsetSplitTakesSizesAsAttribute) {
   auto g = inception(11);
   EXPECT_EQ(run_and_compare(g), 1);

@@ -18,6 +18,7 @@
 
 #include "ops/op.hpp"
 #include "runtime/fast_steps.hpp"
+#include "runtime/fast_step_util.hpp"
 #include "runtime/thread_pool.hpp"
 
 namespace lithe::runtime {
@@ -33,22 +34,11 @@ namespace {
 #define LITHE_IVDEP
 #endif
 
+using namespace step_util;
+
 constexpr int64_t kTinyElems = 16384;
 constexpr int kMaxRank = 6;
 
-bool is_f32_static(const ir::Graph& g, int v) {
-  if (v < 0) return false;
-  const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
-  return t.dtype == DType::kFloat32 && t.fully_known();
-}
-
-const Shape& dims_of(const ir::Graph& g, int v) { return g.values[static_cast<size_t>(v)].type.dims; }
-
-const Tensor* constant_of(const ir::Graph& g, int v) {
-  if (v < 0) return nullptr;
-  const ir::Value& val = g.values[static_cast<size_t>(v)];
-  return val.constant ? &*val.constant : nullptr;
-}
 
 
 const float* in_ptr(const ValuePtrs& vals, int v) {

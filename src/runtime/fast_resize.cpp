@@ -23,6 +23,7 @@
 #include "ops/fused_internal.hpp"
 #include "ops/op.hpp"
 #include "runtime/fast_steps.hpp"
+#include "runtime/fast_step_util.hpp"
 #include "runtime/thread_pool.hpp"
 
 namespace lithe::runtime {
@@ -31,34 +32,8 @@ namespace {
 using kernels::KernelTable;
 using kernels::kPanel;
 using kernels::panels_of;
+using namespace step_util;
 
-struct AlignedFloats {
-  std::unique_ptr<float, void (*)(void*)> p{nullptr, std::free};
-  explicit AlignedFloats(int64_t count = 0) {
-    if (count <= 0) return;
-    const size_t bytes = (static_cast<size_t>(count) * sizeof(float) + 63) / 64 * 64;
-    p.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!p) fail_runtime("out of memory packing weights (", bytes, " bytes)");
-    std::memset(p.get(), 0, bytes);
-  }
-  float* data() const { return p.get(); }
-};
-
-const Tensor* constant_of(const ir::Graph& g, int v) {
-  if (v < 0) return nullptr;
-  const ir::Value& val = g.values[static_cast<size_t>(v)];
-  return val.constant ? &*val.constant : nullptr;
-}
-
-bool is_f32_static(const ir::Graph& g, int v) {
-  if (v < 0) return false;
-  const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
-  return t.dtype == DType::kFloat32 && t.fully_known();
-}
-
-const Shape& dims_of(const ir::Graph& g, int v) { return g.values[static_cast<size_t>(v)].type.dims; }
-
-int input_at(const ir::Node& n, size_t i) { return i < n.inputs.size() ? n.inputs[i] : -1; }
 
 // ---- Resize ---------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 #include "runtime/fast_steps.hpp"
+#include "runtime/fast_step_util.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -16,42 +17,8 @@ namespace {
 using kernels::KernelTable;
 using kernels::kPanel;
 using kernels::panels_of;
+using namespace step_util;
 
-// 64-byte-aligned float storage for packed weights.
-struct AlignedFloats {
-  std::unique_ptr<float, void (*)(void*)> p{nullptr, std::free};
-  int64_t n = 0;
-  explicit AlignedFloats(int64_t count = 0) : n(count) {
-    if (count <= 0) return;
-    const size_t bytes = (static_cast<size_t>(count) * sizeof(float) + 63) / 64 * 64;
-    p.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!p) fail_runtime("out of memory packing weights (", bytes, " bytes)");
-    std::memset(p.get(), 0, bytes);
-  }
-  float* data() const { return p.get(); }
-};
-
-const Tensor* constant_of(const ir::Graph& g, int v) {
-  if (v < 0) return nullptr;
-  const ir::Value& val = g.values[static_cast<size_t>(v)];
-  return val.constant ? &*val.constant : nullptr;
-}
-
-bool is_f32_static(const ir::Graph& g, int v) {
-  if (v < 0) return false;
-  const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
-  return t.dtype == DType::kFloat32 && t.fully_known();
-}
-
-const Shape& dims_of(const ir::Graph& g, int v) { return g.values[static_cast<size_t>(v)].type.dims; }
-
-int input_at(const ir::Node& n, size_t i) { return i < n.inputs.size() ? n.inputs[i] : -1; }
-
-bool parse_act(const ops::NodeAttrs& a, ops::fused::Epilogue* e) {
-  return ops::fused::parse_epilogue(a.attr_string("activation", ""),
-                                    a.attr_floats("activation_params", {}), e)
-      .empty();
-}
 
 // Packing A pays for itself when a packed tile serves many 16-column panels and K is not
 // tiny; otherwise the GEMM reads A in place (measured on MobileNetV2's pointwise shapes:
@@ -126,71 +93,45 @@ class ConvStep final : public FastStep {
       const int64_t mi = rest % mt, gi = (rest / mt) % group_, img = rest / mt / group_;
       const int64_t m0 = mi * tm_, m1 = std::min(mrows, m0 + tm_);
       const int64_t p0 = pi * pchunk_, p1 = std::min(pg, p0 + pchunk_);
+      // C rows from `row0` of this image and group (Y at its pixel stride, Z dense).
+      kernels::GemmArgs a;
+      a.n = mg_;
+      a.k = kdim_;
+      a.bp = packed_.data() + gi * pg * kPanel * kdim_;
+      a.ldc = ys_;
+      a.ep.act = act_;
+      a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
+      a.ep.ldr = m_;
+      auto rows_from = [&](int64_t row0) {
+        a.c = y + img * y_img + row0 * ys_ + gi * mg_;
+        a.ep.residual = z ? z + img * out_img + row0 * m_ + gi * mg_ : nullptr;
+      };
       if (direct_ && kind_ == Kind::kGemm1x1) {  // A read in place: this image's pixels
-        kernels::GemmArgs a;
         a.m = mrows;
-        a.n = mg_;
-        a.k = kdim_;
         a.a = x + img * in_img + gi * cg_;
         a.lda = c_;
-        a.bp = packed_.data() + gi * pg * kPanel * kdim_;
-        a.c = y + img * y_img + gi * mg_;
-        a.ldc = ys_;
-        a.ep.act = act_;
-        a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
-        if (z) {
-          a.ep.residual = z + img * out_img + gi * mg_;
-          a.ep.ldr = m_;
-        }
+        rows_from(0);
         kt_.f32_gemm_direct(a, m0, m1, p0, p1);
-        continue;
-      }
-      if (kind_ == Kind::kIm2col && direct_) {  // row-major patches, A read in place
-        if (built != rest) {
-          im2col_rows(x + img * in_img + gi * cg_, m0, m1, scratch);
-          built = rest;
-        }
-        kernels::GemmArgs a;
-        a.m = m1 - m0;
-        a.n = mg_;
-        a.k = kdim_;
-        a.a = scratch;
-        a.lda = kdim_;
-        a.bp = packed_.data() + gi * pg * kPanel * kdim_;
-        a.c = y + img * y_img + m0 * ys_ + gi * mg_;
-        a.ldc = ys_;
-        a.ep.act = act_;
-        a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
-        if (z) {
-          a.ep.residual = z + img * out_img + m0 * m_ + gi * mg_;
-          a.ep.ldr = m_;
-        }
-        kt_.f32_gemm_direct(a, 0, m1 - m0, p0, p1);
         continue;
       }
       if (built != rest) {
         const float* xg = x + img * in_img + gi * cg_;
         if (kind_ == Kind::kGemm1x1)
           kernels::pack_a_f32(m1 - m0, cg_, xg + m0 * c_, c_, kt_.gemm_mr, scratch);
+        else if (direct_)
+          im2col_rows(xg, m0, m1, scratch);  // row-major patches, read in place
         else
           im2col_packed(xg, m0, m1, scratch);
         built = rest;
       }
-      kernels::GemmArgs a;
       a.m = m1 - m0;
-      a.n = mg_;
-      a.k = kdim_;
       a.a = scratch;
-      a.bp = packed_.data() + gi * pg * kPanel * kdim_;
-      a.c = y + img * y_img + m0 * ys_ + gi * mg_;
-      a.ldc = ys_;
-      a.ep.act = act_;
-      a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
-      if (z) {
-        a.ep.residual = z + img * out_img + m0 * m_ + gi * mg_;
-        a.ep.ldr = m_;
-      }
-      kt_.f32_gemm(a, 0, m1 - m0, p0, p1);
+      a.lda = kdim_;
+      rows_from(m0);
+      if (direct_)
+        kt_.f32_gemm_direct(a, 0, m1 - m0, p0, p1);
+      else
+        kt_.f32_gemm(a, 0, m1 - m0, p0, p1);
     }
   }
 

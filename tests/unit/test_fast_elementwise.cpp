@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "fast_test_util.hpp"
 #include "graph_test_util.hpp"
 #include "kernels/cpu.hpp"
 #include "ops/util.hpp"
@@ -20,18 +21,6 @@ namespace lithe {
 namespace {
 
 using test::GraphBuilder;
-
-std::vector<Tensor> clone_outputs(const std::vector<Tensor>& v) {
-  std::vector<Tensor> out;
-  for (const Tensor& t : v) out.push_back(t.clone());
-  return out;
-}
-
-std::vector<Tensor> run_fast(runtime::Session& s, const std::vector<Tensor>& ins) {
-  for (size_t i = 0; i < ins.size(); ++i) s.input(i) = ins[i];
-  s.run();
-  return clone_outputs(s.outputs());
-}
 
 // `exact`: bitwise equal to the reference (NaN matches NaN); otherwise within
 // 1e-6 x max(1, |ref|) per element.
@@ -57,42 +46,15 @@ void expect_match(const Tensor& want, const Tensor& got, bool exact) {
   }
 }
 
-// Runs `g` on the fast executor with 1 and 3 threads against the reference executor; the
-// node producing `out` must run as a fast step. Returns the plan (for in-place checks).
+// Runs `g` on the fast executor (best level) with 1 and 3 threads against the reference
+// executor; the node producing `out` must run as a fast step. Returns the plan (for in-place
+// checks).
 plan::MemoryPlan check_graph(const std::shared_ptr<ir::Graph>& g, const std::string& out,
                              bool exact, const char* want_kind = nullptr) {
-  const int ov = g->find_value(out);
-  EXPECT_GE(ov, 0) << out;
-  plan::MemoryPlan p = plan::plan_memory(*g);
-  if (ov < 0) return p;
-  const int node = g->values[static_cast<size_t>(ov)].producer;
-  EXPECT_GE(node, 0);
-  if (node < 0) return p;
-  auto prog = std::make_shared<runtime::Program>(g, p, kernels::best_isa());
-  const runtime::FastStep* step = prog->fast_step(static_cast<size_t>(node));
-  EXPECT_NE(step, nullptr) << g->nodes[static_cast<size_t>(node)].op_type
-                           << " runs on the reference kernel, not a fast step";
-  if (!step) return p;
-  if (want_kind) {
-    EXPECT_STREQ(step->kind(), want_kind);
-  }
-  runtime::Session s1(prog, 1), s3(prog, 3);
-  for (unsigned seed : {5u, 17u}) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
-    std::vector<Tensor> ins = test::seeded_inputs(*g, seed);
-    std::vector<Tensor> want = test::run_graph(g, ins);
-    std::vector<Tensor> got1 = run_fast(s1, ins);
-    std::vector<Tensor> got3 = run_fast(s3, ins);
-    EXPECT_EQ(want.size(), got1.size());
-    for (size_t k = 0; k < want.size() && k < got1.size(); ++k) {
-      expect_match(want[k], got1[k], exact);
-      if (::testing::Test::HasFatalFailure()) return p;
-      EXPECT_EQ(got1[k].shape(), got3[k].shape());
-      EXPECT_EQ(0, std::memcmp(got1[k].raw(), got3[k].raw(), got1[k].nbytes()))
-          << "output " << k << " differs between 1 and 3 threads";
-    }
-  }
-  return p;
+  return test::check_fast_node(g, out, want_kind, {kernels::best_isa()},
+                               [exact](size_t, const Tensor& want, const Tensor& got) {
+                                 expect_match(want, got, exact);
+                               });
 }
 
 struct Pair {

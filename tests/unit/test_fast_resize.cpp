@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fast_test_util.hpp"
 #include "graph_test_util.hpp"
 #include "kernels/cpu.hpp"
 #include "plan/plan.hpp"
@@ -18,14 +19,6 @@ namespace lithe {
 namespace {
 
 using test::GraphBuilder;
-
-std::vector<Tensor> run_fast(runtime::Session& s, const std::vector<Tensor>& ins) {
-  for (size_t i = 0; i < ins.size(); ++i) s.input(i) = ins[i];
-  s.run();
-  std::vector<Tensor> out;
-  for (const Tensor& t : s.outputs()) out.push_back(t.clone());
-  return out;
-}
 
 void expect_close(const Tensor& want, const Tensor& got, double rel) {
   ASSERT_EQ(want.dtype(), got.dtype());
@@ -40,37 +33,13 @@ void expect_close(const Tensor& want, const Tensor& got, double rel) {
 }
 
 // The node producing `out` runs as a fast step of kind `want_kind` (when given) and matches
-// the reference; 1 and 3 threads agree bitwise.
+// the reference within rel x max(1, |ref|) per element; 1 and 3 threads agree bitwise.
 void check_graph(const std::shared_ptr<ir::Graph>& g, const std::string& out,
                  const char* want_kind = nullptr, double rel = 1e-4) {
-  const int ov = g->find_value(out);
-  ASSERT_GE(ov, 0) << out;
-  const int node = g->values[static_cast<size_t>(ov)].producer;
-  ASSERT_GE(node, 0);
-  plan::MemoryPlan p = plan::plan_memory(*g);
-  auto prog = std::make_shared<runtime::Program>(g, p, kernels::best_isa());
-  const runtime::FastStep* step = prog->fast_step(static_cast<size_t>(node));
-  ASSERT_NE(step, nullptr) << g->nodes[static_cast<size_t>(node)].op_type
-                           << " runs on the reference kernel, not a fast step";
-  if (want_kind) {
-    EXPECT_STREQ(step->kind(), want_kind);
-  }
-  runtime::Session s1(prog, 1), s3(prog, 3);
-  for (unsigned seed : {5u, 17u}) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
-    std::vector<Tensor> ins = test::seeded_inputs(*g, seed);
-    std::vector<Tensor> want = test::run_graph(g, ins);
-    std::vector<Tensor> got1 = run_fast(s1, ins);
-    std::vector<Tensor> got3 = run_fast(s3, ins);
-    ASSERT_EQ(want.size(), got1.size());
-    for (size_t k = 0; k < want.size(); ++k) {
-      expect_close(want[k], got1[k], rel);
-      if (::testing::Test::HasFatalFailure()) return;
-      ASSERT_EQ(got1[k].shape(), got3[k].shape());
-      EXPECT_EQ(0, std::memcmp(got1[k].raw(), got3[k].raw(), got1[k].nbytes()))
-          << "output " << k << " differs between 1 and 3 threads";
-    }
-  }
+  test::check_fast_node(g, out, want_kind, {kernels::best_isa()},
+                        [rel](size_t, const Tensor& want, const Tensor& got) {
+                          expect_close(want, got, rel);
+                        });
 }
 
 const runtime::FastStep* fast_step_of(const std::shared_ptr<ir::Graph>& g, const std::string& out,

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "fast_test_util.hpp"
 #include "graph_test_util.hpp"
 #include "kernels/cpu.hpp"
 #include "kernels/kernels.hpp"
@@ -23,13 +24,6 @@ namespace {
 
 using test::GraphBuilder;
 
-std::vector<kernels::Isa> supported_isas() {
-  std::vector<kernels::Isa> v;
-  for (kernels::Isa i : {kernels::Isa::kPortable, kernels::Isa::kAvx2, kernels::Isa::kAvx512})
-    if (kernels::isa_supported(i)) v.push_back(i);
-  return v;
-}
-
 Tensor random_tensor(Shape shape, unsigned seed) {
   Tensor t(DType::kFloat32, std::move(shape));
   std::mt19937 rng(seed);
@@ -38,93 +32,37 @@ Tensor random_tensor(Shape shape, unsigned seed) {
   return t;
 }
 
-std::vector<Tensor> clone_all(const std::vector<Tensor>& v) {
-  std::vector<Tensor> out;
-  for (const Tensor& t : v) out.push_back(t.clone());
-  return out;
-}
-
 // Max abs error of `got` against `want` within 1e-4 x max(1, max |want|); NaN must match NaN.
-void expect_close(const std::vector<Tensor>& want, const std::vector<Tensor>& got) {
-  ASSERT_EQ(want.size(), got.size());
-  for (size_t k = 0; k < want.size(); ++k) {
-    ASSERT_EQ(want[k].dtype(), got[k].dtype()) << "output " << k;
-    ASSERT_EQ(want[k].shape(), got[k].shape()) << "output " << k;
-    const float* w = want[k].data<float>();
-    const float* g = got[k].data<float>();
-    double ref_max = 0;
-    for (int64_t i = 0; i < want[k].numel(); ++i)
-      if (std::isfinite(w[i])) ref_max = std::max(ref_max, std::fabs(double(w[i])));
-    const double tol = 1e-4 * std::max(1.0, ref_max);
-    double worst = 0;
-    int64_t worst_i = -1;
-    for (int64_t i = 0; i < want[k].numel(); ++i) {
-      if (std::isnan(w[i]) || std::isnan(g[i])) {
-        ASSERT_TRUE(std::isnan(w[i]) && std::isnan(g[i]))
-            << "output " << k << " element " << i << ": want " << w[i] << ", got " << g[i];
-        continue;
-      }
-      const double e = std::fabs(double(w[i]) - double(g[i]));
-      if (!(e <= worst)) {
-        worst = e;
-        worst_i = i;
-      }
+void expect_close(size_t k, const Tensor& want, const Tensor& got) {
+  const float* w = want.data<float>();
+  const float* g = got.data<float>();
+  double ref_max = 0;
+  for (int64_t i = 0; i < want.numel(); ++i)
+    if (std::isfinite(w[i])) ref_max = std::max(ref_max, std::fabs(double(w[i])));
+  const double tol = 1e-4 * std::max(1.0, ref_max);
+  double worst = 0;
+  int64_t worst_i = -1;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    if (std::isnan(w[i]) || std::isnan(g[i])) {
+      ASSERT_TRUE(std::isnan(w[i]) && std::isnan(g[i]))
+          << "output " << k << " element " << i << ": want " << w[i] << ", got " << g[i];
+      continue;
     }
-    ASSERT_LE(worst, tol) << "output " << k << " element " << worst_i << ": want " << w[worst_i]
-                          << ", got " << g[worst_i] << " (max |ref| " << ref_max << ")";
+    const double e = std::fabs(double(w[i]) - double(g[i]));
+    if (!(e <= worst)) {
+      worst = e;
+      worst_i = i;
+    }
   }
-}
-
-void expect_bitwise(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t k = 0; k < a.size(); ++k) {
-    ASSERT_EQ(a[k].shape(), b[k].shape()) << "output " << k;
-    ASSERT_EQ(0, std::memcmp(a[k].raw(), b[k].raw(), a[k].nbytes()))
-        << "output " << k << " differs between 1 and 3 threads";
-  }
-}
-
-std::vector<Tensor> run_session(runtime::Session& s, const std::vector<Tensor>& ins) {
-  for (size_t i = 0; i < ins.size(); ++i) s.input(i) = ins[i];
-  s.run();
-  return clone_all(s.outputs());
+  ASSERT_LE(worst, tol) << "output " << k << " element " << worst_i << ": want " << w[worst_i]
+                        << ", got " << g[worst_i] << " (max |ref| " << ref_max << ")";
 }
 
 // Runs `g` on the fast executor at every supported level, with 1 and 3 threads, on two sets of
 // seeded inputs, against the reference executor. The node producing `out` must be a fast step.
 void check_fast(const std::shared_ptr<ir::Graph>& g, const std::string& out,
                 const char* want_kind = nullptr) {
-  const int ov = g->find_value(out);
-  ASSERT_GE(ov, 0) << out;
-  const int node = g->values[static_cast<size_t>(ov)].producer;
-  ASSERT_GE(node, 0);
-  const plan::MemoryPlan p = plan::plan_memory(*g);
-  ASSERT_NO_THROW(plan::check_plan(*g, p));
-  std::vector<std::vector<Tensor>> ins, want;
-  for (unsigned seed : {11u, 23u}) {
-    ins.push_back(test::seeded_inputs(*g, seed));
-    want.push_back(test::run_graph(g, ins.back()));
-  }
-  for (kernels::Isa isa : supported_isas()) {
-    SCOPED_TRACE(std::string("isa ") + kernels::isa_name(isa));
-    auto prog = std::make_shared<runtime::Program>(g, p, isa);
-    const runtime::FastStep* step = prog->fast_step(static_cast<size_t>(node));
-    ASSERT_NE(step, nullptr) << "node " << g->nodes[static_cast<size_t>(node)].op_type
-                             << " runs on the reference kernel, not a fast step";
-    if (want_kind) {
-      EXPECT_STREQ(step->kind(), want_kind);
-    }
-    runtime::Session s1(prog, 1), s3(prog, 3);
-    for (size_t r = 0; r < ins.size(); ++r) {
-      SCOPED_TRACE("inputs " + std::to_string(r));
-      std::vector<Tensor> got1 = run_session(s1, ins[r]);
-      std::vector<Tensor> got3 = run_session(s3, ins[r]);
-      expect_close(want[r], got1);
-      if (::testing::Test::HasFatalFailure()) return;
-      expect_bitwise(got1, got3);
-      if (::testing::Test::HasFatalFailure()) return;
-    }
-  }
+  test::check_fast_node(g, out, want_kind, test::supported_isas(), expect_close);
 }
 
 // ---- ConvNhwc -------------------------------------------------------------------------
@@ -755,7 +693,7 @@ TEST(FastKernels, EngineIsaOption) {
     o.isa = "reference";
     EXPECT_EQ(Engine::load(model, o)->isa(), "reference");
     EXPECT_EQ(Engine::load(model)->isa(), kernels::isa_name(kernels::best_isa()));
-    for (kernels::Isa i : supported_isas()) {
+    for (kernels::Isa i : test::supported_isas()) {
       o.isa = kernels::isa_name(i);
       EXPECT_EQ(Engine::load(model, o)->isa(), kernels::isa_name(i));
     }

@@ -1,5 +1,5 @@
-// The portable level: the kernel bodies compiled with this folder's flags (see CMakeLists.txt).
-// GEMM microkernel: 3 rows x 1 panel of 16 columns (four 4-float vectors: 12 accumulators).
+// The portable level, compiled with this folder's flags (see CMakeLists.txt).
+// GEMM microkernel: baseline C++ (SSE2 on x86-64, NEON on AArch64): 3 rows x 1 panel of 16 columns (four 4-float vectors, 12 accumulators).
 #include <cstring>
 #include <limits>
 
@@ -7,23 +7,13 @@
 
 namespace lithe::kernels::portable {
 namespace {
+constexpr Isa kIsa = Isa::kPortable;
 constexpr int kGemmMR = 3;
 constexpr int kGemmNV = 1;
-constexpr int kDirectMR = 3;  // rows of the unpacked-A microkernel
-constexpr int kVecWidth = 4;  // floats per native vector
-#include "kernels/body/f32_gemm.hpp"
-#include "kernels/body/f32_dwconv.hpp"
-#include "kernels/body/f32_pool.hpp"
-#include "kernels/body/f32_winograd.hpp"
+constexpr int kDirectMR = 3;  // rows of the microkernel reading A in place
+constexpr int kVecWidth = 4;   // floats per native vector
 }  // namespace
 
-const KernelTable& table() {
-  static const KernelTable t{Isa::kPortable, kGemmMR, kGemmNV, gemm_body::f32_gemm,
-                             gemm_body::f32_gemm_direct,
-                             dwconv_body::f32_dwconv, pool_body::f32_pool,
-                             winograd_body::f32_winograd_input,
-                             winograd_body::f32_winograd_output};
-  return t;
-}
+#include "kernels/body/level.hpp"
 
 }  // namespace lithe::kernels::portable

@@ -1,5 +1,5 @@
-// The avx512 level: the kernel bodies compiled with this folder's flags (see CMakeLists.txt).
-// GEMM microkernel: 12 rows x 2 panels of 16 columns (two 16-float vectors: 24 accumulators).
+// The avx512 level, compiled with this folder's flags (see CMakeLists.txt).
+// GEMM microkernel: AVX-512: 12 rows x 2 panels of 16 columns (two 16-float vectors, 24 accumulators).
 #include <cstring>
 #include <limits>
 
@@ -7,23 +7,13 @@
 
 namespace lithe::kernels::avx512 {
 namespace {
+constexpr Isa kIsa = Isa::kAvx512;
 constexpr int kGemmMR = 12;
 constexpr int kGemmNV = 2;
-constexpr int kDirectMR = 8;  // rows of the unpacked-A microkernel
-constexpr int kVecWidth = 16;  // floats per native vector
-#include "kernels/body/f32_gemm.hpp"
-#include "kernels/body/f32_dwconv.hpp"
-#include "kernels/body/f32_pool.hpp"
-#include "kernels/body/f32_winograd.hpp"
+constexpr int kDirectMR = 8;  // rows of the microkernel reading A in place
+constexpr int kVecWidth = 16;   // floats per native vector
 }  // namespace
 
-const KernelTable& table() {
-  static const KernelTable t{Isa::kAvx512, kGemmMR, kGemmNV, gemm_body::f32_gemm,
-                             gemm_body::f32_gemm_direct,
-                             dwconv_body::f32_dwconv, pool_body::f32_pool,
-                             winograd_body::f32_winograd_input,
-                             winograd_body::f32_winograd_output};
-  return t;
-}
+#include "kernels/body/level.hpp"
 
 }  // namespace lithe::kernels::avx512

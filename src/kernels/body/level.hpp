@@ -1,0 +1,24 @@
+// One kernel level: every body, then the level's table. Included once by each
+// <level>/table_<level>.cpp inside namespace lithe::kernels::<level>, after that file has
+// defined, in an anonymous namespace, kIsa, kGemmMR, kGemmNV, kDirectMR and kVecWidth (and
+// included <cstring>, <limits> and kernels/kernels.hpp). The bodies land in the anonymous
+// namespace, so each level's copies are its own (see vec.hpp).
+namespace {
+#include "kernels/body/f32_gemm.hpp"
+#include "kernels/body/f32_dwconv.hpp"
+#include "kernels/body/f32_pool.hpp"
+#include "kernels/body/f32_winograd.hpp"
+}  // namespace
+
+const KernelTable& table() {
+  static const KernelTable t{kIsa,
+                             kGemmMR,
+                             kGemmNV,
+                             gemm_body::f32_gemm,
+                             gemm_body::f32_gemm_direct,
+                             dwconv_body::f32_dwconv,
+                             pool_body::f32_pool,
+                             winograd_body::f32_winograd_input,
+                             winograd_body::f32_winograd_output};
+  return t;
+}

@@ -1,0 +1,57 @@
+// Helpers shared by the fast-step families (fast_*.cpp): graph queries a step's preparation
+// makes, and aligned storage for packed weights.
+#pragma once
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "core/error.hpp"
+#include "ir/graph.hpp"
+#include "ops/fused_internal.hpp"
+#include "ops/op.hpp"
+
+namespace lithe::runtime::step_util {
+
+/// 64-byte-aligned, zero-filled float storage for packed weights.
+struct AlignedFloats {
+  std::unique_ptr<float, void (*)(void*)> p{nullptr, std::free};
+  explicit AlignedFloats(int64_t count = 0) {
+    if (count <= 0) return;
+    const size_t bytes = (static_cast<size_t>(count) * sizeof(float) + 63) / 64 * 64;
+    p.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!p) fail_runtime("out of memory packing weights (", bytes, " bytes)");
+    std::memset(p.get(), 0, bytes);
+  }
+  float* data() const { return p.get(); }
+};
+
+/// The constant data of value v, or null (v < 0 or computed at run time).
+inline const Tensor* constant_of(const ir::Graph& g, int v) {
+  if (v < 0) return nullptr;
+  const ir::Value& val = g.values[static_cast<size_t>(v)];
+  return val.constant ? &*val.constant : nullptr;
+}
+
+/// A float32 value with a fully known shape.
+inline bool is_f32_static(const ir::Graph& g, int v) {
+  if (v < 0) return false;
+  const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
+  return t.dtype == DType::kFloat32 && t.fully_known();
+}
+
+inline const Shape& dims_of(const ir::Graph& g, int v) {
+  return g.values[static_cast<size_t>(v)].type.dims;
+}
+
+/// Input i of the node, or -1 when absent.
+inline int input_at(const ir::Node& n, size_t i) { return i < n.inputs.size() ? n.inputs[i] : -1; }
+
+/// The fused epilogue of a lithe-domain op; false when its attributes are not valid.
+inline bool parse_act(const ops::NodeAttrs& a, ops::fused::Epilogue* e) {
+  return ops::fused::parse_epilogue(a.attr_string("activation", ""),
+                                    a.attr_floats("activation_params", {}), e)
+      .empty();
+}
+
+}  // namespace lithe::runtime::step_util

@@ -473,6 +473,30 @@ void upsample_compute(ComputeContext& ctx) {
 
 }  // namespace
 
+ResizeMapping resize_mapping(const ir::Node& node, const Shape& in,
+                             const std::vector<const Tensor*>& inputs) {
+  NodeAttrs ctx(node);
+  auto value = [&](size_t i) -> const Tensor* {
+    return i < inputs.size() && inputs[i] && inputs[i]->numel() > 0 ? inputs[i] : nullptr;
+  };
+  const bool upsample = node.op_type == "Upsample";
+  ResizePlan p = upsample ? plan_upsample(ctx, in, ctx.opset() < 9 ? nullptr : value(1))
+                          : plan_resize(ctx, in, value, true);
+  ResizeMapping m;
+  m.nearest = p.mode == Mode::kNearest;
+  m.linear = p.mode == Mode::kLinear;
+  m.out = p.out;
+  m.taps.resize(in.size());
+  std::vector<Tap> taps;
+  for (size_t d = 0; d < in.size(); ++d)
+    for (int64_t xi = 0; xi < p.out[d]; ++xi) {
+      m.taps[d].emplace_back();
+      if (!coord_taps(p, d, in[d], p.out[d], xi, taps)) continue;
+      for (const Tap& t : taps) m.taps[d].back().emplace_back(t.index, t.weight);
+    }
+  return m;
+}
+
 void add_resize_ops(std::vector<OpDef>& ops) {
   ops.push_back({"Resize", "", 10, &resize_infer, &resize_compute});
   ops.push_back({"Upsample", "", 7, &upsample_infer, &upsample_compute});

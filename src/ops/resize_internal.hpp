@@ -12,6 +12,19 @@ namespace lithe::ops {
 /// GridSample and RoiAlign (resize_sample.cpp).
 void add_resize_sample_ops(std::vector<OpDef>& ops);
 
+/// How a Resize or Upsample node maps output coordinates to input taps, exactly as its
+/// reference kernel does, for an input of shape `in` and the node's inputs (`inputs[i]` null
+/// when absent; scales / sizes / roi must be given). Per axis and output coordinate: the
+/// (input index, weight) taps, or no taps where the coordinate takes the extrapolation value
+/// (tf_crop_and_resize). Fails as the reference kernel would on bad attributes or inputs.
+struct ResizeMapping {
+  bool nearest = false, linear = false;  ///< the mode (neither: cubic)
+  Shape out;
+  std::vector<std::vector<std::vector<std::pair<int64_t, double>>>> taps;  ///< [axis][out]
+};
+ResizeMapping resize_mapping(const ir::Node& node, const Shape& in,
+                             const std::vector<const Tensor*>& inputs);
+
 namespace resize_detail {
 
 

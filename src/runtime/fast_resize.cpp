@@ -22,6 +22,7 @@
 #include "ops/conv_pool_internal.hpp"
 #include "ops/fused_internal.hpp"
 #include "ops/op.hpp"
+#include "ops/resize_internal.hpp"
 #include "runtime/fast_steps.hpp"
 #include "runtime/fast_step_util.hpp"
 #include "runtime/thread_pool.hpp"
@@ -37,110 +38,29 @@ using namespace step_util;
 
 // ---- Resize ---------------------------------------------------------------------------
 
-enum class Coord {
-  kHalfPixel,
-  kHalfPixelSymmetric,
-  kPytorchHalfPixel,
-  kAlignCorners,
-  kAsymmetric,
-  kTfHalfPixelForNn
-};
-enum class Nearest { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil, kLegacy };
-
 struct AxisTaps {
   std::vector<int64_t> i0, i1;  // source indices (i1 == i0 for nearest)
   std::vector<float> w0, w1;    // weights (linear)
 };
 
-// The reference's coord_taps (ops/resize.cpp) for nearest and linear without antialias,
-// exclude_outside or tf_crop_and_resize: the same float32 mapping and double rounding rules.
-void axis_taps(bool linear, Coord coord, Nearest nearest, double scale_d, int64_t in_len,
-               int64_t out_len, AxisTaps* t) {
-  t->i0.assign(static_cast<size_t>(out_len), 0);
-  t->i1.assign(static_cast<size_t>(out_len), 0);
-  t->w0.assign(static_cast<size_t>(out_len), 1.0f);
-  t->w1.assign(static_cast<size_t>(out_len), 0.0f);
-  const float scale = static_cast<float>(scale_d);
-  const float in = static_cast<float>(in_len);
-  const float outf = static_cast<float>(out_len);
-  for (int64_t xi = 0; xi < out_len; ++xi) {
-    const size_t o = static_cast<size_t>(xi);
-    if (in_len == out_len && scale == 1.0f) {
-      t->i0[o] = t->i1[o] = xi;
-      continue;
+// One axis of the reference's mapping as at most two taps per output; false when an output
+// needs more (antialias, cubic) or takes the extrapolation value.
+bool axis_taps(const std::vector<std::vector<std::pair<int64_t, double>>>& m, AxisTaps* t) {
+  const size_t n = m.size();
+  t->i0.assign(n, 0);
+  t->i1.assign(n, 0);
+  t->w0.assign(n, 1.0f);
+  t->w1.assign(n, 0.0f);
+  for (size_t o = 0; o < n; ++o) {
+    if (m[o].empty() || m[o].size() > 2) return false;
+    t->i0[o] = t->i1[o] = m[o][0].first;
+    t->w0[o] = static_cast<float>(m[o][0].second);
+    if (m[o].size() == 2) {
+      t->i1[o] = m[o][1].first;
+      t->w1[o] = static_cast<float>(m[o][1].second);
     }
-    const float x = static_cast<float>(xi);
-    float xf = 0;
-    switch (coord) {
-      case Coord::kHalfPixel:
-        xf = (x + 0.5f) / scale - 0.5f;
-        break;
-      case Coord::kHalfPixelSymmetric: {
-        float adjustment = outf / (scale * in);
-        float offset = in / 2 * (1 - adjustment);
-        xf = offset + (x + 0.5f) / scale - 0.5f;
-        break;
-      }
-      case Coord::kPytorchHalfPixel:
-        xf = out_len > 1 ? (x + 0.5f) / scale - 0.5f : 0.f;
-        break;
-      case Coord::kAlignCorners: {
-        const float len = scale * in;
-        xf = len == 1 ? 0.f : x * (in - 1) / (len - 1);
-        break;
-      }
-      case Coord::kAsymmetric:
-        xf = x / scale;
-        break;
-      case Coord::kTfHalfPixelForNn:
-        xf = (x + 0.5f) / scale;
-        break;
-    }
-    double xo = xf;
-    if (!std::isfinite(xo)) xo = 0;
-    xo = std::clamp(xo, -2.0 - 4.0 * static_cast<double>(in_len),
-                    4.0 * static_cast<double>(in_len) + 2.0);
-    const bool integral = xo == std::floor(xo);
-    if (!linear) {
-      const int64_t fl = static_cast<int64_t>(std::floor(xo));
-      const double r = xo - std::floor(xo);
-      int64_t idx = fl;
-      if (!integral) {
-        switch (nearest) {
-          case Nearest::kRoundPreferFloor:
-            idx = r <= 0.5 ? fl : fl + 1;
-            break;
-          case Nearest::kRoundPreferCeil:
-            idx = r < 0.5 ? fl : fl + 1;
-            break;
-          case Nearest::kFloor:
-            idx = fl;
-            break;
-          case Nearest::kCeil:
-            idx = fl + 1;
-            break;
-          case Nearest::kLegacy:
-            idx = scale < 1 ? fl + 1 : fl;
-            break;
-        }
-      }
-      t->i0[o] = t->i1[o] = std::clamp<int64_t>(idx, 0, in_len - 1);
-      continue;
-    }
-    const int64_t i0 =
-        integral ? static_cast<int64_t>(xo) - 1 : static_cast<int64_t>(std::floor(xo));
-    const double r = xo - static_cast<double>(i0);
-    double w0 = 1 - r, w1 = r;
-    int64_t a = std::clamp<int64_t>(i0, 0, in_len - 1), b = std::clamp<int64_t>(i0 + 1, 0, in_len - 1);
-    // The reference drops zero-weight taps; a zero weight on the other tap's index reads
-    // the same data.
-    if (w0 == 0) a = b;
-    if (w1 == 0) b = a;
-    t->i0[o] = a;
-    t->i1[o] = b;
-    t->w0[o] = static_cast<float>(w0);
-    t->w1[o] = static_cast<float>(w1);
   }
+  return true;
 }
 
 class ResizeStep final : public FastStep {
@@ -235,7 +155,6 @@ class ResizeStep final : public FastStep {
 };
 
 std::unique_ptr<FastStep> make_resize(const ir::Graph& g, const ir::Node& node) {
-  const bool upsample = node.op_type == "Upsample";
   const int xv = input_at(node, 0);
   if (node.outputs.size() != 1) return nullptr;
   const int yv = node.outputs[0];
@@ -245,95 +164,30 @@ std::unique_ptr<FastStep> make_resize(const ir::Graph& g, const ir::Node& node) 
   if (xs.size() != 4 || ys.size() != 4) return nullptr;
   for (size_t d = 0; d < 4; ++d)
     if (xs[d] <= 0 || ys[d] <= 0) return nullptr;
-  ops::NodeAttrs a(node);
-  const int opset = a.opset();
-  const std::string mode = a.attr_string("mode", "nearest");
-  bool linear;
-  if (mode == "nearest")
-    linear = false;
-  else if (mode == "linear" || mode == "bilinear")
-    linear = true;
-  else
-    return nullptr;
-  Coord coord = Coord::kAsymmetric;
-  Nearest nearest = Nearest::kLegacy;
-  std::vector<double> scales(4, 1.0);
-  auto read_scales = [&](const Tensor* s) {
-    if (!s || s->dtype() != DType::kFloat32 || s->numel() != 4) return false;
-    for (int64_t i = 0; i < 4; ++i) scales[static_cast<size_t>(i)] = s->at_double(i);
-    for (size_t d = 0; d < 4; ++d)
-      if (static_cast<double>(ys[d]) != std::floor(scales[d] * static_cast<double>(xs[d])))
-        return false;
+  // The reference's own mapping (ops/resize.cpp), with its constant scales / sizes / roi.
+  std::vector<const Tensor*> inputs(node.inputs.size(), nullptr);
+  for (size_t i = 1; i < node.inputs.size(); ++i) {
+    if (node.inputs[i] < 0) continue;
+    inputs[i] = constant_of(g, node.inputs[i]);
+    if (!inputs[i]) return nullptr;  // scales or sizes known only at run time
+  }
+  ops::ResizeMapping m;
+  try {
+    m = ops::resize_mapping(node, xs, inputs);
+  } catch (const Error&) {
+    return nullptr;  // the reference kernel reports it, with context, at run time
+  }
+  if ((!m.nearest && !m.linear) || m.out != ys) return nullptr;
+  // An axis passes through when each output reads the same input index with weight 1.
+  auto pass = [&](size_t d) {
+    if (xs[d] != ys[d]) return false;
+    for (int64_t o = 0; o < ys[d]; ++o) {
+      const auto& t = m.taps[d][static_cast<size_t>(o)];
+      if (t.size() != 1 || t[0].first != o || t[0].second != 1.0) return false;
+    }
     return true;
   };
-  if (upsample) {
-    if (opset < 9) {
-      std::vector<float> sc = a.attr_floats("scales", {});
-      if (sc.size() != 4) return nullptr;
-      Tensor t(DType::kFloat32, {4});
-      for (size_t i = 0; i < 4; ++i) t.data<float>()[i] = sc[i];
-      if (!read_scales(&t)) return nullptr;
-    } else if (!read_scales(constant_of(g, input_at(node, 1)))) {
-      return nullptr;
-    }
-  } else if (opset < 11) {
-    if (!read_scales(constant_of(g, input_at(node, 1)))) return nullptr;
-  } else {
-    const std::string c = a.attr_string("coordinate_transformation_mode", "half_pixel");
-    if (c == "half_pixel")
-      coord = Coord::kHalfPixel;
-    else if (c == "half_pixel_symmetric" && opset >= 19)
-      coord = Coord::kHalfPixelSymmetric;
-    else if (c == "pytorch_half_pixel")
-      coord = Coord::kPytorchHalfPixel;
-    else if (c == "align_corners")
-      coord = Coord::kAlignCorners;
-    else if (c == "asymmetric")
-      coord = Coord::kAsymmetric;
-    else if (c == "tf_half_pixel_for_nn")
-      coord = Coord::kTfHalfPixelForNn;
-    else
-      return nullptr;  // tf_crop_and_resize (roi, extrapolation) and unknown modes
-    const std::string nm = a.attr_string("nearest_mode", "round_prefer_floor");
-    if (nm == "round_prefer_floor")
-      nearest = Nearest::kRoundPreferFloor;
-    else if (nm == "round_prefer_ceil")
-      nearest = Nearest::kRoundPreferCeil;
-    else if (nm == "floor")
-      nearest = Nearest::kFloor;
-    else if (nm == "ceil")
-      nearest = Nearest::kCeil;
-    else
-      return nullptr;
-    if (a.attr_int("exclude_outside", 0) != 0) return nullptr;
-    if (opset >= 18) {
-      if (a.attr_int("antialias", 0) != 0 || a.has_attr("axes")) return nullptr;
-      if (a.attr_string("keep_aspect_ratio_policy", "stretch") != "stretch") return nullptr;
-    }
-    // Empty scales/sizes count as absent; present ones must be constants.
-    auto present = [&](size_t i) {
-      const int v = input_at(node, i);
-      if (v < 0) return false;
-      const Shape& sh = dims_of(g, v);
-      return !(sh.size() == 1 && sh[0] == 0);
-    };
-    const bool has_sc = present(2), has_sz = present(3);
-    if (has_sc == has_sz) return nullptr;
-    const Tensor* sc = has_sc ? constant_of(g, input_at(node, 2)) : nullptr;
-    const Tensor* sz = has_sz ? constant_of(g, input_at(node, 3)) : nullptr;
-    if (!sc && !sz) return nullptr;
-    if (sc) {
-      if (!read_scales(sc)) return nullptr;
-    } else {
-      if (sz->dtype() != DType::kInt64 || sz->numel() != 4) return nullptr;
-      for (size_t d = 0; d < 4; ++d) {
-        const int64_t n = sz->at_int(static_cast<int64_t>(d));
-        if (n != ys[d]) return nullptr;
-        scales[d] = static_cast<double>(n) / static_cast<double>(xs[d]);
-      }
-    }
-  }
-  auto pass = [&](size_t d) { return xs[d] == ys[d] && static_cast<float>(scales[d]) == 1.0f; };
+
   auto s = std::make_unique<ResizeStep>();
   size_t ay, ax;
   if (pass(0) && pass(1)) {
@@ -351,13 +205,12 @@ std::unique_ptr<FastStep> make_resize(const ir::Graph& g, const ir::Node& node) 
   }
   s->x_ = xv;
   s->y_ = yv;
-  s->linear_ = linear;
+  s->linear_ = m.linear;
   s->ih_ = xs[ay];
   s->iw_ = xs[ax];
   s->oh_ = ys[ay];
   s->ow_ = ys[ax];
-  axis_taps(linear, coord, nearest, scales[ay], xs[ay], ys[ay], &s->ty_);
-  axis_taps(linear, coord, nearest, scales[ax], xs[ax], ys[ax], &s->tx_);
+  if (!axis_taps(m.taps[ay], &s->ty_) || !axis_taps(m.taps[ax], &s->tx_)) return nullptr;
   s->identity_x_ = pass(ax);
   return s;
 }

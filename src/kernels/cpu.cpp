@@ -106,7 +106,7 @@ const char* isa_name(Isa isa) {
 Isa parse_isa(const std::string& name) {
   for (Isa i : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512})
     if (name == isa_name(i)) return i;
-  fail("unknown ISA level '", name, "' (expected portable, avx2 or avx512)");
+  fail("unknown ISA level '", name, "' (expected portable, avx2, avx512, or reference for the reference kernels)");
 }
 
 Isa active_isa() {

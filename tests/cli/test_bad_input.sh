@@ -62,6 +62,8 @@ check bad-shape-flag "--input-shape 'image=1xAx3'" -- "$LITHE" run "$M" --input-
 check huge-shape "elements" -- "$LITHE" run "$M" --input-shape image=100000x3x100000x100000 --random-input
 check bad-input-flag "expected NAME=FILE.npy" -- "$LITHE" run "$M" --input image
 check zero-runs "--runs must be at least 1" -- "$LITHE" run "$M" --random-input --runs 0
+check zero-threads "--threads must be between 1 and 256, got 0" -- "$LITHE" run "$M" --random-input --threads 0
+check bad-isa "unknown ISA level 'sse9'" -- "$LITHE" run "$M" --random-input --isa sse9
 
 echo "$pass passed, $failn failed"
 [ "$failn" -eq 0 ]

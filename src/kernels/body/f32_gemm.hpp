@@ -144,12 +144,15 @@ inline void f32_gemm(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int6
   }
 }
 
-// Rows [m0, m1) x panels [p0, p1), A read in place with row stride g.lda.
+// Rows [m0, m1) x panels [p0, p1), A read in place with row stride g.lda. Rows past m1 are
+// neither read nor written (another thread's share may hold them).
 inline void f32_gemm_direct(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
-  for (int64_t m = m0; m < m1; m += kDirectMR) {
+  GemmArgs h = g;
+  h.m = m1 < g.m ? m1 : g.m;
+  for (int64_t m = m0; m < h.m; m += kDirectMR) {
     int64_t p = p0;
-    for (; p + kGemmNV <= p1; p += kGemmNV) tile_direct<kGemmNV>(g, m, p);
-    for (; p < p1; ++p) tile_direct<1>(g, m, p);
+    for (; p + kGemmNV <= p1; p += kGemmNV) tile_direct<kGemmNV>(h, m, p);
+    for (; p < p1; ++p) tile_direct<1>(h, m, p);
   }
 }
 

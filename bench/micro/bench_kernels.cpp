@@ -117,7 +117,8 @@ void bm_peak(benchmark::State& st, Isa isa) {
     }
   }
   st.SetLabel("MR=" + std::to_string(m) + " K=256 N=" + std::to_string(n));
-  set_flops(st, 2.0 * reps * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk));
+  set_flops(st,
+            2.0 * reps * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk));
 }
 
 void bm_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t ch, int64_t stride) {
@@ -160,26 +161,22 @@ struct GemmShape {
 };
 // ResNet-50 at 224x224 (M = output pixels).
 const GemmShape kGemmShapes[] = {
-    {"resnet50_1x1_56_expand", 3136, 64, 256},    // conv2_x 64 -> 256
-    {"resnet50_1x1_56_reduce", 3136, 256, 64},    // conv2_x 256 -> 64
-    {"resnet50_1x1_28_expand", 784, 128, 512},    // conv3_x 128 -> 512
-    {"resnet50_1x1_28_reduce", 784, 512, 128},    // conv3_x 512 -> 128
-    {"resnet50_1x1_14_reduce", 196, 1024, 256},   // conv4_x 1024 -> 256
-    {"resnet50_1x1_7_reduce", 49, 2048, 512},     // conv5_x 2048 -> 512
-    {"resnet50_3x3_56_im2col", 3136, 576, 64},    // 3x3 64 ch
-    {"resnet50_3x3_28_im2col", 784, 1152, 128},   // 3x3 128 ch
-    {"resnet50_3x3_14_im2col", 196, 2304, 256},   // 3x3 256 ch
-    {"resnet50_3x3_7_im2col", 49, 4608, 512},     // 3x3 512 ch
+    {"resnet50_1x1_56_expand", 3136, 64, 256},      // conv2_x 64 -> 256
+    {"resnet50_1x1_56_reduce", 3136, 256, 64},      // conv2_x 256 -> 64
+    {"resnet50_1x1_28_expand", 784, 128, 512},      // conv3_x 128 -> 512
+    {"resnet50_1x1_28_reduce", 784, 512, 128},      // conv3_x 512 -> 128
+    {"resnet50_1x1_14_reduce", 196, 1024, 256},     // conv4_x 1024 -> 256
+    {"resnet50_1x1_7_reduce", 49, 2048, 512},       // conv5_x 2048 -> 512
+    {"resnet50_3x3_56_im2col", 3136, 576, 64},      // 3x3 64 ch
+    {"resnet50_3x3_28_im2col", 784, 1152, 128},     // 3x3 128 ch
+    {"resnet50_3x3_14_im2col", 196, 2304, 256},     // 3x3 256 ch
+    {"resnet50_3x3_7_im2col", 49, 4608, 512},       // 3x3 512 ch
     {"mobilenetv2_pw_112_project", 12544, 32, 16},  // block 1 projection
     {"mobilenetv2_pw_112_expand", 12544, 16, 96},   // block 2 expansion
-    {"mobilenetv2_pw_56_expand", 3136, 24, 144},
-    {"mobilenetv2_pw_56_project", 3136, 144, 24},
-    {"mobilenetv2_pw_28_expand", 784, 32, 192},
-    {"mobilenetv2_pw_14_expand", 196, 64, 384},
-    {"mobilenetv2_pw_14_project", 196, 384, 64},
-    {"mobilenetv2_pw_14_576_project", 196, 576, 96},
-    {"mobilenetv2_pw_7_project", 49, 960, 160},
-    {"mobilenetv2_pw_7_last", 49, 320, 1280},
+    {"mobilenetv2_pw_56_expand", 3136, 24, 144},   {"mobilenetv2_pw_56_project", 3136, 144, 24},
+    {"mobilenetv2_pw_28_expand", 784, 32, 192},    {"mobilenetv2_pw_14_expand", 196, 64, 384},
+    {"mobilenetv2_pw_14_project", 196, 384, 64},   {"mobilenetv2_pw_14_576_project", 196, 576, 96},
+    {"mobilenetv2_pw_7_project", 49, 960, 160},    {"mobilenetv2_pw_7_last", 49, 320, 1280},
 };
 
 struct DwShape {
@@ -203,7 +200,8 @@ void register_all() {
   for (Isa isa : levels) {
     if (!k::isa_supported(isa)) continue;
     const std::string name = k::isa_name(isa);
-    benchmark::RegisterBenchmark(("peak/" + name).c_str(), bm_peak, isa)->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("peak/" + name).c_str(), bm_peak, isa)
+        ->Unit(benchmark::kMicrosecond);
     for (const auto& s : kGemmShapes) {
       const std::string n = "f32_gemm/" + name + "/" + s.label + "/M:" + std::to_string(s.m) +
                             "/K:" + std::to_string(s.k) + "/N:" + std::to_string(s.n);

@@ -38,7 +38,6 @@ struct LoadOptions {
   /// Kernel level: "" picks the best this CPU runs (or the LITHE_ISA environment variable),
   /// "portable", "avx2", "avx512" force one, "reference" runs the reference kernels only.
   std::string isa;
-
 };
 
 class Context;

@@ -1,10 +1,10 @@
-#include <cstdlib>
 #include <algorithm>
+#include <cstdlib>
 
 #include "builder/build.hpp"
 #include "engine/engine.hpp"
-#include "lithe/lithe.hpp"
 #include "kernels/cpu.hpp"
+#include "lithe/lithe.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/ref_executor.hpp"
 
@@ -12,7 +12,7 @@ namespace lithe {
 
 struct Engine::Impl {
   std::shared_ptr<const ir::Graph> graph;
-  std::unique_ptr<runtime::RefExecutor> exec;      ///< reference kernels (no program)
+  std::unique_ptr<runtime::RefExecutor> exec;       ///< reference kernels (no program)
   std::shared_ptr<const runtime::Program> program;  ///< the fast executor, when it can run
   std::vector<TensorInfo> inputs, outputs;
   std::vector<std::string> notes;
@@ -22,7 +22,7 @@ struct Engine::Impl {
 struct Context::Impl {
   std::shared_ptr<const Engine::Impl> engine;
   std::unique_ptr<runtime::Session> session;  ///< fast path: arena, pool, bound inputs
-  std::shared_ptr<std::byte> arena;  ///< reference path: intermediates (planned offsets)
+  std::shared_ptr<std::byte> arena;           ///< reference path: intermediates (planned offsets)
   std::vector<Tensor> inputs;
   std::vector<Tensor> outputs;
 };
@@ -74,8 +74,10 @@ std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions&
   } else {
     impl->exec = std::make_unique<runtime::RefExecutor>(impl->graph, &contents.plan);
   }
-  for (int v : impl->graph->inputs) impl->inputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
-  for (int v : impl->graph->outputs) impl->outputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
+  for (int v : impl->graph->inputs)
+    impl->inputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
+  for (int v : impl->graph->outputs)
+    impl->outputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
   return std::make_shared<Engine>(std::move(impl));
 }
 

@@ -14,10 +14,10 @@ namespace lithe::engine {
 inline constexpr uint32_t kFormatVersion = 2;  // 2: strided plan slices
 
 struct BuildInfo {
-  std::string producer;        ///< "lithe 0.1.0"
-  std::string source_sha256;   ///< hex SHA-256 of the source model file
-  std::string options_json;    ///< build options
-  std::string isa;             ///< kernel family the weights were packed for ("generic")
+  std::string producer;       ///< "lithe 0.1.0"
+  std::string source_sha256;  ///< hex SHA-256 of the source model file
+  std::string options_json;   ///< build options
+  std::string isa;            ///< kernel family the weights were packed for ("generic")
 };
 
 struct EngineContents {

@@ -362,7 +362,8 @@ class Loader {
       const std::string& name = g.values[v].name;
       if (p.strided(static_cast<int>(v))) {
         const int64_t rs = p.row_stride[v], rb = p.row_bytes[v];
-        if (rb <= 0 || rb > rs || bytes < 0 || bytes % rb != 0 || bytes / rb > p.arena_bytes / rs + 1)
+        if (rb <= 0 || rb > rs || bytes < 0 || bytes % rb != 0 ||
+            bytes / rb > p.arena_bytes / rs + 1)
           fail("memory plan: value '", name, "' has rows of ", rb, " bytes every ", rs,
                " bytes, which do not make its ", bytes, " bytes");
         bytes = p.extent(static_cast<int>(v));

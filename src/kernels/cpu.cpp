@@ -32,8 +32,8 @@ CpuFeatures detect() {
   f.fma = c & (1u << 12);
   f.f16c = c & (1u << 29);
   const uint64_t xcr0 = osxsave ? xgetbv0() : 0;
-  const bool os_avx = (xcr0 & 0x6) == 0x6;            // XMM and YMM state
-  const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;       // plus opmask, ZMM_Hi256, Hi16_ZMM
+  const bool os_avx = (xcr0 & 0x6) == 0x6;       // XMM and YMM state
+  const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;  // plus opmask, ZMM_Hi256, Hi16_ZMM
   unsigned max_leaf = __get_cpuid_max(0, nullptr);
   if (max_leaf >= 7) {
     __cpuid_count(7, 0, a, b, c, d);
@@ -106,7 +106,8 @@ const char* isa_name(Isa isa) {
 Isa parse_isa(const std::string& name) {
   for (Isa i : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512})
     if (name == isa_name(i)) return i;
-  fail("unknown ISA level '", name, "' (expected portable, avx2, avx512, or reference for the reference kernels)");
+  fail("unknown ISA level '", name,
+       "' (expected portable, avx2, avx512, or reference for the reference kernels)");
 }
 
 Isa active_isa() {

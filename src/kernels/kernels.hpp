@@ -31,7 +31,7 @@ void pack_b_f32(int64_t k, int64_t n, const float* b, int64_t stride_k, int64_t 
 /// y = act(acc + residual), acc starting from the bias: what the fused ops compute
 /// (ops/fused_internal.hpp), applied while the tile is in registers.
 struct Epilogue {
-  const float* bias = nullptr;      ///< padded to a whole panel (GEMM) or [C] (depthwise); may be null
+  const float* bias = nullptr;  ///< padded to a whole panel (GEMM) or [C] (depthwise); may be null
   const float* residual = nullptr;  ///< element (m, n) at residual[m * ldr + n]; may be null
   int64_t ldr = 0;
   ops::fused::Epilogue act;

@@ -27,7 +27,6 @@ ResizeMapping resize_mapping(const ir::Node& node, const Shape& in,
 
 namespace resize_detail {
 
-
 /// Keys' cubic convolution weights for the four taps around a point at fraction `r`
 /// past the second tap (r in [0, 1]), with coefficient `a`.
 inline void cubic_coeffs(double r, double a, double c[4]) {

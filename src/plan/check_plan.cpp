@@ -86,8 +86,7 @@ class Checker {
     if (p_.offset.size() != nv || p_.bytes.size() != nv || p_.alias_of.size() != nv)
       fail("memory plan: per-value tables have ", p_.offset.size(), "/", p_.bytes.size(), "/",
            p_.alias_of.size(), " entries, the graph has ", nv, " values");
-    if (!p_.row_stride.empty() &&
-        (p_.row_stride.size() != nv || p_.row_bytes.size() != nv))
+    if (!p_.row_stride.empty() && (p_.row_stride.size() != nv || p_.row_bytes.size() != nv))
       fail("memory plan: row tables have ", p_.row_stride.size(), "/", p_.row_bytes.size(),
            " entries, the graph has ", nv, " values");
     if (p_.in_place.size() != nn || p_.skip.size() != nn)

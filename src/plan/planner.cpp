@@ -168,8 +168,7 @@ class Planner {
     int64_t outer = 1;
     for (int64_t d = 0; d < axis; ++d) outer *= dims[static_cast<size_t>(d)];
     const bool rows = outer != 1;
-    if (rows && (!opts_.strided_concat || outer <= 0 || bytes(out) % outer != 0 ||
-                 p_.strided(out)))
+    if (rows && (!opts_.strided_concat || outer <= 0 || bytes(out) % outer != 0 || p_.strided(out)))
       return;
     const int64_t row = rows ? bytes(out) / outer : 0;
     std::vector<char> is_graph_output(g_.values.size(), 0);

@@ -110,8 +110,8 @@ Session::Session(std::shared_ptr<const Program> program, int threads)
       tensor_[v] = &views_[v];
       vals_[v] = arena_.get() + plan.offset[v];
     } else if (plan.offset[v] >= 0) {
-      views_[v] = Tensor::borrow(val.type.dtype, val.type.dims, nullptr,
-                                 arena_.get() + plan.offset[v]);
+      views_[v] =
+          Tensor::borrow(val.type.dtype, val.type.dims, nullptr, arena_.get() + plan.offset[v]);
       tensor_[v] = &views_[v];
       vals_[v] = views_[v].raw();
     }
@@ -223,8 +223,8 @@ void Session::run() {
   const plan::MemoryPlan& plan = program_->plan();
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     if (plan.skip[n]) continue;
-    const auto t0 = profiling_ ? std::chrono::steady_clock::now()
-                               : std::chrono::steady_clock::time_point{};
+    const auto t0 =
+        profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (program_->fast_[n])
       run_fast(n);
     else

@@ -81,9 +81,9 @@ class Session {
   std::unique_ptr<class ThreadPool> pool_;
   std::vector<float> scratch_;
   std::vector<Tensor> inputs_;
-  std::vector<Tensor> views_;         // per value: the arena view (planned values)
-  std::vector<const Tensor*> tensor_; // per value: where a reference kernel reads it
-  ValuePtrs vals_;                    // per value: its data pointer
+  std::vector<Tensor> views_;                        // per value: the arena view (planned values)
+  std::vector<const Tensor*> tensor_;                // per value: where a reference kernel reads it
+  ValuePtrs vals_;                                   // per value: its data pointer
   std::vector<std::unique_ptr<RefStep>> ref_steps_;  // per node (reference kernels)
   std::vector<Tensor> outputs_;
   std::vector<int64_t> node_ns_;

@@ -125,7 +125,8 @@ std::unique_ptr<FastStep> make_fill(const ir::Graph& g, const ir::Node& node) {
     const Tensor& v = a.attr_tensor("value");
     if (v.numel() != 1 || v.dtype() != t.dtype || v.nbytes() > sizeof(s->value_)) return nullptr;
     std::memcpy(s->value_, v.raw(), v.nbytes());
-    s->zero_ = std::all_of(s->value_, s->value_ + v.nbytes(), [](unsigned char c) { return c == 0; });
+    s->zero_ =
+        std::all_of(s->value_, s->value_ + v.nbytes(), [](unsigned char c) { return c == 0; });
   } else if (t.dtype != DType::kFloat32) {
     return nullptr;
   }
@@ -154,7 +155,8 @@ class IndexMapStep final : public FastStep {
         break;
       default:
         for (int64_t i = b; i < e; ++i)
-          std::memcpy(out + i * es_, in + static_cast<int64_t>(m[i]) * es_, static_cast<size_t>(es_));
+          std::memcpy(out + i * es_, in + static_cast<int64_t>(m[i]) * es_,
+                      static_cast<size_t>(es_));
     }
   }
   int in_ = -1, out_ = -1;
@@ -218,8 +220,8 @@ std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n) {
   if (node.op_type == "Concat") return make_concat_split(g, node, true);
   if (node.op_type == "Split") return make_concat_split(g, node, false);
   if (node.op_type == "ConstantOfShape") return make_fill(g, node);
-  static const char* const kMoves[] = {"Slice", "Gather", "Expand", "Tile", "DepthToSpace",
-                                       "SpaceToDepth"};
+  static const char* const kMoves[] = {"Slice", "Gather",       "Expand",
+                                       "Tile",  "DepthToSpace", "SpaceToDepth"};
   for (const char* op : kMoves)
     if (node.op_type == op) return make_index_map(g, node);
   return nullptr;

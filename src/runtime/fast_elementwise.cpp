@@ -17,8 +17,8 @@
 #include <string>
 
 #include "ops/op.hpp"
-#include "runtime/fast_steps.hpp"
 #include "runtime/fast_step_util.hpp"
+#include "runtime/fast_steps.hpp"
 #include "runtime/thread_pool.hpp"
 
 namespace lithe::runtime {
@@ -41,12 +41,12 @@ using namespace step_util;
 constexpr int64_t kTinyElems = 16384;
 constexpr int kMaxRank = 6;
 
-
-
 const float* in_ptr(const ValuePtrs& vals, int v) {
   return static_cast<const float*>(vals[static_cast<size_t>(v)]);
 }
-float* out_ptr(const ValuePtrs& vals, int v) { return static_cast<float*>(vals[static_cast<size_t>(v)]); }
+float* out_ptr(const ValuePtrs& vals, int v) {
+  return static_cast<float*>(vals[static_cast<size_t>(v)]);
+}
 
 /// Thread t's share [b, e) of `units` work units of `unit_elems` elements each; a tiny job
 /// goes to thread 0 alone so the pool's overhead does not exceed the work.
@@ -190,7 +190,8 @@ class BinaryStep final : public FastStep {
   // Elements [b, e) of the output in row-major order: rows of the inner dim, with an
   // odometer over the outer dims for the operands' offsets.
   template <BinOp kOp>
-  static void apply(const Nest& n, const float* a, const float* bp, float* y, int64_t b, int64_t e) {
+  static void apply(const Nest& n, const float* a, const float* bp, float* y, int64_t b,
+                    int64_t e) {
     const int last = n.rank - 1;
     const int64_t inner = n.dims[last];
     const int64_t ia = n.sa[last], ib = n.sb[last];
@@ -299,8 +300,26 @@ std::unique_ptr<FastStep> make_binary(const ir::Graph& g, const ir::Node& node) 
 // ---- unary ops -----------------------------------------------------------------------------
 
 enum class UnOp {
-  kRelu, kSigmoid, kTanh, kExp, kLog, kSqrt, kNeg, kAbs, kReciprocal, kFloor, kCeil,
-  kHardSigmoid, kHardSwish, kErf, kGelu, kGeluTanh, kLeakyRelu, kClip, kSoftplus, kMish,
+  kRelu,
+  kSigmoid,
+  kTanh,
+  kExp,
+  kLog,
+  kSqrt,
+  kNeg,
+  kAbs,
+  kReciprocal,
+  kFloor,
+  kCeil,
+  kHardSigmoid,
+  kHardSwish,
+  kErf,
+  kGelu,
+  kGeluTanh,
+  kLeakyRelu,
+  kClip,
+  kSoftplus,
+  kMish,
   kIdentity,
 };
 
@@ -308,7 +327,9 @@ struct UnParams {
   float p0 = 0, p1 = 0;
 };
 
-inline float softplus(float x) { return x > 0.0f ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+inline float softplus(float x) {
+  return x > 0.0f ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+}
 
 template <UnOp kOp>
 inline float un(float x, UnParams p) {
@@ -378,7 +399,7 @@ class UnaryStep final : public FastStep {
     if constexpr (kOp == UnOp::kIdentity) {
       if (x != y) std::memmove(y, x, static_cast<size_t>(n) * sizeof(float));
     } else {
-  LITHE_IVDEP
+      LITHE_IVDEP
       for (int64_t i = 0; i < n; ++i) y[i] = un<kOp>(x[i], p);
     }
   }
@@ -453,8 +474,8 @@ std::unique_ptr<FastStep> make_unary(const ir::Graph& g, const ir::Node& node) {
       set(&UnaryStep::apply<UnOp::kGeluTanh>, "gelu");
     else
       return nullptr;
-  } else if (op == "Identity" || (op == "Dropout" && node.inputs.size() == 1 &&
-                                  node.outputs.size() == 1)) {
+  } else if (op == "Identity" ||
+             (op == "Dropout" && node.inputs.size() == 1 && node.outputs.size() == 1)) {
     set(&UnaryStep::apply<UnOp::kIdentity>, "copy");
   } else if (op == "Clip") {
     UnParams p{-std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity()};
@@ -678,7 +699,8 @@ class SoftmaxStep final : public FastStep {
       sum += static_cast<double>(ek);
       y[k * st] = ek;
     }
-    for (int64_t k = 0; k < n; ++k) y[k * st] = static_cast<float>(static_cast<double>(y[k * st]) / sum);
+    for (int64_t k = 0; k < n; ++k)
+      y[k * st] = static_cast<float>(static_cast<double>(y[k * st]) / sum);
   }
 
   bool log_ = false;

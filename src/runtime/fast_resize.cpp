@@ -23,8 +23,8 @@
 #include "ops/fused_internal.hpp"
 #include "ops/op.hpp"
 #include "ops/resize_internal.hpp"
-#include "runtime/fast_steps.hpp"
 #include "runtime/fast_step_util.hpp"
+#include "runtime/fast_steps.hpp"
 #include "runtime/thread_pool.hpp"
 
 namespace lithe::runtime {
@@ -34,7 +34,6 @@ using kernels::KernelTable;
 using kernels::kPanel;
 using kernels::panels_of;
 using namespace step_util;
-
 
 // ---- Resize ---------------------------------------------------------------------------
 
@@ -264,11 +263,12 @@ class DeconvStep final : public FastStep {
       for (int64_t co = 0; co < mg_; ++co)
         std::memset(yg + co * ohw + oy0 * ow_, 0, static_cast<size_t>(rows * ow_) * sizeof(float));
     // Input rows whose taps reach [oy0, oy1): iy * sh - ph + ky * dh in range for some ky.
-    const int64_t lo = std::max<int64_t>(
-        0, ops::conv_pool::ceil_div(oy0 + ph_ - (kh_ - 1) * dh_, sh_));
+    const int64_t lo =
+        std::max<int64_t>(0, ops::conv_pool::ceil_div(oy0 + ph_ - (kh_ - 1) * dh_, sh_));
     const int64_t hi = std::min<int64_t>(ih_ - 1, ops::conv_pool::floor_div(oy1 - 1 + ph_, sh_));
     // Packed X on a 64-byte boundary (the scratch area is only float-aligned).
-    float* bpack = scratch + ((64 - reinterpret_cast<uintptr_t>(scratch) % 64) % 64) / sizeof(float);
+    float* bpack =
+        scratch + ((64 - reinterpret_cast<uintptr_t>(scratch) % 64) % 64) / sizeof(float);
     float* cols = bpack + (bpack_floats_ + 15) / 16 * 16;
     for (int64_t c0 = lo; c0 <= hi; c0 += chunk_) {
       const int64_t c1 = std::min(hi + 1, c0 + chunk_), m = (c1 - c0) * iw_;

@@ -1,5 +1,4 @@
 #include "runtime/fast_steps.hpp"
-#include "runtime/fast_step_util.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -9,6 +8,7 @@
 #include "ops/conv_pool_internal.hpp"
 #include "ops/fused_internal.hpp"
 #include "ops/op.hpp"
+#include "runtime/fast_step_util.hpp"
 #include "runtime/thread_pool.hpp"
 
 namespace lithe::runtime {
@@ -18,7 +18,6 @@ using kernels::KernelTable;
 using kernels::kPanel;
 using kernels::panels_of;
 using namespace step_util;
-
 
 // Packing A pays for itself when a packed tile serves many 16-column panels and K is not
 // tiny; otherwise the GEMM reads A in place (measured on MobileNetV2's pointwise shapes:
@@ -301,8 +300,8 @@ void pack_winograd_weights(ConvStep& s, const float* wd, const float* bd) {
           tmp[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
       for (int i = 0; i < 6; ++i)
         for (int j = 0; j < 6; ++j)
-          col[(i * 6 + j) * pb + ci * kPanel] = static_cast<float>(
-              tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1] + tmp[i][2] * G[j][2]);
+          col[(i * 6 + j) * pb + ci * kPanel] =
+              static_cast<float>(tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1] + tmp[i][2] * G[j][2]);
     }
   }
   if (bd) {
@@ -351,22 +350,22 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
   const int64_t group = attrs.attr_int("group", 1);
   const int64_t c = xs[3], m = ws[0];
   if (group < 1 || c % group || m % group || ws[1] * group != c || ys[3] != m) return nullptr;
-  ops::conv_pool::Geometry geo = ops::conv_pool::forward_geometry(attrs, {xs[1], xs[2]}, {ws[2], ws[3]});
+  ops::conv_pool::Geometry geo =
+      ops::conv_pool::forward_geometry(attrs, {xs[1], xs[2]}, {ws[2], ws[3]});
   if (geo.out[0] != ys[1] || geo.out[1] != ys[2]) return nullptr;
   const int64_t cg = c / group, mg = m / group, kh = ws[2], kw = ws[3];
   const bool depthwise = cg == 1 && mg == 1;
   // Pointwise: output pixel m is input pixel m (no stride, no padding on either side).
-  const bool unit = geo.strides[0] == 1 && geo.strides[1] == 1 && geo.dilations[0] == 1 &&
-                    geo.dilations[1] == 1;
+  const bool unit =
+      geo.strides[0] == 1 && geo.strides[1] == 1 && geo.dilations[0] == 1 && geo.dilations[1] == 1;
   const bool pointwise = kh == 1 && kw == 1 && unit && ys[1] == xs[1] && ys[2] == xs[2] &&
                          geo.pad_begin[0] == 0 && geo.pad_begin[1] == 0;
   const bool winograd = winograd_shape(kh, kw, unit, group, c, m, ys[1] * ys[2]) &&
                         winograd_enabled() && (!winograd_ok || (*winograd_ok)[node_index]);
-  auto s = std::make_unique<ConvStep>(
-      kt, depthwise   ? ConvStep::Kind::kDepthwise
-          : pointwise ? ConvStep::Kind::kGemm1x1
-          : winograd  ? ConvStep::Kind::kWinograd
-                      : ConvStep::Kind::kIm2col);
+  auto s = std::make_unique<ConvStep>(kt, depthwise   ? ConvStep::Kind::kDepthwise
+                                          : pointwise ? ConvStep::Kind::kGemm1x1
+                                          : winograd  ? ConvStep::Kind::kWinograd
+                                                      : ConvStep::Kind::kIm2col);
   s->x_ = xv;
   s->y_ = yv;
   s->z_ = zv;
@@ -400,7 +399,8 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
     // Weights [C, 1, kh, kw] -> [kh * kw][C].
     s->packed_ = AlignedFloats(kh * kw * c);
     for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t tap = 0; tap < kh * kw; ++tap) s->packed_.data()[tap * c + ch] = wd[ch * kh * kw + tap];
+      for (int64_t tap = 0; tap < kh * kw; ++tap)
+        s->packed_.data()[tap * c + ch] = wd[ch * kh * kw + tap];
     if (bd) {
       s->bias_ = AlignedFloats(c);
       std::memcpy(s->bias_.data(), bd, static_cast<size_t>(c) * sizeof(float));
@@ -458,7 +458,8 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
   // Pointwise: A in place when packing does not pay. Im2col: row-major patches (cheap window
   // copies) read in place under the same rule, and always for few input channels, where the
   // packed layout's per-channel scatter costs most.
-  s->direct_ = !depthwise && (pointwise || !winograd) && (use_direct(kdim, mg) || (!pointwise && cg < 16));
+  s->direct_ =
+      !depthwise && (pointwise || !winograd) && (use_direct(kdim, mg) || (!pointwise && cg < 16));
   // Enough tasks for the pool's threads: split the panels when the rows are few.
   const int64_t row_tasks = xs[0] * group * ((ys[1] * ys[2] + s->tm_ - 1) / s->tm_);
   int64_t chunks = std::clamp<int64_t>((16 + row_tasks - 1) / row_tasks, 1, pg);
@@ -495,8 +496,8 @@ class PoolStep final : public FastStep {
   kernels::PoolArgs a_;
 };
 
-std::unique_ptr<FastStep> make_pool(const ir::Graph& g, const ir::Node& node,
-                                    const KernelTable& kt, const plan::MemoryPlan* plan) {
+std::unique_ptr<FastStep> make_pool(const ir::Graph& g, const ir::Node& node, const KernelTable& kt,
+                                    const plan::MemoryPlan* plan) {
   const int xv = input_at(node, 0);
   if (node.outputs.size() != 1) return nullptr;
   const int yv = node.outputs[0];
@@ -525,7 +526,8 @@ std::unique_ptr<FastStep> make_pool(const ir::Graph& g, const ir::Node& node,
     if (kernel.size() != 2) return nullptr;
     ops::conv_pool::WindowOptions opt;
     opt.ceil_mode = attrs.attr_int("ceil_mode", 0) == 1;
-    ops::conv_pool::Geometry geo = ops::conv_pool::forward_geometry(attrs, {xs[1], xs[2]}, kernel, opt);
+    ops::conv_pool::Geometry geo =
+        ops::conv_pool::forward_geometry(attrs, {xs[1], xs[2]}, kernel, opt);
     if (geo.out[0] != ys[1] || geo.out[1] != ys[2]) return nullptr;
     a.max = node.op_type == "MaxPoolNhwc";
     a.count_include_pad = attrs.attr_int("count_include_pad", 0) == 1;
@@ -633,8 +635,8 @@ std::unique_ptr<FastStep> make_gemm(const ir::Graph& g, const ir::Node& node,
     if (as.size() < 2 || bs[0] != k) return nullptr;
     n = bs[1];
   } else {
-    if (as.size() != 2 || attrs.attr_int("transA", 0) != 0 || attrs.attr_float("alpha", 1.0f) != 1.0f ||
-        attrs.attr_float("beta", 1.0f) != 1.0f)
+    if (as.size() != 2 || attrs.attr_int("transA", 0) != 0 ||
+        attrs.attr_float("alpha", 1.0f) != 1.0f || attrs.attr_float("beta", 1.0f) != 1.0f)
       return nullptr;
     m = as[0];
     trans_b = attrs.attr_int("transB", 0) != 0;

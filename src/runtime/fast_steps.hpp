@@ -35,7 +35,8 @@ class FastStep {
 /// fast_elementwise.cpp: unary and broadcasting binary ops, Transpose, Softmax.
 std::unique_ptr<FastStep> make_elementwise_step(const ir::Graph& g, size_t n);
 /// fast_resize.cpp: Resize, ConvTranspose.
-std::unique_ptr<FastStep> make_resize_step(const ir::Graph& g, size_t n, const kernels::KernelTable& kt);
+std::unique_ptr<FastStep> make_resize_step(const ir::Graph& g, size_t n,
+                                           const kernels::KernelTable& kt);
 
 /// fast_copy.cpp: Concat, Split (any axis), ConstantOfShape.
 std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n);

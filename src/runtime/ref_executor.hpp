@@ -49,7 +49,9 @@ class RefExecutor {
   const ir::Graph& graph() const { return *graph_; }
   /// True for a planned Concat whose inputs are (some of them) already in their slices:
   /// running it copies only the others.
-  bool concat_in_place(size_t n) const { return n < concat_in_place_.size() && concat_in_place_[n]; }
+  bool concat_in_place(size_t n) const {
+    return n < concat_in_place_.size() && concat_in_place_[n];
+  }
 
  private:
   std::shared_ptr<const ir::Graph> graph_;

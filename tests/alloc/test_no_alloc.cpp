@@ -175,9 +175,9 @@ Attribution attribute(int records) {
     for (int f = 0; f < r.n; ++f) {
       const std::string& s = sym(r.frames[f]);
       if (ref_at < 0 && s.find("Session::run_reference") != std::string::npos) ref_at = f;
-      if (fast_at < 0 && (s.find("Session::run_fast") != std::string::npos ||
-                          s.find("FastStep") != std::string::npos ||
-                          s.find("ThreadPool") != std::string::npos))
+      if (fast_at < 0 &&
+          (s.find("Session::run_fast") != std::string::npos ||
+           s.find("FastStep") != std::string::npos || s.find("ThreadPool") != std::string::npos))
         fast_at = f;
     }
     std::string who;
@@ -253,9 +253,10 @@ bool check_model(const ModelCase& mc, int threads) {
       ++fast;
     }
   }
-  std::printf("[no-alloc] %-14s threads %d isa %-9s %3d fast steps, %3d reference nodes: %ld "
-              "allocation(s) in run()\n",
-              mc.name.c_str(), threads, e->isa().c_str(), fast, ref, count);
+  std::printf(
+      "[no-alloc] %-14s threads %d isa %-9s %3d fast steps, %3d reference nodes: %ld "
+      "allocation(s) in run()\n",
+      mc.name.c_str(), threads, e->isa().c_str(), fast, ref, count);
   if (e->isa() == "reference") {
     std::printf("[no-alloc]   FAIL: the model does not run on the fast executor\n");
     return false;
@@ -293,8 +294,8 @@ int main(int argc, char** argv) {
   }
   const std::filesystem::path cache = cache_dir(argc, argv);
   std::vector<ModelCase> cases;
-  cases.push_back({"tiny_cnn", std::filesystem::path(LITHE_SOURCE_DIR) / "examples/tiny_cnn.onnx",
-                   "", {}});
+  cases.push_back(
+      {"tiny_cnn", std::filesystem::path(LITHE_SOURCE_DIR) / "examples/tiny_cnn.onnx", "", {}});
   const struct {
     const char* name;
     const char* input;

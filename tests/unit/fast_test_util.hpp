@@ -40,8 +40,8 @@ using CompareFn = std::function<void(size_t k, const Tensor& want, const Tensor&
 /// producing `out` must be a fast step (of kind `want_kind` when given), `compare` judges the
 /// 1-thread outputs against the reference executor, and 3 threads must give the same bits.
 /// Returns the plan the runs used.
-inline plan::MemoryPlan check_fast_node(const std::shared_ptr<ir::Graph>& g,
-                                        const std::string& out, const char* want_kind,
+inline plan::MemoryPlan check_fast_node(const std::shared_ptr<ir::Graph>& g, const std::string& out,
+                                        const char* want_kind,
                                         const std::vector<kernels::Isa>& isas,
                                         const CompareFn& compare) {
   const plan::MemoryPlan p = plan::plan_memory(*g);

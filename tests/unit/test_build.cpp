@@ -107,7 +107,8 @@ TEST(Build, InceptionConcatsAreElidedInChannelsLastRegions) {
       if (g.nodes[n].op_type != "Concat") continue;
       ++concats;
       elided += p.skip[n] != 0;
-      for (int v : g.nodes[n].inputs) EXPECT_TRUE(p.strided(v)) << g.values[static_cast<size_t>(v)].name;
+      for (int v : g.nodes[n].inputs)
+        EXPECT_TRUE(p.strided(v)) << g.values[static_cast<size_t>(v)].name;
     }
     EXPECT_EQ(concats, m.concats);
     EXPECT_EQ(elided, m.concats);

@@ -36,10 +36,9 @@ void expect_close(const Tensor& want, const Tensor& got, double rel) {
 // the reference within rel x max(1, |ref|) per element; 1 and 3 threads agree bitwise.
 void check_graph(const std::shared_ptr<ir::Graph>& g, const std::string& out,
                  const char* want_kind = nullptr, double rel = 1e-4) {
-  test::check_fast_node(g, out, want_kind, {kernels::best_isa()},
-                        [rel](size_t, const Tensor& want, const Tensor& got) {
-                          expect_close(want, got, rel);
-                        });
+  test::check_fast_node(
+      g, out, want_kind, {kernels::best_isa()},
+      [rel](size_t, const Tensor& want, const Tensor& got) { expect_close(want, got, rel); });
 }
 
 const runtime::FastStep* fast_step_of(const std::shared_ptr<ir::Graph>& g, const std::string& out,
@@ -85,7 +84,7 @@ std::shared_ptr<ir::Graph> resize_graph(const ResizeCase& c) {
   return b.build();
 }
 
-const char* kCoords[] = {"half_pixel",   "half_pixel_symmetric", "pytorch_half_pixel",
+const char* kCoords[] = {"half_pixel",    "half_pixel_symmetric", "pytorch_half_pixel",
                          "align_corners", "asymmetric",           "tf_half_pixel_for_nn"};
 const char* kNearest[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
 
@@ -142,8 +141,8 @@ TEST(FastResize, NhwcStyleSpatialAxes12) {
 TEST(FastResize, OlderOpsetsAndUpsample) {
   for (const char* mode : {"nearest", "linear"}) {
     for (int opset : {10, 11, 13}) {
-      ResizeCase c{mode, "asymmetric", "round_prefer_floor", {1, 2, 5, 6}, {1, 1, 2, 1.5f}, {},
-                   opset};
+      ResizeCase c{mode, "asymmetric", "round_prefer_floor", {1, 2, 5, 6}, {1, 1, 2, 1.5f},
+                   {},   opset};
       SCOPED_TRACE(std::string(mode) + " opset " + std::to_string(opset));
       check_graph(resize_graph(c), "y");
       if (HasFatalFailure()) return;
@@ -200,8 +199,8 @@ TEST(FastResize, UnsupportedCasesStayOnTheReference) {
 // ---- ConvTranspose -----------------------------------------------------------------------
 
 struct DeconvCase {
-  Shape x;   // N, C, H, W
-  Shape w;   // C, M/group, kh, kw
+  Shape x;  // N, C, H, W
+  Shape w;  // C, M/group, kh, kw
   std::vector<int64_t> strides = {1, 1}, pads = {0, 0, 0, 0}, dil = {1, 1}, out_pad = {0, 0};
   int64_t group = 1;
   bool bias = true;
@@ -336,8 +335,7 @@ TEST(FastConvTranspose, LitheActivationAndResidual) {
         }
         c.act = act;
         c.residual = residual;
-        SCOPED_TRACE(std::string(direct ? "direct " : "overlap ") + act +
-                     (residual ? " +Z" : ""));
+        SCOPED_TRACE(std::string(direct ? "direct " : "overlap ") + act + (residual ? " +Z" : ""));
         check_graph(deconv_graph(c), "y", direct ? "deconv-gemm-direct" : "deconv-gemm");
         if (HasFatalFailure()) return;
       }

@@ -151,9 +151,19 @@ TEST(FastKernels, ConvPointwiseChannelSweep) {
 
 TEST(FastKernels, ConvPointwiseRowTiles) {
   // Rows around MR multiples and past the row-tile size (up to 8 x MR rows per task).
-  for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{
-           {1, 1}, {1, 2}, {1, 3}, {2, 3}, {1, 11}, {1, 12}, {1, 13}, {5, 7}, {7, 7}, {11, 11},
-           {12, 8}, {13, 8}, {10, 29}})
+  for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{{1, 1},
+                                                              {1, 2},
+                                                              {1, 3},
+                                                              {2, 3},
+                                                              {1, 11},
+                                                              {1, 12},
+                                                              {1, 13},
+                                                              {5, 7},
+                                                              {7, 7},
+                                                              {11, 11},
+                                                              {12, 8},
+                                                              {13, 8},
+                                                              {10, 29}})
     for (int64_t m : {17, 33}) {
       ConvCase k;
       k.c = 16;
@@ -211,8 +221,8 @@ TEST(FastKernels, ConvIm2colBothForms) {
   struct P {
     int64_t c, m, s, d;
   };
-  for (const P& v : std::vector<P>{{3, 80, 2, 1}, {20, 80, 2, 1}, {20, 96, 1, 2}, {17, 70, 2, 2},
-                                   {16, 33, 2, 1}}) {
+  for (const P& v : std::vector<P>{
+           {3, 80, 2, 1}, {20, 80, 2, 1}, {20, 96, 1, 2}, {17, 70, 2, 2}, {16, 33, 2, 1}}) {
     ConvCase k;
     k.c = v.c;
     k.m = v.m;
@@ -274,7 +284,9 @@ TEST(FastKernels, ConvGeometry) {
   add([](ConvCase& k) {  // dilation 2
     k.c = 5, k.m = 17, k.h = 9, k.w = 8, k.dh = k.dw = 2, k.pads = {2, 2, 2, 2};
   });
-  add([](ConvCase& k) { k.c = 16, k.m = 33, k.h = 9, k.w = 9, k.dh = 2, k.dw = 3, k.pads = {1, 0, 2, 3}; });
+  add([](ConvCase& k) {
+    k.c = 16, k.m = 33, k.h = 9, k.w = 9, k.dh = 2, k.dw = 3, k.pads = {1, 0, 2, 3};
+  });
   add([](ConvCase& k) {  // asymmetric pads
     k.c = 4, k.m = 16, k.h = 6, k.w = 7, k.pads = {0, 1, 2, 0};
   });
@@ -285,7 +297,9 @@ TEST(FastKernels, ConvGeometry) {
   add([](ConvCase& k) {  // rectangular kernels, asymmetric strides
     k.c = 6, k.m = 20, k.h = 7, k.w = 9, k.kh = 1, k.kw = 3, k.sw = 2, k.pads = {0, 1, 0, 1};
   });
-  add([](ConvCase& k) { k.c = 6, k.m = 20, k.h = 9, k.w = 7, k.kh = 3, k.kw = 1, k.sh = 2, k.pads = {1, 0, 1, 0}; });
+  add([](ConvCase& k) {
+    k.c = 6, k.m = 20, k.h = 9, k.w = 7, k.kh = 3, k.kw = 1, k.sh = 2, k.pads = {1, 0, 1, 0};
+  });
   add([](ConvCase& k) {  // 1x1 stride 2 (not the pointwise path)
     k.c = 16, k.m = 32, k.h = 9, k.w = 8, k.kh = k.kw = 1, k.sh = k.sw = 2;
   });
@@ -471,8 +485,8 @@ struct PoolCase {
   std::string str() const {
     std::ostringstream o;
     o << op << " n" << n << " c" << c << " h" << h << " w" << w << " k" << kh << "x" << kw << " s"
-      << sh << "x" << sw << " d" << dh << "x" << dw << " pads [" << pads[0] << "," << pads[1]
-      << "," << pads[2] << "," << pads[3] << "] ceil_mode " << ceil_mode << " count_include_pad "
+      << sh << "x" << sw << " d" << dh << "x" << dw << " pads [" << pads[0] << "," << pads[1] << ","
+      << pads[2] << "," << pads[3] << "] ceil_mode " << ceil_mode << " count_include_pad "
       << count_include_pad;
     return o.str();
   }
@@ -567,7 +581,9 @@ TEST(FastKernels, Gemm) {
           for (int bias : {0, 1, 2}) {  // none, [N], [1, N]
             std::ostringstream d;
             d << "Gemm M" << m << " N" << n << " K" << k << " transB " << trans_b << " bias "
-              << (bias == 0 ? "none" : bias == 1 ? "[N]" : "[1,N]");
+              << (bias == 0   ? "none"
+                  : bias == 1 ? "[N]"
+                              : "[1,N]");
             SCOPED_TRACE(d.str());
             GraphBuilder b;
             b.input("a", {m, k});

@@ -327,7 +327,8 @@ TEST(PlanMemory, ChannelConcatInNhwcWritesStridedSlices) {
     const int c = vid(*g, "c");
     const int64_t row = (all ? 12 : 15) * 4;  // output channels x float
     int64_t at = 0;
-    for (auto [name, ch] : std::vector<std::pair<std::string, int64_t>>{{"a", 4}, {"bb", 5}, {"m", 3}}) {
+    for (auto [name, ch] :
+         std::vector<std::pair<std::string, int64_t>>{{"a", 4}, {"bb", 5}, {"m", 3}}) {
       const size_t v = static_cast<size_t>(vid(*g, name));
       EXPECT_EQ(p.alias_of[v], c) << name;
       EXPECT_EQ(p.offset[v], p.offset[static_cast<size_t>(c)] + at) << name;

@@ -26,10 +26,14 @@ struct ModelCase {
 
 // The list and shapes of tests/models/run_model_checks.sh.
 const ModelCase kModels[] = {
-    {"squeezenet1_0", "input", {1, 3, 224, 224}}, {"mobilenet_v2", "input", {1, 3, 224, 224}},
-    {"blazeface", "", {}},                        {"ppocr_cls", "x", {1, 3, 48, 192}},
-    {"ppocr_rec", "x", {1, 3, 48, 320}},          {"googlenet", "input", {1, 3, 224, 224}},
-    {"resnet50", "input", {1, 3, 224, 224}},      {"ppocr_det", "x", {1, 3, 640, 640}},
+    {"squeezenet1_0", "input", {1, 3, 224, 224}},
+    {"mobilenet_v2", "input", {1, 3, 224, 224}},
+    {"blazeface", "", {}},
+    {"ppocr_cls", "x", {1, 3, 48, 192}},
+    {"ppocr_rec", "x", {1, 3, 48, 320}},
+    {"googlenet", "input", {1, 3, 224, 224}},
+    {"resnet50", "input", {1, 3, 224, 224}},
+    {"ppocr_det", "x", {1, 3, 640, 640}},
 };
 
 std::filesystem::path models_dir() {

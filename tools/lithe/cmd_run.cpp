@@ -41,12 +41,12 @@ void print_profile(const Context& ctx, int runs) {
     macs += n.macs;
   }
   std::sort(p.begin(), p.end(), [](const auto& a, const auto& b) { return a.ns > b.ns; });
-  std::printf("%-40s %-24s %-12s %9s %6s %8s\n", "node", "op", "kernel", "ms", "share",
-              "GFLOP/s");
+  std::printf("%-40s %-24s %-12s %9s %6s %8s\n", "node", "op", "kernel", "ms", "share", "GFLOP/s");
   for (const auto& n : p) {
     const double ms = static_cast<double>(n.ns) / 1e6 / runs;
     std::printf("%-40.40s %-24.24s %-12s %9.3f %5.1f%% %8.1f\n", n.node.c_str(), n.op.c_str(),
-                n.kernel.c_str(), ms, total ? 100.0 * static_cast<double>(n.ns) / static_cast<double>(total) : 0.0,
+                n.kernel.c_str(), ms,
+                total ? 100.0 * static_cast<double>(n.ns) / static_cast<double>(total) : 0.0,
                 n.ns ? 2.0 * static_cast<double>(n.macs) * runs / static_cast<double>(n.ns) : 0.0);
   }
   std::printf("total %.3f ms per run, %.2f GMAC, %.1f GFLOP/s\n",
@@ -66,7 +66,8 @@ void run_command(const RunArgs& a) {
   }
   if (a.runs < 1) fail("--runs must be at least 1, got ", a.runs);
   if (a.warmup < 0) fail("--warmup must be at least 0, got ", a.warmup);
-  if (a.threads < 1 || a.threads > 256) fail("--threads must be between 1 and 256, got ", a.threads);
+  if (a.threads < 1 || a.threads > 256)
+    fail("--threads must be between 1 and 256, got ", a.threads);
   opts.optimize = !a.no_optimize;
   opts.isa = a.isa;
   auto t0 = std::chrono::steady_clock::now();
@@ -100,7 +101,8 @@ void run_command(const RunArgs& a) {
   for (int r = 0; r < a.runs; ++r) {
     auto s = std::chrono::steady_clock::now();
     ctx->run();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
   }
   if (!a.output_dir.empty()) std::filesystem::create_directories(a.output_dir);
   for (size_t i = 0; i < engine->outputs().size(); ++i) {
@@ -113,11 +115,14 @@ void run_command(const RunArgs& a) {
   }
   for (const auto& n : engine->notes()) std::fprintf(stderr, "lithe: note: %s\n", n.c_str());
   if (a.profile) print_profile(*ctx, a.runs);
-  const double first = a.warmup ? std::chrono::duration<double, std::milli>(f1 - f0).count() / a.warmup : ms[0];
+  const double first =
+      a.warmup ? std::chrono::duration<double, std::milli>(f1 - f0).count() / a.warmup : ms[0];
   std::sort(ms.begin(), ms.end());
-  std::printf("load %.2f ms, first run %.3f ms, run (median of %d) %.3f ms, min %.3f ms, %d thread(s), %s kernels\n",
-              std::chrono::duration<double, std::milli>(t1 - t0).count(), first, a.runs,
-              ms[ms.size() / 2], ms.front(), a.threads, engine->isa().c_str());
+  std::printf(
+      "load %.2f ms, first run %.3f ms, run (median of %d) %.3f ms, min %.3f ms, %d thread(s), %s "
+      "kernels\n",
+      std::chrono::duration<double, std::milli>(t1 - t0).count(), first, a.runs, ms[ms.size() / 2],
+      ms.front(), a.threads, engine->isa().c_str());
 }
 
 }  // namespace

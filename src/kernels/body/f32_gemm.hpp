@@ -82,7 +82,8 @@ inline void tile(const GemmArgs& g, int64_t m, int64_t p) {
   for (int64_t kk = 0; kk < k; ++kk, a += kGemmMR, bp += kPanel) {
     VN b[NQ];
 #pragma GCC unroll 16
-    for (int q = 0; q < NQ; ++q) b[q] = loadv<VN>(bp + (q / kSub) * pstride + (q % kSub) * kVecWidth);
+    for (int q = 0; q < NQ; ++q)
+      b[q] = loadv<VN>(bp + (q / kSub) * pstride + (q % kSub) * kVecWidth);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const float s = a[r];
@@ -111,7 +112,8 @@ inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
   for (int64_t kk = 0; kk < k; ++kk, bp += kPanel) {
     VN b[NQ];
 #pragma GCC unroll 16
-    for (int q = 0; q < NQ; ++q) b[q] = loadv<VN>(bp + (q / kSub) * pstride + (q % kSub) * kVecWidth);
+    for (int q = 0; q < NQ; ++q)
+      b[q] = loadv<VN>(bp + (q / kSub) * pstride + (q % kSub) * kVecWidth);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const float s = ar[r][kk];

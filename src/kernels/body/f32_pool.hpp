@@ -43,8 +43,10 @@ inline void f32_pool(const PoolArgs& a, int64_t oy0, int64_t oy1) {
   for (int64_t oy = oy0; oy < oy1; ++oy)
     for (int64_t ox = 0; ox < a.ow; ++ox) {
       // Taps inside the input (or inside the padded extent with count_include_pad).
-      const int64_t lo_y = a.count_include_pad ? -a.ph : 0, hi_y = a.count_include_pad ? a.ih + a.pad_h_end : a.ih;
-      const int64_t lo_x = a.count_include_pad ? -a.pw : 0, hi_x = a.count_include_pad ? a.iw + a.pad_w_end : a.iw;
+      const int64_t lo_y = a.count_include_pad ? -a.ph : 0,
+                    hi_y = a.count_include_pad ? a.ih + a.pad_h_end : a.ih;
+      const int64_t lo_x = a.count_include_pad ? -a.pw : 0,
+                    hi_x = a.count_include_pad ? a.iw + a.pad_w_end : a.iw;
       int64_t ny = 0, nx = 0;
       for (int64_t ky = 0; ky < a.kh; ++ky) {
         const int64_t iy = oy * a.sh - a.ph + ky * a.dh;

@@ -36,8 +36,7 @@ inline void at6(const V* m, int ms, V* s, int ss) {
 }
 
 template <class V, int W>
-inline int64_t input_block(const WinogradArgs& w, int64_t tile, int64_t row, int64_t c0,
-                           float* v) {
+inline int64_t input_block(const WinogradArgs& w, int64_t tile, int64_t row, int64_t c0, float* v) {
   const int64_t ty = tile / w.tiles_w, tx = tile % w.tiles_w;
   const int64_t iy0 = ty * 4 - w.ph, ix0 = tx * 4 - w.pw;
   int64_t c = c0;
@@ -50,7 +49,7 @@ inline int64_t input_block(const WinogradArgs& w, int64_t tile, int64_t row, int
                            ? loadv<V>(w.x + (iy * w.iw + ix) * w.x_stride + c)
                            : V{};
       }
-    for (int j = 0; j < 6; ++j) bt6(d + j, 6, t + j, 6);  // columns
+    for (int j = 0; j < 6; ++j) bt6(d + j, 6, t + j, 6);          // columns
     for (int i = 0; i < 6; ++i) bt6(t + i * 6, 1, d + i * 6, 1);  // rows
     // v[xi][row][c]: 36 row-major matrices of rows x C.
     for (int xi = 0; xi < 36; ++xi) storev(v + (xi * w.rows + row) * w.c + c, d[xi]);
@@ -75,7 +74,7 @@ inline int64_t output_block(const WinogradArgs& w, int64_t tile, int64_t row, in
   for (; c + W <= w.cout; c += W) {
     V a[36], s[24], o[16];
     for (int xi = 0; xi < 36; ++xi) a[xi] = loadv<V>(m + (xi * w.rows + row) * w.cout + c);
-    for (int j = 0; j < 6; ++j) at6(a + j, 6, s + j, 6);  // columns: 4 x 6
+    for (int j = 0; j < 6; ++j) at6(a + j, 6, s + j, 6);          // columns: 4 x 6
     for (int i = 0; i < 4; ++i) at6(s + i * 6, 1, o + i * 4, 1);  // rows: 4 x 4
     const V bias = w.ep.bias ? loadv<V>(w.ep.bias + c) : V{};
     for (int i = 0; i < 4; ++i) {

@@ -4,8 +4,8 @@
 // included <cstring>, <limits> and kernels/kernels.hpp). The bodies land in the anonymous
 // namespace, so each level's copies are its own (see vec.hpp).
 namespace {
-#include "kernels/body/f32_gemm.hpp"
 #include "kernels/body/f32_dwconv.hpp"
+#include "kernels/body/f32_gemm.hpp"
 #include "kernels/body/f32_pool.hpp"
 #include "kernels/body/f32_winograd.hpp"
 }  // namespace

@@ -1,5 +1,6 @@
 // The avx512 level, compiled with this folder's flags (see CMakeLists.txt).
-// GEMM microkernel: AVX-512: 12 rows x 2 panels of 16 columns (two 16-float vectors, 24 accumulators).
+// GEMM microkernel: AVX-512: 12 rows x 2 panels of 16 columns (two 16-float vectors, 24
+// accumulators).
 #include <cstring>
 #include <limits>
 
@@ -10,8 +11,8 @@ namespace {
 constexpr Isa kIsa = Isa::kAvx512;
 constexpr int kGemmMR = 12;
 constexpr int kGemmNV = 2;
-constexpr int kDirectMR = 8;  // rows of the microkernel reading A in place
-constexpr int kVecWidth = 16;   // floats per native vector
+constexpr int kDirectMR = 8;   // rows of the microkernel reading A in place
+constexpr int kVecWidth = 16;  // floats per native vector
 }  // namespace
 
 #include "kernels/body/level.hpp"

@@ -2,12 +2,15 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "frontend/onnx/importer.hpp"
+#include "ops/conv_weight_layout.hpp"
+#include "ops/op.hpp"
 #include "passes/pass.hpp"
 #include "plan/plan.hpp"
 
@@ -40,8 +43,11 @@ json make_layers(const ir::Graph& g, const plan::MemoryPlan& mp) {
     for (int v : n.outputs) {
       if (v < 0) continue;
       const auto& val = g.values[static_cast<size_t>(v)];
-      json o = {{"name", val.name}, {"dtype", dtype_name(val.type.dtype)}, {"shape", shape_json(val.type)}};
-      if (static_cast<size_t>(v) < mp.offset.size()) o["arena_offset"] = mp.offset[static_cast<size_t>(v)];
+      json o = {{"name", val.name},
+                {"dtype", dtype_name(val.type.dtype)},
+                {"shape", shape_json(val.type)}};
+      if (static_cast<size_t>(v) < mp.offset.size())
+        o["arena_offset"] = mp.offset[static_cast<size_t>(v)];
       outs.push_back(o);
     }
     json l = {{"name", n.name},
@@ -111,7 +117,8 @@ std::string sha256_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) fail(path, ": cannot open file");
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1) fail_runtime("SHA-256 unavailable");
+  if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1)
+    fail_runtime("SHA-256 unavailable");
   std::vector<char> buf(1 << 20);
   while (f) {
     f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
@@ -130,6 +137,44 @@ std::string sha256_file(const std::string& path) {
   return hex;
 }
 
+// Stores each channels-last conv's constant weight (used by that conv only) in the layout its
+// fast kernel reads: GEMM panels of 16 output channels, or [taps][C] for depthwise. Same shape
+// and element count, so the engine does not grow; the node's weight_layout attribute says so.
+int pack_conv_weights(ir::Graph& g) {
+  using ops::conv_layout::WeightLayout;
+  int packed = 0;
+  for (ir::Node& n : g.nodes) {
+    if (n.domain != "lithe" || n.op_type != "ConvNhwc" || n.inputs.size() < 2 ||
+        n.attrs.count("weight_layout"))
+      continue;
+    const int wv = n.inputs[1], xv = n.inputs[0];
+    if (wv < 0 || xv < 0) continue;
+    ir::Value& w = g.values[static_cast<size_t>(wv)];
+    const ir::TensorType& xt = g.values[static_cast<size_t>(xv)].type;
+    if (!w.constant || w.constant->dtype() != DType::kFloat32 || w.constant->rank() != 4 ||
+        w.consumers.size() != 1 || !xt.fully_known() || xt.dims.size() != 4)
+      continue;
+    if (std::find(g.outputs.begin(), g.outputs.end(), wv) != g.outputs.end()) continue;
+    const Shape ws = w.constant->shape();
+    const int64_t group = ops::NodeAttrs(n).attr_int("group", 1), c = xt.dims[3];
+    if (group < 1 || ws[0] % group != 0 || ws[1] * group != c) continue;
+    const int64_t mg = ws[0] / group, cg = ws[1];
+    const WeightLayout layout = cg == 1 && mg == 1 ? WeightLayout::kTapsC : WeightLayout::kPanels16;
+    Tensor out(DType::kFloat32, ws);
+    const float* src = w.constant->data<float>();
+    float* dst = out.data<float>();
+    ops::conv_layout::for_each_weight(layout, group, mg, cg, ws[2] * ws[3],
+                                      [&](int64_t onnx, int64_t p) { dst[p] = src[onnx]; });
+    w.constant = std::move(out);
+    ir::Attribute a;
+    a.kind = ir::Attribute::Kind::kString;
+    a.s = ops::conv_layout::layout_name(layout);
+    n.attrs["weight_layout"] = a;
+    ++packed;
+  }
+  return packed;
+}
+
 BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts) {
   BuildResult res;
   onnx::ImportOptions io;
@@ -146,10 +191,18 @@ BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts) 
     } catch (const Error& e) {
       throw e.with_context(onnx_path);
     }
+    if (opts.pack_weights) {
+      const int packed = pack_conv_weights(*g);
+      if (packed)
+        pr.notes.push_back("weights of " + std::to_string(packed) +
+                           " conv(s) stored in the fast kernels' layout");
+    }
   }
   plan::MemoryPlan mp = plan::plan_memory(*g);
   plan::check_plan(*g, mp);
-  json options = {{"optimize", opts.optimize}, {"disabled_passes", opts.disabled_passes}};
+  json options = {{"optimize", opts.optimize},
+                  {"disabled_passes", opts.disabled_passes},
+                  {"pack_weights", opts.pack_weights}};
   json shapes = json::object();
   for (const auto& [k, v] : opts.input_shapes) shapes[k] = v;
   options["input_shapes"] = shapes;
@@ -188,7 +241,8 @@ std::string format_report(const std::string& report_json, const std::string& lay
      << " after (" << r.value("rounds", 0) << " pipeline rounds)\n";
   os << "passes:\n";
   for (const auto& p : r["passes"]) {
-    std::snprintf(line, sizeof line, "  %-24s fired %d\n", p.value("name", "").c_str(), p.value("fired", 0));
+    std::snprintf(line, sizeof line, "  %-24s fired %d\n", p.value("name", "").c_str(),
+                  p.value("fired", 0));
     os << line;
   }
   for (const auto& n : r["notes"]) os << "  note: " << n.get<std::string>() << "\n";
@@ -196,7 +250,8 @@ std::string format_report(const std::string& report_json, const std::string& lay
   auto mib = [](int64_t b) { return static_cast<double>(b) / (1 << 20); };
   std::snprintf(line, sizeof line,
                 "memory: arena %.2f MiB (sum of intermediates %.2f MiB), weights %.2f MiB\n",
-                mib(m.value("arena_bytes", int64_t{0})), mib(m.value("sum_intermediate_bytes", int64_t{0})),
+                mib(m.value("arena_bytes", int64_t{0})),
+                mib(m.value("sum_intermediate_bytes", int64_t{0})),
                 mib(m.value("weight_bytes", int64_t{0})));
   os << line;
   std::snprintf(line, sizeof line,
@@ -209,14 +264,15 @@ std::string format_report(const std::string& report_json, const std::string& lay
   if (layers_json.empty()) return os.str();
   json layers = json::parse(layers_json, nullptr, false);
   os << "layers:\n";
-  std::snprintf(line, sizeof line, "  %-4s %-30s %-18s %-10s %-5s %-20s %-20s %s\n", "#", "name", "op",
-                "activation", "prec", "input shape", "output shape", "arena offset");
+  std::snprintf(line, sizeof line, "  %-4s %-30s %-18s %-10s %-5s %-20s %-20s %s\n", "#", "name",
+                "op", "activation", "prec", "input shape", "output shape", "arena offset");
   os << line;
   int i = 0;
   auto shp = [](const json& s) {
     if (s.is_null()) return std::string("?");
     std::string out;
-    for (size_t k = 0; k < s.size(); ++k) out += (k ? "x" : "") + std::to_string(s[k].get<int64_t>());
+    for (size_t k = 0; k < s.size(); ++k)
+      out += (k ? "x" : "") + std::to_string(s[k].get<int64_t>());
     return out.empty() ? std::string("scalar") : out;
   };
   for (const auto& l : layers) {
@@ -231,8 +287,8 @@ std::string format_report(const std::string& report_json, const std::string& lay
     if (l.value("in_place", false)) off += " (in place)";
     std::string name = l.value("name", "");
     if (name.size() > 30) name = name.substr(0, 27) + "...";
-    std::snprintf(line, sizeof line, "  %-4d %-30s %-18s %-10s %-5s %-20s %-20s %s\n", i++, name.c_str(),
-                  l.value("op", "").c_str(), l.value("activation", "").c_str(),
+    std::snprintf(line, sizeof line, "  %-4d %-30s %-18s %-10s %-5s %-20s %-20s %s\n", i++,
+                  name.c_str(), l.value("op", "").c_str(), l.value("activation", "").c_str(),
                   l.value("precision", "").c_str(), in.c_str(), out.c_str(), off.c_str());
     os << line;
   }

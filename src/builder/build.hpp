@@ -12,13 +12,21 @@ namespace lithe::build {
 struct BuildOptions {
   std::map<std::string, Shape> input_shapes;
   std::vector<std::string> disabled_passes;  ///< pass names (--disable-pass)
-  bool optimize = true;                       ///< false: import and plan only
+  bool optimize = true;                      ///< false: import and plan only
+  /// Store conv weights in the layout the fast kernels read (ops/conv_weight_layout.hpp), so
+  /// loading an engine maps them instead of repacking (with optimize).
+  bool pack_weights = true;
 };
 
 struct BuildResult {
   engine::EngineContents contents;
   std::vector<std::string> notes;  ///< loader notes (symbolic dims set to 1, ...)
 };
+
+/// Stores the constant weights of the graph's ConvNhwc nodes in the layout the fast kernels
+/// read (ops/conv_weight_layout.hpp; the node's weight_layout attribute); returns how many.
+/// build_model does it after the passes unless BuildOptions::pack_weights is off.
+int pack_conv_weights(ir::Graph& g);
 
 /// Builds an engine from an ONNX file. Deterministic: the same file and options give the
 /// same contents (no times or paths in the report).

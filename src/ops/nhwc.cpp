@@ -3,18 +3,21 @@
 //
 //   ConvNhwc(X[N,H,W,C], W[M,C/group,kH,kW], B[M]?, Z[N,OH,OW,M]?) -> Y[N,OH,OW,M]
 //     Conv's attributes plus the fused epilogue (activation, activation_params, residual Z
-//     at index 3) of the lithe-domain Conv. W keeps its ONNX layout, so weights need no
-//     repacking.
+//     at index 3) of the lithe-domain Conv. W keeps its ONNX shape; its data is in ONNX
+//     order, or (attribute weight_layout, set by the builder) packed for the fast kernels
+//     (ops/conv_weight_layout.hpp), which the reference kernel unpacks.
 //   MaxPoolNhwc / AveragePoolNhwc (X[N,H,W,C]) -> Y[N,OH,OW,C]   (no Indices output)
 //   GlobalAveragePoolNhwc (X[N,H,W,C]) -> Y[N,1,1,C]
 //
 // The reference kernels are plain loops over NHWC indexing with the window geometry of
 // conv_pool_internal.hpp, so they are checked against the NCHW kernels rather than built on
 // them.
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "ops/conv_pool_internal.hpp"
+#include "ops/conv_weight_layout.hpp"
 #include "ops/families.hpp"
 #include "ops/fused_internal.hpp"
 #include "ops/util.hpp"
@@ -41,6 +44,7 @@ struct ConvSetup {
   Geometry g;
   Shape out_shape;
   fused::Epilogue e;
+  conv_layout::WeightLayout layout = conv_layout::WeightLayout::kOnnx;
 };
 
 ConvSetup conv_setup(const NodeAttrs& a, const Shape& xs_in, const Shape& ws) {
@@ -63,7 +67,28 @@ ConvSetup conv_setup(const NodeAttrs& a, const Shape& xs_in, const Shape& ws) {
   std::string err = fused::parse_epilogue(a.attr_string("activation", ""),
                                           a.attr_floats("activation_params", {}), &s.e);
   if (!err.empty()) a.fail(err);
+  const std::string layout = a.attr_string("weight_layout", "");
+  if (!conv_layout::parse_layout(layout, &s.layout))
+    a.fail("weight_layout '", layout, "' is not one of '', 'kpanel16', 'taps_c'");
+  if (s.layout == conv_layout::WeightLayout::kTapsC && (ws[1] != 1 || s.m != s.group))
+    a.fail("weight_layout 'taps_c' is for depthwise weights, W is ", shape_str(ws));
   return s;
+}
+
+// W in ONNX order: `w` itself, or unpacked from the engine's packed layout into `tmp`.
+const Tensor& onnx_weights(const ConvSetup& s, const Tensor& w, Tensor& tmp) {
+  if (s.layout == conv_layout::WeightLayout::kOnnx) return w;
+  const Shape& ws = w.shape();
+  tmp = Tensor(w.dtype(), ws);
+  const size_t es = dtype_size(w.dtype());
+  const auto* src = static_cast<const unsigned char*>(w.raw());
+  auto* dst = static_cast<unsigned char*>(tmp.raw());
+  conv_layout::for_each_weight(s.layout, s.group, s.m / s.group, ws[1], ws[2] * ws[3],
+                               [&](int64_t onnx, int64_t packed) {
+                                 std::memcpy(dst + static_cast<size_t>(onnx) * es,
+                                             src + static_cast<size_t>(packed) * es, es);
+                               });
+  return tmp;
 }
 
 void conv_nhwc_infer(InferContext& ctx) {
@@ -83,8 +108,9 @@ void conv_nhwc_infer(InferContext& ctx) {
 
 void conv_nhwc_compute(ComputeContext& ctx) {
   const Tensor& x = ctx.input(0);
-  const Tensor& w = ctx.input(1);
-  ConvSetup s = conv_setup(ctx, x.shape(), w.shape());
+  ConvSetup s = conv_setup(ctx, x.shape(), ctx.input(1).shape());
+  Tensor unpacked;
+  const Tensor& w = onnx_weights(s, ctx.input(1), unpacked);
   const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;
   const Tensor* z = ctx.has_input(3) ? &ctx.input(3) : nullptr;
   if (z && z->shape() != s.out_shape) ctx.fail("residual Z has the wrong shape");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "ops/conv_pool_internal.hpp"
+#include "ops/conv_weight_layout.hpp"
 #include "ops/fused_internal.hpp"
 #include "ops/op.hpp"
 #include "runtime/fast_step_util.hpp"
@@ -45,7 +46,10 @@ class ConvStep final : public FastStep {
     return kernels::packed_a_floats(tm_, kdim_, kt_.gemm_mr);
   }
   int64_t macs() const override { return macs_; }
-  std::vector<int> packed_constants() const override { return {w_, b_}; }
+  std::vector<int> packed_constants() const override {
+    if (weights_mapped_) return {b_};  // W is read from the engine at run time
+    return {w_, b_};
+  }
   const char* kind() const override {
     switch (kind_) {
       case Kind::kGemm1x1:
@@ -96,7 +100,7 @@ class ConvStep final : public FastStep {
       kernels::GemmArgs a;
       a.n = mg_;
       a.k = kdim_;
-      a.bp = packed_.data() + gi * pg * kPanel * kdim_;
+      a.bp = wptr_ + gi * pg * kPanel * kdim_;
       a.ldc = ys_;
       a.ep.act = act_;
       a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
@@ -261,6 +265,8 @@ class ConvStep final : public FastStep {
   bool direct_ = false;  // A read in place (f32_gemm_direct): pointwise input or row-major patches
   ops::fused::Epilogue act_;
   AlignedFloats packed_, bias_;
+  const float* wptr_ = nullptr;  // GEMM weights: packed_, or the engine's packed constant
+  bool weights_mapped_ = false;  // wptr_ / dwa_.w point into the constant itself
   kernels::DwConvArgs dwa_;
 };
 
@@ -395,12 +401,32 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
   s->macs_ = xs[0] * ys[1] * ys[2] * m * cg * kh * kw;
   const float* wd = w->data<float>();
   const float* bd = bias ? bias->data<float>() : nullptr;
+  // Weights the builder stored packed (ops/conv_weight_layout.hpp) are used where they lie.
+  using ops::conv_layout::WeightLayout;
+  WeightLayout layout = WeightLayout::kOnnx;
+  if (!ops::conv_layout::parse_layout(attrs.attr_string("weight_layout", ""), &layout) ||
+      (layout == WeightLayout::kTapsC && !depthwise))
+    return nullptr;
+  std::vector<float> unpacked;
+  if (layout == WeightLayout::kPanels16 && winograd) {  // the transform wants ONNX order
+    unpacked.resize(static_cast<size_t>(w->numel()));
+    ops::conv_layout::for_each_weight(layout, group, mg, cg, kh * kw,
+                                      [&](int64_t o, int64_t p) { unpacked[o] = wd[p]; });
+    wd = unpacked.data();
+    layout = WeightLayout::kOnnx;
+  }
   if (depthwise) {
-    // Weights [C, 1, kh, kw] -> [kh * kw][C].
-    s->packed_ = AlignedFloats(kh * kw * c);
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t tap = 0; tap < kh * kw; ++tap)
-        s->packed_.data()[tap * c + ch] = wd[ch * kh * kw + tap];
+    if (layout == WeightLayout::kTapsC) {
+      s->weights_mapped_ = true;
+      s->dwa_.w = wd;
+    } else {
+      // Weights [C, 1, kh, kw] -> [kh * kw][C].
+      s->packed_ = AlignedFloats(kh * kw * c);
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t tap = 0; tap < kh * kw; ++tap)
+          s->packed_.data()[tap * c + ch] = wd[ch * kh * kw + tap];
+      s->dwa_.w = s->packed_.data();
+    }
     if (bd) {
       s->bias_ = AlignedFloats(c);
       std::memcpy(s->bias_.data(), bd, static_cast<size_t>(c) * sizeof(float));
@@ -409,7 +435,6 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
     d.ih = xs[1];
     d.iw = xs[2];
     d.x_stride = c;
-    d.w = s->packed_.data();
     d.oh = ys[1];
     d.ow = ys[2];
     d.y_stride = s->ys_;
@@ -434,20 +459,33 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
   // GEMM weights per group: B[k = (ky * kw + kx) * cg + ci][n] = W[g * mg + n][ci][ky][kx].
   const int64_t kdim = kh * kw * cg, pg = panels_of(mg);
   s->kdim_ = kdim;
-  s->packed_ = AlignedFloats(group * pg * kPanel * kdim);
-  // Packed straight from W: panel p of group gi holds, for k = (tap, ci), the 16 values
-  // W[gi * mg + 16p + j][ci][tap] (zero past mg).
-  for (int64_t gi = 0; gi < group; ++gi)
-    for (int64_t p = 0; p < pg; ++p) {
-      float* panel = s->packed_.data() + (gi * pg + p) * kPanel * kdim;
-      const int64_t n0 = p * kPanel, nn = std::min<int64_t>(kPanel, mg - n0);
-      for (int64_t j = 0; j < nn; ++j) {
-        const float* wrow = wd + (gi * mg + n0 + j) * cg * kh * kw;
-        for (int64_t ci = 0; ci < cg; ++ci)
-          for (int64_t tap = 0; tap < kh * kw; ++tap)
-            panel[(tap * cg + ci) * kPanel + j] = wrow[ci * kh * kw + tap];
+  if (layout == WeightLayout::kPanels16 && mg % kPanel == 0) {
+    // Whole panels: the kernels' layout exactly, read from the engine.
+    s->weights_mapped_ = true;
+    s->wptr_ = wd;
+  } else {
+    s->packed_ = AlignedFloats(group * pg * kPanel * kdim);
+    s->wptr_ = s->packed_.data();
+    for (int64_t gi = 0; gi < group; ++gi)
+      for (int64_t p = 0; p < pg; ++p) {
+        float* panel = s->packed_.data() + (gi * pg + p) * kPanel * kdim;
+        const int64_t n0 = p * kPanel, nn = std::min<int64_t>(kPanel, mg - n0);
+        if (layout == WeightLayout::kPanels16) {
+          // The builder's last panel of a group is nn wide: pad it to 16.
+          const float* src = wd + gi * mg * kdim + n0 * kdim;
+          for (int64_t k = 0; k < kdim; ++k)
+            std::memcpy(panel + k * kPanel, src + k * nn, static_cast<size_t>(nn) * sizeof(float));
+          continue;
+        }
+        // From ONNX order: for k = (tap, ci), the 16 values W[gi * mg + 16p + j][ci][tap].
+        for (int64_t j = 0; j < nn; ++j) {
+          const float* wrow = wd + (gi * mg + n0 + j) * cg * kh * kw;
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t tap = 0; tap < kh * kw; ++tap)
+              panel[(tap * cg + ci) * kPanel + j] = wrow[ci * kh * kw + tap];
+        }
       }
-    }
+  }
   if (bd) {
     s->bias_ = AlignedFloats(group * pg * kPanel);
     for (int64_t gi = 0; gi < group; ++gi)

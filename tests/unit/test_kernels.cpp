@@ -11,6 +11,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "builder/build.hpp"
 #include "fast_test_util.hpp"
 #include "graph_test_util.hpp"
 #include "kernels/cpu.hpp"
@@ -894,6 +895,56 @@ TEST(FastKernels, ProducersWriteStridedConcatSlices) {
   for (auto [v, kind] : steps) {
     SCOPED_TRACE(v);
     check_fast(g, v, kind);
+    if (HasFatalFailure()) return;
+  }
+}
+
+}  // namespace
+}  // namespace lithe
+
+namespace lithe {
+namespace {
+
+// Weights the builder stored in the kernels' layout (build::pack_conv_weights): the fast steps
+// read them where they lie (whole panels, depthwise taps) or pad the last panel; Winograd
+// unpacks them; the reference kernel unpacks them. Every path against the unpacked graph's
+// reference run.
+TEST(FastKernels, ConvWithBuilderPackedWeights) {
+  struct P {
+    int64_t c, m, k, s, group, h;
+    const char* kind;
+  };
+  for (const P& v : std::vector<P>{{8, 32, 1, 1, 1, 6, "conv-gemm"},     // whole panels, mapped
+                                   {8, 20, 1, 1, 1, 6, "conv-gemm"},     // padded last panel
+                                   {20, 80, 3, 2, 1, 9, "conv-im2col"},  // packed A path
+                                   {3, 17, 3, 2, 1, 9, "conv-im2col"},   // row-major patches
+                                   {16, 48, 3, 1, 1, 10, "conv-winograd"},
+                                   {12, 24, 3, 1, 3, 7, "conv-im2col"},  // grouped
+                                   {24, 24, 3, 1, 24, 7, "dwconv"}}) {
+    ConvCase k;
+    k.c = v.c;
+    k.m = v.m;
+    k.kh = k.kw = v.k;
+    k.sh = k.sw = v.s;
+    k.group = v.group;
+    k.h = v.h;
+    k.w = v.h + 1;
+    k.pads = v.k == 3 ? std::vector<int64_t>{1, 1, 1, 1} : std::vector<int64_t>{0, 0, 0, 0};
+    k.residual = v.m == 20;
+    SCOPED_TRACE(k.str());
+    const unsigned seed = static_cast<unsigned>(std::hash<std::string>()(k.str()));
+    std::shared_ptr<ir::Graph> g = conv_graph(k, seed);
+    // The reference run of the graph as built, before packing.
+    std::vector<Tensor> ins = test::seeded_inputs(*g, 7);
+    std::vector<Tensor> want = test::run_graph(g, ins);
+    ASSERT_EQ(build::pack_conv_weights(*g), 1);
+    const ir::Node& n =
+        g->nodes[static_cast<size_t>(g->values[static_cast<size_t>(g->find_value("y"))].producer)];
+    ASSERT_TRUE(n.attrs.count("weight_layout"));
+    // The reference kernel unpacks: bitwise the same as before packing.
+    std::vector<Tensor> ref = test::run_graph(g, ins);
+    ASSERT_EQ(0, std::memcmp(want[0].raw(), ref[0].raw(), want[0].nbytes()));
+    check_fast(g, "y", v.kind);
     if (HasFatalFailure()) return;
   }
 }

@@ -378,21 +378,15 @@ class DeconvStep final : public FastStep {
 std::unique_ptr<FastStep> make_deconv(const ir::Graph& g, const ir::Node& node,
                                       const KernelTable& kt) {
   const bool fused = node.domain == "lithe";
-  const int xv = input_at(node, 0), wv = input_at(node, 1), bv = input_at(node, 2);
-  const int zv = fused ? input_at(node, 3) : -1;
-  if (node.outputs.size() != 1 || node.inputs.size() > (fused ? 4u : 3u)) return nullptr;
-  const int yv = node.outputs[0];
-  const Tensor* w = constant_of(g, wv);
-  const Tensor* bias = constant_of(g, bv);
-  if (!is_f32_static(g, xv) || !is_f32_static(g, yv) || !w || w->dtype() != DType::kFloat32 ||
-      (bv >= 0 && (!bias || bias->dtype() != DType::kFloat32)) ||
-      (zv >= 0 && !is_f32_static(g, zv)))
-    return nullptr;
+  if (node.inputs.size() > (fused ? 4u : 3u)) return nullptr;
+  ConvOperands io;
+  if (!conv_operands(g, node, fused ? 3 : -1, &io)) return nullptr;
+  const int xv = io.x, zv = io.z, yv = io.y;
+  const Tensor* w = io.weight;
+  const Tensor* bias = io.bias;
   const Shape& xs = dims_of(g, xv);
   const Shape& ys = dims_of(g, yv);
   const Shape& ws = w->shape();
-  if (xs.size() != 4 || ys.size() != 4 || ws.size() != 4) return nullptr;
-  if (zv >= 0 && dims_of(g, zv) != ys) return nullptr;
   for (int64_t d : xs)
     if (d <= 0) return nullptr;
   ops::NodeAttrs a(node);

@@ -47,6 +47,33 @@ inline const Shape& dims_of(const ir::Graph& g, int v) {
 /// Input i of the node, or -1 when absent.
 inline int input_at(const ir::Node& n, size_t i) { return i < n.inputs.size() ? n.inputs[i] : -1; }
 
+/// The operands of a 2-D conv-like node: X, constant W, optional constant bias, optional
+/// residual Z (input `z_index`, -1 for none) and Y, all float32 4-D with static shapes, Z shaped
+/// like Y.
+struct ConvOperands {
+  int x = -1, w = -1, b = -1, z = -1, y = -1;
+  const Tensor* weight = nullptr;
+  const Tensor* bias = nullptr;
+};
+
+/// Fills `o`; false when an operand is missing or not as above (the reference kernel runs).
+inline bool conv_operands(const ir::Graph& g, const ir::Node& node, int z_index, ConvOperands* o) {
+  o->x = input_at(node, 0);
+  o->w = input_at(node, 1);
+  o->b = input_at(node, 2);
+  o->z = z_index >= 0 ? input_at(node, static_cast<size_t>(z_index)) : -1;
+  o->y = node.outputs.size() == 1 ? node.outputs[0] : -1;
+  o->weight = constant_of(g, o->w);
+  o->bias = constant_of(g, o->b);
+  if (!is_f32_static(g, o->x) || !is_f32_static(g, o->y) || !o->weight ||
+      o->weight->dtype() != DType::kFloat32 || o->weight->rank() != 4 ||
+      (o->b >= 0 && (!o->bias || o->bias->dtype() != DType::kFloat32)) ||
+      (o->z >= 0 && !is_f32_static(g, o->z)))
+    return false;
+  const Shape& ys = dims_of(g, o->y);
+  return dims_of(g, o->x).size() == 4 && ys.size() == 4 && (o->z < 0 || dims_of(g, o->z) == ys);
+}
+
 /// The fused epilogue of a lithe-domain op; false when its attributes are not valid.
 inline bool parse_act(const ops::NodeAttrs& a, ops::fused::Epilogue* e) {
   return ops::fused::parse_epilogue(a.attr_string("activation", ""),

@@ -336,20 +336,14 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
                                     const plan::MemoryPlan* plan,
                                     const std::vector<char>* winograd_ok) {
   const ir::Node& node = g.nodes[node_index];
-  const int xv = input_at(node, 0), wv = input_at(node, 1), bv = input_at(node, 2),
-            zv = input_at(node, 3);
-  const int yv = node.outputs.empty() ? -1 : node.outputs[0];
-  const Tensor* w = constant_of(g, wv);
-  const Tensor* bias = constant_of(g, bv);
-  if (!is_f32_static(g, xv) || !is_f32_static(g, yv) || !w || w->dtype() != DType::kFloat32 ||
-      (bv >= 0 && (!bias || bias->dtype() != DType::kFloat32)) ||
-      (zv >= 0 && !is_f32_static(g, zv)))
-    return nullptr;
+  ConvOperands io;
+  if (!conv_operands(g, node, 3, &io)) return nullptr;
+  const int xv = io.x, wv = io.w, bv = io.b, zv = io.z, yv = io.y;
+  const Tensor* w = io.weight;
+  const Tensor* bias = io.bias;
   const Shape& xs = dims_of(g, xv);
   const Shape& ys = dims_of(g, yv);
   const Shape& ws = w->shape();
-  if (xs.size() != 4 || ys.size() != 4 || ws.size() != 4) return nullptr;
-  if (zv >= 0 && dims_of(g, zv) != ys) return nullptr;
   ops::NodeAttrs attrs(node);
   ops::fused::Epilogue act;
   if (!parse_act(attrs, &act)) return nullptr;

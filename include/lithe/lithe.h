@@ -29,6 +29,9 @@ const char* lithe_engine_input_name(const lithe_engine* engine, size_t i);
 const char* lithe_engine_output_name(const lithe_engine* engine, size_t i);
 
 lithe_status lithe_context_create(const lithe_engine* engine, lithe_context** out);
+/** The same with `threads` (>= 1) threads for the kernels, the calling thread included. */
+lithe_status lithe_context_create_threads(const lithe_engine* engine, int32_t threads,
+                                          lithe_context** out);
 void lithe_context_free(lithe_context* ctx);
 /** Copies `nbytes` of `data` as input `name` with the given element type and shape. */
 lithe_status lithe_context_set_input(lithe_context* ctx, const char* name, int32_t dtype,

@@ -1,8 +1,7 @@
-#include "lithe/lithe.h"
-
 #include <cstring>
 #include <new>
 
+#include "lithe/lithe.h"
 #include "lithe/lithe.hpp"
 
 struct lithe_engine {
@@ -56,11 +55,18 @@ const char* lithe_engine_output_name(const lithe_engine* e, size_t i) {
   return e && i < e->e->outputs().size() ? e->e->outputs()[i].name.c_str() : nullptr;
 }
 
-lithe_status lithe_context_create(const lithe_engine* engine, lithe_context** out) {
+lithe_status lithe_context_create_threads(const lithe_engine* engine, int32_t threads,
+                                          lithe_context** out) {
   return guarded([&] {
     if (!engine || !out) lithe::fail("lithe_context_create: null argument");
-    *out = new lithe_context{engine->e->create_context()};
+    lithe::ContextOptions o;
+    o.threads = threads;
+    *out = new lithe_context{engine->e->create_context(o)};
   });
+}
+
+lithe_status lithe_context_create(const lithe_engine* engine, lithe_context** out) {
+  return lithe_context_create_threads(engine, 1, out);
 }
 
 void lithe_context_free(lithe_context* ctx) { delete ctx; }

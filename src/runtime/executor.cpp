@@ -71,12 +71,6 @@ bool Program::supports(const ir::Graph& g, const plan::MemoryPlan& p) {
   return true;
 }
 
-int Program::fast_count() const {
-  int c = 0;
-  for (const auto& f : fast_) c += f != nullptr;
-  return c;
-}
-
 // A node run by its reference kernel: the compute context and what to zero before it.
 struct Session::RefStep {
   std::vector<const Tensor*> ins;
@@ -140,8 +134,6 @@ Session::Session(std::shared_ptr<const Program> program, int threads)
 }
 
 Session::~Session() = default;
-
-int Session::threads() const { return pool_->size(); }
 
 void Session::set_profiling(bool on) {
   profiling_ = on;

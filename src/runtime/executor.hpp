@@ -42,8 +42,6 @@ class Program {
   const FastStep* fast_step(size_t n) const { return fast_[n].get(); }
   /// Per-thread scratch floats: the largest any step needs.
   int64_t scratch_floats() const { return scratch_floats_; }
-  /// Nodes run by fast steps / by reference kernels / skipped.
-  int fast_count() const;
 
  private:
   friend class Session;
@@ -69,7 +67,6 @@ class Session {
   /// When on, run() adds each node's wall time (ns) to node_ns().
   void set_profiling(bool on);
   const std::vector<int64_t>& node_ns() const { return node_ns_; }
-  int threads() const;
 
  private:
   struct RefStep;

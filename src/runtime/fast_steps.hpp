@@ -25,7 +25,7 @@ class FastStep {
   virtual int64_t macs() const { return 0; }
   /// Runs thread t's share (of nt). `scratch` holds scratch_floats() floats.
   virtual void run(const ValuePtrs& vals, int t, int nt, float* scratch) const = 0;
-  /// The kernel chosen, for profiles ("conv-gemm-im2col", "dwconv"...).
+  /// The kernel chosen, for profiles ("conv-gemm", "conv-winograd", "dwconv"...).
   virtual const char* kind() const = 0;
   /// Constant values this step copied (packed) at preparation and never reads again.
   virtual std::vector<int> packed_constants() const { return {}; }

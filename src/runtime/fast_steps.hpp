@@ -38,6 +38,8 @@ std::unique_ptr<FastStep> make_elementwise_step(const ir::Graph& g, size_t n);
 std::unique_ptr<FastStep> make_resize_step(const ir::Graph& g, size_t n,
                                            const kernels::KernelTable& kt);
 
+/// fast_norm.cpp: LayerNormalization over trailing axes.
+std::unique_ptr<FastStep> make_norm_step(const ir::Graph& g, size_t n);
 /// fast_copy.cpp: Concat, Split (any axis), ConstantOfShape.
 std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n);
 

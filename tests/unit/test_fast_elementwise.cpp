@@ -333,3 +333,40 @@ TEST(FastElementwise, NotFloat32StaysReference) {
 
 }  // namespace
 }  // namespace lithe
+
+namespace lithe {
+namespace {
+
+// LayerNormalization over trailing axes with Scale / B constants (full or broadcasting): the
+// fast step reproduces the reference's bits.
+TEST(FastNorm, LayerNormalizationMatchesTheReferenceBitwise) {
+  struct C {
+    Shape x;
+    int64_t axis;
+    Shape scale, bias;  // bias {} = none
+  };
+  for (const C& c : std::vector<C>{{{2, 40, 120}, -1, {120}, {120}},
+                                   {{1, 40, 120}, 2, {120}, {}},
+                                   {{3, 5, 7}, 1, {5, 7}, {1, 7}},
+                                   {{64, 384}, -1, {384}, {384}},
+                                   {{4, 3, 16, 16}, 1, {3, 1, 1}, {16}}}) {
+    SCOPED_TRACE("X " + shape_str(c.x) + " axis " + std::to_string(c.axis));
+    GraphBuilder b(17);
+    b.input("x", c.x);
+    b.constant("scale", c.scale);
+    std::vector<std::string> ins = {"x", "scale"};
+    if (!c.bias.empty()) {
+      b.constant("bias", c.bias);
+      ins.push_back("bias");
+    }
+    ir::Node& n = b.node("LayerNormalization", ins, {"y"});
+    n.attrs["axis"] = GraphBuilder::i(c.axis);
+    n.attrs["epsilon"] = test::attr_f(1e-3f);
+    b.output("y");
+    check_graph(b.build(), "y", /*exact=*/true, "layernorm");
+    if (HasFatalFailure()) return;
+  }
+}
+
+}  // namespace
+}  // namespace lithe

@@ -25,6 +25,15 @@ using namespace step_util;
 // K=16 N=96 68 -> 79 GFLOP/s, K=144 N=32 61 -> 100; K=64 N=384 85 -> 82).
 bool use_direct(int64_t k, int64_t n) { return panels_of(n) <= 4 || k <= 32; }
 
+// Equal row tiles of at most `cap` rows (a multiple of mr) covering `rows`: the tiles a GEMM
+// task takes, balanced so that a short last tile does not leave one thread most of the work.
+// (Which tile computes a row never changes its value.)
+int64_t balanced_tile(int64_t rows, int64_t cap, int mr) {
+  const int64_t tiles = (rows + cap - 1) / cap;
+  const int64_t even = (rows + tiles - 1) / tiles;
+  return std::min(cap, (even + mr - 1) / mr * mr);
+}
+
 // Rows per GEMM task: the A tile (rows x K floats) stays within about 128 KiB.
 int64_t tile_rows(int64_t k, int mr) {
   const int64_t fit = (32768 / std::max<int64_t>(k, 1)) / mr * mr;
@@ -85,7 +94,8 @@ class ConvStep final : public FastStep {
       return;
     }
     if (kind_ == Kind::kWinograd) return run_winograd(x, y, z, t, nt, scratch);
-    const int64_t mrows = oh_ * ow_, mt = (mrows + tm_ - 1) / tm_;
+    const int64_t mrows = oh_ * ow_, tm = balanced_tile(mrows, tm_, kt_.gemm_mr);
+    const int64_t mt = (mrows + tm - 1) / tm;
     const int64_t pg = panels_of(mg_), pc = (pg + pchunk_ - 1) / pchunk_;
     const int64_t tasks = nb_ * group_ * mt * pc;
     int64_t b, e;
@@ -94,7 +104,7 @@ class ConvStep final : public FastStep {
     for (int64_t task = b; task < e; ++task) {
       const int64_t pi = task % pc, rest = task / pc;
       const int64_t mi = rest % mt, gi = (rest / mt) % group_, img = rest / mt / group_;
-      const int64_t m0 = mi * tm_, m1 = std::min(mrows, m0 + tm_);
+      const int64_t m0 = mi * tm, m1 = std::min(mrows, m0 + tm);
       const int64_t p0 = pi * pchunk_, p1 = std::min(pg, p0 + pchunk_);
       // C rows from `row0` of this image and group (Y at its pixel stride, Z dense).
       kernels::GemmArgs a;
@@ -605,13 +615,14 @@ class GemmStep final : public FastStep {
     a.ep.bias = bias_.data();
     a.ep.ldr = n_;
     // Tasks: row tiles x panel chunks, split statically.
-    const int64_t mt = (m_ + tm_ - 1) / tm_, pg = panels_of(n_), pc = (pg + pchunk_ - 1) / pchunk_;
+    const int64_t tm = balanced_tile(m_, tm_, kt_.gemm_mr);
+    const int64_t mt = (m_ + tm - 1) / tm, pg = panels_of(n_), pc = (pg + pchunk_ - 1) / pchunk_;
     int64_t b, e;
     static_range(mt * pc, t, nt, &b, &e);
     int64_t built = -1;
     for (int64_t task = b; task < e; ++task) {
       const int64_t mi = task / pc, pi = task % pc;
-      const int64_t m0 = mi * tm_, m1 = std::min(m_, m0 + tm_);
+      const int64_t m0 = mi * tm, m1 = std::min(m_, m0 + tm);
       if (direct_) {
         kernels::GemmArgs d = a;
         d.m = m_;

@@ -41,10 +41,10 @@ void print_profile(const Context& ctx, int runs) {
     macs += n.macs;
   }
   std::sort(p.begin(), p.end(), [](const auto& a, const auto& b) { return a.ns > b.ns; });
-  std::printf("%-40s %-24s %-12s %9s %6s %8s\n", "node", "op", "kernel", "ms", "share", "GFLOP/s");
+  std::printf("%-40s %-24s %-18s %9s %6s %8s\n", "node", "op", "kernel", "ms", "share", "GFLOP/s");
   for (const auto& n : p) {
     const double ms = static_cast<double>(n.ns) / 1e6 / runs;
-    std::printf("%-40.40s %-24.24s %-12s %9.3f %5.1f%% %8.1f\n", n.node.c_str(), n.op.c_str(),
+    std::printf("%-40.40s %-24.24s %-18s %9.3f %5.1f%% %8.1f\n", n.node.c_str(), n.op.c_str(),
                 n.kernel.c_str(), ms,
                 total ? 100.0 * static_cast<double>(n.ns) / static_cast<double>(total) : 0.0,
                 n.ns ? 2.0 * static_cast<double>(n.macs) * runs / static_cast<double>(n.ns) : 0.0);

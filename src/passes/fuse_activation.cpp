@@ -17,26 +17,13 @@
 
 #include "ops/fused_internal.hpp"
 #include "passes/pass.hpp"
+#include "passes/pass_util.hpp"
 
 namespace lithe::passes {
 namespace {
 
 using ops::fused::Activation;
 using ops::fused::Epilogue;
-
-// True for a node whose epilogue can still take an activation.
-bool is_fusable_producer(const ir::Node& n) {
-  if (ops::fused::residual_index(n.op_type) < 0) return false;
-  if (n.domain != "" && n.domain != "lithe") return false;
-  if (n.outputs.size() != 1 || n.outputs[0] < 0) return false;
-  if (n.domain == "lithe") {
-    auto it = n.attrs.find("activation");
-    if (it != n.attrs.end() &&
-        (it->second.kind != ir::Attribute::Kind::kString || !it->second.s.empty()))
-      return false;
-  }
-  return true;
-}
 
 // A float attribute with its default; false when present with another kind (the op would
 // reject the node, so leave it alone).
@@ -216,7 +203,7 @@ int fuse_activation(const ir::Graph& g, Rewriter& rw) {
   std::map<std::string, int> by_kind;
   for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
     const ir::Node& n = g.nodes[ni];
-    if (!is_fusable_producer(n)) continue;
+    if (!util::epilogue_free(n)) continue;
     const int v = n.outputs[0];
     const ir::TensorType& vt = g.values[static_cast<size_t>(v)].type;
     if (!is_float(vt.dtype)) continue;

@@ -11,6 +11,7 @@
 
 #include "ops/fused_internal.hpp"
 #include "passes/pass.hpp"
+#include "passes/pass_util.hpp"
 
 namespace lithe::passes {
 namespace {
@@ -18,24 +19,13 @@ namespace {
 // True for a producer whose epilogue can still take a residual: no activation (it would
 // run before the Add) and no residual yet.
 bool can_take_residual(const ir::Node& n) {
+  if (!util::epilogue_free(n)) return false;
   const int zi = ops::fused::residual_index(n.op_type);
-  if (zi < 0) return false;
-  if (n.domain != "" && n.domain != "lithe") return false;
-  if (n.outputs.size() != 1 || n.outputs[0] < 0) return false;
-  if (n.domain == "lithe") {
-    auto it = n.attrs.find("activation");
-    if (it != n.attrs.end() &&
-        (it->second.kind != ir::Attribute::Kind::kString || !it->second.s.empty()))
-      return false;
-    if (n.inputs.size() > static_cast<size_t>(zi) && n.inputs[static_cast<size_t>(zi)] >= 0)
-      return false;
-  }
+  if (n.domain == "lithe" && n.inputs.size() > static_cast<size_t>(zi) &&
+      n.inputs[static_cast<size_t>(zi)] >= 0)
+    return false;
   // An ONNX node with more inputs than its base op takes is malformed; leave it to the op.
   return n.inputs.size() <= static_cast<size_t>(zi);
-}
-
-bool same_known_type(const ir::TensorType& a, const ir::TensorType& b) {
-  return a.fully_known() && b.fully_known() && a.dtype == b.dtype && a.dims == b.dims;
 }
 
 // True when value `to` is computed from value `from` (walking producers back from `to`).
@@ -76,8 +66,8 @@ int fuse_residual(const ir::Graph& g, Rewriter& rw) {
       const ir::Node& prod = g.nodes[static_cast<size_t>(p)];
       if (!can_take_residual(prod) || prod.outputs[0] != x) continue;
       if (single_consumer(g, x) != static_cast<int>(ai)) continue;
-      if (!same_known_type(g.values[static_cast<size_t>(x)].type, yt)) continue;
-      if (!same_known_type(g.values[static_cast<size_t>(other)].type, yt)) continue;
+      if (!util::same_type(g, x, a.outputs[0]) || !util::same_type(g, other, a.outputs[0]))
+        continue;
       if (depends_on(g, other, x)) continue;
 
       const size_t zi = static_cast<size_t>(ops::fused::residual_index(prod.op_type));

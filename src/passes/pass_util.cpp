@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ops/fused_internal.hpp"
+
 namespace lithe::passes::util {
 
 std::vector<char> values_read_by_subgraphs(const ir::Graph& g) {
@@ -19,6 +21,19 @@ bool type_known(const ir::Graph& g, int v) {
   if (v < 0) return false;
   const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
   return t.dtype != DType::kUndefined && t.fully_known();
+}
+
+bool epilogue_free(const ir::Node& n) {
+  if (ops::fused::residual_index(n.op_type) < 0) return false;
+  if (n.domain != "" && n.domain != "lithe") return false;
+  if (n.outputs.size() != 1 || n.outputs[0] < 0) return false;
+  if (n.domain == "lithe") {
+    auto it = n.attrs.find("activation");
+    if (it != n.attrs.end() &&
+        (it->second.kind != ir::Attribute::Kind::kString || !it->second.s.empty()))
+      return false;
+  }
+  return true;
 }
 
 bool same_type(const ir::Graph& g, int a, int b) {

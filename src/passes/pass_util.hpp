@@ -8,11 +8,9 @@
 
 namespace lithe::passes::util {
 
-
 /// Per value id of `g`: 1 if a subgraph body (at any depth) reads it by name. Such a value
 /// cannot be renamed, replaced or removed: replace_uses() only rewires node inputs.
 std::vector<char> values_read_by_subgraphs(const ir::Graph& g);
-
 
 /// True if value `v` has a fully known static shape and a known element type.
 bool type_known(const ir::Graph& g, int v);
@@ -27,6 +25,10 @@ bool unused(const ir::Graph& g, int v, const std::vector<char>& body_reads);
 std::vector<double> to_doubles(const Tensor& t);
 /// A tensor of element type `dtype` and shape `shape` holding `v` (converted as Cast does).
 Tensor from_doubles(const std::vector<double>& v, DType dtype, const Shape& shape);
+
+/// True for a node with a fused form (Conv, ConvTranspose, Gemm, MatMul, ONNX or lithe
+/// domain) and one output whose epilogue is still free: no `activation` set yet.
+bool epilogue_free(const ir::Node& n);
 
 /// True if every element of `t` equals `x` (numeric types only; false for empty tensors).
 bool all_equal(const Tensor& t, double x);

@@ -60,26 +60,7 @@ inline void f32_pool(const PoolArgs& a, int64_t oy0, int64_t oy1) {
       float* y = a.y + (oy * a.ow + ox) * a.y_stride;
       int64_t c = channels<VN, kVecWidth>(a, oy, ox, 0, y, div);
       c = channels<V4, 4>(a, oy, ox, c, y, div);
-      for (; c < a.c; ++c) {
-        float acc = a.max ? std::numeric_limits<float>::lowest() : 0.0f;
-        bool any = false;
-        for (int64_t ky = 0; ky < a.kh; ++ky) {
-          const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
-          if (iy < 0 || iy >= a.ih) continue;
-          for (int64_t kx = 0; kx < a.kw; ++kx) {
-            const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
-            if (ix < 0 || ix >= a.iw) continue;
-            const float v = a.x[(iy * a.iw + ix) * a.x_stride + c];
-            if (a.max)
-              acc = (!any || v > acc) ? v : acc;
-            else
-              acc += v;
-            any = true;
-          }
-        }
-        if (!a.max) acc = div > 0 ? acc / div : 0.0f;
-        y[c] = acc;
-      }
+      channels<float, 1>(a, oy, ox, c, y, div);
     }
 }
 

@@ -12,6 +12,7 @@
 #include "ir/graph.hpp"
 #include "op_test_util.hpp"
 #include "ops/infer.hpp"
+#include "passes/pass.hpp"
 #include "runtime/ref_executor.hpp"
 
 namespace lithe::test {
@@ -122,6 +123,25 @@ inline void expect_same_outputs(const std::vector<Tensor>& before, const std::ve
       ASSERT_NEAR(before[k].at_double(i), after[k].at_double(i), tol * scale)
           << "output " << k << " element " << i;
   }
+}
+
+/// What run_pass_checked saw: how often the pass fired, and the graph's outputs before and after.
+struct PassRun {
+  int fired = 0;
+  std::vector<Tensor> before, after;
+};
+
+/// Runs pass `name` `times` times on `g` and verifies the graph; with `compare`, also runs the
+/// graph before and after on the same seeded inputs.
+inline PassRun run_pass_checked(const std::shared_ptr<ir::Graph>& g, const std::string& name,
+                                int times = 1, bool compare = true) {
+  PassRun r;
+  auto ins = seeded_inputs(*g);
+  if (compare) r.before = run_graph(g, ins);
+  for (int i = 0; i < times; ++i) r.fired += passes::run_pass(*g, *passes::find_pass(name));
+  ir::verify(*g);
+  if (compare) r.after = run_graph(g, ins);
+  return r;
 }
 
 /// Number of nodes with this op type.

@@ -11,19 +11,10 @@ using test::GraphBuilder;
 
 namespace {
 
-struct Result {
-  int fired = 0;
-  std::vector<Tensor> before, after;
-};
+using Result = test::PassRun;
 
 Result run_checked(const std::shared_ptr<ir::Graph>& g, bool compare = true) {
-  Result r;
-  auto ins = test::seeded_inputs(*g);
-  if (compare) r.before = test::run_graph(g, ins);
-  r.fired = passes::run_pass(*g, *passes::find_pass("constant-folding"));
-  ir::verify(*g);
-  if (compare) r.after = test::run_graph(g, ins);
-  return r;
+  return test::run_pass_checked(g, "constant-folding", 1, compare);
 }
 
 Tensor scalar_i64(int64_t v) {

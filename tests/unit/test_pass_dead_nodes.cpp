@@ -11,20 +11,11 @@ using test::GraphBuilder;
 
 namespace {
 
-struct Result {
-  int fired = 0;
-  std::vector<Tensor> before, after;
-};
+using Result = test::PassRun;
 
 // Runs the pass once, with the graph run before and after on the same seeded inputs.
 Result run_checked(const std::shared_ptr<ir::Graph>& g) {
-  Result r;
-  auto ins = test::seeded_inputs(*g);
-  r.before = test::run_graph(g, ins);
-  r.fired = passes::run_pass(*g, *passes::find_pass("dead-node-elimination"));
-  ir::verify(*g);
-  r.after = test::run_graph(g, ins);
-  return r;
+  return test::run_pass_checked(g, "dead-node-elimination");
 }
 
 ir::Attribute graph_attr(std::shared_ptr<ir::Graph> body) {

@@ -12,19 +12,10 @@ using test::GraphBuilder;
 
 namespace {
 
-struct Result {
-  int fired = 0;
-  std::vector<Tensor> before, after;
-};
+using Result = test::PassRun;
 
 Result run_checked(const std::shared_ptr<ir::Graph>& g, int times = 1) {
-  Result r;
-  auto ins = test::seeded_inputs(*g);
-  r.before = test::run_graph(g, ins);
-  for (int i = 0; i < times; ++i)
-    r.fired += passes::run_pass(*g, *passes::find_pass("fold-batchnorm"));
-  ir::verify(*g);
-  r.after = test::run_graph(g, ins);
+  Result r = test::run_pass_checked(g, "fold-batchnorm", times);
   test::expect_same_outputs(r.before, r.after, 1e-5);
   return r;
 }

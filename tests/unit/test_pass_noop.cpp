@@ -11,20 +11,12 @@ using test::GraphBuilder;
 
 namespace {
 
-struct Result {
-  int fired = 0;
-  std::vector<Tensor> before, after;
-};
+using Result = test::PassRun;
 
 // Runs no-op elimination once and checks the values are unchanged (bit for bit: a no-op
 // does no arithmetic).
 Result run_checked(const std::shared_ptr<ir::Graph>& g) {
-  Result r;
-  auto ins = test::seeded_inputs(*g);
-  r.before = test::run_graph(g, ins);
-  r.fired = passes::run_pass(*g, *passes::find_pass("noop-elimination"));
-  ir::verify(*g);
-  r.after = test::run_graph(g, ins);
+  Result r = test::run_pass_checked(g, "noop-elimination");
   test::expect_same_outputs(r.before, r.after, 0);
   return r;
 }

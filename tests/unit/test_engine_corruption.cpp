@@ -67,6 +67,24 @@ std::vector<size_t> positions(size_t from, size_t size) {
 class EngineCorruption : public ::testing::Test {
  protected:
   void SetUp() override { good_ = engine::serialize(engine_test_contents()); }
+
+  // Each byte at `where` set to its complement, then to zero (where that changes it), one at
+  // a time; with `reseal` the checksum is recomputed so the loader's later checks are reached.
+  Counts flip_each(const std::vector<size_t>& where, bool reseal, const std::string& label) {
+    Counts c;
+    for (size_t i : where)
+      for (int mode = 0; mode < 2; ++mode) {
+        std::string b = good_;
+        const auto old = static_cast<unsigned char>(b[i]);
+        const auto now = mode == 0 ? static_cast<unsigned char>(old ^ 0xFF) : 0;
+        if (now == old) continue;
+        b[i] = static_cast<char>(now);
+        if (reseal) engine::reseal(b);
+        try_load(b, c, label + " " + std::to_string(i));
+      }
+    return c;
+  }
+
   std::string good_;
 };
 
@@ -93,66 +111,29 @@ TEST_F(EngineCorruption, TruncatedAtEveryLength) {
 }
 
 TEST_F(EngineCorruption, EveryHeaderByte) {
-  Counts c;
-  for (size_t i = 0; i < engine::kHeaderSize; ++i)
-    for (int mode = 0; mode < 2; ++mode) {
-      std::string b = good_;
-      unsigned char old = static_cast<unsigned char>(b[i]);
-      unsigned char now = mode == 0 ? static_cast<unsigned char>(old ^ 0xFF) : 0;
-      if (now == old) continue;
-      b[i] = static_cast<char>(now);
-      try_load(b, c, "header byte " + std::to_string(i));
-    }
+  Counts c = flip_each(positions(0, engine::kHeaderSize), false, "header byte");
   print("header bytes (xor 0xFF, zero)", c);
   EXPECT_EQ(c.other, 0);
   EXPECT_EQ(c.loaded, 0);  // the checksum covers the header fields too
 }
 
 TEST_F(EngineCorruption, EveryHeaderByteResealed) {
-  Counts c;
-  for (size_t i = 0; i < engine::kHeaderSize - 8; ++i)  // not the checksum field itself
-    for (int mode = 0; mode < 2; ++mode) {
-      std::string b = good_;
-      unsigned char old = static_cast<unsigned char>(b[i]);
-      unsigned char now = mode == 0 ? static_cast<unsigned char>(old ^ 0xFF) : 0;
-      if (now == old) continue;
-      b[i] = static_cast<char>(now);
-      engine::reseal(b);
-      try_load(b, c, "resealed header byte " + std::to_string(i));
-    }
+  // Not the checksum field itself.
+  Counts c = flip_each(positions(0, engine::kHeaderSize - 8), true, "resealed header byte");
   print("header bytes, checksum recomputed", c);
   EXPECT_EQ(c.other, 0);
   EXPECT_GT(c.clear_error, 0);
 }
 
 TEST_F(EngineCorruption, EveryLaterByteAsIs) {
-  Counts c;
-  for (size_t i : positions(engine::kHeaderSize, good_.size()))
-    for (int mode = 0; mode < 2; ++mode) {
-      std::string b = good_;
-      unsigned char old = static_cast<unsigned char>(b[i]);
-      unsigned char now = mode == 0 ? static_cast<unsigned char>(old ^ 0xFF) : 0;
-      if (now == old) continue;
-      b[i] = static_cast<char>(now);
-      try_load(b, c, "byte " + std::to_string(i));
-    }
+  Counts c = flip_each(positions(engine::kHeaderSize, good_.size()), false, "byte");
   print("later bytes, checksum kept", c);
   EXPECT_EQ(c.other, 0);
   EXPECT_EQ(c.loaded, 0);  // the checksum covers every byte
 }
 
 TEST_F(EngineCorruption, EveryLaterByteResealed) {
-  Counts c;
-  for (size_t i : positions(engine::kHeaderSize, good_.size()))
-    for (int mode = 0; mode < 2; ++mode) {
-      std::string b = good_;
-      unsigned char old = static_cast<unsigned char>(b[i]);
-      unsigned char now = mode == 0 ? static_cast<unsigned char>(old ^ 0xFF) : 0;
-      if (now == old) continue;
-      b[i] = static_cast<char>(now);
-      engine::reseal(b);
-      try_load(b, c, "resealed byte " + std::to_string(i));
-    }
+  Counts c = flip_each(positions(engine::kHeaderSize, good_.size()), true, "resealed byte");
   print("later bytes, checksum recomputed", c);
   EXPECT_EQ(c.other, 0);
   EXPECT_GT(c.clear_error, 0);

@@ -125,6 +125,20 @@ bool feeds_only_a_concat(const ir::Graph& g, const ir::Node& n) {
   return c.domain.empty() && c.op_type == "Concat";
 }
 
+// The part of a candidate every op fills the same way: the node, its input, its weight and
+// the op's identity in the key.
+Candidate start_candidate(const ir::Node& n, int id, const Tensor& w) {
+  Candidate c;
+  c.node = id;
+  c.x = n.inputs[0];
+  c.key.op_type = n.op_type;
+  c.key.domain = n.domain;
+  c.key.opset = n.opset;
+  c.key.dtype = w.dtype();
+  c.weight = &w;
+  return c;
+}
+
 std::optional<Candidate> conv_candidate(const ir::Graph& g, int id) {
   const ir::Node& n = g.nodes[static_cast<size_t>(id)];
   if (!basic_ok(g, n)) return std::nullopt;
@@ -134,13 +148,7 @@ std::optional<Candidate> conv_candidate(const ir::Graph& g, int id) {
   const Shape& xs = type_of(g, n.inputs[0]).dims;
   if (xs.size() < 3 || w.rank() != static_cast<int64_t>(xs.size())) return std::nullopt;
   ops::NodeAttrs a(n);
-  Candidate c;
-  c.node = id;
-  c.x = n.inputs[0];
-  c.key.op_type = n.op_type;
-  c.key.domain = n.domain;
-  c.key.opset = n.opset;
-  c.key.dtype = w.dtype();
+  Candidate c = start_candidate(n, id, w);
   try {
     if (a.attr_int("group", 1) != 1) return std::nullopt;
     std::vector<int64_t> kernel(w.shape().begin() + 2, w.shape().end());
@@ -156,7 +164,6 @@ std::optional<Candidate> conv_candidate(const ir::Graph& g, int id) {
   c.key.attrs =
       attrs_without(n, {"kernel_shape", "strides", "dilations", "pads", "auto_pad", "group"});
   c.key.weight_rest.assign(w.shape().begin() + 1, w.shape().end());
-  c.weight = &w;
   c.weight_axis = 0;
   c.width = w.dim(0);
   if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
@@ -191,13 +198,7 @@ std::optional<Candidate> gemm_candidate(const ir::Graph& g, int id) {
   const Tensor& w = *constant_of(g, n.inputs[1]);
   if (w.rank() != 2 || type_of(g, n.inputs[0]).dims.size() != 2) return std::nullopt;
   ops::NodeAttrs a(n);
-  Candidate c;
-  c.node = id;
-  c.x = n.inputs[0];
-  c.key.op_type = n.op_type;
-  c.key.domain = n.domain;
-  c.key.opset = n.opset;
-  c.key.dtype = w.dtype();
+  Candidate c = start_candidate(n, id, w);
   int64_t trans_b = 0;
   try {
     trans_b = a.attr_int("transB", 0);
@@ -213,7 +214,6 @@ std::optional<Candidate> gemm_candidate(const ir::Graph& g, int id) {
   } catch (const Error&) {
     return std::nullopt;
   }
-  c.weight = &w;
   c.weight_axis = trans_b ? 0 : 1;
   c.width = w.dim(c.weight_axis);
   c.key.weight_rest = {w.dim(1 - c.weight_axis)};
@@ -234,16 +234,9 @@ std::optional<Candidate> matmul_candidate(const ir::Graph& g, int id) {
   const Shape& xs = type_of(g, n.inputs[0]).dims;
   // A 1-D A drops its axis from the output; a batched B is not one weight matrix.
   if (w.rank() != 2 || xs.size() < 2) return std::nullopt;
-  Candidate c;
-  c.node = id;
-  c.x = n.inputs[0];
-  c.key.op_type = n.op_type;
-  c.key.domain = n.domain;
-  c.key.opset = n.opset;
-  c.key.dtype = w.dtype();
+  Candidate c = start_candidate(n, id, w);
   c.key.attrs = n.attrs;
   c.key.weight_rest = {w.dim(0)};
-  c.weight = &w;
   c.weight_axis = 1;
   c.width = w.dim(1);
   c.split_axis = static_cast<int>(xs.size()) - 1;

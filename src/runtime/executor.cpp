@@ -182,15 +182,7 @@ void Session::run_reference(size_t n) {
     Tensor& view = views_[static_cast<size_t>(v)];
     void* home = arena_.get() + plan.offset[static_cast<size_t>(v)];
     if (plan.strided(v)) {
-      const size_t i = static_cast<size_t>(v);
-      const int64_t rb = plan.row_bytes[i], rs = plan.row_stride[i];
-      if (!view.defined() || static_cast<int64_t>(view.nbytes()) != plan.bytes[i])
-        fail_runtime(node.label(), ": output '", g.values[i].name,
-                     "' does not match the memory plan");
-      const auto* src = static_cast<const unsigned char*>(view.raw());
-      for (int64_t r = 0; r * rb < plan.bytes[i]; ++r)
-        std::memcpy(static_cast<unsigned char*>(home) + r * rs, src + r * rb,
-                    static_cast<size_t>(rb));
+      scatter_rows(view, plan, v, arena_.get(), g, node);
       continue;
     }
     if (view.raw() == home) continue;

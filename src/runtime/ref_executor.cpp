@@ -72,15 +72,6 @@ bool in_arena(const Planned* pl, int v) {
 // A value the plan stores as strided rows: computed densely, then scattered into its rows.
 bool strided(const Planned* pl, int v) { return pl && pl->plan->strided(v); }
 
-void scatter_rows(const Tensor& dense, const plan::MemoryPlan& p, int v, std::byte* arena) {
-  const size_t i = static_cast<size_t>(v);
-  const int64_t rb = p.row_bytes[i], rs = p.row_stride[i];
-  const auto* src = static_cast<const unsigned char*>(dense.raw());
-  auto* dst = reinterpret_cast<unsigned char*>(arena + p.offset[i]);
-  for (int64_t r = 0; r * rb < static_cast<int64_t>(dense.nbytes()); ++r)
-    std::memcpy(dst + r * rs, src + r * rb, static_cast<size_t>(rb));
-}
-
 // Runs one node: infers its output types from the actual inputs, gives it outputs (arena
 // views for planned values, fresh tensors otherwise) and computes them.
 void run_node(const ir::Graph& g, const ir::Node& node, size_t n, Scope& scope,
@@ -138,8 +129,7 @@ void run_node(const ir::Graph& g, const ir::Node& node, size_t n, Scope& scope,
     if (!outs[i].defined() && out_types[i].dtype != DType::kUndefined)
       fail_runtime(node.label(), ": output ", i, " was not produced");
     if (strided(planned, v)) {
-      if (!outs[i].defined()) fail_runtime(node.label(), ": output ", i, " was not produced");
-      scatter_rows(outs[i], *planned->plan, v, planned->arena);
+      scatter_rows(outs[i], *planned->plan, v, planned->arena, g, node);
     } else if (in_arena(planned, v)) {
       // A kernel that replaced its output (ComputeContext::set_output) gets it copied into
       // its arena bytes, where the plan's aliases expect it.
@@ -218,6 +208,19 @@ std::vector<Tensor> run_graph(const ir::Graph& g, const std::vector<Tensor>& inp
 }
 
 }  // namespace
+
+void scatter_rows(const Tensor& dense, const plan::MemoryPlan& p, int v, std::byte* arena,
+                  const ir::Graph& g, const ir::Node& producer) {
+  const size_t i = static_cast<size_t>(v);
+  if (!dense.defined() || static_cast<int64_t>(dense.nbytes()) != p.bytes[i])
+    fail_runtime(producer.label(), ": output '", g.values[i].name,
+                 "' does not match the memory plan (", p.bytes[i], " bytes)");
+  const int64_t rb = p.row_bytes[i], rs = p.row_stride[i];
+  const auto* src = static_cast<const unsigned char*>(dense.raw());
+  auto* dst = reinterpret_cast<unsigned char*>(arena + p.offset[i]);
+  for (int64_t r = 0; r * rb < p.bytes[i]; ++r)
+    std::memcpy(dst + r * rs, src + r * rb, static_cast<size_t>(rb));
+}
 
 void concat_into_slices(const ir::Node& node, const std::vector<const Tensor*>& ins, Tensor& out) {
   const Shape& dims = out.shape();

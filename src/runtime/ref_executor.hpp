@@ -68,6 +68,12 @@ class RefExecutor {
 /// when something precedes the axis), except inputs whose data already sits there.
 void concat_into_slices(const ir::Node& node, const std::vector<const Tensor*>& ins, Tensor& out);
 
+/// Copies `dense` (value v computed densely) into the rows the plan gives v in `arena` (a
+/// strided slice: plan::MemoryPlan::row_stride); fails naming the producer and the value when
+/// its size differs from the plan's.
+void scatter_rows(const Tensor& dense, const plan::MemoryPlan& p, int v, std::byte* arena,
+                  const ir::Graph& g, const ir::Node& producer);
+
 /// Zero-filled, 64-byte-aligned memory of `bytes` bytes (at least one) for RefExecutor::run.
 std::shared_ptr<std::byte> allocate_arena(int64_t bytes);
 

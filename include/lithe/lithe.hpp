@@ -9,6 +9,7 @@
 //
 // Every call reports failure by throwing lithe::Error (kind() says bad input vs runtime).
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -85,6 +86,17 @@ class Context {
   /// run() (clone() it to keep it).
   const Tensor& output(const std::string& name) const;
   const Tensor& output(size_t index) const;
+
+  /// Intermediate values, for per-layer comparisons (`lithe compare`): after each node of
+  /// run() the observer gets each output the node produced, as a dense tensor valid during
+  /// the call (clone() it to keep it), in execution order. Values the build kept from the
+  /// ONNX model have their ONNX names (a fused node's output keeps the name of the last node
+  /// it absorbed). A value the layout pass stores channels-last (named NAME_nhwc, dims
+  /// N,H,W,C) is passed as NAME, transposed back to the ONNX N,C,H,W layout; the pass's
+  /// layout copies of values reported elsewhere are left out. Observing copies values;
+  /// without an observer run() allocates nothing. An empty function turns it off.
+  using Observer = std::function<void(const std::string& value_name, const Tensor& value)>;
+  void set_observer(Observer observer);
 
   /// Per-node profiling: when on, run() adds each node's time; profile() lists
   /// (node name, op, kernel, total ns) for the nodes that ran.

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "builder/build.hpp"
 #include "engine/engine.hpp"
@@ -25,6 +26,10 @@ struct Context::Impl {
   std::shared_ptr<std::byte> arena;           ///< reference path: intermediates (planned offsets)
   std::vector<Tensor> inputs;
   std::vector<Tensor> outputs;
+  Context::Observer observer;
+  std::vector<std::string> observed_name;  ///< per value: the name reported ("": not reported)
+  std::vector<char> observed_nhwc;         ///< per value: stored NHWC, reported as NCHW
+  void observe(int v, const Tensor& t) const;
 };
 
 namespace {
@@ -32,6 +37,99 @@ TensorInfo info_of(const ir::Value& v) {
   return {v.name, v.type.dtype, v.type.dims, v.type.has_shape};
 }
 }  // namespace
+
+namespace {
+// Values the layout pass (passes/layout_nhwc.cpp) stores channels-last, found from the graph's
+// structure: the outputs of the lithe *Nhwc ops and of Transposes (0,2,3,1) of NCHW values,
+// and the 4-D outputs of any other node reading such a value (the region's elementwise ops,
+// Concat and Split); Transposes back to NCHW end it.
+std::vector<char> nhwc_values(const ir::Graph& g) {
+  std::vector<char> nhwc(g.values.size(), 0);
+  auto rank4 = [&](int v) {
+    return v >= 0 && g.values[static_cast<size_t>(v)].type.dims.size() == 4;
+  };
+  for (const ir::Node& n : g.nodes) {
+    bool out_nhwc = false;
+    if (n.domain == "lithe" && n.op_type.size() > 4 &&
+        n.op_type.compare(n.op_type.size() - 4, 4, "Nhwc") == 0) {
+      out_nhwc = true;
+    } else if (n.domain.empty() && n.op_type == "Transpose") {
+      auto it = n.attrs.find("perm");
+      const bool to_nhwc =
+          it != n.attrs.end() && it->second.ints == std::vector<int64_t>{0, 2, 3, 1};
+      out_nhwc = to_nhwc && !n.inputs.empty() && n.inputs[0] >= 0 &&
+                 !nhwc[static_cast<size_t>(n.inputs[0])];
+    } else {
+      for (int v : n.inputs)
+        out_nhwc = out_nhwc || (rank4(v) && nhwc[static_cast<size_t>(v)] &&
+                                !g.values[static_cast<size_t>(v)].constant);
+    }
+    if (out_nhwc)
+      for (int v : n.outputs)
+        if (rank4(v)) nhwc[static_cast<size_t>(v)] = 1;
+  }
+  return nhwc;
+}
+
+// N,H,W,C -> N,C,H,W (any element type).
+Tensor nhwc_to_nchw(const Tensor& t) {
+  const Shape& s = t.shape();
+  Tensor out(t.dtype(), {s[0], s[3], s[1], s[2]});
+  const size_t es = dtype_size(t.dtype());
+  const int64_t hw = s[1] * s[2], c = s[3];
+  const auto* src = static_cast<const unsigned char*>(t.raw());
+  auto* dst = static_cast<unsigned char*>(out.raw());
+  for (int64_t b = 0; b < s[0]; ++b)
+    for (int64_t p = 0; p < hw; ++p)
+      for (int64_t ch = 0; ch < c; ++ch)
+        std::memcpy(dst + ((b * c + ch) * hw + p) * es, src + ((b * hw + p) * c + ch) * es, es);
+  return out;
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+}  // namespace
+
+void Context::set_observer(Observer observer) {
+  Impl& c = *impl_;
+  c.observer = std::move(observer);
+  const ir::Graph& g = *c.engine->graph;
+  c.observed_nhwc = nhwc_values(g);
+  c.observed_name.assign(g.values.size(), "");
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const std::string& name = g.values[v].name;
+    if (!c.observed_nhwc[v]) {
+      c.observed_name[v] = name;
+      continue;
+    }
+    // NAME_nhwc holds NAME; NAME_to_nhwc is the copy of NAME entering a region. Where NAME
+    // itself is computed too (a Transpose back at the region's border) it is reported there.
+    std::string base = name;
+    for (const char* tail : {"_to_nhwc", "_nhwc"}) {
+      if (ends_with(name, tail)) {
+        base = name.substr(0, name.size() - std::char_traits<char>::length(tail));
+        break;
+      }
+    }
+    const int id = g.find_value(base);
+    const bool elsewhere = id >= 0 && id != static_cast<int>(v) &&
+                           (g.values[static_cast<size_t>(id)].producer >= 0 ||
+                            std::find(g.inputs.begin(), g.inputs.end(), id) != g.inputs.end());
+    if (!elsewhere) c.observed_name[v] = base;
+  }
+  auto forward = [&c](int v, const Tensor& t) { c.observe(v, t); };
+  if (c.session) c.session->set_observer(c.observer ? forward : runtime::Session::Observer());
+}
+
+void Context::Impl::observe(int v, const Tensor& t) const {
+  const std::string& name = observed_name[static_cast<size_t>(v)];
+  if (name.empty() || !t.defined()) return;
+  if (observed_nhwc[static_cast<size_t>(v)] && t.shape().size() == 4)
+    observer(name, nhwc_to_nchw(t));
+  else
+    observer(name, t);
+}
 
 std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions& opts) {
   auto impl = std::make_shared<Impl>();
@@ -127,6 +225,15 @@ void Context::run() {
   const auto& ins = impl_->engine->inputs;
   for (size_t i = 0; i < ins.size(); ++i)
     if (!impl_->inputs[i].defined()) fail("input '", ins[i].name, "' was not set");
+  if (impl_->observer) {
+    const runtime::RefExecutor::Observer per_node = [this](const ir::Node& node,
+                                                           const std::vector<Tensor>& outs) {
+      for (size_t i = 0; i < node.outputs.size() && i < outs.size(); ++i)
+        if (node.outputs[i] >= 0) impl_->observe(node.outputs[i], outs[i]);
+    };
+    impl_->outputs = impl_->engine->exec->run(impl_->inputs, impl_->arena.get(), &per_node);
+    return;
+  }
   impl_->outputs = impl_->engine->exec->run(impl_->inputs, impl_->arena.get());
 }
 

@@ -196,6 +196,18 @@ void Session::run_reference(size_t n) {
   }
 }
 
+void Session::observe(size_t n) {
+  const ir::Graph& g = program_->graph();
+  const plan::MemoryPlan& plan = program_->plan();
+  for (int v : g.nodes[n].outputs) {
+    if (v < 0) continue;
+    if (plan.strided(v))
+      observer_(v, gather_rows(plan, v, arena_.get(), g));
+    else
+      observer_(v, views_[static_cast<size_t>(v)]);
+  }
+}
+
 void Session::run() {
   const ir::Graph& g = program_->graph();
   for (size_t i = 0; i < inputs_.size(); ++i) {
@@ -206,7 +218,10 @@ void Session::run() {
   }
   const plan::MemoryPlan& plan = program_->plan();
   for (size_t n = 0; n < g.nodes.size(); ++n) {
-    if (plan.skip[n]) continue;
+    if (plan.skip[n]) {
+      if (observer_) observe(n);
+      continue;
+    }
     const auto t0 =
         profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (program_->fast_[n])
@@ -217,6 +232,7 @@ void Session::run() {
       node_ns_[n] += std::chrono::duration_cast<std::chrono::nanoseconds>(
                          std::chrono::steady_clock::now() - t0)
                          .count();
+    if (observer_) observe(n);
   }
   for (size_t i = 0; i < g.outputs.size(); ++i) {
     const Tensor* t = tensor_[static_cast<size_t>(g.outputs[i])];

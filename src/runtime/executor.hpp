@@ -11,6 +11,7 @@
 // run time) stays on the reference executor: Program::supports() says which.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +62,12 @@ class Session {
   Tensor& input(size_t i) { return inputs_[i]; }
   /// Runs the graph on the bound inputs (checked against the declared types).
   void run();
+  /// Called by run() after every node (skipped views and Concats included) once per output
+  /// it produced: the value id and the value as a dense tensor, valid during the call only.
+  /// A value stored as strided rows (plan::MemoryPlan::row_stride) is gathered into a copy
+  /// first, so observing allocates; without an observer run() does not.
+  using Observer = std::function<void(int value, const Tensor& dense)>;
+  void set_observer(Observer obs) { observer_ = std::move(obs); }
   /// The outputs of the last run, in graph output order; arena views valid until the next run.
   const std::vector<Tensor>& outputs() const { return outputs_; }
 
@@ -72,6 +79,7 @@ class Session {
   struct RefStep;
   void run_reference(size_t n);
   void run_fast(size_t n);
+  void observe(size_t n);
 
   std::shared_ptr<const Program> program_;
   std::shared_ptr<std::byte> arena_;
@@ -85,6 +93,7 @@ class Session {
   std::vector<Tensor> outputs_;
   std::vector<int64_t> node_ns_;
   bool profiling_ = false;
+  Observer observer_;
 };
 
 }  // namespace lithe::runtime

@@ -222,6 +222,20 @@ void scatter_rows(const Tensor& dense, const plan::MemoryPlan& p, int v, std::by
     std::memcpy(dst + r * rs, src + r * rb, static_cast<size_t>(rb));
 }
 
+Tensor gather_rows(const plan::MemoryPlan& p, int v, const std::byte* arena, const ir::Graph& g) {
+  const size_t i = static_cast<size_t>(v);
+  Tensor dense(g.values[i].type.dtype, g.values[i].type.dims);
+  if (static_cast<int64_t>(dense.nbytes()) != p.bytes[i])
+    fail_runtime("value '", g.values[i].name, "' does not match the memory plan (", p.bytes[i],
+                 " bytes)");
+  const int64_t rb = p.row_bytes[i], rs = p.row_stride[i];
+  const auto* src = reinterpret_cast<const unsigned char*>(arena + p.offset[i]);
+  auto* dst = static_cast<unsigned char*>(dense.raw());
+  for (int64_t r = 0; r * rb < p.bytes[i]; ++r)
+    std::memcpy(dst + r * rb, src + r * rs, static_cast<size_t>(rb));
+  return dense;
+}
+
 void concat_into_slices(const ir::Node& node, const std::vector<const Tensor*>& ins, Tensor& out) {
   const Shape& dims = out.shape();
   ops::NodeAttrs attrs(node);
@@ -331,7 +345,9 @@ void RefExecutor::set_plan(const plan::MemoryPlan& p) {
   plan_ = p;
 }
 
-std::vector<Tensor> RefExecutor::run(const std::vector<Tensor>& inputs, std::byte* arena) const {
+std::vector<Tensor> RefExecutor::run(const std::vector<Tensor>& inputs, std::byte* arena,
+                                     const Observer* observer) const {
+  const Observer* obs = observer ? observer : &observer_;
   const ir::Graph& g = *graph_;
   if (inputs.size() != g.inputs.size())
     fail("model expects ", g.inputs.size(), " inputs, got ", inputs.size());
@@ -340,11 +356,11 @@ std::vector<Tensor> RefExecutor::run(const std::vector<Tensor>& inputs, std::byt
     if (!inputs[i].defined()) fail("input '", v.name, "' is missing");
     check_tensor_type(inputs[i], v.type, v.name);
   }
-  if (!plan_ || !arena) return run_graph(g, inputs, nullptr, &last_use_, &observer_);
+  if (!plan_ || !arena) return run_graph(g, inputs, nullptr, &last_use_, obs);
   if (reinterpret_cast<std::uintptr_t>(arena) % 64 != 0)
     fail("the arena must be 64-byte aligned (use runtime::allocate_arena)");
   Planned planned{&*plan_, arena, &concat_in_place_};
-  return run_graph(g, inputs, nullptr, &last_use_, &observer_, &planned);
+  return run_graph(g, inputs, nullptr, &last_use_, obs, &planned);
 }
 
 std::shared_ptr<std::byte> allocate_arena(int64_t bytes) {

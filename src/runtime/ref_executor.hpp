@@ -28,6 +28,12 @@ class RefExecutor {
   explicit RefExecutor(std::shared_ptr<const ir::Graph> graph,
                        const plan::MemoryPlan* plan = nullptr);
 
+  /// Called after every node with the node and its output tensors (for per-layer
+  /// comparison tools). Tensors that live in the arena are passed as copies, so an observer
+  /// may keep them.
+  using Observer = std::function<void(const ir::Node&, const std::vector<Tensor>&)>;
+  void set_observer(Observer obs) { observer_ = std::move(obs); }
+
   /// Runs with `inputs` in the order of graph.inputs; returns outputs in graph.outputs
   /// order. Checks every input's dtype and shape against the graph's declared input types.
   /// With a plan and an `arena` (plan().arena_bytes bytes, 64-byte aligned, e.g. from
@@ -35,16 +41,13 @@ class RefExecutor {
   /// planned are views into it, valid until the next run with the same arena (clone them to
   /// keep them). Without an arena, or without a plan, every value is allocated as it is
   /// produced and the outputs own their storage.
-  std::vector<Tensor> run(const std::vector<Tensor>& inputs, std::byte* arena = nullptr) const;
+  /// `observer`, when given, is called instead of the one set with set_observer (a
+  /// per-call observer for callers that share one executor).
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, std::byte* arena = nullptr,
+                          const Observer* observer = nullptr) const;
 
   /// The plan given at construction, or nullptr.
   const plan::MemoryPlan* plan() const { return plan_ ? &*plan_ : nullptr; }
-
-  /// Called after every node with the node and its output tensors (for per-layer
-  /// comparison tools). Tensors that live in the arena are passed as copies, so an observer
-  /// may keep them.
-  using Observer = std::function<void(const ir::Node&, const std::vector<Tensor>&)>;
-  void set_observer(Observer obs) { observer_ = std::move(obs); }
 
   const ir::Graph& graph() const { return *graph_; }
   /// True for a planned Concat whose inputs are (some of them) already in their slices:
@@ -73,6 +76,9 @@ void concat_into_slices(const ir::Node& node, const std::vector<const Tensor*>& 
 /// its size differs from the plan's.
 void scatter_rows(const Tensor& dense, const plan::MemoryPlan& p, int v, std::byte* arena,
                   const ir::Graph& g, const ir::Node& producer);
+
+/// The inverse of scatter_rows: a dense copy of value v (of graph `g`) stored as strided rows.
+Tensor gather_rows(const plan::MemoryPlan& p, int v, const std::byte* arena, const ir::Graph& g);
 
 /// Zero-filled, 64-byte-aligned memory of `bytes` bytes (at least one) for RefExecutor::run.
 std::shared_ptr<std::byte> allocate_arena(int64_t bytes);

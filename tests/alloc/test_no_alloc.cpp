@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "../real_models.hpp"
 #include "lithe/lithe.hpp"
 
 // ---- counting allocator --------------------------------------------------------------------
@@ -201,12 +202,6 @@ Attribution attribute(int records) {
   return a;
 }
 
-std::filesystem::path cache_dir(int argc, char** argv) {
-  if (argc > 1) return argv[1];
-  if (const char* env = std::getenv("LITHE_MODELS_CACHE")) return env;
-  return std::filesystem::path(LITHE_SOURCE_DIR) / "models-cache";
-}
-
 struct ModelCase {
   std::string name;
   std::filesystem::path path;
@@ -292,24 +287,12 @@ int main(int argc, char** argv) {
     void* f[4];
     backtrace(f, 4);
   }
-  const std::filesystem::path cache = cache_dir(argc, argv);
+  if (argc > 1) setenv("LITHE_MODELS_CACHE", argv[1], 1);
   std::vector<ModelCase> cases;
   cases.push_back(
       {"tiny_cnn", std::filesystem::path(LITHE_SOURCE_DIR) / "examples/tiny_cnn.onnx", "", {}});
-  const struct {
-    const char* name;
-    const char* input;
-    lithe::Shape shape;
-  } real[] = {{"mobilenet_v2", "input", {1, 3, 224, 224}},
-              {"resnet50", "input", {1, 3, 224, 224}},
-              {"squeezenet1_0", "input", {1, 3, 224, 224}},
-              {"googlenet", "input", {1, 3, 224, 224}},
-              {"blazeface", "", {}},
-              {"ppocr_cls", "x", {1, 3, 48, 192}},
-              {"ppocr_rec", "x", {1, 3, 48, 320}},
-              {"ppocr_det", "x", {1, 3, 640, 640}}};
-  for (const auto& r : real) {
-    const auto p = cache / "models" / (std::string(r.name) + ".onnx");
+  for (const lithe::test::RealModel& r : lithe::test::real_models()) {
+    const auto p = lithe::test::real_model_path(r);
     if (!std::filesystem::exists(p)) {
       std::printf("[no-alloc] %-14s absent (%s), skipped\n", r.name, p.c_str());
       continue;

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "builder/build.hpp"
 #include "engine/engine.hpp"
+#include "../real_models.hpp"
 #include "graph_test_util.hpp"
 #include "lithe/lithe.hpp"
 
@@ -84,10 +86,7 @@ namespace {
 // channels-last after the build: their concats must cost no copy, each branch writing its
 // channels straight into the concat output, next to sibling aggregation.
 TEST(Build, InceptionConcatsAreElidedInChannelsLastRegions) {
-  const char* env = std::getenv("LITHE_MODELS_CACHE");
-  const std::filesystem::path dir =
-      env ? std::filesystem::path(env) / "models"
-          : std::filesystem::path(LITHE_SOURCE_DIR) / "models-cache" / "models";
+  const std::filesystem::path dir = test::models_cache() / "models";
   struct M {
     const char* name;
     int concats;
@@ -119,6 +118,28 @@ TEST(Build, InceptionConcatsAreElidedInChannelsLastRegions) {
     ++checked;
   }
   if (!checked) GTEST_SKIP() << "googlenet / squeezenet1_0 not in " << dir;
+}
+
+// Two builds of each real model give byte-identical engine files (no pointer order, hash
+// order, timestamp or thread count leaks into the engine).
+TEST(Build, RealModelsBuildByteIdentical) {
+  int checked = 0;
+  for (const test::RealModel& m : test::real_models()) {
+    if (!test::selected(m.name, "LITHE_BUILD_MODELS")) continue;
+    const auto path = test::real_model_path(m);
+    if (!std::filesystem::exists(path)) continue;
+    SCOPED_TRACE(m.name);
+    build::BuildOptions o;
+    o.input_shapes = m.load_options().input_shapes;
+    const std::string a = engine::serialize(build::build_model(path.string(), o).contents);
+    const std::string b = engine::serialize(build::build_model(path.string(), o).contents);
+    ASSERT_GT(a.size(), 1000u);
+    EXPECT_TRUE(a == b) << "the two engines differ";
+    std::printf("[build] %-14s %zu bytes, two builds identical: %s\n", m.name, a.size(),
+                a == b ? "yes" : "no");
+    ++checked;
+  }
+  if (!checked) GTEST_SKIP() << "no real model in " << test::models_cache();
 }
 
 }  // namespace

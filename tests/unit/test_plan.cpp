@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "frontend/onnx/importer.hpp"
+#include "../real_models.hpp"
 #include "graph_test_util.hpp"
 #include "passes/pass.hpp"
 #include "plan/plan.hpp"
@@ -556,18 +557,6 @@ TEST(PlanExecutor, ObserverGetsCopiesAndArenaMustBeAligned) {
 
 // ---- real models ----
 
-struct ModelCase {
-  const char* name;
-  const char* input;
-  Shape shape;
-};
-
-std::filesystem::path models_dir() {
-  if (const char* env = std::getenv("LITHE_MODELS_CACHE"))
-    return std::filesystem::path(env) / "models";
-  return std::filesystem::path(LITHE_SOURCE_DIR) / "models-cache" / "models";
-}
-
 // Plans `g`, checks the plan, prints its figures and runs it planned vs unplanned.
 void plan_and_run(const char* name, const char* which, const std::shared_ptr<const ir::Graph>& g) {
   auto p = plan::plan_memory(*g);
@@ -596,25 +585,12 @@ void plan_and_run(const char* name, const char* which, const std::shared_ptr<con
 }
 
 TEST(PlanModels, PlanCheckAndRunRealModels) {
-  const ModelCase cases[] = {
-      {"squeezenet1_0", "", {}},
-      {"mobilenet_v2", "", {}},
-      {"blazeface", "", {}},
-      {"ppocr_cls", "x", {1, 3, 48, 192}},
-      {"ppocr_rec", "x", {1, 3, 48, 320}},
-      {"googlenet", "", {}},
-      {"resnet50", "", {}},
-      {"ppocr_det", "x", {1, 3, 640, 640}},
-  };
   // LITHE_PLAN_MODELS=name,name limits the set (the big ones take a while on the
   // reference kernels).
-  const char* only = std::getenv("LITHE_PLAN_MODELS");
   int planned = 0;
-  for (const auto& mc : cases) {
-    if (only && std::string(",").append(only).append(",").find(std::string(",") + mc.name + ",") ==
-                    std::string::npos)
-      continue;
-    auto path = models_dir() / (std::string(mc.name) + ".onnx");
+  for (const test::RealModel& mc : test::real_models()) {
+    if (!test::selected(mc.name, "LITHE_PLAN_MODELS")) continue;
+    auto path = test::real_model_path(mc);
     if (!std::filesystem::exists(path)) {
       std::printf("[plan] %-14s absent (%s), skipped\n", mc.name, path.c_str());
       continue;

@@ -13,40 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "../real_models.hpp"
 #include "lithe/lithe.hpp"
 
 namespace lithe {
 namespace {
-
-struct ModelCase {
-  const char* name;
-  const char* input;  // "" when the model's shapes are static
-  Shape shape;
-};
-
-// The list and shapes of tests/models/run_model_checks.sh.
-const ModelCase kModels[] = {
-    {"squeezenet1_0", "input", {1, 3, 224, 224}},
-    {"mobilenet_v2", "input", {1, 3, 224, 224}},
-    {"blazeface", "", {}},
-    {"ppocr_cls", "x", {1, 3, 48, 192}},
-    {"ppocr_rec", "x", {1, 3, 48, 320}},
-    {"googlenet", "input", {1, 3, 224, 224}},
-    {"resnet50", "input", {1, 3, 224, 224}},
-    {"ppocr_det", "x", {1, 3, 640, 640}},
-};
-
-std::filesystem::path models_dir() {
-  if (const char* env = std::getenv("LITHE_MODELS_CACHE"))
-    return std::filesystem::path(env) / "models";
-  return std::filesystem::path(LITHE_SOURCE_DIR) / "models-cache" / "models";
-}
-
-bool selected(const char* name) {
-  const char* only = std::getenv("LITHE_THREAD_MODELS");
-  if (!only) return true;
-  return (std::string(",") + only + ",").find(std::string(",") + name + ",") != std::string::npos;
-}
 
 Tensor seeded_input(const TensorInfo& info, unsigned seed) {
   Tensor t(DType::kFloat32, info.shape);
@@ -58,18 +29,16 @@ Tensor seeded_input(const TensorInfo& info, unsigned seed) {
 
 TEST(FastThreads, RealModelsBitwiseIdenticalAcrossThreadCounts) {
   int checked = 0;
-  for (const ModelCase& mc : kModels) {
-    if (!selected(mc.name)) continue;
-    const auto path = models_dir() / (std::string(mc.name) + ".onnx");
+  for (const test::RealModel& mc : test::real_models()) {
+    if (!test::selected(mc.name, "LITHE_THREAD_MODELS")) continue;
+    const auto path = test::real_model_path(mc);
     if (!std::filesystem::exists(path)) {
       std::printf("[threads] %-14s absent (%s), skipped\n", mc.name, path.c_str());
       continue;
     }
     SCOPED_TRACE(mc.name);
-    LoadOptions lo;
-    if (*mc.input) lo.input_shapes[mc.input] = mc.shape;
     std::shared_ptr<Engine> e;
-    ASSERT_NO_THROW(e = Engine::load(path.string(), lo));
+    ASSERT_NO_THROW(e = Engine::load(path.string(), mc.load_options()));
     EXPECT_NE(e->isa(), "reference") << "the model does not run on the fast executor";
     std::vector<Tensor> ins;
     for (size_t i = 0; i < e->inputs().size(); ++i) {

@@ -43,6 +43,13 @@ struct LoadOptions {
 
 class Context;
 
+/// Where an engine's bytes live (Engine::memory()).
+struct EngineMemory {
+  int64_t file_bytes = 0;           ///< size of the model file loaded (engine or ONNX)
+  int64_t mapped_weight_bytes = 0;  ///< weights read at run time from the file mapping
+  int64_t heap_weight_bytes = 0;    ///< weights copied or packed on the heap at load
+};
+
 struct ContextOptions {
   /// Threads the context's kernels use (the calling thread included), >= 1.
   int threads = 1;
@@ -66,6 +73,10 @@ class Engine {
   std::unique_ptr<Context> create_context(const ContextOptions& opts = {}) const;
   /// The kernel level the engine runs at ("reference" when it runs the reference kernels).
   std::string isa() const;
+  /// The model file's size and its weight bytes: served from the engine file's mapping
+  /// (mapped constants whose pages were handed back after packing are not counted) vs held
+  /// on the heap (an ONNX file's constants, and whatever the fast steps packed at load).
+  EngineMemory memory() const;
 
   struct Impl;
   explicit Engine(std::shared_ptr<Impl> impl);
@@ -103,10 +114,14 @@ class Context {
   void set_profiling(bool on);
   struct NodeTime {
     std::string node, op, kernel;
+    std::string precision;  ///< of the node's first output: "fp32", "fp16", "int8", ...
     int64_t ns = 0;
     int64_t macs = 0;
   };
   std::vector<NodeTime> profile() const;
+  /// Bytes of this context's planned intermediate buffer (the arena), plus the per-thread
+  /// scratch the fast steps use.
+  int64_t arena_bytes() const;
 
   struct Impl;
   explicit Context(std::unique_ptr<Impl> impl);

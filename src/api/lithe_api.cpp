@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "builder/build.hpp"
 #include "engine/engine.hpp"
@@ -18,6 +19,7 @@ struct Engine::Impl {
   std::vector<TensorInfo> inputs, outputs;
   std::vector<std::string> notes;
   std::string report_json;
+  EngineMemory memory;
 };
 
 struct Context::Impl {
@@ -35,6 +37,43 @@ struct Context::Impl {
 namespace {
 TensorInfo info_of(const ir::Value& v) {
   return {v.name, v.type.dtype, v.type.dims, v.type.has_shape};
+}
+
+// The weight bytes of the loaded graph: constants inside the file mapping vs elsewhere (heap),
+// then what the fast steps packed (heap) and the mapped pages they made unneeded.
+EngineMemory memory_of(const std::string& path, const ir::Graph& g, const engine::EngineContents& c,
+                       const runtime::Program* program) {
+  EngineMemory m;
+  m.file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
+  const auto lo = reinterpret_cast<uintptr_t>(c.mapped), hi = lo + c.mapped_bytes;
+  for (const ir::Value& v : g.values) {
+    if (!v.constant) continue;
+    const auto b = reinterpret_cast<uintptr_t>(v.constant->raw());
+    const bool mapped = c.mapped && b >= lo && b + v.constant->nbytes() <= hi;
+    (mapped ? m.mapped_weight_bytes : m.heap_weight_bytes) +=
+        static_cast<int64_t>(v.constant->nbytes());
+  }
+  if (program) {
+    m.heap_weight_bytes += program->packed_bytes();
+    m.mapped_weight_bytes -= program->released_bytes();
+  }
+  return m;
+}
+
+// "fp32", "fp16", "bf16", "fp64", else the element type's name ("int8", "int64"...).
+std::string precision_of(DType t) {
+  switch (t) {
+    case DType::kFloat32:
+      return "fp32";
+    case DType::kFloat16:
+      return "fp16";
+    case DType::kBFloat16:
+      return "bf16";
+    case DType::kFloat64:
+      return "fp64";
+    default:
+      return dtype_name(t);
+  }
 }
 }  // namespace
 
@@ -172,6 +211,7 @@ std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions&
   } else {
     impl->exec = std::make_unique<runtime::RefExecutor>(impl->graph, &contents.plan);
   }
+  impl->memory = memory_of(path, *impl->graph, contents, impl->program.get());
   for (int v : impl->graph->inputs)
     impl->inputs.push_back(info_of(impl->graph->values[static_cast<size_t>(v)]));
   for (int v : impl->graph->outputs)
@@ -189,6 +229,8 @@ const std::string& Engine::report_json() const { return impl_->report_json; }
 std::string Engine::isa() const {
   return impl_->program ? kernels::isa_name(impl_->program->isa()) : "reference";
 }
+
+EngineMemory Engine::memory() const { return impl_->memory; }
 
 std::unique_ptr<Context> Engine::create_context(const ContextOptions& opts) const {
   auto c = std::make_unique<Context::Impl>();
@@ -250,10 +292,18 @@ std::vector<Context::NodeTime> Context::profile() const {
     if (p.plan().skip[n]) continue;
     const ir::Node& node = g.nodes[n];
     const runtime::FastStep* f = p.fast_step(n);
-    out.push_back({node.name, (node.domain.empty() ? "" : node.domain + ".") + node.op_type,
-                   f ? f->kind() : "reference", impl_->session->node_ns()[n], f ? f->macs() : 0});
+    const int y = node.outputs.empty() ? -1 : node.outputs[0];
+    out.push_back(
+        {node.name, (node.domain.empty() ? "" : node.domain + ".") + node.op_type,
+         f ? f->kind() : "reference",
+         precision_of(y >= 0 ? g.values[static_cast<size_t>(y)].type.dtype : DType::kUndefined),
+         impl_->session->node_ns()[n], f ? f->macs() : 0});
   }
   return out;
+}
+
+int64_t Context::arena_bytes() const {
+  return impl_->session ? impl_->session->arena_bytes() : impl_->engine->exec->plan()->arena_bytes;
 }
 
 const Tensor& Context::output(size_t index) const {

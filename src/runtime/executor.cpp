@@ -16,16 +16,17 @@ namespace {
 
 // Hands back the resident pages of constant v when it lies in a read-only file mapping (clean
 // pages: if anything touches them again they come back from the page cache, so this is never
-// a correctness matter, only a smaller resident set).
-void release_pages(const ir::Value& val, const void* mapped, size_t mapped_bytes) {
-  if (!mapped || !val.constant) return;
+// a correctness matter, only a smaller resident set). True when v lies in the mapping.
+bool release_pages(const ir::Value& val, const void* mapped, size_t mapped_bytes) {
+  if (!mapped || !val.constant) return false;
   const auto lo = reinterpret_cast<uintptr_t>(mapped), hi = lo + mapped_bytes;
   const auto b = reinterpret_cast<uintptr_t>(val.constant->raw());
   const uintptr_t e = b + val.constant->nbytes();
-  if (b < lo || e > hi) return;
+  if (b < lo || e > hi) return false;
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const uintptr_t pb = (b + page - 1) / page * page, pe = e / page * page;
   if (pe > pb) ::madvise(reinterpret_cast<void*>(pb), pe - pb, MADV_DONTNEED);
+  return true;
 }
 
 }  // namespace
@@ -39,6 +40,7 @@ Program::Program(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan&
   fast_.resize(g.nodes.size());
   // Transformed Winograd weights: at most half the model's weight bytes, or 8 MiB.
   const std::vector<char> winograd = choose_winograd(g, 0.5, int64_t{8} << 20);
+  std::vector<char> released(g.values.size(), 0);
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     ops_.push_back(&ops::require_op(g.nodes[n]));
     if (plan.skip[n]) continue;
@@ -49,6 +51,7 @@ Program::Program(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan&
     }
     if (!fast_[n]) continue;
     scratch_floats_ = std::max(scratch_floats_, fast_[n]->scratch_floats());
+    packed_bytes_ += fast_[n]->owned_bytes();
     // Weights this step packed and nothing else reads: their file pages can go now, so the
     // peak holds one layer's original weights at a time, not the whole file.
     for (int v : fast_[n]->packed_constants()) {
@@ -56,7 +59,11 @@ Program::Program(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan&
       const ir::Value& val = g.values[static_cast<size_t>(v)];
       bool only_here = std::find(g.outputs.begin(), g.outputs.end(), v) == g.outputs.end();
       for (int c : val.consumers) only_here = only_here && c == static_cast<int>(n);
-      if (only_here) release_pages(val, mapped, mapped_bytes);
+      if (only_here && !released[static_cast<size_t>(v)] &&
+          release_pages(val, mapped, mapped_bytes)) {
+        released[static_cast<size_t>(v)] = 1;
+        released_bytes_ += static_cast<int64_t>(val.constant->nbytes());
+      }
     }
   }
 }
@@ -134,6 +141,10 @@ Session::Session(std::shared_ptr<const Program> program, int threads)
 }
 
 Session::~Session() = default;
+
+int64_t Session::arena_bytes() const {
+  return program_->plan().arena_bytes + static_cast<int64_t>(scratch_.size() * sizeof(float));
+}
 
 void Session::set_profiling(bool on) {
   profiling_ = on;

@@ -43,6 +43,10 @@ class Program {
   const FastStep* fast_step(size_t n) const { return fast_[n].get(); }
   /// Per-thread scratch floats: the largest any step needs.
   int64_t scratch_floats() const { return scratch_floats_; }
+  /// Heap bytes of the weights the steps copied or packed at preparation.
+  int64_t packed_bytes() const { return packed_bytes_; }
+  /// Bytes of mapped constants whose pages were handed back after packing (never read again).
+  int64_t released_bytes() const { return released_bytes_; }
 
  private:
   friend class Session;
@@ -51,6 +55,7 @@ class Program {
   std::vector<std::unique_ptr<FastStep>> fast_;
   std::vector<const ops::OpDef*> ops_;
   int64_t scratch_floats_ = 0;
+  int64_t packed_bytes_ = 0, released_bytes_ = 0;
 };
 
 class Session {
@@ -74,6 +79,8 @@ class Session {
   /// When on, run() adds each node's wall time (ns) to node_ns().
   void set_profiling(bool on);
   const std::vector<int64_t>& node_ns() const { return node_ns_; }
+  /// Bytes this session owns for running: the planned arena plus the threads' scratch.
+  int64_t arena_bytes() const;
 
  private:
   struct RefStep;

@@ -19,6 +19,9 @@ using namespace step_util;
 class LayerNormStep final : public FastStep {
  public:
   const char* kind() const override { return "layernorm"; }
+  int64_t owned_bytes() const override {
+    return static_cast<int64_t>((scale_.size() + bias_.size()) * sizeof(float));
+  }
   void run(const ValuePtrs& vals, int t, int nt, float*) const override {
     const float* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);
     float* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);

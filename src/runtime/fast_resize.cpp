@@ -223,6 +223,7 @@ class DeconvStep final : public FastStep {
   int64_t scratch_floats() const override { return bpack_floats_ + cols_floats_ + 32; }
   int64_t macs() const override { return macs_; }
   const char* kind() const override { return direct_ ? "deconv-gemm-direct" : "deconv-gemm"; }
+  int64_t owned_bytes() const override { return packed_.bytes + bias_.bytes; }
 
   void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
     const float* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);

@@ -16,12 +16,14 @@ namespace lithe::runtime::step_util {
 /// 64-byte-aligned, zero-filled float storage for packed weights.
 struct AlignedFloats {
   std::unique_ptr<float, void (*)(void*)> p{nullptr, std::free};
+  int64_t bytes = 0;  ///< allocated (for memory figures)
   explicit AlignedFloats(int64_t count = 0) {
     if (count <= 0) return;
-    const size_t bytes = (static_cast<size_t>(count) * sizeof(float) + 63) / 64 * 64;
-    p.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!p) fail_runtime("out of memory packing weights (", bytes, " bytes)");
-    std::memset(p.get(), 0, bytes);
+    const size_t n = (static_cast<size_t>(count) * sizeof(float) + 63) / 64 * 64;
+    p.reset(static_cast<float*>(std::aligned_alloc(64, n)));
+    if (!p) fail_runtime("out of memory packing weights (", n, " bytes)");
+    std::memset(p.get(), 0, n);
+    bytes = static_cast<int64_t>(n);
   }
   float* data() const { return p.get(); }
 };

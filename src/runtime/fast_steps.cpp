@@ -59,6 +59,7 @@ class ConvStep final : public FastStep {
     if (weights_mapped_) return {b_};  // W is read from the engine at run time
     return {w_, b_};
   }
+  int64_t owned_bytes() const override { return packed_.bytes + bias_.bytes; }
   const char* kind() const override {
     switch (kind_) {
       case Kind::kGemm1x1:
@@ -597,6 +598,7 @@ class GemmStep final : public FastStep {
   explicit GemmStep(const KernelTable& kt) : kt_(kt) {}
   int64_t macs() const override { return m_ * n_ * k_; }
   std::vector<int> packed_constants() const override { return {b_, c_}; }
+  int64_t owned_bytes() const override { return packed_.bytes + bias_.bytes; }
   int64_t scratch_floats() const override {
     return direct_ ? 0 : kernels::packed_a_floats(tm_, k_, kt_.gemm_mr);
   }

@@ -29,6 +29,8 @@ class FastStep {
   virtual const char* kind() const = 0;
   /// Constant values this step copied (packed) at preparation and never reads again.
   virtual std::vector<int> packed_constants() const { return {}; }
+  /// Heap bytes of weights this step copied or packed into its own storage at preparation.
+  virtual int64_t owned_bytes() const { return 0; }
 };
 
 // Families of fast steps, one file each; each returns null for a node it does not cover.

@@ -10,6 +10,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev        # tests and microbenchmarks
   libssl-dev                                        # SHA-256 of source models (engine header)
   libxxhash-dev                                     # engine file checksum (header-only XXH64)
+  libstb-dev                                        # lithe eval: JPEG/PNG decoding (stb_image)
   libonnx-testdata                                  # ONNX backend conformance suite
   python3 python3-numpy python3-onnx                # test helpers
 )

@@ -44,6 +44,18 @@ g = helper.make_graph([helper.make_node("Frobnicate", ["x"], ["y"], name="myster
                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
 onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), f"{d}/unknown_op.onnx")
+# lithe eval data: one valid 8x8 RGB PNG (zlib, no imaging library), an undecodable one.
+import os, struct, zlib
+def png(path, w, h):
+    raw = b"".join(b"\0" + bytes([40, 80, 120]) * w for _ in range(h))
+    chunk = lambda t, b: struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+os.makedirs(f"{d}/imgs/cat"); os.makedirs(f"{d}/badimgs"); os.makedirs(f"{d}/empty")
+png(f"{d}/imgs/cat/a.png", 8, 8)
+open(f"{d}/badimgs/x.png", "w").write("not a png")
+open(f"{d}/labels.txt", "w").write("cat/a.png\n")
 PY
 
 check missing-file "nothere.onnx: file not found" -- "$LITHE" run "$T/nothere.onnx" --random-input -o "$T/out"
@@ -64,6 +76,28 @@ check bad-input-flag "expected NAME=FILE.npy" -- "$LITHE" run "$M" --input image
 check zero-runs "--runs must be at least 1" -- "$LITHE" run "$M" --random-input --runs 0
 check zero-threads "--threads must be between 1 and 256, got 0" -- "$LITHE" run "$M" --random-input --threads 0
 check bad-isa "unknown ISA level 'sse9'" -- "$LITHE" run "$M" --random-input --isa sse9
+
+# lithe eval
+check eval-no-data "nothere: no such file or folder" -- "$LITHE" eval "$M" --data "$T/nothere"
+check eval-empty-dir "no .jpg, .jpeg, .png or .npy files found" -- "$LITHE" eval "$M" --data "$T/empty"
+check eval-bad-image "x.png: cannot decode image" -- "$LITHE" eval "$M" --data "$T/badimgs"
+check eval-bad-resize "--resize '64': expected WIDTHxHEIGHT" -- "$LITHE" eval "$M" --data "$T/imgs" --resize 64
+check eval-two-resizes "--resize and --resize-short exclude each other" -- "$LITHE" eval "$M" --data "$T/imgs" --resize 64x64 --resize-short 64
+check eval-bad-layout "--layout 'nhcw': expected nchw or nhwc" -- "$LITHE" eval "$M" --data "$T/imgs" --layout nhcw
+check eval-bad-scale "--scale '1/x': expected a number" -- "$LITHE" eval "$M" --data "$T/imgs" --scale 1/x
+check eval-mean-count "--mean/--std: 2 values for a 3-channel input" -- "$LITHE" eval "$M" --data "$T/imgs" --mean 1,2
+check eval-labels-missing "nolabels.txt: cannot open --labels file" -- "$LITHE" eval "$M" --data "$T/imgs" --labels "$T/nolabels.txt"
+check eval-labels-line "labels.txt:1: expected 'PATH LABEL'" -- "$LITHE" eval "$M" --data "$T/imgs" --labels "$T/labels.txt"
+check eval-bad-reference "nothere.onnx: file not found" -- "$LITHE" eval "$M" --data "$T/imgs" --reference "$T/nothere.onnx"
+check eval-bad-output "--output 'nope' is not an output of the model" -- "$LITHE" eval "$M" --data "$T/imgs" --output nope
+# lithe compare
+check compare-no-inputs "no inputs: give --input NAME=FILE.npy" -- "$LITHE" compare "$M" "$M"
+check compare-missing-b "nothere.onnx: file not found" -- "$LITHE" compare "$M" "$T/nothere.onnx" --random-input
+check compare-bad-input-flag "expected NAME=FILE.npy" -- "$LITHE" compare "$M" "$M" --input image
+check compare-wrong-name "'nope' is not an input of the model" -- "$LITHE" compare "$M" "$M" --input nope="$T/x.npy"
+check compare-bad-npy "bad.npy: not a .npy file" -- "$LITHE" compare "$M" "$M" --input image="$T/bad.npy"
+check compare-bad-jump "--jump-db must be positive" -- "$LITHE" compare "$M" "$M" --random-input --jump-db 0
+check compare-unknown-flag "--bogus" -- "$LITHE" compare "$M" "$M" --bogus
 
 echo "$pass passed, $failn failed"
 [ "$failn" -eq 0 ]

@@ -28,32 +28,6 @@ struct RunArgs {
   bool no_optimize = false;
 };
 
-// The per-node profile of the timed runs, slowest first.
-void print_profile(const Context& ctx, int runs) {
-  std::vector<Context::NodeTime> p = ctx.profile();
-  if (p.empty()) {
-    std::printf("profile: not available (the model runs on the reference executor)\n");
-    return;
-  }
-  int64_t total = 0, macs = 0;
-  for (const auto& n : p) {
-    total += n.ns;
-    macs += n.macs;
-  }
-  std::sort(p.begin(), p.end(), [](const auto& a, const auto& b) { return a.ns > b.ns; });
-  std::printf("%-40s %-24s %-18s %9s %6s %8s\n", "node", "op", "kernel", "ms", "share", "GFLOP/s");
-  for (const auto& n : p) {
-    const double ms = static_cast<double>(n.ns) / 1e6 / runs;
-    std::printf("%-40.40s %-24.24s %-18s %9.3f %5.1f%% %8.1f\n", n.node.c_str(), n.op.c_str(),
-                n.kernel.c_str(), ms,
-                total ? 100.0 * static_cast<double>(n.ns) / static_cast<double>(total) : 0.0,
-                n.ns ? 2.0 * static_cast<double>(n.macs) * runs / static_cast<double>(n.ns) : 0.0);
-  }
-  std::printf("total %.3f ms per run, %.2f GMAC, %.1f GFLOP/s\n",
-              static_cast<double>(total) / 1e6 / runs, static_cast<double>(macs) / 1e9,
-              total ? 2.0 * static_cast<double>(macs) * runs / static_cast<double>(total) : 0.0);
-}
-
 void run_command(const RunArgs& a) {
   std::map<std::string, std::pair<std::string, Tensor>> given;
   LoadOptions opts;
@@ -114,7 +88,7 @@ void run_command(const RunArgs& a) {
       write_npy((std::filesystem::path(a.output_dir) / (sanitize_name(name) + ".npy")).string(), t);
   }
   for (const auto& n : engine->notes()) std::fprintf(stderr, "lithe: note: %s\n", n.c_str());
-  if (a.profile) print_profile(*ctx, a.runs);
+  if (a.profile) print_profile(profile_of(*ctx, a.runs));
   const double first =
       a.warmup ? std::chrono::duration<double, std::milli>(f1 - f0).count() / a.warmup : ms[0];
   std::sort(ms.begin(), ms.end());

@@ -1,5 +1,6 @@
 #include "common.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -59,9 +60,12 @@ Tensor random_tensor(DType dtype, const Shape& shape, uint64_t seed) {
     T* p = t.data<T>();
     for (int64_t i = 0; i < t.numel(); ++i) {
       double u = static_cast<double>(next() >> 11) * 0x1.0p-53;
-      if constexpr (std::is_same_v<T, bool>) p[i] = u < 0.5;
-      else if constexpr (std::is_integral_v<T>) p[i] = static_cast<T>(u * 10);
-      else p[i] = static_cast<T>(static_cast<compute_t<T>>(u));
+      if constexpr (std::is_same_v<T, bool>)
+        p[i] = u < 0.5;
+      else if constexpr (std::is_integral_v<T>)
+        p[i] = static_cast<T>(u * 10);
+      else
+        p[i] = static_cast<T>(static_cast<compute_t<T>>(u));
     }
   });
   return t;
@@ -89,6 +93,42 @@ std::string tensor_summary(const Tensor& t) {
   std::snprintf(buf, sizeof buf, "min %.6g  max %.6g  mean %.6g  std %.6g%s", mn, mx, mean,
                 std::sqrt(std::max(0.0, var)), nan ? "  (has NaN)" : "");
   return buf;
+}
+
+Profile profile_of(const Context& ctx, int64_t runs) {
+  Profile p;
+  const std::vector<Context::NodeTime> nodes = ctx.profile();
+  int64_t total = 0, macs = 0;
+  for (const auto& n : nodes) {
+    total += n.ns;
+    macs += n.macs;
+  }
+  const double r = static_cast<double>(std::max<int64_t>(runs, 1));
+  for (const auto& n : nodes) {
+    const double ns = static_cast<double>(n.ns);
+    p.rows.push_back({n.node, n.op, n.kernel, n.precision, ns / 1e6 / r,
+                      total ? ns / static_cast<double>(total) : 0.0,
+                      n.ns ? 2.0 * static_cast<double>(n.macs) * r / ns : 0.0});
+  }
+  std::stable_sort(p.rows.begin(), p.rows.end(),
+                   [](const auto& a, const auto& b) { return a.ms > b.ms; });
+  p.total_ms = static_cast<double>(total) / 1e6 / r;
+  p.gmacs = static_cast<double>(macs) / 1e9;
+  p.gflops = total ? 2.0 * static_cast<double>(macs) * r / static_cast<double>(total) : 0.0;
+  return p;
+}
+
+void print_profile(const Profile& p) {
+  if (p.rows.empty()) {
+    std::printf("profile: not available (the model runs on the reference executor)\n");
+    return;
+  }
+  std::printf("%-40s %-24s %-18s %-9s %9s %6s %8s\n", "node", "op", "kernel", "precision", "ms",
+              "share", "GFLOP/s");
+  for (const auto& n : p.rows)
+    std::printf("%-40.40s %-24.24s %-18s %-9s %9.3f %5.1f%% %8.1f\n", n.node.c_str(), n.op.c_str(),
+                n.kernel.c_str(), n.precision.c_str(), n.ms, 100.0 * n.share, n.gflops);
+  std::printf("total %.3f ms per run, %.2f GMAC, %.1f GFLOP/s\n", p.total_ms, p.gmacs, p.gflops);
 }
 
 }  // namespace lithe::cli

@@ -19,4 +19,17 @@ Tensor random_tensor(DType dtype, const Shape& shape, uint64_t seed);
 /// Summary statistics line for a tensor: min, max, mean, std (numeric types).
 std::string tensor_summary(const Tensor& t);
 
+/// A context's per-node profile over `runs` profiled runs (Context::set_profiling), per run.
+struct Profile {
+  struct Row {
+    std::string node, op, kernel, precision;
+    double ms = 0, share = 0, gflops = 0;  ///< per run; share of the total in [0, 1]
+  };
+  std::vector<Row> rows;  ///< slowest first; empty on the reference executor
+  double total_ms = 0, gmacs = 0, gflops = 0;
+};
+Profile profile_of(const Context& ctx, int64_t runs);
+/// The profile as a table on stdout (`lithe run --profile`, `lithe bench --profile`).
+void print_profile(const Profile& p);
+
 }  // namespace lithe::cli

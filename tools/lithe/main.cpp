@@ -10,6 +10,7 @@ void add_run_command(CLI::App& app);
 void add_ops_command(CLI::App& app);
 void add_build_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 }
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   lithe::cli::add_build_command(app);
   lithe::cli::add_run_command(app);
   lithe::cli::add_inspect_command(app);
+  lithe::cli::add_bench_command(app);
   lithe::cli::add_ops_command(app);
   lithe::cli::add_eval_command(app);
   lithe::cli::add_compare_command(app);

@@ -2,6 +2,7 @@
 // model on the same inputs and compares every intermediate tensor both have (by ONNX value
 // name, in the ONNX layout), in A's execution order, marking the first whose error jumps.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -109,16 +110,18 @@ void compare_command(const CompareArgs& a) {
   }
   std::printf("A: %s%s\nB: %s%s\n", a.a.c_str(), a.no_optimize_a ? " (unoptimized)" : "",
               a.b.c_str(), a.no_optimize_b ? " (unoptimized)" : "");
-  std::printf("%5s  %-36s %-18s %12s %11s %8s\n", "#", "tensor", "shape", "cosine", "max abs",
+  int w = 6;  // the tensor column: as wide as the longest name, at most 64
+  for (const auto& row : r.rows) w = std::max(w, std::min(64, static_cast<int>(row.name.size())));
+  std::printf("%5s  %-*s %-18s %12s %11s %8s\n", "#", w, "tensor", "shape", "cosine", "max abs",
               "SNR dB");
   for (size_t i = 0; i < r.rows.size(); ++i) {
     const CompareRow& row = r.rows[i];
     if (!row.skipped.empty()) {
-      std::printf("%5zu  %-36.36s %-18s skipped: %s\n", i + 1, row.name.c_str(),
+      std::printf("%5zu  %-*.*s %-18s skipped: %s\n", i + 1, w, w, row.name.c_str(),
                   shape_str(row.shape).c_str(), row.skipped.c_str());
       continue;
     }
-    std::printf("%5zu  %-36.36s %-18s %12.8f %11.4g %8s%s\n", i + 1, row.name.c_str(),
+    std::printf("%5zu  %-*.*s %-18s %12.8f %11.4g %8s%s\n", i + 1, w, w, row.name.c_str(),
                 shape_str(row.shape).c_str(), row.agreement.cosine, row.agreement.max_abs,
                 format_db(row.agreement.snr_db).c_str(), row.jump ? "  <-- first jump" : "");
   }

@@ -27,7 +27,7 @@ struct EvalArgs {
   int top_k = 5;
   int threads = 1;
   std::string isa;
-  bool no_optimize = false;
+  bool no_optimize = false, reference_no_optimize = false;
   bool json = false;
 };
 
@@ -113,6 +113,7 @@ void eval_command(const EvalArgs& a) {
   if (!a.reference.empty()) {
     LoadOptions ro;
     ro.input_shapes = lo.input_shapes;
+    ro.optimize = !a.reference_no_optimize;
     reference = Engine::load(a.reference, ro);
   }
   Progress bar;
@@ -232,6 +233,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--input-shape", args->shapes, "Shape for an input as NAME=1x3x224x224");
   cmd->add_option("--reference", args->reference,
                   "Also run this model on every input and report agreement with it");
+  cmd->add_flag("--reference-no-optimize", args->reference_no_optimize,
+                "ONNX reference: run its imported graph as it is (the reference path)");
   cmd->add_option("--threads,-t", args->threads, "Threads for the kernels (default 1)");
   cmd->add_option("--isa", args->isa, "Kernel level: portable, avx2, avx512 or reference");
   cmd->add_flag("--no-optimize", args->no_optimize, "ONNX model: run the imported graph as it is");

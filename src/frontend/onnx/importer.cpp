@@ -1,6 +1,7 @@
 #include "frontend/onnx/importer.hpp"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -200,6 +201,7 @@ struct Importer {
     for (int i = 0; i < gp.node_size(); ++i) {
       const auto& n = gp.node(i);
       std::string label = "node '" + n.name() + "' (" + n.op_type() + ")";
+      if (n.op_type().empty()) fail(label, ": the node has no op_type");
       for (const auto& o : n.output()) {
         if (o.empty()) continue;
         if (g->find_value(o) >= 0)
@@ -293,11 +295,41 @@ struct Importer {
   }
 };
 
+// Counts the main graph's nodes straight from the wire format (ModelProto.graph = 7,
+// GraphProto.node = 1), so a graph over kMaxNodes is refused before protobuf builds a
+// million NodeProtos. Stops early on bytes that do not parse; the full parse reports those.
+size_t count_main_graph_nodes(const std::string& bytes) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  in.SetTotalBytesLimit(static_cast<int>(std::min<size_t>(bytes.size() + 1, INT32_MAX)));
+  constexpr uint32_t kModelGraph = 7 << 3 | WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+  constexpr uint32_t kGraphNode = 1 << 3 | WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+  size_t nodes = 0;
+  while (uint32_t tag = in.ReadTag()) {
+    if (tag != kModelGraph) {
+      if (!WireFormatLite::SkipField(&in, tag)) break;
+      continue;
+    }
+    uint32_t len = 0;
+    if (!in.ReadVarint32(&len)) break;
+    auto limit = in.PushLimit(static_cast<int>(std::min<uint32_t>(len, INT32_MAX)));
+    while (uint32_t t = in.ReadTag()) {
+      if (t == kGraphNode) ++nodes;
+      if (!WireFormatLite::SkipField(&in, t)) return nodes;
+    }
+    in.PopLimit(limit);
+  }
+  return nodes;
+}
+
 }  // namespace
 
 std::shared_ptr<ir::Graph> import_model_bytes(const std::string& bytes, const std::string& base_dir,
                                               const std::string& what, const ImportOptions& opts) {
   if (bytes.size() > kMaxModelBytes) fail(what, ": file is larger than ", kMaxModelBytes, " bytes");
+  if (size_t n = count_main_graph_nodes(bytes); n > kMaxNodes)
+    fail(what, ": the main graph has ", n, " nodes, over the limit of ", kMaxNodes);
   ::onnx::ModelProto model;
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
                                             static_cast<int>(bytes.size()));
@@ -305,6 +337,9 @@ std::shared_ptr<ir::Graph> import_model_bytes(const std::string& bytes, const st
   in.SetRecursionLimit(64);
   if (!model.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())
     fail(what, ": not a valid ONNX model (protobuf parse failed: truncated or corrupt file?)");
+  if (model.ir_version() < 0 || model.ir_version() > kMaxIrVersion)
+    fail(what, ": IR version ", model.ir_version(), " is not supported (lithe reads 1 to ",
+         kMaxIrVersion, ")");
   if (!model.has_graph()) fail(what, ": ONNX model has no graph");
   Importer imp{what, base_dir, opts, {}, {}};
   for (const auto& o : model.opset_import()) {

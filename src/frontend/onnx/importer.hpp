@@ -15,6 +15,8 @@ inline constexpr size_t kMaxModelBytes = size_t{2} << 30;
 inline constexpr size_t kMaxNodes = 1'000'000;
 /// Newest default-domain opset lithe knows.
 inline constexpr int kMaxOpset = 21;
+/// Newest ONNX IR version lithe reads: 10, the one opset 21 ships with (ONNX 1.16).
+inline constexpr int64_t kMaxIrVersion = 10;
 
 struct ImportOptions {
   /// Shapes for graph inputs by name; they fix symbolic and unknown dims.

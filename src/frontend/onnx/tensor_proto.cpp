@@ -2,10 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "frontend/onnx/importer.hpp"
 
@@ -20,6 +22,20 @@ void copy_field(const Field& field, int64_t numel, const std::string& what, cons
   if (static_cast<int64_t>(field.size()) != numel)
     fail(what, ": ", fname, " holds ", field.size(), " values, expected ", numel);
   for (int64_t i = 0; i < numel; ++i) store(i, field.Get(static_cast<int>(i)));
+}
+
+// The values an int32_data entry may hold for each element type stored there.
+std::pair<int64_t, int64_t> int32_data_range(DType t) {
+  switch (t) {
+    case DType::kInt16: return {INT16_MIN, INT16_MAX};
+    case DType::kInt8: return {INT8_MIN, INT8_MAX};
+    case DType::kUInt16: return {0, UINT16_MAX};
+    case DType::kUInt8: return {0, UINT8_MAX};
+    case DType::kBool: return {0, 1};
+    case DType::kFloat16:
+    case DType::kBFloat16: return {INT16_MIN, UINT16_MAX};
+    default: return {INT32_MIN, INT32_MAX};
+  }
 }
 
 // Reads [offset, offset+length) of an external data file after checking that its path
@@ -134,6 +150,12 @@ Tensor tensor_from_proto(const ::onnx::TensorProto& p, const std::string& base_d
       // int32, int16, int8, uint16, uint8, bool, float16, bfloat16 live in int32_data
       // (the 16-bit floats as their bit patterns).
       copy_field(p.int32_data(), numel, what, "int32_data", [&](int64_t i, int32_t v) {
+        // A value the element type cannot hold (a uint8 zero point of 300) is refused, not
+        // wrapped. The 16-bit float bit patterns may come zero- or sign-extended.
+        auto [lo, hi] = int32_data_range(dtype);
+        if (v < lo || v > hi)
+          fail(what, ": int32_data value ", v, " at index ", i, " does not fit ", dtype_name(dtype),
+               " (", lo, " to ", hi, ")");
         switch (dtype) {
           case DType::kInt32: t.data<int32_t>()[i] = v; break;
           case DType::kInt16: t.data<int16_t>()[i] = static_cast<int16_t>(v); break;

@@ -82,6 +82,9 @@ void Graph::topo_sort() {
     for (int v : nodes[i].inputs) {
       if (v < 0) continue;
       int p = values[static_cast<size_t>(v)].producer;
+      if (p == static_cast<int>(i))
+        fail(nodes[i].label(), ": value '", values[static_cast<size_t>(v)].name,
+             "' is both an input and an output of this node");
       if (p >= 0) {
         succ[static_cast<size_t>(p)].push_back(static_cast<int>(i));
         ++indeg[i];
@@ -102,8 +105,25 @@ void Graph::topo_sort() {
       if (--indeg[static_cast<size_t>(s)] == 0) ready.push(s);
   }
   if (order.size() != n) {
-    for (size_t i = 0; i < n; ++i)
-      if (indeg[i] > 0) fail(nodes[i].label(), ": the graph has a cycle through this node");
+    // Every node left waits on a producer that is also left; walking back along such inputs
+    // from any of them must revisit a node, and that node is on a cycle.
+    auto blocked_input = [&](size_t i) {
+      for (int v : nodes[i].inputs) {
+        int p = v >= 0 ? values[static_cast<size_t>(v)].producer : -1;
+        if (p >= 0 && indeg[static_cast<size_t>(p)] > 0) return v;
+      }
+      return -1;
+    };
+    std::vector<char> seen(n, 0);
+    size_t i = 0;
+    while (indeg[i] == 0) ++i;
+    while (!seen[i]) {
+      seen[i] = 1;
+      i = static_cast<size_t>(values[static_cast<size_t>(blocked_input(i))].producer);
+    }
+    const Value& v = values[static_cast<size_t>(blocked_input(i))];
+    fail(nodes[i].label(), ": the graph has a cycle through this node (input '", v.name,
+         "' from ", nodes[static_cast<size_t>(v.producer)].label(), ")");
   }
   std::vector<Node> sorted;
   sorted.reserve(n);

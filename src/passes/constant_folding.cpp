@@ -61,9 +61,10 @@ bool within_cap(size_t out_bytes, size_t in_bytes) {
 }
 
 // Runs `n` on constant inputs as the reference executor does. Returns false (and leaves
-// `outs` empty) when the node cannot be evaluated here: the op rejects these inputs (a
-// branch that never runs may hold such a node; the runtime reports it if it does run) or
-// the result would exceed the size cap.
+// `outs` empty) when the result would exceed the size cap. An op that rejects its constant
+// inputs (an out-of-range Gather index, a zero Range delta...) fails the build: the pass
+// sees only the main graph, whose every node runs on every inference, so the model could
+// never run.
 bool evaluate(const ir::Graph& g, const ir::Node& n, const ops::OpDef& op,
               const std::vector<const Tensor*>& in_values, std::vector<Tensor>& outs) {
   std::vector<ir::TensorType> in_types(n.inputs.size());
@@ -82,28 +83,27 @@ bool evaluate(const ir::Graph& g, const ir::Node& n, const ops::OpDef& op,
     if (b > 0) declared += static_cast<size_t>(b);
   }
   if (!within_cap(declared, in_bytes)) return false;
+  std::vector<ir::TensorType> out_types = ops::infer_node(n, op, type_ptrs, in_values);
+  size_t planned = 0;
+  for (size_t i = 0; i < n.outputs.size(); ++i)
+    if (n.outputs[i] >= 0 && out_types[i].fully_known() &&
+        out_types[i].dtype != DType::kUndefined)
+      planned +=
+          static_cast<size_t>(shape_numel(out_types[i].dims)) * dtype_size(out_types[i].dtype);
+  if (!within_cap(planned, in_bytes)) return false;
+  outs.assign(n.outputs.size(), Tensor());
+  std::vector<Tensor*> out_ptrs(n.outputs.size(), nullptr);
+  for (size_t i = 0; i < n.outputs.size(); ++i) {
+    if (n.outputs[i] < 0) continue;
+    const ir::TensorType& ot = out_types[i];
+    if (ot.fully_known() && ot.dtype != DType::kUndefined) outs[i] = Tensor(ot.dtype, ot.dims);
+    out_ptrs[i] = &outs[i];
+  }
   try {
-    std::vector<ir::TensorType> out_types = ops::infer_node(n, op, type_ptrs, in_values);
-    size_t planned = 0;
-    for (size_t i = 0; i < n.outputs.size(); ++i)
-      if (n.outputs[i] >= 0 && out_types[i].fully_known() &&
-          out_types[i].dtype != DType::kUndefined)
-        planned +=
-            static_cast<size_t>(shape_numel(out_types[i].dims)) * dtype_size(out_types[i].dtype);
-    if (!within_cap(planned, in_bytes)) return false;
-    outs.assign(n.outputs.size(), Tensor());
-    std::vector<Tensor*> out_ptrs(n.outputs.size(), nullptr);
-    for (size_t i = 0; i < n.outputs.size(); ++i) {
-      if (n.outputs[i] < 0) continue;
-      const ir::TensorType& ot = out_types[i];
-      if (ot.fully_known() && ot.dtype != DType::kUndefined) outs[i] = Tensor(ot.dtype, ot.dims);
-      out_ptrs[i] = &outs[i];
-    }
     ops::ComputeContext ctx(n, in_values, out_ptrs, nullptr);
     op.compute(ctx);
-  } catch (const Error&) {
-    outs.clear();
-    return false;
+  } catch (const Error& e) {
+    throw e.with_context(n.label());
   }
   size_t produced = 0;
   for (size_t i = 0; i < n.outputs.size(); ++i) {

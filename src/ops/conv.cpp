@@ -246,7 +246,7 @@ ConvTransposeSetup conv_transpose_setup(const NodeAttrs& a, const Shape& xs, con
   std::vector<int64_t> kernel(ws.begin() + 2, ws.end());
   check_kernel_shape_attr(a, kernel);
   for (int64_t k : kernel)
-    if (k < 1) a.fail("kernel size ", k, " must be >= 1");
+    if (k < 1) a.fail("weight W has spatial size ", k, ", expected >= 1");
 
   Geometry& g = s.g;
   g.in = in;

@@ -92,7 +92,8 @@ inline Geometry forward_geometry(const NodeAttrs& a, const std::vector<int64_t>&
   if (kernel.size() != r)
     a.fail("kernel has ", kernel.size(), " spatial dims but the input has ", r);
   for (int64_t k : kernel)
-    if (k < 1 || k > kMaxTensorElements) a.fail("kernel size ", k, " must be >= 1");
+    if (k < 1 || k > kMaxTensorElements)
+      a.fail("kernel_shape value ", k, " is out of range, expected 1..", kMaxTensorElements);
   g.strides = read_spatial_ints(a, "strides", r, 1, 1);
   g.dilations = read_spatial_ints(a, "dilations", r, 1, 1);
   AutoPad ap = read_auto_pad(a);

@@ -287,7 +287,8 @@ UnpoolShapes max_unpool_shapes(const NodeAttrs& a, const Shape& xs, const Shape&
   if (kernel.size() != r)
     a.fail("kernel_shape has ", kernel.size(), " values but X has ", r, " spatial dims");
   for (int64_t k : kernel)
-    if (k < 1 || k > kMaxTensorElements) a.fail("kernel size ", k, " must be >= 1");
+    if (k < 1 || k > kMaxTensorElements)
+      a.fail("kernel_shape value ", k, " is out of range, expected 1..", kMaxTensorElements);
   std::vector<int64_t> strides = conv_pool::read_spatial_ints(a, "strides", r, 1, 1);
   std::vector<int64_t> pads = a.attr_ints("pads", std::vector<int64_t>(2 * r, 0));
   if (pads.size() != 2 * r) a.fail("pads has ", pads.size(), " values, expected ", 2 * r);

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <filesystem>
 
 #include "builder/build.hpp"
@@ -173,7 +174,9 @@ void Context::Impl::observe(int v, const Tensor& t) const {
 std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions& opts) {
   auto impl = std::make_shared<Impl>();
   engine::EngineContents contents;
-  if (engine::is_engine_file(path)) {
+  // A .lithe file is read as an engine even without the magic, so a damaged one is
+  // reported as a damaged engine, not as a file that is not ONNX.
+  if (engine::is_engine_file(path) || std::string_view(path).ends_with(".lithe")) {
     contents = engine::load_engine(path);
     // Shapes are fixed when an engine is built: given ones must agree.
     for (const auto& [name, shape] : opts.input_shapes) {

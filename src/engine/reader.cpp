@@ -16,6 +16,7 @@
 #include "engine/engine.hpp"
 #include "engine/engine_format.hpp"
 #include "engine_generated.h"
+#include "ops/infer.hpp"
 
 namespace lithe::engine {
 namespace {
@@ -45,6 +46,7 @@ class Loader {
     e.report_json = text(root_->report_json());
     if (!root_->graph()) fail("the engine has no graph");
     e.graph = graph(root_->graph(), 0);
+    check_types(*e.graph);
     e.plan = plan(root_->plan(), *e.graph);
     return e;
   }
@@ -325,6 +327,36 @@ class Loader {
       throw e.with_context(str_cat("graph '", g->name, "'"));
     }
     return g;
+  }
+
+  // The stored types are what the memory plan and the fast steps are sized by: each node's
+  // outputs, inferred again from its stored input types, constants and attributes, must be
+  // what the file says wherever both are static (an edited dim or attribute would otherwise
+  // make a kernel write past its slot).
+  // (An op lithe does not implement is left to the runtime, which refuses it by name.)
+  static void check_types(const ir::Graph& g) {
+    for (const ir::Node& n : g.nodes) {
+      const ops::OpDef* op = ops::find_op(n.domain, n.op_type);
+      if (!op) continue;
+      std::vector<const ir::TensorType*> types;
+      std::vector<const Tensor*> values;
+      for (int v : n.inputs) {
+        const ir::Value* val = v >= 0 ? &g.values[static_cast<size_t>(v)] : nullptr;
+        types.push_back(val ? &val->type : nullptr);
+        values.push_back(val && val->constant ? &*val->constant : nullptr);
+      }
+      std::vector<ir::TensorType> out = ops::infer_node(n, *op, types, values);
+      for (size_t i = 0; i < n.outputs.size() && i < out.size(); ++i) {
+        if (n.outputs[i] < 0) continue;
+        const ir::Value& v = g.values[static_cast<size_t>(n.outputs[i])];
+        const ir::TensorType &want = out[i], &got = v.type;
+        bool differ = (want.dtype != DType::kUndefined && want.dtype != got.dtype) ||
+                      (want.fully_known() && got.fully_known() && want.dims != got.dims);
+        if (differ)
+          fail(n.label(), ": output '", v.name, "' is stored as ", got.str(), " but the node makes ",
+               want.str());
+      }
+    }
   }
 
   plan::MemoryPlan plan(const fb::MemoryPlan* fp, const ir::Graph& g) {

@@ -1,8 +1,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <string_view>
 #include <filesystem>
+#include <string_view>
 
 #include "builder/build.hpp"
 #include "engine/engine.hpp"

@@ -113,17 +113,15 @@ json make_report(const ir::Graph& g, const passes::PipelineReport& pr, const pla
 
 }  // namespace
 
-std::string sha256_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path, ": cannot open file");
+namespace {
+
+// SHA-256 of what `feed` passes to its callback (data, size), in lowercase hex.
+template <class Feed>
+std::string sha256_hex(Feed&& feed) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1)
     fail_runtime("SHA-256 unavailable");
-  std::vector<char> buf(1 << 20);
-  while (f) {
-    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(f.gcount()));
-  }
+  feed([ctx](const void* data, size_t n) { EVP_DigestUpdate(ctx, data, n); });
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, md, &len);
@@ -135,6 +133,24 @@ std::string sha256_file(const std::string& path) {
     hex += b;
   }
   return hex;
+}
+
+}  // namespace
+
+std::string sha256_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(path, ": cannot open file");
+  return sha256_hex([&f](auto&& update) {
+    std::vector<char> buf(1 << 20);
+    while (f) {
+      f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      update(buf.data(), static_cast<size_t>(f.gcount()));
+    }
+  });
+}
+
+std::string sha256_bytes(const std::string& bytes) {
+  return sha256_hex([&bytes](auto&& update) { update(bytes.data(), bytes.size()); });
 }
 
 // Stores each channels-last conv's constant weight (used by that conv only) in the layout its
@@ -175,12 +191,12 @@ int pack_conv_weights(ir::Graph& g) {
   return packed;
 }
 
-BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts) {
-  BuildResult res;
-  onnx::ImportOptions io;
-  io.input_shapes = opts.input_shapes;
-  io.notes = &res.notes;
-  auto g = onnx::import_model(onnx_path, io);
+namespace {
+
+// Everything after the import: passes, weight packing, memory plan, report. `what` names the
+// model in errors; `sha256` is the source's digest for the header.
+void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const std::string& what,
+                 const std::string& sha256, BuildResult& res) {
   passes::PipelineReport pr;
   pr.nodes_before = pr.nodes_after = g->nodes.size();
   if (opts.optimize) {
@@ -189,7 +205,7 @@ BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts) 
     try {
       pr = passes::run_pipeline(*g, po);
     } catch (const Error& e) {
-      throw e.with_context(onnx_path);
+      throw e.with_context(what);
     }
     if (opts.pack_weights) {
       const int packed = pack_conv_weights(*g);
@@ -210,9 +226,32 @@ BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts) 
   res.contents.plan = std::move(mp);
   res.contents.report_json = make_report(*g, pr, res.contents.plan, opts).dump();
   res.contents.info.producer = "lithe 0.1.0";
-  res.contents.info.source_sha256 = sha256_file(onnx_path);
+  res.contents.info.source_sha256 = sha256;
   res.contents.info.options_json = options.dump();
   res.contents.info.isa = "generic";
+}
+
+onnx::ImportOptions import_options(const BuildOptions& opts, BuildResult& res) {
+  onnx::ImportOptions io;
+  io.input_shapes = opts.input_shapes;
+  io.notes = &res.notes;
+  return io;
+}
+
+}  // namespace
+
+BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts) {
+  BuildResult res;
+  auto g = onnx::import_model(onnx_path, import_options(opts, res));
+  build_graph(std::move(g), opts, onnx_path, sha256_file(onnx_path), res);
+  return res;
+}
+
+BuildResult build_model_bytes(const std::string& bytes, const std::string& base_dir,
+                              const std::string& what, const BuildOptions& opts) {
+  BuildResult res;
+  auto g = onnx::import_model_bytes(bytes, base_dir, what, import_options(opts, res));
+  build_graph(std::move(g), opts, what, sha256_bytes(bytes), res);
   return res;
 }
 

@@ -32,8 +32,15 @@ int pack_conv_weights(ir::Graph& g);
 /// same contents (no times or paths in the report).
 BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts);
 
+/// Same from the bytes of an ONNX model in memory: `what` names them in errors, `base_dir` is
+/// where external data files are looked up ("" refuses external data).
+BuildResult build_model_bytes(const std::string& bytes, const std::string& base_dir,
+                              const std::string& what, const BuildOptions& opts);
+
 /// Lowercase hex SHA-256 of a file's bytes.
 std::string sha256_file(const std::string& path);
+/// Lowercase hex SHA-256 of `bytes`.
+std::string sha256_bytes(const std::string& bytes);
 
 /// The per-layer table (JSON array: op, fused activation, precision, shapes, arena
 /// offsets), derived from the engine's graph and plan.

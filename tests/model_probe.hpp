@@ -1,0 +1,128 @@
+// Model bytes loaded and run the way lithe loads and runs a model file, for the fuzz targets
+// (fuzz/), their regression test and the byte-flip sweep (tests/unit/test_byte_flip.cpp),
+// and what each fuzz target does with one input. An engine is verified and
+// loaded, an ONNX model imported (no external data), optimized, planned and checked; then, when
+// every value of the graph is small, it runs once on seeded inputs with the executor
+// Engine::load would pick. Failures are lithe::Error; anything else is a bug.
+#pragma once
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "builder/build.hpp"
+#include "core/npy.hpp"
+#include "engine/engine.hpp"
+#include "engine/engine_format.hpp"
+#include "kernels/cpu.hpp"
+#include "runtime/executor.hpp"
+#include "runtime/ref_executor.hpp"
+
+namespace lithe::test {
+
+/// What a probe may run: graphs whose every value is at most this many elements, planned in
+/// an arena of at most this many bytes (bigger ones are only loaded).
+struct ProbeLimits {
+  int64_t max_value_elements = int64_t{1} << 18;
+  int64_t max_arena_bytes = int64_t{64} << 20;
+};
+
+enum class ProbeResult { kLoaded, kRan };
+
+inline bool is_engine_bytes(const std::string& bytes) {
+  return bytes.size() >= sizeof engine::kMagic &&
+         std::memcmp(bytes.data(), engine::kMagic, sizeof engine::kMagic) == 0;
+}
+
+/// Engine contents from bytes: an engine file's bytes (kept alive by the constants that
+/// borrow them), else an ONNX model's, built with the default options.
+inline engine::EngineContents probe_load(const std::string& bytes, const std::string& what) {
+  if (is_engine_bytes(bytes))
+    return engine::load_engine_bytes(std::make_shared<const std::string>(bytes), what);
+  return build::build_model_bytes(bytes, "", what, build::BuildOptions{}).contents;
+}
+
+/// True when every value of `g` (constants aside) has a known shape within the limits, and no
+/// node loops (a Loop or Scan may legitimately run for as long as its trip count says).
+inline bool probe_small(const ir::Graph& g, const plan::MemoryPlan& p, const ProbeLimits& lim) {
+  if (p.arena_bytes > lim.max_arena_bytes) return false;
+  for (const ir::Node& n : g.nodes)
+    if (n.op_type == "Loop" || n.op_type == "Scan") return false;
+  for (const ir::Value& v : g.values) {
+    if (v.constant) continue;
+    if (!v.type.fully_known() || !dtype_supported(v.type.dtype) ||
+        v.type.dtype == DType::kString || shape_numel(v.type.dims) > lim.max_value_elements)
+      return false;
+  }
+  return true;
+}
+
+/// A seeded input of `v`'s type: values in [-1, 3) cast to its element type, so integer
+/// inputs are small non-negative or -1 (indices and sizes that are often, not always, valid).
+inline Tensor probe_input(const ir::Value& v, unsigned seed) {
+  Tensor t(DType::kFloat32, v.type.dims);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.f, 3.f);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  return v.type.dtype == DType::kFloat32 ? t : t.cast(v.type.dtype);
+}
+
+/// Runs loaded contents once when the graph is small (probe_small).
+inline ProbeResult probe_run(const engine::EngineContents& c, const ProbeLimits& lim = {}) {
+  std::shared_ptr<const ir::Graph> g = c.graph;
+  if (!probe_small(*g, c.plan, lim)) return ProbeResult::kLoaded;
+  std::vector<Tensor> inputs;
+  for (size_t i = 0; i < g->inputs.size(); ++i)
+    inputs.push_back(probe_input(g->values[static_cast<size_t>(g->inputs[i])],
+                                 17 + static_cast<unsigned>(i)));
+  if (runtime::Program::supports(*g, c.plan)) {
+    auto program = std::make_shared<const runtime::Program>(g, c.plan, kernels::best_isa(),
+                                                            c.mapped, c.mapped_bytes);
+    runtime::Session s(program, 1);
+    for (size_t i = 0; i < inputs.size(); ++i) s.input(i) = inputs[i];
+    s.run();
+  } else {
+    runtime::RefExecutor exec(g, &c.plan);
+    auto arena = runtime::allocate_arena(c.plan.arena_bytes);
+    exec.run(inputs, arena.get());
+  }
+  return ProbeResult::kRan;
+}
+
+/// Loads `bytes` (probe_load) and runs them when small (probe_run).
+inline ProbeResult probe_model(const std::string& bytes, const std::string& what,
+                               const ProbeLimits& lim = {}) {
+  return probe_run(probe_load(bytes, what), lim);
+}
+
+// ---- What each libFuzzer target (fuzz/) does with one input; the regression test
+// (tests/unit/test_fuzz_regressions.cpp) replays the findings with the same functions.
+// Each returns or throws lithe::Error; anything else is a bug.
+
+/// fuzz_onnx: ONNX bytes -> import (no external data) -> optimize, plan -> run when small.
+inline void fuzz_onnx_input(const std::string& bytes) {
+  probe_run(build::build_model_bytes(bytes, "", "fuzz.onnx", build::BuildOptions{}).contents);
+}
+
+/// fuzz_engine and fuzz_engine_semantics: the checksum recomputed (a mutated byte would
+/// otherwise stop at the checksum every time; the unit tests cover that check), then verify,
+/// load and run when small.
+inline void fuzz_engine_input(std::string bytes) {
+  engine::reseal(bytes);
+  probe_run(engine::load_engine_bytes(std::make_shared<const std::string>(std::move(bytes)),
+                                      "fuzz.lithe"));
+}
+
+/// fuzz_npy: .npy bytes -> parse_npy; what parsed is read end to end (ASan checks its extent)
+/// and must survive a round trip through to_npy: false when it does not.
+inline bool fuzz_npy_input(const std::string& bytes) {
+  Tensor t = parse_npy(bytes, "fuzz.npy");
+  unsigned sum = 0;
+  for (size_t i = 0; i < t.nbytes(); ++i) sum += static_cast<const unsigned char*>(t.raw())[i];
+  (void)sum;
+  Tensor back = parse_npy(to_npy(t), "fuzz round trip");
+  return back.dtype() == t.dtype() && back.shape() == t.shape() && back.nbytes() == t.nbytes() &&
+         (t.nbytes() == 0 || std::memcmp(back.raw(), t.raw(), t.nbytes()) == 0);
+}
+
+}  // namespace lithe::test

@@ -9,60 +9,32 @@
 #include <cstdlib>
 #include <random>
 
+#include "byte_flip.hpp"
 #include "engine/engine_format.hpp"
 #include "engine_test_util.hpp"
 
 namespace lithe::test {
 namespace {
 
-struct Counts {
-  int loaded = 0;
-  int clear_error = 0;
-  int other = 0;
-};
-
 // Loads `bytes`; a loaded engine's graphs have passed ir::verify, and its constants must be
 // readable end to end (touching every byte lets ASan check the ranges).
+void load_and_touch(const std::string& bytes) {
+  auto e = engine::load_engine_bytes(std::make_shared<const std::string>(bytes), "sweep");
+  unsigned sum = 0;
+  for (const auto& v : e.graph->values)
+    if (v.constant)
+      for (size_t i = 0; i < v.constant->nbytes(); ++i)
+        sum += static_cast<const unsigned char*>(v.constant->raw())[i];
+  (void)sum;
+}
+
+using Counts = FlipCounts;
+
 void try_load(const std::string& bytes, Counts& c, const std::string& label) {
-  try {
-    auto e = engine::load_engine_bytes(std::make_shared<const std::string>(bytes), "sweep");
-    unsigned sum = 0;
-    for (const auto& v : e.graph->values)
-      if (v.constant)
-        for (size_t i = 0; i < v.constant->nbytes(); ++i)
-          sum += static_cast<const unsigned char*>(v.constant->raw())[i];
-    (void)sum;
-    ++c.loaded;
-    if (std::getenv("LITHE_SWEEP_VERBOSE")) std::printf("[corruption] loaded: %s\n", label.c_str());
-  } catch (const Error& err) {
-    std::string msg = err.what();
-    // One line, naming what was loaded.
-    if (msg.rfind("sweep: ", 0) != 0 || msg.find('\n') != std::string::npos) {
-      ADD_FAILURE() << label << ": unclear message: " << msg;
-      ++c.other;
-    } else {
-      ++c.clear_error;
-    }
-  } catch (const std::exception& err) {
-    ADD_FAILURE() << label << ": non-lithe exception: " << err.what();
-    ++c.other;
-  }
+  test::try_load(load_and_touch, bytes, "sweep: ", label, c);
 }
 
-void print(const char* what, const Counts& c) {
-  std::printf("[corruption] %-34s loaded %6d  clear error %6d  other %d\n", what, c.loaded,
-              c.clear_error, c.other);
-}
-
-// Byte positions to mutate in [from, size): every byte when there are few, otherwise a
-// stride that still gives at least 2000 positions.
-std::vector<size_t> positions(size_t from, size_t size) {
-  std::vector<size_t> p;
-  size_t n = size - from;
-  size_t stride = n <= 8192 ? 1 : n / 2000;
-  for (size_t i = from; i < size; i += stride) p.push_back(i);
-  return p;
-}
+void print(const char* what, const Counts& c) { print_counts("corruption", what, c); }
 
 class EngineCorruption : public ::testing::Test {
  protected:
@@ -71,18 +43,9 @@ class EngineCorruption : public ::testing::Test {
   // Each byte at `where` set to its complement, then to zero (where that changes it), one at
   // a time; with `reseal` the checksum is recomputed so the loader's later checks are reached.
   Counts flip_each(const std::vector<size_t>& where, bool reseal, const std::string& label) {
-    Counts c;
-    for (size_t i : where)
-      for (int mode = 0; mode < 2; ++mode) {
-        std::string b = good_;
-        const auto old = static_cast<unsigned char>(b[i]);
-        const auto now = mode == 0 ? static_cast<unsigned char>(old ^ 0xFF) : 0;
-        if (now == old) continue;
-        b[i] = static_cast<char>(now);
-        if (reseal) engine::reseal(b);
-        try_load(b, c, label + " " + std::to_string(i));
-      }
-    return c;
+    std::function<void(std::string&)> fix;
+    if (reseal) fix = engine::reseal;
+    return test::flip_each(good_, where, load_and_touch, "sweep: ", label, fix);
   }
 
   std::string good_;
@@ -111,7 +74,7 @@ TEST_F(EngineCorruption, TruncatedAtEveryLength) {
 }
 
 TEST_F(EngineCorruption, EveryHeaderByte) {
-  Counts c = flip_each(positions(0, engine::kHeaderSize), false, "header byte");
+  Counts c = flip_each(flip_positions(0, engine::kHeaderSize), false, "header byte");
   print("header bytes (xor 0xFF, zero)", c);
   EXPECT_EQ(c.other, 0);
   EXPECT_EQ(c.loaded, 0);  // the checksum covers the header fields too
@@ -119,21 +82,21 @@ TEST_F(EngineCorruption, EveryHeaderByte) {
 
 TEST_F(EngineCorruption, EveryHeaderByteResealed) {
   // Not the checksum field itself.
-  Counts c = flip_each(positions(0, engine::kHeaderSize - 8), true, "resealed header byte");
+  Counts c = flip_each(flip_positions(0, engine::kHeaderSize - 8), true, "resealed header byte");
   print("header bytes, checksum recomputed", c);
   EXPECT_EQ(c.other, 0);
   EXPECT_GT(c.clear_error, 0);
 }
 
 TEST_F(EngineCorruption, EveryLaterByteAsIs) {
-  Counts c = flip_each(positions(engine::kHeaderSize, good_.size()), false, "byte");
+  Counts c = flip_each(flip_positions(engine::kHeaderSize, good_.size()), false, "byte");
   print("later bytes, checksum kept", c);
   EXPECT_EQ(c.other, 0);
   EXPECT_EQ(c.loaded, 0);  // the checksum covers every byte
 }
 
 TEST_F(EngineCorruption, EveryLaterByteResealed) {
-  Counts c = flip_each(positions(engine::kHeaderSize, good_.size()), true, "resealed byte");
+  Counts c = flip_each(flip_positions(engine::kHeaderSize, good_.size()), true, "resealed byte");
   print("later bytes, checksum recomputed", c);
   EXPECT_EQ(c.other, 0);
   EXPECT_GT(c.clear_error, 0);

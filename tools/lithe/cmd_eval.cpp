@@ -113,6 +113,9 @@ void eval_command(const EvalArgs& a) {
   if (!a.reference.empty()) {
     LoadOptions ro;
     ro.input_shapes = lo.input_shapes;
+    // A reference with symbolic dims runs at the model's input shape.
+    for (const TensorInfo& in : model->inputs())
+      if (!ro.input_shapes.count(in.name)) ro.input_shapes[in.name] = in.shape;
     ro.optimize = !a.reference_no_optimize;
     reference = Engine::load(a.reference, ro);
   }
@@ -134,10 +137,11 @@ void eval_command(const EvalArgs& a) {
     if (r.labelled) {
       j["labelled"] = r.labelled;
       j["top1"] = static_cast<double>(r.top1) / static_cast<double>(r.labelled);
-      j["top5"] = static_cast<double>(r.topk) / static_cast<double>(r.labelled);
-      j["top_k"] = r.top_k;
+      // "top5", or "topK" when the model has K < 5 scores (or --top-k K).
+      j["top" + std::to_string(r.top_k)] =
+          static_cast<double>(r.topk) / static_cast<double>(r.labelled);
       j["top1_hits"] = r.top1;
-      j["topk_hits"] = r.topk;
+      j["top" + std::to_string(r.top_k) + "_hits"] = r.topk;
     }
     j["latency_ms"] = {{"median", med}, {"min", lo_ms}, {"p90", p90}};
     j["threads"] = a.threads;

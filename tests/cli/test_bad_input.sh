@@ -98,6 +98,21 @@ check compare-wrong-name "'nope' is not an input of the model" -- "$LITHE" compa
 check compare-bad-npy "bad.npy: not a .npy file" -- "$LITHE" compare "$M" "$M" --input image="$T/bad.npy"
 check compare-bad-jump "--jump-db must be positive" -- "$LITHE" compare "$M" "$M" --random-input --jump-db 0
 check compare-unknown-flag "--bogus" -- "$LITHE" compare "$M" "$M" --bogus
+# lithe bench
+check bench-missing-file "nothere.onnx: file not found" -- "$LITHE" bench "$T/nothere.onnx"
+check bench-no-model "models is required" -- "$LITHE" bench
+check bench-unknown-flag "--bogus" -- "$LITHE" bench "$M" --bogus
+check bench-zero-runs "--runs must be at least 1, got 0" -- "$LITHE" bench "$M" --runs 0
+check bench-bad-duration "--duration must be more than 0" -- "$LITHE" bench "$M" --duration -1
+check bench-zero-contexts "--contexts must be between 1 and 256, got 0" -- "$LITHE" bench "$M" --contexts 0
+check bench-zero-threads "--threads must be between 1 and 256, got 0" -- "$LITHE" bench "$M" --threads 0
+check bench-bad-warmup "--warmup must be at least 0, got -1" -- "$LITHE" bench "$M" --warmup -1
+check bench-bad-isa "unknown ISA level 'sse9'" -- "$LITHE" bench "$M" --isa sse9
+check bench-wrong-name "'nope' is not an input of the model (inputs: image)" -- "$LITHE" bench "$M" --input-shape nope=1x3
+check bench-wrong-name-models "'nope' is not an input of any model given (inputs: image)" -- "$LITHE" bench "$M" "$M" --input-shape nope=1x3
+check bench-wrong-dtype "expects float32, the file holds int32" -- "$LITHE" bench "$M" --input image="$T/wrong_dtype.npy"
+check bench-bad-npy "bad.npy: not a .npy file" -- "$LITHE" bench "$M" --input image="$T/bad.npy"
+check bench-truncated "truncated.onnx" -- "$LITHE" bench "$M" "$T/truncated.onnx"
 
 echo "$pass passed, $failn failed"
 [ "$failn" -eq 0 ]

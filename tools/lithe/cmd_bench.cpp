@@ -107,7 +107,8 @@ std::set<std::string> input_names(const std::string& path) {
   o.optimize = false;
   o.isa = "reference";
   std::set<std::string> names;
-  for (const auto& in : Engine::load(path, o)->inputs()) names.insert(in.name);
+  const auto engine = Engine::load(path, o);
+  for (const auto& in : engine->inputs()) names.insert(in.name);
   return names;
 }
 
@@ -133,7 +134,11 @@ class Bench {
         all.insert(names[m].begin(), names[m].end());
       }
       for (const auto& [name, shape] : shapes)
-        if (!all.count(name)) fail("'", name, "' is not an input of any model given");
+        if (!all.count(name)) {
+          std::string list;
+          for (const auto& n : all) list += (list.empty() ? "" : ", ") + n;
+          fail("'", name, "' is not an input of any model given (inputs: ", list, ")");
+        }
     }
     std::vector<ModelResult> results(a_.models.size());
     std::vector<std::shared_ptr<Engine>> engines;
@@ -147,9 +152,11 @@ class Bench {
       engines.push_back(Engine::load(a_.models[m], o));
       results[m].load_ms = seconds_since(t0) * 1e3;
       results[m].path = a_.models[m];
-      for (const auto& n : engines.back()->notes())
-        std::fprintf(stderr, "lithe: note: %s: %s\n", a_.models[m].c_str(), n.c_str());
     }
+    // Notes once every model has loaded, so a failing load prints its one error line only.
+    for (size_t m = 0; m < engines.size(); ++m)
+      for (const auto& n : engines[m]->notes())
+        std::fprintf(stderr, "lithe: note: %s: %s\n", a_.models[m].c_str(), n.c_str());
     for (size_t m = 0; m < engines.size(); ++m) time_model(*engines[m], results[m]);
     return results;
   }
@@ -377,9 +384,10 @@ void print_table(const BenchArgs& a, const std::vector<ModelResult>& results,
                  const EnergyMeter& em) {
   std::printf("lithe bench  %s  lithe %s  %s, %u hardware threads\n", utc_now().c_str(), version(),
               cpu_model().c_str(), std::thread::hardware_concurrency());
-  std::printf("warm-up %d, then timed runs per context: at least %lld runs", a.warmup,
-              static_cast<long long>(a.runs));
-  if (a.duration > 0) std::printf(", for at least %.1f s", a.duration);
+  std::printf("warm-up %d runs, then timed runs per context:", a.warmup);
+  if (a.runs > 1 || a.duration <= 0) std::printf(" at least %lld", static_cast<long long>(a.runs));
+  if (a.runs > 1 && a.duration > 0) std::printf(" and");
+  if (a.duration > 0) std::printf(" for at least %.1f s", a.duration);
   std::printf("; %d context(s) x %d kernel thread(s)\n", a.contexts, a.threads);
   int64_t total = 0;
   for (const ModelResult& r : results) {

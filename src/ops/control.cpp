@@ -63,14 +63,21 @@ Tensor stack(const std::vector<Tensor>& parts, DType dtype, const Shape& elem) {
   return out;
 }
 
+// Cap on Loop iterations, so a hostile model cannot hang the process: a constant trip count
+// over it is refused before anything runs, and any loop stops with an error when it gets
+// there.
+constexpr int64_t kMaxLoopIterations = 10'000'000;
+
 void infer_loop(InferContext& ctx) {
   if (ctx.num_inputs() < 2) ctx.fail("Loop needs at least the M and cond inputs");
   body_attr(ctx, "body");
+  if (ctx.has_input(0) && ctx.input_value_known(0) && ctx.input_value(0).numel() == 1) {
+    int64_t m = ctx.input_value(0).at_int(0);
+    if (m > kMaxLoopIterations)
+      ctx.fail("trip count M = ", m, " is over the limit of ", kMaxLoopIterations, " iterations");
+  }
   infer_unknown_outputs(ctx);
 }
-
-// Cap on Loop iterations without a trip count, so a hostile model cannot hang the process.
-constexpr int64_t kMaxLoopIterations = 10'000'000;
 
 void compute_loop(ComputeContext& ctx) {
   const ir::Graph& body = body_attr(ctx, "body");

@@ -873,6 +873,18 @@ def bombs():
              expect=["rank"])
     const_op("upsample_bomb", "Upsample", [init("scales", np.array([1, 1, 1e6, 1e6], np.float32))],
              xs=[(1, 1, 10, 10)], opset=9, expect=["elements"])
+    # A Loop whose constant trip count is 1e12 (the body only adds 1).
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"], name="body_cond"),
+         helper.make_node("Add", ["v_in", "one"], ["v_out"], name="body_add")], "body",
+        [vi("i", I64, []), vi("cond_in", TensorProto.BOOL, []), vi("v_in", F, [1])],
+        [vi("cond_out", TensorProto.BOOL, []), vi("v_out", F, [1])],
+        [init("one", np.ones(1, np.float32))])
+    loop = helper.make_node("Loop", ["M", "cond", "x"], ["y"], name="loop_1e12", body=body)
+    onnx_case("loop_trip_count_1e12", c, graph_model(
+        [loop], [vi("x", F, [1])], [vi("y", F, [1])],
+        [init("M", np.array(10 ** 12, np.int64)), init("cond", np.array(True))]),
+        ["'loop_1e12'", "trip count", "limit"])
     # A chain of Identity nodes one over the node limit (docs/limits.md), written as raw
     # protobuf so the generator stays fast.
     write_million_nodes(c)

@@ -289,11 +289,11 @@ ordered_json stats_json(const LatencyStats& s) {
           {"p90", s.p90},     {"p99", s.p99}, {"max", s.max},   {"stddev", s.stddev}};
 }
 
-void print_json(const BenchArgs& a, const std::vector<ModelResult>& results,
-                const EnergyMeter& em) {
+void print_json(const BenchArgs& a, const std::string& started,
+                const std::vector<ModelResult>& results, const EnergyMeter& em) {
   ordered_json j;
   j["lithe_version"] = version();
-  j["date"] = utc_now();
+  j["date"] = started;
   j["host"] = {{"cpu", cpu_model()}, {"hardware_threads", std::thread::hardware_concurrency()}};
   j["settings"] = {{"warmup", a.warmup},
                    {"min_runs", a.runs},
@@ -380,9 +380,9 @@ std::string mib(int64_t bytes) {
   return buf;
 }
 
-void print_table(const BenchArgs& a, const std::vector<ModelResult>& results,
-                 const EnergyMeter& em) {
-  std::printf("lithe bench  %s  lithe %s  %s, %u hardware threads\n", utc_now().c_str(), version(),
+void print_table(const BenchArgs& a, const std::string& started,
+                 const std::vector<ModelResult>& results, const EnergyMeter& em) {
+  std::printf("lithe bench  %s  lithe %s  %s, %u hardware threads\n", started.c_str(), version(),
               cpu_model().c_str(), std::thread::hardware_concurrency());
   std::printf("warm-up %d runs, then timed runs per context:", a.warmup);
   if (a.runs > 1 || a.duration <= 0) std::printf(" at least %lld", static_cast<long long>(a.runs));
@@ -489,12 +489,13 @@ void add_bench_command(CLI::App& app) {
       fail("--contexts must be between 1 and 256, got ", a->contexts);
     if (runs_given && !duration_given) a->duration = 0;
     if (duration_given && !runs_given) a->runs = 1;
+    const std::string started = utc_now();
     const std::vector<ModelResult> results = Bench(*a).run();
     const EnergyMeter em;
     if (a->json)
-      print_json(*a, results, em);
+      print_json(*a, started, results, em);
     else
-      print_table(*a, results, em);
+      print_table(*a, started, results, em);
   });
 }
 

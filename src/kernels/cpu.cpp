@@ -50,7 +50,7 @@ CpuFeatures detect() {
   f.fma = f.fma && os_avx;
   f.f16c = f.f16c && os_avx;
   char brand[49] = {};
-  if (__get_cpuid_max(0x80000000u, nullptr) >= 0x80000004u) {
+  if (static_cast<unsigned>(__get_cpuid_max(0x80000000u, nullptr)) >= 0x80000004u) {
     for (unsigned i = 0; i < 3; ++i) {
       __get_cpuid(0x80000002u + i, &a, &b, &c, &d);
       std::memcpy(brand + 16 * i, &a, 4);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 
 #include "core/npy.hpp"
 #include "evaluate.hpp"
@@ -394,4 +395,31 @@ TEST(Compare, RealModelReferenceVsOptimized) {
   EXPECT_EQ(r.first_jump, -1);
   std::printf("googlenet: %zu tensors matched, %lld only in the reference, %lld only optimized\n",
               r.rows.size(), static_cast<long long>(r.only_a), static_cast<long long>(r.only_b));
+}
+
+// ---- the observer hook itself
+
+TEST(Observer, OnnxNamesAndLayoutThenOff) {
+  auto e = Engine::load(kTiny);  // optimized: the convs run channels-last
+  auto ctx = e->create_context();
+  Tensor x(DType::kFloat32, {1, 3, 64, 64});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::sin(0.05f * i);
+  ctx->set_input("image", x);
+  std::map<std::string, Shape> seen;
+  int calls = 0;
+  ctx->set_observer([&](const std::string& name, const Tensor& t) {
+    ++calls;
+    seen[name] = t.shape();
+  });
+  ctx->run();
+  for (const auto& [name, shape] : seen)
+    EXPECT_EQ(name.find("_nhwc"), std::string::npos) << name << " was reported in NHWC";
+  ASSERT_TRUE(seen.count("stem.out"));
+  EXPECT_EQ(seen["stem.out"], (Shape{1, 16, 32, 32}));  // N,C,H,W as in the ONNX model
+  ASSERT_TRUE(seen.count("probs"));
+  EXPECT_EQ(static_cast<size_t>(calls), seen.size());  // each value once
+  const int first = calls;
+  ctx->set_observer(nullptr);
+  ctx->run();
+  EXPECT_EQ(calls, first);
 }

@@ -117,6 +117,18 @@ TEST(Preprocess, PngRoundTripAndGray) {
   fs::remove_all(d);
 }
 
+TEST(Preprocess, JpegDecodes) {
+  // A solid colour survives JPEG (quality 95) within a few levels: the decoder is wired up.
+  fs::path d = test::temp_dir("pre_jpg");
+  write_jpg((d / "c.jpg").string(), solid(16, 16, {200, 40, 120}), 95);
+  Image rgb = load_image((d / "c.jpg").string(), 3);
+  ASSERT_EQ(rgb.width, 16);
+  ASSERT_EQ(rgb.height, 16);
+  const int want[3] = {200, 40, 120};
+  for (size_t i = 0; i < rgb.pixels.size(); ++i) EXPECT_NEAR(rgb.pixels[i], want[i % 3], 4) << i;
+  fs::remove_all(d);
+}
+
 TEST(Preprocess, ResizeCrop) {
   FloatImage row{2, 1, 1, {0, 100}};
   // Half-pixel centers: source x = (x + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25 (clamped).

@@ -178,4 +178,10 @@ void write_png(const std::string& path, const Image& img) {
     fail(path, ": cannot write PNG");
 }
 
+void write_jpg(const std::string& path, const Image& img, int quality) {
+  if (!stbi_write_jpg(path.c_str(), img.width, img.height, img.channels, img.pixels.data(),
+                      quality))
+    fail(path, ": cannot write JPEG");
+}
+
 }  // namespace lithe::cli

@@ -69,5 +69,7 @@ std::array<int, 2> parse_size(const std::string& text, const std::string& flag);
 
 /// Writes an 8-bit PNG (stb_image_write); for tests and tools that make data sets.
 void write_png(const std::string& path, const Image& img);
+/// Writes a baseline JPEG (stb_image_write, quality 1-100).
+void write_jpg(const std::string& path, const Image& img, int quality);
 
 }  // namespace lithe::cli

@@ -33,7 +33,7 @@ struct BenchArgs {
   uint64_t seed = 0;
   int warmup = 5;
   int64_t runs = 10;    // at least this many timed runs per context
-  double duration = 1;  // and at least this many seconds (see resolve_limits)
+  double duration = 1;  // and at least this many seconds (the command resolves which apply)
   int contexts = 1, threads = 1;
   std::string isa;
   bool profile = false, json = false, no_optimize = false;

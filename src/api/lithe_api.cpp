@@ -79,10 +79,23 @@ std::string precision_of(DType t) {
 }  // namespace
 
 namespace {
+// The ONNX ops the layout pass runs on channels-last values unchanged (elementwise, Concat and
+// Split on the channel axis): their outputs are NHWC when a region input is.
+bool keeps_layout(const ir::Node& n) {
+  static const char* kOps[] = {
+      "Relu",     "Sigmoid",  "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu",
+      "Selu",     "Softplus", "Exp",  "Neg",       "Abs",  "Sqrt",        "Erf",       "Identity",
+      "Softsign", "Celu",     "Add",  "Sub",       "Mul",  "Div",         "Concat",    "Split"};
+  if (!n.domain.empty()) return false;
+  for (const char* o : kOps)
+    if (n.op_type == o) return true;
+  return false;
+}
+
 // Values the layout pass (passes/layout_nhwc.cpp) stores channels-last, found from the graph's
 // structure: the outputs of the lithe *Nhwc ops and of Transposes (0,2,3,1) of NCHW values,
-// and the 4-D outputs of any other node reading such a value (the region's elementwise ops,
-// Concat and Split); Transposes back to NCHW end it.
+// and the 4-D outputs of the region's elementwise ops, Concats and Splits reading such a
+// value; Transposes back to NCHW end it, and any other op's outputs are taken as they are.
 std::vector<char> nhwc_values(const ir::Graph& g) {
   std::vector<char> nhwc(g.values.size(), 0);
   auto rank4 = [&](int v) {
@@ -99,7 +112,7 @@ std::vector<char> nhwc_values(const ir::Graph& g) {
           it != n.attrs.end() && it->second.ints == std::vector<int64_t>{0, 2, 3, 1};
       out_nhwc = to_nhwc && !n.inputs.empty() && n.inputs[0] >= 0 &&
                  !nhwc[static_cast<size_t>(n.inputs[0])];
-    } else {
+    } else if (keeps_layout(n)) {
       for (int v : n.inputs)
         out_nhwc = out_nhwc || (rank4(v) && nhwc[static_cast<size_t>(v)] &&
                                 !g.values[static_cast<size_t>(v)].constant);

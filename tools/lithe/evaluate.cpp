@@ -5,6 +5,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <set>
 
 #include "core/npy.hpp"
@@ -62,14 +64,16 @@ Dataset load_dataset(const std::vector<std::string>& data, const std::string& la
                      const std::string& class_names_file) {
   if (data.empty()) fail("--data: give a folder or files");
   Dataset ds;
-  bool one_dir = data.size() == 1 && fs::is_directory(data[0]);
+  std::error_code dir_ec;
+  const bool one_dir = data.size() == 1 && fs::is_directory(data[0], dir_ec);
   for (const std::string& d : data) {
     std::error_code ec;
     if (fs::is_directory(d, ec)) {
       for (auto it = fs::recursive_directory_iterator(d, ec); !ec && it != fs::end(it);
            it.increment(ec))
         if (it->is_regular_file() && is_sample_file(it->path()))
-          ds.samples.push_back({it->path().string(), fs::relative(it->path(), d).string(), -1});
+          ds.samples.push_back(
+              {it->path().string(), it->path().lexically_relative(d).string(), -1});
       if (ec) fail(d, ": cannot read folder (", ec.message(), ")");
     } else if (fs::is_regular_file(d, ec)) {
       if (!is_sample_file(d)) fail(d, ": not a .jpg, .jpeg, .png or .npy file");

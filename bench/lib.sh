@@ -54,10 +54,12 @@ setup_common() {
   [ -n "$WORK" ] || WORK="$CACHE/bench"
   mkdir -p "$WORK"
   WORK="$(cd "$WORK" && pwd)"
-  [ -x /usr/bin/time ] || die "/usr/bin/time not found (apt install time): needed for peak RSS"
-  command -v node >/dev/null 2>&1 || die "node not found"
-  node -e "require(require.resolve('onnxruntime-node', {paths: ['$REPO/tests/models']}))" 2>/dev/null ||
-    die "onnxruntime-node not installed in tests/models (run scripts/fetch_models.sh)"
+  if [ "${NEED_ORT:-1}" = 1 ]; then  # the ORT comparisons (memory_bound.sh runs lithe only)
+    [ -x /usr/bin/time ] || die "/usr/bin/time not found (apt install time): needed for peak RSS"
+    command -v node >/dev/null 2>&1 || die "node not found"
+    node -e "require(require.resolve('onnxruntime-node', {paths: ['$REPO/tests/models']}))" 2>/dev/null ||
+      die "onnxruntime-node not installed in tests/models (run scripts/fetch_models.sh)"
+  fi
   MODEL_LIST=()
   if [ -n "$MODELS" ]; then
     for m in $MODELS; do

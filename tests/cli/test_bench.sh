@@ -69,14 +69,23 @@ def check_model(m, runs, contexts, where):
           + contexts * mem["arena_bytes_per_context"], f"{where}: total")
     check(m["inputs"] and m["inputs"][0]["name"] == "image" and m["inputs"][0]["source"] == "random",
           f"{where}: inputs")
+    for when in ("after_warmup", "after_runs"):
+        r = m["resident"][when]
+        check(r["rss_bytes"] >= r["anon_bytes"] + r["file_bytes"] > 0, f"{where}: resident {when}")
+        check(r["peak_bytes"] >= r["rss_bytes"], f"{where}: peak below rss {when}")
 
 one = json.load(open(f"{d}/one.json"))
-for k in ("lithe_version", "date", "host", "settings", "models", "memory_total", "peak_rss_bytes"):
+for k in ("lithe_version", "date", "host", "settings", "models", "memory_total",
+          "resident_before_load", "peak_rss_bytes"):
     check(k in one, f"one: no '{k}'")
 check(len(one["models"]) == 1, "one: not one model")
 check_model(one["models"][0], 5, 1, "one")
 check("profile" not in one["models"][0], "one: profile without --profile")
 check(one["peak_rss_bytes"] > one["memory_total"]["arena_bytes"], "one: peak RSS below the arena")
+base, end = one["resident_before_load"], one["models"][0]["resident"]["after_runs"]
+check(0 < base["anon_bytes"] <= base["rss_bytes"] <= one["peak_rss_bytes"],
+      "one: resident before load")
+check(end["anon_bytes"] > base["anon_bytes"], "one: loading and running took no memory")
 check(one["models"][0]["memory"]["mapped_weight_bytes"] == 0, "one: an ONNX file has mapped weights")
 
 two = json.load(open(f"{d}/two.json"))
@@ -98,7 +107,7 @@ check(tot["arena_bytes"] == sum(2 * m["memory"]["arena_bytes_per_context"] for m
 
 table = open(f"{d}/table.txt").read()
 for s in ("latency ms", "median", "p99", "throughput", "CPU-s per inference", "memory",
-          "process peak RSS", "GFLOP/s", "precision"):
+          "resident", "process RSS", "GFLOP/s", "precision"):
     check(s in table, f"table: no '{s}'")
 
 if errors:

@@ -96,9 +96,15 @@ TEST(BenchStats, CpuTimeAndPeakRss) {
   volatile double x = 0;
   for (int i = 0; i < 20'000'000; ++i) x = x + 1e-9 * i;
   EXPECT_GT(process_cpu_seconds(), c0);
-  const int64_t before = peak_rss_bytes();
-  ASSERT_GT(before, 0);
+  const ResidentMemory before = resident_memory();
+  ASSERT_GT(before.peak, 0);
+  ASSERT_GT(before.anon, 0);
+  ASSERT_GT(before.file, 0);  // the test binary's own code
+  EXPECT_GE(before.rss, before.anon + before.file);
+  EXPECT_GE(before.peak, before.rss);
   std::vector<char> block(64 << 20, 1);  // 64 MiB touched
-  EXPECT_GE(peak_rss_bytes(), before + (32 << 20));
+  const ResidentMemory after = resident_memory();
+  EXPECT_GE(after.peak, before.peak + (32 << 20));
+  EXPECT_GE(after.anon, before.anon + (32 << 20));
   EXPECT_EQ(block[12345], 1);
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -44,14 +45,16 @@ double process_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-int64_t peak_rss_bytes() {
+ResidentMemory resident_memory() {
+  ResidentMemory m;
   std::ifstream f("/proc/self/status");
   std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) != 0) continue;
-    return std::stoll(line.substr(6)) * 1024;  // "VmHWM:   12345 kB"
-  }
-  return -1;
+  const std::pair<const char*, int64_t*> fields[] = {
+      {"VmRSS:", &m.rss}, {"RssAnon:", &m.anon}, {"RssFile:", &m.file}, {"VmHWM:", &m.peak}};
+  while (std::getline(f, line))
+    for (const auto& [key, out] : fields)
+      if (line.rfind(key, 0) == 0) *out = std::stoll(line.substr(std::strlen(key))) * 1024;  // kB
+  return m;
 }
 
 namespace {

@@ -23,8 +23,13 @@ LatencyStats latency_stats(std::vector<double> ms);
 
 /// CPU seconds this process has used (all threads): CLOCK_PROCESS_CPUTIME_ID.
 double process_cpu_seconds();
-/// Peak resident set of this process in bytes (VmHWM of /proc/self/status), -1 if unknown.
-int64_t peak_rss_bytes();
+/// Resident memory of this process now, in bytes, from /proc/self/status (-1 if unknown):
+/// rss (VmRSS) = anon (RssAnon: heap, stacks, arenas) + file (RssFile: mapped files such as an
+/// engine's weights, and the code) + shmem; peak is VmHWM, the highest rss so far.
+struct ResidentMemory {
+  int64_t rss = -1, anon = -1, file = -1, peak = -1;
+};
+ResidentMemory resident_memory();
 
 /// Energy over an interval from the powercap package counters (intel-rapl:N/energy_uj, also
 /// used for AMD packages): the sum of the top-level zones (their sub-zones are parts of them),

@@ -53,7 +53,14 @@ struct ModelResult {
   std::vector<LatencyStats> per_context;
   EngineMemory memory;
   int64_t arena_bytes = 0;  // per context
+  ResidentMemory after_warmup, after_runs;
   Profile profile;
+};
+
+// What the whole process gave: resident memory before anything was loaded, and the models.
+struct BenchResult {
+  ResidentMemory before_load;
+  std::vector<ModelResult> models;
 };
 
 // A progress bar on stderr over the timed runs: only on a terminal, and only when they are
@@ -117,7 +124,9 @@ class Bench {
   explicit Bench(const BenchArgs& a) : a_(a) {}
 
   // Loads every model first (all resident together), then times each in turn.
-  std::vector<ModelResult> run() {
+  BenchResult run() {
+    BenchResult out;
+    out.before_load = resident_memory();
     std::map<std::string, Shape> shapes;
     for (const auto& s : a_.shapes) parse_shape_flag(s, shapes);
     for (const auto& f : a_.inputs) {
@@ -158,7 +167,8 @@ class Bench {
       for (const auto& n : engines[m]->notes())
         std::fprintf(stderr, "lithe: note: %s: %s\n", a_.models[m].c_str(), n.c_str());
     for (size_t m = 0; m < engines.size(); ++m) time_model(*engines[m], results[m]);
-    return results;
+    out.models = std::move(results);
+    return out;
   }
 
  private:
@@ -216,6 +226,7 @@ class Bench {
     std::atomic<int> finished{0};
     EnergyMeter energy;
     energy.start();
+    r.after_warmup = resident_memory();  // latency buffers reserved: the runs add nothing
     const double cpu0 = process_cpu_seconds();
     const auto start = Clock::now();
     on_threads(
@@ -243,6 +254,7 @@ class Bench {
           progress.show(std::min(by_runs, by_time));
         });
     progress.done();
+    r.after_runs = resident_memory();
 
     std::vector<double> all;
     for (const auto& l : lat) {
@@ -289,8 +301,14 @@ ordered_json stats_json(const LatencyStats& s) {
           {"p90", s.p90},     {"p99", s.p99}, {"max", s.max},   {"stddev", s.stddev}};
 }
 
-void print_json(const BenchArgs& a, const std::string& started,
-                const std::vector<ModelResult>& results, const EnergyMeter& em) {
+ordered_json resident_json(const ResidentMemory& m) {
+  return {{"rss_bytes", m.rss}, {"anon_bytes", m.anon}, {"file_bytes", m.file},
+          {"peak_bytes", m.peak}};
+}
+
+void print_json(const BenchArgs& a, const std::string& started, const BenchResult& result,
+                const EnergyMeter& em) {
+  const std::vector<ModelResult>& results = result.models;
   ordered_json j;
   j["lithe_version"] = version();
   j["date"] = started;
@@ -347,6 +365,8 @@ void print_json(const BenchArgs& a, const std::string& started,
                    {"arena_bytes_per_context", r.arena_bytes},
                    {"contexts", a.contexts},
                    {"total_bytes", model_total_bytes(r, a.contexts)}};
+    m["resident"] = {{"after_warmup", resident_json(r.after_warmup)},
+                     {"after_runs", resident_json(r.after_runs)}};
     for (const char* key : {"file_bytes", "mapped_weight_bytes", "heap_weight_bytes"})
       total[key] = total[key].get<int64_t>() + m["memory"][key].get<int64_t>();
     total["arena_bytes"] = total["arena_bytes"].get<int64_t>() + r.arena_bytes * a.contexts;
@@ -370,7 +390,8 @@ void print_json(const BenchArgs& a, const std::string& started,
   }
   j["models"] = models;
   j["memory_total"] = total;
-  j["peak_rss_bytes"] = peak_rss_bytes();
+  j["resident_before_load"] = resident_json(result.before_load);
+  j["peak_rss_bytes"] = resident_memory().peak;
   std::printf("%s\n", j.dump(2).c_str());
 }
 
@@ -380,8 +401,9 @@ std::string mib(int64_t bytes) {
   return buf;
 }
 
-void print_table(const BenchArgs& a, const std::string& started,
-                 const std::vector<ModelResult>& results, const EnergyMeter& em) {
+void print_table(const BenchArgs& a, const std::string& started, const BenchResult& result,
+                 const EnergyMeter& em) {
+  const std::vector<ModelResult>& results = result.models;
   std::printf("lithe bench  %s  lithe %s  %s, %u hardware threads\n", started.c_str(), version(),
               cpu_model().c_str(), std::thread::hardware_concurrency());
   std::printf("warm-up %d runs, then timed runs per context:", a.warmup);
@@ -431,6 +453,9 @@ void print_table(const BenchArgs& a, const std::string& started,
         mib(r.memory.file_bytes).c_str(), mib(r.memory.mapped_weight_bytes).c_str(),
         mib(r.memory.heap_weight_bytes).c_str(), mib(r.arena_bytes).c_str(), a.contexts,
         mib(model_total_bytes(r, a.contexts)).c_str());
+    std::printf("  resident      %s after warm-up, %s after the timed runs (%+.2f MiB)\n",
+                mib(r.after_warmup.rss).c_str(), mib(r.after_runs.rss).c_str(),
+                static_cast<double>(r.after_runs.rss - r.after_warmup.rss) / (1 << 20));
     total += model_total_bytes(r, a.contexts);
     if (a.profile) {
       std::printf("  profile (context 0, per run):\n");
@@ -440,7 +465,8 @@ void print_table(const BenchArgs& a, const std::string& started,
   std::printf("\n");
   if (results.size() > 1)
     std::printf("all %zu models: weights + arenas %s\n", results.size(), mib(total).c_str());
-  std::printf("process peak RSS %s\n", mib(peak_rss_bytes()).c_str());
+  std::printf("process RSS %s before loading, peak %s\n", mib(result.before_load.rss).c_str(),
+              mib(resident_memory().peak).c_str());
 }
 
 }  // namespace
@@ -490,12 +516,12 @@ void add_bench_command(CLI::App& app) {
     if (runs_given && !duration_given) a->duration = 0;
     if (duration_given && !runs_given) a->runs = 1;
     const std::string started = utc_now();
-    const std::vector<ModelResult> results = Bench(*a).run();
+    const BenchResult result = Bench(*a).run();
     const EnergyMeter em;
     if (a->json)
-      print_json(*a, started, results, em);
+      print_json(*a, started, result, em);
     else
-      print_table(*a, started, results, em);
+      print_table(*a, started, result, em);
   });
 }
 

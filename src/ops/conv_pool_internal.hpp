@@ -4,6 +4,7 @@
 //
 // Layout convention: tensors are (N, C, D1, ..., Dk); "spatial" means D1..Dk.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -78,6 +79,9 @@ struct Geometry {
 /// and default to the old behaviour when absent, so one reader serves every version.
 struct WindowOptions {
   bool ceil_mode = false;  ///< pools with ceil_mode=1
+  /// Pools: each pad must be smaller than the kernel extent, else a window can lie wholly in
+  /// the padding with nothing to pool (ONNX Runtime refuses such pads too).
+  bool pads_below_extent = false;
 };
 
 /// Reads strides/dilations/pads/auto_pad for an op whose window of `kernel` slides over
@@ -116,6 +120,10 @@ inline Geometry forward_geometry(const NodeAttrs& a, const std::vector<int64_t>&
   for (size_t d = 0; d < r; ++d) {
     const int64_t ext =
         add_ck(mul_ck(kernel[d] - 1, g.dilations[d], "kernel extent"), 1, "kernel extent");
+    if (opt.pads_below_extent && std::max(g.pad_begin[d], g.pad_end[d]) >= ext)
+      a.fail("pads value ", std::max(g.pad_begin[d], g.pad_end[d]), " in spatial dim ", d,
+             " is not smaller than the kernel extent ", ext,
+             " (a window would lie wholly in the padding)");
     const int64_t s = g.strides[d];
     int64_t out = 0;
     switch (ap) {

@@ -165,6 +165,7 @@ PoolSetup pool_setup(const NodeAttrs& a, const Shape& xs_in) {
   if (ceil_mode != 0 && ceil_mode != 1) a.fail("ceil_mode ", ceil_mode, " must be 0 or 1");
   conv_pool::WindowOptions opt;
   opt.ceil_mode = ceil_mode == 1;
+  opt.pads_below_extent = true;
   PoolSetup s;
   s.g = conv_pool::forward_geometry(a, {xs[1], xs[2]}, kernel, opt);
   s.out_shape = {xs[0], s.g.out[0], s.g.out[1], xs[3]};

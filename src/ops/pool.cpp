@@ -38,6 +38,7 @@ PoolSetup pool_setup(const NodeAttrs& a, const Shape& xs) {
   if (ceil_mode != 0 && ceil_mode != 1) a.fail("ceil_mode ", ceil_mode, " must be 0 or 1");
   conv_pool::WindowOptions opt;
   opt.ceil_mode = ceil_mode == 1;
+  opt.pads_below_extent = true;
   s.g = conv_pool::forward_geometry(a, in, kernel, opt);
   s.planes = xs[0] * xs[1];
   s.out_shape = {xs[0], xs[1]};

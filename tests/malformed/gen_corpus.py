@@ -504,6 +504,20 @@ def indices():
               single("TopK", [[3, 4]], [3, 9], [init("K", np.array([9], np.int64))],
                      extra_inputs=["K"], node_name="topk", n_outputs=2),
               ["'topk'", "9"])
+    onnx_case("roialign_batch_index", c,
+              single("RoiAlign", [[1, 1, 4, 4]], None,
+                     [init("rois", np.array([[0, 0, 2, 2]], np.float32)),
+                      init("bi", np.array([5], np.int64))], extra_inputs=["rois", "bi"],
+                     node_name="roi"), ["'roi'", "batch index 5"], mode="run")
+    onnx_case("maxunpool_index", c,
+              single("MaxUnpool", [[1, 1, 2, 2]], None,
+                     [init("I", np.array([[[[0, 1], [2, 99]]]], np.int64))], extra_inputs=["I"],
+                     node_name="unpool", attrs={"kernel_shape": [2, 2], "strides": [2, 2]}),
+              ["'unpool'", "index 99"], mode="run")
+    onnx_case("compress_condition_past_axis", c,
+              single("Compress", [[3]], None, [init("c", np.array([1, 0, 1, 1, 1], np.bool_))],
+                     extra_inputs=["c"], node_name="compress", attrs={"axis": 0}),
+              ["'compress'", "index 3"])
     onnx_case("gather_int64_const_fold_index", c,
               single("Gather", [], [2], [init("D", np.arange(4, dtype=np.int64)),
                                          init("I", np.array([1, 1 << 40], np.int64))],
@@ -548,6 +562,22 @@ def shapes():
     onnx_case("conv_zero_spatial_input", c,
               single("Conv", [[1, 1, 0, 5]], None, [init("W", np.ones((1, 1, 3, 3), np.float32))],
                      extra_inputs=["W"], node_name="conv_h0"), ["'conv_h0'"])
+    onnx_case("argmax_empty_axis", c,
+              single("ArgMax", [[2, 0]], None, attrs={"axis": 1}, node_name="argmax0"),
+              ["'argmax0'", "empty axis"])
+    onnx_case("pad_edge_empty_axis", c,
+              single("Pad", [[1, 0]], None, [init("pads", np.array([0, 2, 0, 2], np.int64))],
+                     extra_inputs=["pads"], attrs={"mode": "edge"}, node_name="pad_edge"),
+              ["'pad_edge'", "empty axis 1"])
+    onnx_case("expand_negative_dim", c,
+              single("Expand", [[1, 2]], None, [init("s", np.array([-3, 2], np.int64))],
+                     extra_inputs=["s"], node_name="expand_neg"), ["'expand_neg'", "-3"])
+    onnx_case("constant_of_shape_negative_dim", c,
+              single("ConstantOfShape", [], None, [init("s", np.array([4, -1], np.int64))],
+                     extra_inputs=["s"], node_name="cos_neg"), ["'cos_neg'", "-1"])
+    onnx_case("tile_negative_repeat", c,
+              single("Tile", [[2, 2]], None, [init("r", np.array([-1, 2], np.int64))],
+                     extra_inputs=["r"], node_name="tile_neg"), ["'tile_neg'", "-1"])
     onnx_case("matmul_rank_mismatch", c,
               single("MatMul", [[2, 3], [4, 5]], None, node_name="mm"), ["'mm'", "3", "4"])
 
@@ -596,6 +626,34 @@ def attributes():
     pool("split_axis_out_of_range", "Split", {"axis": 4}, expect=["axis"])
     pool("argmax_axis_out_of_range", "ArgMax", {"axis": -5}, expect=["axis"])
     pool("lrn_size_0", "LRN", {"size": 0}, expect=["size"])
+    pool("maxpool_pads_past_kernel", "MaxPool", {"kernel_shape": [2, 2], "pads": [3, 3, 3, 3]},
+         expect=["pads value 3", "kernel extent 2"])
+    pool("avgpool_pads_past_kernel", "AveragePool", {"kernel_shape": [3, 3], "pads": [0, 0, 3, 0]},
+         expect=["pads value 3", "kernel extent 3"])
+    pool("cast_to_unknown_type", "Cast", {"to": 100}, expect=["'to'", "100"])
+    onnx_case("gathernd_batch_dims_past_rank", c,
+              single("GatherND", [[2, 3]], None, [init("I", np.array([[0], [1]], np.int64))],
+                     extra_inputs=["I"], attrs={"batch_dims": 3}, node_name="gnd_bd"),
+              ["'gnd_bd'", "batch_dims 3"])
+    onnx_case("slice_step_zero", c,
+              single("Slice", [[4, 4]], None, [init("s", np.array([0], np.int64)),
+                                               init("e", np.array([4], np.int64)),
+                                               init("a", np.array([0], np.int64)),
+                                               init("st", np.array([0], np.int64))],
+                     extra_inputs=["s", "e", "a", "st"], node_name="slice0"),
+              ["'slice0'", "step"])
+    onnx_case("resize_scale_nan", c,
+              single("Resize", [[1, 1, 2, 2]], None,
+                     [init("roi", np.zeros(0, np.float32)),
+                      init("sc", np.array([1, 1, np.nan, 2], np.float32))],
+                     extra_inputs=["roi", "sc"], node_name="resize_nan"),
+              ["'resize_nan'", "scale nan"])
+    onnx_case("range_limit_inf", c,
+              single("Range", [], None, [init("s", np.array(0, np.float32)),
+                                         init("l", np.array(np.inf, np.float32)),
+                                         init("d", np.array(1, np.float32))],
+                     extra_inputs=["s", "l", "d"], node_name="range_inf"),
+              ["'range_inf'", "finite"])
     onnx_case("range_delta_zero", c,
               single("Range", [], None, [init("s", np.array(0, np.float32)),
                                          init("l", np.array(10, np.float32)),

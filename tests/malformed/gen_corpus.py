@@ -452,6 +452,44 @@ def engine_cases(lithe):
         ["'conv'", "'conv_out' is stored as float32[1x4x8x8]", "1x4x12x12"])
 
 
+    # Constants in the data section edited after the build: each must be caught where it is
+    # used (the index check of the kernel, or the stored shapes no longer matching).
+    def blob_engine(name, model, value, edit):
+        src_name = write(f"engine_source/{name}.onnx", model)
+        path = os.path.join(OUT, "engine_source", f"{name}.lithe")
+        r = subprocess.run([lithe, "build", os.path.join(OUT, src_name), "-o", path],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"gen_corpus: `{lithe} build` of {src_name} failed: {r.stderr.strip()}")
+        with open(path, "rb") as fh:
+            b = bytearray(fh.read())
+        os.remove(path)
+        f = FB(b)
+        k = struct.unpack_from("<i", b, f.field(f.value_named(value), FB.VALUE["blob"]))[0]
+        _, _, blobs = f.vector(f.root, FB.ENGINE["blobs"])
+        edit(b, hget(b, "data_offset") + struct.unpack_from("<Q", b, blobs + 16 * k)[0])
+        return reseal(b)
+    eng("engine_gather_index_blob", "indices", blob_engine(
+        "gather", single("Gather", [[3, 4]], None, [init("I", np.array([0, 2], np.int64))],
+                         extra_inputs=["I"], node_name="gather"), "I",
+        lambda b, p: struct.pack_into("<q", b, p + 8, 7)), ["'gather'", "index value 7"])
+    eng("engine_slice_end_blob", "shapes", blob_engine(
+        "slice", single("Slice", [[4, 4]], None, [init("s", np.array([1], np.int64)),
+                                                  init("e", np.array([3], np.int64))],
+                        extra_inputs=["s", "e"], node_name="slice"), "e",
+        lambda b, p: struct.pack_into("<q", b, p, 4)),
+        ["'slice'", "stored as float32[2x4]", "makes float32[3x4]"])
+    eng("engine_pad_blob", "shapes", blob_engine(
+        "pad", single("Pad", [[4, 4]], None, [init("pads", np.array([1, 1, 1, 1], np.int64))],
+                      extra_inputs=["pads"], node_name="pad"), "pads",
+        lambda b, p: struct.pack_into("<q", b, p, 5)), ["'pad'", "makes float32[10x6]"])
+    eng("engine_quantize_scale_blob_zero", "quantization", blob_engine(
+        "quantize", single("QuantizeLinear", [[1, 4]], None,
+                           [init("s", np.float32(0.5)), init("z", np.uint8(3))],
+                           extra_inputs=["s", "z"], out_elem=U8, node_name="quantize"), "s",
+        lambda b, p: struct.pack_into("<f", b, p, 0.0)), ["'quantize'", "y_scale", "got 0"])
+
+
 # ----------------------------------------------------------------------------- indices
 def indices():
     c = "indices"

@@ -310,6 +310,14 @@ void RefExecutor::set_plan(const plan::MemoryPlan& p) {
     if (need < 0 || val.producer < 0 || val.constant || need > p.bytes[v] ||
         p.offset[v] + p.extent(static_cast<int>(v)) > p.arena_bytes)
       fail("memory plan: value '", val.name, "' cannot live at arena offset ", p.offset[v]);
+    // Kernels read and write the value through typed pointers: its offset (and a strided
+    // value's row stride) must keep every element aligned to its size.
+    const auto elem = static_cast<int64_t>(dtype_size(val.type.dtype));
+    const int64_t stride = p.strided(static_cast<int>(v)) ? p.row_stride[v] : 0;
+    if (elem > 1 && (p.offset[v] % elem != 0 || stride % elem != 0))
+      fail("memory plan: value '", val.name, "' at arena offset ", p.offset[v],
+           stride ? str_cat(" with row stride ", stride) : std::string(),
+           " is not aligned to its ", elem, "-byte elements");
   }
   concat_in_place_.assign(nn, 0);
   for (size_t n = 0; n < nn; ++n) {

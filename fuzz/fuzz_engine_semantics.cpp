@@ -31,7 +31,7 @@ using Rng = std::mt19937_64;
 
 // One mutable number of the structure: what it is and, for indices, the range that matters.
 struct Slot {
-  enum Type { kI32, kI64, kU8, kF32, kBlobOffset, kBlobSize } type;
+  enum Type { kI32, kI64, kU8, kBool, kF32, kBlobOffset, kBlobSize } type;
   void* p;            // the number (kBlob*: null)
   int64_t range = 0;  // > 0: an index into something of this size (values, blobs)
   size_t blob = 0;    // kBlob*: which entry of the blob table
@@ -61,7 +61,7 @@ struct Slots {
     for (auto& v : g.values) {
       add(Slot::kI32, &v->dtype);
       add(Slot::kI32, &v->blob, nblobs);
-      add(Slot::kU8, &v->has_shape);
+      add(Slot::kBool, &v->has_shape);
       add_all(Slot::kI32, v->dims);
     }
     add_all(Slot::kI32, g.inputs, nv);
@@ -114,7 +114,7 @@ int64_t interesting(Rng& rng, int64_t range, int64_t old) {
     case 1:
       return kPicks[rng() % std::size(kPicks)];
     case 2:
-      return old + static_cast<int64_t>(rng() % 17) - 8;
+      return static_cast<int64_t>(static_cast<uint64_t>(old) + rng() % 17 - 8);  // wraps
     default:
       return old ^ (int64_t{1} << (rng() % 63));
   }
@@ -135,6 +135,11 @@ void mutate_slot(const Slot& s, Rng& rng, std::vector<fb::Blob>& blobs) {
     case Slot::kU8: {
       auto* p = static_cast<uint8_t*>(s.p);
       *p = static_cast<uint8_t>(rng() % 3 == 0 ? rng() : *p ^ 1);
+      break;
+    }
+    case Slot::kBool: {
+      auto* p = static_cast<bool*>(s.p);
+      *p = !*p;
       break;
     }
     case Slot::kF32: {
@@ -205,7 +210,8 @@ void mutate_structure(Slots& s, Rng& rng) {
 void mutate_data(std::string& data, const std::vector<fb::Blob>& blobs, Rng& rng) {
   std::vector<const fb::Blob*> nonempty;
   for (const fb::Blob& b : blobs)
-    if (b.size() >= 4 && b.offset() + b.size() <= data.size()) nonempty.push_back(&b);
+    if (b.size() >= 4 && b.offset() <= data.size() && b.size() <= data.size() - b.offset())
+      nonempty.push_back(&b);  // (an earlier round may have changed the table)
   if (nonempty.empty()) return;
   const fb::Blob& b = *nonempty[rng() % nonempty.size()];
   const size_t width = rng() % 2 ? 8 : 4;

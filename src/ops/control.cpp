@@ -33,8 +33,14 @@ bool scalar_bool(const Tensor& t, const char* what) {
 
 void infer_if(InferContext& ctx) {
   ctx.expect_inputs(1, 1);
-  body_attr(ctx, "then_branch");
-  body_attr(ctx, "else_branch");
+  // Both branches are checked, not only the one a run happens to take.
+  for (const char* name : {"then_branch", "else_branch"}) {
+    const ir::Graph& g = body_attr(ctx, name);
+    if (!g.inputs.empty())
+      ctx.fail("'", name, "' takes ", g.inputs.size(), " inputs; If branches take none");
+    if (g.outputs.size() != ctx.num_outputs())
+      ctx.fail("'", name, "' has ", g.outputs.size(), " outputs, the node has ", ctx.num_outputs());
+  }
   infer_unknown_outputs(ctx);
 }
 
@@ -70,7 +76,13 @@ constexpr int64_t kMaxLoopIterations = 10'000'000;
 
 void infer_loop(InferContext& ctx) {
   if (ctx.num_inputs() < 2) ctx.fail("Loop needs at least the M and cond inputs");
-  body_attr(ctx, "body");
+  const ir::Graph& body = body_attr(ctx, "body");
+  const size_t n_carried = ctx.num_inputs() - 2;
+  if (body.inputs.size() != n_carried + 2)
+    ctx.fail("body takes ", body.inputs.size(), " inputs, expected ", n_carried + 2,
+             " (iteration, condition and ", n_carried, " loop-carried values)");
+  if (body.outputs.size() < n_carried + 1)
+    ctx.fail("body has ", body.outputs.size(), " outputs, expected at least ", n_carried + 1);
   if (ctx.has_input(0) && ctx.input_value_known(0) && ctx.input_value(0).numel() == 1) {
     int64_t m = ctx.input_value(0).at_int(0);
     if (m > kMaxLoopIterations)

@@ -825,6 +825,23 @@ def graph():
                                [vi("t", F, [1, 4])])
     else_g = helper.make_graph([R("Identity", ["x"], ["e"], name="else_id")], "else", [],
                                [vi("e", F, [1, 4])])
+    # An If whose else branch has two outputs for a node with one (the run may never take it).
+    two = helper.make_graph([R("Identity", ["x"], ["e1"], name="else_1"),
+                             R("Identity", ["x"], ["e2"], name="else_2")], "else2", [],
+                            [vi("e1", F, [1, 4]), vi("e2", F, [1, 4])])
+    one = helper.make_graph([R("Identity", ["x"], ["t1"], name="then_1")], "then1", [],
+                            [vi("t1", F, [1, 4])])
+    onnx_case("if_branch_output_count", c, graph_model(
+        [R("If", ["cond"], ["y"], name="n_if2", then_branch=one, else_branch=two)],
+        X + [vi("cond", TensorProto.BOOL, [])], Y),
+        ["'n_if2'", "'else_branch' has 2 outputs, the node has 1"])
+    body = helper.make_graph([R("Identity", ["ci"], ["co"], name="body_id")], "body",
+                             [vi("i", I64, []), vi("ci", TensorProto.BOOL, [])],
+                             [vi("co", TensorProto.BOOL, [])])
+    onnx_case("loop_body_input_count", c, graph_model(
+        [R("Loop", ["M", "c", "x"], ["y"], name="n_loop", body=body)], X, Y,
+        [init("M", np.array(3, np.int64)), init("c", np.array(True))]),
+        ["'n_loop'", "body takes 2 inputs, expected 3"])
     onnx_case("subgraph_dangling_input", c, graph_model(
         [R("If", ["cond"], ["y"], name="n_if", then_branch=then_g, else_branch=else_g)],
         X + [vi("cond", TensorProto.BOOL, [])], Y,

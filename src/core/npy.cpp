@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/tensor_check.hpp"
+
 namespace lithe {
 namespace {
 
@@ -98,6 +100,7 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
     fail(what, ": .npy data truncated: expected ", t.nbytes(), " bytes for shape ",
          shape_str(shape), ", found ", bytes.size() - off);
   if (t.nbytes()) std::memcpy(t.raw(), bytes.data() + off, t.nbytes());
+  check_bool_bytes(t, what);
   return t;
 }
 

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "core/tensor_check.hpp"
+
 namespace lithe {
 
 int64_t checked_numel(const Shape& shape, const std::string& what) {
@@ -146,6 +148,15 @@ Tensor Tensor::cast(DType to) const {
     });
   });
   return out;
+}
+
+void check_bool_bytes(const Tensor& t, const std::string& what) {
+  if (t.dtype() != DType::kBool) return;
+  const auto* b = static_cast<const unsigned char*>(t.raw());
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (b[i] > 1)
+      fail(what, ": bool element ", i, " is stored as byte ", static_cast<int>(b[i]),
+           " (a bool must be 0 or 1)");
 }
 
 }  // namespace lithe

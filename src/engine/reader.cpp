@@ -13,6 +13,7 @@
 #include <cstring>
 #include <optional>
 
+#include "core/tensor_check.hpp"
 #include "engine/engine.hpp"
 #include "engine/engine_format.hpp"
 #include "engine_generated.h"
@@ -160,7 +161,10 @@ class Loader {
            shape_str(shape), "] needs ", nbytes);
     if (static_cast<int64_t>(nbytes) > kMaxTensorBytes)
       fail(what, ": ", nbytes, " bytes is over the per-tensor limit");
-    return Tensor::borrow(dtype, std::move(shape), owner_, base_ + h_.data_offset + blob->offset());
+    Tensor t =
+        Tensor::borrow(dtype, std::move(shape), owner_, base_ + h_.data_offset + blob->offset());
+    check_bool_bytes(t, what);
+    return t;
   }
 
   Tensor tensor(const fb::TensorRef* r, const std::string& what) {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/tensor_check.hpp"
 #include "ops/infer.hpp"
 
 namespace lithe::runtime {
@@ -273,6 +274,7 @@ void check_tensor_type(const Tensor& t, const ir::TensorType& expected, const st
   if (!ok)
     fail("input '", what, "': expected shape ", shape_str(expected.dims), ", got ",
          shape_str(t.shape()));
+  check_bool_bytes(t, str_cat("input '", what, "'"));
 }
 
 RefExecutor::RefExecutor(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan* plan)
@@ -316,8 +318,8 @@ void RefExecutor::set_plan(const plan::MemoryPlan& p) {
     const int64_t stride = p.strided(static_cast<int>(v)) ? p.row_stride[v] : 0;
     if (elem > 1 && (p.offset[v] % elem != 0 || stride % elem != 0))
       fail("memory plan: value '", val.name, "' at arena offset ", p.offset[v],
-           stride ? str_cat(" with row stride ", stride) : std::string(),
-           " is not aligned to its ", elem, "-byte elements");
+           stride ? str_cat(" with row stride ", stride) : std::string(), " is not aligned to its ",
+           elem, "-byte elements");
   }
   concat_in_place_.assign(nn, 0);
   for (size_t n = 0; n < nn; ++n) {

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <utility>
 
+#include "core/tensor_check.hpp"
 #include "frontend/onnx/importer.hpp"
 
 namespace lithe::onnx {
@@ -113,6 +114,7 @@ Tensor tensor_from_proto(const ::onnx::TensorProto& p, const std::string& base_d
       fail(what, ": raw_data holds ", raw->size(), " bytes, expected ", nbytes, " for ",
            dtype_name(dtype), "[", shape_str(shape), "]");
     if (nbytes) std::memcpy(t.raw(), raw->data(), nbytes);
+    check_bool_bytes(t, what);
     return t;
   }
   if (numel == 0) return t;

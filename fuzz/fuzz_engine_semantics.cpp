@@ -103,9 +103,27 @@ struct Slots {
 // A value that often sits on a boundary: around zero, powers of two, the type's limits, or an
 // index just inside or just outside `range`.
 int64_t interesting(Rng& rng, int64_t range, int64_t old) {
-  static const int64_t kPicks[] = {-2, -1, 0, 1, 2, 3, 4, 7, 8, 16, 63, 64, 65, 255, 256,
-                                   4096, 65536, int64_t{1} << 31, (int64_t{1} << 31) - 1,
-                                   int64_t{1} << 32, std::numeric_limits<int64_t>::max(),
+  static const int64_t kPicks[] = {-2,
+                                   -1,
+                                   0,
+                                   1,
+                                   2,
+                                   3,
+                                   4,
+                                   7,
+                                   8,
+                                   16,
+                                   63,
+                                   64,
+                                   65,
+                                   255,
+                                   256,
+                                   4096,
+                                   65536,
+                                   int64_t{1} << 31,
+                                   (int64_t{1} << 31) - 1,
+                                   int64_t{1} << 32,
+                                   std::numeric_limits<int64_t>::max(),
                                    std::numeric_limits<int64_t>::min()};
   switch (rng() % 4) {
     case 0:
@@ -143,7 +161,12 @@ void mutate_slot(const Slot& s, Rng& rng, std::vector<fb::Blob>& blobs) {
       break;
     }
     case Slot::kF32: {
-      static const float kPicks[] = {0.f, -0.f, 1.f, -1.f, 1e-30f, 1e30f,
+      static const float kPicks[] = {0.f,
+                                     -0.f,
+                                     1.f,
+                                     -1.f,
+                                     1e-30f,
+                                     1e30f,
                                      std::numeric_limits<float>::infinity(),
                                      std::numeric_limits<float>::quiet_NaN()};
       auto* p = static_cast<float*>(s.p);
@@ -168,10 +191,12 @@ void mutate_structure(Slots& s, Rng& rng) {
   fb::GraphT& g = *s.graphs[rng() % s.graphs.size()];
   switch (rng() % 6) {
     case 0:
-      if (g.nodes.size() >= 2) std::swap(g.nodes[rng() % g.nodes.size()], g.nodes[rng() % g.nodes.size()]);
+      if (g.nodes.size() >= 2)
+        std::swap(g.nodes[rng() % g.nodes.size()], g.nodes[rng() % g.nodes.size()]);
       break;
     case 1:
-      if (!g.nodes.empty()) g.nodes.erase(g.nodes.begin() + static_cast<long>(rng() % g.nodes.size()));
+      if (!g.nodes.empty())
+        g.nodes.erase(g.nodes.begin() + static_cast<long>(rng() % g.nodes.size()));
       break;
     case 2:
       if (!g.nodes.empty()) {
@@ -194,14 +219,17 @@ void mutate_structure(Slots& s, Rng& rng) {
     case 4:
       if (!s.nodes.empty()) {
         fb::NodeT& n = *s.nodes[rng() % s.nodes.size()];
-        if (!n.attrs.empty()) n.attrs.erase(n.attrs.begin() + static_cast<long>(rng() % n.attrs.size()));
+        if (!n.attrs.empty())
+          n.attrs.erase(n.attrs.begin() + static_cast<long>(rng() % n.attrs.size()));
       }
       break;
     default:
       if (!g.values.empty()) {
         auto& d = g.values[rng() % g.values.size()]->dims;
-        if (!d.empty() && rng() % 2) d.pop_back();
-        else d.push_back(static_cast<int32_t>(interesting(rng, 0, 1)));
+        if (!d.empty() && rng() % 2)
+          d.pop_back();
+        else
+          d.push_back(static_cast<int32_t>(interesting(rng, 0, 1)));
       }
   }
 }

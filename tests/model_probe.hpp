@@ -50,8 +50,8 @@ inline bool probe_small(const ir::Graph& g, const plan::MemoryPlan& p, const Pro
     if (n.op_type == "Loop" || n.op_type == "Scan") return false;
   for (const ir::Value& v : g.values) {
     if (v.constant) continue;
-    if (!v.type.fully_known() || !dtype_supported(v.type.dtype) ||
-        v.type.dtype == DType::kString || shape_numel(v.type.dims) > lim.max_value_elements)
+    if (!v.type.fully_known() || !dtype_supported(v.type.dtype) || v.type.dtype == DType::kString ||
+        shape_numel(v.type.dims) > lim.max_value_elements)
       return false;
   }
   return true;
@@ -73,8 +73,8 @@ inline ProbeResult probe_run(const engine::EngineContents& c, const ProbeLimits&
   if (!probe_small(*g, c.plan, lim)) return ProbeResult::kLoaded;
   std::vector<Tensor> inputs;
   for (size_t i = 0; i < g->inputs.size(); ++i)
-    inputs.push_back(probe_input(g->values[static_cast<size_t>(g->inputs[i])],
-                                 17 + static_cast<unsigned>(i)));
+    inputs.push_back(
+        probe_input(g->values[static_cast<size_t>(g->inputs[i])], 17 + static_cast<unsigned>(i)));
   if (runtime::Program::supports(*g, c.plan)) {
     auto program = std::make_shared<const runtime::Program>(g, c.plan, kernels::best_isa(),
                                                             c.mapped, c.mapped_bytes);

@@ -31,10 +31,10 @@ std::string read_file(const fs::path& p) {
 std::vector<fs::path> sweep_files() {
   std::vector<fs::path> files = {fs::path(LITHE_SOURCE_DIR) / "examples" / "tiny_cnn.onnx"};
   const fs::path node = "/usr/share/libonnx-testdata/data/node";
-  for (const char* t : {"test_conv_with_strides_padding", "test_gather_0", "test_slice",
-                        "test_reshape_reordered_all_dims", "test_maxpool_2d_pads",
-                        "test_batchnorm_example", "test_resize_upsample_scales_linear",
-                        "test_lstm_defaults", "test_if"})
+  for (const char* t :
+       {"test_conv_with_strides_padding", "test_gather_0", "test_slice",
+        "test_reshape_reordered_all_dims", "test_maxpool_2d_pads", "test_batchnorm_example",
+        "test_resize_upsample_scales_linear", "test_lstm_defaults", "test_if"})
     if (fs::exists(node / t / "model.onnx")) files.push_back(node / t / "model.onnx");
   return files;
 }

@@ -50,8 +50,8 @@ void replay(const char* target, F&& input) {
       ADD_FAILURE() << "non-lithe exception: " << e.what();
     }
   }
-  std::printf("[fuzz-regressions] %-17s %d reproducers, %d refused with lithe::Error\n", target,
-              n, errors);
+  std::printf("[fuzz-regressions] %-17s %d reproducers, %d refused with lithe::Error\n", target, n,
+              errors);
 }
 
 TEST(FuzzRegressions, Onnx) { replay("onnx", fuzz_onnx_input); }

@@ -54,6 +54,18 @@ std::string short_name(const fs::path& p) {
                                       : p.filename().string();
 }
 
+// The sweep's first finding: a flipped byte turned a graph output's name into "\n", and the
+// error naming it took two lines. Every lithe::Error message is now one line.
+TEST(ByteFlip, ErrorMessagesStayOnOneLine) {
+  try {
+    fail("graph output '", std::string("a\nb\0c\x7f", 6), "' is not produced");
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "graph output 'a\\nb\\x00c\\x7f' is not produced");
+    EXPECT_STREQ(e.with_context("m.onnx\r").what(),
+                 "m.onnx\\r: graph output 'a\\nb\\x00c\\x7f' is not produced");
+  }
+}
+
 TEST(ByteFlip, OnnxFiles) {
   FlipCounts total;
   for (const fs::path& p : sweep_files()) {

@@ -73,7 +73,7 @@ if [ -f "$ROOT/tests/malformed/gen_corpus.py" ]; then
   rm -rf "$WORK/malformed"
   if /usr/bin/python3 "$ROOT/tests/malformed/gen_corpus.py" "$WORK/malformed" "$LITHE" >/dev/null 2>&1; then
     while IFS= read -r f; do
-      if [ "$(head -c 7 "$f")" = "LITHENG" ]; then
+      if [ "$(head -c 7 "$f" | tr -d '\0')" = "LITHENG" ]; then
         cp "$f" "$SEEDS/engine/malformed_$(basename "$f")"
       elif [[ "$f" == *.onnx ]]; then
         cp "$f" "$SEEDS/onnx/malformed_$(basename "$f")"

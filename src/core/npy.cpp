@@ -93,13 +93,15 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
       fail(what, ": malformed shape ", sh, " in .npy header");
     }
   }
-  checked_numel(shape, what);
-  Tensor t(dtype, shape);
+  // The size check comes before the allocation: a short file cannot make lithe allocate what
+  // its header claims.
+  const auto nbytes = static_cast<size_t>(checked_numel(shape, what)) * dtype_size(dtype);
   size_t off = hstart + hlen;
-  if (bytes.size() - off < t.nbytes())
-    fail(what, ": .npy data truncated: expected ", t.nbytes(), " bytes for shape ",
-         shape_str(shape), ", found ", bytes.size() - off);
-  if (t.nbytes()) std::memcpy(t.raw(), bytes.data() + off, t.nbytes());
+  if (bytes.size() - off < nbytes)
+    fail(what, ": .npy data truncated: expected ", nbytes, " bytes for shape ", shape_str(shape),
+         ", found ", bytes.size() - off);
+  Tensor t(dtype, shape);
+  if (nbytes) std::memcpy(t.raw(), bytes.data() + off, nbytes);
   check_bool_bytes(t, what);
   return t;
 }

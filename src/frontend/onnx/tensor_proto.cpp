@@ -100,8 +100,9 @@ Tensor tensor_from_proto(const ::onnx::TensorProto& p, const std::string& base_d
   if (p.has_segment()) fail(what, ": segmented tensors are not supported");
   Shape shape(p.dims().begin(), p.dims().end());
   int64_t numel = checked_numel(shape, what);
-  Tensor t(dtype, shape);
-  const size_t nbytes = t.nbytes();
+  // Every size is checked before the tensor is allocated: a small file cannot make lithe
+  // allocate what its dims claim.
+  const size_t nbytes = static_cast<size_t>(numel) * dtype_size(dtype);
   const bool external = p.data_location() == ::onnx::TensorProto::EXTERNAL;
   if (external || p.has_raw_data()) {
     std::string ext;
@@ -113,10 +114,16 @@ Tensor tensor_from_proto(const ::onnx::TensorProto& p, const std::string& base_d
     if (raw->size() != nbytes)
       fail(what, ": raw_data holds ", raw->size(), " bytes, expected ", nbytes, " for ",
            dtype_name(dtype), "[", shape_str(shape), "]");
+    Tensor t(dtype, shape);
     if (nbytes) std::memcpy(t.raw(), raw->data(), nbytes);
     check_bool_bytes(t, what);
     return t;
   }
+  // A value of a typed field takes at least one byte of the message.
+  if (static_cast<uint64_t>(numel) > p.ByteSizeLong())
+    fail(what, ": ", dtype_name(dtype), "[", shape_str(shape), "] has ", numel,
+         " elements but the tensor's ", p.ByteSizeLong(), " bytes cannot hold them");
+  Tensor t(dtype, shape);
   if (numel == 0) return t;
   switch (dtype) {
     case DType::kFloat32:

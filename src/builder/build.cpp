@@ -19,6 +19,12 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
+// JSON text of `j`. Names come from the model file and need not be UTF-8: invalid bytes are
+// written as U+FFFD instead of throwing (nlohmann's default).
+std::string json_text(const json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
 std::string attr_summary(const ir::Node& n) {
   auto it = n.attrs.find("activation");
   return it != n.attrs.end() && it->second.kind == ir::Attribute::Kind::kString ? it->second.s : "";
@@ -224,10 +230,10 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
   options["input_shapes"] = shapes;
   res.contents.graph = g;
   res.contents.plan = std::move(mp);
-  res.contents.report_json = make_report(*g, pr, res.contents.plan, opts).dump();
+  res.contents.report_json = json_text(make_report(*g, pr, res.contents.plan, opts));
   res.contents.info.producer = "lithe 0.1.0";
   res.contents.info.source_sha256 = sha256;
-  res.contents.info.options_json = options.dump();
+  res.contents.info.options_json = json_text(options);
   res.contents.info.isa = "generic";
 }
 
@@ -256,7 +262,7 @@ BuildResult build_model_bytes(const std::string& bytes, const std::string& base_
 }
 
 std::string layers_json(const engine::EngineContents& e) {
-  return make_layers(*e.graph, e.plan).dump();
+  return json_text(make_layers(*e.graph, e.plan));
 }
 
 std::string inspect_json(const engine::EngineContents& e) {
@@ -268,7 +274,7 @@ std::string inspect_json(const engine::EngineContents& e) {
               {"options", options.is_discarded() ? json(e.info.options_json) : options},
               {"report", report.is_discarded() ? json(e.report_json) : report},
               {"layers", make_layers(*e.graph, e.plan)}};
-  return out.dump(2);
+  return json_text(out, 2);
 }
 
 std::string format_report(const std::string& report_json, const std::string& layers_json) {

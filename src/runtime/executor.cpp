@@ -106,8 +106,11 @@ Session::Session(std::shared_ptr<const Program> program, int threads)
       vals_[v] = const_cast<void*>(val.constant->raw());
     } else if (plan.strided(static_cast<int>(v))) {
       // Rows inside a Concat output: fast steps write the rows in place (vals_); a reference
-      // kernel computes into this dense tensor, which run_reference scatters into the rows.
-      views_[v] = Tensor(val.type.dtype, val.type.dims);
+      // kernel computes into a dense tensor, which run_reference scatters into the rows. Only
+      // a reference producer gets one (a dense copy per concat input doubled GoogLeNet's and
+      // SqueezeNet's resident memory).
+      if (val.producer < 0 || !p.fast_[static_cast<size_t>(val.producer)])
+        views_[v] = Tensor(val.type.dtype, val.type.dims);
       tensor_[v] = &views_[v];
       vals_[v] = arena_.get() + plan.offset[v];
     } else if (plan.offset[v] >= 0) {

@@ -302,6 +302,26 @@ void RefExecutor::set_plan(const plan::MemoryPlan& p) {
   if (p.offset.size() != nv || p.bytes.size() != nv || p.alias_of.size() != nv ||
       p.in_place.size() != nn || p.skip.size() != nn)
     fail("memory plan does not match graph '", g.name, "' (", nv, " values, ", nn, " nodes)");
+  // Alias chains must end: the Concat check below walks them. One pass over all values
+  // (0 unseen, 1 on the current walk, 2 known to end), so a hostile chain costs linear time.
+  std::vector<char> state(nv, 0);
+  for (size_t v = 0; v < nv; ++v) {
+    std::vector<size_t> walk;
+    int u = static_cast<int>(v);
+    while (u >= 0 && state[static_cast<size_t>(u)] == 0) {
+      state[static_cast<size_t>(u)] = 1;
+      walk.push_back(static_cast<size_t>(u));
+      const int a = p.alias_of[static_cast<size_t>(u)];
+      if (a < -1 || a >= static_cast<int>(nv))
+        fail("memory plan: value '", g.values[static_cast<size_t>(u)].name,
+             "' aliases value index ", a, ", out of range");
+      u = a;
+    }
+    if (u >= 0 && state[static_cast<size_t>(u)] == 1)
+      fail("memory plan: the aliases of value '", g.values[static_cast<size_t>(u)].name,
+           "' form a cycle");
+    for (size_t w : walk) state[w] = 2;
+  }
   for (size_t v = 0; v < nv; ++v) {
     if (p.offset[v] < 0) continue;
     const ir::Value& val = g.values[v];

@@ -34,11 +34,23 @@ inline bool is_engine_bytes(const std::string& bytes) {
          std::memcmp(bytes.data(), engine::kMagic, sizeof engine::kMagic) == 0;
 }
 
+/// An engine's contents from its bytes, checked as Engine::load checks a file: verified and
+/// loaded, then the memory plan checked for overlaps (plan::check_plan).
+inline engine::EngineContents probe_engine(std::shared_ptr<const std::string> bytes,
+                                           const std::string& what) {
+  engine::EngineContents c = engine::load_engine_bytes(std::move(bytes), what);
+  try {
+    plan::check_plan(*c.graph, c.plan);
+  } catch (const Error& e) {
+    throw e.with_context(what);
+  }
+  return c;
+}
+
 /// Engine contents from bytes: an engine file's bytes (kept alive by the constants that
 /// borrow them), else an ONNX model's, built with the default options.
 inline engine::EngineContents probe_load(const std::string& bytes, const std::string& what) {
-  if (is_engine_bytes(bytes))
-    return engine::load_engine_bytes(std::make_shared<const std::string>(bytes), what);
+  if (is_engine_bytes(bytes)) return probe_engine(std::make_shared<const std::string>(bytes), what);
   return build::build_model_bytes(bytes, "", what, build::BuildOptions{}).contents;
 }
 
@@ -109,8 +121,7 @@ inline void fuzz_onnx_input(const std::string& bytes) {
 /// load and run when small.
 inline void fuzz_engine_input(std::string bytes) {
   engine::reseal(bytes);
-  probe_run(engine::load_engine_bytes(std::make_shared<const std::string>(std::move(bytes)),
-                                      "fuzz.lithe"));
+  probe_run(probe_engine(std::make_shared<const std::string>(std::move(bytes)), "fuzz.lithe"));
 }
 
 /// fuzz_npy: .npy bytes -> parse_npy; what parsed is read end to end (ASan checks its extent)

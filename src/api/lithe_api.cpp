@@ -8,6 +8,7 @@
 #include "engine/engine.hpp"
 #include "kernels/cpu.hpp"
 #include "lithe/lithe.hpp"
+#include "plan/plan.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/ref_executor.hpp"
 
@@ -191,6 +192,13 @@ std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions&
   // reported as a damaged engine, not as a file that is not ONNX.
   if (engine::is_engine_file(path) || std::string_view(path).ends_with(".lithe")) {
     contents = engine::load_engine(path);
+    // The loader checks each planned value's range; this adds that no two values alive at
+    // once overlap (a hostile plan could lay a bool over another value's bytes).
+    try {
+      plan::check_plan(*contents.graph, contents.plan);
+    } catch (const Error& e) {
+      throw e.with_context(path);
+    }
     // Shapes are fixed when an engine is built: given ones must agree.
     for (const auto& [name, shape] : opts.input_shapes) {
       int id = contents.graph->find_value(name);

@@ -62,9 +62,14 @@ inline bool probe_small(const ir::Graph& g, const plan::MemoryPlan& p, const Pro
     if (n.op_type == "Loop" || n.op_type == "Scan") return false;
   for (const ir::Value& v : g.values) {
     if (v.constant) continue;
-    if (!v.type.fully_known() || !dtype_supported(v.type.dtype) || v.type.dtype == DType::kString ||
-        shape_numel(v.type.dims) > lim.max_value_elements)
+    if (!v.type.fully_known() || !dtype_supported(v.type.dtype) || v.type.dtype == DType::kString)
       return false;
+    // Shape inference may give a value dims whose product overflows: multiply with a bound.
+    int64_t n = 1;
+    for (int64_t d : v.type.dims) {
+      if (d != 0 && n > lim.max_value_elements / d) return false;
+      n *= d;
+    }
   }
   return true;
 }

@@ -9,6 +9,13 @@
 # Env:   LITHE_FUZZ_SECONDS   seconds per target (default 60)
 #        LITHE_FUZZ_TARGETS   targets to run (default "npy onnx engine engine_semantics")
 #        LITHE_FUZZ_ONNX_SEEDS  backend test models that also become engine seeds (default 300)
+#        LITHE_FUZZ_SEED      libFuzzer's random seed (default 1), and
+#        LITHE_FUZZ_RUNS      inputs per target (default per target, below; 0: no limit).
+#          With a fixed seed, a fresh corpus and a run limit the sequence of inputs is the same
+#          on every machine, so CI (which stops at the limit or at LITHE_FUZZ_SECONDS, whichever
+#          comes first) replays a prefix of a sequence that was checked: new findings come from
+#          exploratory runs (LITHE_FUZZ_RUNS=0, a random LITHE_FUZZ_SEED, long
+#          LITHE_FUZZ_SECONDS), not from a CI run that happened to go further.
 #        LITHE_MODELS_CACHE   real models (models-cache/ by default); those under 1 MB are seeds
 #
 # Seeds: ONNX: examples/*.onnx, every model.onnx of Debian's libonnx-testdata, the small real
@@ -24,6 +31,7 @@ WORK=$(realpath -m "${1:-build-fuzz/work}")
 SECS=${LITHE_FUZZ_SECONDS:-60}
 TARGETS=${LITHE_FUZZ_TARGETS:-npy onnx engine engine_semantics}
 ONNX_SEEDS=${LITHE_FUZZ_ONNX_SEEDS:-300}
+FUZZ_SEED=${LITHE_FUZZ_SEED:-1}
 MODELS=${LITHE_MODELS_CACHE:-$ROOT/models-cache}
 TESTDATA=/usr/share/libonnx-testdata/data
 
@@ -128,6 +136,19 @@ max_len() {
     *) echo 1048576 ;;
   esac
 }
+# Inputs per target in CI: about a minute each on a quiet core of this project's machine.
+max_runs() {
+  if [ -n "${LITHE_FUZZ_RUNS:-}" ]; then
+    [ "$LITHE_FUZZ_RUNS" = 0 ] && echo -1 || echo "$LITHE_FUZZ_RUNS"
+    return
+  fi
+  case $1 in
+    npy) echo 300000 ;;
+    onnx) echo 60000 ;;
+    engine) echo 60000 ;;
+    engine_semantics) echo 30000 ;;
+  esac
+}
 failed=0
 summary=""
 for t in $TARGETS; do
@@ -140,7 +161,7 @@ for t in $TARGETS; do
   log=$WORK/$t.log
   rc=0
   "$ROOT/build-fuzz/fuzz/lithe_fuzz_$t" "$corpus" "$SEEDS/$t" -max_total_time="$SECS" \
-    -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+    -seed="$FUZZ_SEED" -runs="$(max_runs "$t")" -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
     -artifact_prefix="$artifacts/" -print_final_stats=1 "${extra[@]}" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)

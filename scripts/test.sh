@@ -7,6 +7,9 @@
 # LITHE_QUICK=1 skips the robustness jobs (a local edit-test loop; CI runs everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache hits across checkouts in other folders (paths under the repo are hashed relative to
+# it; the debug-info builds of the sanitizer jobs would otherwise hash the build folder too).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 LITHE_WITH_TORCH=1 bash scripts/setup.sh
 bash scripts/build.sh -DLITHE_WERROR=ON
 export LITHE_MODELS_CACHE="${LITHE_MODELS_CACHE:-$PWD/models-cache}"

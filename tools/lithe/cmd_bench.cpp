@@ -392,7 +392,7 @@ void print_json(const BenchArgs& a, const std::string& started, const BenchResul
   j["memory_total"] = total;
   j["resident_before_load"] = resident_json(result.before_load);
   j["peak_rss_bytes"] = resident_memory().peak;
-  std::printf("%s\n", j.dump(2).c_str());
+  std::printf("%s\n", json_text(j).c_str());
 }
 
 std::string mib(int64_t bytes) {

@@ -105,7 +105,7 @@ void compare_command(const CompareArgs& a) {
     j["first_jump"] = r.first_jump >= 0
                           ? nlohmann::json(r.rows[static_cast<size_t>(r.first_jump)].name)
                           : nlohmann::json(nullptr);
-    std::cout << j.dump(2) << "\n";
+    std::cout << json_text(j) << "\n";
     return;
   }
   std::printf("A: %s%s\nB: %s%s\n", a.a.c_str(), a.no_optimize_a ? " (unoptimized)" : "",

@@ -161,7 +161,7 @@ void eval_command(const EvalArgs& a) {
                                   {"has_nan", o.stats.any_nan}});
       j["reference"] = ref;
     }
-    std::cout << j.dump(2) << "\n";
+    std::cout << json_text(j) << "\n";
     return;
   }
   std::printf("model %s: input '%s' [%s] %s, scores from output '%s'\n", a.model.c_str(),

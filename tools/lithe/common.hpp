@@ -16,6 +16,12 @@ std::pair<std::string, std::string> parse_name_file(const std::string& flag, con
 std::string sanitize_name(const std::string& name);
 /// Deterministic uniform [0,1) floats (or small ints / bools) for an input.
 Tensor random_tensor(DType dtype, const Shape& shape, uint64_t seed);
+/// JSON text for --json output (nlohmann::json or ordered_json), indented: names read from a
+/// model file need not be UTF-8, so invalid bytes are written as U+FFFD instead of throwing.
+template <class Json>
+std::string json_text(const Json& j) {
+  return j.dump(2, ' ', false, Json::error_handler_t::replace);
+}
 /// Summary statistics line for a tensor: min, max, mean, std (numeric types).
 std::string tensor_summary(const Tensor& t);
 

@@ -11,11 +11,9 @@
 #        LITHE_FUZZ_ONNX_SEEDS  backend test models that also become engine seeds (default 300)
 #        LITHE_FUZZ_SEED      libFuzzer's random seed (default 1), and
 #        LITHE_FUZZ_RUNS      inputs per target (default per target, below; 0: no limit).
-#          With a fixed seed, a fresh corpus and a run limit the sequence of inputs is the same
-#          on every machine, so CI (which stops at the limit or at LITHE_FUZZ_SECONDS, whichever
-#          comes first) replays a prefix of a sequence that was checked: new findings come from
-#          exploratory runs (LITHE_FUZZ_RUNS=0, a random LITHE_FUZZ_SEED, long
-#          LITHE_FUZZ_SECONDS), not from a CI run that happened to go further.
+#          A fixed seed, a fresh corpus and a run limit keep CI runs bounded and close to
+#          repeatable (coverage feedback still differs a little between runs); exploratory
+#          runs: LITHE_FUZZ_RUNS=0, another LITHE_FUZZ_SEED, a long LITHE_FUZZ_SECONDS.
 #        LITHE_MODELS_CACHE   real models (models-cache/ by default); those under 1 MB are seeds
 #
 # Seeds: ONNX: examples/*.onnx, every model.onnx of Debian's libonnx-testdata, the small real

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -97,6 +98,16 @@ inline std::vector<Tensor> seeded_inputs(const ir::Graph& g, unsigned seed = 1) 
     ins.push_back(t.dtype == DType::kFloat32 ? x : x.cast(t.dtype));
   }
   return ins;
+}
+
+/// Same count, dtypes, shapes and bytes.
+inline bool same_bits(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t k = 0; k < a.size(); ++k)
+    if (a[k].dtype() != b[k].dtype() || a[k].shape() != b[k].shape() ||
+        std::memcmp(a[k].raw(), b[k].raw(), a[k].nbytes()) != 0)
+      return false;
+  return true;
 }
 
 inline std::vector<Tensor> run_graph(const std::shared_ptr<const ir::Graph>& g,

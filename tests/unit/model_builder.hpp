@@ -52,6 +52,15 @@ inline ::onnx::TensorProto* add_init(::onnx::ModelProto& m, const std::string& n
 }
 
 /// A fresh temporary folder for one test.
+/// y = Relu(x) on 2x3 floats (node "relu1"): the smallest valid model, to break in tests.
+inline ::onnx::ModelProto relu_model() {
+  auto m = make_model();
+  add_io(m.mutable_graph()->add_input(), "x", ::onnx::TensorProto::FLOAT, {2, 3});
+  add_io(m.mutable_graph()->add_output(), "y", ::onnx::TensorProto::FLOAT, {2, 3});
+  add_node(m, "Relu", {"x"}, {"y"}, "relu1");
+  return m;
+}
+
 inline std::filesystem::path temp_dir(const std::string& tag) {
   auto d = std::filesystem::temp_directory_path() /
            ("lithe_test_" + tag + "_" + std::to_string(::getpid()));

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "../real_models.hpp"
+#include "graph_test_util.hpp"
 #include "lithe/lithe.hpp"
 
 namespace lithe {
@@ -69,15 +70,6 @@ std::vector<Tensor> run_once(const Engine& e, Context& ctx, const std::vector<Te
   return outs;
 }
 
-bool bitwise_equal(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t k = 0; k < a.size(); ++k)
-    if (a[k].dtype() != b[k].dtype() || a[k].shape() != b[k].shape() ||
-        std::memcmp(a[k].raw(), b[k].raw(), a[k].nbytes()) != 0)
-      return false;
-  return true;
-}
-
 int runs_from_env(int fallback) {
   const char* env = std::getenv("LITHE_CONCURRENCY_RUNS");
   return env ? std::max(1, std::atoi(env)) : fallback;
@@ -98,7 +90,7 @@ TEST(Concurrency, ManyContextsManyThreadsMatchSingleContext) {
       }
     }
     // The inputs differ, so a context that mixed up another's state would be seen.
-    ASSERT_FALSE(bitwise_equal(expected[0], expected[1]));
+    ASSERT_FALSE(test::same_bits(expected[0], expected[1]));
     std::vector<std::unique_ptr<Context>> ctxs;
     for (int c = 0; c < kContexts; ++c) {
       ContextOptions co;
@@ -115,7 +107,7 @@ TEST(Concurrency, ManyContextsManyThreadsMatchSingleContext) {
           Context& ctx = *ctxs[static_cast<size_t>(2 * t + i % 2)];
           const size_t s = pick() % kInputs;
           try {
-            if (!bitwise_equal(run_once(*e, ctx, inputs[s]), expected[s])) ++mismatches;
+            if (!test::same_bits(run_once(*e, ctx, inputs[s]), expected[s])) ++mismatches;
           } catch (const std::exception&) {
             ++errors;
           }
@@ -143,10 +135,10 @@ TEST(Determinism, ThousandRepeatedRunsAreBitwiseIdentical) {
     auto ctx = e->create_context();
     const std::vector<Tensor> first = run_once(*e, *ctx, ins);
     int differing = 0;
-    for (int r = 1; r < runs; ++r) differing += !bitwise_equal(run_once(*e, *ctx, ins), first);
+    for (int r = 1; r < runs; ++r) differing += !test::same_bits(run_once(*e, *ctx, ins), first);
     EXPECT_EQ(differing, 0) << "of " << runs << " runs";
     auto fresh = e->create_context();
-    EXPECT_TRUE(bitwise_equal(run_once(*e, *fresh, ins), first)) << "a new context differs";
+    EXPECT_TRUE(test::same_bits(run_once(*e, *fresh, ins), first)) << "a new context differs";
     std::printf("[determinism] %-10s %d runs, %d differing\n", m.name.c_str(), runs, differing);
   }
 }

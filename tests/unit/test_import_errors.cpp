@@ -30,14 +30,6 @@ std::string import_error(const std::string& path) {
   return "";
 }
 
-::onnx::ModelProto relu_model() {
-  auto m = make_model();
-  add_io(m.mutable_graph()->add_input(), "x", ::onnx::TensorProto::FLOAT, {2, 3});
-  add_io(m.mutable_graph()->add_output(), "y", ::onnx::TensorProto::FLOAT, {2, 3});
-  add_node(m, "Relu", {"x"}, {"y"}, "relu1");
-  return m;
-}
-
 #define EXPECT_CONTAINS(haystack, needle) \
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
 

@@ -631,15 +631,6 @@ std::vector<std::filesystem::path> numbered(const std::filesystem::path& dir,
   return v;
 }
 
-bool same_bits(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t k = 0; k < a.size(); ++k)
-    if (a[k].dtype() != b[k].dtype() || a[k].shape() != b[k].shape() ||
-        std::memcmp(a[k].raw(), b[k].raw(), a[k].nbytes()) != 0)
-      return false;
-  return true;
-}
-
 TEST(PlanConformance, BackendCasesRunPlanned) {
   const std::filesystem::path data = "/usr/share/libonnx-testdata/data";
   std::ifstream list(std::filesystem::path(LITHE_SOURCE_DIR) /
@@ -684,7 +675,7 @@ TEST(PlanConformance, BackendCasesRunPlanned) {
     std::vector<Tensor> got;
     ASSERT_NO_THROW(got = ex.run(ins, arena.get()));
     // Random ops differ between any two runs; only a difference the plan causes counts.
-    if (!same_bits(want, got) && same_bits(want, test::run_graph(g, ins)))
+    if (!test::same_bits(want, got) && test::same_bits(want, test::run_graph(g, ins)))
       ADD_FAILURE() << line << ": planned run differs from the unplanned run";
   }
   std::printf(

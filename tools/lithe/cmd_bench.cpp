@@ -20,7 +20,6 @@
 
 #include "bench_stats.hpp"
 #include "common.hpp"
-#include "core/npy.hpp"
 
 namespace lithe::cli {
 namespace {
@@ -128,13 +127,7 @@ class Bench {
     BenchResult out;
     out.before_load = resident_memory();
     std::map<std::string, Shape> shapes;
-    for (const auto& s : a_.shapes) parse_shape_flag(s, shapes);
-    for (const auto& f : a_.inputs) {
-      auto [name, file] = parse_name_file(f, "--input");
-      Tensor t = read_npy(file);
-      if (!shapes.count(name)) shapes[name] = t.shape();
-      given_[name] = {file, std::move(t)};
-    }
+    given_ = read_input_flags(a_.inputs, a_.shapes, shapes);
     std::vector<std::set<std::string>> names(a_.models.size());
     if (a_.models.size() > 1 && !shapes.empty()) {
       std::set<std::string> all;
@@ -267,7 +260,7 @@ class Bench {
   }
 
   const BenchArgs& a_;
-  std::map<std::string, std::pair<std::string, Tensor>> given_;  // name -> file, tensor
+  GivenInputs given_;
 };
 
 // ---- reports -------------------------------------------------------------------------------
@@ -509,8 +502,7 @@ void add_bench_command(CLI::App& app) {
     if (duration_given && !(a->duration > 0 && a->duration <= 86400))
       fail("--duration must be more than 0 and at most 86400 seconds, got ", a->duration);
     if (a->warmup < 0) fail("--warmup must be at least 0, got ", a->warmup);
-    if (a->threads < 1 || a->threads > 256)
-      fail("--threads must be between 1 and 256, got ", a->threads);
+    check_threads(a->threads);
     if (a->contexts < 1 || a->contexts > 256)
       fail("--contexts must be between 1 and 256, got ", a->contexts);
     if (runs_given && !duration_given) a->duration = 0;

@@ -9,7 +9,6 @@
 #include <nlohmann/json.hpp>
 
 #include "common.hpp"
-#include "core/npy.hpp"
 #include "evaluate.hpp"
 
 namespace lithe::cli {
@@ -33,20 +32,12 @@ nlohmann::json num(double v) {
 }
 
 void compare_command(const CompareArgs& a) {
-  if (a.threads < 1 || a.threads > 256)
-    fail("--threads must be between 1 and 256, got ", a.threads);
+  check_threads(a.threads);
   if (!(a.jump_db > 0)) fail("--jump-db must be positive, got ", a.jump_db);
   if (a.inputs.empty() && !a.random_input)
     fail("no inputs: give --input NAME=FILE.npy for each input, or --random-input");
-  std::map<std::string, Tensor> given;
   LoadOptions la, lb;
-  for (const auto& s : a.shapes) parse_shape_flag(s, la.input_shapes);
-  for (const auto& f : a.inputs) {
-    auto [name, file] = parse_name_file(f, "--input");
-    Tensor t = read_npy(file);
-    if (!la.input_shapes.count(name)) la.input_shapes[name] = t.shape();
-    given[name] = std::move(t);
-  }
+  const GivenInputs given = read_input_flags(a.inputs, a.shapes, la.input_shapes);
   lb.input_shapes = la.input_shapes;
   la.optimize = !a.no_optimize_a;
   lb.optimize = !a.no_optimize_b;
@@ -59,10 +50,11 @@ void compare_command(const CompareArgs& a) {
     const TensorInfo& in = ea->inputs()[i];
     auto it = given.find(in.name);
     if (it != given.end()) {
-      if (it->second.dtype() != in.dtype)
+      const Tensor& t = it->second.second;
+      if (t.dtype() != in.dtype)
         fail("--input ", in.name, ": '", in.name, "' expects ", dtype_name(in.dtype),
-             ", the file holds ", dtype_name(it->second.dtype()));
-      inputs[in.name] = it->second;
+             ", the file holds ", dtype_name(t.dtype()));
+      inputs[in.name] = t;
     } else if (a.random_input) {
       inputs[in.name] = random_tensor(in.dtype, in.shape, a.seed + i);
     } else {
@@ -70,7 +62,7 @@ void compare_command(const CompareArgs& a) {
            "]) not given: use --input ", in.name, "=FILE.npy or --random-input");
     }
   }
-  for (const auto& [name, t] : given)
+  for (const auto& [name, file_tensor] : given)
     if (!inputs.count(name)) fail("--input: '", name, "' is not an input of ", a.a);
   CompareOptions opts;
   opts.floor_db = a.floor_db;

@@ -97,8 +97,7 @@ void eval_command(const EvalArgs& a) {
     fail("--channel-order '", a.channel_order, "': expected rgb or bgr");
   opts.pre.bgr = a.channel_order == "bgr";
   if (a.top_k < 1 || a.top_k > 1000) fail("--top-k must be between 1 and 1000, got ", a.top_k);
-  if (a.threads < 1 || a.threads > 256)
-    fail("--threads must be between 1 and 256, got ", a.threads);
+  check_threads(a.threads);
   opts.top_k = a.top_k;
   opts.threads = a.threads;
   opts.output = a.output;

@@ -29,19 +29,11 @@ struct RunArgs {
 };
 
 void run_command(const RunArgs& a) {
-  std::map<std::string, std::pair<std::string, Tensor>> given;
   LoadOptions opts;
-  for (const auto& s : a.shapes) parse_shape_flag(s, opts.input_shapes);
-  for (const auto& f : a.inputs) {
-    auto [name, file] = parse_name_file(f, "--input");
-    Tensor t = read_npy(file);
-    if (!opts.input_shapes.count(name)) opts.input_shapes[name] = t.shape();
-    given[name] = {file, std::move(t)};
-  }
+  const GivenInputs given = read_input_flags(a.inputs, a.shapes, opts.input_shapes);
   if (a.runs < 1) fail("--runs must be at least 1, got ", a.runs);
   if (a.warmup < 0) fail("--warmup must be at least 0, got ", a.warmup);
-  if (a.threads < 1 || a.threads > 256)
-    fail("--threads must be between 1 and 256, got ", a.threads);
+  check_threads(a.threads);
   opts.optimize = !a.no_optimize;
   opts.isa = a.isa;
   auto t0 = std::chrono::steady_clock::now();

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "core/npy.hpp"
+
 namespace lithe::cli {
 
 void parse_shape_flag(const std::string& flag, std::map<std::string, Shape>& out) {
@@ -29,6 +31,24 @@ void parse_shape_flag(const std::string& flag, std::map<std::string, Shape>& out
   }
   checked_numel(s, "--input-shape '" + flag + "'");
   out[name] = s;
+}
+
+GivenInputs read_input_flags(const std::vector<std::string>& input_flags,
+                             const std::vector<std::string>& shape_flags,
+                             std::map<std::string, Shape>& shapes) {
+  for (const auto& s : shape_flags) parse_shape_flag(s, shapes);
+  GivenInputs given;
+  for (const auto& f : input_flags) {
+    auto [name, file] = parse_name_file(f, "--input");
+    Tensor t = read_npy(file);
+    if (!shapes.count(name)) shapes[name] = t.shape();
+    given[name] = {file, std::move(t)};
+  }
+  return given;
+}
+
+void check_threads(int threads) {
+  if (threads < 1 || threads > 256) fail("--threads must be between 1 and 256, got ", threads);
 }
 
 std::pair<std::string, std::string> parse_name_file(const std::string& flag, const char* opt) {

@@ -12,6 +12,15 @@ namespace lithe::cli {
 void parse_shape_flag(const std::string& flag, std::map<std::string, Shape>& out);
 /// Parses "NAME=FILE" into the pair; fails on bad syntax.
 std::pair<std::string, std::string> parse_name_file(const std::string& flag, const char* opt);
+/// Inputs read from --input NAME=FILE.npy flags: name -> (file, tensor).
+using GivenInputs = std::map<std::string, std::pair<std::string, Tensor>>;
+/// Reads the --input-shape flags into `shapes`, then the --input files: each file's shape
+/// becomes its input's shape unless --input-shape gave one.
+GivenInputs read_input_flags(const std::vector<std::string>& input_flags,
+                             const std::vector<std::string>& shape_flags,
+                             std::map<std::string, Shape>& shapes);
+/// Fails unless --threads is between 1 and 256.
+void check_threads(int threads);
 /// Output file name for a tensor name: chars outside [A-Za-z0-9._-] become '_'.
 std::string sanitize_name(const std::string& name);
 /// Deterministic uniform [0,1) floats (or small ints / bools) for an input.

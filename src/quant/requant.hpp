@@ -1,0 +1,66 @@
+// Fixed-point requantization shared by the INT8 reference ops and the INT8 kernels.
+//
+// A real multiplier r (for a conv: x_scale * w_scale[m] / y_scale) is stored as an int32
+// mantissa `m` in [2^30, 2^31) and a right shift `s` in [1, 62], r ~= m * 2^-s (31 significant
+// bits). An int32 accumulator `acc` is requantized as
+//     q = round_half_even(acc * m / 2^s) + zero_point, saturated to [lo, hi]
+// computed exactly in 64-bit integers: |acc * m| < 2^62, so adding 2^(s-1) cannot overflow.
+// Rounding half to even is ONNX QuantizeLinear's rounding. Every INT8 kernel computes this
+// exact expression, so optimized and reference results are bitwise equal.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace lithe::quant {
+
+struct Multiplier {
+  int32_t m = 0;   ///< mantissa in [2^30, 2^31), or 0 (the multiplier rounds to 0)
+  int32_t s = 31;  ///< right shift in [1, 62]
+};
+
+/// The fixed-point form of `real` (>= 0 and finite). Multipliers under 2^-31 give m = 0
+/// (every product rounds to 0); `real` must be below 2^30.
+inline Multiplier make_multiplier(double real) {
+  Multiplier q;
+  if (!(real > 0) || !std::isfinite(real)) return q;
+  int e = 0;
+  const double f = std::frexp(real, &e);  // real = f * 2^e, f in [0.5, 1)
+  int64_t m = static_cast<int64_t>(std::nearbyint(std::ldexp(f, 31)));
+  if (m == (int64_t{1} << 31)) {
+    m >>= 1;
+    ++e;
+  }
+  const int s = 31 - e;
+  if (s > 62) return q;  // below 2^-31
+  if (s < 1) {           // >= 2^30: saturate (no sane scale gives it)
+    q.m = INT32_MAX;
+    q.s = 1;
+    return q;
+  }
+  q.m = static_cast<int32_t>(m);
+  q.s = s;
+  return q;
+}
+
+/// round_half_even(acc * q.m / 2^q.s), exactly.
+inline int32_t scale_round(int32_t acc, Multiplier q) {
+  const int64_t p = static_cast<int64_t>(acc) * q.m;
+  const int64_t r = (p + ((int64_t{1} << (q.s - 1)) - 1) + ((p >> q.s) & 1)) >> q.s;
+  return static_cast<int32_t>(r);
+}
+
+/// The requantized value: scale_round + zero point, saturated to [lo, hi].
+inline int32_t requantize(int32_t acc, Multiplier q, int32_t zero_point, int32_t lo, int32_t hi) {
+  const int64_t v = static_cast<int64_t>(scale_round(acc, q)) + zero_point;
+  return static_cast<int32_t>(std::clamp<int64_t>(v, lo, hi));
+}
+
+/// ONNX QuantizeLinear of one float to [lo, hi]: saturate(round_half_even(x / scale) + zp).
+inline int32_t quantize_value(float x, float scale, int32_t zero_point, int32_t lo, int32_t hi) {
+  const float v = std::nearbyint(x / scale) + static_cast<float>(zero_point);
+  if (!(v >= static_cast<float>(lo))) return std::isnan(v) ? zero_point : lo;
+  return v > static_cast<float>(hi) ? hi : static_cast<int32_t>(v);
+}
+
+}  // namespace lithe::quant

@@ -26,7 +26,8 @@ namespace lithe::ops {
   X(misc)                    \
   X(control)                 \
   X(fused)                   \
-  X(nhwc)
+  X(nhwc)                    \
+  X(qnhwc)
 
 #define LITHE_DECLARE_FAMILY(f) void add_##f##_ops(std::vector<OpDef>& ops);
 LITHE_OP_FAMILIES(LITHE_DECLARE_FAMILY)

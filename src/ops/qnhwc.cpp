@@ -1,0 +1,174 @@
+// Op family: qnhwc (domain "lithe"). The INT8 channels-last convolution the quantizer
+// (passes/quantize.cpp) puts in place of a ConvNhwc:
+//
+//   QConvNhwc(X u8[N,H,W,C], x_scale f32[], x_zero_point u8[], W i8[M,C/group,kH,kQW],
+//             w_scale f32[M], y_scale f32[], y_zero_point u8[], B i32[M]?,
+//             Z u8[N,OH,OW,M]?, z_scale f32[]?, z_zero_point u8[]?) -> Y u8[N,OH,OW,M]
+//
+// Conv's attributes plus the fused epilogue of ConvNhwc (activation, activation_params).
+// Weights are symmetric per output channel (no zero point); B is the bias quantized with
+// scale x_scale * w_scale[m]. The output stage is quant/qconv.hpp: fixed-point
+// requantization, or the float epilogue when there is a residual Z or an activation that is
+// not a clamp. The reference kernel below is the oracle of the INT8 runtime step.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "ops/conv_pool_internal.hpp"
+#include "ops/families.hpp"
+#include "ops/fused_internal.hpp"
+#include "ops/qnhwc.hpp"
+#include "ops/util.hpp"
+#include "quant/qconv.hpp"
+
+namespace lithe::ops {
+namespace {
+
+struct QConvSetup {
+  int64_t n = 0, c = 0, m = 0, group = 1;
+  conv_pool::Geometry g;
+  Shape out_shape;
+  fused::Epilogue act;
+};
+
+QConvSetup qconv_setup(const NodeAttrs& a, const Shape& xs, const Shape& ws) {
+  if (xs.size() != 4) a.fail("input X has rank ", xs.size(), ", expected 4 (N, H, W, C)");
+  if (ws.size() != 4) a.fail("weight W has rank ", ws.size(), ", expected 4 (M, C/group, kH, kQW)");
+  QConvSetup s;
+  s.n = xs[0];
+  s.c = xs[3];
+  s.m = ws[0];
+  s.group = a.attr_int("group", 1);
+  if (s.group < 1 || s.group > kMaxTensorElements) a.fail("group ", s.group, " must be >= 1");
+  if (s.c % s.group != 0 || s.m % s.group != 0 || ws[1] * s.group != s.c)
+    a.fail("weight W ", shape_str(ws), " does not fit ", s.c, " input channels in ", s.group,
+           " group(s)");
+  std::vector<int64_t> kernel = {ws[2], ws[3]};
+  if (a.has_attr("kernel_shape") && a.attr_ints("kernel_shape") != kernel)
+    a.fail("kernel_shape attribute does not match the weight's spatial dims ", shape_str(kernel));
+  s.g = conv_pool::forward_geometry(a, {xs[1], xs[2]}, kernel);
+  s.out_shape = {s.n, s.g.out[0], s.g.out[1], s.m};
+  std::string err = fused::parse_epilogue(a.attr_string("activation", ""),
+                                          a.attr_floats("activation_params", {}), &s.act);
+  if (!err.empty()) a.fail(err);
+  return s;
+}
+
+void expect_type(const InferContext& ctx, size_t i, DType t, const char* what) {
+  if (ctx.input_dtype(i) != t)
+    ctx.fail(what, " must be ", dtype_name(t), ", got ", dtype_name(ctx.input_dtype(i)));
+}
+
+void expect_scalar(const InferContext& ctx, size_t i, DType t, const char* what) {
+  expect_type(ctx, i, t, what);
+  const Shape& s = ctx.input_shape(i);
+  if (shape_numel(s) != 1) ctx.fail(what, " must hold one value, has shape ", shape_str(s));
+}
+
+void qconv_infer(InferContext& ctx) {
+  ctx.expect_inputs(7, 11);
+  expect_type(ctx, kQX, DType::kUInt8, "X");
+  ctx.set_output_unknown(0, DType::kUInt8);
+  expect_scalar(ctx, kQXScale, DType::kFloat32, "x_scale");
+  expect_scalar(ctx, kQXZp, DType::kUInt8, "x_zero_point");
+  expect_type(ctx, kQW, DType::kInt8, "W");
+  expect_type(ctx, kQWScale, DType::kFloat32, "w_scale");
+  expect_scalar(ctx, kQYScale, DType::kFloat32, "y_scale");
+  expect_scalar(ctx, kQYZp, DType::kUInt8, "y_zero_point");
+  QConvSetup s = qconv_setup(ctx, ctx.input_shape(kQX), ctx.input_shape(kQW));
+  if (ctx.input_shape(kQWScale) != Shape{s.m})
+    ctx.fail("w_scale has shape ", shape_str(ctx.input_shape(kQWScale)), ", expected [", s.m, "]");
+  if (ctx.has_input(kQB)) {
+    expect_type(ctx, kQB, DType::kInt32, "bias B");
+    if (ctx.input_shape(kQB) != Shape{s.m})
+      ctx.fail("bias B has shape ", shape_str(ctx.input_shape(kQB)), ", expected [", s.m, "]");
+  }
+  if (ctx.has_input(kQZ)) {
+    expect_type(ctx, kQZ, DType::kUInt8, "residual Z");
+    if (ctx.input_shape(kQZ) != s.out_shape)
+      ctx.fail("residual Z has shape ", shape_str(ctx.input_shape(kQZ)), ", expected ",
+               shape_str(s.out_shape));
+    if (!ctx.has_input(kQZScale) || !ctx.has_input(kQZZp))
+      ctx.fail("residual Z needs z_scale and z_zero_point");
+    expect_scalar(ctx, kQZScale, DType::kFloat32, "z_scale");
+    expect_scalar(ctx, kQZZp, DType::kUInt8, "z_zero_point");
+  }
+  ctx.set_output(0, DType::kUInt8, s.out_shape);
+}
+
+float positive_scale(const NodeAttrs& a, const Tensor& t, int64_t i, const char* what) {
+  const float v = t.data<float>()[i];
+  if (!(v > 0) || !std::isfinite(v)) a.fail(what, " value ", v, " must be positive and finite");
+  return v;
+}
+
+}  // namespace
+
+quant::QConvOutput qconv_output_stage(const NodeAttrs& a, const std::vector<const Tensor*>& in,
+                                      int64_t channels) {
+  const Tensor& ws = *in[kQWScale];
+  std::vector<float> w_scale(static_cast<size_t>(channels));
+  for (int64_t m = 0; m < channels; ++m) w_scale[m] = positive_scale(a, ws, m, "w_scale");
+  fused::Epilogue act;
+  std::string err = fused::parse_epilogue(a.attr_string("activation", ""),
+                                          a.attr_floats("activation_params", {}), &act);
+  if (!err.empty()) a.fail(err);
+  const bool has_z = in.size() > kQZ && in[kQZ];
+  return quant::make_qconv_output(
+      positive_scale(a, *in[kQXScale], 0, "x_scale"), w_scale.data(), channels,
+      positive_scale(a, *in[kQYScale], 0, "y_scale"), in[kQYZp]->data<uint8_t>()[0], has_z,
+      has_z ? positive_scale(a, *in[kQZScale], 0, "z_scale") : 1.0f,
+      has_z ? in[kQZZp]->data<uint8_t>()[0] : 0, act);
+}
+
+namespace {
+
+void qconv_compute(ComputeContext& ctx) {
+  const Tensor& x = ctx.input(kQX);
+  const Tensor& w = ctx.input(kQW);
+  QConvSetup s = qconv_setup(ctx, x.shape(), w.shape());
+  std::vector<const Tensor*> in(ctx.num_inputs(), nullptr);
+  for (size_t i = 0; i < in.size(); ++i)
+    if (ctx.has_input(i)) in[i] = &ctx.input(i);
+  const quant::QConvOutput out = qconv_output_stage(ctx, in, s.m);
+  const int32_t xz = ctx.input(kQXZp).data<uint8_t>()[0];
+  const int32_t* bias = ctx.has_input(kQB) ? ctx.input(kQB).data<int32_t>() : nullptr;
+  const uint8_t* z = ctx.has_input(kQZ) ? ctx.input(kQZ).data<uint8_t>() : nullptr;
+  const uint8_t* xd = x.data<uint8_t>();
+  const int8_t* wd = w.data<int8_t>();
+  uint8_t* yd = ctx.output(0).data<uint8_t>();
+  const int64_t cg = s.c / s.group, mg = s.m / s.group;
+  const int64_t kh = s.g.kernel[0], kw = s.g.kernel[1];
+  const int64_t ih = s.g.in[0], iw = s.g.in[1], oh = s.g.out[0], ow = s.g.out[1];
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox)
+        for (int64_t m = 0; m < s.m; ++m) {
+          const int64_t c0 = (m / mg) * cg;
+          int64_t acc = bias ? bias[m] : 0;
+          for (int64_t ky = 0; ky < kh; ++ky) {
+            const int64_t iy = oy * s.g.strides[0] - s.g.pad_begin[0] + ky * s.g.dilations[0];
+            if (iy < 0 || iy >= ih) continue;
+            for (int64_t kx = 0; kx < kw; ++kx) {
+              const int64_t ix = ox * s.g.strides[1] - s.g.pad_begin[1] + kx * s.g.dilations[1];
+              if (ix < 0 || ix >= iw) continue;
+              const uint8_t* xp = xd + ((n * ih + iy) * iw + ix) * s.c + c0;
+              for (int64_t c = 0; c < cg; ++c)
+                acc += (int64_t{xp[c]} - xz) * wd[((m * cg + c) * kh + ky) * kw + kx];
+            }
+          }
+          // The runtime accumulates in int32 (it wraps like the kernels would); the quantizer
+          // keeps |acc| far below 2^31 (at most 255 * 127 per tap).
+          const int64_t pix = (n * oh + oy) * ow + ox;
+          yd[pix * s.m + m] = quant::qconv_output(static_cast<int32_t>(static_cast<uint32_t>(acc)),
+                                                  m, z ? z[pix * s.m + m] : 0, out);
+        }
+}
+
+}  // namespace
+
+void add_qnhwc_ops(std::vector<OpDef>& ops) {
+  ops.push_back(OpDef{"QConvNhwc", "lithe", 1, qconv_infer, qconv_compute});
+}
+
+}  // namespace lithe::ops

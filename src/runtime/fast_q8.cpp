@@ -1,0 +1,404 @@
+// The INT8 step: lithe.QConvNhwc (ops/qnhwc.cpp) with the q8 kernels of kernels/. Weights
+// are packed at preparation (GEMM panels of 16 output channels, 4 input values per column
+// group, or [taps][C] for depthwise); the input zero point is folded into the bias as
+// -x_zp * (column sum of W), and im2col pads with x_zp so padded taps add nothing. The output
+// stage is quant/qconv.hpp: on the integer path the kernels requantize; on the float path
+// (residual input, or an activation that is not a clamp) they hand back int32 sums, and the
+// step applies qconv_output to each, as the reference kernel does.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "ops/conv_pool_internal.hpp"
+#include "ops/qnhwc.hpp"
+#include "runtime/fast_step_util.hpp"
+#include "runtime/fast_steps.hpp"
+#include "runtime/thread_pool.hpp"
+
+namespace lithe::runtime {
+namespace {
+
+using kernels::KernelTable;
+using kernels::kPanel;
+using kernels::panels_of;
+using namespace step_util;
+
+// 64-byte-aligned storage of any trivially copyable element type.
+template <class T>
+struct Aligned {
+  AlignedFloats mem;
+  explicit Aligned(int64_t count = 0)
+      : mem((count * static_cast<int64_t>(sizeof(T)) + 3) / 4) {}
+  T* data() const { return reinterpret_cast<T*>(mem.data()); }
+};
+
+class QConvStep final : public FastStep {
+ public:
+  enum class Kind { kGemm, kIm2col, kDepthwise };
+  QConvStep(const KernelTable& kt, Kind kind) : kt_(kt), kind_(kind) {}
+
+  int64_t scratch_floats() const override {
+    if (kind_ == Kind::kDepthwise) return out_.float_path ? (ow_ * c_ + 3) / 4 * 4 : 0;
+    int64_t bytes = 0;
+    if (kind_ == Kind::kIm2col || !direct_) bytes += tm_ * k4_ + 64;
+    if (out_.float_path) bytes += tm_ * pchunk_ * kPanel * 4;
+    return (bytes + 3) / 4 + 16;
+  }
+  int64_t macs() const override { return macs_; }
+  std::vector<int> packed_constants() const override { return {w_}; }
+  int64_t owned_bytes() const override { return packed_.mem.bytes + extra_bytes_; }
+  const char* kind() const override {
+    return kind_ == Kind::kDepthwise ? "q8-dwconv" : kind_ == Kind::kGemm ? "q8-conv-gemm" : "q8-conv-im2col";
+  }
+
+  void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
+    const auto* x = static_cast<const uint8_t*>(vals[static_cast<size_t>(x_)]);
+    auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
+    const auto* z = z_ >= 0 ? static_cast<const uint8_t*>(vals[static_cast<size_t>(z_)]) : nullptr;
+    const int64_t in_img = ih_ * iw_ * c_, out_img = oh_ * ow_ * m_;
+    if (kind_ == Kind::kDepthwise) return run_depthwise(x, y, z, t, nt, scratch);
+    const int64_t mrows = oh_ * ow_;
+    const int64_t mt = (mrows + tm_ - 1) / tm_;
+    const int64_t pg = panels_of(mg_), pc = (pg + pchunk_ - 1) / pchunk_;
+    int64_t b, e;
+    static_range(nb_ * group_ * mt * pc, t, nt, &b, &e);
+    auto* abuf = reinterpret_cast<uint8_t*>(scratch);
+    auto* acc = reinterpret_cast<int32_t*>(abuf + ((tm_ * k4_ + 64 + 63) / 64) * 64);
+    int64_t built = -1;
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t pi = task % pc, rest = task / pc;
+      const int64_t mi = rest % mt, gi = (rest / mt) % group_, img = rest / mt / group_;
+      const int64_t m0 = mi * tm_, m1 = std::min(mrows, m0 + tm_);
+      const int64_t p0 = pi * pchunk_, p1 = std::min(pg, p0 + pchunk_);
+      const uint8_t* xg = x + img * in_img + gi * cg_;
+      kernels::Q8GemmArgs a;
+      a.n = mg_;
+      a.k = kdim_;
+      a.bp = packed_.data() + gi * kernels::packed_b_q8_bytes(kdim_, mg_);
+      a.bias = bias_.data() + gi * pg * kPanel;
+      a.mult = mult_.data() + gi * pg * kPanel;
+      a.zy = out_.y_zp;
+      a.lo = out_.lo;
+      a.hi = out_.hi;
+      int64_t r0 = m0;  // first row of A the kernel sees
+      if (kind_ == Kind::kGemm && direct_) {
+        a.a = xg;
+        a.lda = c_;
+      } else {
+        if (built != rest) {
+          build_rows(xg, m0, m1, abuf);
+          built = rest;
+        }
+        a.a = abuf - m0 * k4_;  // row r at a + r * lda for r in [m0, m1)
+        a.lda = k4_;
+      }
+      a.m = m1;
+      uint8_t* yrow = y + img * out_img + gi * mg_;
+      if (!out_.float_path) {
+        a.c = yrow;
+        a.ldc = m_;
+        kt_.q8_gemm(a, r0, m1, p0, p1);
+        continue;
+      }
+      // Float path: int32 sums of this tile, then the output stage per value.
+      const int64_t n0 = p0 * kPanel, n1 = std::min(mg_, p1 * kPanel), w = n1 - n0;
+      a.c32 = acc - m0 * w - n0;
+      a.ldc32 = w;
+      kt_.q8_gemm(a, r0, m1, p0, p1);
+      for (int64_t r = m0; r < m1; ++r) {
+        const int32_t* s = acc + (r - m0) * w;
+        uint8_t* yo = yrow + r * m_ + n0;
+        const uint8_t* zo = z ? z + img * out_img + r * m_ + gi * mg_ + n0 : nullptr;
+        const int64_t ch0 = gi * mg_ + n0;
+        for (int64_t j = 0; j < w; ++j)
+          yo[j] = quant::qconv_output(s[j], ch0 + j, zo ? zo[j] : 0, out_);
+      }
+    }
+  }
+
+  // Rows [m0, m1) of this image's (and group's) A: pixel r's input channels (1x1 with a
+  // channel count the kernel cannot read in place) or its receptive field in (ky, kx, c) order,
+  // x_zp where a tap falls outside the image; each row k4_ bytes.
+  void build_rows(const uint8_t* xg, int64_t m0, int64_t m1, uint8_t* out) const {
+    const auto pad = static_cast<uint8_t>(x_zp_);
+    for (int64_t r = m0; r < m1; ++r) {
+      uint8_t* row = out + (r - m0) * k4_;
+      std::memset(row + kdim_, 0, static_cast<size_t>(k4_ - kdim_));
+      if (kind_ == Kind::kGemm) {
+        std::memcpy(row, xg + r * c_, static_cast<size_t>(cg_));
+        continue;
+      }
+      const int64_t oy = r / ow_, ox = r % ow_;
+      for (int64_t ky = 0; ky < kh_; ++ky) {
+        const int64_t iy = oy * sh_ - ph_ + ky * dh_;
+        for (int64_t kx = 0; kx < kw_; ++kx, row += cg_) {
+          const int64_t ix = ox * sw_ - pw_ + kx * dw_;
+          if (iy < 0 || iy >= ih_ || ix < 0 || ix >= iw_)
+            std::memset(row, pad, static_cast<size_t>(cg_));
+          else
+            std::memcpy(row, xg + (iy * iw_ + ix) * c_, static_cast<size_t>(cg_));
+        }
+      }
+    }
+  }
+
+  void run_depthwise(const uint8_t* x, uint8_t* y, const uint8_t* z, int t, int nt,
+                     float* scratch) const {
+    const int64_t in_img = ih_ * iw_ * c_, out_img = oh_ * ow_ * m_;
+    int64_t b, e;
+    static_range(nb_ * oh_, t, nt, &b, &e);
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t img = r / oh_, oy = r % oh_;
+      kernels::Q8DwConvArgs d = dwa_;
+      d.x = x + img * in_img;
+      d.y = y + img * out_img;
+      if (!out_.float_path) {
+        kt_.q8_dwconv(d, oy, oy + 1);
+        continue;
+      }
+      auto* acc = reinterpret_cast<int32_t*>(scratch);
+      d.y32 = acc - oy * ow_ * c_;
+      kt_.q8_dwconv(d, oy, oy + 1);
+      uint8_t* yo = y + img * out_img + oy * ow_ * c_;
+      const uint8_t* zo = z ? z + img * out_img + oy * ow_ * c_ : nullptr;
+      for (int64_t p = 0; p < ow_; ++p)
+        for (int64_t ch = 0; ch < c_; ++ch)
+          yo[p * c_ + ch] =
+              quant::qconv_output(acc[p * c_ + ch], ch, zo ? zo[p * c_ + ch] : 0, out_);
+    }
+  }
+
+  const KernelTable& kt_;
+  Kind kind_;
+  int x_ = -1, y_ = -1, z_ = -1, w_ = -1;
+  int64_t nb_ = 0, ih_ = 0, iw_ = 0, c_ = 0, oh_ = 0, ow_ = 0, m_ = 0, group_ = 1, cg_ = 0,
+          mg_ = 0;
+  int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1;
+  int64_t kdim_ = 0, k4_ = 0, tm_ = 0, pchunk_ = 1, macs_ = 0, extra_bytes_ = 0;
+  int32_t x_zp_ = 0;
+  bool direct_ = false;
+  quant::QConvOutput out_;
+  Aligned<int8_t> packed_;
+  std::vector<int32_t> bias_;
+  std::vector<quant::Multiplier> mult_;
+  kernels::Q8DwConvArgs dwa_;
+
+  friend std::unique_ptr<FastStep> make_qconv(const ir::Graph&, const ir::Node&,
+                                              const KernelTable&, const plan::MemoryPlan*);
+};
+
+bool u8_static(const ir::Graph& g, int v) {
+  if (v < 0) return false;
+  const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
+  return t.dtype == DType::kUInt8 && t.fully_known() && t.dims.size() == 4;
+}
+
+}  // namespace
+
+std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
+                                     const KernelTable& kt, const plan::MemoryPlan* plan) {
+  using ops::QConvInput;
+  if (!kt.q8_gemm || !kt.q8_dwconv || node.outputs.size() != 1) return nullptr;
+  std::vector<const Tensor*> in(node.inputs.size(), nullptr);
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (node.inputs[i] < 0) continue;
+    in[i] = constant_of(g, node.inputs[i]);
+    // Every input but X and Z is a constant the step reads once, here.
+    if (!in[i] && i != ops::kQX && i != ops::kQZ) return nullptr;
+  }
+  const int xv = node.inputs[ops::kQX], yv = node.outputs[0];
+  const int zv = input_at(node, ops::kQZ);
+  const Tensor* w = in[ops::kQW];
+  if (!u8_static(g, xv) || !u8_static(g, yv) || (zv >= 0 && !u8_static(g, zv)) || !w ||
+      w->dtype() != DType::kInt8 || w->rank() != 4)
+    return nullptr;
+  if (plan && plan->strided(yv)) return nullptr;
+  const Shape& xs = dims_of(g, xv);
+  const Shape& ys = dims_of(g, yv);
+  const Shape& ws = w->shape();
+  ops::NodeAttrs attrs(node);
+  const int64_t group = attrs.attr_int("group", 1);
+  const int64_t c = xs[3], m = ws[0];
+  if (group < 1 || c % group || m % group || ws[1] * group != c || ys[3] != m) return nullptr;
+  if (zv >= 0 && dims_of(g, zv) != ys) return nullptr;
+  ops::conv_pool::Geometry geo =
+      ops::conv_pool::forward_geometry(attrs, {xs[1], xs[2]}, {ws[2], ws[3]});
+  if (geo.out[0] != ys[1] || geo.out[1] != ys[2]) return nullptr;
+  std::vector<const Tensor*> stage_in = in;
+  stage_in.resize(ops::kQZZp + 1, nullptr);
+  if (zv >= 0) stage_in[ops::kQZ] = w;  // only its presence matters to the output stage
+  const int64_t cg = c / group, mg = m / group, kh = ws[2], kw = ws[3];
+  const bool depthwise = cg == 1 && mg == 1;
+  const bool pointwise = kh == 1 && kw == 1 && geo.strides[0] == 1 && geo.strides[1] == 1 &&
+                         geo.pad_begin[0] == 0 && geo.pad_begin[1] == 0 && ys[1] == xs[1] &&
+                         ys[2] == xs[2];
+  auto s = std::make_unique<QConvStep>(kt, depthwise   ? QConvStep::Kind::kDepthwise
+                                           : pointwise ? QConvStep::Kind::kGemm
+                                                       : QConvStep::Kind::kIm2col);
+  s->out_ = ops::qconv_output_stage(attrs, stage_in, m);
+  s->x_ = xv;
+  s->y_ = yv;
+  s->z_ = zv;
+  s->w_ = node.inputs[ops::kQW];
+  s->nb_ = xs[0];
+  s->ih_ = xs[1];
+  s->iw_ = xs[2];
+  s->c_ = c;
+  s->oh_ = ys[1];
+  s->ow_ = ys[2];
+  s->m_ = m;
+  s->group_ = group;
+  s->cg_ = cg;
+  s->mg_ = mg;
+  s->kh_ = kh;
+  s->kw_ = kw;
+  s->sh_ = geo.strides[0];
+  s->sw_ = geo.strides[1];
+  s->ph_ = geo.pad_begin[0];
+  s->pw_ = geo.pad_begin[1];
+  s->dh_ = geo.dilations[0];
+  s->dw_ = geo.dilations[1];
+  s->macs_ = xs[0] * ys[1] * ys[2] * m * cg * kh * kw;
+  s->x_zp_ = in[ops::kQXZp]->data<uint8_t>()[0];
+  const int8_t* wd = w->data<int8_t>();
+  const int32_t* bd = in.size() > ops::kQB && in[ops::kQB] ? in[ops::kQB]->data<int32_t>() : nullptr;
+  if (depthwise) {
+    s->packed_ = Aligned<int8_t>(kh * kw * c);
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t tap = 0; tap < kh * kw; ++tap)
+        s->packed_.data()[tap * c + ch] = wd[ch * kh * kw + tap];
+    s->bias_.assign(static_cast<size_t>(c), 0);
+    if (bd) std::copy(bd, bd + c, s->bias_.begin());
+    s->mult_ = s->out_.mult;
+    kernels::Q8DwConvArgs& d = s->dwa_;
+    d.w = s->packed_.data();
+    d.bias = s->bias_.data();
+    d.mult = s->mult_.data();
+    d.zx = s->x_zp_;
+    d.zy = s->out_.y_zp;
+    d.lo = s->out_.lo;
+    d.hi = s->out_.hi;
+    d.ih = xs[1];
+    d.iw = xs[2];
+    d.x_stride = c;
+    d.oh = ys[1];
+    d.ow = ys[2];
+    d.y_stride = c;
+    d.c = c;
+    d.kh = kh;
+    d.kw = kw;
+    d.sh = s->sh_;
+    d.sw = s->sw_;
+    d.ph = s->ph_;
+    d.pw = s->pw_;
+    d.dh = s->dh_;
+    d.dw = s->dw_;
+    s->extra_bytes_ = c * 8 + c * 4;
+    return s;
+  }
+  // GEMM B per group: K = kh*kw*cg rows in (ky, kx, c) order, N = mg columns.
+  const int64_t k = kh * kw * cg, pg = panels_of(mg);
+  s->kdim_ = k;
+  s->k4_ = (k + 3) / 4 * 4;
+  s->direct_ = pointwise && c % 4 == 0 && group == 1;
+  const int64_t per_group = kernels::packed_b_q8_bytes(k, mg);
+  s->packed_ = Aligned<int8_t>(per_group * group);
+  s->bias_.assign(static_cast<size_t>(group * pg * kPanel), 0);
+  s->mult_.assign(static_cast<size_t>(group * pg * kPanel), quant::Multiplier{});
+  std::vector<int8_t> bmat(static_cast<size_t>(k * mg));
+  std::vector<int32_t> colsum(static_cast<size_t>(mg));
+  for (int64_t gi = 0; gi < group; ++gi) {
+    for (int64_t n = 0; n < mg; ++n)
+      for (int64_t ci = 0; ci < cg; ++ci)
+        for (int64_t tap = 0; tap < kh * kw; ++tap)
+          bmat[static_cast<size_t>((tap * cg + ci) * mg + n)] =
+              wd[((gi * mg + n) * cg + ci) * kh * kw + tap];
+    kernels::pack_b_q8(k, mg, bmat.data(), mg, 1, s->packed_.data() + gi * per_group);
+    kernels::colsum_q8(k, mg, bmat.data(), mg, 1, colsum.data());
+    for (int64_t n = 0; n < mg; ++n) {
+      const size_t o = static_cast<size_t>(gi * pg * kPanel + n);
+      // Wraps like the int32 accumulators; the quantizer keeps real sums far from 2^31.
+      s->bias_[o] = static_cast<int32_t>(static_cast<uint32_t>(bd ? bd[gi * mg + n] : 0) -
+                                         static_cast<uint32_t>(s->x_zp_ * colsum[n]));
+      s->mult_[o] = s->out_.mult[static_cast<size_t>(gi * mg + n)];
+    }
+  }
+  // Row tiles: the A tile (tm x K bytes) within about 64 KiB; all panels of a group per task
+  // unless that leaves threads idle (the tile is built once per task).
+  s->tm_ = std::clamp<int64_t>((65536 / std::max<int64_t>(s->k4_, 1)) / 16 * 16, 16, 256);
+  s->pchunk_ = pg;
+  s->extra_bytes_ = static_cast<int64_t>(s->bias_.size() * 4 + s->mult_.size() * 8);
+  return s;
+}
+
+namespace {
+
+// QuantizeLinear (float32 -> uint8) and DequantizeLinear (uint8 -> float32) with one scale and
+// zero point, the borders between INT8 and FP32 nodes. The same expressions as the reference
+// kernels (ops/quant.cpp): x / scale rounded half to even, and (q - zp) * scale, which for a
+// uint8 input is a table of 256 floats.
+class QuantStep final : public FastStep {
+ public:
+  int64_t macs() const override { return 0; }
+  const char* kind() const override { return dequant_ ? "dequantize" : "quantize"; }
+  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    int64_t b, e;
+    static_range((n_ + 1023) / 1024, t, nt, &b, &e);
+    b *= 1024;
+    e = std::min(n_, e * 1024);
+    if (dequant_) {
+      const auto* x = static_cast<const uint8_t*>(vals[static_cast<size_t>(x_)]);
+      auto* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);
+      for (int64_t i = b; i < e; ++i) y[i] = lut_[x[i]];
+      return;
+    }
+    const auto* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);
+    auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
+    for (int64_t i = b; i < e; ++i)
+      y[i] = static_cast<uint8_t>(quant::quantize_value(x[i], scale_, zp_, 0, 255));
+  }
+
+  bool dequant_ = false;
+  int x_ = -1, y_ = -1;
+  int64_t n_ = 0;
+  float scale_ = 1;
+  int32_t zp_ = 0;
+  float lut_[256] = {};
+};
+
+}  // namespace
+
+std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& node) {
+  const bool dequant = node.op_type == "DequantizeLinear";
+  if (!node.domain.empty() || (!dequant && node.op_type != "QuantizeLinear")) return nullptr;
+  if (node.inputs.size() != 3 || node.outputs.size() != 1 || node.attrs.count("axis") ||
+      node.attrs.count("block_size") || node.attrs.count("output_dtype") ||
+      node.attrs.count("saturate"))
+    return nullptr;
+  const Tensor* s = constant_of(g, node.inputs[1]);
+  const Tensor* z = constant_of(g, node.inputs[2]);
+  const int x = node.inputs[0], y = node.outputs[0];
+  if (!s || !z || s->numel() != 1 || z->numel() != 1 || s->dtype() != DType::kFloat32 ||
+      z->dtype() != DType::kUInt8 || x < 0 || y < 0)
+    return nullptr;
+  const ir::TensorType& xt = g.values[static_cast<size_t>(x)].type;
+  const ir::TensorType& yt = g.values[static_cast<size_t>(y)].type;
+  const DType want_x = dequant ? DType::kUInt8 : DType::kFloat32;
+  const DType want_y = dequant ? DType::kFloat32 : DType::kUInt8;
+  if (xt.dtype != want_x || yt.dtype != want_y || !xt.fully_known() || xt.dims != yt.dims)
+    return nullptr;
+  const float scale = s->data<float>()[0];
+  if (!(scale > 0) || !std::isfinite(scale)) return nullptr;  // the reference kernel reports it
+  auto st = std::make_unique<QuantStep>();
+  st->dequant_ = dequant;
+  st->x_ = x;
+  st->y_ = y;
+  st->n_ = shape_numel(xt.dims);
+  st->scale_ = scale;
+  st->zp_ = z->data<uint8_t>()[0];
+  for (int q = 0; q < 256; ++q)
+    st->lut_[q] = (static_cast<float>(q) - static_cast<float>(st->zp_)) * scale;
+  return st;
+}
+
+}  // namespace lithe::runtime

@@ -20,8 +20,7 @@ struct EvalArgs {
   std::string model, reference;
   std::vector<std::string> data;
   std::string labels, class_names;
-  std::string resize, crop, mean, std, scale, layout, channel_order = "rgb";
-  int resize_short = 0;
+  PreprocessFlags pre;
   std::string output;
   std::vector<std::string> shapes;
   int top_k = 5;
@@ -67,35 +66,7 @@ class Progress {
 
 void eval_command(const EvalArgs& a) {
   EvalOptions opts;
-  if (!a.resize.empty() && a.resize_short > 0)
-    fail("--resize and --resize-short exclude each other");
-  if (a.resize_short < 0 || a.resize_short > 65536)
-    fail("--resize-short must be between 1 and 65536, got ", a.resize_short);
-  if (!a.resize.empty()) {
-    auto [w, h] = parse_size(a.resize, "--resize");
-    opts.pre.resize_w = w;
-    opts.pre.resize_h = h;
-  }
-  opts.pre.resize_short = a.resize_short;
-  if (!a.crop.empty()) {
-    auto [w, h] = parse_size(a.crop, "--crop");
-    opts.pre.crop_w = w;
-    opts.pre.crop_h = h;
-  }
-  if (!a.mean.empty()) opts.pre.mean = parse_number_list(a.mean, "--mean");
-  if (!a.std.empty()) opts.pre.std = parse_number_list(a.std, "--std");
-  for (double s : opts.pre.std)
-    if (s == 0) fail("--std '", a.std, "': a standard deviation of 0");
-  if (!a.scale.empty()) opts.pre.scale = parse_number(a.scale, "--scale");
-  if (!a.layout.empty()) {
-    if (a.layout != "nchw" && a.layout != "nhwc")
-      fail("--layout '", a.layout, "': expected nchw or nhwc");
-    opts.pre.layout = a.layout;
-    opts.layout_given = true;
-  }
-  if (a.channel_order != "rgb" && a.channel_order != "bgr")
-    fail("--channel-order '", a.channel_order, "': expected rgb or bgr");
-  opts.pre.bgr = a.channel_order == "bgr";
+  opts.pre = parse_preprocess(a.pre, &opts.layout_given);
   if (a.top_k < 1 || a.top_k > 1000) fail("--top-k must be between 1 and 1000, got ", a.top_k);
   check_threads(a.threads);
   opts.top_k = a.top_k;
@@ -221,16 +192,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--labels", args->labels, "Labels file: one 'PATH LABEL' per line");
   cmd->add_option("--class-names", args->class_names,
                   "Class names, one per line (line i = class index i)");
-  cmd->add_option("--resize", args->resize, "Resize every image to WxH (bilinear)");
-  cmd->add_option("--resize-short", args->resize_short,
-                  "Resize the short side to N, keeping the aspect ratio");
-  cmd->add_option("--crop", args->crop, "Center crop WxH (after the resize)");
-  cmd->add_option("--scale", args->scale, "Multiply pixel values (0..255) by this, e.g. 1/255");
-  cmd->add_option("--mean", args->mean,
-                  "Subtract per channel, e.g. 0.485,0.456,0.406 (after --scale)");
-  cmd->add_option("--std", args->std, "Divide per channel, e.g. 0.229,0.224,0.225");
-  cmd->add_option("--layout", args->layout, "Input layout: nchw or nhwc (default: from its shape)");
-  cmd->add_option("--channel-order", args->channel_order, "rgb (default) or bgr");
+  add_preprocess_flags(cmd, &args->pre);
   cmd->add_option("--output", args->output, "The scores output (default: the first)");
   cmd->add_option("--top-k", args->top_k, "k of the top-k accuracy (default 5)");
   cmd->add_option("--input-shape", args->shapes, "Shape for an input as NAME=1x3x224x224");

@@ -1,5 +1,6 @@
 #include "evaluate.hpp"
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -8,11 +9,73 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "core/npy.hpp"
 #include "lithe/error.hpp"
 
 namespace lithe::cli {
+
+// ---- preprocessing flags
+
+void add_preprocess_flags(CLI::App* cmd, PreprocessFlags* f) {
+  cmd->add_option("--resize", f->resize, "Resize every image to WxH (bilinear)");
+  cmd->add_option("--resize-short", f->resize_short,
+                  "Resize the short side to N, keeping the aspect ratio");
+  cmd->add_option("--crop", f->crop, "Center crop WxH (after the resize)");
+  cmd->add_option("--scale", f->scale, "Multiply pixel values (0..255) by this, e.g. 1/255");
+  cmd->add_option("--mean", f->mean, "Subtract per channel, e.g. 0.485,0.456,0.406 (after --scale)");
+  cmd->add_option("--std", f->std, "Divide per channel, e.g. 0.229,0.224,0.225");
+  cmd->add_option("--layout", f->layout, "Input layout: nchw or nhwc (default: from its shape)");
+  cmd->add_option("--channel-order", f->channel_order, "rgb (default) or bgr");
+}
+
+Preprocess parse_preprocess(const PreprocessFlags& a, bool* layout_given) {
+  Preprocess pre;
+  if (!a.resize.empty() && a.resize_short > 0)
+    fail("--resize and --resize-short exclude each other");
+  if (a.resize_short < 0 || a.resize_short > 65536)
+    fail("--resize-short must be between 1 and 65536, got ", a.resize_short);
+  if (!a.resize.empty()) {
+    auto [w, h] = parse_size(a.resize, "--resize");
+    pre.resize_w = w;
+    pre.resize_h = h;
+  }
+  pre.resize_short = a.resize_short;
+  if (!a.crop.empty()) {
+    auto [w, h] = parse_size(a.crop, "--crop");
+    pre.crop_w = w;
+    pre.crop_h = h;
+  }
+  if (!a.mean.empty()) pre.mean = parse_number_list(a.mean, "--mean");
+  if (!a.std.empty()) pre.std = parse_number_list(a.std, "--std");
+  for (double s : pre.std)
+    if (s == 0) fail("--std '", a.std, "': a standard deviation of 0");
+  if (!a.scale.empty()) pre.scale = parse_number(a.scale, "--scale");
+  *layout_given = false;
+  if (!a.layout.empty()) {
+    if (a.layout != "nchw" && a.layout != "nhwc")
+      fail("--layout '", a.layout, "': expected nchw or nhwc");
+    pre.layout = a.layout;
+    *layout_given = true;
+  }
+  if (a.channel_order != "rgb" && a.channel_order != "bgr")
+    fail("--channel-order '", a.channel_order, "': expected rgb or bgr");
+  pre.bgr = a.channel_order == "bgr";
+  return pre;
+}
+
+std::string describe_preprocess(const Preprocess& p) {
+  std::ostringstream o;
+  o.precision(17);
+  o << "resize " << p.resize_w << "x" << p.resize_h << " short " << p.resize_short << " crop "
+    << p.crop_w << "x" << p.crop_h << " scale " << p.scale << " mean";
+  for (double m : p.mean) o << " " << m;
+  o << " std";
+  for (double s : p.std) o << " " << s;
+  o << " " << (p.bgr ? "bgr" : "rgb") << " " << p.layout;
+  return o.str();
+}
 namespace fs = std::filesystem;
 
 namespace {
@@ -371,6 +434,20 @@ CompareResult compare_models(const Engine& a, const Engine& b,
     prev = snr;
   }
   return r;
+}
+
+std::vector<Tensor> load_calibration(const std::vector<std::string>& data, const Preprocess& pre,
+                                     bool layout_given, const TensorInfo& in, int max_samples) {
+  const Dataset set = load_dataset(data, "", "");
+  if (set.samples.empty()) fail("--calib: no .jpg/.jpeg/.png/.npy files found");
+  Preprocess p = pre;
+  if (!layout_given) p.layout = auto_layout(in);
+  const size_t total = set.samples.size();
+  const size_t n = std::min(total, static_cast<size_t>(std::max(1, max_samples)));
+  std::vector<Tensor> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(load_sample(set.samples[i * total / n], in, p));
+  return out;
 }
 
 }  // namespace lithe::cli

@@ -12,6 +12,10 @@
 #include "lithe/lithe.hpp"
 #include "metrics.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace lithe::cli {
 
 // ---- data sets
@@ -40,6 +44,29 @@ struct Dataset {
 /// Fails naming the file or line that is wrong.
 Dataset load_dataset(const std::vector<std::string>& data, const std::string& labels_file,
                      const std::string& class_names_file);
+
+// ---- preprocessing flags (eval, and build's calibration data)
+
+/// The preprocessing flags as given on the command line.
+struct PreprocessFlags {
+  std::string resize, crop, mean, std, scale, layout, channel_order = "rgb";
+  int resize_short = 0;
+};
+
+/// Adds --resize, --resize-short, --crop, --scale, --mean, --std, --layout and
+/// --channel-order to `cmd`.
+void add_preprocess_flags(CLI::App* cmd, PreprocessFlags* f);
+/// The preprocessing the flags describe; fails naming a bad flag. `layout_given` says whether
+/// --layout was set (else the layout comes from the input's shape).
+Preprocess parse_preprocess(const PreprocessFlags& f, bool* layout_given);
+/// One line naming the preprocessing (for calibration cache keys and reports).
+std::string describe_preprocess(const Preprocess& p);
+
+/// Calibration samples for `lithe build --precision int8 --calib`: up to `max_samples` files of
+/// `data` (evenly spaced over the sorted set when it holds more), each preprocessed for the
+/// model's single input `in` (or, .npy, taken as it is). One tensor per sample.
+std::vector<Tensor> load_calibration(const std::vector<std::string>& data, const Preprocess& pre,
+                                     bool layout_given, const TensorInfo& in, int max_samples);
 
 // ---- eval
 

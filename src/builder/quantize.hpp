@@ -1,0 +1,71 @@
+// INT8 post-training quantization of an optimized FP32 graph (`lithe build --precision
+// int8`): calibration runs the graph on sample inputs and records a histogram of every float
+// value; quantization turns each channels-last conv into lithe.QConvNhwc (uint8 activations,
+// int8 per-channel weights, int32 bias) and puts QuantizeLinear / DequantizeLinear where int8
+// and fp32 nodes meet. Nodes without an INT8 kernel stay FP32 and are listed in the report.
+#pragma once
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ir/graph.hpp"
+#include "quant/calibrate.hpp"
+
+namespace lithe::build {
+
+/// Histograms of every float32 value of `g` (by value name) over `samples` (each one tensor
+/// per graph input, in input order), run with the fast executor on `threads` threads.
+/// `progress(done, total)` is called after each sample.
+std::map<std::string, quant::Histogram> calibrate(
+    const ir::Graph& g, const std::vector<std::vector<Tensor>>& samples, int threads,
+    const std::function<void(size_t, size_t)>& progress = {});
+
+/// One node's precision after quantization, for the build report.
+struct LayerPrecision {
+  std::string node;       ///< node name in the FP32 graph
+  std::string precision;  ///< "int8" or "fp32"
+  std::string reason;     ///< why an FP32 node stayed FP32 ("no int8 kernel", "kept: ...")
+};
+
+struct QuantizeOptions {
+  quant::CalibMethod method = quant::CalibMethod::kMinMax;
+  double percentile = 99.99;
+  std::set<std::string> keep_fp32;  ///< node names to leave in FP32 (mixed precision)
+};
+
+/// Calibration for `lithe build --precision int8`.
+struct CalibrationOptions {
+  /// Loads the samples (one tensor per graph input, in input order) once the optimized
+  /// graph's inputs are known; not called when the cache serves.
+  std::function<std::vector<std::vector<Tensor>>(const ir::Graph&)> load;
+  std::string method = "minmax";  ///< minmax, percentile, entropy or mse
+  double percentile = 99.99;
+  std::string cache;  ///< calibration cache file ("" for none): read when its key matches, else written
+  std::string key;    ///< what the histograms depend on besides the model (data, preprocessing)
+  std::function<void(size_t, size_t)> progress;  ///< after each calibration sample
+  int threads = 1;
+};
+
+/// What build_int8 did, for the build report.
+struct Int8Summary {
+  std::string method;
+  size_t samples = 0;
+  bool from_cache = false;
+  std::vector<LayerPrecision> layers;
+};
+
+/// The INT8 step of a build: histograms from the cache (when its key is `model_sha256` +
+/// opts.key) or by calibration (then written to the cache), then quantize_graph.
+Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
+                       const std::set<std::string>& keep_fp32 = {});
+
+/// Quantizes `g` in place with the ranges chosen from `hist`. Returns the per-node report
+/// (every node of the FP32 graph that computes something). Must run before conv weights
+/// are packed (pack_conv_weights).
+std::vector<LayerPrecision> quantize_graph(ir::Graph& g,
+                                           const std::map<std::string, quant::Histogram>& hist,
+                                           const QuantizeOptions& opts);
+
+}  // namespace lithe::build

@@ -1,0 +1,218 @@
+// INT8 post-training quantization of channels-last convs (builder/quantize.cpp) and the INT8
+// conv (lithe.QConvNhwc): the reference kernel against a float emulation of
+// dequantize -> conv -> quantize, the fast INT8 step against the reference kernel bit for bit
+// at every kernel level (1 and 3 threads), and the quantized graph's outputs against FP32.
+#include <cmath>
+
+#include "builder/quantize.hpp"
+#include "conv_test_util.hpp"
+#include "fast_test_util.hpp"
+
+namespace lithe {
+namespace {
+
+using test::ConvCase;
+
+// Calibration samples: seeded inputs of the graph.
+std::vector<std::vector<Tensor>> samples_for(const ir::Graph& g, int count) {
+  std::vector<std::vector<Tensor>> s;
+  for (int i = 0; i < count; ++i) s.push_back(test::seeded_inputs(g, 100u + static_cast<unsigned>(i)));
+  return s;
+}
+
+int count_op(const ir::Graph& g, const std::string& op) {
+  int n = 0;
+  for (const ir::Node& node : g.nodes) n += node.op_type == op;
+  return n;
+}
+
+void expect_same_bytes(size_t k, const Tensor& want, const Tensor& got) {
+  ASSERT_EQ(want.nbytes(), got.nbytes());
+  int64_t diff = 0, first = -1;
+  const auto* w = static_cast<const uint8_t*>(want.raw());
+  const auto* g = static_cast<const uint8_t*>(got.raw());
+  for (size_t i = 0; i < want.nbytes(); ++i)
+    if (w[i] != g[i]) {
+      if (first < 0) first = static_cast<int64_t>(i);
+      ++diff;
+    }
+  EXPECT_EQ(diff, 0) << "output " << k << ": " << diff << " bytes differ, first at " << first
+                     << " (want " << int(w[first < 0 ? 0 : first]) << ", got "
+                     << int(g[first < 0 ? 0 : first]) << ")";
+}
+
+double cosine(const Tensor& a, const Tensor& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double x = a.data<float>()[i], y = b.data<float>()[i];
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  return ab / std::sqrt(aa * bb + 1e-30);
+}
+
+// Builds the FP32 conv, calibrates it on 8 seeded samples, quantizes it; checks the INT8 node
+// against the reference bit for bit at every level and the output against FP32.
+void check_quantized_conv(const ConvCase& k, const char* kind, double min_cosine = 0.995) {
+  SCOPED_TRACE(k.str());
+  const unsigned seed = static_cast<unsigned>(std::hash<std::string>()(k.str()));
+  auto fp32 = test::conv_graph(k, seed);
+  auto g = std::make_shared<ir::Graph>(*fp32);
+  const auto samples = samples_for(*g, 8);
+  std::map<std::string, quant::Histogram> hist;
+  ASSERT_NO_THROW(hist = build::calibrate(*g, samples, 1));
+  std::vector<build::LayerPrecision> report;
+  ASSERT_NO_THROW(report = build::quantize_graph(*g, hist, {}));
+  ASSERT_EQ(count_op(*g, "QConvNhwc"), 1);
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_EQ(report[0].precision, "int8");
+  // The output keeps its name and type (dequantized at the end).
+  ASSERT_EQ(g->outputs.size(), 1u);
+  EXPECT_EQ(g->values[static_cast<size_t>(g->outputs[0])].name, "y");
+  EXPECT_EQ(g->values[static_cast<size_t>(g->outputs[0])].type.dtype, DType::kFloat32);
+  test::check_fast_node(g, "y/u8", kind, test::supported_isas(), expect_same_bytes);
+  // Close to FP32 on an input it was not calibrated on.
+  const auto in = test::seeded_inputs(*fp32, 7u);
+  const auto want = test::run_graph(fp32, in);
+  const auto got = test::run_graph(g, in);
+  EXPECT_GE(cosine(want[0], got[0]), min_cosine);
+}
+
+TEST(Quantize, PointwiseConv) {
+  ConvCase k;
+  k.c = 16;
+  k.m = 24;
+  k.kh = k.kw = 1;
+  k.h = k.w = 6;
+  check_quantized_conv(k, "q8-conv-gemm");
+  k.c = 6;  // not a multiple of 4: rows are copied to a padded buffer
+  k.act = "Relu";
+  check_quantized_conv(k, "q8-conv-gemm");
+}
+
+TEST(Quantize, KxKConv) {
+  ConvCase k;
+  k.c = 3;
+  k.m = 20;
+  k.h = 9;
+  k.w = 7;
+  k.pads = {1, 1, 1, 1};
+  check_quantized_conv(k, "q8-conv-im2col");
+  k.sh = k.sw = 2;
+  k.act = "Clip";
+  k.params = {0.f, 6.f};
+  check_quantized_conv(k, "q8-conv-im2col");
+  k.sh = 1;
+  k.dh = 2;
+  k.pads = {2, 0, 1, 1};
+  k.m = 33;
+  k.c = 8;
+  check_quantized_conv(k, "q8-conv-im2col");
+}
+
+TEST(Quantize, GroupedAndDepthwiseConv) {
+  ConvCase k;
+  k.c = 8;
+  k.m = 8;
+  k.group = 2;
+  k.pads = {1, 1, 1, 1};
+  check_quantized_conv(k, "q8-conv-im2col");
+  k.group = 8;
+  k.act = "Relu";
+  check_quantized_conv(k, "q8-dwconv");
+  k.sh = k.sw = 2;
+  k.c = k.m = k.group = 37;
+  k.h = k.w = 11;
+  check_quantized_conv(k, "q8-dwconv");
+}
+
+TEST(Quantize, FloatEpilogue) {
+  // A residual input and an activation that is not a clamp take the float output stage.
+  ConvCase k;
+  k.c = 12;
+  k.m = 20;
+  k.pads = {1, 1, 1, 1};
+  k.residual = true;
+  k.act = "Relu";
+  check_quantized_conv(k, "q8-conv-im2col");
+  k.residual = false;
+  k.act = "HardSwish";
+  k.kh = k.kw = 1;
+  k.pads = {0, 0, 0, 0};
+  check_quantized_conv(k, "q8-conv-gemm");
+  k.c = k.m = k.group = 16;
+  k.kh = k.kw = 3;
+  k.pads = {1, 1, 1, 1};
+  k.residual = true;
+  k.act = "Sigmoid";
+  check_quantized_conv(k, "q8-dwconv");
+}
+
+TEST(Quantize, ReferenceMatchesFloatEmulation) {
+  // QConvNhwc's reference = QuantizeLinear(conv(DequantizeLinear(x), dequantized W) + b):
+  // within one step of the float computation (the fixed-point multiplier and the int32 bias
+  // round differently from float), and mostly equal.
+  ConvCase k;
+  k.c = 10;
+  k.m = 12;
+  k.pads = {1, 0, 1, 0};
+  auto g = test::conv_graph(k, 5u);
+  const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
+  build::quantize_graph(*g, hist, {});
+  // Run to the uint8 output and, separately, emulate from the uint8 input.
+  g->outputs = {g->find_value("y/u8"), g->find_value("x/u8")};
+  const auto in = test::seeded_inputs(*g, 9u);
+  const auto out = test::run_graph(g, in);
+  const ir::Node* q = nullptr;
+  for (const ir::Node& n : g->nodes)
+    if (n.op_type == "QConvNhwc") q = &n;
+  ASSERT_NE(q, nullptr);
+  auto cval = [&](size_t i) -> const Tensor& {
+    return *g->values[static_cast<size_t>(q->inputs[i])].constant;
+  };
+  const float sx = cval(1).data<float>()[0], sy = cval(5).data<float>()[0];
+  const int zx = cval(2).data<uint8_t>()[0], zy = cval(6).data<uint8_t>()[0];
+  const Tensor& w = cval(3);
+  const Tensor& ws = cval(4);
+  const int32_t* bias = cval(7).data<int32_t>();
+  const uint8_t* x = out[1].data<uint8_t>();
+  const uint8_t* y = out[0].data<uint8_t>();
+  const int64_t oh = out[0].shape()[1], ow = out[0].shape()[2];
+  int64_t equal = 0, total = 0;
+  for (int64_t oy = 0; oy < oh; ++oy)
+    for (int64_t ox = 0; ox < ow; ++ox)
+      for (int64_t m = 0; m < k.m; ++m) {
+        double acc = 0;
+        for (int64_t ky = 0; ky < 3; ++ky)
+          for (int64_t kx = 0; kx < 3; ++kx) {
+            const int64_t iy = oy - 1 + ky, ix = ox + kx;
+            if (iy < 0 || iy >= k.h || ix >= k.w) continue;
+            for (int64_t c = 0; c < k.c; ++c)
+              acc += double(x[(iy * k.w + ix) * k.c + c] - zx) *
+                     w.data<int8_t>()[((m * k.c + c) * 3 + ky) * 3 + kx];
+          }
+        const double real = (acc + bias[m]) * sx * ws.data<float>()[m];
+        const double want = std::clamp(std::nearbyint(real / sy) + zy, 0.0, 255.0);
+        const int got = y[(oy * ow + ox) * k.m + m];
+        EXPECT_LE(std::fabs(got - want), 1.0) << "pixel " << oy << "," << ox << " channel " << m;
+        equal += got == want;
+        ++total;
+      }
+  EXPECT_GE(equal, total * 95 / 100);
+}
+
+TEST(Quantize, KeepsListedNodesInFp32) {
+  ConvCase k;
+  auto g = test::conv_graph(k, 3u);
+  const auto hist = build::calibrate(*g, samples_for(*g, 2), 1);
+  build::QuantizeOptions o;
+  o.keep_fp32 = {g->nodes[0].name};
+  const auto report = build::quantize_graph(*g, hist, o);
+  EXPECT_EQ(count_op(*g, "QConvNhwc"), 0);
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_EQ(report[0].precision, "fp32");
+}
+
+}  // namespace
+}  // namespace lithe

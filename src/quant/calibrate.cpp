@@ -158,10 +158,14 @@ CalibMethod parse_calib_method(std::string_view s) {
 
 const char* calib_method_name(CalibMethod m) {
   switch (m) {
-    case CalibMethod::kMinMax: return "minmax";
-    case CalibMethod::kPercentile: return "percentile";
-    case CalibMethod::kEntropy: return "entropy";
-    case CalibMethod::kMse: return "mse";
+    case CalibMethod::kMinMax:
+      return "minmax";
+    case CalibMethod::kPercentile:
+      return "percentile";
+    case CalibMethod::kEntropy:
+      return "entropy";
+    case CalibMethod::kMse:
+      return "mse";
   }
   return "?";
 }
@@ -256,7 +260,7 @@ int kl_threshold_bin(const std::vector<double>& m, int levels) {
       level_sum[l] += m[k];
       level_nonzero[l] += 1;
     }
-    const double p_total = suffix[0];         // P holds every value
+    const double p_total = suffix[0];              // P holds every value
     const double q_total = suffix[0] - suffix[i];  // Q holds the ones below the threshold
     if (!(q_total > 0)) continue;
     double kl = 0;
@@ -355,25 +359,32 @@ Range mse_range(const Histogram& h) {
   const int n = Histogram::kBins;
   double e = 0;
   if (lo >= 0) {
-    const int k = search_min(n, [&](int c) { return quant_sq_error(h, finalize(0, hi * c / n)); }, &e);
+    const int k = search_min(
+        n, [&](int c) { return quant_sq_error(h, finalize(0, hi * c / n)); }, &e);
     return finalize(0, hi * k / n);
   }
   if (hi <= 0) {
-    const int k = search_min(n, [&](int c) { return quant_sq_error(h, finalize(lo * c / n, 0)); }, &e);
+    const int k = search_min(
+        n, [&](int c) { return quant_sq_error(h, finalize(lo * c / n, 0)); }, &e);
     return finalize(lo * k / n, 0);
   }
   // Mixed signs: a threshold over |x| first (intersected with [min, max]), then hi and lo
   // each searched with the other fixed, keeping a step only when it lowers the error.
   const double amax = std::max(-lo, hi);
-  const int k = search_min(n, [&](int c) {
-    const double t = amax * c / n;
-    return quant_sq_error(h, finalize(std::max(lo, -t), std::min(hi, t)));
-  }, &e);
+  const int k = search_min(
+      n,
+      [&](int c) {
+        const double t = amax * c / n;
+        return quant_sq_error(h, finalize(std::max(lo, -t), std::min(hi, t)));
+      },
+      &e);
   Range r = finalize(std::max(lo, -amax * k / n), std::min(hi, amax * k / n));
   double e2 = 0;
-  const int kh = search_min(n, [&](int c) { return quant_sq_error(h, finalize(r.lo, hi * c / n)); }, &e2);
+  const int kh = search_min(
+      n, [&](int c) { return quant_sq_error(h, finalize(r.lo, hi * c / n)); }, &e2);
   if (e2 < e) r = finalize(r.lo, hi * kh / n), e = e2;
-  const int kl = search_min(n, [&](int c) { return quant_sq_error(h, finalize(lo * c / n, r.hi)); }, &e2);
+  const int kl = search_min(
+      n, [&](int c) { return quant_sq_error(h, finalize(lo * c / n, r.hi)); }, &e2);
   if (e2 < e) r = finalize(lo * kl / n, r.hi);
   return r;
 }
@@ -386,7 +397,8 @@ Range choose_range(const Histogram& h, CalibMethod method, double percentile) {
   if (h.empty()) return finalize(0, 0);
   if (h.min() == h.max()) return finalize(h.min(), h.max());
   switch (method) {
-    case CalibMethod::kMinMax: return finalize(h.min(), h.max());
+    case CalibMethod::kMinMax:
+      return finalize(h.min(), h.max());
     case CalibMethod::kPercentile: {
       if (percentile == 100) return finalize(h.min(), h.max());
       const double lo = quantile(h, (100 - percentile) / 100);
@@ -394,8 +406,10 @@ Range choose_range(const Histogram& h, CalibMethod method, double percentile) {
       return finalize(std::clamp<double>(lo, h.min(), h.max()),
                       std::clamp<double>(hi, h.min(), h.max()));
     }
-    case CalibMethod::kEntropy: return entropy_range(h);
-    case CalibMethod::kMse: return mse_range(h);
+    case CalibMethod::kEntropy:
+      return entropy_range(h);
+    case CalibMethod::kMse:
+      return mse_range(h);
   }
   return finalize(h.min(), h.max());
 }
@@ -411,8 +425,8 @@ QParams uint8_params(Range r) {
   return p;
 }
 
-void quantize_weights_per_channel(const float* w, int64_t channels, int64_t per_channel,
-                                  int8_t* q, float* scales) {
+void quantize_weights_per_channel(const float* w, int64_t channels, int64_t per_channel, int8_t* q,
+                                  float* scales) {
   if (channels < 0 || per_channel < 0)
     fail("per-channel weight quantization: bad shape ", channels, " x ", per_channel);
   for (int64_t c = 0; c < channels; ++c) {
@@ -424,8 +438,10 @@ void quantize_weights_per_channel(const float* w, int64_t channels, int64_t per_
       m = std::max(m, std::fabs(wc[i]));
     }
     float s = m / 127.0f;
-    if (m == 0) s = 1;
-    else if (!(s > 0)) s = std::numeric_limits<float>::denorm_min();  // a subnormal max
+    if (m == 0)
+      s = 1;
+    else if (!(s > 0))
+      s = std::numeric_limits<float>::denorm_min();  // a subnormal max
     scales[c] = s;
     for (int64_t i = 0; i < per_channel; ++i)
       q[c * per_channel + i] = static_cast<int8_t>(quantize_value(wc[i], s, 0, -127, 127));
@@ -491,8 +507,8 @@ std::string calib_cache_json(const std::map<std::string, Histogram>& hists,
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-bool parse_calib_cache(const std::string& text, const std::string& origin,
-                       const std::string& key, std::map<std::string, Histogram>* out) {
+bool parse_calib_cache(const std::string& text, const std::string& origin, const std::string& key,
+                       std::map<std::string, Histogram>* out) {
   json j;
   try {
     j = json::parse(text);
@@ -528,8 +544,9 @@ bool parse_calib_cache(const std::string& text, const std::string& origin,
     for (const auto& v : *cit) counts.push_back(read_count(v, where, "a count"));
     Histogram h;
     if (!Histogram::from_parts(mn, mx, std::move(counts), nan, pinf, ninf, &h))
-      fail(where, ": inconsistent histogram (counts overflow, or a single-value range with "
-                  "counts beyond bin 0)");
+      fail(where,
+           ": inconsistent histogram (counts overflow, or a single-value range with "
+           "counts beyond bin 0)");
     result.emplace(name, std::move(h));
   }
   *out = std::move(result);

@@ -87,15 +87,15 @@ struct QParams {
   int32_t zero_point = 0;
 };
 
-/// uint8 asymmetric parameters of a range (first widened to contain 0, as choose_range's are): scale = (hi - lo) / 255,
-/// zero_point = round_half_even(-lo / scale) clamped to [0, 255].
+/// uint8 asymmetric parameters of a range (first widened to contain 0, as choose_range's are):
+/// scale = (hi - lo) / 255, zero_point = round_half_even(-lo / scale) clamped to [0, 255].
 QParams uint8_params(Range r);
 
 /// Symmetric per-channel int8 weights in [-127, 127]: w is `channels` rows of `per_channel`
 /// values; scales[c] = max|w_c| / 127 (1 for an all-zero channel), q = QuantizeLinear.
 /// A non-finite weight is a lithe::Error naming the channel.
-void quantize_weights_per_channel(const float* w, int64_t channels, int64_t per_channel,
-                                  int8_t* q, float* scales);
+void quantize_weights_per_channel(const float* w, int64_t channels, int64_t per_channel, int8_t* q,
+                                  float* scales);
 
 /// A bias as int32 at `scale` (x_scale * w_scale): round half to even, saturated to int32.
 /// NaN, or a scale that is not positive and finite, is a lithe::Error.
@@ -104,12 +104,11 @@ int32_t quantize_bias(float b, double scale);
 /// The calibration cache: every tensor's histogram (not its range, so any method can be
 /// applied again) under `key` (which names the model and preprocessing). Same histograms,
 /// same bytes; floats round-trip exactly.
-std::string calib_cache_json(const std::map<std::string, Histogram>& hists,
-                             const std::string& key);
+std::string calib_cache_json(const std::map<std::string, Histogram>& hists, const std::string& key);
 /// Parses a cache's text into *out. False when its key differs from `key`; a malformed or
 /// hostile text is a one-line lithe::Error naming `origin`.
-bool parse_calib_cache(const std::string& text, const std::string& origin,
-                       const std::string& key, std::map<std::string, Histogram>* out);
+bool parse_calib_cache(const std::string& text, const std::string& origin, const std::string& key,
+                       std::map<std::string, Histogram>* out);
 /// Reads the cache file at `path` (parse_calib_cache with the path as origin).
 bool read_calib_cache(const std::string& path, const std::string& key,
                       std::map<std::string, Histogram>* out);

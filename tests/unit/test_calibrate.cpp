@@ -93,8 +93,8 @@ TEST(Calibrate, HistogramCountsAndExactMinMax) {
   uint64_t sum = 0;
   for (uint64_t c : h.counts()) sum += c;
   EXPECT_EQ(sum, 4u);
-  EXPECT_EQ(h.counts()[0], 1u);                       // -1.25 is the min
-  EXPECT_EQ(h.counts()[Histogram::kBins - 1], 1u);    // 3.75 is the max
+  EXPECT_EQ(h.counts()[0], 1u);                     // -1.25 is the min
+  EXPECT_EQ(h.counts()[Histogram::kBins - 1], 1u);  // 3.75 is the max
   // 0.5 lies at (0.5 + 1.25) / 5 of the range.
   EXPECT_EQ(h.counts()[static_cast<int>(1.75 / 5 * Histogram::kBins)], 1u);
 
@@ -213,8 +213,8 @@ TEST(Calibrate, MseClipsOutliersAndMinimizesTheSampleError) {
 TEST(Calibrate, EveryRangeContainsZeroAndHasWidth) {
   const std::vector<std::vector<float>> cases = {
       {2.0f, 3.0f, 4.0f, 7.0f}, {-7.0f, -3.0f, -2.5f}, {0.0f, 0.0f}, {3.0f, 3.0f}, {-2.0f}, {}};
-  for (CalibMethod m : {CalibMethod::kMinMax, CalibMethod::kPercentile, CalibMethod::kEntropy,
-                        CalibMethod::kMse}) {
+  for (CalibMethod m :
+       {CalibMethod::kMinMax, CalibMethod::kPercentile, CalibMethod::kEntropy, CalibMethod::kMse}) {
     for (const auto& x : cases) {
       Histogram h = hist_of(x);
       const Range r = choose_range(h, m);
@@ -235,13 +235,14 @@ TEST(Calibrate, EveryRangeContainsZeroAndHasWidth) {
 }
 
 TEST(Calibrate, Uint8ParamsRoundTrip) {
-  const std::vector<Range> ranges = {{-1.0f, 3.0f}, {0.0f, 6.0f}, {-4.5f, 0.0f},
+  const std::vector<Range> ranges = {{-1.0f, 3.0f},   {0.0f, 6.0f},    {-4.5f, 0.0f},
                                      {-0.37f, 12.9f}, {-1e-3f, 2e-3f}, {-250.0f, 0.25f}};
   for (const Range& r : ranges) {
     const QParams p = uint8_params(r);
     const float scale = static_cast<float>((static_cast<double>(r.hi) - r.lo) / 255);
     EXPECT_EQ(p.scale, scale);
-    EXPECT_EQ(p.zero_point, static_cast<int32_t>(std::nearbyint(-r.lo / static_cast<double>(scale))));
+    EXPECT_EQ(p.zero_point,
+              static_cast<int32_t>(std::nearbyint(-r.lo / static_cast<double>(scale))));
     EXPECT_EQ(quantize_value(r.lo, p.scale, p.zero_point, 0, 255), 0) << r.lo;
     EXPECT_EQ(quantize_value(r.hi, p.scale, p.zero_point, 0, 255), 255) << r.hi;
     const int32_t qz = quantize_value(0.0f, p.scale, p.zero_point, 0, 255);
@@ -256,7 +257,7 @@ TEST(Calibrate, PerChannelWeights) {
   std::vector<float> w(channels * k);
   for (auto& v : w) v = static_cast<float>(s.normal());
   for (int64_t i = 0; i < k; ++i) w[2 * k + i] = 0.0f;  // an all-zero channel
-  w[3 * k + 5] = -9.0f;                                  // a negative max
+  w[3 * k + 5] = -9.0f;                                 // a negative max
   std::vector<int8_t> q(w.size());
   std::vector<float> scales(channels);
   quantize_weights_per_channel(w.data(), channels, k, q.data(), scales.data());
@@ -289,8 +290,8 @@ TEST(Calibrate, BiasRoundsHalfToEvenAndSaturates) {
 }
 
 TEST(Calibrate, MethodNames) {
-  for (CalibMethod m : {CalibMethod::kMinMax, CalibMethod::kPercentile, CalibMethod::kEntropy,
-                        CalibMethod::kMse})
+  for (CalibMethod m :
+       {CalibMethod::kMinMax, CalibMethod::kPercentile, CalibMethod::kEntropy, CalibMethod::kMse})
     EXPECT_EQ(parse_calib_method(calib_method_name(m)), m);
   EXPECT_EQ(std::string(calib_method_name(CalibMethod::kEntropy)), "entropy");
   expect_error([] { parse_calib_method("kl"); }, "'kl'");

@@ -21,8 +21,14 @@
 //      MobileNetV2's pointwise (1x1) convs: expansion, projection, the last 1x1.
 //  - f32_dwconv/<isa>/...: 3x3 depthwise conv, pad 1, NHWC, bias + ReLU6 (Clip 0..6) fused,
 //    at MobileNetV2's depthwise layers (input HxWxC and stride).
+//  - q8_gemm/<isa>/..., q8_dwconv/<isa>/...: the INT8 kernels (uint8 x int8, requantized to
+//    uint8 with a fused ReLU) at the same shapes; counter OPS = 2 * multiply-adds per second
+//    (GOP/s), comparable with FLOPS. A is read in place (row stride round_up(K, 4)), B packed
+//    once outside the timed loop. The VNNI levels (avxvnni, avx512vnni) share the fp32
+//    kernels of avx2 / avx512, so only their q8_* cases are registered.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -155,6 +161,101 @@ void bm_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t ch, 
       benchmark::Counter::kIsRate);
 }
 
+// Random bytes, 64-byte aligned.
+struct Bytes {
+  uint8_t* p = nullptr;
+  explicit Bytes(size_t count, uint32_t seed = 1) {
+    const size_t bytes = (count + 63) / 64 * 64 + 64;
+    p = static_cast<uint8_t*>(std::aligned_alloc(64, bytes));
+    std::mt19937 rng(seed);
+    for (size_t i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(rng());
+  }
+  ~Bytes() { std::free(p); }
+  Bytes(const Bytes&) = delete;
+  Bytes& operator=(const Bytes&) = delete;
+};
+
+void set_ops(benchmark::State& st, double ops_per_iter) {
+  st.counters["OPS"] = benchmark::Counter(ops_per_iter * static_cast<double>(st.iterations()),
+                                          benchmark::Counter::kIsRate);
+}
+
+// Multipliers that spread typical accumulators of `taps` products over the uint8 range.
+std::vector<lithe::quant::Multiplier> q8_mults(int64_t n, int64_t taps) {
+  std::vector<lithe::quant::Multiplier> m(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    m[i] = lithe::quant::make_multiplier((1.0 + 0.01 * static_cast<double>(i % 7)) /
+                                         (64.0 * std::sqrt(static_cast<double>(taps)) * 74.0));
+  return m;
+}
+
+void bm_q8_gemm(benchmark::State& st, Isa isa, int64_t m, int64_t kk, int64_t n) {
+  const KernelTable& t = k::kernel_table(isa);
+  const int64_t lda = (kk + 3) / 4 * 4, panels = k::panels_of(n);
+  Bytes a(static_cast<size_t>(m * lda), 1), b(static_cast<size_t>(kk * n), 2);
+  Bytes bp(static_cast<size_t>(k::packed_b_q8_bytes(kk, n)), 3);
+  Bytes c(static_cast<size_t>(m * n), 5);
+  k::pack_b_q8(kk, n, reinterpret_cast<const int8_t*>(b.p), n, 1,
+               reinterpret_cast<int8_t*>(bp.p));
+  std::vector<int32_t> bias(static_cast<size_t>(panels * k::kPanel), -1000);
+  const auto mult = q8_mults(panels * k::kPanel, kk);
+  k::Q8GemmArgs g;
+  g.m = m;
+  g.n = n;
+  g.k = kk;
+  g.a = a.p;
+  g.lda = lda;
+  g.bp = reinterpret_cast<const int8_t*>(bp.p);
+  g.bias = bias.data();
+  g.mult = mult.data();
+  g.zy = 0;  // fused ReLU: [zy, 255]
+  g.c = c.p;
+  g.ldc = n;
+  for (auto _ : st) {
+    t.q8_gemm(g, 0, m, 0, panels);
+    benchmark::DoNotOptimize(c.p);
+    benchmark::ClobberMemory();
+  }
+  set_ops(st, 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk));
+}
+
+void bm_q8_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t ch,
+                  int64_t stride) {
+  const KernelTable& t = k::kernel_table(isa);
+  const int64_t oh = (h + 2 - 3) / stride + 1, ow = (w + 2 - 3) / stride + 1;
+  Bytes x(static_cast<size_t>(h * w * ch), 1), wt(static_cast<size_t>(9 * ch), 2),
+      y(static_cast<size_t>(oh * ow * ch), 4);
+  std::vector<int32_t> bias(static_cast<size_t>(ch), 500);
+  const auto mult = q8_mults(ch, 9);
+  k::Q8DwConvArgs d;
+  d.x = x.p;
+  d.ih = h;
+  d.iw = w;
+  d.x_stride = ch;
+  d.w = reinterpret_cast<const int8_t*>(wt.p);
+  d.bias = bias.data();
+  d.mult = mult.data();
+  d.zx = 128;
+  d.zy = 0;
+  d.y = y.p;
+  d.oh = oh;
+  d.ow = ow;
+  d.y_stride = ch;
+  d.c = ch;
+  d.kh = d.kw = 3;
+  d.sh = d.sw = stride;
+  d.ph = d.pw = 1;
+  for (auto _ : st) {
+    t.q8_dwconv(d, 0, oh);
+    benchmark::DoNotOptimize(y.p);
+    benchmark::ClobberMemory();
+  }
+  set_ops(st, 2.0 * 9.0 * static_cast<double>(oh * ow * ch));
+  st.counters["bytes"] = benchmark::Counter(
+      static_cast<double>(h * w * ch + oh * ow * ch) * static_cast<double>(st.iterations()),
+      benchmark::Counter::kIsRate);
+}
+
 struct GemmShape {
   const char* label;
   int64_t m, k, n;
@@ -165,7 +266,9 @@ const GemmShape kGemmShapes[] = {
     {"resnet50_1x1_56_reduce", 3136, 256, 64},      // conv2_x 256 -> 64
     {"resnet50_1x1_28_expand", 784, 128, 512},      // conv3_x 128 -> 512
     {"resnet50_1x1_28_reduce", 784, 512, 128},      // conv3_x 512 -> 128
+    {"resnet50_1x1_14_expand", 196, 256, 1024},     // conv4_x 256 -> 1024
     {"resnet50_1x1_14_reduce", 196, 1024, 256},     // conv4_x 1024 -> 256
+    {"resnet50_1x1_7_expand", 49, 512, 2048},       // conv5_x 512 -> 2048
     {"resnet50_1x1_7_reduce", 49, 2048, 512},       // conv5_x 2048 -> 512
     {"resnet50_3x3_56_im2col", 3136, 576, 64},      // 3x3 64 ch
     {"resnet50_3x3_28_im2col", 784, 1152, 128},     // 3x3 128 ch
@@ -196,10 +299,21 @@ const DwShape kDwShapes[] = {
 };
 
 void register_all() {
-  const Isa levels[] = {Isa::kPortable, Isa::kAvx2, Isa::kAvx512};
-  for (Isa isa : levels) {
+  for (Isa isa : k::kAllIsas) {
     if (!k::isa_supported(isa)) continue;
     const std::string name = k::isa_name(isa);
+    for (const auto& s : kGemmShapes) {
+      const std::string n = "q8_gemm/" + name + "/" + s.label + "/M:" + std::to_string(s.m) +
+                            "/K:" + std::to_string(s.k) + "/N:" + std::to_string(s.n);
+      benchmark::RegisterBenchmark(n.c_str(), bm_q8_gemm, isa, s.m, s.k, s.n)
+          ->Unit(benchmark::kMicrosecond);
+    }
+    for (const auto& s : kDwShapes) {
+      const std::string n = "q8_dwconv/" + name + "/" + s.label;
+      benchmark::RegisterBenchmark(n.c_str(), bm_q8_dwconv, isa, s.h, s.w, s.c, s.stride)
+          ->Unit(benchmark::kMicrosecond);
+    }
+    if (isa == Isa::kAvxVnni || isa == Isa::kAvx512Vnni) continue;  // fp32 as avx2 / avx512
     benchmark::RegisterBenchmark(("peak/" + name).c_str(), bm_peak, isa)
         ->Unit(benchmark::kMicrosecond);
     for (const auto& s : kGemmShapes) {

@@ -37,7 +37,8 @@ struct LoadOptions {
   /// Pass names not to run (ONNX files).
   std::vector<std::string> disabled_passes;
   /// Kernel level: "" picks the best this CPU runs (or the LITHE_ISA environment variable),
-  /// "portable", "avx2", "avx512" force one, "reference" runs the reference kernels only.
+  /// "portable", "avx2", "avxvnni", "avx512", "avx512vnni" force one, "reference" runs the
+  /// reference kernels only.
   std::string isa;
 };
 

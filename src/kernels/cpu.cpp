@@ -81,12 +81,18 @@ bool isa_supported(Isa isa) {
       return f.avx2 && f.fma && f.f16c;
     case Isa::kAvx512:
       return isa_supported(Isa::kAvx2) && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
+    case Isa::kAvxVnni:
+      return isa_supported(Isa::kAvx2) && f.avx_vnni;
+    case Isa::kAvx512Vnni:
+      return isa_supported(Isa::kAvx512) && f.avx512vnni;
   }
   return false;
 }
 
 Isa best_isa() {
+  if (isa_supported(Isa::kAvx512Vnni)) return Isa::kAvx512Vnni;
   if (isa_supported(Isa::kAvx512)) return Isa::kAvx512;
+  if (isa_supported(Isa::kAvxVnni)) return Isa::kAvxVnni;
   if (isa_supported(Isa::kAvx2)) return Isa::kAvx2;
   return Isa::kPortable;
 }
@@ -99,15 +105,20 @@ const char* isa_name(Isa isa) {
       return "avx2";
     case Isa::kAvx512:
       return "avx512";
+    case Isa::kAvxVnni:
+      return "avxvnni";
+    case Isa::kAvx512Vnni:
+      return "avx512vnni";
   }
   return "?";
 }
 
 Isa parse_isa(const std::string& name) {
-  for (Isa i : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512})
+  for (Isa i : kAllIsas)
     if (name == isa_name(i)) return i;
   fail("unknown ISA level '", name,
-       "' (expected portable, avx2, avx512, or reference for the reference kernels)");
+       "' (expected portable, avx2, avxvnni, avx512, avx512vnni, or reference for the reference "
+       "kernels)");
 }
 
 Isa active_isa() {

@@ -30,6 +30,27 @@ void pack_a_f32(int64_t rows, int64_t k, const float* a, int64_t lda, int mr, fl
   }
 }
 
+void pack_b_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t stride_n,
+               int8_t* out) {
+  const int64_t k4 = (k + 3) / 4;
+  for (int64_t p = 0; p < panels_of(n); ++p)
+    for (int64_t kg = 0; kg < k4; ++kg)
+      for (int64_t j = 0; j < kPanel; ++j)
+        for (int64_t r = 0; r < 4; ++r) {
+          const int64_t col = p * kPanel + j, kk = 4 * kg + r;
+          *out++ = col < n && kk < k ? b[kk * stride_k + col * stride_n] : int8_t{0};
+        }
+}
+
+void colsum_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t stride_n,
+               int32_t* out) {
+  for (int64_t col = 0; col < n; ++col) {
+    int32_t s = 0;
+    for (int64_t kk = 0; kk < k; ++kk) s += b[kk * stride_k + col * stride_n];
+    out[col] = s;
+  }
+}
+
 void epilogue_scalar(float* y, int64_t n, const float* z, const ops::fused::Epilogue& e) {
   for (int64_t i = 0; i < n; ++i) {
     const float v = z ? y[i] + z[i] : y[i];
@@ -40,7 +61,9 @@ void epilogue_scalar(float* y, int64_t n, const float* z, const ops::fused::Epil
 const KernelTable& kernel_table(Isa isa) {
   if (!isa_supported(isa)) fail("this CPU cannot run ", isa_name(isa), " kernels");
 #if defined(__x86_64__)
+  if (isa == Isa::kAvx512Vnni) return avx512vnni::table();
   if (isa == Isa::kAvx512) return avx512::table();
+  if (isa == Isa::kAvxVnni) return avxvnni::table();
   if (isa == Isa::kAvx2) return avx2::table();
 #endif
   return portable::table();

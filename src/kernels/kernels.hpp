@@ -15,6 +15,7 @@
 
 #include "kernels/cpu.hpp"
 #include "ops/fused_internal.hpp"
+#include "quant/requant.hpp"
 
 namespace lithe::kernels {
 
@@ -106,6 +107,70 @@ struct WinogradArgs {
 using F32WinogradInFn = void (*)(const WinogradArgs&, int64_t t0, int64_t t1, float* v);
 using F32WinogradOutFn = void (*)(const WinogradArgs&, int64_t t0, int64_t t1, const float* m);
 
+// ---- INT8: uint8 activations (zero point zx) x int8 weights (symmetric, per output channel),
+// int32 accumulators, requantized per output channel to uint8 (quant::requantize: zero point
+// zy, clamp [lo, hi] carrying a fused ReLU/Clip). Every level computes bitwise the same bytes.
+//
+// Packed int8 B: K4 = ceil(K/4); ceil(N/16) panels of 16 columns; panel p holds, for
+// kg = 0..K4-1, 16 columns x 4 bytes: byte [(p * K4 + kg) * 64 + j * 4 + r] =
+// B[4kg + r][16p + j] (0 past K and past N), the operand order of vpdpbusd. One layout for
+// every level.
+
+/// Bytes of the packed form of a K x N int8 matrix.
+static inline int64_t packed_b_q8_bytes(int64_t k, int64_t n) {
+  return panels_of(n) * kPanel * ((k + 3) / 4 * 4);
+}
+/// Packs B (element (k, n) at b[k * stride_k + n * stride_n]) into `out`
+/// (packed_b_q8_bytes(k, n) bytes).
+void pack_b_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t stride_n,
+               int8_t* out);
+/// out[n] = sum over k of B[k][n]: the caller folds -zx * colsum into the bias, since the
+/// kernels multiply the raw uint8 activations.
+void colsum_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t stride_n,
+               int32_t* out);
+
+/// C[m][n] = requantize(sum_k A[m][k] * B[k][n] + bias[n], mult[n], zy, lo, hi) as uint8.
+struct Q8GemmArgs {
+  int64_t m = 0, n = 0, k = 0;
+  /// Row m at a + m * lda; round_up(K, 4) bytes of each row must be readable (the bytes past
+  /// K may hold anything: packed B is zero there).
+  const uint8_t* a = nullptr;
+  int64_t lda = 0;
+  const int8_t* bp = nullptr;            ///< packed B (packed_b_q8_bytes(k, n))
+  const int32_t* bias = nullptr;         ///< padded to whole panels; may be null (0)
+  const quant::Multiplier* mult = nullptr;  ///< padded to whole panels
+  int32_t zy = 0, lo = 0, hi = 255;
+  uint8_t* c = nullptr;  ///< row m at c + m * ldc
+  int64_t ldc = 0;
+  /// When set, the int32 sums (bias included) are written here instead of requantized bytes:
+  /// element (m, n) at c32 + m * ldc32 + n (the float output stage of quant/qconv.hpp).
+  int32_t* c32 = nullptr;
+  int64_t ldc32 = 0;
+};
+/// Computes rows [m0, m1) (any m0) x panels [p0, p1) of C.
+using Q8GemmFn = void (*)(const Q8GemmArgs&, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+
+/// Depthwise 2-D convolution on one NHWC uint8 image:
+/// y = requantize(bias[c] + sum over taps inside the image of (x - zx) * w, mult[c], zy, lo, hi)
+/// (padding taps are skipped: they would contribute (zx - zx) * w = 0).
+struct Q8DwConvArgs {
+  const uint8_t* x = nullptr;  ///< pixel (iy, ix) at x + (iy * iw + ix) * x_stride
+  int64_t ih = 0, iw = 0, x_stride = 0;
+  const int8_t* w = nullptr;   ///< packed [kh * kw][C]
+  const int32_t* bias = nullptr;  ///< [C]; may be null (0)
+  const quant::Multiplier* mult = nullptr;  ///< [C]
+  int32_t zx = 0, zy = 0, lo = 0, hi = 255;
+  uint8_t* y = nullptr;  ///< pixel (oy, ox) at y + (oy * ow + ox) * y_stride
+  /// When set, the int32 sums (bias included) go here instead: pixel (oy, ox), channel c at
+  /// y32 + (oy * ow + ox) * c + c (the float output stage of quant/qconv.hpp).
+  int32_t* y32 = nullptr;
+  int64_t oh = 0, ow = 0, y_stride = 0;
+  int64_t c = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+};
+/// Computes output rows [oy0, oy1).
+using Q8DwConvFn = void (*)(const Q8DwConvArgs&, int64_t oy0, int64_t oy1);
+
 struct KernelTable {
   Isa isa;
   int gemm_mr;      ///< rows of the GEMM microkernel
@@ -118,6 +183,8 @@ struct KernelTable {
   F32PoolFn f32_pool;
   F32WinogradInFn f32_winograd_input;
   F32WinogradOutFn f32_winograd_output;
+  Q8GemmFn q8_gemm;
+  Q8DwConvFn q8_dwconv;
 };
 
 /// The table of `isa` (which must be supported: see isa_supported).
@@ -133,5 +200,24 @@ const KernelTable& table();
 namespace avx512 {
 const KernelTable& table();
 }
+namespace avxvnni {
+const KernelTable& table();
+}
+namespace avx512vnni {
+const KernelTable& table();
+}
+
+// Each level's int8 kernels, defined in its q8_<level>.cpp (compiled with its own flags).
+#define LITHE_Q8_DECLARE(level)                                                     \
+  namespace level {                                                                 \
+  void q8_gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1); \
+  void q8_dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1);                  \
+  }
+LITHE_Q8_DECLARE(portable)
+LITHE_Q8_DECLARE(avx2)
+LITHE_Q8_DECLARE(avx512)
+LITHE_Q8_DECLARE(avxvnni)
+LITHE_Q8_DECLARE(avx512vnni)
+#undef LITHE_Q8_DECLARE
 
 }  // namespace lithe::kernels

@@ -43,16 +43,16 @@ inline Multiplier make_multiplier(double real) {
   return q;
 }
 
-/// round_half_even(acc * q.m / 2^q.s), exactly.
-inline int32_t scale_round(int32_t acc, Multiplier q) {
+/// round_half_even(acc * q.m / 2^q.s), exactly. 64-bit: with a multiplier above 1 the
+/// product of a large accumulator does not fit int32, and requantize must saturate it.
+inline int64_t scale_round(int32_t acc, Multiplier q) {
   const int64_t p = static_cast<int64_t>(acc) * q.m;
-  const int64_t r = (p + ((int64_t{1} << (q.s - 1)) - 1) + ((p >> q.s) & 1)) >> q.s;
-  return static_cast<int32_t>(r);
+  return (p + ((int64_t{1} << (q.s - 1)) - 1) + ((p >> q.s) & 1)) >> q.s;
 }
 
 /// The requantized value: scale_round + zero point, saturated to [lo, hi].
 inline int32_t requantize(int32_t acc, Multiplier q, int32_t zero_point, int32_t lo, int32_t hi) {
-  const int64_t v = static_cast<int64_t>(scale_round(acc, q)) + zero_point;
+  const int64_t v = scale_round(acc, q) + zero_point;
   return static_cast<int32_t>(std::clamp<int64_t>(v, lo, hi));
 }
 

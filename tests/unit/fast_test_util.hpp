@@ -19,7 +19,7 @@ namespace lithe::test {
 /// Every kernel level this CPU runs.
 inline std::vector<kernels::Isa> supported_isas() {
   std::vector<kernels::Isa> v;
-  for (kernels::Isa i : {kernels::Isa::kPortable, kernels::Isa::kAvx2, kernels::Isa::kAvx512})
+  for (kernels::Isa i : kernels::kAllIsas)
     if (kernels::isa_supported(i)) v.push_back(i);
   return v;
 }

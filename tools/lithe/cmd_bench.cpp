@@ -491,7 +491,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--input-shape", a->shapes, "Shape for an input as NAME=1x3x224x224");
   cmd->add_option("--seed", a->seed, "Seed for the random inputs (default 0)");
   cmd->add_option("--isa", a->isa,
-                  "Kernel level: portable, avx2, avx512 or reference (default: best for this CPU)");
+                  "Kernel level: portable, avx2, avxvnni, avx512, avx512vnni or reference "
+                  "(default: best for this CPU)");
   cmd->add_flag("--profile", a->profile, "Per-layer time table of the timed runs (context 0)");
   cmd->add_flag("--json", a->json, "Print one JSON document instead of the table");
   cmd->add_flag("--no-optimize", a->no_optimize,

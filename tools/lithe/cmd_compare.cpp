@@ -166,7 +166,8 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--input-shape", args->shapes, "Shape for an input as NAME=1x3x224x224");
   cmd->add_flag("--no-optimize-a", args->no_optimize_a, "ONNX A: run the imported graph as it is");
   cmd->add_flag("--no-optimize-b", args->no_optimize_b, "ONNX B: run the imported graph as it is");
-  cmd->add_option("--isa-a", args->isa_a, "Kernel level for A (portable, avx2, avx512, reference)");
+  cmd->add_option("--isa-a", args->isa_a,
+                  "Kernel level for A (portable, avx2, avxvnni, avx512, avx512vnni, reference)");
   cmd->add_option("--isa-b", args->isa_b, "Kernel level for B");
   cmd->add_option("--floor-db", args->floor_db, "SNR under which a tensor is broken (default 40)");
   cmd->add_option("--jump-db", args->jump_db,

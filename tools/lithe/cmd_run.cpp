@@ -110,7 +110,8 @@ void add_run_command(CLI::App& app) {
   run->add_option("--warmup", args->warmup, "Untimed runs before the timed ones");
   run->add_option("--threads,-t", args->threads, "Threads for the kernels (default 1)");
   run->add_option("--isa", args->isa,
-                  "Kernel level: portable, avx2, avx512 or reference (default: best for this CPU)");
+                  "Kernel level: portable, avx2, avxvnni, avx512, avx512vnni or reference "
+                  "(default: best for this CPU)");
   run->add_flag("--profile", args->profile, "Print the time of every node over the timed runs");
   run->add_flag("--no-optimize", args->no_optimize,
                 "ONNX files: run the imported graph as it is (the reference path)");

@@ -1,7 +1,8 @@
 // One kernel level: every body, then the level's table. Included once by each
 // <level>/table_<level>.cpp inside namespace lithe::kernels::<level>, after that file has
 // defined, in an anonymous namespace, kIsa, kGemmMR, kGemmNV, kDirectMR and kVecWidth (and
-// included <cstring>, <limits> and kernels/kernels.hpp). The bodies land in the anonymous
+// included <cstring>, <limits> and kernels/kernels.hpp). The int8 entries are the level's
+// q8_gemm / q8_dwconv (q8_<level>.cpp, declared in kernels.hpp). The bodies land in the anonymous
 // namespace, so each level's copies are its own (see vec.hpp).
 namespace {
 #include "kernels/body/f32_dwconv.hpp"
@@ -19,6 +20,8 @@ const KernelTable& table() {
                              dwconv_body::f32_dwconv,
                              pool_body::f32_pool,
                              winograd_body::f32_winograd_input,
-                             winograd_body::f32_winograd_output};
+                             winograd_body::f32_winograd_output,
+                             q8_gemm,
+                             q8_dwconv};
   return t;
 }

@@ -1,0 +1,290 @@
+// Body of the int8 kernels on 256-bit vectors (AVX2), with AVX-VNNI vpdpbusd when kVnni is
+// true and vpmaddwd on bytes widened to int16 otherwise (vpmaddubsw would saturate).
+// Included by x86_avx2/q8_avx2.cpp and x86_avxvnni/q8_avxvnni.cpp inside an anonymous
+// namespace after `constexpr bool kVnni` (and <immintrin.h>, <cstring>, kernels/kernels.hpp),
+// so each level's copies are its own (nothing here calls an inline function from outside:
+// see body/vec.hpp).
+//
+// Requantization runs on 8 int32 lanes as two halves of 4 64-bit lanes (even and odd
+// columns): p = acc * m (vpmuldq), then quant::scale_round's expression with per-lane shifts
+// (AVX2 has no 64-bit arithmetic shift: it is a logical one between two sign flips), + zero
+// point and the clamp in 64 bits, so the bytes equal quant::requantize's.
+#pragma once
+
+namespace q8 {
+
+using namespace ::lithe::kernels;
+using ::lithe::quant::Multiplier;
+
+// quant::requantize for one value, with internal linkage (see above).
+inline int32_t requant1(int32_t acc, Multiplier q, int32_t zy, int32_t lo, int32_t hi) {
+  const int64_t p = static_cast<int64_t>(acc) * q.m;
+  const int64_t r = (p + ((int64_t{1} << (q.s - 1)) - 1) + ((p >> q.s) & 1)) >> q.s;
+  const int64_t v = r + zy;
+  return static_cast<int32_t>(v < lo ? lo : v > hi ? hi : v);
+}
+
+struct Bounds {
+  __m256i zy, lo, hi, one;
+  Bounds(int32_t z, int32_t l, int32_t h)
+      : zy(_mm256_set1_epi64x(z)),
+        lo(_mm256_set1_epi64x(l)),
+        hi(_mm256_set1_epi64x(h)),
+        one(_mm256_set1_epi64x(1)) {}
+};
+
+// The multipliers of 8 columns, even columns (2i) and odd ones (2i + 1) in 64-bit lane i:
+// mantissa in the low 32 bits (what vpmuldq reads), shift, and rounding 2^(s-1) - 1.
+struct Rq {
+  __m256i me, mo, se, so, re, ro;
+};
+
+inline Rq rq_load(const Multiplier* q, const Bounds& b) {
+  static_assert(sizeof(Multiplier) == 8);
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));      // c0..c3
+  const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 4));  // c4..c7
+  Rq r;
+  // unpacklo: c0 c4 c2 c6 -> c0 c2 c4 c6; unpackhi: c1 c5 c3 c7 -> c1 c3 c5 c7.
+  r.me = _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(x, y), 0xd8);
+  r.mo = _mm256_permute4x64_epi64(_mm256_unpackhi_epi64(x, y), 0xd8);
+  r.se = _mm256_srli_epi64(r.me, 32);
+  r.so = _mm256_srli_epi64(r.mo, 32);
+  r.re = _mm256_sub_epi64(_mm256_sllv_epi64(b.one, _mm256_sub_epi64(r.se, b.one)), b.one);
+  r.ro = _mm256_sub_epi64(_mm256_sllv_epi64(b.one, _mm256_sub_epi64(r.so, b.one)), b.one);
+  return r;
+}
+
+// Arithmetic right shift of 64-bit lanes by per-lane counts.
+inline __m256i srav64(__m256i x, __m256i s) {
+  const __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
+  return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(x, sign), s), sign);
+}
+
+// requantize on the low 32 bits of each 64-bit lane of `acc`.
+inline __m256i rq_half(__m256i acc, __m256i m, __m256i s, __m256i rnd, const Bounds& b) {
+  const __m256i p = _mm256_mul_epi32(acc, m);
+  const __m256i odd = _mm256_and_si256(srav64(p, s), b.one);
+  const __m256i r = srav64(_mm256_add_epi64(_mm256_add_epi64(p, rnd), odd), s);
+  __m256i v = _mm256_add_epi64(r, b.zy);
+  v = _mm256_blendv_epi8(v, b.lo, _mm256_cmpgt_epi64(b.lo, v));
+  return _mm256_blendv_epi8(v, b.hi, _mm256_cmpgt_epi64(v, b.hi));
+}
+
+// 8 int32 accumulators (column order) -> 8 requantized bytes (the low half).
+inline __m128i requant8(__m256i acc, const Rq& q, const Bounds& b) {
+  const __m256i e = rq_half(acc, q.me, q.se, q.re, b);
+  const __m256i o = rq_half(_mm256_srli_epi64(acc, 32), q.mo, q.so, q.ro, b);
+  // Both halves lie in [lo, hi], inside [0, 255]: the odd ones go to the high 32 bits.
+  const __m256i v = _mm256_or_si256(e, _mm256_slli_epi64(o, 32));
+  const __m128i w =
+      _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  return _mm_packus_epi16(w, w);
+}
+
+inline void store_bytes(uint8_t* p, __m128i v, int64_t n) {
+  if (n >= 8) {
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), v);
+    return;
+  }
+  uint8_t t[16];
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(t), v);
+  for (int64_t i = 0; i < n; ++i) p[i] = t[i];
+}
+
+inline __m256i bcast4(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// ---- GEMM ------------------------------------------------------------------------------
+
+// Register tile: MR rows x NV panels of 16 columns (2 vectors of 8 int32 each). Without VNNI
+// each product needs the even and odd bytes of A and B as int16 (two vpmaddwd), so fewer
+// rows fit in the 16 registers.
+constexpr int kMR = kVnni ? 6 : 4;
+constexpr int kNV = 1;
+
+inline __m256i dot(__m256i acc, __m256i a, __m256i b) {
+#if defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(acc, a, b);
+#else
+  (void)a;
+  (void)b;
+  return acc;  // not reached: only the VNNI level takes this path
+#endif
+}
+
+template <int MR, int NV>
+inline void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4, const Bounds& bd) {
+  constexpr int NQ = 2 * NV;
+  __m256i acc[MR][NQ];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int q = 0; q < NQ; ++q) acc[r][q] = _mm256_setzero_si256();
+  const int8_t* b = g.bp + p * k4 * 64;
+  const uint8_t* a = g.a + m * g.lda;
+  const int64_t lda = g.lda, bstride = k4 * 64;
+  [[maybe_unused]] const __m256i low_bytes = _mm256_set1_epi16(0x00ff);
+  for (int64_t kg = 0; kg < k4; ++kg, a += 4, b += 64) {
+    if constexpr (kVnni) {
+      __m256i bv[NQ];
+#pragma GCC unroll 8
+      for (int q = 0; q < NQ; ++q)
+        bv[q] = _mm256_loadu_si256(
+            reinterpret_cast<const __m256i*>(b + (q / 2) * bstride + (q % 2) * 32));
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m256i av = bcast4(a + r * lda);
+#pragma GCC unroll 8
+        for (int q = 0; q < NQ; ++q) acc[r][q] = dot(acc[r][q], av, bv[q]);
+      }
+    } else {
+      // Per 32-bit lane: bytes k0 k1 k2 k3 -> int16 pairs (k0, k2) and (k1, k3).
+      __m256i be[NQ], bo[NQ];
+#pragma GCC unroll 8
+      for (int q = 0; q < NQ; ++q) {
+        const __m256i x = _mm256_loadu_si256(
+            reinterpret_cast<const __m256i*>(b + (q / 2) * bstride + (q % 2) * 32));
+        be[q] = _mm256_srai_epi16(_mm256_slli_epi16(x, 8), 8);
+        bo[q] = _mm256_srai_epi16(x, 8);
+      }
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m256i av = bcast4(a + r * lda);
+        const __m256i ae = _mm256_and_si256(av, low_bytes), ao = _mm256_srli_epi16(av, 8);
+#pragma GCC unroll 8
+        for (int q = 0; q < NQ; ++q)
+          acc[r][q] = _mm256_add_epi32(acc[r][q], _mm256_add_epi32(_mm256_madd_epi16(ae, be[q]),
+                                                                   _mm256_madd_epi16(ao, bo[q])));
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int q = 0; q < NQ; ++q) {
+    const int64_t col0 = p * kPanel + q * 8, valid = g.n - col0;
+    if (valid <= 0) continue;
+    const Rq rq = rq_load(g.mult + col0, bd);
+    const __m256i bias = g.bias
+                             ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.bias + col0))
+                             : _mm256_setzero_si256();
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+      store_bytes(g.c + (m + r) * g.ldc + col0,
+                  requant8(_mm256_add_epi32(acc[r][q], bias), rq, bd), valid);
+  }
+}
+
+// `rows` (1..kMR) rows from m: the tile of exactly that many rows.
+template <int NV, int R = kMR>
+inline void tile_rows(int rows, const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4,
+                      const Bounds& bd) {
+  if constexpr (R == 1) {
+    tile<1, NV>(g, m, p, k4, bd);
+  } else {
+    if (rows == R)
+      tile<R, NV>(g, m, p, k4, bd);
+    else
+      tile_rows<NV, R - 1>(rows, g, m, p, k4, bd);
+  }
+}
+
+inline void gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  const int64_t k4 = (g.k + 3) / 4;
+  const Bounds bd(g.zy, g.lo, g.hi);
+  // Panels in chunks whose packed B stays in L2 while all rows sweep them; within a chunk,
+  // one row tile of A (MR x K bytes, in L1) meets every panel.
+  int64_t chunk = (int64_t{192} << 10) / (k4 * 64);
+  chunk = chunk < kNV ? kNV : chunk / kNV * kNV;
+  for (int64_t pc = p0; pc < p1; pc += chunk) {
+    const int64_t pe = pc + chunk < p1 ? pc + chunk : p1;
+    for (int64_t m = m0; m < m1; m += kMR) {
+      const int rows = static_cast<int>(m1 - m < kMR ? m1 - m : kMR);
+      for (int64_t p = pc; p < pe; ++p) tile_rows<kNV>(rows, g, m, p, k4, bd);
+    }
+  }
+}
+
+// ---- depthwise convolution --------------------------------------------------------------
+
+constexpr int kMaxTaps = 25;
+
+// One output pixel of 8 channels from c: bias + (x - zx) * w over the taps of rows
+// [ky0, ky1) and, unless INTERIOR, the columns inside the image. Weights are int32 lanes
+// whose high int16 is 0, so vpmaddwd on (x - zx) (in [-255, 255]) gives the exact product.
+template <bool INTERIOR>
+inline __m256i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox,
+                     int64_t ky0, int64_t ky1, const __m256i* w, __m256i acc, __m256i zx) {
+  const int64_t xs = d.x_stride, ix0 = ox * d.sw - d.pw;
+  for (int64_t ky = ky0; ky < ky1; ++ky) {
+    const uint8_t* row = xc + (oy * d.sh - d.ph + ky * d.dh) * d.iw * xs;
+    for (int64_t kx = 0; kx < d.kw; ++kx) {
+      const int64_t ix = ix0 + kx * d.dw;
+      if (!INTERIOR && (ix < 0 || ix >= d.iw)) continue;
+      const __m128i xb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + ix * xs));
+      const __m256i xv = _mm256_sub_epi32(_mm256_cvtepu8_epi32(xb), zx);
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(xv, w[ky * d.kw + kx]));
+    }
+  }
+  return acc;
+}
+
+inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, int64_t ox_lo,
+                  int64_t ox_hi, int64_t c, const Bounds& bd) {
+  const int64_t taps = d.kh * d.kw;
+  const __m256i low16 = _mm256_set1_epi32(0xffff), zx = _mm256_set1_epi32(d.zx);
+  __m256i w[kMaxTaps];
+  for (int64_t t = 0; t < taps; ++t) {
+    const __m128i wb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(d.w + t * d.c + c));
+    w[t] = _mm256_and_si256(_mm256_cvtepi8_epi32(wb), low16);
+  }
+  const __m256i bias = d.bias ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d.bias + c))
+                              : _mm256_setzero_si256();
+  const Rq q = rq_load(d.mult + c, bd);
+  const uint8_t* xc = d.x + c;
+  for (int64_t ox = 0; ox < d.ow; ++ox) {
+    const bool inside = ox >= ox_lo && ox < ox_hi;
+    const __m256i acc = inside ? pixel<true>(d, xc, oy, ox, ky0, ky1, w, bias, zx)
+                               : pixel<false>(d, xc, oy, ox, ky0, ky1, w, bias, zx);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(d.y + (oy * d.ow + ox) * d.y_stride + c),
+                     requant8(acc, q, bd));
+  }
+}
+
+inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
+  const Bounds bd(d.zy, d.lo, d.hi);
+  // Output columns whose window lies inside the input columns.
+  const int64_t ox_lo = (d.pw + d.sw - 1) / d.sw;
+  const int64_t last = d.iw - 1 - (d.kw - 1) * d.dw + d.pw;
+  int64_t ox_hi = last < 0 ? 0 : last / d.sw + 1;
+  if (ox_hi > d.ow) ox_hi = d.ow;
+  if (ox_hi < ox_lo) ox_hi = ox_lo;
+  const bool vector = d.kh * d.kw <= kMaxTaps;
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    int64_t ky0 = 0, ky1 = d.kh;
+    while (ky0 < d.kh && oy * d.sh - d.ph + ky0 * d.dh < 0) ++ky0;
+    while (ky1 > ky0 && oy * d.sh - d.ph + (ky1 - 1) * d.dh >= d.ih) --ky1;
+    int64_t c = 0;
+    if (vector)
+      for (; c + 8 <= d.c; c += 8) block(d, oy, ky0, ky1, ox_lo, ox_hi, c, bd);
+    // The last channels (fewer than 8), or every channel past kMaxTaps taps: one at a time.
+    for (; c < d.c; ++c)
+      for (int64_t ox = 0; ox < d.ow; ++ox) {
+        int32_t acc = d.bias ? d.bias[c] : 0;
+        for (int64_t ky = ky0; ky < ky1; ++ky) {
+          const int64_t iy = oy * d.sh - d.ph + ky * d.dh;
+          for (int64_t kx = 0; kx < d.kw; ++kx) {
+            const int64_t ix = ox * d.sw - d.pw + kx * d.dw;
+            if (ix < 0 || ix >= d.iw) continue;
+            const int32_t xv = d.x[(iy * d.iw + ix) * d.x_stride + c];
+            acc += (xv - d.zx) * d.w[(ky * d.kw + kx) * d.c + c];
+          }
+        }
+        d.y[(oy * d.ow + ox) * d.y_stride + c] =
+            static_cast<uint8_t>(requant1(acc, d.mult[c], d.zy, d.lo, d.hi));
+      }
+  }
+}
+
+}  // namespace q8

@@ -1,0 +1,282 @@
+// Body of the int8 kernels on 512-bit vectors (AVX-512 F/BW/VL/DQ), with AVX512-VNNI vpdpbusd
+// when kVnni is true and vpmaddwd on bytes widened to int16 otherwise (vpmaddubsw would
+// saturate). Included by x86_avx512/q8_avx512.cpp and x86_avx512vnni/q8_avx512vnni.cpp inside
+// an anonymous namespace after `constexpr bool kVnni`, so each level's copies are its own
+// (nothing here calls an inline function from outside: see body/vec.hpp).
+//
+// Requantization runs on 16 int32 lanes as two halves of 8 64-bit lanes (even and odd
+// columns): p = acc * m (vpmuldq), then quant::scale_round's expression with per-lane shifts
+// (vpsravq), + zero point and the clamp in 64 bits, so the bytes equal quant::requantize's.
+// The including file has included <immintrin.h>, <cstring> and kernels/kernels.hpp.
+#pragma once
+
+namespace q8 {
+
+using namespace ::lithe::kernels;
+using ::lithe::quant::Multiplier;
+
+// quant::requantize for one value, with internal linkage (see above).
+inline int32_t requant1(int32_t acc, Multiplier q, int32_t zy, int32_t lo, int32_t hi) {
+  const int64_t p = static_cast<int64_t>(acc) * q.m;
+  const int64_t r = (p + ((int64_t{1} << (q.s - 1)) - 1) + ((p >> q.s) & 1)) >> q.s;
+  const int64_t v = r + zy;
+  return static_cast<int32_t>(v < lo ? lo : v > hi ? hi : v);
+}
+
+struct Bounds {
+  __m512i zy, lo, hi, one;
+  Bounds(int32_t z, int32_t l, int32_t h)
+      : zy(_mm512_set1_epi64(z)),
+        lo(_mm512_set1_epi64(l)),
+        hi(_mm512_set1_epi64(h)),
+        one(_mm512_set1_epi64(1)) {}
+};
+
+// The multipliers of 16 columns, even columns (2i) and odd ones (2i + 1) in 64-bit lane i:
+// mantissa in the low 32 bits (what vpmuldq reads), shift, and rounding 2^(s-1) - 1.
+struct Rq {
+  __m512i me, mo, se, so, re, ro;
+};
+
+// `lanes` (1..16) multipliers from q; the others are not read.
+inline Rq rq_load(const Multiplier* q, const Bounds& b, int lanes = 16) {
+  static_assert(sizeof(Multiplier) == 8);
+  __m512i x, y;
+  if (lanes >= 16) {
+    x = _mm512_loadu_si512(q);
+    y = _mm512_loadu_si512(q + 8);
+  } else {
+    const __mmask8 kx = static_cast<__mmask8>(lanes >= 8 ? 0xff : (1u << lanes) - 1);
+    const __mmask8 ky = static_cast<__mmask8>(lanes <= 8 ? 0 : (1u << (lanes - 8)) - 1);
+    x = _mm512_maskz_loadu_epi64(kx, q);
+    y = _mm512_maskz_loadu_epi64(ky, q + 8);
+  }
+  Rq r;
+  r.me = _mm512_permutex2var_epi64(x, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), y);
+  r.mo = _mm512_permutex2var_epi64(x, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), y);
+  r.se = _mm512_srli_epi64(r.me, 32);
+  r.so = _mm512_srli_epi64(r.mo, 32);
+  r.re = _mm512_sub_epi64(_mm512_sllv_epi64(b.one, _mm512_sub_epi64(r.se, b.one)), b.one);
+  r.ro = _mm512_sub_epi64(_mm512_sllv_epi64(b.one, _mm512_sub_epi64(r.so, b.one)), b.one);
+  return r;
+}
+
+// requantize on the low 32 bits of each 64-bit lane of `acc`.
+inline __m512i rq_half(__m512i acc, __m512i m, __m512i s, __m512i rnd, const Bounds& b) {
+  const __m512i p = _mm512_mul_epi32(acc, m);
+  const __m512i odd = _mm512_and_si512(_mm512_srav_epi64(p, s), b.one);
+  const __m512i r = _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(p, rnd), odd), s);
+  const __m512i v = _mm512_add_epi64(r, b.zy);
+  return _mm512_min_epi64(_mm512_max_epi64(v, b.lo), b.hi);
+}
+
+// 16 int32 accumulators (column order) -> 16 requantized bytes.
+inline __m128i requant16(__m512i acc, const Rq& q, const Bounds& b) {
+  const __m512i e = rq_half(acc, q.me, q.se, q.re, b);
+  const __m512i o = rq_half(_mm512_srli_epi64(acc, 32), q.mo, q.so, q.ro, b);
+  // Both halves lie in [lo, hi], inside [0, 255]: the odd ones go to the high 32 bits.
+  return _mm512_cvtepi32_epi8(_mm512_or_si512(e, _mm512_slli_epi64(o, 32)));
+}
+
+inline __m512i bcast4(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// ---- GEMM ------------------------------------------------------------------------------
+
+// Register tile: MR rows x NV panels of 16 int32 accumulators. Without VNNI each product
+// needs the even and odd bytes of A and B as int16 (two vpmaddwd), so fewer rows fit.
+constexpr int kMR = kVnni ? 12 : 8;
+constexpr int kNV = 2;
+
+template <int MR, int NV>
+inline void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4, const Bounds& bd) {
+  __m512i acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
+  const int8_t* b = g.bp + p * k4 * 64;
+  const uint8_t* a = g.a + m * g.lda;
+  const int64_t lda = g.lda, bstride = k4 * 64;
+  [[maybe_unused]] const __m512i low_bytes = _mm512_set1_epi16(0x00ff);
+  for (int64_t kg = 0; kg < k4; ++kg, a += 4, b += 64) {
+    if constexpr (kVnni) {
+      __m512i bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + v * bstride);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m512i av = bcast4(a + r * lda);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, bv[v]);
+      }
+    } else {
+      // Per 32-bit lane: bytes k0 k1 k2 k3 -> int16 pairs (k0, k2) and (k1, k3).
+      __m512i be[NV], bo[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const __m512i x = _mm512_loadu_si512(b + v * bstride);
+        be[v] = _mm512_srai_epi16(_mm512_slli_epi16(x, 8), 8);
+        bo[v] = _mm512_srai_epi16(x, 8);
+      }
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m512i av = bcast4(a + r * lda);
+        const __m512i ae = _mm512_and_si512(av, low_bytes), ao = _mm512_srli_epi16(av, 8);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+          acc[r][v] = _mm512_add_epi32(
+              acc[r][v], _mm512_add_epi32(_mm512_madd_epi16(ae, be[v]), _mm512_madd_epi16(ao, bo[v])));
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const int64_t col0 = (p + v) * kPanel, valid = g.n - col0;
+    const Rq q = rq_load(g.mult + col0, bd);
+    const __m512i bias = g.bias ? _mm512_loadu_si512(g.bias + col0) : _mm512_setzero_si512();
+    const __mmask16 mask = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m128i y = requant16(_mm512_add_epi32(acc[r][v], bias), q, bd);
+      uint8_t* c = g.c + (m + r) * g.ldc + col0;
+      if (valid >= 16)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(c), y);
+      else
+        _mm_mask_storeu_epi8(c, mask, y);
+    }
+  }
+}
+
+// `rows` (1..kMR) rows from m: the tile of exactly that many rows.
+template <int NV, int R = kMR>
+inline void tile_rows(int rows, const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4,
+                      const Bounds& bd) {
+  if constexpr (R == 1) {
+    tile<1, NV>(g, m, p, k4, bd);
+  } else {
+    if (rows == R)
+      tile<R, NV>(g, m, p, k4, bd);
+    else
+      tile_rows<NV, R - 1>(rows, g, m, p, k4, bd);
+  }
+}
+
+inline void gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  const int64_t k4 = (g.k + 3) / 4;
+  const Bounds bd(g.zy, g.lo, g.hi);
+  // Panels in chunks whose packed B stays in L2 while all rows sweep them; within a chunk,
+  // one row tile of A (MR x K bytes, in L1) meets every panel.
+  int64_t chunk = (int64_t{192} << 10) / (k4 * 64);
+  chunk = chunk < kNV ? kNV : chunk / kNV * kNV;
+  for (int64_t pc = p0; pc < p1; pc += chunk) {
+    const int64_t pe = pc + chunk < p1 ? pc + chunk : p1;
+    for (int64_t m = m0; m < m1; m += kMR) {
+      const int rows = static_cast<int>(m1 - m < kMR ? m1 - m : kMR);
+      int64_t p = pc;
+      for (; p + kNV <= pe; p += kNV) tile_rows<kNV>(rows, g, m, p, k4, bd);
+      for (; p < pe; ++p) tile_rows<1>(rows, g, m, p, k4, bd);
+    }
+  }
+}
+
+// ---- depthwise convolution --------------------------------------------------------------
+
+constexpr int kMaxTaps = 25;
+
+// One output pixel of 16 (FULL) or `mask` channels from c: bias + (x - zx) * w over the taps
+// of rows [ky0, ky1) and, unless INTERIOR, the columns inside the image. Weights are int32
+// lanes whose high int16 is 0, so vpmaddwd on (x - zx) (in [-255, 255]) gives the exact
+// product in each lane.
+template <bool FULL, bool INTERIOR>
+inline __m512i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox,
+                     int64_t ky0, int64_t ky1, const __m512i* w, __m512i acc, __mmask16 mask,
+                     __m512i zx) {
+  const int64_t xs = d.x_stride, ix0 = ox * d.sw - d.pw;
+  for (int64_t ky = ky0; ky < ky1; ++ky) {
+    const uint8_t* row = xc + (oy * d.sh - d.ph + ky * d.dh) * d.iw * xs;
+    for (int64_t kx = 0; kx < d.kw; ++kx) {
+      const int64_t ix = ix0 + kx * d.dw;
+      if (!INTERIOR && (ix < 0 || ix >= d.iw)) continue;
+      const __m128i xb = FULL ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + ix * xs))
+                              : _mm_maskz_loadu_epi8(mask, row + ix * xs);
+      const __m512i xv = _mm512_sub_epi32(_mm512_cvtepu8_epi32(xb), zx);
+      acc = _mm512_add_epi32(acc, _mm512_madd_epi16(xv, w[ky * d.kw + kx]));
+    }
+  }
+  return acc;
+}
+
+template <bool FULL>
+inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, int64_t ox_lo,
+                  int64_t ox_hi, int64_t c, const Bounds& bd) {
+  const int64_t taps = d.kh * d.kw;
+  const int lanes = static_cast<int>(d.c - c < 16 ? d.c - c : 16);
+  const __mmask16 mask = static_cast<__mmask16>(FULL ? 0xffff : (1u << lanes) - 1);
+  const __m512i low16 = _mm512_set1_epi32(0xffff), zx = _mm512_set1_epi32(d.zx);
+  __m512i w[kMaxTaps];
+  for (int64_t t = 0; t < taps; ++t) {
+    const __m128i wb = FULL ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(d.w + t * d.c + c))
+                            : _mm_maskz_loadu_epi8(mask, d.w + t * d.c + c);
+    w[t] = _mm512_and_si512(_mm512_cvtepi8_epi32(wb), low16);
+  }
+  const __m512i bias = !d.bias ? _mm512_setzero_si512()
+                       : FULL  ? _mm512_loadu_si512(d.bias + c)
+                               : _mm512_maskz_loadu_epi32(mask, d.bias + c);
+  const Rq q = rq_load(d.mult + c, bd, lanes);
+  const uint8_t* xc = d.x + c;
+  for (int64_t ox = 0; ox < d.ow; ++ox) {
+    const bool inside = ox >= ox_lo && ox < ox_hi;
+    const __m512i acc = inside ? pixel<FULL, true>(d, xc, oy, ox, ky0, ky1, w, bias, mask, zx)
+                               : pixel<FULL, false>(d, xc, oy, ox, ky0, ky1, w, bias, mask, zx);
+    const __m128i y = requant16(acc, q, bd);
+    uint8_t* out = d.y + (oy * d.ow + ox) * d.y_stride + c;
+    if (FULL)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), y);
+    else
+      _mm_mask_storeu_epi8(out, mask, y);
+  }
+}
+
+inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
+  const Bounds bd(d.zy, d.lo, d.hi);
+  // Output columns whose window lies inside the input columns.
+  const int64_t ox_lo = (d.pw + d.sw - 1) / d.sw;
+  const int64_t last = d.iw - 1 - (d.kw - 1) * d.dw + d.pw;
+  int64_t ox_hi = last < 0 ? 0 : last / d.sw + 1;
+  if (ox_hi > d.ow) ox_hi = d.ow;
+  if (ox_hi < ox_lo) ox_hi = ox_lo;
+  const bool vector = d.kh * d.kw <= kMaxTaps;
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    int64_t ky0 = 0, ky1 = d.kh;
+    while (ky0 < d.kh && oy * d.sh - d.ph + ky0 * d.dh < 0) ++ky0;
+    while (ky1 > ky0 && oy * d.sh - d.ph + (ky1 - 1) * d.dh >= d.ih) --ky1;
+    int64_t c = 0;
+    if (vector) {
+      for (; c + 16 <= d.c; c += 16) block<true>(d, oy, ky0, ky1, ox_lo, ox_hi, c, bd);
+      if (c < d.c) block<false>(d, oy, ky0, ky1, ox_lo, ox_hi, c, bd);
+      continue;
+    }
+    // More taps than registers hold (no real model): one channel at a time.
+    for (; c < d.c; ++c)
+      for (int64_t ox = 0; ox < d.ow; ++ox) {
+        int32_t acc = d.bias ? d.bias[c] : 0;
+        for (int64_t ky = ky0; ky < ky1; ++ky) {
+          const int64_t iy = oy * d.sh - d.ph + ky * d.dh;
+          for (int64_t kx = 0; kx < d.kw; ++kx) {
+            const int64_t ix = ox * d.sw - d.pw + kx * d.dw;
+            if (ix < 0 || ix >= d.iw) continue;
+            const int32_t xv = d.x[(iy * d.iw + ix) * d.x_stride + c];
+            acc += (xv - d.zx) * d.w[(ky * d.kw + kx) * d.c + c];
+          }
+        }
+        d.y[(oy * d.ow + ox) * d.y_stride + c] =
+            static_cast<uint8_t>(requant1(acc, d.mult[c], d.zy, d.lo, d.hi));
+      }
+  }
+}
+
+}  // namespace q8

@@ -1,0 +1,57 @@
+// The portable level's int8 kernels: plain C++ with int32 accumulators and the scalar
+// quant::requantize, compiled with this folder's flags. They define the results every other
+// level must reproduce bit for bit.
+#include <cstdint>
+
+#include "kernels/kernels.hpp"
+
+namespace lithe::kernels::portable {
+
+void q8_gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  const int64_t k4 = (g.k + 3) / 4;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int8_t* bp = g.bp + p * k4 * 64;
+    const int64_t col0 = p * kPanel;
+    const int64_t cols = g.n - col0 < kPanel ? g.n - col0 : kPanel;
+    for (int64_t m = m0; m < m1; ++m) {
+      const uint8_t* a = g.a + m * g.lda;
+      int32_t acc[kPanel] = {};
+      for (int64_t kg = 0; kg < k4; ++kg) {
+        const int8_t* b = bp + kg * 64;
+        for (int r = 0; r < 4; ++r) {
+          // Bytes of A past K multiply zeros of packed B, whatever they hold.
+          const int32_t av = a[4 * kg + r];
+          for (int j = 0; j < kPanel; ++j) acc[j] += av * b[j * 4 + r];
+        }
+      }
+      uint8_t* c = g.c + m * g.ldc + col0;
+      for (int64_t j = 0; j < cols; ++j) {
+        const int32_t sum = acc[j] + (g.bias ? g.bias[col0 + j] : 0);
+        c[j] = static_cast<uint8_t>(quant::requantize(sum, g.mult[col0 + j], g.zy, g.lo, g.hi));
+      }
+    }
+  }
+}
+
+void q8_dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
+  for (int64_t oy = oy0; oy < oy1; ++oy)
+    for (int64_t ox = 0; ox < d.ow; ++ox) {
+      uint8_t* y = d.y + (oy * d.ow + ox) * d.y_stride;
+      for (int64_t c = 0; c < d.c; ++c) {
+        int32_t acc = d.bias ? d.bias[c] : 0;
+        for (int64_t ky = 0; ky < d.kh; ++ky) {
+          const int64_t iy = oy * d.sh - d.ph + ky * d.dh;
+          if (iy < 0 || iy >= d.ih) continue;
+          for (int64_t kx = 0; kx < d.kw; ++kx) {
+            const int64_t ix = ox * d.sw - d.pw + kx * d.dw;
+            if (ix < 0 || ix >= d.iw) continue;
+            const int32_t xv = d.x[(iy * d.iw + ix) * d.x_stride + c];
+            acc += (xv - d.zx) * d.w[(ky * d.kw + kx) * d.c + c];
+          }
+        }
+        y[c] = static_cast<uint8_t>(quant::requantize(acc, d.mult[c], d.zy, d.lo, d.hi));
+      }
+    }
+}
+
+}  // namespace lithe::kernels::portable

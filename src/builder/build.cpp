@@ -3,11 +3,13 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/half.hpp"
 #include "frontend/onnx/importer.hpp"
 #include "ops/conv_weight_layout.hpp"
 #include "ops/op.hpp"
@@ -35,14 +37,25 @@ json shape_json(const ir::TensorType& t) {
   return t.dims;
 }
 
+// Bytes a constant takes in the engine file (its storage type, else its own).
+int64_t stored_bytes(const ir::Value& v) {
+  if (!v.constant) return 0;
+  if (v.storage == DType::kUndefined) return static_cast<int64_t>(v.constant->nbytes());
+  return v.constant->numel() * static_cast<int64_t>(dtype_size(v.storage));
+}
+
 json make_layers(const ir::Graph& g, const plan::MemoryPlan& mp) {
   json layers = json::array();
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
     json ins = json::array(), outs = json::array();
+    // A layer is "fp16" when a weight it reads is stored as half (it still computes in fp32
+    // on x86 after the decode at load).
+    const char* precision = "fp32";
     for (int v : n.inputs) {
       if (v < 0) continue;
       const auto& val = g.values[static_cast<size_t>(v)];
+      if (val.constant && val.storage == DType::kFloat16) precision = "fp16";
       if (val.constant) continue;
       ins.push_back({{"name", val.name}, {"shape", shape_json(val.type)}});
     }
@@ -59,7 +72,7 @@ json make_layers(const ir::Graph& g, const plan::MemoryPlan& mp) {
     json l = {{"name", n.name},
               {"op", n.domain.empty() ? n.op_type : n.domain + "." + n.op_type},
               {"activation", attr_summary(n)},
-              {"precision", "fp32"},
+              {"precision", precision},
               {"inputs", ins},
               {"outputs", outs}};
     if (i < mp.in_place.size() && mp.in_place[i]) l["in_place"] = true;
@@ -82,9 +95,14 @@ json make_report(const ir::Graph& g, const passes::PipelineReport& pr, const pla
   r["passes"] = passes;
   r["notes"] = pr.notes;
   r["disabled_passes"] = opts.disabled_passes;
-  int64_t weights = 0;
-  for (const auto& v : g.values)
-    if (v.constant) weights += static_cast<int64_t>(v.constant->nbytes());
+  r["precision"] = opts.precision;
+  int64_t weights = 0;  // as stored in the file
+  int half_constants = 0;
+  for (const auto& v : g.values) {
+    weights += stored_bytes(v);
+    half_constants += v.constant && v.storage == DType::kFloat16;
+  }
+  if (opts.precision == "fp16") r["fp16_constants"] = half_constants;
   int in_place = 0, concats_elided = 0, views = 0, aliased = 0, concat_inputs = 0,
       concat_inputs_in_slice = 0;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -199,6 +217,58 @@ int pack_conv_weights(ir::Graph& g) {
 
 namespace {
 
+bool fits_half(const Tensor& t) {
+  const float* x = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (!(std::fabs(x[i]) <= 65504.f)) return false;  // also false for NaN
+  return true;
+}
+
+}  // namespace
+
+// Small constants (scales, shapes as floats, clip bounds) are a negligible share of the file
+// and are often read as exact parameters, so they keep full precision; so do constants a
+// half cannot hold (|x| > 65504, inf, NaN: masks of -1e9 and the like).
+int mark_fp16_storage(ir::Graph& g) {
+  int marked = 0;
+  for (ir::Value& v : g.values) {
+    if (!v.constant || v.constant->dtype() != DType::kFloat32 ||
+        v.constant->numel() < kFp16MinElements || v.storage != DType::kUndefined)
+      continue;
+    if (!fits_half(*v.constant)) continue;
+    // The values in memory become what loading the engine will give (half-rounded), so a
+    // build that is run without a round trip through the file computes the same outputs.
+    Tensor rounded(DType::kFloat32, v.constant->shape());
+    const float* src = v.constant->data<float>();
+    float* dst = rounded.data<float>();
+    for (int64_t i = 0; i < rounded.numel(); ++i)
+      dst[i] = half_bits_to_float(float_to_half_bits(src[i]));
+    v.constant = std::move(rounded);
+    v.storage = DType::kFloat16;
+    ++marked;
+  }
+  // If/Loop/Scan bodies hold constants of their own.
+  for (ir::Node& n : g.nodes) {
+    if (!ir::has_subgraph(n)) continue;
+    for (auto& [name, a] : n.attrs) {
+      if (a.g) marked += mark_fp16_storage(*a.g);
+      for (auto& sg : a.graphs)
+        if (sg) marked += mark_fp16_storage(*sg);
+    }
+  }
+  return marked;
+}
+
+namespace {
+
+// Fails before any work for a precision this build cannot make.
+void check_precision(const std::string& p) {
+  if (p == "fp32" || p == "fp16") return;
+  if (p == "int8" || p == "best")
+    fail("precision '", p, "' is not available yet (fp32 or fp16; int8 and best come later)");
+  fail("unknown precision '", p, "' (expected fp32 or fp16)");
+}
+
 // Everything after the import: passes, weight packing, memory plan, report. `what` names the
 // model in errors; `sha256` is the source's digest for the header.
 void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const std::string& what,
@@ -220,11 +290,19 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
                            " conv(s) stored in the fast kernels' layout");
     }
   }
+  // Last: the passes (BatchNorm folding, ...) and the packing above work on the full fp32
+  // values, and only the final weights are rounded. Storage is not a change of type, so the
+  // plan is unaffected.
+  if (opts.precision == "fp16") {
+    const int marked = mark_fp16_storage(*g);
+    pr.notes.push_back(std::to_string(marked) + " constant(s) stored in half precision");
+  }
   plan::MemoryPlan mp = plan::plan_memory(*g);
   plan::check_plan(*g, mp);
   json options = {{"optimize", opts.optimize},
                   {"disabled_passes", opts.disabled_passes},
-                  {"pack_weights", opts.pack_weights}};
+                  {"pack_weights", opts.pack_weights},
+                  {"precision", opts.precision}};
   json shapes = json::object();
   for (const auto& [k, v] : opts.input_shapes) shapes[k] = v;
   options["input_shapes"] = shapes;
@@ -247,6 +325,7 @@ onnx::ImportOptions import_options(const BuildOptions& opts, BuildResult& res) {
 }  // namespace
 
 BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts) {
+  check_precision(opts.precision);
   BuildResult res;
   auto g = onnx::import_model(onnx_path, import_options(opts, res));
   build_graph(std::move(g), opts, onnx_path, sha256_file(onnx_path), res);
@@ -255,6 +334,7 @@ BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts) 
 
 BuildResult build_model_bytes(const std::string& bytes, const std::string& base_dir,
                               const std::string& what, const BuildOptions& opts) {
+  check_precision(opts.precision);
   BuildResult res;
   auto g = onnx::import_model_bytes(bytes, base_dir, what, import_options(opts, res));
   build_graph(std::move(g), opts, what, sha256_bytes(bytes), res);
@@ -299,6 +379,9 @@ std::string format_report(const std::string& report_json, const std::string& lay
                 mib(m.value("sum_intermediate_bytes", int64_t{0})),
                 mib(m.value("weight_bytes", int64_t{0})));
   os << line;
+  if (r.contains("precision") && r["precision"].is_string() && r["precision"] != "fp32")
+    os << "precision: " << r["precision"].get<std::string>() << " (" << r.value("fp16_constants", 0)
+       << " constants stored in half precision)\n";
   std::snprintf(line, sizeof line,
                 "        %d nodes in place, %d concats elided, %d of %d concat inputs written "
                 "straight into their slices, %d reshapes/splits as views\n",

@@ -16,7 +16,16 @@ struct BuildOptions {
   /// Store conv weights in the layout the fast kernels read (ops/conv_weight_layout.hpp), so
   /// loading an engine maps them instead of repacking (with optimize).
   bool pack_weights = true;
+  /// "fp32", or "fp16": float32 constants stored in half precision (half the file; decoded
+  /// to fp32 at load, so every kernel runs unchanged). Anything else fails.
+  std::string precision = "fp32";
 };
+
+/// Marks for half storage (Value::storage = kFloat16) every float32 constant of `g` with at
+/// least kFp16MinElements elements whose values are all finite and within the half range;
+/// returns how many. build_model does it last with precision "fp16".
+inline constexpr int64_t kFp16MinElements = 16;
+int mark_fp16_storage(ir::Graph& g);
 
 struct BuildResult {
   engine::EngineContents contents;

@@ -11,7 +11,11 @@
 
 namespace lithe::engine {
 
-inline constexpr uint32_t kFormatVersion = 2;  // 2: strided plan slices
+// 2: strided plan slices; 3: constants stored in half precision (Value.storage_dtype). The
+// writer stamps the lowest version that describes the file (3 only when a constant is stored
+// as half), so engines without half storage stay readable by format-2 readers.
+inline constexpr uint32_t kFormatVersion = 3;
+inline constexpr uint32_t kFormatVersionHalfStorage = 3;
 
 struct BuildInfo {
   std::string producer;       ///< "lithe 0.1.0"

@@ -5,8 +5,10 @@
 
 #include <climits>
 #include <cstring>
+#include <deque>
 #include <map>
 
+#include "core/half.hpp"
 #include "engine/engine.hpp"
 #include "engine/engine_format.hpp"
 #include "engine_generated.h"
@@ -60,6 +62,18 @@ class Writer {
     blob_table_.emplace_back(offset, static_cast<uint64_t>(t.nbytes()));
     data_size_ = offset + t.nbytes();
     return index;
+  }
+
+  // A float32 constant stored as half: rounded to nearest even (core/half.hpp); the writer
+  // keeps the converted copy until the bytes are written.
+  int add_half_blob(const Tensor& t, const std::string& what) {
+    if (!t.defined() || t.dtype() != DType::kFloat32)
+      fail(what, ": only a float32 constant can be stored as float16");
+    Tensor& h = halves_.emplace_back(DType::kFloat16, t.shape());
+    const float* src = t.data<float>();
+    auto* dst = static_cast<uint16_t*>(h.raw());
+    for (int64_t i = 0; i < t.numel(); ++i) dst[i] = float_to_half_bits(src[i]);
+    return add_blob(h, what);
   }
 
   Offset<fb::TensorRef> tensor_ref(const Tensor& t, const std::string& what) {
@@ -154,16 +168,28 @@ class Writer {
       auto name = str(v.name);
       auto d = dims(v.type.dims, where);
       int blob = -1;
+      int32_t storage = 0;
+      if (v.storage != DType::kUndefined && !v.constant)
+        fail(where, ": a storage type without a constant");
       if (v.constant) {
         // The format stores a constant's type once, as its value's type.
         const Tensor& c = *v.constant;
         if (c.dtype() != v.type.dtype || !v.type.has_shape || c.shape() != v.type.dims)
           fail(where, ": constant of type ", dtype_name(c.dtype()), "[", shape_str(c.shape()),
                "] does not match the value's type ", v.type.str());
-        blob = add_blob(c, where);
+        if (v.storage == DType::kFloat16) {
+          blob = add_half_blob(c, where);
+          storage = static_cast<int32_t>(DType::kFloat16);
+          half_storage_ = true;
+        } else if (v.storage == DType::kUndefined || v.storage == c.dtype()) {
+          blob = add_blob(c, where);
+        } else {
+          fail(where, ": a ", dtype_name(c.dtype()), " constant cannot be stored as ",
+               dtype_name(v.storage));
+        }
       }
       values.push_back(fb::CreateValue(fbb_, name, static_cast<int32_t>(v.type.dtype),
-                                       v.type.has_shape, d, blob));
+                                       v.type.has_shape, d, blob, storage));
     }
     std::vector<Offset<fb::Node>> nodes;
     nodes.reserve(g.nodes.size());
@@ -235,7 +261,9 @@ class Writer {
     fbb_.Finish(fb::CreateEngine(fbb_, info, g, blobs, p, report));
 
     FileHeader h;
-    h.version = kFormatVersion;
+    // The lowest version that describes the file: a format-2 reader still reads an engine
+    // without half storage, and refuses one with it by version instead of misreading it.
+    h.version = half_storage_ ? kFormatVersionHalfStorage : 2;
     h.header_size = kHeaderSize;
     h.fb_offset = kHeaderSize;
     h.fb_size = fbb_.GetSize();
@@ -258,6 +286,8 @@ class Writer {
  private:
   flatbuffers::FlatBufferBuilder fbb_{1 << 16};
   std::vector<const Tensor*> blobs_;  // point into the graph, which outlives the writer
+  std::deque<Tensor> halves_;         // half copies (add_half_blob); a deque keeps them in place
+  bool half_storage_ = false;
   std::vector<fb::Blob> blob_table_;
   std::map<std::vector<int32_t>, Offset<flatbuffers::Vector<int32_t>>> dims_cache_;
   std::map<std::vector<int64_t>, Offset<flatbuffers::Vector<int64_t>>> ints_cache_;

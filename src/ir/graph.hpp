@@ -52,6 +52,10 @@ struct Value {
   int producer = -1;            ///< node index, -1 for graph inputs and constants
   std::vector<int> consumers;   ///< node indices (a node appears once per use)
   std::optional<Tensor> constant;  ///< initializer / folded constant data
+  /// The constant is stored in the engine as this type (kFloat16: an fp32 constant written
+  /// as half by `--precision fp16` and decoded back to fp32 at load); kUndefined: as its
+  /// own dtype.
+  DType storage = DType::kUndefined;
 };
 
 struct Node {

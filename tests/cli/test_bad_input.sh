@@ -113,6 +113,10 @@ check bench-wrong-name-models "'nope' is not an input of any model given (inputs
 check bench-wrong-dtype "expects float32, the file holds int32" -- "$LITHE" bench "$M" --input image="$T/wrong_dtype.npy"
 check bench-bad-npy "bad.npy: not a .npy file" -- "$LITHE" bench "$M" --input image="$T/bad.npy"
 check bench-truncated "truncated.onnx" -- "$LITHE" bench "$M" "$T/truncated.onnx"
+# lithe build --precision (no engine is written: the check comes before the import)
+check build-bad-precision "unknown precision 'fp8' (expected fp32" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision fp8
+check build-precision-best "precision 'best' is not available yet" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision best
+check build-precision-missing "--precision" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision
 
 echo "$pass passed, $failn failed"
 [ "$failn" -eq 0 ]

@@ -1,6 +1,6 @@
-// `lithe build MODEL.onnx -o MODEL.lithe [--input-shape NAME=DIMS] [--disable-pass NAME]`:
-// optimizes the graph, plans memory and writes an engine file (atomically), then prints
-// the build summary.
+// `lithe build MODEL.onnx -o MODEL.lithe [--input-shape NAME=DIMS] [--disable-pass NAME]
+// [--precision fp32|fp16]`: optimizes the graph, plans memory and writes an engine file
+// (atomically), then prints the build summary.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +16,7 @@ struct BuildArgs {
   std::string model, output;
   std::vector<std::string> shapes, disabled;
   bool no_optimize = false;
+  std::string precision = "fp32";
 };
 
 void build_command(const BuildArgs& a) {
@@ -23,6 +24,7 @@ void build_command(const BuildArgs& a) {
   for (const auto& s : a.shapes) parse_shape_flag(s, opts.input_shapes);
   opts.disabled_passes = a.disabled;
   opts.optimize = !a.no_optimize;
+  opts.precision = a.precision;  // build_model refuses an unknown one before any work
   auto t0 = std::chrono::steady_clock::now();
   build::BuildResult r = build::build_model(a.model, opts);
   engine::write_engine(a.output, r.contents);
@@ -45,12 +47,16 @@ void add_build_command(CLI::App& app) {
       "Examples:\n"
       "  lithe build resnet50.onnx -o resnet50.lithe\n"
       "  lithe build det.onnx -o det.lithe --input-shape x=1x3x640x640\n"
-      "  lithe build m.onnx -o m.lithe --disable-pass sibling-aggregation");
+      "  lithe build m.onnx -o m.lithe --disable-pass sibling-aggregation\n"
+      "  lithe build m.onnx -o m16.lithe --precision fp16   # weights in half: ~half the file");
   cmd->add_option("model", args->model, "ONNX model file")->required();
   cmd->add_option("-o,--output", args->output, "Engine file to write")->required();
   cmd->add_option("--input-shape", args->shapes, "Shape for an input as NAME=1x3x224x224");
   cmd->add_option("--disable-pass", args->disabled, "Do not run this pass (repeatable)");
   cmd->add_flag("--no-optimize", args->no_optimize, "Skip the graph passes");
+  cmd->add_option("--precision", args->precision,
+                  "fp32 (default) or fp16: weights of 16+ elements stored in half precision "
+                  "(decoded to fp32 at load; outputs within ~1e-4 of fp32)");
   cmd->callback([args] { build_command(*args); });
 }
 

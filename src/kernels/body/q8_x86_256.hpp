@@ -105,18 +105,21 @@ inline __m256i bcast4(const uint8_t* p) {
 constexpr int kMR = kVnni ? 6 : 4;
 constexpr int kNV = 1;
 
+// acc += a . b (VEX vpdpbusd) in place: GCC 12's intrinsic copies the accumulator around
+// each product and then spills the tile; the asm form keeps every accumulator in its register.
 inline __m256i dot(__m256i acc, __m256i a, __m256i b) {
 #if defined(__AVXVNNI__)
-  return _mm256_dpbusd_avx_epi32(acc, a, b);
+  __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
 #else
   (void)a;
-  (void)b;
-  return acc;  // not reached: only the VNNI level takes this path
+  (void)b;  // not reached: only the VNNI level takes this path
 #endif
+  return acc;
 }
 
+// Not inlined: one function per tile shape keeps the register allocation to the tile.
 template <int MR, int NV>
-inline void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4, const Bounds& bd) {
+__attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4, const Bounds& bd) {
   constexpr int NQ = 2 * NV;
   __m256i acc[MR][NQ];
 #pragma GCC unroll 16

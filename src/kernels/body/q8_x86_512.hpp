@@ -91,8 +91,22 @@ inline __m512i bcast4(const uint8_t* p) {
 constexpr int kMR = kVnni ? 12 : 8;
 constexpr int kNV = 2;
 
+// acc += a . b (vpdpbusd) in place: GCC 12's intrinsic copies the accumulator around each
+// product and then spills the tile; the asm form keeps every accumulator in its register.
+inline __m512i dot(__m512i acc, __m512i a, __m512i b) {
+#if defined(__AVX512VNNI__)
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+#else
+  (void)a;
+  (void)b;  // not reached: only the VNNI level takes this path
+#endif
+  return acc;
+}
+
+// Not inlined: one function per tile shape keeps the register allocation to the tile.
 template <int MR, int NV>
-inline void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4, const Bounds& bd) {
+__attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4,
+                                    const Bounds& bd) {
   __m512i acc[MR][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
@@ -111,7 +125,7 @@ inline void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4, const Bo
       for (int r = 0; r < MR; ++r) {
         const __m512i av = bcast4(a + r * lda);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, bv[v]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = dot(acc[r][v], av, bv[v]);
       }
     } else {
       // Per 32-bit lane: bytes k0 k1 k2 k3 -> int16 pairs (k0, k2) and (k1, k3).

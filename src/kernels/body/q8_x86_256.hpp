@@ -233,6 +233,30 @@ inline __m256i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
   return acc;
 }
 
+// Interior columns [ox_lo, ox_hi) of a row whose whole K x K window (no dilation) lies in
+// the input: taps unrolled and zx folded into the start value (bias - zx * sum w, equal to
+// the reference's sum of (x - zx) * w modulo 2^32).
+template <int K>
+inline void interior(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox_lo,
+                     int64_t ox_hi, const __m256i* w, __m256i start, const Rq& q,
+                     const Bounds& bd, uint8_t* yc) {
+  const int64_t xs = d.x_stride, rs = d.iw * xs, sw = d.sw;
+  const uint8_t* top = xc + (oy * d.sh - d.ph) * rs;
+  for (int64_t ox = ox_lo; ox < ox_hi; ++ox) {
+    const uint8_t* px = top + (ox * sw - d.pw) * xs;
+    __m256i acc = start;
+#pragma GCC unroll 5
+    for (int ky = 0; ky < K; ++ky)
+#pragma GCC unroll 5
+      for (int kx = 0; kx < K; ++kx) {
+        const __m128i xb =
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(px + ky * rs + kx * xs));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepu8_epi32(xb), w[ky * K + kx]));
+      }
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(yc + ox * d.y_stride), requant8(acc, q, bd));
+  }
+}
+
 inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, int64_t ox_lo,
                   int64_t ox_hi, int64_t c, const Bounds& bd) {
   const int64_t taps = d.kh * d.kw;
@@ -246,7 +270,25 @@ inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, i
                               : _mm256_setzero_si256();
   const Rq q = rq_load(d.mult + c, bd);
   const uint8_t* xc = d.x + c;
+  const bool fast = ky0 == 0 && ky1 == d.kh && d.kh == d.kw && d.dh == 1 && d.dw == 1 &&
+                    (d.kh == 3 || d.kh == 5) && ox_lo < ox_hi;
+  __m256i start = bias;
+  if (fast) {
+    __m256i sum = _mm256_setzero_si256();
+    for (int64_t t = 0; t < taps; ++t)
+      sum = _mm256_add_epi32(sum, _mm256_srai_epi32(_mm256_slli_epi32(w[t], 16), 16));
+    start = _mm256_sub_epi32(bias, _mm256_mullo_epi32(zx, sum));
+  }
   for (int64_t ox = 0; ox < d.ow; ++ox) {
+    if (fast && ox == ox_lo) {
+      uint8_t* yc = d.y + oy * d.ow * d.y_stride + c;
+      if (d.kh == 3)
+        interior<3>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, yc);
+      else
+        interior<5>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, yc);
+      ox = ox_hi - 1;
+      continue;
+    }
     const bool inside = ox >= ox_lo && ox < ox_hi;
     const __m256i acc = inside ? pixel<true>(d, xc, oy, ox, ky0, ky1, w, bias, zx)
                                : pixel<false>(d, xc, oy, ox, ky0, ky1, w, bias, zx);

@@ -224,6 +224,39 @@ inline __m512i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
   return acc;
 }
 
+// Interior columns [ox_lo, ox_hi) of a row whose whole K x K window (no dilation) lies in
+// the input: taps unrolled, weights in registers, and zx folded into the start value
+// (bias - zx * sum w, equal to the reference's sum of (x - zx) * w modulo 2^32).
+template <int K, bool FULL>
+inline void interior(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox_lo,
+                     int64_t ox_hi, const __m512i* wt, __m512i start, const Rq& q,
+                     const Bounds& bd, __mmask16 mask, uint8_t* yc) {
+  __m512i w[K * K];
+#pragma GCC unroll 25
+  for (int t = 0; t < K * K; ++t) w[t] = wt[t];
+  const int64_t xs = d.x_stride, rs = d.iw * xs, sw = d.sw;
+  const uint8_t* top = xc + (oy * d.sh - d.ph) * rs;
+  for (int64_t ox = ox_lo; ox < ox_hi; ++ox) {
+    const uint8_t* px = top + (ox * sw - d.pw) * xs;
+    __m512i acc = start;
+#pragma GCC unroll 5
+    for (int ky = 0; ky < K; ++ky)
+#pragma GCC unroll 5
+      for (int kx = 0; kx < K; ++kx) {
+        const uint8_t* src = px + ky * rs + kx * xs;
+        const __m128i xb = FULL ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(src))
+                                : _mm_maskz_loadu_epi8(mask, src);
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepu8_epi32(xb), w[ky * K + kx]));
+      }
+    const __m128i y = requant16(acc, q, bd);
+    uint8_t* out = yc + ox * d.y_stride;
+    if (FULL)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), y);
+    else
+      _mm_mask_storeu_epi8(out, mask, y);
+  }
+}
+
 template <bool FULL>
 inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, int64_t ox_lo,
                   int64_t ox_hi, int64_t c, const Bounds& bd) {
@@ -242,7 +275,25 @@ inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, i
                                : _mm512_maskz_loadu_epi32(mask, d.bias + c);
   const Rq q = rq_load(d.mult + c, bd, lanes);
   const uint8_t* xc = d.x + c;
+  const bool fast = ky0 == 0 && ky1 == d.kh && d.kh == d.kw && d.dh == 1 && d.dw == 1 &&
+                    (d.kh == 3 || d.kh == 5) && ox_lo < ox_hi;
+  __m512i start = bias;
+  if (fast) {
+    __m512i sum = _mm512_setzero_si512();
+    for (int64_t t = 0; t < taps; ++t)
+      sum = _mm512_add_epi32(sum, _mm512_srai_epi32(_mm512_slli_epi32(w[t], 16), 16));
+    start = _mm512_sub_epi32(bias, _mm512_mullo_epi32(zx, sum));
+  }
   for (int64_t ox = 0; ox < d.ow; ++ox) {
+    if (fast && ox == ox_lo) {
+      uint8_t* yc = d.y + oy * d.ow * d.y_stride + c;
+      if (d.kh == 3)
+        interior<3, FULL>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, mask, yc);
+      else
+        interior<5, FULL>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, mask, yc);
+      ox = ox_hi - 1;
+      continue;
+    }
     const bool inside = ox >= ox_lo && ox < ox_hi;
     const __m512i acc = inside ? pixel<FULL, true>(d, xc, oy, ox, ky0, ky1, w, bias, mask, zx)
                                : pixel<FULL, false>(d, xc, oy, ox, ky0, ky1, w, bias, mask, zx);

@@ -201,7 +201,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--reference-no-optimize", args->reference_no_optimize,
                 "ONNX reference: run its imported graph as it is (the reference path)");
   cmd->add_option("--threads,-t", args->threads, "Threads for the kernels (default 1)");
-  cmd->add_option("--isa", args->isa, "Kernel level: portable, avx2, avx512 or reference");
+  cmd->add_option("--isa", args->isa,
+                  "Kernel level: portable, avx2, avxvnni, avx512, avx512vnni or reference");
   cmd->add_flag("--no-optimize", args->no_optimize, "ONNX model: run the imported graph as it is");
   cmd->add_flag("--json", args->json, "Print the results as JSON");
   cmd->callback([args] { eval_command(*args); });

@@ -171,6 +171,24 @@ struct Q8DwConvArgs {
 /// Computes output rows [oy0, oy1).
 using Q8DwConvFn = void (*)(const Q8DwConvArgs&, int64_t oy0, int64_t oy1);
 
+/// Max or average pooling on one NHWC uint8 image whose input and output share scale and
+/// zero point (also global average: kh = ih, kw = iw). Max: the largest byte of the taps
+/// inside the input. Average: zx + round half to even of sum(x - zx) / count (count as
+/// PoolArgs; with count_include_pad the padded taps count as the real value 0).
+struct Q8PoolArgs {
+  const uint8_t* x = nullptr;
+  int64_t ih = 0, iw = 0, x_stride = 0;
+  uint8_t* y = nullptr;
+  int64_t oh = 0, ow = 0, y_stride = 0;
+  int64_t c = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  bool max = true;
+  bool count_include_pad = false;
+  int64_t pad_h_end = 0, pad_w_end = 0;  ///< the padded extent counted with count_include_pad
+  int32_t zx = 0;
+};
+using Q8PoolFn = void (*)(const Q8PoolArgs&, int64_t oy0, int64_t oy1);
+
 struct KernelTable {
   Isa isa;
   int gemm_mr;      ///< rows of the GEMM microkernel
@@ -185,6 +203,7 @@ struct KernelTable {
   F32WinogradOutFn f32_winograd_output;
   Q8GemmFn q8_gemm;
   Q8DwConvFn q8_dwconv;
+  Q8PoolFn q8_pool;  ///< the base level's (body/q8_pool.hpp) at the VNNI levels too
 };
 
 /// The table of `isa` (which must be supported: see isa_supported).

@@ -1,10 +1,11 @@
-// The INT8 kernels (q8_gemm, q8_dwconv, pack_b_q8, colsum_q8) at every ISA level this CPU
+// The INT8 kernels (q8_gemm, q8_dwconv, q8_pool, pack_b_q8, colsum_q8) at every ISA level this CPU
 // runs, against plain scalar references written here with quant::requantize, bitwise, on
 // many random shapes, zero points, clamps and multipliers; and quant::make_multiplier /
 // quant::requantize against long-double computations of round_half_even(acc * real) for
 // exactly representable multipliers, ties included.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cfenv>
 #include <cmath>
 #include <cstdint>
@@ -385,12 +386,94 @@ TEST(Q8Kernels, DwConvMatchesScalarReferenceBitwise) {
   }
 }
 
+// ---- q8_pool ---------------------------------------------------------------------------
+
+void check_pool(Isa isa, std::mt19937& rng) {
+  kernels::Q8PoolArgs a;
+  a.c = 1 + rng() % 150;
+  a.max = rng() % 2;
+  a.count_include_pad = rng() % 2;
+  a.kh = 1 + rng() % 4;
+  a.kw = 1 + rng() % 4;
+  a.sh = 1 + rng() % 3;
+  a.sw = 1 + rng() % 3;
+  a.dh = rng() % 5 == 0 ? 2 : 1;
+  a.dw = rng() % 5 == 0 ? 2 : 1;
+  a.ph = rng() % a.kh;
+  a.pw = rng() % a.kw;
+  a.pad_h_end = rng() % a.kh;
+  a.pad_w_end = rng() % a.kw;
+  a.ih = 1 + rng() % 12;
+  a.iw = 1 + rng() % 12;
+  const int64_t eh = a.dh * (a.kh - 1) + 1, ew = a.dw * (a.kw - 1) + 1;
+  if (a.ih + a.ph + a.pad_h_end < eh) a.ih = eh;
+  if (a.iw + a.pw + a.pad_w_end < ew) a.iw = ew;
+  a.oh = (a.ih + a.ph + a.pad_h_end - eh) / a.sh + 1;
+  a.ow = (a.iw + a.pw + a.pad_w_end - ew) / a.sw + 1;
+  a.x_stride = a.c + rng() % 3;
+  a.y_stride = a.c + rng() % 3;
+  a.zx = random_zx(rng);
+  SCOPED_TRACE("isa " + std::string(kernels::isa_name(isa)) + (a.max ? " max" : " avg") +
+               " C " + std::to_string(a.c) + " k " + std::to_string(a.kh) + "x" +
+               std::to_string(a.kw));
+  std::vector<uint8_t> x(static_cast<size_t>(a.ih * a.iw * a.x_stride));
+  for (auto& v : x) v = static_cast<uint8_t>(rng());
+  a.x = x.data();
+  std::vector<uint8_t> want(static_cast<size_t>(a.oh * a.ow * a.y_stride), 0x33);
+  for (int64_t oy = 0; oy < a.oh; ++oy)
+    for (int64_t ox = 0; ox < a.ow; ++ox)
+      for (int64_t c = 0; c < a.c; ++c) {
+        // Dequantized: (x - zx) * scale; the output has the same scale and zero point, so
+        // y = round_half_even(mean(x - zx)) + zx, computed here in long double.
+        long double sum = 0;
+        int64_t count = 0;
+        int mx = -1;
+        for (int64_t ky = 0; ky < a.kh; ++ky)
+          for (int64_t kx = 0; kx < a.kw; ++kx) {
+            const int64_t iy = oy * a.sh - a.ph + ky * a.dh, ix = ox * a.sw - a.pw + kx * a.dw;
+            const bool in = iy >= 0 && iy < a.ih && ix >= 0 && ix < a.iw;
+            const bool ext = iy >= -a.ph && iy < a.ih + a.pad_h_end && ix >= -a.pw &&
+                             ix < a.iw + a.pad_w_end;
+            if (in) {
+              const int v = x[(iy * a.iw + ix) * a.x_stride + c];
+              sum += v - a.zx;
+              ++count;
+              mx = std::max(mx, v);
+            } else if (ext && a.count_include_pad) {
+              ++count;  // a padded tap: real value 0
+            }
+          }
+        uint8_t y;
+        if (a.max)
+          y = static_cast<uint8_t>(mx < 0 ? 0 : mx);
+        else
+          y = static_cast<uint8_t>(count ? std::nearbyintl(sum / count) + a.zx : a.zx);
+        want[(oy * a.ow + ox) * a.y_stride + c] = y;
+      }
+  std::vector<uint8_t> got(want.size(), 0x33);
+  a.y = got.data();
+  const int64_t split = rng() % (a.oh + 1);
+  const kernels::KernelTable& t = kernels::kernel_table(isa);
+  if (split > 0) t.q8_pool(a, 0, split);
+  if (split < a.oh) t.q8_pool(a, split, a.oh);
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_EQ(got[i], want[i]) << "pixel " << i / a.y_stride << " channel " << i % a.y_stride;
+}
+
+TEST(Q8Kernels, PoolMatchesScalarReferenceBitwise) {
+  for (Isa isa : levels()) {
+    std::mt19937 rng(5);
+    for (int iter = 0; iter < 300; ++iter) check_pool(isa, rng);
+  }
+}
+
 TEST(Q8Kernels, EveryLevelHasInt8Kernels) {
   for (Isa isa : levels()) {
     const kernels::KernelTable& t = kernels::kernel_table(isa);
     EXPECT_EQ(t.isa, isa);
     EXPECT_NE(t.q8_gemm, nullptr);
     EXPECT_NE(t.q8_dwconv, nullptr);
+    EXPECT_NE(t.q8_pool, nullptr);
     EXPECT_NE(t.f32_gemm, nullptr);
   }
 }

@@ -9,6 +9,7 @@ namespace {
 #include "kernels/body/f32_gemm.hpp"
 #include "kernels/body/f32_pool.hpp"
 #include "kernels/body/f32_winograd.hpp"
+#include "kernels/body/q8_pool.hpp"
 }  // namespace
 
 const KernelTable& table() {
@@ -22,6 +23,7 @@ const KernelTable& table() {
                              winograd_body::f32_winograd_input,
                              winograd_body::f32_winograd_output,
                              q8_gemm,
-                             q8_dwconv};
+                             q8_dwconv,
+                             q8pool_body::q8_pool};
   return t;
 }

@@ -75,7 +75,7 @@ def write_samples(outdir, split="test", count=None, offset=0):
     returns the number written."""
     images, labels = load_split(split)
     n = images.shape[0]
-    if offset < 0 or offset > n:
+    if offset < 0 or offset >= n:
         sys.exit(f"--offset {offset} outside the {split} split's {n} images")
     end = n if count is None else min(n, offset + count)
     if count is not None and count < 1:

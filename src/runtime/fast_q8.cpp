@@ -38,7 +38,7 @@ class QConvStep final : public FastStep {
   QConvStep(const KernelTable& kt, Kind kind) : kt_(kt), kind_(kind) {}
 
   int64_t scratch_floats() const override {
-    if (kind_ == Kind::kDepthwise) return out_.float_path ? (ow_ * c_ + 3) / 4 * 4 : 0;
+    if (kind_ == Kind::kDepthwise) return 0;
     int64_t bytes = 0;
     if (kind_ == Kind::kIm2col || !direct_) bytes += tm_ * k4_ + 64;
     if (out_.float_path) bytes += tm_ * pchunk_ * kPanel * 4;
@@ -56,7 +56,7 @@ class QConvStep final : public FastStep {
     auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
     const auto* z = z_ >= 0 ? static_cast<const uint8_t*>(vals[static_cast<size_t>(z_)]) : nullptr;
     const int64_t in_img = ih_ * iw_ * c_, out_img = oh_ * ow_ * m_;
-    if (kind_ == Kind::kDepthwise) return run_depthwise(x, y, z, t, nt, scratch);
+    if (kind_ == Kind::kDepthwise) return run_depthwise(x, y, z, t, nt);
     const int64_t mrows = oh_ * ow_;
     const int64_t mt = (mrows + tm_ - 1) / tm_;
     const int64_t pg = panels_of(mg_), pc = (pg + pchunk_ - 1) / pchunk_;
@@ -142,8 +142,7 @@ class QConvStep final : public FastStep {
     }
   }
 
-  void run_depthwise(const uint8_t* x, uint8_t* y, const uint8_t* z, int t, int nt,
-                     float* scratch) const {
+  void run_depthwise(const uint8_t* x, uint8_t* y, const uint8_t* z, int t, int nt) const {
     const int64_t in_img = ih_ * iw_ * c_, out_img = oh_ * ow_ * m_;
     int64_t b, e;
     static_range(nb_ * oh_, t, nt, &b, &e);
@@ -156,15 +155,30 @@ class QConvStep final : public FastStep {
         kt_.q8_dwconv(d, oy, oy + 1);
         continue;
       }
-      auto* acc = reinterpret_cast<int32_t*>(scratch);
-      d.y32 = acc - oy * ow_ * c_;
-      kt_.q8_dwconv(d, oy, oy + 1);
-      uint8_t* yo = y + img * out_img + oy * ow_ * c_;
-      const uint8_t* zo = z ? z + img * out_img + oy * ow_ * c_ : nullptr;
-      for (int64_t p = 0; p < ow_; ++p)
-        for (int64_t ch = 0; ch < c_; ++ch)
-          yo[p * c_ + ch] =
-              quant::qconv_output(acc[p * c_ + ch], ch, zo ? zo[p * c_ + ch] : 0, out_);
+      dw_float_row(d, oy, z ? z + img * out_img : nullptr);
+    }
+  }
+
+  // One output row of a depthwise conv with the float output stage (residual input or an
+  // activation that is not a clamp): int32 sums as the kernel forms them, then qconv_output.
+  void dw_float_row(const kernels::Q8DwConvArgs& d, int64_t oy, const uint8_t* z) const {
+    for (int64_t ox = 0; ox < d.ow; ++ox) {
+      uint8_t* y = d.y + (oy * d.ow + ox) * d.y_stride;
+      for (int64_t ch = 0; ch < d.c; ++ch) {
+        int32_t acc = d.bias[ch];
+        for (int64_t ky = 0; ky < d.kh; ++ky) {
+          const int64_t iy = oy * d.sh - d.ph + ky * d.dh;
+          if (iy < 0 || iy >= d.ih) continue;
+          for (int64_t kx = 0; kx < d.kw; ++kx) {
+            const int64_t ix = ox * d.sw - d.pw + kx * d.dw;
+            if (ix < 0 || ix >= d.iw) continue;
+            acc += (int32_t{d.x[(iy * d.iw + ix) * d.x_stride + ch]} - d.zx) *
+                   d.w[(ky * d.kw + kx) * d.c + ch];
+          }
+        }
+        const int64_t o = (oy * d.ow + ox) * c_ + ch;
+        y[ch] = quant::qconv_output(acc, ch, z ? z[o] : 0, out_);
+      }
     }
   }
 

@@ -1,8 +1,6 @@
 // `lithe eval MODEL --data DIR|FILES [--labels FILE] [preprocessing] [--reference OTHER]`:
 // top-1 / top-5 accuracy and per-image latency over a labelled image (or .npy) set, and with
 // a reference model its top-1 agreement and per-output cosine, max abs error and SNR.
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
@@ -47,23 +45,6 @@ nlohmann::json num(double v) {
   return format_db(v);
 }
 
-// A progress bar on stderr, drawn only when stderr is a terminal.
-class Progress {
- public:
-  Progress() : on_(::isatty(STDERR_FILENO) != 0) {}
-  void operator()(size_t done, size_t total) {
-    if (!on_ || total == 0) return;
-    const int width = 30, fill = static_cast<int>(width * done / total);
-    std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(static_cast<size_t>(fill), '#').c_str(),
-                 std::string(static_cast<size_t>(width - fill), '.').c_str(), done, total);
-    if (done == total) std::fprintf(stderr, "\r%*s\r", width + 24, "");
-    std::fflush(stderr);
-  }
-
- private:
-  bool on_;
-};
-
 void eval_command(const EvalArgs& a) {
   EvalOptions opts;
   opts.pre = parse_preprocess(a.pre, &opts.layout_given);
@@ -89,7 +70,7 @@ void eval_command(const EvalArgs& a) {
     ro.optimize = !a.reference_no_optimize;
     reference = Engine::load(a.reference, ro);
   }
-  Progress bar;
+  ProgressBar bar;
   opts.progress = [&bar](size_t done, size_t total) { bar(done, total); };
   const EvalResult r = run_eval(*model, reference.get(), data, opts);
 

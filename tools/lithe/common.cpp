@@ -1,5 +1,7 @@
 #include "common.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -149,6 +151,26 @@ void print_profile(const Profile& p) {
     std::printf("%-40.40s %-24.24s %-18s %-9s %9.3f %5.1f%% %8.1f\n", n.node.c_str(), n.op.c_str(),
                 n.kernel.c_str(), n.precision.c_str(), n.ms, 100.0 * n.share, n.gflops);
   std::printf("total %.3f ms per run, %.2f GMAC, %.1f GFLOP/s\n", p.total_ms, p.gmacs, p.gflops);
+}
+
+ProgressBar::ProgressBar() : on_(::isatty(STDERR_FILENO) != 0) {}
+
+void ProgressBar::show(double fraction) const {
+  if (!on_) return;
+  const int width = 40, filled = static_cast<int>(std::clamp(fraction, 0.0, 1.0) * width);
+  std::fprintf(stderr, "\r[%s%s] %3.0f%%", std::string(static_cast<size_t>(filled), '#').c_str(),
+               std::string(static_cast<size_t>(width - filled), ' ').c_str(), 100.0 * fraction);
+  std::fflush(stderr);
+}
+
+void ProgressBar::operator()(size_t done, size_t total) const {
+  if (total == 0) return;
+  show(static_cast<double>(done) / static_cast<double>(total));
+  if (done == total) clear();
+}
+
+void ProgressBar::clear() const {
+  if (on_) std::fprintf(stderr, "\r%48s\r", "");
 }
 
 }  // namespace lithe::cli

@@ -47,4 +47,18 @@ Profile profile_of(const Context& ctx, int64_t runs);
 /// The profile as a table on stdout (`lithe run --profile`, `lithe bench --profile`).
 void print_profile(const Profile& p);
 
+/// A progress bar on stderr, drawn only when `on` (by default: when stderr is a terminal).
+class ProgressBar {
+ public:
+  ProgressBar();
+  explicit ProgressBar(bool on) : on_(on) {}
+  void show(double fraction) const;
+  /// show(done / total), cleared when done == total.
+  void operator()(size_t done, size_t total) const;
+  void clear() const;
+
+ private:
+  bool on_;
+};
+
 }  // namespace lithe::cli

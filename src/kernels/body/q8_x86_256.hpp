@@ -172,6 +172,15 @@ __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, i
     const __m256i bias = g.bias
                              ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.bias + col0))
                              : _mm256_setzero_si256();
+    if (g.c32) {  // int32 sums for the caller's float output stage
+      for (int r = 0; r < MR; ++r) {
+        alignas(32) int32_t t[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(t), _mm256_add_epi32(acc[r][q], bias));
+        int32_t* c = g.c32 + (m + r) * g.ldc32 + col0;
+        for (int64_t j = 0; j < valid && j < 8; ++j) c[j] = t[j];
+      }
+      continue;
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
       store_bytes(g.c + (m + r) * g.ldc + col0,

@@ -153,6 +153,12 @@ __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, i
     const Rq q = rq_load(g.mult + col0, bd);
     const __m512i bias = g.bias ? _mm512_loadu_si512(g.bias + col0) : _mm512_setzero_si512();
     const __mmask16 mask = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1);
+    if (g.c32) {  // int32 sums for the caller's float output stage
+      for (int r = 0; r < MR; ++r)
+        _mm512_mask_storeu_epi32(g.c32 + (m + r) * g.ldc32 + col0, mask,
+                                 _mm512_add_epi32(acc[r][v], bias));
+      continue;
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const __m128i y = requant16(_mm512_add_epi32(acc[r][v], bias), q, bd);

@@ -24,10 +24,13 @@ void q8_gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1
           for (int j = 0; j < kPanel; ++j) acc[j] += av * b[j * 4 + r];
         }
       }
-      uint8_t* c = g.c + m * g.ldc + col0;
       for (int64_t j = 0; j < cols; ++j) {
         const int32_t sum = acc[j] + (g.bias ? g.bias[col0 + j] : 0);
-        c[j] = static_cast<uint8_t>(quant::requantize(sum, g.mult[col0 + j], g.zy, g.lo, g.hi));
+        if (g.c32)
+          g.c32[m * g.ldc32 + col0 + j] = sum;
+        else
+          g.c[m * g.ldc + col0 + j] =
+              static_cast<uint8_t>(quant::requantize(sum, g.mult[col0 + j], g.zy, g.lo, g.hi));
       }
     }
   }

@@ -109,11 +109,16 @@ TEST(Q8Requant, RangeEdges) {
 // ---- shared helpers for the kernel cases -----------------------------------------------
 
 // A multiplier for column/channel j: mostly around 1 / `typical` (outputs spread over the
-// uint8 range), some tiny (under 2^-31: all zero point), some above 1 (mostly saturated).
+// uint8 range), some tiny (under 2^-31: all zero point), some above 1 (mostly saturated),
+// some anywhere in the range of shifts.
 Multiplier random_multiplier(std::mt19937& rng, double typical) {
   const unsigned kind = rng() % 10;
   if (kind == 0) return quant::make_multiplier(std::ldexp(1.0, -32 - static_cast<int>(rng() % 8)));
   if (kind == 1) return quant::make_multiplier(1.0 + (rng() % 1000) * 0.37);
+  if (kind == 2) {  // any shift from 62 (2^-32) to 2 (2^29)
+    std::uniform_real_distribution<double> any(-32.0, 29.9);
+    return quant::make_multiplier(std::exp2(any(rng)));
+  }
   std::uniform_real_distribution<double> e(-3.0, 3.0);
   return quant::make_multiplier(std::exp2(e(rng)) / typical);
 }

@@ -7,8 +7,8 @@
 //
 // Requantization runs on 8 int32 lanes as two halves of 4 64-bit lanes (even and odd
 // columns): p = acc * m (vpmuldq), then quant::scale_round's expression with per-lane shifts
-// (AVX2 has no 64-bit arithmetic shift: it is a logical one between two sign flips), + zero
-// point and the clamp in 64 bits, so the bytes equal quant::requantize's.
+// (logical ones on p + 2^63: AVX2 has no 64-bit arithmetic shift), + zero point and the
+// clamp in 64 bits, so the bytes equal quant::requantize's.
 #pragma once
 
 namespace q8 {
@@ -34,9 +34,10 @@ struct Bounds {
 };
 
 // The multipliers of 8 columns, even columns (2i) and odd ones (2i + 1) in 64-bit lane i:
-// mantissa in the low 32 bits (what vpmuldq reads), shift, and rounding 2^(s-1) - 1.
+// mantissa in the low 32 bits (what vpmuldq reads), shift s, rounding 2^(s-1) - 1 + 2^63,
+// and zy - 2^(63-s) (see rq_half).
 struct Rq {
-  __m256i me, mo, se, so, re, ro;
+  __m256i me, mo, se, so, re, ro, ze, zo;
 };
 
 inline Rq rq_load(const Multiplier* q, const Bounds& b) {
@@ -49,31 +50,34 @@ inline Rq rq_load(const Multiplier* q, const Bounds& b) {
   r.mo = _mm256_permute4x64_epi64(_mm256_unpackhi_epi64(x, y), 0xd8);
   r.se = _mm256_srli_epi64(r.me, 32);
   r.so = _mm256_srli_epi64(r.mo, 32);
-  r.re = _mm256_sub_epi64(_mm256_sllv_epi64(b.one, _mm256_sub_epi64(r.se, b.one)), b.one);
-  r.ro = _mm256_sub_epi64(_mm256_sllv_epi64(b.one, _mm256_sub_epi64(r.so, b.one)), b.one);
+  const __m256i top = _mm256_set1_epi64x(INT64_MIN);  // 2^63
+  r.re = _mm256_add_epi64(
+      _mm256_sub_epi64(_mm256_sllv_epi64(b.one, _mm256_sub_epi64(r.se, b.one)), b.one), top);
+  r.ro = _mm256_add_epi64(
+      _mm256_sub_epi64(_mm256_sllv_epi64(b.one, _mm256_sub_epi64(r.so, b.one)), b.one), top);
+  r.ze = _mm256_sub_epi64(b.zy, _mm256_srlv_epi64(top, r.se));
+  r.zo = _mm256_sub_epi64(b.zy, _mm256_srlv_epi64(top, r.so));
   return r;
 }
 
-// Arithmetic right shift of 64-bit lanes by per-lane counts.
-inline __m256i srav64(__m256i x, __m256i s) {
-  const __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
-  return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(x, sign), s), sign);
-}
-
-// requantize on the low 32 bits of each 64-bit lane of `acc`.
-inline __m256i rq_half(__m256i acc, __m256i m, __m256i s, __m256i rnd, const Bounds& b) {
+// requantize on the low 32 bits of each 64-bit lane of `acc`. AVX2 has no 64-bit arithmetic
+// shift: with 2^63 added (|p| < 2^62, so the sum stays in [0, 2^64) as unsigned) the logical
+// shift gives (p >> s) + 2^(63-s), which the zero point term takes off again; the parity of
+// p >> s is bit s of p, the same whichever shift reads it.
+inline __m256i rq_half(__m256i acc, __m256i m, __m256i s, __m256i rnd, __m256i z,
+                       const Bounds& b) {
   const __m256i p = _mm256_mul_epi32(acc, m);
-  const __m256i odd = _mm256_and_si256(srav64(p, s), b.one);
-  const __m256i r = srav64(_mm256_add_epi64(_mm256_add_epi64(p, rnd), odd), s);
-  __m256i v = _mm256_add_epi64(r, b.zy);
+  const __m256i odd = _mm256_and_si256(_mm256_srlv_epi64(p, s), b.one);
+  const __m256i r = _mm256_srlv_epi64(_mm256_add_epi64(_mm256_add_epi64(p, rnd), odd), s);
+  __m256i v = _mm256_add_epi64(r, z);
   v = _mm256_blendv_epi8(v, b.lo, _mm256_cmpgt_epi64(b.lo, v));
   return _mm256_blendv_epi8(v, b.hi, _mm256_cmpgt_epi64(v, b.hi));
 }
 
 // 8 int32 accumulators (column order) -> 8 requantized bytes (the low half).
 inline __m128i requant8(__m256i acc, const Rq& q, const Bounds& b) {
-  const __m256i e = rq_half(acc, q.me, q.se, q.re, b);
-  const __m256i o = rq_half(_mm256_srli_epi64(acc, 32), q.mo, q.so, q.ro, b);
+  const __m256i e = rq_half(acc, q.me, q.se, q.re, q.ze, b);
+  const __m256i o = rq_half(_mm256_srli_epi64(acc, 32), q.mo, q.so, q.ro, q.zo, b);
   // Both halves lie in [lo, hi], inside [0, 255]: the odd ones go to the high 32 bits.
   const __m256i v = _mm256_or_si256(e, _mm256_slli_epi64(o, 32));
   const __m128i w =

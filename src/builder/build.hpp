@@ -22,9 +22,14 @@ struct BuildOptions {
 };
 
 /// Marks for half storage (Value::storage = kFloat16) every float32 constant of `g` with at
-/// least kFp16MinElements elements whose values are all finite and within the half range;
-/// returns how many. build_model does it last with precision "fp16".
+/// least kFp16MinElements elements and two or more dims above 1 (not a bias or per-channel
+/// vector) whose values are all finite and within the half range, except the weights of
+/// the first kFp16Fp32Layers layers with such weights on any path from an input (while they
+/// hold at most kFp16Fp32Share of those elements), and rounds its values to half; returns
+/// how many. build_model does it last with precision "fp16".
 inline constexpr int64_t kFp16MinElements = 16;
+inline constexpr int kFp16Fp32Layers = 2;
+inline constexpr double kFp16Fp32Share = 0.01;
 int mark_fp16_storage(ir::Graph& g);
 
 struct BuildResult {

@@ -44,6 +44,12 @@ int64_t stored_bytes(const ir::Value& v) {
   return v.constant->numel() * static_cast<int64_t>(dtype_size(v.storage));
 }
 
+// The INT8 ops: the quantizer's convs and the quantize / dequantize steps at the borders.
+bool is_int8_op(const ir::Node& n) {
+  return (n.domain == "lithe" && n.op_type == "QConvNhwc") ||
+         (n.domain.empty() && (n.op_type == "QuantizeLinear" || n.op_type == "DequantizeLinear"));
+}
+
 json make_layers(const ir::Graph& g, const plan::MemoryPlan& mp) {
   json layers = json::array();
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -56,6 +62,7 @@ json make_layers(const ir::Graph& g, const plan::MemoryPlan& mp) {
       if (v < 0) continue;
       const auto& val = g.values[static_cast<size_t>(v)];
       if (val.constant && val.storage == DType::kFloat16) precision = "fp16";
+      if (is_int8_op(n)) precision = "int8";
       if (val.constant) continue;
       ins.push_back({{"name", val.name}, {"shape", shape_json(val.type)}});
     }
@@ -336,10 +343,31 @@ namespace {
 
 // Fails before any work for a precision this build cannot make.
 void check_precision(const std::string& p) {
-  if (p == "fp32" || p == "fp16") return;
-  if (p == "int8" || p == "best")
-    fail("precision '", p, "' is not available yet (fp32 or fp16; int8 and best come later)");
-  fail("unknown precision '", p, "' (expected fp32 or fp16)");
+  if (p == "fp32" || p == "fp16" || p == "int8") return;
+  if (p == "best") fail("precision 'best' is not available yet (fp32, fp16 or int8)");
+  fail("unknown precision '", p, "' (expected fp32, fp16 or int8)");
+}
+
+// The build report's "int8" entry: calibration, and every node left in FP32 with why.
+json int8_report(const Int8Summary& q, passes::PipelineReport& pr) {
+  json fp32 = json::array();
+  int quantized = 0;
+  for (const LayerPrecision& l : q.layers) {
+    if (l.precision == "int8") {
+      ++quantized;
+      continue;
+    }
+    fp32.push_back({{"name", l.node}, {"reason", l.reason}});
+  }
+  pr.notes.push_back(std::to_string(quantized) + " conv(s) quantized to int8 (" + q.method +
+                     (q.from_cache ? ", calibration cache"
+                                   : ", " + std::to_string(q.samples) + " calibration samples") +
+                     "), " + std::to_string(fp32.size()) + " node(s) left in fp32");
+  return {{"method", q.method},
+          {"calibration_samples", q.samples},
+          {"from_cache", q.from_cache},
+          {"quantized", quantized},
+          {"fp32_nodes", fp32}};
 }
 
 // Everything after the import: passes, weight packing, memory plan, report. `what` names the
@@ -348,6 +376,9 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
                  const std::string& sha256, BuildResult& res) {
   passes::PipelineReport pr;
   pr.nodes_before = pr.nodes_after = g->nodes.size();
+  if (opts.precision == "int8" && !opts.optimize)
+    fail(what, ": precision int8 needs the graph passes (the convs it quantizes are theirs)");
+  json int8 = nullptr;
   if (opts.optimize) {
     passes::PipelineOptions po;
     po.disabled = opts.disabled_passes;
@@ -356,6 +387,8 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
     } catch (const Error& e) {
       throw e.with_context(what);
     }
+    // INT8 before packing: the quantizer reads the convs' weights in ONNX order.
+    if (opts.precision == "int8") int8 = int8_report(build_int8(*g, opts.calib, sha256), pr);
     if (opts.pack_weights) {
       const int packed = pack_conv_weights(*g);
       if (packed)
@@ -381,7 +414,9 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
   options["input_shapes"] = shapes;
   res.contents.graph = g;
   res.contents.plan = std::move(mp);
-  res.contents.report_json = json_text(make_report(*g, pr, res.contents.plan, opts));
+  json report = make_report(*g, pr, res.contents.plan, opts);
+  if (!int8.is_null()) report["int8"] = int8;
+  res.contents.report_json = json_text(report);
   res.contents.info.producer = "lithe 0.1.0";
   res.contents.info.source_sha256 = sha256;
   res.contents.info.options_json = json_text(options);

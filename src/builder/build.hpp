@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/quantize.hpp"
 #include "engine/engine.hpp"
 
 namespace lithe::build {
@@ -19,6 +20,8 @@ struct BuildOptions {
   /// "fp32", or "fp16": float32 constants stored in half precision (half the file; decoded
   /// to fp32 at load, so every kernel runs unchanged). Anything else fails.
   std::string precision = "fp32";
+  /// INT8 calibration (precision "int8"): data, method, cache.
+  CalibrationOptions calib;
 };
 
 /// Marks for half storage (Value::storage = kFloat16) every float32 constant of `g` with at

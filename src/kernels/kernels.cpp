@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "quant/qconv.hpp"
 
 namespace lithe::kernels {
 
@@ -67,6 +68,12 @@ const KernelTable& kernel_table(Isa isa) {
   if (isa == Isa::kAvx2) return avx2::table();
 #endif
   return portable::table();
+}
+
+void q8_float_out_scalar(const Q8FloatOutArgs& a, int64_t j0, int64_t j1) {
+  for (int64_t j = j0; j < j1; ++j)
+    a.y[j] = quant::float_output(a.acc[j], a.acc_scale[j], a.z ? a.z + j : nullptr, a.z_scale,
+                                 a.z_zp, a.act, a.y_scale, a.y_zp);
 }
 
 }  // namespace lithe::kernels

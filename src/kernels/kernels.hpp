@@ -161,9 +161,6 @@ struct Q8DwConvArgs {
   const quant::Multiplier* mult = nullptr;  ///< [C]
   int32_t zx = 0, zy = 0, lo = 0, hi = 255;
   uint8_t* y = nullptr;  ///< pixel (oy, ox) at y + (oy * ow + ox) * y_stride
-  /// When set, the int32 sums (bias included) go here instead: pixel (oy, ox), channel c at
-  /// y32 + (oy * ow + ox) * c + c (the float output stage of quant/qconv.hpp).
-  int32_t* y32 = nullptr;
   int64_t oh = 0, ow = 0, y_stride = 0;
   int64_t c = 0;
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
@@ -189,6 +186,26 @@ struct Q8PoolArgs {
 };
 using Q8PoolFn = void (*)(const Q8PoolArgs&, int64_t oy0, int64_t oy1);
 
+/// The float output stage of an INT8 conv (quant/qconv.hpp, quant::float_output) on n values
+/// of one pixel: y[j] = QuantizeLinear(act(acc[j] * acc_scale[j] + z_scale * (z[j] - z_zp))),
+/// the residual term as one fused multiply-add. Bitwise equal to quant::float_output.
+struct Q8FloatOutArgs {
+  const int32_t* acc = nullptr;
+  int64_t n = 0;
+  const float* acc_scale = nullptr;  ///< [n]
+  const uint8_t* z = nullptr;        ///< [n] residual bytes, or null
+  float z_scale = 1;
+  int32_t z_zp = 0;
+  ops::fused::Epilogue act;
+  float y_scale = 1;
+  int32_t y_zp = 0;
+  uint8_t* y = nullptr;  ///< [n]
+};
+using Q8FloatOutFn = void (*)(const Q8FloatOutArgs&);
+/// The scalar form (the portable level's, and the vector levels' for tails and the
+/// transcendental activations).
+void q8_float_out_scalar(const Q8FloatOutArgs& a, int64_t j0, int64_t j1);
+
 struct KernelTable {
   Isa isa;
   int gemm_mr;      ///< rows of the GEMM microkernel
@@ -204,6 +221,7 @@ struct KernelTable {
   Q8GemmFn q8_gemm;
   Q8DwConvFn q8_dwconv;
   Q8PoolFn q8_pool;  ///< the base level's (body/q8_pool.hpp) at the VNNI levels too
+  Q8FloatOutFn q8_float_out;  ///< the base level's (body/q8_out.hpp) at the VNNI levels too
 };
 
 /// The table of `isa` (which must be supported: see isa_supported).

@@ -10,6 +10,7 @@
 //    QuantizeLinear to the output scale and zero point. This is what the DequantizeLinear ->
 //    float op -> QuantizeLinear sequence of a QDQ model computes.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -60,14 +61,24 @@ inline QConvOutput make_qconv_output(float x_scale, const float* w_scale, int64_
   return o;
 }
 
+/// The float output stage for one value: acc * acc_scale, plus the residual as one fused
+/// multiply-add (a single rounding, so vector kernels reproduce it with an FMA instruction),
+/// the activation, QuantizeLinear.
+inline uint8_t float_output(int32_t acc, float acc_scale, const uint8_t* z, float z_scale,
+                            int32_t z_zp, const ops::fused::Epilogue& act, float y_scale,
+                            int32_t y_zp) {
+  float y = static_cast<float>(acc) * acc_scale;
+  if (z) y = std::fma(z_scale, static_cast<float>(static_cast<int32_t>(*z) - z_zp), y);
+  y = ops::fused::apply_activation<float>(y, act);
+  return static_cast<uint8_t>(quantize_value(y, y_scale, y_zp, 0, 255));
+}
+
 /// Output byte of channel m for accumulator `acc` (bias included) and residual byte z.
 inline uint8_t qconv_output(int32_t acc, int64_t m, uint8_t z, const QConvOutput& o) {
   if (!o.float_path)
     return static_cast<uint8_t>(requantize(acc, o.mult[static_cast<size_t>(m)], o.y_zp, o.lo, o.hi));
-  float y = static_cast<float>(acc) * o.acc_scale[static_cast<size_t>(m)];
-  if (o.has_z) y += o.z_scale * static_cast<float>(static_cast<int32_t>(z) - o.z_zp);
-  y = ops::fused::apply_activation<float>(y, o.act);
-  return static_cast<uint8_t>(quantize_value(y, o.y_scale, o.y_zp, 0, 255));
+  return float_output(acc, o.acc_scale[static_cast<size_t>(m)], o.has_z ? &z : nullptr, o.z_scale,
+                      o.z_zp, o.act, o.y_scale, o.y_zp);
 }
 
 }  // namespace lithe::quant

@@ -4,7 +4,7 @@
 // -x_zp * (column sum of W), and im2col pads with x_zp so padded taps add nothing. The output
 // stage is quant/qconv.hpp: on the integer path the kernels requantize; on the float path
 // (residual input, or an activation that is not a clamp) they hand back int32 sums, and the
-// step applies qconv_output to each, as the reference kernel does.
+// step applies the float output stage (kernels q8_float_out), as the reference kernel does.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -38,7 +38,7 @@ class QConvStep final : public FastStep {
   QConvStep(const KernelTable& kt, Kind kind) : kt_(kt), kind_(kind) {}
 
   int64_t scratch_floats() const override {
-    if (kind_ == Kind::kDepthwise) return 0;
+    if (kind_ == Kind::kDepthwise) return out_.float_path ? c_ + 16 : 0;
     int64_t bytes = 0;
     if (kind_ == Kind::kIm2col || !direct_) bytes += tm_ * k4_ + 64;
     if (out_.float_path) bytes += tm_ * pchunk_ * kPanel * 4;
@@ -56,7 +56,7 @@ class QConvStep final : public FastStep {
     auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
     const auto* z = z_ >= 0 ? static_cast<const uint8_t*>(vals[static_cast<size_t>(z_)]) : nullptr;
     const int64_t in_img = ih_ * iw_ * c_, out_img = oh_ * ow_ * m_;
-    if (kind_ == Kind::kDepthwise) return run_depthwise(x, y, z, t, nt);
+    if (kind_ == Kind::kDepthwise) return run_depthwise(x, y, z, t, nt, scratch);
     const int64_t mrows = oh_ * ow_;
     const int64_t mt = (mrows + tm_ - 1) / tm_;
     const int64_t pg = panels_of(mg_), pc = (pg + pchunk_ - 1) / pchunk_;
@@ -105,13 +105,14 @@ class QConvStep final : public FastStep {
       a.c32 = acc - m0 * w - n0;
       a.ldc32 = w;
       kt_.q8_gemm(a, r0, m1, p0, p1);
+      kernels::Q8FloatOutArgs f = fout_;
+      f.n = w;
+      f.acc_scale = out_.acc_scale.data() + gi * mg_ + n0;
       for (int64_t r = m0; r < m1; ++r) {
-        const int32_t* s = acc + (r - m0) * w;
-        uint8_t* yo = yrow + r * m_ + n0;
-        const uint8_t* zo = z ? z + img * out_img + r * m_ + gi * mg_ + n0 : nullptr;
-        const int64_t ch0 = gi * mg_ + n0;
-        for (int64_t j = 0; j < w; ++j)
-          yo[j] = quant::qconv_output(s[j], ch0 + j, zo ? zo[j] : 0, out_);
+        f.acc = acc + (r - m0) * w;
+        f.y = yrow + r * m_ + n0;
+        f.z = z ? z + img * out_img + r * m_ + gi * mg_ + n0 : nullptr;
+        kt_.q8_float_out(f);
       }
     }
   }
@@ -142,7 +143,8 @@ class QConvStep final : public FastStep {
     }
   }
 
-  void run_depthwise(const uint8_t* x, uint8_t* y, const uint8_t* z, int t, int nt) const {
+  void run_depthwise(const uint8_t* x, uint8_t* y, const uint8_t* z, int t, int nt,
+                     float* scratch) const {
     const int64_t in_img = ih_ * iw_ * c_, out_img = oh_ * ow_ * m_;
     int64_t b, e;
     static_range(nb_ * oh_, t, nt, &b, &e);
@@ -155,30 +157,34 @@ class QConvStep final : public FastStep {
         kt_.q8_dwconv(d, oy, oy + 1);
         continue;
       }
-      dw_float_row(d, oy, z ? z + img * out_img : nullptr);
+      dw_float_row(d, oy, z ? z + img * out_img : nullptr, reinterpret_cast<int32_t*>(scratch));
     }
   }
 
   // One output row of a depthwise conv with the float output stage (residual input or an
-  // activation that is not a clamp): int32 sums as the kernel forms them, then qconv_output.
-  void dw_float_row(const kernels::Q8DwConvArgs& d, int64_t oy, const uint8_t* z) const {
+  // activation that is not a clamp): each pixel's int32 sums, then the output stage.
+  void dw_float_row(const kernels::Q8DwConvArgs& d, int64_t oy, const uint8_t* z,
+                    int32_t* acc) const {
+    kernels::Q8FloatOutArgs f = fout_;
+    f.n = d.c;
+    f.acc = acc;
+    f.acc_scale = out_.acc_scale.data();
     for (int64_t ox = 0; ox < d.ow; ++ox) {
-      uint8_t* y = d.y + (oy * d.ow + ox) * d.y_stride;
-      for (int64_t ch = 0; ch < d.c; ++ch) {
-        int32_t acc = d.bias[ch];
-        for (int64_t ky = 0; ky < d.kh; ++ky) {
-          const int64_t iy = oy * d.sh - d.ph + ky * d.dh;
-          if (iy < 0 || iy >= d.ih) continue;
-          for (int64_t kx = 0; kx < d.kw; ++kx) {
-            const int64_t ix = ox * d.sw - d.pw + kx * d.dw;
-            if (ix < 0 || ix >= d.iw) continue;
-            acc += (int32_t{d.x[(iy * d.iw + ix) * d.x_stride + ch]} - d.zx) *
-                   d.w[(ky * d.kw + kx) * d.c + ch];
-          }
+      std::copy(d.bias, d.bias + d.c, acc);
+      for (int64_t ky = 0; ky < d.kh; ++ky) {
+        const int64_t iy = oy * d.sh - d.ph + ky * d.dh;
+        if (iy < 0 || iy >= d.ih) continue;
+        for (int64_t kx = 0; kx < d.kw; ++kx) {
+          const int64_t ix = ox * d.sw - d.pw + kx * d.dw;
+          if (ix < 0 || ix >= d.iw) continue;
+          const uint8_t* xp = d.x + (iy * d.iw + ix) * d.x_stride;
+          const int8_t* wp = d.w + (ky * d.kw + kx) * d.c;
+          for (int64_t ch = 0; ch < d.c; ++ch) acc[ch] += (int32_t{xp[ch]} - d.zx) * wp[ch];
         }
-        const int64_t o = (oy * d.ow + ox) * c_ + ch;
-        y[ch] = quant::qconv_output(acc, ch, z ? z[o] : 0, out_);
       }
+      f.y = d.y + (oy * d.ow + ox) * d.y_stride;
+      f.z = z ? z + (oy * d.ow + ox) * c_ : nullptr;
+      kt_.q8_float_out(f);
     }
   }
 
@@ -196,6 +202,7 @@ class QConvStep final : public FastStep {
   std::vector<int32_t> bias_;
   std::vector<quant::Multiplier> mult_;
   kernels::Q8DwConvArgs dwa_;
+  kernels::Q8FloatOutArgs fout_;  // the float output stage's constant part
 
   friend std::unique_ptr<FastStep> make_qconv(const ir::Graph&, const ir::Node&,
                                               const KernelTable&, const plan::MemoryPlan*);
@@ -250,6 +257,11 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
                                            : pointwise ? QConvStep::Kind::kGemm
                                                        : QConvStep::Kind::kIm2col);
   s->out_ = ops::qconv_output_stage(attrs, stage_in, m);
+  s->fout_.z_scale = s->out_.z_scale;
+  s->fout_.z_zp = s->out_.z_zp;
+  s->fout_.act = s->out_.act;
+  s->fout_.y_scale = s->out_.y_scale;
+  s->fout_.y_zp = s->out_.y_zp;
   s->x_ = xv;
   s->y_ = yv;
   s->z_ = zv;

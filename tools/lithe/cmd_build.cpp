@@ -1,5 +1,5 @@
 // `lithe build MODEL.onnx -o MODEL.lithe [--input-shape NAME=DIMS] [--disable-pass NAME]
-// [--precision fp32|fp16]`: optimizes the graph, plans memory and writes an engine file
+// [--precision fp32|fp16|int8 [--calib DIR ...]]`: optimizes the graph, plans memory and writes an engine file
 // (atomically), then prints the build summary.
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -8,6 +8,7 @@
 
 #include "builder/build.hpp"
 #include "common.hpp"
+#include "evaluate.hpp"
 
 namespace lithe::cli {
 namespace {
@@ -17,7 +18,52 @@ struct BuildArgs {
   std::vector<std::string> shapes, disabled;
   bool no_optimize = false;
   std::string precision = "fp32";
+  // INT8 calibration
+  std::vector<std::string> calib;
+  std::string calib_method = "minmax", calib_cache;
+  double calib_percentile = 99.99;
+  int calib_samples = 100;
+  int threads = 1;
+  PreprocessFlags pre;
 };
+
+// --precision int8: the calibration options, with the samples loaded from --calib once the
+// model's input is known.
+build::CalibrationOptions calibration(const BuildArgs& a, const ProgressBar& bar) {
+  if (a.calib.empty() && a.calib_cache.empty())
+    fail("--precision int8 needs calibration data: --calib DIR (or --calib-cache FILE written by "
+         "an earlier build)");
+  if (a.calib_samples < 1 || a.calib_samples > 1000000)
+    fail("--calib-samples must be between 1 and 1000000, got ", a.calib_samples);
+  check_threads(a.threads);
+  build::CalibrationOptions c;
+  c.method = a.calib_method;
+  c.percentile = a.calib_percentile;
+  c.cache = a.calib_cache;
+  c.threads = a.threads;
+  bool layout_given = false;
+  const Preprocess pre = parse_preprocess(a.pre, &layout_given);
+  // What the histograms depend on besides the model: the data and how it is read.
+  c.key = "samples " + std::to_string(a.calib_samples) + " | " + describe_preprocess(pre) +
+          (layout_given ? "" : " auto") + " | data";
+  for (const auto& d : a.calib) c.key += " " + d;
+  c.load = [a, pre, layout_given](const ir::Graph& g) {
+    if (a.calib.empty())
+      fail("--calib-cache ", a.calib_cache, " does not serve this model and preprocessing, and no "
+           "--calib data was given");
+    if (g.inputs.size() != 1)
+      fail("--calib: the model has ", g.inputs.size(),
+           " inputs; calibration from files supports models with one");
+    const ir::Value& v = g.values[static_cast<size_t>(g.inputs[0])];
+    TensorInfo in{v.name, v.type.dtype, v.type.dims, v.type.has_shape};
+    std::vector<std::vector<Tensor>> samples;
+    for (Tensor& t : load_calibration(a.calib, pre, layout_given, in, a.calib_samples))
+      samples.push_back({std::move(t)});
+    return samples;
+  };
+  c.progress = [&bar](size_t done, size_t total) { bar(done, total); };
+  return c;
+}
 
 void build_command(const BuildArgs& a) {
   build::BuildOptions opts;
@@ -25,6 +71,8 @@ void build_command(const BuildArgs& a) {
   opts.disabled_passes = a.disabled;
   opts.optimize = !a.no_optimize;
   opts.precision = a.precision;  // build_model refuses an unknown one before any work
+  ProgressBar bar;
+  if (a.precision == "int8") opts.calib = calibration(a, bar);
   auto t0 = std::chrono::steady_clock::now();
   build::BuildResult r = build::build_model(a.model, opts);
   engine::write_engine(a.output, r.contents);
@@ -48,15 +96,34 @@ void add_build_command(CLI::App& app) {
       "  lithe build resnet50.onnx -o resnet50.lithe\n"
       "  lithe build det.onnx -o det.lithe --input-shape x=1x3x640x640\n"
       "  lithe build m.onnx -o m.lithe --disable-pass sibling-aggregation\n"
-      "  lithe build m.onnx -o m16.lithe --precision fp16   # weights in half: ~half the file");
+      "  lithe build m.onnx -o m16.lithe --precision fp16   # weights in half: ~half the file\n"
+      "  lithe build resnet50.onnx -o r50_int8.lithe --precision int8 --calib imgs/ \\\n"
+      "      --resize-short 256 --crop 224x224 --scale 1/255 --mean 0.485,0.456,0.406 \\\n"
+      "      --std 0.229,0.224,0.225 --calib-method entropy --calib-cache r50.calib\n"
+      "Calibration data is preprocessed as `lithe eval` does (same flags); .npy files are fed as\n"
+      "they are.");
   cmd->add_option("model", args->model, "ONNX model file")->required();
   cmd->add_option("-o,--output", args->output, "Engine file to write")->required();
   cmd->add_option("--input-shape", args->shapes, "Shape for an input as NAME=1x3x224x224");
   cmd->add_option("--disable-pass", args->disabled, "Do not run this pass (repeatable)");
   cmd->add_flag("--no-optimize", args->no_optimize, "Skip the graph passes");
   cmd->add_option("--precision", args->precision,
-                  "fp32 (default) or fp16: weights of 16+ elements stored in half precision "
-                  "(decoded to fp32 at load; outputs within ~1e-4 of fp32)");
+                  "fp32 (default); fp16: weights of 16+ elements stored in half precision "
+                  "(decoded to fp32 at load; outputs within ~1e-4 of fp32); int8: convs "
+                  "quantized after calibration on --calib data");
+  cmd->add_option("--calib", args->calib,
+                  "INT8 calibration data: a folder (searched recursively) or image/.npy files");
+  cmd->add_option("--calib-method", args->calib_method,
+                  "How ranges are chosen: minmax (default), percentile, entropy or mse");
+  cmd->add_option("--calib-percentile", args->calib_percentile,
+                  "Percentile for --calib-method percentile (default 99.99)");
+  cmd->add_option("--calib-samples", args->calib_samples,
+                  "Calibrate on at most N samples, evenly spaced over the data (default 100)");
+  cmd->add_option("--calib-cache", args->calib_cache,
+                  "Calibration cache: reused when it matches the model, data and preprocessing "
+                  "(no recalibration), else written");
+  cmd->add_option("--threads,-t", args->threads, "Threads for calibration (default 1)");
+  add_preprocess_flags(cmd, &args->pre);
   cmd->callback([args] { build_command(*args); });
 }
 

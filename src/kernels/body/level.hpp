@@ -9,6 +9,7 @@ namespace {
 #include "kernels/body/f32_gemm.hpp"
 #include "kernels/body/f32_pool.hpp"
 #include "kernels/body/f32_winograd.hpp"
+#include "kernels/body/q8_out.hpp"
 #include "kernels/body/q8_pool.hpp"
 }  // namespace
 
@@ -24,6 +25,7 @@ const KernelTable& table() {
                              winograd_body::f32_winograd_output,
                              q8_gemm,
                              q8_dwconv,
-                             q8pool_body::q8_pool};
+                             q8pool_body::q8_pool,
+                             q8out_body::q8_float_out};
   return t;
 }

@@ -1,0 +1,118 @@
+// The float output stage of INT8 convs (kernels.hpp Q8FloatOutArgs) in vectors of the
+// level's width, instruction for instruction what quant::float_output computes per value:
+// int32 -> float, one multiply, the residual as one FMA, the activation (Relu, Clip,
+// LeakyRelu, HardSwish: the same comparisons and operations), division by the output scale,
+// round half to even, + zero point, NaN to the zero point, clamp. Tails and the other
+// activations go to the scalar q8_float_out_scalar (compiled without FMA contraction).
+// Included by level.hpp inside the level's anonymous namespace; the portable level has no
+// vector form and takes the scalar one whole.
+namespace q8out_body {
+
+using ::lithe::ops::fused::Activation;
+
+inline bool vector_activation(Activation a) {
+  return a == Activation::kNone || a == Activation::kRelu || a == Activation::kClip ||
+         a == Activation::kLeakyRelu || a == Activation::kHardSwish;
+}
+
+#if defined(__AVX512F__)
+constexpr int kW = 16;
+inline void block(const Q8FloatOutArgs& a, int64_t j) {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  const __m512i acc = _mm512_loadu_si512(a.acc + j);
+  __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(a.acc_scale + j));
+  if (a.z) {
+    const __m128i zb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.z + j));
+    const __m512i zi = _mm512_sub_epi32(_mm512_cvtepu8_epi32(zb), _mm512_set1_epi32(a.z_zp));
+    y = _mm512_fmadd_ps(_mm512_set1_ps(a.z_scale), _mm512_cvtepi32_ps(zi), y);
+  }
+  switch (a.act.act) {
+    case Activation::kRelu:  // x > 0 ? x : 0
+      y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, zero, _CMP_GT_OQ), zero, y);
+      break;
+    case Activation::kClip: {  // x < p0 -> p0; x > p1 -> p1 (NaN stays)
+      const __m512 lo = _mm512_set1_ps(a.act.p0), hi = _mm512_set1_ps(a.act.p1);
+      y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, lo, _CMP_LT_OQ), y, lo);
+      y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, hi, _CMP_GT_OQ), y, hi);
+      break;
+    }
+    case Activation::kLeakyRelu:  // x >= 0 ? x : alpha * x
+      y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, zero, _CMP_GE_OQ),
+                               _mm512_mul_ps(_mm512_set1_ps(a.act.p0), y), y);
+      break;
+    case Activation::kHardSwish: {  // x * max(0, min(1, x / 6 + 0.5)), std::min/max order
+      __m512 h = _mm512_add_ps(_mm512_div_ps(y, _mm512_set1_ps(6.0f)), _mm512_set1_ps(0.5f));
+      h = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(h, one, _CMP_LT_OQ), one, h);   // min(1, h)
+      h = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(zero, h, _CMP_LT_OQ), zero, h);  // max(0, h)
+      y = _mm512_mul_ps(y, h);
+      break;
+    }
+    default:
+      break;
+  }
+  __m512 v = _mm512_roundscale_ps(_mm512_div_ps(y, _mm512_set1_ps(a.y_scale)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  v = _mm512_add_ps(v, _mm512_set1_ps(static_cast<float>(a.y_zp)));
+  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  v = _mm512_min_ps(_mm512_max_ps(v, zero), _mm512_set1_ps(255.0f));
+  __m512i q = _mm512_cvtps_epi32(v);
+  q = _mm512_mask_blend_epi32(nan, q, _mm512_set1_epi32(a.y_zp));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(a.y + j), _mm512_cvtepi32_epi8(q));
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+constexpr int kW = 8;
+inline __m256 blend_if(__m256 mask, __m256 a, __m256 b) { return _mm256_blendv_ps(a, b, mask); }
+inline void block(const Q8FloatOutArgs& a, int64_t j) {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  const __m256i acc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.acc + j));
+  __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(a.acc_scale + j));
+  if (a.z) {
+    const __m128i zb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a.z + j));
+    const __m256i zi = _mm256_sub_epi32(_mm256_cvtepu8_epi32(zb), _mm256_set1_epi32(a.z_zp));
+    y = _mm256_fmadd_ps(_mm256_set1_ps(a.z_scale), _mm256_cvtepi32_ps(zi), y);
+  }
+  switch (a.act.act) {
+    case Activation::kRelu:
+      y = blend_if(_mm256_cmp_ps(y, zero, _CMP_GT_OQ), zero, y);
+      break;
+    case Activation::kClip: {
+      const __m256 lo = _mm256_set1_ps(a.act.p0), hi = _mm256_set1_ps(a.act.p1);
+      y = blend_if(_mm256_cmp_ps(y, lo, _CMP_LT_OQ), y, lo);
+      y = blend_if(_mm256_cmp_ps(y, hi, _CMP_GT_OQ), y, hi);
+      break;
+    }
+    case Activation::kLeakyRelu:
+      y = blend_if(_mm256_cmp_ps(y, zero, _CMP_GE_OQ), _mm256_mul_ps(_mm256_set1_ps(a.act.p0), y), y);
+      break;
+    case Activation::kHardSwish: {
+      __m256 h = _mm256_add_ps(_mm256_div_ps(y, _mm256_set1_ps(6.0f)), _mm256_set1_ps(0.5f));
+      h = blend_if(_mm256_cmp_ps(h, one, _CMP_LT_OQ), one, h);
+      h = blend_if(_mm256_cmp_ps(zero, h, _CMP_LT_OQ), zero, h);
+      y = _mm256_mul_ps(y, h);
+      break;
+    }
+    default:
+      break;
+  }
+  __m256 v = _mm256_round_ps(_mm256_div_ps(y, _mm256_set1_ps(a.y_scale)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  v = _mm256_add_ps(v, _mm256_set1_ps(static_cast<float>(a.y_zp)));
+  const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+  v = _mm256_min_ps(_mm256_max_ps(v, zero), _mm256_set1_ps(255.0f));
+  v = _mm256_blendv_ps(v, _mm256_set1_ps(static_cast<float>(a.y_zp)), nan);
+  const __m256i q = _mm256_cvtps_epi32(v);
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(a.y + j), _mm_packus_epi16(w, w));
+}
+#endif
+
+void q8_float_out(const Q8FloatOutArgs& a) {
+  int64_t j = 0;
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+  if (vector_activation(a.act.act))
+    for (; j + kW <= a.n; j += kW) block(a, j);
+#endif
+  q8_float_out_scalar(a, j, a.n);
+}
+
+}  // namespace q8out_body

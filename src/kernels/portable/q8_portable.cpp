@@ -37,22 +37,33 @@ void q8_gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1
 }
 
 void q8_dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
+  // Per output pixel, channels in chunks of int32 accumulators, taps outer: the channel loop
+  // is contiguous and vectorizes. (x - zx) * w fits int16 (|255 * -128| < 2^15).
+  constexpr int64_t kChunk = 64;
   for (int64_t oy = oy0; oy < oy1; ++oy)
     for (int64_t ox = 0; ox < d.ow; ++ox) {
       uint8_t* y = d.y + (oy * d.ow + ox) * d.y_stride;
-      for (int64_t c = 0; c < d.c; ++c) {
-        int32_t acc = d.bias ? d.bias[c] : 0;
+      for (int64_t c0 = 0; c0 < d.c; c0 += kChunk) {
+        const int64_t n = d.c - c0 < kChunk ? d.c - c0 : kChunk;
+        int32_t acc[kChunk];
+        for (int64_t i = 0; i < n; ++i) acc[i] = d.bias ? d.bias[c0 + i] : 0;
         for (int64_t ky = 0; ky < d.kh; ++ky) {
           const int64_t iy = oy * d.sh - d.ph + ky * d.dh;
           if (iy < 0 || iy >= d.ih) continue;
           for (int64_t kx = 0; kx < d.kw; ++kx) {
             const int64_t ix = ox * d.sw - d.pw + kx * d.dw;
             if (ix < 0 || ix >= d.iw) continue;
-            const int32_t xv = d.x[(iy * d.iw + ix) * d.x_stride + c];
-            acc += (xv - d.zx) * d.w[(ky * d.kw + kx) * d.c + c];
+            const uint8_t* x = d.x + (iy * d.iw + ix) * d.x_stride + c0;
+            const int8_t* w = d.w + (ky * d.kw + kx) * d.c + c0;
+            const int16_t zx = static_cast<int16_t>(d.zx);
+            for (int64_t i = 0; i < n; ++i)
+              acc[i] += static_cast<int16_t>(static_cast<int16_t>(x[i] - zx) *
+                                             static_cast<int16_t>(w[i]));
           }
         }
-        y[c] = static_cast<uint8_t>(quant::requantize(acc, d.mult[c], d.zy, d.lo, d.hi));
+        for (int64_t i = 0; i < n; ++i)
+          y[c0 + i] = static_cast<uint8_t>(
+              quant::requantize(acc[i], d.mult[c0 + i], d.zy, d.lo, d.hi));
       }
     }
 }

@@ -182,7 +182,8 @@ TEST(Q8Kernels, PackBLayoutAndColumnSums) {
 // ---- q8_gemm ---------------------------------------------------------------------------
 
 // One GEMM case: C = requantize(sum (A - zx) * B + bias, ...) in the reference; the kernel
-// gets raw A and bias - zx * colsum(B), as the caller folds the zero point.
+// gets raw A and bias - zx * colsum(B), as the caller folds the zero point. Then the same
+// product with int32 output (c32).
 void check_gemm(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k) {
   SCOPED_TRACE("isa " + std::string(kernels::isa_name(isa)) + " M " + std::to_string(m) +
                " N " + std::to_string(n) + " K " + std::to_string(k));
@@ -210,6 +211,7 @@ void check_gemm(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k) {
   const bool null_bias = rng() % 8 == 0;
 
   std::vector<uint8_t> want(static_cast<size_t>(m * ldc), 0xa5);
+  std::vector<int32_t> want32(static_cast<size_t>(m * ldc), -7);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
       int32_t acc = null_bias ? 0 : bias0[j];
@@ -219,6 +221,7 @@ void check_gemm(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k) {
       else
         for (int64_t kk = 0; kk < k; ++kk)
           acc += (static_cast<int32_t>(a[i * lda + kk]) - zx) * b[kk * n + j];
+      want32[i * ldc + j] = acc;
       want[i * ldc + j] =
           static_cast<uint8_t>(quant::requantize(acc, mult[j], qo.zy, qo.lo, qo.hi));
     }
@@ -247,6 +250,18 @@ void check_gemm(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k) {
       if (m0 < m1 && p0 < p1) t.q8_gemm(g, m0, m1, p0, p1);
   for (int64_t i = 0; i < m * ldc; ++i)
     ASSERT_EQ(got[i], want[i]) << "row " << i / ldc << " col " << i % ldc;
+
+  // The int32 output (c32): the sums with the bias, nothing written to c.
+  std::vector<int32_t> got32(static_cast<size_t>(m * ldc), -7);
+  std::vector<uint8_t> untouched(static_cast<size_t>(m * ldc), 0x3c);
+  g.c = untouched.data();
+  g.c32 = got32.data();
+  g.ldc32 = ldc;
+  t.q8_gemm(g, 0, m, 0, panels);
+  for (int64_t i = 0; i < m * ldc; ++i) {
+    ASSERT_EQ(got32[i], want32[i]) << "int32 row " << i / ldc << " col " << i % ldc;
+    ASSERT_EQ(untouched[i], 0x3c);
+  }
 }
 
 TEST(Q8Kernels, GemmMatchesScalarReferenceBitwise) {

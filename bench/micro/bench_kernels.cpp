@@ -195,8 +195,7 @@ void bm_q8_gemm(benchmark::State& st, Isa isa, int64_t m, int64_t kk, int64_t n)
   Bytes a(static_cast<size_t>(m * lda), 1), b(static_cast<size_t>(kk * n), 2);
   Bytes bp(static_cast<size_t>(k::packed_b_q8_bytes(kk, n)), 3);
   Bytes c(static_cast<size_t>(m * n), 5);
-  k::pack_b_q8(kk, n, reinterpret_cast<const int8_t*>(b.p), n, 1,
-               reinterpret_cast<int8_t*>(bp.p));
+  k::pack_b_q8(kk, n, reinterpret_cast<const int8_t*>(b.p), n, 1, reinterpret_cast<int8_t*>(bp.p));
   std::vector<int32_t> bias(static_cast<size_t>(panels * k::kPanel), -1000);
   const auto mult = q8_mults(panels * k::kPanel, kk);
   k::Q8GemmArgs g;
@@ -219,8 +218,7 @@ void bm_q8_gemm(benchmark::State& st, Isa isa, int64_t m, int64_t kk, int64_t n)
   set_ops(st, 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk));
 }
 
-void bm_q8_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t ch,
-                  int64_t stride) {
+void bm_q8_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t ch, int64_t stride) {
   const KernelTable& t = k::kernel_table(isa);
   const int64_t oh = (h + 2 - 3) / stride + 1, ow = (w + 2 - 3) / stride + 1;
   Bytes x(static_cast<size_t>(h * w * ch), 1), wt(static_cast<size_t>(9 * ch), 2),

@@ -11,10 +11,10 @@
 namespace lithe::kernels {
 
 enum class Isa {
-  kPortable,  ///< plain C++ (the compiler's baseline vectorization); always available
-  kAvx2,      ///< x86-64 AVX2 + FMA + F16C
-  kAvx512,    ///< x86-64 AVX-512 F/BW/VL/DQ
-  kAvxVnni,   ///< avx2 + AVX-VNNI (VEX vpdpbusd): the avx2 fp32 kernels, VNNI int8 kernels
+  kPortable,    ///< plain C++ (the compiler's baseline vectorization); always available
+  kAvx2,        ///< x86-64 AVX2 + FMA + F16C
+  kAvx512,      ///< x86-64 AVX-512 F/BW/VL/DQ
+  kAvxVnni,     ///< avx2 + AVX-VNNI (VEX vpdpbusd): the avx2 fp32 kernels, VNNI int8 kernels
   kAvx512Vnni,  ///< avx512 + AVX512-VNNI: the avx512 fp32 kernels, VNNI int8 kernels
 };
 
@@ -38,7 +38,8 @@ const char* isa_name(Isa isa);
 /// Every level, in the order above (tests and benchmarks iterate over it).
 inline constexpr Isa kAllIsas[] = {Isa::kPortable, Isa::kAvx2, Isa::kAvx512, Isa::kAvxVnni,
                                    Isa::kAvx512Vnni};
-/// Parses "portable", "avx2", "avxvnni", "avx512", "avx512vnni"; fails naming the bad value otherwise.
+/// Parses "portable", "avx2", "avxvnni", "avx512", "avx512vnni"; fails naming the bad value
+/// otherwise.
 Isa parse_isa(const std::string& name);
 
 }  // namespace lithe::kernels

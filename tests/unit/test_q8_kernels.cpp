@@ -70,10 +70,8 @@ TEST(Q8Requant, TiesGoToEven) {
       // acc * 2^-k = odd / 2 lies halfway between lo = floor(odd / 2) and lo + 1.
       const int64_t lo = odd >= 0 ? (odd - 1) / 2 : -((-odd + 1) / 2);
       const int64_t even = lo % 2 == 0 ? lo : lo + 1;
-      EXPECT_EQ(quant::scale_round(static_cast<int32_t>(acc), q), even)
-          << acc << " * 2^-" << k;
-      EXPECT_EQ(quant::scale_round(static_cast<int32_t>(acc), q),
-                round_ld(acc, q.m, q.s));
+      EXPECT_EQ(quant::scale_round(static_cast<int32_t>(acc), q), even) << acc << " * 2^-" << k;
+      EXPECT_EQ(quant::scale_round(static_cast<int32_t>(acc), q), round_ld(acc, q.m, q.s));
     }
   }
   // 1.5 * 3 = 4.5 -> 4, 1.5 * 5 = 7.5 -> 8, -4.5 -> -4.
@@ -185,8 +183,8 @@ TEST(Q8Kernels, PackBLayoutAndColumnSums) {
 // gets raw A and bias - zx * colsum(B), as the caller folds the zero point. Then the same
 // product with int32 output (c32).
 void check_gemm(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k) {
-  SCOPED_TRACE("isa " + std::string(kernels::isa_name(isa)) + " M " + std::to_string(m) +
-               " N " + std::to_string(n) + " K " + std::to_string(k));
+  SCOPED_TRACE("isa " + std::string(kernels::isa_name(isa)) + " M " + std::to_string(m) + " N " +
+               std::to_string(n) + " K " + std::to_string(k));
   const int32_t zx = random_zx(rng);
   const Quant qo = random_quant(rng);
   const int64_t lda = (k + 3) / 4 * 4 + rng() % 9, ldc = n + rng() % 5;
@@ -349,12 +347,11 @@ void check_dwconv(Isa isa, std::mt19937& rng) {
   d.zy = qo.zy;
   d.lo = qo.lo;
   d.hi = qo.hi;
-  SCOPED_TRACE("isa " + std::string(kernels::isa_name(isa)) + " C " + std::to_string(d.c) +
-               " in " + std::to_string(d.ih) + "x" + std::to_string(d.iw) + " k " +
-               std::to_string(d.kh) + "x" + std::to_string(d.kw) + " s " +
-               std::to_string(d.sh) + "," + std::to_string(d.sw) + " p " +
-               std::to_string(d.ph) + "," + std::to_string(d.pw) + " d " +
-               std::to_string(d.dh) + "," + std::to_string(d.dw));
+  SCOPED_TRACE("isa " + std::string(kernels::isa_name(isa)) + " C " + std::to_string(d.c) + " in " +
+               std::to_string(d.ih) + "x" + std::to_string(d.iw) + " k " + std::to_string(d.kh) +
+               "x" + std::to_string(d.kw) + " s " + std::to_string(d.sh) + "," +
+               std::to_string(d.sw) + " p " + std::to_string(d.ph) + "," + std::to_string(d.pw) +
+               " d " + std::to_string(d.dh) + "," + std::to_string(d.dw));
   const int64_t taps = d.kh * d.kw;
   std::vector<uint8_t> x(static_cast<size_t>(d.ih * d.iw * d.x_stride));
   for (auto& v : x) v = static_cast<uint8_t>(rng());
@@ -433,9 +430,8 @@ void check_pool(Isa isa, std::mt19937& rng) {
   a.x_stride = a.c + rng() % 3;
   a.y_stride = a.c + rng() % 3;
   a.zx = random_zx(rng);
-  SCOPED_TRACE("isa " + std::string(kernels::isa_name(isa)) + (a.max ? " max" : " avg") +
-               " C " + std::to_string(a.c) + " k " + std::to_string(a.kh) + "x" +
-               std::to_string(a.kw));
+  SCOPED_TRACE("isa " + std::string(kernels::isa_name(isa)) + (a.max ? " max" : " avg") + " C " +
+               std::to_string(a.c) + " k " + std::to_string(a.kh) + "x" + std::to_string(a.kw));
   std::vector<uint8_t> x(static_cast<size_t>(a.ih * a.iw * a.x_stride));
   for (auto& v : x) v = static_cast<uint8_t>(rng());
   a.x = x.data();
@@ -452,8 +448,8 @@ void check_pool(Isa isa, std::mt19937& rng) {
           for (int64_t kx = 0; kx < a.kw; ++kx) {
             const int64_t iy = oy * a.sh - a.ph + ky * a.dh, ix = ox * a.sw - a.pw + kx * a.dw;
             const bool in = iy >= 0 && iy < a.ih && ix >= 0 && ix < a.iw;
-            const bool ext = iy >= -a.ph && iy < a.ih + a.pad_h_end && ix >= -a.pw &&
-                             ix < a.iw + a.pad_w_end;
+            const bool ext =
+                iy >= -a.ph && iy < a.ih + a.pad_h_end && ix >= -a.pw && ix < a.iw + a.pad_w_end;
             if (in) {
               const int v = x[(iy * a.iw + ix) * a.x_stride + c];
               sum += v - a.zx;

@@ -64,8 +64,7 @@ inline Rq rq_load(const Multiplier* q, const Bounds& b) {
 // shift: with 2^63 added (|p| < 2^62, so the sum stays in [0, 2^64) as unsigned) the logical
 // shift gives (p >> s) + 2^(63-s), which the zero point term takes off again; the parity of
 // p >> s is bit s of p, the same whichever shift reads it.
-inline __m256i rq_half(__m256i acc, __m256i m, __m256i s, __m256i rnd, __m256i z,
-                       const Bounds& b) {
+inline __m256i rq_half(__m256i acc, __m256i m, __m256i s, __m256i rnd, __m256i z, const Bounds& b) {
   const __m256i p = _mm256_mul_epi32(acc, m);
   const __m256i odd = _mm256_and_si256(_mm256_srlv_epi64(p, s), b.one);
   const __m256i r = _mm256_srlv_epi64(_mm256_add_epi64(_mm256_add_epi64(p, rnd), odd), s);
@@ -80,8 +79,7 @@ inline __m128i requant8(__m256i acc, const Rq& q, const Bounds& b) {
   const __m256i o = rq_half(_mm256_srli_epi64(acc, 32), q.mo, q.so, q.ro, q.zo, b);
   // Both halves lie in [lo, hi], inside [0, 255]: the odd ones go to the high 32 bits.
   const __m256i v = _mm256_or_si256(e, _mm256_slli_epi64(o, 32));
-  const __m128i w =
-      _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   return _mm_packus_epi16(w, w);
 }
 
@@ -123,7 +121,8 @@ inline __m256i dot(__m256i acc, __m256i a, __m256i b) {
 
 // Not inlined: one function per tile shape keeps the register allocation to the tile.
 template <int MR, int NV>
-__attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4, const Bounds& bd) {
+__attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4,
+                                    const Bounds& bd) {
   constexpr int NQ = 2 * NV;
   __m256i acc[MR][NQ];
 #pragma GCC unroll 16
@@ -187,8 +186,8 @@ __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, i
     }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
-      store_bytes(g.c + (m + r) * g.ldc + col0,
-                  requant8(_mm256_add_epi32(acc[r][q], bias), rq, bd), valid);
+      store_bytes(g.c + (m + r) * g.ldc + col0, requant8(_mm256_add_epi32(acc[r][q], bias), rq, bd),
+                  valid);
   }
 }
 
@@ -230,8 +229,8 @@ constexpr int kMaxTaps = 25;
 // [ky0, ky1) and, unless INTERIOR, the columns inside the image. Weights are int32 lanes
 // whose high int16 is 0, so vpmaddwd on (x - zx) (in [-255, 255]) gives the exact product.
 template <bool INTERIOR>
-inline __m256i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox,
-                     int64_t ky0, int64_t ky1, const __m256i* w, __m256i acc, __m256i zx) {
+inline __m256i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox, int64_t ky0,
+                     int64_t ky1, const __m256i* w, __m256i acc, __m256i zx) {
   const int64_t xs = d.x_stride, ix0 = ox * d.sw - d.pw;
   for (int64_t ky = ky0; ky < ky1; ++ky) {
     const uint8_t* row = xc + (oy * d.sh - d.ph + ky * d.dh) * d.iw * xs;
@@ -251,8 +250,8 @@ inline __m256i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
 // the reference's sum of (x - zx) * w modulo 2^32).
 template <int K>
 inline void interior(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox_lo,
-                     int64_t ox_hi, const __m256i* w, __m256i start, const Rq& q,
-                     const Bounds& bd, uint8_t* yc) {
+                     int64_t ox_hi, const __m256i* w, __m256i start, const Rq& q, const Bounds& bd,
+                     uint8_t* yc) {
   const int64_t xs = d.x_stride, rs = d.iw * xs, sw = d.sw;
   const uint8_t* top = xc + (oy * d.sh - d.ph) * rs;
   for (int64_t ox = ox_lo; ox < ox_hi; ++ox) {

@@ -142,8 +142,8 @@ __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, i
         const __m512i ae = _mm512_and_si512(av, low_bytes), ao = _mm512_srli_epi16(av, 8);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v)
-          acc[r][v] = _mm512_add_epi32(
-              acc[r][v], _mm512_add_epi32(_mm512_madd_epi16(ae, be[v]), _mm512_madd_epi16(ao, bo[v])));
+          acc[r][v] = _mm512_add_epi32(acc[r][v], _mm512_add_epi32(_mm512_madd_epi16(ae, be[v]),
+                                                                   _mm512_madd_epi16(ao, bo[v])));
       }
     }
   }
@@ -212,9 +212,8 @@ constexpr int kMaxTaps = 25;
 // lanes whose high int16 is 0, so vpmaddwd on (x - zx) (in [-255, 255]) gives the exact
 // product in each lane.
 template <bool FULL, bool INTERIOR>
-inline __m512i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox,
-                     int64_t ky0, int64_t ky1, const __m512i* w, __m512i acc, __mmask16 mask,
-                     __m512i zx) {
+inline __m512i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox, int64_t ky0,
+                     int64_t ky1, const __m512i* w, __m512i acc, __mmask16 mask, __m512i zx) {
   const int64_t xs = d.x_stride, ix0 = ox * d.sw - d.pw;
   for (int64_t ky = ky0; ky < ky1; ++ky) {
     const uint8_t* row = xc + (oy * d.sh - d.ph + ky * d.dh) * d.iw * xs;
@@ -235,8 +234,8 @@ inline __m512i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
 // (bias - zx * sum w, equal to the reference's sum of (x - zx) * w modulo 2^32).
 template <int K, bool FULL>
 inline void interior(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox_lo,
-                     int64_t ox_hi, const __m512i* wt, __m512i start, const Rq& q,
-                     const Bounds& bd, __mmask16 mask, uint8_t* yc) {
+                     int64_t ox_hi, const __m512i* wt, __m512i start, const Rq& q, const Bounds& bd,
+                     __mmask16 mask, uint8_t* yc) {
   __m512i w[K * K];
 #pragma GCC unroll 25
   for (int t = 0; t < K * K; ++t) w[t] = wt[t];

@@ -62,8 +62,8 @@ void q8_dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
           }
         }
         for (int64_t i = 0; i < n; ++i)
-          y[c0 + i] = static_cast<uint8_t>(
-              quant::requantize(acc[i], d.mult[c0 + i], d.zy, d.lo, d.hi));
+          y[c0 + i] =
+              static_cast<uint8_t>(quant::requantize(acc[i], d.mult[c0 + i], d.zy, d.lo, d.hi));
       }
     }
 }

@@ -1,7 +1,7 @@
-// The avx512 level's int8 kernels: body/q8_x86_512.hpp with AVX-512BW vpmaddwd on int16-widened bytes (no VNNI),
-// compiled with this folder's flags (see CMakeLists.txt).
-// GCC 12's AVX-512 intrinsics read a deliberately uninitialized __Y (GCC PR 105593), which
-// -Wuninitialized / -Wmaybe-uninitialized report at the header's lines once inlined.
+// The avx512 level's int8 kernels: body/q8_x86_512.hpp with AVX-512BW vpmaddwd on int16-widened
+// bytes (no VNNI), compiled with this folder's flags (see CMakeLists.txt). GCC 12's AVX-512
+// intrinsics read a deliberately uninitialized __Y (GCC PR 105593), which -Wuninitialized /
+// -Wmaybe-uninitialized report at the header's lines once inlined.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"

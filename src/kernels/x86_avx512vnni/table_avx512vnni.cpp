@@ -1,6 +1,6 @@
 // The avx512vnni level: the avx512 level's fp32 kernels (its table, copied) with int8 kernels that
-// use AVX512-VNNI vpdpbusd (q8_avx512vnni.cpp, compiled with this folder's flags; see CMakeLists.txt).
-// This file holds no kernel code, so it builds with the baseline flags.
+// use AVX512-VNNI vpdpbusd (q8_avx512vnni.cpp, compiled with this folder's flags; see
+// CMakeLists.txt). This file holds no kernel code, so it builds with the baseline flags.
 #include "kernels/kernels.hpp"
 
 namespace lithe::kernels::avx512vnni {

@@ -80,76 +80,127 @@ Tensor scalar(DType dt, T v) {
 // below 2^31 in the int32 accumulators.
 constexpr int64_t kMaxReduction = (int64_t{1} << 31) / (255 * 128);
 
+// The node kinds the quantizer turns into INT8.
+enum class QKind { kNone, kConv, kGemm, kMaxPool };
+
 class Quantizer {
  public:
   Quantizer(ir::Graph& g, const std::map<std::string, quant::Histogram>& hist,
             const QuantizeOptions& opts)
-      : g_(g), hist_(hist), opts_(opts), rw_(g) {}
+      : g_(g), hist_(hist), opts_(opts), rw_(g), kind_(g.nodes.size(), QKind::kNone) {}
 
   std::vector<LayerPrecision> run() {
     std::vector<LayerPrecision> report;
-    std::vector<char> quantized(g_.nodes.size(), 0);
+    // In topological order: a max pool is INT8 when its input comes from an INT8 node.
     for (size_t n = 0; n < g_.nodes.size(); ++n) {
       const ir::Node& node = g_.nodes[n];
-      std::string why = eligible(node);
-      if (why.empty()) quantized[n] = 1;
+      std::string why = eligible(node, &kind_[n]);
       report.push_back({node.name, why.empty() ? "int8" : "fp32", why});
     }
-    // Quantize in topological order; a conv reads the uint8 form of its input: the output of
-    // a quantized producer, or a QuantizeLinear of a float value (made once per value).
-    for (size_t n = 0; n < g_.nodes.size(); ++n)
-      if (quantized[n]) quantize_conv(n, quantized);
+    // Each INT8 node reads the uint8 form of its input: the output of an INT8 producer, or a
+    // QuantizeLinear of a float value (made once per value).
+    for (size_t n = 0; n < g_.nodes.size(); ++n) {
+      if (kind_[n] == QKind::kConv) quantize_conv(n);
+      if (kind_[n] == QKind::kGemm) quantize_gemm(n);
+      if (kind_[n] == QKind::kMaxPool) quantize_pool(n);
+    }
     if (rw_.empty()) return report;
     rw_.apply(g_);
     return report;
   }
 
  private:
+  const ir::Value& val(int v) const { return g_.values[static_cast<size_t>(v)]; }
+
   const quant::Histogram* hist_of(int v) const {
-    auto it = hist_.find(g_.values[static_cast<size_t>(v)].name);
+    auto it = hist_.find(val(v).name);
     return it == hist_.end() ? nullptr : &it->second;
   }
 
   bool f32_static(int v) const {
-    if (v < 0) return false;
-    const ir::TensorType& t = g_.values[static_cast<size_t>(v)].type;
-    return t.dtype == DType::kFloat32 && t.fully_known();
+    return v >= 0 && val(v).type.dtype == DType::kFloat32 && val(v).type.fully_known();
   }
 
-  // Empty when node can run as INT8, else why not.
-  std::string eligible(const ir::Node& n) const {
+  static bool finite(const Tensor& t) {
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(t.data<float>()[i])) return false;
+    return true;
+  }
+
+  // The INT8 kind of node n, or kNone with why not.
+  std::string eligible(const ir::Node& n, QKind* kind) const {
     if (opts_.keep_fp32.count(n.name)) return "kept in fp32 (mixed precision)";
-    if (n.domain != "lithe" || n.op_type != "ConvNhwc") return "no int8 kernel";
-    if (n.inputs.size() < 2 || n.outputs.size() != 1) return "no int8 kernel";
-    if (n.attrs.count("weight_layout")) return "weights already packed";
+    const bool lithe = n.domain == "lithe";
+    if (lithe && n.op_type == "MaxPoolNhwc") {
+      const int x = n.inputs.empty() ? -1 : n.inputs[0];
+      const int p = x >= 0 ? val(x).producer : -1;
+      if (p < 0 || kind_[static_cast<size_t>(p)] == QKind::kNone || n.outputs.size() != 1)
+        return "input not int8";
+      *kind = QKind::kMaxPool;
+      return {};
+    }
+    const bool conv = lithe && n.op_type == "ConvNhwc";
+    const bool gemm = (lithe || n.domain.empty()) && n.op_type == "Gemm";
+    if ((!conv && !gemm) || n.inputs.size() < 2 || n.outputs.size() != 1) return "no int8 kernel";
     const int x = n.inputs[0], w = n.inputs[1], y = n.outputs[0];
     const int b = n.inputs.size() > 2 ? n.inputs[2] : -1, z = n.inputs.size() > 3 ? n.inputs[3] : -1;
     const Tensor* wt = passes::constant_of(g_, w);
-    if (!wt || wt->dtype() != DType::kFloat32 || wt->rank() != 4) return "weights not constant";
-    if (b >= 0 && !passes::constant_of(g_, b)) return "bias not constant";
+    const Tensor* bt = b >= 0 ? passes::constant_of(g_, b) : nullptr;
+    if (!wt || wt->dtype() != DType::kFloat32 || wt->rank() != (conv ? 4 : 2))
+      return "weights not constant";
+    if (b >= 0 && (!bt || bt->dtype() != DType::kFloat32)) return "bias not constant";
     if (!f32_static(x) || !f32_static(y) || (z >= 0 && !f32_static(z))) return "dynamic shapes";
     if (!hist_of(x) || !hist_of(y) || (z >= 0 && !hist_of(z))) return "not calibrated";
+    if (!finite(*wt) || (bt && !finite(*bt))) return "non-finite weights";
     const Shape& ws = wt->shape();
-    if (ws[1] * ws[2] * ws[3] > kMaxReduction) return "reduction too long for int32";
-    for (int64_t i = 0; i < wt->numel(); ++i)
-      if (!std::isfinite(wt->data<float>()[i])) return "non-finite weights";
+    if (conv) {
+      if (n.attrs.count("weight_layout")) return "weights already packed";
+      if (ws[1] * ws[2] * ws[3] > kMaxReduction) return "reduction too long for int32";
+      *kind = QKind::kConv;
+      return {};
+    }
+    // Gemm: Y = A B' + C with A [M, K], B constant, C a constant row of N (or none).
+    const ops::NodeAttrs a(n);
+    if (a.attr_float("alpha", 1.f) != 1.f || a.attr_float("beta", 1.f) != 1.f ||
+        a.attr_int("transA", 0) != 0 || z >= 0 || val(x).type.dims.size() != 2)
+      return "gemm form without an int8 kernel";
+    const int64_t nout = a.attr_int("transB", 0) ? ws[0] : ws[1];
+    if ((bt && bt->numel() != nout) || (a.attr_int("transB", 0) ? ws[1] : ws[0]) > kMaxReduction)
+      return "gemm form without an int8 kernel";
+    *kind = QKind::kGemm;
     return {};
   }
 
+  // The range of value v: its own, or that of the value whose scale a max pool kept.
   quant::QParams params_of(int v) const {
+    auto it = same_params_.find(v);
+    if (it != same_params_.end()) return params_of(it->second);
     return quant::uint8_params(quant::choose_range(*hist_of(v), opts_.method, opts_.percentile));
   }
 
-  // The uint8 form of float value v, with its quantization parameters.
+  // The scale and zero-point constants of float value v (made once per value).
+  std::pair<int, int> param_consts(int v) {
+    auto it = consts_.find(v);
+    if (it != consts_.end()) return it->second;
+    const quant::QParams p = params_of(v);
+    const std::string& name = val(v).name;
+    const int s = rw_.add_constant(name + "/scale", scalar<float>(DType::kFloat32, p.scale));
+    const int z = rw_.add_constant(name + "/zero_point",
+                                   scalar<uint8_t>(DType::kUInt8, static_cast<uint8_t>(p.zero_point)));
+    return consts_[v] = {s, z};
+  }
+
+  int opset() const { return g_.opsets.count("") ? std::max(13, g_.opsets.at("")) : 13; }
+
+  // The uint8 form of float value v.
   int uint8_of(int v) {
     auto it = q_of_.find(v);
     if (it != q_of_.end()) return it->second;
-    const ir::Value& val = g_.values[static_cast<size_t>(v)];
     ir::Node q;
-    q.name = val.name + "/quantize";
+    q.name = val(v).name + "/quantize";
     q.op_type = "QuantizeLinear";
     q.opset = opset();
-    const int qv = rw_.add_value(val.name + "/u8", {DType::kUInt8, true, val.type.dims});
+    const int qv = rw_.add_value(val(v).name + "/u8", {DType::kUInt8, true, val(v).type.dims});
     const auto [sc, zc] = param_consts(v);
     q.inputs = {v, sc, zc};
     q.outputs = {qv};
@@ -158,89 +209,137 @@ class Quantizer {
     return qv;
   }
 
-  int opset() const { return g_.opsets.count("") ? std::max(13, g_.opsets.at("")) : 13; }
-
-  // The scale and zero-point constants of float value v (made once per value).
-  std::pair<int, int> param_consts(int v) {
-    auto it = consts_.find(v);
-    if (it != consts_.end()) return it->second;
-    const quant::QParams p = params_of(v);
-    const std::string& name = g_.values[static_cast<size_t>(v)].name;
-    const int s = rw_.add_constant(name + "/scale", scalar<float>(DType::kFloat32, p.scale));
-    const int z = rw_.add_constant(name + "/zero_point",
-                                   scalar<uint8_t>(DType::kUInt8, static_cast<uint8_t>(p.zero_point)));
-    return consts_[v] = {s, z};
+  // A uint8 value of `dims` (rows of another value, same bytes) made by a Reshape of `from`.
+  int reshaped(int from, const Shape& dims, const std::string& name) {
+    Tensor shape(DType::kInt64, Shape{static_cast<int64_t>(dims.size())});
+    for (size_t i = 0; i < dims.size(); ++i) shape.data<int64_t>()[i] = dims[i];
+    ir::Node r;
+    r.name = name;
+    r.op_type = "Reshape";
+    r.opset = opset();
+    const int out = rw_.add_value(name, {DType::kUInt8, true, dims});
+    r.inputs = {from, rw_.add_constant(name + "/shape", std::move(shape))};
+    r.outputs = {out};
+    rw_.add_node(std::move(r));
+    return out;
   }
 
-  void quantize_conv(size_t n, const std::vector<char>& quantized) {
-    ir::Node node = g_.nodes[n];
-    const int x = node.inputs[0], w = node.inputs[1], y = node.outputs[0];
-    const int b = node.inputs.size() > 2 ? node.inputs[2] : -1;
-    const int z = node.inputs.size() > 3 ? node.inputs[3] : -1;
-    const Tensor& wt = *passes::constant_of(g_, w);
-    const Shape& ws = wt.shape();
-    const int64_t m = ws[0], per = ws[1] * ws[2] * ws[3];
+  // Float value y is now computed as uint8 value yq: INT8 readers take yq; float readers and
+  // the graph outputs get a DequantizeLinear that keeps y's name.
+  void produced_as_uint8(int y, int yq) {
+    q_of_[y] = yq;
+    bool float_use = passes::is_graph_output(g_, y);
+    for (int c : val(y).consumers) {
+      const ir::Node& cn = g_.nodes[static_cast<size_t>(c)];
+      const QKind k = kind_[static_cast<size_t>(c)];
+      // INT8 nodes read y as X (input 0), a conv also as residual Z (input 3).
+      for (size_t i = 0; i < cn.inputs.size(); ++i)
+        if (cn.inputs[i] == y && !(k != QKind::kNone && (i == 0 || (i == 3 && k == QKind::kConv))))
+          float_use = true;
+    }
+    if (!float_use) return;
+    ir::Node d;
+    d.name = val(y).name + "/dequantize";
+    d.op_type = "DequantizeLinear";
+    d.opset = opset();
+    const auto [ys, yz] = param_consts(y);
+    d.inputs = {yq, ys, yz};
+    d.outputs = {y};
+    rw_.add_node(std::move(d));
+  }
+
+  // A QConvNhwc of uint8 input xu (float value x for its scale) with weights w [M, per]
+  // (shape `wshape`, float) and bias, writing uint8 value yu (float value y for its scale).
+  void emit_qconv(const ir::Node& from, std::map<std::string, ir::Attribute> attrs, int xu, int x,
+                  const float* w, const Shape& wshape, const float* bias, int z, int y, int yu) {
+    const int64_t m = wshape[0], per = shape_numel(wshape) / m;
     const quant::QParams xp = params_of(x);
-    Tensor wq(DType::kInt8, ws), wscale(DType::kFloat32, Shape{m});
-    quant::quantize_weights_per_channel(wt.data<float>(), m, per, wq.data<int8_t>(),
-                                        wscale.data<float>());
-    const std::string& base = node.name;
+    Tensor wq(DType::kInt8, wshape), wscale(DType::kFloat32, Shape{m});
+    quant::quantize_weights_per_channel(w, m, per, wq.data<int8_t>(), wscale.data<float>());
     ir::Node q;
-    q.name = base;
+    q.name = from.name;
     q.op_type = "QConvNhwc";
     q.domain = "lithe";
     q.opset = 1;
-    q.attrs = node.attrs;
+    q.attrs = std::move(attrs);
     const auto [xs, xz] = param_consts(x);
     const auto [ys, yz] = param_consts(y);
-    q.inputs = {uint8_of(x), xs, xz, rw_.add_constant(base + "/w_q8", std::move(wq)), -1, ys, yz};
     const float* wsd = wscale.data<float>();
-    q.inputs[4] = rw_.add_constant(base + "/w_scale", std::move(wscale));
-    if (b >= 0 || z >= 0) {
-      Tensor bq(DType::kInt32, Shape{m});
-      const Tensor* bt = b >= 0 ? passes::constant_of(g_, b) : nullptr;
-      for (int64_t c = 0; c < m; ++c)
-        bq.data<int32_t>()[c] =
-            bt ? quant::quantize_bias(bt->data<float>()[c],
-                                      static_cast<double>(xp.scale) * wsd[c])
-               : 0;
-      q.inputs.push_back(rw_.add_constant(base + "/bias_i32", std::move(bq)));
-    }
+    Tensor bq(DType::kInt32, Shape{m});
+    for (int64_t c = 0; c < m; ++c)
+      bq.data<int32_t>()[c] =
+          bias ? quant::quantize_bias(bias[c], static_cast<double>(xp.scale) * wsd[c]) : 0;
+    q.inputs = {xu, xs, xz, rw_.add_constant(from.name + "/w_q8", std::move(wq)), -1, ys, yz};
+    q.inputs[4] = rw_.add_constant(from.name + "/w_scale", std::move(wscale));
+    if (bias || z >= 0) q.inputs.push_back(rw_.add_constant(from.name + "/bias_i32", std::move(bq)));
     if (z >= 0) {
       const auto [zs, zz] = param_consts(z);
       q.inputs.insert(q.inputs.end(), {uint8_of(z), zs, zz});
     }
-    const ir::Value& yv = g_.values[static_cast<size_t>(y)];
-    const int yq = rw_.add_value(yv.name + "/u8", {DType::kUInt8, true, yv.type.dims});
-    q.outputs = {yq};
-    q_of_[y] = yq;
-    rw_.replace_node(static_cast<int>(n), std::move(q));
-    // Float readers of y (and the graph outputs) get a DequantizeLinear.
-    bool float_use = passes::is_graph_output(g_, y);
-    for (int c : yv.consumers) {
-      const ir::Node& cn = g_.nodes[static_cast<size_t>(c)];
-      if (!quantized[static_cast<size_t>(c)]) float_use = true;
-      // A quantized conv reads y as X (index 0) or Z (index 3) only.
-      for (size_t i = 0; i < cn.inputs.size(); ++i)
-        if (cn.inputs[i] == y && i != 0 && i != 3) float_use = true;
-    }
-    if (float_use) {
-      ir::Node d;
-      d.name = yv.name + "/dequantize";
-      d.op_type = "DequantizeLinear";
-      d.opset = opset();
-      d.inputs = {yq, ys, yz};
-      d.outputs = {y};
-      rw_.add_node(std::move(d));
-    }
+    q.outputs = {yu};
+    rw_.replace_node(static_cast<int>(&from - g_.nodes.data()), std::move(q));
+  }
+
+  void quantize_conv(size_t n) {
+    const ir::Node& node = g_.nodes[n];
+    const int x = node.inputs[0], y = node.outputs[0];
+    const int b = node.inputs.size() > 2 ? node.inputs[2] : -1;
+    const int z = node.inputs.size() > 3 ? node.inputs[3] : -1;
+    const Tensor& w = *passes::constant_of(g_, node.inputs[1]);
+    const Tensor* bt = b >= 0 ? passes::constant_of(g_, b) : nullptr;
+    const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
+    emit_qconv(node, node.attrs, uint8_of(x), x, w.data<float>(), w.shape(),
+               bt ? bt->data<float>() : nullptr, z, y, yu);
+    produced_as_uint8(y, yu);
+  }
+
+  // Gemm A [M, K] x B (+ C) as a 1x1 QConvNhwc over [1, 1, M, K] (Reshapes are views).
+  void quantize_gemm(size_t n) {
+    const ir::Node& node = g_.nodes[n];
+    const int x = node.inputs[0], y = node.outputs[0];
+    const int b = node.inputs.size() > 2 ? node.inputs[2] : -1;
+    const Tensor& bmat = *passes::constant_of(g_, node.inputs[1]);
+    const Tensor* bt = b >= 0 ? passes::constant_of(g_, b) : nullptr;
+    const ops::NodeAttrs a(node);
+    const bool trans = a.attr_int("transB", 0) != 0;
+    const int64_t k = trans ? bmat.shape()[1] : bmat.shape()[0];
+    const int64_t nout = trans ? bmat.shape()[0] : bmat.shape()[1];
+    const int64_t rows = val(x).type.dims[0];
+    std::vector<float> w(static_cast<size_t>(nout * k));  // [N, K]
+    for (int64_t o = 0; o < nout; ++o)
+      for (int64_t i = 0; i < k; ++i)
+        w[static_cast<size_t>(o * k + i)] = bmat.data<float>()[trans ? o * k + i : i * nout + o];
+    std::map<std::string, ir::Attribute> attrs;
+    for (const char* keep : {"activation", "activation_params"})
+      if (node.attrs.count(keep)) attrs[keep] = node.attrs.at(keep);
+    const std::string& yn = val(y).name;
+    const int xu = reshaped(uint8_of(x), {1, 1, rows, k}, val(x).name + "/u8_nhwc");
+    const int y4 = rw_.add_value(yn + "/u8_nhwc", {DType::kUInt8, true, {1, 1, rows, nout}});
+    emit_qconv(node, std::move(attrs), xu, x, w.data(), {nout, k, 1, 1},
+               bt ? bt->data<float>() : nullptr, -1, y, y4);
+    produced_as_uint8(y, reshaped(y4, {rows, nout}, yn + "/u8"));
+  }
+
+  // Max pooling on the uint8 values: no rescaling, the output keeps the input's scale.
+  void quantize_pool(size_t n) {
+    ir::Node node = g_.nodes[n];
+    const int x = node.inputs[0], y = node.outputs[0];
+    same_params_[y] = x;
+    const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
+    node.inputs[0] = uint8_of(x);
+    node.outputs = {yu};
+    rw_.replace_node(static_cast<int>(n), std::move(node));
+    produced_as_uint8(y, yu);
   }
 
   ir::Graph& g_;
   const std::map<std::string, quant::Histogram>& hist_;
   const QuantizeOptions& opts_;
   passes::Rewriter rw_;
-  std::map<int, int> q_of_;  // float value -> its uint8 form
+  std::vector<QKind> kind_;
+  std::map<int, int> q_of_;                    // float value -> its uint8 form
   std::map<int, std::pair<int, int>> consts_;  // float value -> its scale, zero point
+  std::map<int, int> same_params_;  // a max pool's output -> its input (same scale)
 };
 
 }  // namespace

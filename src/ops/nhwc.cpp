@@ -12,6 +12,7 @@
 // The reference kernels are plain loops over NHWC indexing with the window geometry of
 // conv_pool_internal.hpp, so they are checked against the NCHW kernels rather than built on
 // them.
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -174,7 +175,9 @@ PoolSetup pool_setup(const NodeAttrs& a, const Shape& xs_in) {
 
 void pool_nhwc_infer(InferContext& ctx) {
   ctx.expect_inputs(1, 1);
-  check_float(ctx, 0, "X");
+  // uint8 max pooling: the quantizer's, on activations whose scale and zero point it keeps.
+  if (!(ctx.node().op_type == "MaxPoolNhwc" && ctx.input_dtype(0) == DType::kUInt8))
+    check_float(ctx, 0, "X");
   if (ctx.num_outputs() != 1) ctx.fail("expected 1 output, got ", ctx.num_outputs());
   const DType t = ctx.input_dtype(0);
   ctx.set_output_unknown(0, t);
@@ -192,6 +195,26 @@ void pool_nhwc_compute(ComputeContext& ctx) {
   const int64_t nb = xs[0], ih = xs[1], iw = xs[2], c = xs[3];
   const int64_t oh = s.g.out[0], ow = s.g.out[1];
   Tensor& y = ctx.output(0);
+  if (kMax && x.dtype() == DType::kUInt8) {  // the largest byte over the taps in the input
+    const uint8_t* xd = x.data<uint8_t>();
+    uint8_t* yd = y.data<uint8_t>();
+    for (int64_t n = 0; n < nb; ++n)
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox)
+          for (int64_t ch = 0; ch < c; ++ch) {
+            uint8_t best = 0;
+            for (int64_t ky = 0; ky < s.g.kernel[0]; ++ky) {
+              const int64_t iy = oy * s.g.strides[0] - s.g.pad_begin[0] + ky * s.g.dilations[0];
+              if (iy < 0 || iy >= ih) continue;
+              for (int64_t kx = 0; kx < s.g.kernel[1]; ++kx) {
+                const int64_t ix = ox * s.g.strides[1] - s.g.pad_begin[1] + kx * s.g.dilations[1];
+                if (ix >= 0 && ix < iw) best = std::max(best, xd[((n * ih + iy) * iw + ix) * c + ch]);
+              }
+            }
+            yd[((n * oh + oy) * ow + ox) * c + ch] = best;
+          }
+    return;
+  }
   visit_float_dtype(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using Acc = compute_t<T>;

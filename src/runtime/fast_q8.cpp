@@ -427,4 +427,79 @@ std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& no
   return st;
 }
 
+namespace {
+
+// uint8 max pooling (the quantizer keeps the scale and zero point through it).
+class Q8PoolStep final : public FastStep {
+ public:
+  explicit Q8PoolStep(const KernelTable& kt) : kt_(kt) {}
+  const char* kind() const override { return "q8-maxpool"; }
+  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    const auto* x = static_cast<const uint8_t*>(vals[static_cast<size_t>(x_)]);
+    auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
+    const int64_t in_img = a_.ih * a_.iw * a_.c, out_img = a_.oh * a_.ow * a_.y_stride;
+    int64_t b, e;
+    static_range(nb_ * a_.oh, t, nt, &b, &e);
+    for (int64_t r = b; r < e;) {
+      const int64_t img = r / a_.oh, oy0 = r % a_.oh, oy1 = std::min(a_.oh, oy0 + (e - r));
+      kernels::Q8PoolArgs a = a_;
+      a.x = x + img * in_img;
+      a.y = y + img * out_img;
+      kt_.q8_pool(a, oy0, oy1);
+      r += oy1 - oy0;
+    }
+  }
+  const KernelTable& kt_;
+  int x_ = -1, y_ = -1;
+  int64_t nb_ = 0;
+  kernels::Q8PoolArgs a_;
+};
+
+}  // namespace
+
+std::unique_ptr<FastStep> make_q8_pool(const ir::Graph& g, const ir::Node& node,
+                                       const KernelTable& kt, const plan::MemoryPlan* plan) {
+  if (node.domain != "lithe" || node.op_type != "MaxPoolNhwc" || node.outputs.size() != 1 ||
+      !kt.q8_pool)
+    return nullptr;
+  const int xv = input_at(node, 0), yv = node.outputs[0];
+  if (!u8_static(g, xv) || !u8_static(g, yv) || (plan && plan->strided(yv))) return nullptr;
+  const Shape& xs = dims_of(g, xv);
+  const Shape& ys = dims_of(g, yv);
+  if (xs[3] != ys[3] || xs[0] != ys[0]) return nullptr;
+  ops::NodeAttrs attrs(node);
+  const std::vector<int64_t> kernel = attrs.attr_ints("kernel_shape", {});
+  if (kernel.size() != 2) return nullptr;
+  ops::conv_pool::WindowOptions opt;
+  opt.ceil_mode = attrs.attr_int("ceil_mode", 0) == 1;
+  opt.pads_below_extent = true;
+  const ops::conv_pool::Geometry geo =
+      ops::conv_pool::forward_geometry(attrs, {xs[1], xs[2]}, kernel, opt);
+  if (geo.out[0] != ys[1] || geo.out[1] != ys[2]) return nullptr;
+  auto s = std::make_unique<Q8PoolStep>(kt);
+  kernels::Q8PoolArgs& a = s->a_;
+  a.ih = xs[1];
+  a.iw = xs[2];
+  a.x_stride = xs[3];
+  a.oh = ys[1];
+  a.ow = ys[2];
+  a.y_stride = ys[3];
+  a.c = xs[3];
+  a.max = true;
+  a.kh = kernel[0];
+  a.kw = kernel[1];
+  a.sh = geo.strides[0];
+  a.sw = geo.strides[1];
+  a.ph = geo.pad_begin[0];
+  a.pw = geo.pad_begin[1];
+  a.dh = geo.dilations[0];
+  a.dw = geo.dilations[1];
+  a.pad_h_end = geo.pad_end[0];
+  a.pad_w_end = geo.pad_end[1];
+  s->x_ = xv;
+  s->y_ = yv;
+  s->nb_ = xs[0];
+  return s;
+}
+
 }  // namespace lithe::runtime

@@ -876,8 +876,10 @@ std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const Ker
   if (node.domain == "lithe") {
     if (node.op_type == "ConvNhwc") return make_conv(g, n, kt, plan, winograd_ok);
     if (node.op_type == "MaxPoolNhwc" || node.op_type == "AveragePoolNhwc" ||
-        node.op_type == "GlobalAveragePoolNhwc")
-      return make_pool(g, node, kt, plan);
+        node.op_type == "GlobalAveragePoolNhwc") {
+      if (auto s = make_pool(g, node, kt, plan)) return s;
+      return make_q8_pool(g, node, kt, plan);
+    }
     if (node.op_type == "Gemm") return make_gemm(g, node, kt);
     if (node.op_type == "MatMul") {
       if (auto s = make_gemm(g, node, kt)) return s;

@@ -214,5 +214,65 @@ TEST(Quantize, KeepsListedNodesInFp32) {
   EXPECT_EQ(report[0].precision, "fp32");
 }
 
+// Conv -> MaxPool -> Conv: the pool runs on the uint8 values (keeping the first conv's scale),
+// with no dequantize / quantize between the convs.
+TEST(Quantize, MaxPoolBetweenConvsStaysInt8) {
+  test::GraphBuilder b;
+  b.input("x", {1, 9, 9, 8});
+  b.constant_tensor("w1", test::random_tensor({16, 8, 3, 3}, 1));
+  b.constant_tensor("w2", test::random_tensor({12, 16, 1, 1}, 2));
+  ir::Node& c1 = b.node("ConvNhwc", {"x", "w1"}, {"a"});
+  c1.domain = "lithe";
+  c1.opset = 1;
+  c1.attrs["pads"] = test::GraphBuilder::ints({1, 1, 1, 1});
+  c1.attrs["activation"] = test::GraphBuilder::s("Relu");
+  ir::Node& p = b.node("MaxPoolNhwc", {"a"}, {"p"});
+  p.domain = "lithe";
+  p.opset = 1;
+  p.attrs["kernel_shape"] = test::GraphBuilder::ints({3, 3});
+  p.attrs["strides"] = test::GraphBuilder::ints({2, 2});
+  p.attrs["pads"] = test::GraphBuilder::ints({1, 1, 1, 1});
+  ir::Node& c2 = b.node("ConvNhwc", {"p", "w2"}, {"y"});
+  c2.domain = "lithe";
+  c2.opset = 1;
+  b.output("y");
+  auto fp32 = b.build();
+  auto g = std::make_shared<ir::Graph>(*fp32);
+  const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
+  const auto report = build::quantize_graph(*g, hist, {});
+  ASSERT_EQ(report.size(), 3u);
+  for (const auto& l : report) EXPECT_EQ(l.precision, "int8") << l.node << ": " << l.reason;
+  EXPECT_EQ(count_op(*g, "QConvNhwc"), 2);
+  EXPECT_EQ(count_op(*g, "QuantizeLinear"), 1);    // the input
+  EXPECT_EQ(count_op(*g, "DequantizeLinear"), 1);  // the output
+  test::check_fast_node(g, "p/u8", "q8-maxpool", test::supported_isas(), expect_same_bytes);
+  test::check_fast_node(g, "y/u8", "q8-conv-gemm", test::supported_isas(), expect_same_bytes);
+  const auto in = test::seeded_inputs(*fp32, 5u);
+  EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.995);
+}
+
+// Gemm (A [M, K] x B' + C) as a 1x1 QConvNhwc between Reshapes, for both B layouts.
+TEST(Quantize, GemmAsPointwiseConv) {
+  for (int trans : {0, 1}) {
+    SCOPED_TRACE("transB " + std::to_string(trans));
+    test::GraphBuilder b;
+    b.input("x", {3, 40});
+    b.constant_tensor("w", test::random_tensor(trans ? Shape{10, 40} : Shape{40, 10}, 4));
+    b.constant_tensor("c", test::random_tensor({10}, 5));
+    ir::Node& n = b.node("Gemm", {"x", "w", "c"}, {"y"});
+    n.attrs["transB"] = test::GraphBuilder::i(trans);
+    b.output("y");
+    auto fp32 = b.build();
+    auto g = std::make_shared<ir::Graph>(*fp32);
+    const auto hist = build::calibrate(*g, samples_for(*g, 32), 1);  // 30 outputs a sample
+    const auto report = build::quantize_graph(*g, hist, {});
+    ASSERT_EQ(count_op(*g, "QConvNhwc"), 1);
+    EXPECT_EQ(report[0].precision, "int8");
+    test::check_fast_node(g, "y/u8_nhwc", "q8-conv-gemm", test::supported_isas(), expect_same_bytes);
+    const auto in = test::seeded_inputs(*fp32, 8u);
+    EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.995);
+  }
+}
+
 }  // namespace
 }  // namespace lithe

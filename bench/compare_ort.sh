@@ -5,7 +5,10 @@
 #   bench/compare_ort.sh [--threads "1 2"] [--rounds R] [--runs N] [--warmup W]
 #                        [--models "resnet50 mobilenet_v2 ..."] [--quick]
 #                        [--lithe PATH] [--kernels-bench PATH] [--peak GFLOPS]
-#                        [--cache DIR] [--work DIR]
+#                        [--cache DIR] [--work DIR] [--build-args "LITHE BUILD FLAGS"]
+#
+# --build-args passes flags to `lithe build`, e.g. an INT8 engine against ONNX Runtime FP32:
+#   bench/compare_ort.sh --build-args "--precision int8 --calib random --calib-samples 8"
 #
 # Per model: `lithe build MODEL -o ENGINE [--input-shape ...]` once, `lithe run ENGINE
 # --profile` once for the model's MACs, then for each thread count T, R rounds of one lithe

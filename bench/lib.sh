@@ -24,6 +24,7 @@ CACHE="${LITHE_MODELS_CACHE:-$REPO/models-cache}"
 WORK=""
 MODELS=""
 THREADS="1 2"
+BUILD_ARGS=""  # extra `lithe build` flags, e.g. "--precision int8 --calib random --calib-samples 8"
 
 # parse_common "$@": consumes the common options; the rest is left in REST (array).
 parse_common() {
@@ -33,6 +34,7 @@ parse_common() {
       --lithe) LITHE="$2"; shift 2 ;;
       --cache) CACHE="$2"; shift 2 ;;
       --work) WORK="$2"; shift 2 ;;
+      --build-args) BUILD_ARGS="$2"; shift 2 ;;
       --models) MODELS="$2"; shift 2 ;;
       --threads) THREADS="$2"; shift 2 ;;
       *) REST+=("$1"); shift ;;
@@ -81,6 +83,8 @@ build_engine() {
   local m="$1" s
   local cmd=("$LITHE" build "$CACHE/models/$m.onnx" -o "$WORK/$m.lithe")
   for s in $(shape_args "$m"); do cmd+=(--input-shape "$s"); done
+  # shellcheck disable=SC2206
+  [ -n "$BUILD_ARGS" ] && cmd+=($BUILD_ARGS)
   "${cmd[@]}" >"$WORK/$m.build.log" 2>&1
 }
 

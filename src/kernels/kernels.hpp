@@ -202,6 +202,8 @@ struct Q8FloatOutArgs {
   uint8_t* y = nullptr;  ///< [n]
 };
 using Q8FloatOutFn = void (*)(const Q8FloatOutArgs&);
+/// QuantizeLinear of n floats to uint8 with one scale and zero point (quant::quantize_value).
+using Q8QuantizeFn = void (*)(const float* x, int64_t n, float scale, int32_t zp, uint8_t* y);
 /// The scalar form (the portable level's, and the vector levels' for tails and the
 /// transcendental activations).
 void q8_float_out_scalar(const Q8FloatOutArgs& a, int64_t j0, int64_t j1);
@@ -222,6 +224,7 @@ struct KernelTable {
   Q8DwConvFn q8_dwconv;
   Q8PoolFn q8_pool;  ///< the base level's (body/q8_pool.hpp) at the VNNI levels too
   Q8FloatOutFn q8_float_out;  ///< the base level's (body/q8_out.hpp) at the VNNI levels too
+  Q8QuantizeFn q8_quantize;   ///< likewise
 };
 
 /// The table of `isa` (which must be supported: see isa_supported).

@@ -39,10 +39,10 @@ class QConvStep final : public FastStep {
 
   int64_t scratch_floats() const override {
     if (kind_ == Kind::kDepthwise) return out_.float_path ? c_ + 16 : 0;
-    int64_t bytes = 0;
-    if (kind_ == Kind::kIm2col || !direct_) bytes += tm_ * k4_ + 64;
+    // The A tile (rows copied or gathered), then the float path's int32 sums (see run()).
+    int64_t bytes = a_tile_bytes();
     if (out_.float_path) bytes += tm_ * pchunk_ * kPanel * 4;
-    return (bytes + 3) / 4 + 16;
+    return (bytes + 3) / 4;
   }
   int64_t macs() const override { return macs_; }
   std::vector<int> packed_constants() const override { return {w_}; }
@@ -63,7 +63,7 @@ class QConvStep final : public FastStep {
     int64_t b, e;
     static_range(nb_ * group_ * mt * pc, t, nt, &b, &e);
     auto* abuf = reinterpret_cast<uint8_t*>(scratch);
-    auto* acc = reinterpret_cast<int32_t*>(abuf + ((tm_ * k4_ + 64 + 63) / 64) * 64);
+    auto* acc = reinterpret_cast<int32_t*>(abuf + a_tile_bytes());
     int64_t built = -1;
     for (int64_t task = b; task < e; ++task) {
       const int64_t pi = task % pc, rest = task / pc;
@@ -116,6 +116,8 @@ class QConvStep final : public FastStep {
       }
     }
   }
+
+  int64_t a_tile_bytes() const { return (tm_ * k4_ + 64 + 63) / 64 * 64; }
 
   // Rows [m0, m1) of this image's (and group's) A: pixel r's input channels (1x1 with a
   // channel count the kernel cannot read in place) or its receptive field in (ky, kx, c) order,
@@ -380,10 +382,10 @@ class QuantStep final : public FastStep {
     }
     const auto* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);
     auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
-    for (int64_t i = b; i < e; ++i)
-      y[i] = static_cast<uint8_t>(quant::quantize_value(x[i], scale_, zp_, 0, 255));
+    if (e > b) kt_->q8_quantize(x + b, e - b, scale_, zp_, y + b);
   }
 
+  const KernelTable* kt_ = nullptr;
   bool dequant_ = false;
   int x_ = -1, y_ = -1;
   int64_t n_ = 0;
@@ -394,7 +396,8 @@ class QuantStep final : public FastStep {
 
 }  // namespace
 
-std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& node) {
+std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& node,
+                                          const KernelTable& kt) {
   const bool dequant = node.op_type == "DequantizeLinear";
   if (!node.domain.empty() || (!dequant && node.op_type != "QuantizeLinear")) return nullptr;
   if (node.inputs.size() != 3 || node.outputs.size() != 1 || node.attrs.count("axis") ||
@@ -416,6 +419,7 @@ std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& no
   const float scale = s->data<float>()[0];
   if (!(scale > 0) || !std::isfinite(scale)) return nullptr;  // the reference kernel reports it
   auto st = std::make_unique<QuantStep>();
+  st->kt_ = &kt;
   st->dequant_ = dequant;
   st->x_ = x;
   st->y_ = y;

@@ -894,7 +894,7 @@ std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const Ker
     if (node.op_type == "MatMul") return make_batched_matmul(g, node, kt);
   }
   if (auto s = make_resize_step(g, n, kt)) return s;
-  if (auto s = make_quant_step(g, node)) return s;
+  if (auto s = make_quant_step(g, node, kt)) return s;
   if (auto s = make_copy_step(g, n)) return s;
   if (auto s = make_norm_step(g, n)) return s;
   return make_elementwise_step(g, n);

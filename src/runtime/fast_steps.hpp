@@ -49,7 +49,8 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
 std::unique_ptr<FastStep> make_q8_pool(const ir::Graph& g, const ir::Node& node,
                                        const kernels::KernelTable& kt, const plan::MemoryPlan* plan);
 /// fast_q8.cpp: QuantizeLinear / DequantizeLinear with one scale and uint8 zero point.
-std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& node);
+std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& node,
+                                          const kernels::KernelTable& kt);
 /// fast_copy.cpp: Concat, Split (any axis), ConstantOfShape.
 std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n);
 

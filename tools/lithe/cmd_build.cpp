@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 
 #include "builder/build.hpp"
 #include "common.hpp"
@@ -57,6 +58,21 @@ build::CalibrationOptions calibration(const BuildArgs& a, const ProgressBar& bar
     const ir::Value& v = g.values[static_cast<size_t>(g.inputs[0])];
     TensorInfo in{v.name, v.type.dtype, v.type.dims, v.type.has_shape};
     std::vector<std::vector<Tensor>> samples;
+    if (a.calib.size() == 1 && a.calib[0] == "random") {
+      // As trtexec without calibration data: the speed of an INT8 engine, not its accuracy.
+      std::fprintf(stderr, "lithe: note: calibrating on random N(0, 1) inputs: the engine's "
+                           "accuracy says nothing about real data\n");
+      if (v.type.dtype != DType::kFloat32 || !v.type.fully_known())
+        fail("--calib random needs a float32 input with a known shape");
+      std::mt19937 rng(1);
+      std::normal_distribution<float> normal;
+      for (int i = 0; i < a.calib_samples; ++i) {
+        Tensor t(DType::kFloat32, v.type.dims);
+        for (int64_t k = 0; k < t.numel(); ++k) t.data<float>()[k] = normal(rng);
+        samples.push_back({std::move(t)});
+      }
+      return samples;
+    }
     for (Tensor& t : load_calibration(a.calib, pre, layout_given, in, a.calib_samples))
       samples.push_back({std::move(t)});
     return samples;
@@ -112,7 +128,8 @@ void add_build_command(CLI::App& app) {
                   "(decoded to fp32 at load; outputs within ~1e-4 of fp32); int8: convs "
                   "quantized after calibration on --calib data");
   cmd->add_option("--calib", args->calib,
-                  "INT8 calibration data: a folder (searched recursively) or image/.npy files");
+                  "INT8 calibration data: a folder (searched recursively) or image/.npy files; "
+                  "'random' for N(0, 1) inputs (speed tests only)");
   cmd->add_option("--calib-method", args->calib_method,
                   "How ranges are chosen: minmax (default), percentile, entropy or mse");
   cmd->add_option("--calib-percentile", args->calib_percentile,

@@ -26,6 +26,7 @@ const KernelTable& table() {
                              q8_gemm,
                              q8_dwconv,
                              q8pool_body::q8_pool,
-                             q8out_body::q8_float_out};
+                             q8out_body::q8_float_out,
+                             q8out_body::q8_quantize};
   return t;
 }

@@ -106,6 +106,46 @@ inline void block(const Q8FloatOutArgs& a, int64_t j) {
 }
 #endif
 
+// quant::quantize_value to [0, 255] with internal linkage: an inline function shared with
+// other translation units could be linked as this level's copy into the portable path.
+inline uint8_t quantize1(float x, float scale, int32_t zp) {
+  const float v = std::nearbyint(x / scale) + static_cast<float>(zp);
+  if (!(v >= 0.0f)) return static_cast<uint8_t>(std::isnan(v) ? zp : 0);
+  return static_cast<uint8_t>(v > 255.0f ? 255.0f : v);
+}
+
+// QuantizeLinear of n floats with one scale and zero point (uint8): x / scale rounded half to
+// even, + zero point, NaN to the zero point, saturated — quant::quantize_value per element.
+void q8_quantize(const float* x, int64_t n, float scale, int32_t zp, uint8_t* y) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  const __m512 s = _mm512_set1_ps(scale), z = _mm512_set1_ps(static_cast<float>(zp));
+  const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(255.0f);
+  for (; i + 16 <= n; i += 16) {
+    __m512 v = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + i), s),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_add_ps(v, z);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    v = _mm512_mask_blend_ps(nan, _mm512_min_ps(_mm512_max_ps(v, lo), hi), z);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v)));
+  }
+#elif defined(__AVX2__)
+  const __m256 s = _mm256_set1_ps(scale), z = _mm256_set1_ps(static_cast<float>(zp));
+  const __m256 lo = _mm256_setzero_ps(), hi = _mm256_set1_ps(255.0f);
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x + i), s),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm256_add_ps(v, z);
+    const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+    v = _mm256_blendv_ps(_mm256_min_ps(_mm256_max_ps(v, lo), hi), z, nan);
+    const __m256i q = _mm256_cvtps_epi32(v);
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), _mm_packus_epi16(w, w));
+  }
+#endif
+  for (; i < n; ++i) y[i] = quantize1(x[i], scale, zp);
+}
+
 void q8_float_out(const Q8FloatOutArgs& a) {
   int64_t j = 0;
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))

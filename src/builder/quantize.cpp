@@ -175,7 +175,11 @@ class Quantizer {
   quant::QParams params_of(int v) const {
     auto it = same_params_.find(v);
     if (it != same_params_.end()) return params_of(it->second);
-    return quant::uint8_params(quant::choose_range(*hist_of(v), opts_.method, opts_.percentile));
+    // A model output keeps its whole range whatever the method: clipped scores saturate at
+    // the top code together, and ties make the top-1 arbitrary.
+    const quant::CalibMethod m =
+        passes::is_graph_output(g_, v) ? quant::CalibMethod::kMinMax : opts_.method;
+    return quant::uint8_params(quant::choose_range(*hist_of(v), m, opts_.percentile));
   }
 
   // The scale and zero-point constants of float value v (made once per value).

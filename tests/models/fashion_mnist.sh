@@ -2,9 +2,10 @@
 # Top-1 of examples/fashion_mnist_cnn.onnx (scripts/train_fashion_mnist.py) on the 10,000
 # Fashion-MNIST test images, through `lithe build` and `lithe eval --json`:
 #
-#   fashion_mnist.sh [--ort-tolerance P] LITHE_BIN CACHE_DIR MIN_TOP1 [BUILD_ARGS...]
+#   fashion_mnist.sh [--ort-tolerance P] [--calib N] LITHE_BIN CACHE_DIR MIN_TOP1 [BUILD_ARGS...]
 #
-# BUILD_ARGS go to `lithe build` (e.g. --precision fp16). Passes when top-1 >= MIN_TOP1 (a
+# BUILD_ARGS go to `lithe build` (e.g. --precision fp16). --calib N writes the first N
+# training images (cached like the test set) and adds `--calib DIR` to them (INT8 builds). Passes when top-1 >= MIN_TOP1 (a
 # fraction, e.g. 0.89) and, when ONNX Runtime is installed (tests/models/node_modules, see
 # README.md), when it is within P points (default 0.1) of ONNX Runtime's top-1 on the FP32
 # ONNX model; without ONNX Runtime that check is skipped and said so.
@@ -19,12 +20,13 @@ PY="${PYTHON:-/usr/bin/python3}"
 MODEL="${FASHION_MNIST_MODEL:-$SRC/examples/fashion_mnist_cnn.onnx}"
 
 ORT_TOL=0.1
-if [ "${1:-}" = "--ort-tolerance" ]; then
-  ORT_TOL="$2"
+CALIB_N=0
+while [ "${1:-}" = "--ort-tolerance" ] || [ "${1:-}" = "--calib" ]; do
+  [ "$1" = "--ort-tolerance" ] && ORT_TOL="$2" || CALIB_N="$2"
   shift 2
-fi
+done
 if [ $# -lt 3 ]; then
-  echo "usage: fashion_mnist.sh [--ort-tolerance P] LITHE_BIN CACHE_DIR MIN_TOP1 [BUILD_ARGS...]" >&2
+  echo "usage: fashion_mnist.sh [--ort-tolerance P] [--calib N] LITHE_BIN CACHE_DIR MIN_TOP1 [BUILD_ARGS...]" >&2
   exit 2
 fi
 LITHE="$1"
@@ -47,6 +49,17 @@ if [ "$(cat "$DATA/stamp" 2>/dev/null)" != "$stamp" ]; then
   "$PY" "$SRC/scripts/fashion_mnist_data.py" "$DATA" --split test >/dev/null
   echo "$stamp" >"$DATA/stamp"
 fi
+CALIB_ARGS=()
+if [ "$CALIB_N" != 0 ]; then
+  CALIB="$CACHE/calib-$CALIB_N"
+  cstamp="$(sha256sum "$SRC/scripts/fashion_mnist_data.py" | cut -c1-16) train $CALIB_N"
+  if [ "$(cat "$CALIB/stamp" 2>/dev/null)" != "$cstamp" ]; then
+    rm -rf "$CALIB"
+    "$PY" "$SRC/scripts/fashion_mnist_data.py" "$CALIB" --split train --count "$CALIB_N" >/dev/null
+    echo "$cstamp" >"$CALIB/stamp"
+  fi
+  CALIB_ARGS=(--calib "$CALIB")
+fi
 
 # ONNX Runtime's top-1 on the FP32 model, cached by the model's and the script's hashes.
 ort_top1=""
@@ -61,7 +74,7 @@ if command -v node >/dev/null 2>&1 && [ -d "$HERE/node_modules/onnxruntime-node"
 fi
 flock -u 9
 
-"$LITHE" build "$MODEL" -o "$T/model.lithe" "$@" >"$T/build.log" 2>&1 ||
+"$LITHE" build "$MODEL" -o "$T/model.lithe" "$@" "${CALIB_ARGS[@]+"${CALIB_ARGS[@]}"}" >"$T/build.log" 2>&1 ||
   { cat "$T/build.log"; echo "FAIL: lithe build $* failed" >&2; exit 1; }
 start=$(date +%s.%N)
 "$LITHE" eval "$T/model.lithe" --data "$DATA" --labels "$DATA/labels.txt" --json \

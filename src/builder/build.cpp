@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -487,9 +488,21 @@ std::string format_report(const std::string& report_json, const std::string& lay
                 mib(m.value("sum_intermediate_bytes", int64_t{0})),
                 mib(m.value("weight_bytes", int64_t{0})));
   os << line;
-  if (r.contains("precision") && r["precision"].is_string() && r["precision"] != "fp32")
-    os << "precision: " << r["precision"].get<std::string>() << " (" << r.value("fp16_constants", 0)
+  const std::string precision = r.value("precision", "fp32");
+  if (precision == "fp16")
+    os << "precision: fp16 (" << r.value("fp16_constants", 0)
        << " constants stored in half precision)\n";
+  if (precision == "int8" && r.contains("int8") && r["int8"].is_object()) {
+    const json& q = r["int8"];
+    os << "precision: int8 (" << q.value("quantized", 0) << " layers, "
+       << q.value("method", std::string("?")) << " calibration)";
+    // The nodes left in fp32, counted by reason (the layer table names them).
+    std::map<std::string, int> why;
+    if (q.contains("fp32_nodes") && q["fp32_nodes"].is_array())
+      for (const auto& n : q["fp32_nodes"]) ++why[n.value("reason", std::string("?"))];
+    for (const auto& [reason, count] : why) os << "; " << count << " fp32: " << reason;
+    os << "\n";
+  }
   std::snprintf(line, sizeof line,
                 "        %d nodes in place, %d concats elided, %d of %d concat inputs written "
                 "straight into their slices, %d reshapes/splits as views\n",

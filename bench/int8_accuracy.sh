@@ -3,7 +3,7 @@
 #
 #   bench/int8_accuracy.sh [--quick] [--check] [--methods "minmax entropy percentile mse"]
 #                          [--models "ppocr_cls ppocr_det blazeface"] [--lithe PATH]
-#                          [--cache DIR] [--work DIR]
+#                          [--cache DIR] [--work DIR] [--face-min-cos C]
 #
 # Regenerates the image sets with scripts/make_int8_data.py (seeded: the same files every
 # run) under WORK/data, builds an FP32 engine and one INT8 engine per method (calibrated on
@@ -13,11 +13,11 @@
 #   ppocr_det  cosine of the INT8 probability map with the FP32 one (mean, worst image)
 #   blazeface  cosine of each of the 4 outputs with FP32 (mean over the images; worst)
 # Sets (test / calibration): full cls 500/100, det 10/20, face 100/50; --quick (the ctest)
-# cls 200/60, det 3/6, face 40/30, and only the methods named by --methods (default there:
-# the ones the checks use).
+# cls 300/100, det 4/10, face 60/50, and only the methods named by --methods (default there:
+# mse and percentile, the best ones on these models).
 # --check: exit 1 unless every target holds for the best method of each model:
 #   cls INT8 top-1 >= FP32 top-1 - CLS_POINTS (1.0; --quick 1.5), det mean cosine >= MIN_COS
-#   (0.99; --quick 0.985), every blazeface output's mean cosine >= MIN_COS.
+#   (0.99; --quick 0.985), every blazeface output's mean cosine >= --face-min-cos (MIN_COS).
 # Exit 2 on bad usage, 77 when models-cache lacks a model (so ctest reports a skip).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,6 +26,7 @@ PY=/usr/bin/python3
 QUICK=0
 CHECK=0
 METHODS=""
+FACE_MIN_COS=""
 parse_common "$@"
 set -- "${REST[@]+"${REST[@]}"}"
 while [ $# -gt 0 ]; do
@@ -33,7 +34,8 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1; shift ;;
     --check) CHECK=1; shift ;;
     --methods) METHODS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --face-min-cos) FACE_MIN_COS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -47,14 +49,15 @@ done
 $PY -c "import PIL, numpy" 2>/dev/null || die "$PY lacks Pillow or numpy (apt install python3-pil python3-numpy)"
 NEED_ORT=0 setup_common
 if [ "$QUICK" = 1 ]; then
-  SIZES="cls:200:60 det:3:6 face:40:30"
-  [ -n "$METHODS" ] || METHODS="mse minmax"
+  SIZES="cls:300:100 det:4:10 face:60:50"
+  [ -n "$METHODS" ] || METHODS="mse percentile"
   CLS_POINTS=1.5; MIN_COS=0.985
 else
   SIZES="cls:500:100 det:10:20 face:100:50"
   [ -n "$METHODS" ] || METHODS="minmax entropy percentile mse"
   CLS_POINTS=1.0; MIN_COS=0.99
 fi
+[ -n "$FACE_MIN_COS" ] || FACE_MIN_COS="$MIN_COS"
 for meth in $METHODS; do
   case "$meth" in minmax|entropy|percentile|mse) ;; *) die "unknown method $meth" ;; esac
 done
@@ -102,18 +105,21 @@ for m in $MODELS; do
         >"$RES/$m.$meth.build.log" 2>&1; then
       echo "$m $meth: INT8 build failed (see $RES/$m.$meth.build.log)"; fail=1; continue
     fi
-    if ! "$LITHE" eval "$WORK/$m.$meth.lithe" --data "$DATA/$kind/test" "${prep[@]}" \
-        --reference "$WORK/$m.fp32.lithe" --json >"$RES/$m.$meth.json" 2>"$RES/$m.$meth.eval.log"; then
-      echo "$m $meth: INT8 eval failed, exit $? (see $RES/$m.$meth.eval.log)"; fail=1
+    "$LITHE" eval "$WORK/$m.$meth.lithe" --data "$DATA/$kind/test" "${prep[@]}" \
+      --reference "$WORK/$m.fp32.lithe" --json >"$RES/$m.$meth.json" 2>"$RES/$m.$meth.eval.log"
+    rc=$?
+    if [ $rc -ne 0 ]; then
+      echo "$m $meth: INT8 eval failed, exit $rc (see $RES/$m.$meth.eval.log)"; fail=1
       rm -f "$RES/$m.$meth.json"
     fi
   done
 done
 
-$PY - "$RES" "$CHECK" "$CLS_POINTS" "$MIN_COS" "$MODELS" "$METHODS" "$fail" <<'EOF'
+$PY - "$RES" "$CHECK" "$CLS_POINTS" "$MIN_COS" "$MODELS" "$METHODS" "$fail" "$FACE_MIN_COS" <<'EOF'
 import json, os, sys
 res, check, cls_points, min_cos = sys.argv[1], sys.argv[2] == "1", float(sys.argv[3]), float(sys.argv[4])
 models, methods, fail = sys.argv[5].split(), sys.argv[6].split(), sys.argv[7] == "1"
+face_min_cos = float(sys.argv[8])
 
 def load(name):
     p = os.path.join(res, name + ".json")
@@ -149,7 +155,7 @@ for m in models:
             else:
                 print(f"{m:10} {meth:10} {metric + ' (lowest output)':34} {1:8.4f} {min(means):8.4f}  per output "
                       + ", ".join(f"{o['name']} {c:.4f} (worst {w:.4f})" for o, c, w in zip(outs, means, worst)))
-            ok = min(means) >= min_cos
+            ok = min(means) >= (face_min_cos if m == "blazeface" else min_cos)
             score = min(means)
         if best is None or score > best[1]:
             best = (meth, score, ok)
@@ -157,8 +163,11 @@ for m in models:
         bad.append(f"{m}: no INT8 result")
     elif not best[2]:
         what = (f"INT8 top-1 {best[1]:.2f}% more than {cls_points} points under FP32"
-                if m == "ppocr_cls" else f"lowest mean cosine {best[1]:.4f} < {min_cos}")
+                if m == "ppocr_cls" else
+                f"lowest mean cosine {best[1]:.4f} < {face_min_cos if m == 'blazeface' else min_cos}")
         bad.append(f"{m}: best method {best[0]}: {what}")
+    elif m == "blazeface" and face_min_cos < min_cos and best[1] < min_cos:
+        print(f"{m}: lowered floor {face_min_cos} met by {best[0]}; the target {min_cos} is missed")
     else:
         print(f"{m}: target met by {best[0]}")
 if fail:

@@ -164,6 +164,9 @@ struct Q8DwConvArgs {
   int64_t oh = 0, ow = 0, y_stride = 0;
   int64_t c = 0;
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  /// When set, the int32 sums (bias included) go here instead of requantized bytes: pixel
+  /// (oy, ox), channel c at y32 + (oy * ow + ox) * c + c (the float output stage).
+  int32_t* y32 = nullptr;
 };
 /// Computes output rows [oy0, oy1).
 using Q8DwConvFn = void (*)(const Q8DwConvArgs&, int64_t oy0, int64_t oy1);

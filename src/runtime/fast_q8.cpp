@@ -38,7 +38,7 @@ class QConvStep final : public FastStep {
   QConvStep(const KernelTable& kt, Kind kind) : kt_(kt), kind_(kind) {}
 
   int64_t scratch_floats() const override {
-    if (kind_ == Kind::kDepthwise) return out_.float_path ? c_ + 16 : 0;
+    if (kind_ == Kind::kDepthwise) return out_.float_path ? ow_ * c_ : 0;  // a row's sums
     // The A tile (rows copied or gathered), then the float path's int32 sums (see run()).
     int64_t bytes = a_tile_bytes();
     if (out_.float_path) bytes += tm_ * pchunk_ * kPanel * 4;
@@ -164,26 +164,17 @@ class QConvStep final : public FastStep {
   }
 
   // One output row of a depthwise conv with the float output stage (residual input or an
-  // activation that is not a clamp): each pixel's int32 sums, then the output stage.
-  void dw_float_row(const kernels::Q8DwConvArgs& d, int64_t oy, const uint8_t* z,
+  // activation that is not a clamp): the kernel's int32 sums, then the output stage per pixel.
+  void dw_float_row(const kernels::Q8DwConvArgs& dw, int64_t oy, const uint8_t* z,
                     int32_t* acc) const {
+    kernels::Q8DwConvArgs d = dw;
+    d.y32 = acc - oy * d.ow * d.c;
+    kt_.q8_dwconv(d, oy, oy + 1);
     kernels::Q8FloatOutArgs f = fout_;
     f.n = d.c;
-    f.acc = acc;
     f.acc_scale = out_.acc_scale.data();
     for (int64_t ox = 0; ox < d.ow; ++ox) {
-      std::copy(d.bias, d.bias + d.c, acc);
-      for (int64_t ky = 0; ky < d.kh; ++ky) {
-        const int64_t iy = oy * d.sh - d.ph + ky * d.dh;
-        if (iy < 0 || iy >= d.ih) continue;
-        for (int64_t kx = 0; kx < d.kw; ++kx) {
-          const int64_t ix = ox * d.sw - d.pw + kx * d.dw;
-          if (ix < 0 || ix >= d.iw) continue;
-          const uint8_t* xp = d.x + (iy * d.iw + ix) * d.x_stride;
-          const int8_t* wp = d.w + (ky * d.kw + kx) * d.c;
-          for (int64_t ch = 0; ch < d.c; ++ch) acc[ch] += (int32_t{xp[ch]} - d.zx) * wp[ch];
-        }
-      }
+      f.acc = acc + ox * d.c;
       f.y = d.y + (oy * d.ow + ox) * d.y_stride;
       f.z = z ? z + (oy * d.ow + ox) * c_ : nullptr;
       kt_.q8_float_out(f);

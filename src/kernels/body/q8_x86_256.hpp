@@ -251,7 +251,7 @@ inline __m256i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
 template <int K>
 inline void interior(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox_lo,
                      int64_t ox_hi, const __m256i* w, __m256i start, const Rq& q, const Bounds& bd,
-                     uint8_t* yc) {
+                     uint8_t* yc, int32_t* y32c) {
   const int64_t xs = d.x_stride, rs = d.iw * xs, sw = d.sw;
   const uint8_t* top = xc + (oy * d.sh - d.ph) * rs;
   for (int64_t ox = ox_lo; ox < ox_hi; ++ox) {
@@ -265,7 +265,10 @@ inline void interior(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
             _mm_loadl_epi64(reinterpret_cast<const __m128i*>(px + ky * rs + kx * xs));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepu8_epi32(xb), w[ky * K + kx]));
       }
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(yc + ox * d.y_stride), requant8(acc, q, bd));
+    if (y32c)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y32c + ox * d.c), acc);
+    else
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(yc + ox * d.y_stride), requant8(acc, q, bd));
   }
 }
 
@@ -294,18 +297,22 @@ inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, i
   for (int64_t ox = 0; ox < d.ow; ++ox) {
     if (fast && ox == ox_lo) {
       uint8_t* yc = d.y + oy * d.ow * d.y_stride + c;
+      int32_t* y32c = d.y32 ? d.y32 + oy * d.ow * d.c + c : nullptr;
       if (d.kh == 3)
-        interior<3>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, yc);
+        interior<3>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, yc, y32c);
       else
-        interior<5>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, yc);
+        interior<5>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, yc, y32c);
       ox = ox_hi - 1;
       continue;
     }
     const bool inside = ox >= ox_lo && ox < ox_hi;
     const __m256i acc = inside ? pixel<true>(d, xc, oy, ox, ky0, ky1, w, bias, zx)
                                : pixel<false>(d, xc, oy, ox, ky0, ky1, w, bias, zx);
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(d.y + (oy * d.ow + ox) * d.y_stride + c),
-                     requant8(acc, q, bd));
+    if (d.y32)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(d.y32 + (oy * d.ow + ox) * d.c + c), acc);
+    else
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(d.y + (oy * d.ow + ox) * d.y_stride + c),
+                       requant8(acc, q, bd));
   }
 }
 
@@ -338,8 +345,11 @@ inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
             acc += (xv - d.zx) * d.w[(ky * d.kw + kx) * d.c + c];
           }
         }
-        d.y[(oy * d.ow + ox) * d.y_stride + c] =
-            static_cast<uint8_t>(requant1(acc, d.mult[c], d.zy, d.lo, d.hi));
+        if (d.y32)
+          d.y32[(oy * d.ow + ox) * d.c + c] = acc;
+        else
+          d.y[(oy * d.ow + ox) * d.y_stride + c] =
+              static_cast<uint8_t>(requant1(acc, d.mult[c], d.zy, d.lo, d.hi));
       }
   }
 }

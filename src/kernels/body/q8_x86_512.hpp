@@ -235,7 +235,7 @@ inline __m512i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
 template <int K, bool FULL>
 inline void interior(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64_t ox_lo,
                      int64_t ox_hi, const __m512i* wt, __m512i start, const Rq& q, const Bounds& bd,
-                     __mmask16 mask, uint8_t* yc) {
+                     __mmask16 mask, uint8_t* yc, int32_t* y32c) {
   __m512i w[K * K];
 #pragma GCC unroll 25
   for (int t = 0; t < K * K; ++t) w[t] = wt[t];
@@ -253,6 +253,10 @@ inline void interior(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
                                 : _mm_maskz_loadu_epi8(mask, src);
         acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepu8_epi32(xb), w[ky * K + kx]));
       }
+    if (y32c) {
+      _mm512_mask_storeu_epi32(y32c + ox * d.c, mask, acc);
+      continue;
+    }
     const __m128i y = requant16(acc, q, bd);
     uint8_t* out = yc + ox * d.y_stride;
     if (FULL)
@@ -292,16 +296,21 @@ inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, i
   for (int64_t ox = 0; ox < d.ow; ++ox) {
     if (fast && ox == ox_lo) {
       uint8_t* yc = d.y + oy * d.ow * d.y_stride + c;
+      int32_t* y32c = d.y32 ? d.y32 + oy * d.ow * d.c + c : nullptr;
       if (d.kh == 3)
-        interior<3, FULL>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, mask, yc);
+        interior<3, FULL>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, mask, yc, y32c);
       else
-        interior<5, FULL>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, mask, yc);
+        interior<5, FULL>(d, xc, oy, ox_lo, ox_hi, w, start, q, bd, mask, yc, y32c);
       ox = ox_hi - 1;
       continue;
     }
     const bool inside = ox >= ox_lo && ox < ox_hi;
     const __m512i acc = inside ? pixel<FULL, true>(d, xc, oy, ox, ky0, ky1, w, bias, mask, zx)
                                : pixel<FULL, false>(d, xc, oy, ox, ky0, ky1, w, bias, mask, zx);
+    if (d.y32) {
+      _mm512_mask_storeu_epi32(d.y32 + (oy * d.ow + ox) * d.c + c, mask, acc);
+      continue;
+    }
     const __m128i y = requant16(acc, q, bd);
     uint8_t* out = d.y + (oy * d.ow + ox) * d.y_stride + c;
     if (FULL)
@@ -343,8 +352,11 @@ inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
             acc += (xv - d.zx) * d.w[(ky * d.kw + kx) * d.c + c];
           }
         }
-        d.y[(oy * d.ow + ox) * d.y_stride + c] =
-            static_cast<uint8_t>(requant1(acc, d.mult[c], d.zy, d.lo, d.hi));
+        if (d.y32)
+          d.y32[(oy * d.ow + ox) * d.c + c] = acc;
+        else
+          d.y[(oy * d.ow + ox) * d.y_stride + c] =
+              static_cast<uint8_t>(requant1(acc, d.mult[c], d.zy, d.lo, d.hi));
       }
   }
 }

@@ -62,8 +62,11 @@ void q8_dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
           }
         }
         for (int64_t i = 0; i < n; ++i)
-          y[c0 + i] =
-              static_cast<uint8_t>(quant::requantize(acc[i], d.mult[c0 + i], d.zy, d.lo, d.hi));
+          if (d.y32)
+            d.y32[(oy * d.ow + ox) * d.c + c0 + i] = acc[i];
+          else
+            y[c0 + i] =
+                static_cast<uint8_t>(quant::requantize(acc[i], d.mult[c0 + i], d.zy, d.lo, d.hi));
       }
     }
 }

@@ -117,6 +117,17 @@ check bench-truncated "truncated.onnx" -- "$LITHE" bench "$M" "$T/truncated.onnx
 check build-bad-precision "unknown precision 'fp8' (expected fp32" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision fp8
 check build-precision-best "precision 'best' is not available yet" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision best
 check build-precision-missing "--precision" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision
+# --precision int8: calibration flags and data (no engine is written either)
+mkdir -p "$T/calib"
+cp "$T/x.npy" "$T/calib/a.npy" 2>/dev/null || true
+echo "not json" >"$T/bad.calib"
+check int8-no-calib "--precision int8 needs calibration data: --calib DIR" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8
+check int8-bad-method "unknown calibration method 'bogus' (expected minmax, percentile, entropy or mse)" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/calib" --calib-method bogus
+check int8-missing-data "nothere: no such file or folder" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/nothere"
+check int8-not-data "not a .jpg, .jpeg, .png or .npy file" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/bad.calib"
+check int8-zero-samples "--calib-samples must be between 1 and 1000000, got 0" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/calib" --calib-samples 0
+check int8-bad-percentile "calibration percentile 30 must be in (50, 100]" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/calib" --calib-method percentile --calib-percentile 30
+check int8-bad-cache "bad.calib: calibration cache is not valid JSON" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/calib" --calib-cache "$T/bad.calib"
 
 echo "$pass passed, $failn failed"
 [ "$failn" -eq 0 ]

@@ -9,6 +9,7 @@
 #include "ops/op.hpp"
 #include "passes/pass.hpp"
 #include "plan/plan.hpp"
+#include "quant/qconv.hpp"
 #include "runtime/executor.hpp"
 
 namespace lithe::build {
@@ -75,10 +76,6 @@ Tensor scalar(DType dt, T v) {
   t.data<T>()[0] = v;
   return t;
 }
-
-// Activation values an 8-bit code can hold: the sum of K products of 255 * 127 must stay
-// below 2^31 in the int32 accumulators.
-constexpr int64_t kMaxReduction = (int64_t{1} << 31) / (255 * 128);
 
 // The node kinds the quantizer turns into INT8.
 enum class QKind { kNone, kConv, kGemm, kMaxPool };
@@ -155,7 +152,7 @@ class Quantizer {
     const Shape& ws = wt->shape();
     if (conv) {
       if (n.attrs.count("weight_layout")) return "weights already packed";
-      if (ws[1] * ws[2] * ws[3] > kMaxReduction) return "reduction too long for int32";
+      if (ws[1] * ws[2] * ws[3] > quant::kMaxReduction) return "reduction too long for int32";
       *kind = QKind::kConv;
       return {};
     }
@@ -165,7 +162,7 @@ class Quantizer {
         a.attr_int("transA", 0) != 0 || z >= 0 || val(x).type.dims.size() != 2)
       return "gemm form without an int8 kernel";
     const int64_t nout = a.attr_int("transB", 0) ? ws[0] : ws[1];
-    if ((bt && bt->numel() != nout) || (a.attr_int("transB", 0) ? ws[1] : ws[0]) > kMaxReduction)
+    if ((bt && bt->numel() != nout) || (a.attr_int("transB", 0) ? ws[1] : ws[0]) > quant::kMaxReduction)
       return "gemm form without an int8 kernel";
     *kind = QKind::kGemm;
     return {};

@@ -43,6 +43,10 @@ QConvSetup qconv_setup(const NodeAttrs& a, const Shape& xs, const Shape& ws) {
   if (s.c % s.group != 0 || s.m % s.group != 0 || ws[1] * s.group != s.c)
     a.fail("weight W ", shape_str(ws), " does not fit ", s.c, " input channels in ", s.group,
            " group(s)");
+  // The int32 sums must not overflow (quant::kMaxReduction products per output).
+  const int64_t per = conv_pool::mul_ck(conv_pool::mul_ck(ws[1], ws[2], "W"), ws[3], "W");
+  if (per > quant::kMaxReduction)
+    a.fail("weight W ", shape_str(ws), ": ", per, " products per output can overflow the int32 sums");
   std::vector<int64_t> kernel = {ws[2], ws[3]};
   if (a.has_attr("kernel_shape") && a.attr_ints("kernel_shape") != kernel)
     a.fail("kernel_shape attribute does not match the weight's spatial dims ", shape_str(kernel));

@@ -19,6 +19,9 @@
 
 namespace lithe::quant {
 
+/// Products of uint8 by int8 values an int32 sum holds without overflow: 2^31 / (255 * 128).
+inline constexpr int64_t kMaxReduction = (int64_t{1} << 31) / (255 * 128);
+
 struct QConvOutput {
   bool float_path = false;
   std::vector<Multiplier> mult;  ///< per output channel (integer path)

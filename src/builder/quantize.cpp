@@ -152,6 +152,12 @@ class Quantizer {
     const Shape& ws = wt->shape();
     if (conv) {
       if (n.attrs.count("weight_layout")) return "weights already packed";
+      // Squeeze-excitation convs (one output pixel) cost a few hundred MACs, and their
+      // ranges come from a few values per sample: kept in fp32 (PP-OCR cls with entropy
+      // calibration lost 20 points of top-1 through them).
+      const Shape& yd = val(y).type.dims;
+      if (yd.size() == 4 && yd[1] * yd[2] == 1 && val(x).type.dims[1] * val(x).type.dims[2] == 1)
+        return "squeeze-excitation conv (1x1 output) kept in fp32";
       if (ws[1] * ws[2] * ws[3] > quant::kMaxReduction) return "reduction too long for int32";
       *kind = QKind::kConv;
       return {};

@@ -77,18 +77,22 @@ struct DwConvArgs {
 /// Computes output rows [oy0, oy1).
 using F32DwConvFn = void (*)(const DwConvArgs&, int64_t oy0, int64_t oy1);
 
-/// Max or average pooling on one NHWC image (also global average: kh = ih, kw = iw).
-struct PoolArgs {
-  const float* x = nullptr;
+/// Max or average pooling on one NHWC image (also global average: kh = ih, kw = iw), of
+/// float or of uint8 values (see Q8PoolArgs).
+template <class T>
+struct PoolArgsT {
+  const T* x = nullptr;
   int64_t ih = 0, iw = 0, x_stride = 0;
-  float* y = nullptr;
+  T* y = nullptr;
   int64_t oh = 0, ow = 0, y_stride = 0;
   int64_t c = 0;
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
   bool max = true;
   bool count_include_pad = false;
   int64_t pad_h_end = 0, pad_w_end = 0;  ///< the padded extent counted with count_include_pad
+  int32_t zx = 0;                        ///< uint8: the zero point (both sides)
 };
+using PoolArgs = PoolArgsT<float>;
 using F32PoolFn = void (*)(const PoolArgs&, int64_t oy0, int64_t oy1);
 
 /// Winograd F(4x4, 3x3), stride 1, on one NHWC image: tiles of 4x4 outputs, numbered row-major
@@ -172,21 +176,10 @@ struct Q8DwConvArgs {
 using Q8DwConvFn = void (*)(const Q8DwConvArgs&, int64_t oy0, int64_t oy1);
 
 /// Max or average pooling on one NHWC uint8 image whose input and output share scale and
-/// zero point (also global average: kh = ih, kw = iw). Max: the largest byte of the taps
-/// inside the input. Average: zx + round half to even of sum(x - zx) / count (count as
-/// PoolArgs; with count_include_pad the padded taps count as the real value 0).
-struct Q8PoolArgs {
-  const uint8_t* x = nullptr;
-  int64_t ih = 0, iw = 0, x_stride = 0;
-  uint8_t* y = nullptr;
-  int64_t oh = 0, ow = 0, y_stride = 0;
-  int64_t c = 0;
-  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
-  bool max = true;
-  bool count_include_pad = false;
-  int64_t pad_h_end = 0, pad_w_end = 0;  ///< the padded extent counted with count_include_pad
-  int32_t zx = 0;
-};
+/// zero point zx. Max: the largest byte of the taps inside the input. Average: zx + round half
+/// to even of sum(x - zx) / count (count as for float; with count_include_pad the padded taps
+/// count as the real value 0).
+using Q8PoolArgs = PoolArgsT<uint8_t>;
 using Q8PoolFn = void (*)(const Q8PoolArgs&, int64_t oy0, int64_t oy1);
 
 /// The float output stage of an INT8 conv (quant/qconv.hpp, quant::float_output) on n values

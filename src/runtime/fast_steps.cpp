@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "ops/conv_pool_internal.hpp"
 #include "ops/conv_weight_layout.hpp"
@@ -514,48 +515,58 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
 
 // ---- MaxPoolNhwc / AveragePoolNhwc / GlobalAveragePoolNhwc -----------------------------
 
+// T: float, or uint8 (max pooling of quantized values, which keeps their scale).
+template <class T>
 class PoolStep final : public FastStep {
  public:
   explicit PoolStep(const KernelTable& kt) : kt_(kt) {}
-  const char* kind() const override { return a_.max ? "maxpool" : "avgpool"; }
+  const char* kind() const override {
+    if constexpr (std::is_same_v<T, uint8_t>) return "q8-maxpool";
+    return a_.max ? "maxpool" : "avgpool";
+  }
   void run(const ValuePtrs& vals, int t, int nt, float*) const override {
-    const float* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);
-    float* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);
+    const T* x = static_cast<const T*>(vals[static_cast<size_t>(x_)]);
+    T* y = static_cast<T*>(vals[static_cast<size_t>(y_)]);
     const int64_t in_img = a_.ih * a_.iw * a_.c, out_img = a_.oh * a_.ow * a_.y_stride;
     int64_t b, e;
     static_range(nb_ * a_.oh, t, nt, &b, &e);
     for (int64_t r = b; r < e;) {
       const int64_t img = r / a_.oh, oy0 = r % a_.oh, oy1 = std::min(a_.oh, oy0 + (e - r));
-      kernels::PoolArgs a = a_;
+      kernels::PoolArgsT<T> a = a_;
       a.x = x + img * in_img;
       a.y = y + img * out_img;
-      kt_.f32_pool(a, oy0, oy1);
+      if constexpr (std::is_same_v<T, uint8_t>)
+        kt_.q8_pool(a, oy0, oy1);
+      else
+        kt_.f32_pool(a, oy0, oy1);
       r += oy1 - oy0;
     }
   }
   const KernelTable& kt_;
   int x_ = -1, y_ = -1;
   int64_t nb_ = 0;
-  kernels::PoolArgs a_;
+  kernels::PoolArgsT<T> a_;
 };
 
-std::unique_ptr<FastStep> make_pool(const ir::Graph& g, const ir::Node& node, const KernelTable& kt,
-                                    const plan::MemoryPlan* plan) {
-  const int xv = input_at(node, 0);
-  if (node.outputs.size() != 1) return nullptr;
-  const int yv = node.outputs[0];
-  if (!is_f32_static(g, xv) || !is_f32_static(g, yv)) return nullptr;
+// The pool step of element type T with its geometry filled in, or null.
+template <class T>
+std::unique_ptr<PoolStep<T>> pool_step(const ir::Graph& g, const ir::Node& node, const KernelTable& kt,
+                                       const plan::MemoryPlan* plan) {
+  const int xv = input_at(node, 0), yv = node.outputs[0];
   const Shape& xs = dims_of(g, xv);
   const Shape& ys = dims_of(g, yv);
   if (xs.size() != 4 || ys.size() != 4 || xs[3] != ys[3] || xs[0] != ys[0]) return nullptr;
-  auto s = std::make_unique<PoolStep>(kt);
-  kernels::PoolArgs& a = s->a_;
+  auto s = std::make_unique<PoolStep<T>>(kt);
+  kernels::PoolArgsT<T>& a = s->a_;
   a.ih = xs[1];
   a.iw = xs[2];
   a.x_stride = xs[3];
   a.oh = ys[1];
   a.ow = ys[2];
-  a.y_stride = output_stride(plan, yv, ys[3]);
+  if constexpr (std::is_same_v<T, uint8_t>)  // strided rows are float concat slices
+    a.y_stride = plan && plan->strided(yv) ? -1 : ys[3];
+  else
+    a.y_stride = output_stride(plan, yv, ys[3]);
   if (a.y_stride < 0) return nullptr;
   a.c = xs[3];
   if (node.op_type == "GlobalAveragePoolNhwc") {
@@ -589,6 +600,21 @@ std::unique_ptr<FastStep> make_pool(const ir::Graph& g, const ir::Node& node, co
   s->y_ = yv;
   s->nb_ = xs[0];
   return s;
+}
+
+std::unique_ptr<FastStep> make_pool(const ir::Graph& g, const ir::Node& node, const KernelTable& kt,
+                                    const plan::MemoryPlan* plan) {
+  if (node.outputs.size() != 1) return nullptr;
+  const int xv = input_at(node, 0), yv = node.outputs[0];
+  if (is_f32_static(g, xv) && is_f32_static(g, yv)) return pool_step<float>(g, node, kt, plan);
+  // uint8 max pooling (the quantizer's), on values that keep their scale and zero point.
+  auto u8 = [&](int v) {
+    return v >= 0 && g.values[static_cast<size_t>(v)].type.dtype == DType::kUInt8 &&
+           g.values[static_cast<size_t>(v)].type.fully_known();
+  };
+  if (node.op_type == "MaxPoolNhwc" && u8(xv) && u8(yv) && kt.q8_pool)
+    return pool_step<uint8_t>(g, node, kt, plan);
+  return nullptr;
 }
 
 // ---- Gemm / MatMul with constant B --------------------------------------------------------
@@ -876,10 +902,8 @@ std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const Ker
   if (node.domain == "lithe") {
     if (node.op_type == "ConvNhwc") return make_conv(g, n, kt, plan, winograd_ok);
     if (node.op_type == "MaxPoolNhwc" || node.op_type == "AveragePoolNhwc" ||
-        node.op_type == "GlobalAveragePoolNhwc") {
-      if (auto s = make_pool(g, node, kt, plan)) return s;
-      return make_q8_pool(g, node, kt, plan);
-    }
+        node.op_type == "GlobalAveragePoolNhwc")
+      return make_pool(g, node, kt, plan);
     if (node.op_type == "Gemm") return make_gemm(g, node, kt);
     if (node.op_type == "MatMul") {
       if (auto s = make_gemm(g, node, kt)) return s;

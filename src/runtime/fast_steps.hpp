@@ -45,9 +45,6 @@ std::unique_ptr<FastStep> make_norm_step(const ir::Graph& g, size_t n);
 /// fast_q8.cpp: lithe.QConvNhwc (INT8 conv).
 std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
                                      const kernels::KernelTable& kt, const plan::MemoryPlan* plan);
-/// fast_q8.cpp: lithe.MaxPoolNhwc on uint8 values.
-std::unique_ptr<FastStep> make_q8_pool(const ir::Graph& g, const ir::Node& node,
-                                       const kernels::KernelTable& kt, const plan::MemoryPlan* plan);
 /// fast_q8.cpp: QuantizeLinear / DequantizeLinear with one scale and uint8 zero point.
 std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& node,
                                           const kernels::KernelTable& kt);

@@ -21,6 +21,7 @@
 #include "ops/conv_weight_layout.hpp"
 #include "ops/families.hpp"
 #include "ops/fused_internal.hpp"
+#include "ops/nhwc_internal.hpp"
 #include "ops/util.hpp"
 
 namespace lithe::ops {
@@ -40,18 +41,12 @@ void check_float(const InferContext& ctx, size_t i, const char* what) {
 
 // ---- ConvNhwc -------------------------------------------------------------------------
 
-struct ConvSetup {
-  int64_t n = 0, c = 0, m = 0, group = 1;
-  Geometry g;
-  Shape out_shape;
-  fused::Epilogue e;
-  conv_layout::WeightLayout layout = conv_layout::WeightLayout::kOnnx;
-};
+}  // namespace
 
-ConvSetup conv_setup(const NodeAttrs& a, const Shape& xs_in, const Shape& ws) {
+NhwcConv nhwc_conv(const NodeAttrs& a, const Shape& xs_in, const Shape& ws) {
   const Shape& xs = nhwc_shape(a, xs_in, "input X");
   if (ws.size() != 4) a.fail("weight W has rank ", ws.size(), ", expected 4 (M, C/group, kH, kW)");
-  ConvSetup s;
+  NhwcConv s;
   s.n = xs[0];
   s.c = xs[3];
   s.m = ws[0];
@@ -68,6 +63,18 @@ ConvSetup conv_setup(const NodeAttrs& a, const Shape& xs_in, const Shape& ws) {
   std::string err = fused::parse_epilogue(a.attr_string("activation", ""),
                                           a.attr_floats("activation_params", {}), &s.e);
   if (!err.empty()) a.fail(err);
+  return s;
+}
+
+namespace {
+
+struct ConvSetup : NhwcConv {
+  conv_layout::WeightLayout layout = conv_layout::WeightLayout::kOnnx;
+};
+
+ConvSetup conv_setup(const NodeAttrs& a, const Shape& xs, const Shape& ws) {
+  ConvSetup s;
+  static_cast<NhwcConv&>(s) = nhwc_conv(a, xs, ws);
   const std::string layout = a.attr_string("weight_layout", "");
   if (!conv_layout::parse_layout(layout, &s.layout))
     a.fail("weight_layout '", layout, "' is not one of '', 'kpanel16', 'taps_c'");

@@ -17,6 +17,7 @@
 #include "ops/conv_pool_internal.hpp"
 #include "ops/families.hpp"
 #include "ops/fused_internal.hpp"
+#include "ops/nhwc_internal.hpp"
 #include "ops/qnhwc.hpp"
 #include "ops/util.hpp"
 #include "quant/qconv.hpp"
@@ -24,37 +25,13 @@
 namespace lithe::ops {
 namespace {
 
-struct QConvSetup {
-  int64_t n = 0, c = 0, m = 0, group = 1;
-  conv_pool::Geometry g;
-  Shape out_shape;
-  fused::Epilogue act;
-};
-
-QConvSetup qconv_setup(const NodeAttrs& a, const Shape& xs, const Shape& ws) {
-  if (xs.size() != 4) a.fail("input X has rank ", xs.size(), ", expected 4 (N, H, W, C)");
-  if (ws.size() != 4) a.fail("weight W has rank ", ws.size(), ", expected 4 (M, C/group, kH, kQW)");
-  QConvSetup s;
-  s.n = xs[0];
-  s.c = xs[3];
-  s.m = ws[0];
-  s.group = a.attr_int("group", 1);
-  if (s.group < 1 || s.group > kMaxTensorElements) a.fail("group ", s.group, " must be >= 1");
-  if (s.c % s.group != 0 || s.m % s.group != 0 || ws[1] * s.group != s.c)
-    a.fail("weight W ", shape_str(ws), " does not fit ", s.c, " input channels in ", s.group,
-           " group(s)");
-  // The int32 sums must not overflow (quant::kMaxReduction products per output).
+// The conv's shapes and window, and weights whose sums fit int32.
+NhwcConv qconv_setup(const NodeAttrs& a, const Shape& xs, const Shape& ws) {
+  NhwcConv s = nhwc_conv(a, xs, ws);
+  // At most quant::kMaxReduction products per output.
   const int64_t per = conv_pool::mul_ck(conv_pool::mul_ck(ws[1], ws[2], "W"), ws[3], "W");
   if (per > quant::kMaxReduction)
     a.fail("weight W ", shape_str(ws), ": ", per, " products per output can overflow the int32 sums");
-  std::vector<int64_t> kernel = {ws[2], ws[3]};
-  if (a.has_attr("kernel_shape") && a.attr_ints("kernel_shape") != kernel)
-    a.fail("kernel_shape attribute does not match the weight's spatial dims ", shape_str(kernel));
-  s.g = conv_pool::forward_geometry(a, {xs[1], xs[2]}, kernel);
-  s.out_shape = {s.n, s.g.out[0], s.g.out[1], s.m};
-  std::string err = fused::parse_epilogue(a.attr_string("activation", ""),
-                                          a.attr_floats("activation_params", {}), &s.act);
-  if (!err.empty()) a.fail(err);
   return s;
 }
 
@@ -79,7 +56,7 @@ void qconv_infer(InferContext& ctx) {
   expect_type(ctx, kQWScale, DType::kFloat32, "w_scale");
   expect_scalar(ctx, kQYScale, DType::kFloat32, "y_scale");
   expect_scalar(ctx, kQYZp, DType::kUInt8, "y_zero_point");
-  QConvSetup s = qconv_setup(ctx, ctx.input_shape(kQX), ctx.input_shape(kQW));
+  NhwcConv s = qconv_setup(ctx, ctx.input_shape(kQX), ctx.input_shape(kQW));
   if (ctx.input_shape(kQWScale) != Shape{s.m})
     ctx.fail("w_scale has shape ", shape_str(ctx.input_shape(kQWScale)), ", expected [", s.m, "]");
   if (ctx.has_input(kQB)) {
@@ -130,7 +107,7 @@ namespace {
 void qconv_compute(ComputeContext& ctx) {
   const Tensor& x = ctx.input(kQX);
   const Tensor& w = ctx.input(kQW);
-  QConvSetup s = qconv_setup(ctx, x.shape(), w.shape());
+  NhwcConv s = qconv_setup(ctx, x.shape(), w.shape());
   std::vector<const Tensor*> in(ctx.num_inputs(), nullptr);
   for (size_t i = 0; i < in.size(); ++i)
     if (ctx.has_input(i)) in[i] = &ctx.input(i);

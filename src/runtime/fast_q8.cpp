@@ -32,7 +32,7 @@ struct Aligned {
   T* data() const { return reinterpret_cast<T*>(mem.data()); }
 };
 
-class QConvStep final : public FastStep {
+class QConvStep final : public FastStep, public ConvShape {
  public:
   enum class Kind { kGemm, kIm2col, kDepthwise };
   QConvStep(const KernelTable& kt, Kind kind) : kt_(kt), kind_(kind) {}
@@ -184,10 +184,7 @@ class QConvStep final : public FastStep {
   const KernelTable& kt_;
   Kind kind_;
   int x_ = -1, y_ = -1, z_ = -1, w_ = -1;
-  int64_t nb_ = 0, ih_ = 0, iw_ = 0, c_ = 0, oh_ = 0, ow_ = 0, m_ = 0, group_ = 1, cg_ = 0,
-          mg_ = 0;
-  int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1;
-  int64_t kdim_ = 0, k4_ = 0, tm_ = 0, pchunk_ = 1, macs_ = 0, extra_bytes_ = 0;
+  int64_t kdim_ = 0, k4_ = 0, tm_ = 0, pchunk_ = 1, extra_bytes_ = 0;
   int32_t x_zp_ = 0;
   bool direct_ = false;
   quant::QConvOutput out_;
@@ -259,25 +256,7 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
   s->y_ = yv;
   s->z_ = zv;
   s->w_ = node.inputs[ops::kQW];
-  s->nb_ = xs[0];
-  s->ih_ = xs[1];
-  s->iw_ = xs[2];
-  s->c_ = c;
-  s->oh_ = ys[1];
-  s->ow_ = ys[2];
-  s->m_ = m;
-  s->group_ = group;
-  s->cg_ = cg;
-  s->mg_ = mg;
-  s->kh_ = kh;
-  s->kw_ = kw;
-  s->sh_ = geo.strides[0];
-  s->sw_ = geo.strides[1];
-  s->ph_ = geo.pad_begin[0];
-  s->pw_ = geo.pad_begin[1];
-  s->dh_ = geo.dilations[0];
-  s->dw_ = geo.dilations[1];
-  s->macs_ = xs[0] * ys[1] * ys[2] * m * cg * kh * kw;
+  s->set_shape(xs, ys, ws, group, geo);
   s->x_zp_ = in[ops::kQXZp]->data<uint8_t>()[0];
   const int8_t* wd = w->data<int8_t>();
   const int32_t* bd = in.size() > ops::kQB && in[ops::kQB] ? in[ops::kQB]->data<int32_t>() : nullptr;
@@ -297,21 +276,7 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
     d.zy = s->out_.y_zp;
     d.lo = s->out_.lo;
     d.hi = s->out_.hi;
-    d.ih = xs[1];
-    d.iw = xs[2];
-    d.x_stride = c;
-    d.oh = ys[1];
-    d.ow = ys[2];
-    d.y_stride = c;
-    d.c = c;
-    d.kh = kh;
-    d.kw = kw;
-    d.sh = s->sh_;
-    d.sw = s->sw_;
-    d.ph = s->ph_;
-    d.pw = s->pw_;
-    d.dh = s->dh_;
-    d.dw = s->dw_;
+    s->depthwise_geometry(d, c);
     s->extra_bytes_ = c * 8 + c * 4;
     return s;
   }

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "ir/graph.hpp"
+#include "ops/conv_pool_internal.hpp"
 #include "ops/fused_internal.hpp"
 #include "ops/op.hpp"
 
@@ -82,5 +83,57 @@ inline bool parse_act(const ops::NodeAttrs& a, ops::fused::Epilogue* e) {
                                     a.attr_floats("activation_params", {}), e)
       .empty();
 }
+
+/// The shapes and window of a channels-last conv step (fast_steps.cpp's ConvStep, fast_q8.cpp's
+/// QConvStep), which derive from it.
+struct ConvShape {
+  int64_t nb_ = 0, ih_ = 0, iw_ = 0, c_ = 0, oh_ = 0, ow_ = 0, m_ = 0, group_ = 1, cg_ = 0, mg_ = 0;
+  int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1;
+  int64_t macs_ = 0;
+
+  /// From X [N, H, W, C], Y [N, OH, OW, M], W [M, C/group, kH, kW] and the window.
+  void set_shape(const Shape& xs, const Shape& ys, const Shape& ws, int64_t group,
+                 const ops::conv_pool::Geometry& geo) {
+    nb_ = xs[0];
+    ih_ = xs[1];
+    iw_ = xs[2];
+    c_ = xs[3];
+    oh_ = ys[1];
+    ow_ = ys[2];
+    m_ = ws[0];
+    group_ = group;
+    cg_ = c_ / group;
+    mg_ = m_ / group;
+    kh_ = ws[2];
+    kw_ = ws[3];
+    sh_ = geo.strides[0];
+    sw_ = geo.strides[1];
+    ph_ = geo.pad_begin[0];
+    pw_ = geo.pad_begin[1];
+    dh_ = geo.dilations[0];
+    dw_ = geo.dilations[1];
+    macs_ = nb_ * oh_ * ow_ * m_ * cg_ * kh_ * kw_;
+  }
+
+  /// The geometry of a depthwise kernel's arguments (DwConvArgs, Q8DwConvArgs).
+  template <class A>
+  void depthwise_geometry(A& d, int64_t y_stride) const {
+    d.ih = ih_;
+    d.iw = iw_;
+    d.x_stride = c_;
+    d.oh = oh_;
+    d.ow = ow_;
+    d.y_stride = y_stride;
+    d.c = c_;
+    d.kh = kh_;
+    d.kw = kw_;
+    d.sh = sh_;
+    d.sw = sw_;
+    d.ph = ph_;
+    d.pw = pw_;
+    d.dh = dh_;
+    d.dw = dw_;
+  }
+};
 
 }  // namespace lithe::runtime::step_util

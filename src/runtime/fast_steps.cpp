@@ -43,7 +43,7 @@ int64_t tile_rows(int64_t k, int mr) {
 
 // ---- ConvNhwc --------------------------------------------------------------------------
 
-class ConvStep final : public FastStep {
+class ConvStep final : public FastStep, public ConvShape {
  public:
   enum class Kind { kGemm1x1, kIm2col, kDepthwise, kWinograd };
 
@@ -270,10 +270,8 @@ class ConvStep final : public FastStep {
   const KernelTable& kt_;
   Kind kind_;
   int x_ = -1, y_ = -1, z_ = -1, w_ = -1, b_ = -1;
-  int64_t nb_ = 0, ih_ = 0, iw_ = 0, c_ = 0, oh_ = 0, ow_ = 0, m_ = 0, group_ = 1, cg_ = 0, mg_ = 0;
   int64_t ys_ = 0;  // output pixel stride in floats (m_, or a Concat output's channels)
-  int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1;
-  int64_t kdim_ = 0, tm_ = 1, pchunk_ = 1, macs_ = 0;
+  int64_t kdim_ = 0, tm_ = 1, pchunk_ = 1;
   bool direct_ = false;  // A read in place (f32_gemm_direct): pointwise input or row-major patches
   ops::fused::Epilogue act_;
   AlignedFloats packed_, bias_;
@@ -383,28 +381,10 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
   s->z_ = zv;
   s->w_ = wv;
   s->b_ = bv;
-  s->nb_ = xs[0];
-  s->ih_ = xs[1];
-  s->iw_ = xs[2];
-  s->c_ = c;
-  s->oh_ = ys[1];
-  s->ow_ = ys[2];
-  s->m_ = m;
+  s->set_shape(xs, ys, ws, group, geo);
   s->ys_ = output_stride(plan, yv, m);
   if (s->ys_ < 0) return nullptr;
-  s->group_ = group;
-  s->cg_ = cg;
-  s->mg_ = mg;
-  s->kh_ = kh;
-  s->kw_ = kw;
-  s->sh_ = geo.strides[0];
-  s->sw_ = geo.strides[1];
-  s->ph_ = geo.pad_begin[0];
-  s->pw_ = geo.pad_begin[1];
-  s->dh_ = geo.dilations[0];
-  s->dw_ = geo.dilations[1];
   s->act_ = act;
-  s->macs_ = xs[0] * ys[1] * ys[2] * m * cg * kh * kw;
   const float* wd = w->data<float>();
   const float* bd = bias ? bias->data<float>() : nullptr;
   // Weights the builder stored packed (ops/conv_weight_layout.hpp) are used where they lie.
@@ -438,21 +418,7 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
       std::memcpy(s->bias_.data(), bd, static_cast<size_t>(c) * sizeof(float));
     }
     kernels::DwConvArgs& d = s->dwa_;
-    d.ih = xs[1];
-    d.iw = xs[2];
-    d.x_stride = c;
-    d.oh = ys[1];
-    d.ow = ys[2];
-    d.y_stride = s->ys_;
-    d.c = c;
-    d.kh = kh;
-    d.kw = kw;
-    d.sh = s->sh_;
-    d.sw = s->sw_;
-    d.ph = s->ph_;
-    d.pw = s->pw_;
-    d.dh = s->dh_;
-    d.dw = s->dw_;
+    s->depthwise_geometry(d, s->ys_);
     d.ep.bias = s->bias_.data();
     d.ep.ldr = c;
     d.ep.act = act;

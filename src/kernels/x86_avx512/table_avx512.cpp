@@ -1,17 +1,11 @@
 // The avx512 level, compiled with this folder's flags (see CMakeLists.txt).
 // GEMM microkernel: AVX-512: 12 rows x 2 panels of 16 columns (two 16-float vectors, 24
 // accumulators).
-// GCC 12's AVX-512 intrinsics read a deliberately uninitialized __Y (GCC PR 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
 #include <cstring>
 #include <limits>
 
 #include "kernels/kernels.hpp"
+#include "kernels/x86_intrin.hpp"
 
 namespace lithe::kernels::avx512 {
 namespace {

@@ -193,9 +193,6 @@ class QConvStep final : public FastStep, public ConvShape {
   std::vector<quant::Multiplier> mult_;
   kernels::Q8DwConvArgs dwa_;
   kernels::Q8FloatOutArgs fout_;  // the float output stage's constant part
-
-  friend std::unique_ptr<FastStep> make_qconv(const ir::Graph&, const ir::Node&,
-                                              const KernelTable&, const plan::MemoryPlan*);
 };
 
 bool u8_static(const ir::Graph& g, int v) {

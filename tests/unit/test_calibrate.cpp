@@ -434,7 +434,9 @@ TEST(Calibrate, HostileCachesAreRefused) {
        "not valid JSON"},
       {std::string(100000, '['), "not valid JSON"},
   };
-  for (const auto& [text, part] : cases) {
+  for (const auto& c : cases) {
+    const std::string& text = c.first;  // (clang 14 lambdas cannot capture structured bindings)
+    const auto& part = c.second;
     std::map<std::string, Histogram> out;
     SCOPED_TRACE(text.substr(0, 120));
     expect_error([&] { parse_calib_cache(text, "hostile.json", key, &out); }, part);

@@ -22,6 +22,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_erro
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 models=${LITHE_SANITIZE_MODELS:-ppocr_cls,blazeface}
 export LITHE_THREAD_MODELS=$models LITHE_BUILD_MODELS=$models LITHE_PLAN_MODELS=$models
+export LITHE_FP16_MODELS=$models
 export LITHE_CONCURRENCY_RUNS=${LITHE_CONCURRENCY_RUNS:-500}
 
 # Unit tests: two shards in parallel (one per core).

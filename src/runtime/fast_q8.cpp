@@ -307,7 +307,11 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
   // Row tiles: the A tile (tm x K bytes) within about 64 KiB; all panels of a group per task
   // unless that leaves threads idle (the tile is built once per task).
   s->tm_ = std::clamp<int64_t>((65536 / std::max<int64_t>(s->k4_, 1)) / 16 * 16, 16, 256);
-  s->pchunk_ = pg;
+  // Enough tasks for the pool's threads: split the panels when the row tiles are few (7x7
+  // layers are one tile).
+  const int64_t row_tasks = xs[0] * group * ((ys[1] * ys[2] + s->tm_ - 1) / s->tm_);
+  const int64_t chunks = std::clamp<int64_t>((8 + row_tasks - 1) / row_tasks, 1, pg);
+  s->pchunk_ = (pg + chunks - 1) / chunks;
   s->extra_bytes_ = static_cast<int64_t>(s->bias_.size() * 4 + s->mult_.size() * 8);
   return s;
 }

@@ -365,6 +365,7 @@ json int8_report(const Int8Summary& q, passes::PipelineReport& pr) {
                                    : ", " + std::to_string(q.samples) + " calibration samples") +
                      "), " + std::to_string(fp32.size()) + " node(s) left in fp32");
   return {{"method", q.method},
+          {"equalized_pairs", q.equalized},
           {"calibration_samples", q.samples},
           {"from_cache", q.from_cache},
           {"quantized", quantized},

@@ -357,6 +357,56 @@ std::vector<LayerPrecision> quantize_graph(ir::Graph& g,
   return Quantizer(g, hist, opts).run();
 }
 
+// Both ranges become sqrt(r1_c * r2_c) (Nagel et al.'s data-free equalization).
+int equalize_depthwise_pairs(ir::Graph& g) {
+  int pairs = 0;
+  for (ir::Node& d : g.nodes) {
+    if (d.domain != "lithe" || d.op_type != "ConvNhwc" || d.inputs.size() < 2 ||
+        d.inputs.size() > 3 || d.outputs.size() != 1)
+      continue;
+    const std::string act = ops::NodeAttrs(d).attr_string("activation", "");
+    if (!act.empty() && act != "Relu") continue;
+    const int y = d.outputs[0];
+    ir::Value& wv = g.values[static_cast<size_t>(d.inputs[1])];
+    if (!wv.constant || wv.constant->dtype() != DType::kFloat32 || wv.constant->rank() != 4 ||
+        wv.consumers.size() != 1)
+      continue;
+    const Shape ws = wv.constant->shape();
+    const int64_t ch = ws[0], taps = ws[2] * ws[3];
+    if (ws[1] != 1 || ops::NodeAttrs(d).attr_int("group", 1) != ch) continue;  // depthwise
+    const ir::Value& yv = g.values[static_cast<size_t>(y)];
+    if (yv.consumers.size() != 1 || passes::is_graph_output(g, y)) continue;
+    ir::Node& p = g.nodes[static_cast<size_t>(yv.consumers[0])];
+    if (p.domain != "lithe" || p.op_type != "ConvNhwc" || p.inputs.size() < 2 || p.inputs[0] != y ||
+        ops::NodeAttrs(p).attr_int("group", 1) != 1 || (p.inputs.size() > 3 && p.inputs[3] == y))
+      continue;
+    ir::Value& pw = g.values[static_cast<size_t>(p.inputs[1])];
+    if (!pw.constant || pw.constant->dtype() != DType::kFloat32 || pw.constant->rank() != 4 ||
+        pw.constant->shape()[1] != ch || pw.consumers.size() != 1)
+      continue;
+    ir::Value* bv = d.inputs.size() > 2 && d.inputs[2] >= 0 ? &g.values[static_cast<size_t>(d.inputs[2])] : nullptr;
+    if (bv && (!bv->constant || bv->consumers.size() != 1)) continue;
+    const Shape ps = pw.constant->shape();
+    const int64_t ptaps = ps[2] * ps[3];
+    float* wd = wv.constant->data<float>();
+    float* pd = pw.constant->data<float>();
+    for (int64_t c = 0; c < ch; ++c) {
+      float r1 = 0, r2 = 0;
+      for (int64_t t = 0; t < taps; ++t) r1 = std::max(r1, std::fabs(wd[c * taps + t]));
+      for (int64_t m = 0; m < ps[0]; ++m)
+        for (int64_t t = 0; t < ptaps; ++t) r2 = std::max(r2, std::fabs(pd[(m * ch + c) * ptaps + t]));
+      if (!(r1 > 0) || !(r2 > 0) || !std::isfinite(r1) || !std::isfinite(r2)) continue;
+      const float sc = std::sqrt(r1 / r2);
+      for (int64_t t = 0; t < taps; ++t) wd[c * taps + t] /= sc;
+      if (bv) bv->constant->data<float>()[c] /= sc;
+      for (int64_t m = 0; m < ps[0]; ++m)
+        for (int64_t t = 0; t < ptaps; ++t) pd[(m * ch + c) * ptaps + t] *= sc;
+    }
+    ++pairs;
+  }
+  return pairs;
+}
+
 Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
                        const std::set<std::string>& keep_fp32) {
   Int8Summary sum;
@@ -367,6 +417,7 @@ Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::
   qo.percentile = opts.percentile;
   qo.keep_fp32 = keep_fp32;
   sum.method = quant::calib_method_name(qo.method);
+  sum.equalized = equalize_depthwise_pairs(g);
   const std::string key = model_sha256 + "|" + opts.key;
   std::map<std::string, quant::Histogram> hist;
   if (!opts.cache.empty() && std::ifstream(opts.cache).good() &&

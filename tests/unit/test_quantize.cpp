@@ -274,5 +274,50 @@ TEST(Quantize, GemmAsPointwiseConv) {
   }
 }
 
+// Depthwise (linear) -> 1x1 conv: equalization keeps the function (within float rounding) and
+// brings each channel's two weight ranges to their geometric mean; a Clip output (not
+// positively homogeneous) is left alone.
+TEST(Quantize, EqualizesDepthwisePairs) {
+  for (const char* act : {"", "Relu", "Clip"}) {
+    SCOPED_TRACE(std::string("activation '") + act + "'");
+    test::GraphBuilder b;
+    b.input("x", {1, 6, 6, 8});
+    Tensor wd = test::random_tensor({8, 1, 3, 3}, 11);
+    for (int64_t t = 0; t < 9; ++t) wd.data<float>()[3 * 9 + t] *= 40.f;  // channel 3: large
+    b.constant_tensor("wd", wd);
+    b.constant_tensor("bd", test::random_tensor({8}, 12));
+    b.constant_tensor("wp", test::random_tensor({5, 8, 1, 1}, 13));
+    ir::Node& d = b.node("ConvNhwc", {"x", "wd", "bd"}, {"h"});
+    d.domain = "lithe";
+    d.opset = 1;
+    d.attrs["group"] = test::GraphBuilder::i(8);
+    d.attrs["pads"] = test::GraphBuilder::ints({1, 1, 1, 1});
+    if (*act) d.attrs["activation"] = test::GraphBuilder::s(act);
+    if (std::string(act) == "Clip") d.attrs["activation_params"] = test::attr_fs({0.f, 6.f});
+    ir::Node& p = b.node("ConvNhwc", {"h", "wp"}, {"y"});
+    p.domain = "lithe";
+    p.opset = 1;
+    b.output("y");
+    auto before = b.build();
+    auto after = std::make_shared<ir::Graph>(*before);
+    const int pairs = build::equalize_depthwise_pairs(*after);
+    EXPECT_EQ(pairs, std::string(act) == "Clip" ? 0 : 1);
+    const auto in = test::seeded_inputs(*before, 3u);
+    const Tensor want = test::run_graph(before, in)[0], got = test::run_graph(after, in)[0];
+    for (int64_t i = 0; i < want.numel(); ++i)
+      EXPECT_NEAR(got.data<float>()[i], want.data<float>()[i],
+                  1e-4 * std::max(1.f, std::fabs(want.data<float>()[i])));
+    if (!pairs) continue;
+    const Tensor& w1 = *after->values[static_cast<size_t>(after->find_value("wd"))].constant;
+    const Tensor& w2 = *after->values[static_cast<size_t>(after->find_value("wp"))].constant;
+    for (int64_t c = 0; c < 8; ++c) {
+      float r1 = 0, r2 = 0;
+      for (int64_t t = 0; t < 9; ++t) r1 = std::max(r1, std::fabs(w1.data<float>()[c * 9 + t]));
+      for (int64_t m = 0; m < 5; ++m) r2 = std::max(r2, std::fabs(w2.data<float>()[m * 8 + c]));
+      EXPECT_NEAR(r1, r2, 1e-5f * r2) << "channel " << c;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lithe

@@ -62,26 +62,6 @@ struct BenchResult {
   std::vector<ModelResult> models;
 };
 
-// A progress bar on stderr over the timed runs: only on a terminal, and only when they are
-// expected to take more than 2 s.
-class Progress {
- public:
-  explicit Progress(double expected_s) : on_(expected_s > 2.0 && ::isatty(STDERR_FILENO)) {}
-  void show(double frac) const {
-    if (!on_) return;
-    const int width = 40, filled = static_cast<int>(std::clamp(frac, 0.0, 1.0) * width);
-    std::fprintf(stderr, "\r[%s%s] %3.0f%%", std::string(static_cast<size_t>(filled), '#').c_str(),
-                 std::string(static_cast<size_t>(width - filled), ' ').c_str(), 100.0 * frac);
-    std::fflush(stderr);
-  }
-  void done() const {
-    if (on_) std::fprintf(stderr, "\r%48s\r", "");
-  }
-
- private:
-  bool on_;
-};
-
 // Runs fn(i) for every context i on a thread of its own; rethrows the first failure.
 template <typename Fn>
 void on_threads(int contexts, Fn fn, const std::function<void()>& poll = {}) {
@@ -210,7 +190,10 @@ class Bench {
     });
     const double per_run_s =
         a_.warmup ? *std::max_element(warm_s.begin(), warm_s.end()) / a_.warmup : r.first_ms / 1e3;
-    const Progress progress(std::max(a_.duration, per_run_s * static_cast<double>(a_.runs)));
+    // A progress bar only on a terminal, and only when the runs are expected to take > 2 s.
+    const ProgressBar progress(std::max(a_.duration, per_run_s * static_cast<double>(a_.runs)) >
+                                   2.0 &&
+                               ::isatty(STDERR_FILENO));
 
     if (a_.profile) ctx[0]->set_profiling(true);
     std::vector<std::vector<double>> lat(k);
@@ -246,7 +229,7 @@ class Bench {
           const double by_time = a_.duration > 0 ? seconds_since(start) / a_.duration : 1.0;
           progress.show(std::min(by_runs, by_time));
         });
-    progress.done();
+    progress.clear();
     r.after_runs = resident_memory();
 
     std::vector<double> all;
@@ -295,8 +278,8 @@ ordered_json stats_json(const LatencyStats& s) {
 }
 
 ordered_json resident_json(const ResidentMemory& m) {
-  return {{"rss_bytes", m.rss}, {"anon_bytes", m.anon}, {"file_bytes", m.file},
-          {"peak_bytes", m.peak}};
+  return {
+      {"rss_bytes", m.rss}, {"anon_bytes", m.anon}, {"file_bytes", m.file}, {"peak_bytes", m.peak}};
 }
 
 void print_json(const BenchArgs& a, const std::string& started, const BenchResult& result,

@@ -27,8 +27,7 @@ using namespace step_util;
 template <class T>
 struct Aligned {
   AlignedFloats mem;
-  explicit Aligned(int64_t count = 0)
-      : mem((count * static_cast<int64_t>(sizeof(T)) + 3) / 4) {}
+  explicit Aligned(int64_t count = 0) : mem((count * static_cast<int64_t>(sizeof(T)) + 3) / 4) {}
   T* data() const { return reinterpret_cast<T*>(mem.data()); }
 };
 
@@ -48,7 +47,9 @@ class QConvStep final : public FastStep, public ConvShape {
   std::vector<int> packed_constants() const override { return {w_}; }
   int64_t owned_bytes() const override { return packed_.mem.bytes + extra_bytes_; }
   const char* kind() const override {
-    return kind_ == Kind::kDepthwise ? "q8-dwconv" : kind_ == Kind::kGemm ? "q8-conv-gemm" : "q8-conv-im2col";
+    return kind_ == Kind::kDepthwise ? "q8-dwconv"
+           : kind_ == Kind::kGemm    ? "q8-conv-gemm"
+                                     : "q8-conv-im2col";
   }
 
   void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
@@ -117,7 +118,10 @@ class QConvStep final : public FastStep, public ConvShape {
     }
   }
 
-  int64_t a_tile_bytes() const { return (tm_ * k4_ + 64 + 63) / 64 * 64; }
+  // Bytes of the A tile in the scratch: none when the kernel reads the input in place.
+  int64_t a_tile_bytes() const {
+    return kind_ == Kind::kGemm && direct_ ? 0 : (tm_ * k4_ + 64 + 63) / 64 * 64;
+  }
 
   // Rows [m0, m1) of this image's (and group's) A: pixel r's input channels (1x1 with a
   // channel count the kernel cannot read in place) or its receptive field in (ky, kx, c) order,
@@ -256,7 +260,8 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
   s->set_shape(xs, ys, ws, group, geo);
   s->x_zp_ = in[ops::kQXZp]->data<uint8_t>()[0];
   const int8_t* wd = w->data<int8_t>();
-  const int32_t* bd = in.size() > ops::kQB && in[ops::kQB] ? in[ops::kQB]->data<int32_t>() : nullptr;
+  const int32_t* bd =
+      in.size() > ops::kQB && in[ops::kQB] ? in[ops::kQB]->data<int32_t>() : nullptr;
   if (depthwise) {
     s->packed_ = Aligned<int8_t>(kh * kw * c);
     for (int64_t ch = 0; ch < c; ++ch)

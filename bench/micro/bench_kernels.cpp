@@ -61,9 +61,10 @@ struct Buf {
   Buf& operator=(const Buf&) = delete;
 };
 
-void set_flops(benchmark::State& st, double flops_per_iter) {
-  st.counters["FLOPS"] = benchmark::Counter(flops_per_iter * static_cast<double>(st.iterations()),
-                                            benchmark::Counter::kIsRate);
+// Counter `name` (FLOPS, or OPS for integer kernels) as a rate of per_iter a run.
+void set_rate(benchmark::State& st, const char* name, double per_iter) {
+  st.counters[name] = benchmark::Counter(per_iter * static_cast<double>(st.iterations()),
+                                         benchmark::Counter::kIsRate);
 }
 
 void bm_gemm(benchmark::State& st, Isa isa, int64_t m, int64_t kk, int64_t n, bool epilogue) {
@@ -93,7 +94,8 @@ void bm_gemm(benchmark::State& st, Isa isa, int64_t m, int64_t kk, int64_t n, bo
     benchmark::DoNotOptimize(c.p);
     benchmark::ClobberMemory();
   }
-  set_flops(st, 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk));
+  set_rate(st, "FLOPS",
+           2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk));
 }
 
 // The microkernel on one L1-resident tile, `reps` calls per iteration.
@@ -123,8 +125,8 @@ void bm_peak(benchmark::State& st, Isa isa) {
     }
   }
   st.SetLabel("MR=" + std::to_string(m) + " K=256 N=" + std::to_string(n));
-  set_flops(st,
-            2.0 * reps * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk));
+  set_rate(st, "FLOPS",
+           2.0 * reps * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk));
 }
 
 void bm_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t ch, int64_t stride) {
@@ -155,7 +157,7 @@ void bm_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t ch, 
     benchmark::DoNotOptimize(y.p);
     benchmark::ClobberMemory();
   }
-  set_flops(st, 2.0 * 9.0 * static_cast<double>(oh * ow * ch));
+  set_rate(st, "FLOPS", 2.0 * 9.0 * static_cast<double>(oh * ow * ch));
   st.counters["bytes"] = benchmark::Counter(
       4.0 * static_cast<double>(h * w * ch + oh * ow * ch) * static_cast<double>(st.iterations()),
       benchmark::Counter::kIsRate);
@@ -174,11 +176,6 @@ struct Bytes {
   Bytes(const Bytes&) = delete;
   Bytes& operator=(const Bytes&) = delete;
 };
-
-void set_ops(benchmark::State& st, double ops_per_iter) {
-  st.counters["OPS"] = benchmark::Counter(ops_per_iter * static_cast<double>(st.iterations()),
-                                          benchmark::Counter::kIsRate);
-}
 
 // Multipliers that spread typical accumulators of `taps` products over the uint8 range.
 std::vector<lithe::quant::Multiplier> q8_mults(int64_t n, int64_t taps) {
@@ -215,7 +212,8 @@ void bm_q8_gemm(benchmark::State& st, Isa isa, int64_t m, int64_t kk, int64_t n)
     benchmark::DoNotOptimize(c.p);
     benchmark::ClobberMemory();
   }
-  set_ops(st, 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk));
+  set_rate(st, "OPS",
+           2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk));
 }
 
 void bm_q8_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t ch, int64_t stride) {
@@ -248,7 +246,7 @@ void bm_q8_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t c
     benchmark::DoNotOptimize(y.p);
     benchmark::ClobberMemory();
   }
-  set_ops(st, 2.0 * 9.0 * static_cast<double>(oh * ow * ch));
+  set_rate(st, "OPS", 2.0 * 9.0 * static_cast<double>(oh * ow * ch));
   st.counters["bytes"] = benchmark::Counter(
       static_cast<double>(h * w * ch + oh * ow * ch) * static_cast<double>(st.iterations()),
       benchmark::Counter::kIsRate);

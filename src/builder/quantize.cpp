@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <fstream>
 
+#include "core/file_io.hpp"
 #include "kernels/cpu.hpp"
 #include "ops/op.hpp"
 #include "passes/pass.hpp"
@@ -53,21 +53,6 @@ std::map<std::string, quant::Histogram> calibrate(
 }
 
 namespace {
-
-// Writes `text` to a temporary file beside `path`, then renames it: no half-written cache.
-void write_text_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) fail(path, ": cannot write the calibration cache");
-    f << text;
-    if (!f.flush()) fail(path, ": cannot write the calibration cache");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail(path, ": cannot write the calibration cache");
-  }
-}
 
 // A scalar constant.
 template <class T>
@@ -429,7 +414,7 @@ Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::
     if (samples.empty()) fail("precision int8: no calibration samples");
     hist = calibrate(g, samples, opts.threads, opts.progress);
     sum.samples = samples.size();
-    if (!opts.cache.empty()) write_text_file(opts.cache, quant::calib_cache_json(hist, key));
+    if (!opts.cache.empty()) write_file_atomically(opts.cache, quant::calib_cache_json(hist, key));
   }
   sum.layers = quantize_graph(g, hist, qo);
   return sum;

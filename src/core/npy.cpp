@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/file_io.hpp"
 #include "core/tensor_check.hpp"
 
 namespace lithe {
@@ -15,10 +16,10 @@ struct DescrMap {
   DType dtype;
 };
 constexpr DescrMap kDescr[] = {
-    {"<f4", DType::kFloat32}, {"<f8", DType::kFloat64}, {"<f2", DType::kFloat16},
-    {"|i1", DType::kInt8},    {"|u1", DType::kUInt8},   {"<i2", DType::kInt16},
-    {"<u2", DType::kUInt16},  {"<i4", DType::kInt32},   {"<u4", DType::kUInt32},
-    {"<i8", DType::kInt64},   {"<u8", DType::kUInt64},  {"|b1", DType::kBool},
+    {"<f4", DType::kFloat32},   {"<f8", DType::kFloat64},     {"<f2", DType::kFloat16},
+    {"|i1", DType::kInt8},      {"|u1", DType::kUInt8},       {"<i2", DType::kInt16},
+    {"<u2", DType::kUInt16},    {"<i4", DType::kInt32},       {"<u4", DType::kUInt32},
+    {"<i8", DType::kInt64},     {"<u8", DType::kUInt64},      {"|b1", DType::kBool},
     {"<c8", DType::kComplex64}, {"<c16", DType::kComplex128},
 };
 
@@ -75,7 +76,8 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
   for (auto& d : kDescr)
     if (descr == d.descr) dtype = d.dtype;
   if (dtype == DType::kUndefined)
-    fail(what, ": .npy element type '", descr, "' is not supported (expected little-endian numeric)");
+    fail(what, ": .npy element type '", descr,
+         "' is not supported (expected little-endian numeric)");
   if (dict_value(h, "fortran_order", what) != "False")
     fail(what, ": Fortran-ordered .npy arrays are not supported (save with C order)");
   std::string sh = dict_value(h, "shape", what);
@@ -144,22 +146,6 @@ std::string to_npy(const Tensor& t) {
   return out;
 }
 
-void write_npy(const std::string& path, const Tensor& t) {
-  std::string bytes = to_npy(t);
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) fail(path, ": cannot write file");
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!f) {
-      std::remove(tmp.c_str());
-      fail_runtime(path, ": write failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail_runtime(path, ": cannot rename temporary file");
-  }
-}
+void write_npy(const std::string& path, const Tensor& t) { write_file_atomically(path, to_npy(t)); }
 
 }  // namespace lithe

@@ -360,7 +360,7 @@ json int8_report(const Int8Summary& q, passes::PipelineReport& pr) {
     }
     fp32.push_back({{"name", l.node}, {"reason", l.reason}});
   }
-  pr.notes.push_back(std::to_string(quantized) + " conv(s) quantized to int8 (" + q.method +
+  pr.notes.push_back(std::to_string(quantized) + " layer(s) quantized to int8 (" + q.method +
                      (q.from_cache ? ", calibration cache"
                                    : ", " + std::to_string(q.samples) + " calibration samples") +
                      "), " + std::to_string(fp32.size()) + " node(s) left in fp32");

@@ -199,10 +199,9 @@ class QConvStep final : public FastStep, public ConvShape {
   kernels::Q8FloatOutArgs fout_;  // the float output stage's constant part
 };
 
+// A uint8 NHWC value with a fully known shape.
 bool u8_static(const ir::Graph& g, int v) {
-  if (v < 0) return false;
-  const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
-  return t.dtype == DType::kUInt8 && t.fully_known() && t.dims.size() == 4;
+  return is_static(g, v, DType::kUInt8) && dims_of(g, v).size() == 4;
 }
 
 }  // namespace

@@ -36,12 +36,13 @@ inline const Tensor* constant_of(const ir::Graph& g, int v) {
   return val.constant ? &*val.constant : nullptr;
 }
 
-/// A float32 value with a fully known shape.
-inline bool is_f32_static(const ir::Graph& g, int v) {
+/// A value of element type `dtype` with a fully known shape.
+inline bool is_static(const ir::Graph& g, int v, DType dtype) {
   if (v < 0) return false;
   const ir::TensorType& t = g.values[static_cast<size_t>(v)].type;
-  return t.dtype == DType::kFloat32 && t.fully_known();
+  return t.dtype == dtype && t.fully_known();
 }
+inline bool is_f32_static(const ir::Graph& g, int v) { return is_static(g, v, DType::kFloat32); }
 
 inline const Shape& dims_of(const ir::Graph& g, int v) {
   return g.values[static_cast<size_t>(v)].type.dims;

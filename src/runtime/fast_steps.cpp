@@ -574,11 +574,8 @@ std::unique_ptr<FastStep> make_pool(const ir::Graph& g, const ir::Node& node, co
   const int xv = input_at(node, 0), yv = node.outputs[0];
   if (is_f32_static(g, xv) && is_f32_static(g, yv)) return pool_step<float>(g, node, kt, plan);
   // uint8 max pooling (the quantizer's), on values that keep their scale and zero point.
-  auto u8 = [&](int v) {
-    return v >= 0 && g.values[static_cast<size_t>(v)].type.dtype == DType::kUInt8 &&
-           g.values[static_cast<size_t>(v)].type.fully_known();
-  };
-  if (node.op_type == "MaxPoolNhwc" && u8(xv) && u8(yv) && kt.q8_pool)
+  if (node.op_type == "MaxPoolNhwc" && is_static(g, xv, DType::kUInt8) &&
+      is_static(g, yv, DType::kUInt8) && kt.q8_pool)
     return pool_step<uint8_t>(g, node, kt, plan);
   return nullptr;
 }

@@ -94,7 +94,8 @@ quant::QConvOutput qconv_output_stage(const NodeAttrs& a, const std::vector<cons
   std::string err = fused::parse_epilogue(a.attr_string("activation", ""),
                                           a.attr_floats("activation_params", {}), &act);
   if (!err.empty()) a.fail(err);
-  const bool has_z = in.size() > kQZ && in[kQZ];
+  const auto& node_in = a.node().inputs;
+  const bool has_z = node_in.size() > kQZ && node_in[kQZ] >= 0;
   return quant::make_qconv_output(
       positive_scale(a, *in[kQXScale], 0, "x_scale"), w_scale.data(), channels,
       positive_scale(a, *in[kQYScale], 0, "y_scale"), in[kQYZp]->data<uint8_t>()[0], has_z,

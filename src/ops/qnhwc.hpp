@@ -10,8 +10,9 @@ namespace lithe::ops {
 /// Input indices of lithe.QConvNhwc.
 enum QConvInput { kQX, kQXScale, kQXZp, kQW, kQWScale, kQYScale, kQYZp, kQB, kQZ, kQZScale, kQZZp };
 
-/// The output stage of a QConvNhwc node from its inputs (`in[i]` null for an omitted one):
-/// scales checked positive and finite, `channels` weight scales.
+/// The output stage of a QConvNhwc node from its scale and zero-point inputs (`in[i]`, null
+/// for an omitted one; X, W, B and Z are not read): scales checked positive and finite,
+/// `channels` weight scales.
 quant::QConvOutput qconv_output_stage(const NodeAttrs& a, const std::vector<const Tensor*>& in,
                                       int64_t channels);
 

@@ -235,9 +235,6 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
   ops::conv_pool::Geometry geo =
       ops::conv_pool::forward_geometry(attrs, {xs[1], xs[2]}, {ws[2], ws[3]});
   if (geo.out[0] != ys[1] || geo.out[1] != ys[2]) return nullptr;
-  std::vector<const Tensor*> stage_in = in;
-  stage_in.resize(ops::kQZZp + 1, nullptr);
-  if (zv >= 0) stage_in[ops::kQZ] = w;  // only its presence matters to the output stage
   const int64_t cg = c / group, mg = m / group, kh = ws[2], kw = ws[3];
   const bool depthwise = cg == 1 && mg == 1;
   const bool pointwise = kh == 1 && kw == 1 && geo.strides[0] == 1 && geo.strides[1] == 1 &&
@@ -246,7 +243,7 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
   auto s = std::make_unique<QConvStep>(kt, depthwise   ? QConvStep::Kind::kDepthwise
                                            : pointwise ? QConvStep::Kind::kGemm
                                                        : QConvStep::Kind::kIm2col);
-  s->out_ = ops::qconv_output_stage(attrs, stage_in, m);
+  s->out_ = ops::qconv_output_stage(attrs, in, m);
   s->fout_.z_scale = s->out_.z_scale;
   s->fout_.z_zp = s->out_.z_zp;
   s->fout_.act = s->out_.act;

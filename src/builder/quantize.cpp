@@ -68,8 +68,8 @@ enum class QKind { kNone, kConv, kGemm, kMaxPool };
 class Quantizer {
  public:
   Quantizer(ir::Graph& g, const std::map<std::string, quant::Histogram>& hist,
-            const QuantizeOptions& opts)
-      : g_(g), hist_(hist), opts_(opts), rw_(g), kind_(g.nodes.size(), QKind::kNone) {}
+            const QuantizeOptions& opts, std::vector<QuantizedLayer>* record)
+      : g_(g), hist_(hist), opts_(opts), record_(record), rw_(g), kind_(g.nodes.size(), QKind::kNone) {}
 
   std::vector<LayerPrecision> run() {
     std::vector<LayerPrecision> report;
@@ -98,6 +98,9 @@ class Quantizer {
     auto it = hist_.find(val(v).name);
     return it == hist_.end() ? nullptr : &it->second;
   }
+
+  // Whether value v has a range: fixed by the model, or calibrated.
+  bool has_range(int v) const { return opts_.given.count(val(v).name) || hist_of(v); }
 
   bool f32_static(int v) const {
     return v >= 0 && val(v).type.dtype == DType::kFloat32 && val(v).type.fully_known();
@@ -132,7 +135,7 @@ class Quantizer {
       return "weights not constant";
     if (b >= 0 && (!bt || bt->dtype() != DType::kFloat32)) return "bias not constant";
     if (!f32_static(x) || !f32_static(y) || (z >= 0 && !f32_static(z))) return "dynamic shapes";
-    if (!hist_of(x) || !hist_of(y) || (z >= 0 && !hist_of(z))) return "not calibrated";
+    if (!has_range(x) || !has_range(y) || (z >= 0 && !has_range(z))) return "not calibrated";
     if (!finite(*wt) || (bt && !finite(*bt))) return "non-finite weights";
     const Shape& ws = wt->shape();
     if (conv) {
@@ -163,6 +166,8 @@ class Quantizer {
   quant::QParams params_of(int v) const {
     auto it = same_params_.find(v);
     if (it != same_params_.end()) return params_of(it->second);
+    auto given = opts_.given.find(val(v).name);
+    if (given != opts_.given.end()) return given->second;
     // A model output keeps its whole range whatever the method: clipped scores saturate at
     // the top code together, and ties make the top-1 arbitrary.
     const quant::CalibMethod m =
@@ -243,11 +248,17 @@ class Quantizer {
   // A QConvNhwc of uint8 input xu (float value x for its scale) with weights w [M, per]
   // (shape `wshape`, float) and bias, writing uint8 value yu (float value y for its scale).
   void emit_qconv(const ir::Node& from, std::map<std::string, ir::Attribute> attrs, int xu, int x,
-                  const float* w, const Shape& wshape, const float* bias, int z, int y, int yu) {
+                  const float* w, const Shape& wshape, const std::string& wname, const float* bias,
+                  int z, int y, int yu) {
     const int64_t m = wshape[0], per = shape_numel(wshape) / m;
     const quant::QParams xp = params_of(x);
     Tensor wq(DType::kInt8, wshape), wscale(DType::kFloat32, Shape{m});
-    quant::quantize_weights_per_channel(w, m, per, wq.data<int8_t>(), wscale.data<float>());
+    auto given = opts_.given_weight_scales.find(wname);
+    if (given != opts_.given_weight_scales.end() && static_cast<int64_t>(given->second.size()) == m)
+      quant::quantize_weights_with_scales(w, m, per, given->second.data(), wq.data<int8_t>(),
+                                          wscale.data<float>());
+    else
+      quant::quantize_weights_per_channel(w, m, per, wq.data<int8_t>(), wscale.data<float>());
     ir::Node q;
     q.name = from.name;
     q.op_type = "QConvNhwc";
@@ -257,6 +268,12 @@ class Quantizer {
     const auto [xs, xz] = param_consts(x);
     const auto [ys, yz] = param_consts(y);
     const float* wsd = wscale.data<float>();
+    if (record_) {
+      QuantizedLayer l{from.name, from.op_type == "Gemm" ? "gemm" : "conv", val(x).name, val(y).name,
+                       z >= 0 ? val(z).name : "", xp, params_of(y), {}, {wsd, wsd + m}};
+      if (z >= 0) l.zp = params_of(z);
+      record_->push_back(std::move(l));
+    }
     Tensor bq(DType::kInt32, Shape{m});
     for (int64_t c = 0; c < m; ++c)
       bq.data<int32_t>()[c] =
@@ -281,7 +298,7 @@ class Quantizer {
     const Tensor* bt = b >= 0 ? passes::constant_of(g_, b) : nullptr;
     const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
     emit_qconv(node, node.attrs, uint8_of(x), x, w.data<float>(), w.shape(),
-               bt ? bt->data<float>() : nullptr, z, y, yu);
+               val(node.inputs[1]).name, bt ? bt->data<float>() : nullptr, z, y, yu);
     produced_as_uint8(y, yu);
   }
 
@@ -307,7 +324,7 @@ class Quantizer {
     const std::string& yn = val(y).name;
     const int xu = reshaped(uint8_of(x), {1, 1, rows, k}, val(x).name + "/u8_nhwc");
     const int y4 = rw_.add_value(yn + "/u8_nhwc", {DType::kUInt8, true, {1, 1, rows, nout}});
-    emit_qconv(node, std::move(attrs), xu, x, w.data(), {nout, k, 1, 1},
+    emit_qconv(node, std::move(attrs), xu, x, w.data(), {nout, k, 1, 1}, val(node.inputs[1]).name,
                bt ? bt->data<float>() : nullptr, -1, y, y4);
     produced_as_uint8(y, reshaped(y4, {rows, nout}, yn + "/u8"));
   }
@@ -317,6 +334,8 @@ class Quantizer {
     ir::Node node = g_.nodes[n];
     const int x = node.inputs[0], y = node.outputs[0];
     same_params_[y] = x;
+    if (record_) record_->push_back({node.name, "maxpool", val(x).name, val(y).name, "", params_of(x),
+                                     params_of(x), {}, {}});
     const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
     node.inputs[0] = uint8_of(x);
     node.outputs = {yu};
@@ -327,6 +346,7 @@ class Quantizer {
   ir::Graph& g_;
   const std::map<std::string, quant::Histogram>& hist_;
   const QuantizeOptions& opts_;
+  std::vector<QuantizedLayer>* record_;
   passes::Rewriter rw_;
   std::vector<QKind> kind_;
   std::map<int, int> q_of_;                    // float value -> its uint8 form
@@ -338,8 +358,9 @@ class Quantizer {
 
 std::vector<LayerPrecision> quantize_graph(ir::Graph& g,
                                            const std::map<std::string, quant::Histogram>& hist,
-                                           const QuantizeOptions& opts) {
-  return Quantizer(g, hist, opts).run();
+                                           const QuantizeOptions& opts,
+                                           std::vector<QuantizedLayer>* quantized) {
+  return Quantizer(g, hist, opts, quantized).run();
 }
 
 // Both ranges become sqrt(r1_c * r2_c) (Nagel et al.'s data-free equalization).
@@ -416,7 +437,7 @@ Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::
     sum.samples = samples.size();
     if (!opts.cache.empty()) write_file_atomically(opts.cache, quant::calib_cache_json(hist, key));
   }
-  sum.layers = quantize_graph(g, hist, qo);
+  sum.layers = quantize_graph(g, hist, qo, &sum.quantized);
   return sum;
 }
 

@@ -33,6 +33,21 @@ struct QuantizeOptions {
   quant::CalibMethod method = quant::CalibMethod::kMinMax;
   double percentile = 99.99;
   std::set<std::string> keep_fp32;  ///< node names to leave in FP32 (mixed precision)
+  /// Activation parameters fixed by the model (explicit quantization: a QDQ model's scales),
+  /// by value name in the graph being quantized; they take precedence over the histograms.
+  std::map<std::string, quant::QParams> given;
+  /// Per-output-channel weight scales fixed by the model, by weight value name (one entry
+  /// per output channel); weights without one get max|w| / 127 per channel.
+  std::map<std::string, std::vector<float>> given_weight_scales;
+};
+
+/// What one INT8 layer computes with (for --emit-qdq-onnx and the report): value names are
+/// those of the quantized (optimized) graph; z is empty without a residual input.
+struct QuantizedLayer {
+  std::string node, op;  ///< node name; "conv", "gemm" or "maxpool"
+  std::string x, y, z;
+  quant::QParams xp, yp, zp;
+  std::vector<float> w_scale;  ///< per output channel (conv, gemm)
 };
 
 /// Calibration for `lithe build --precision int8`.
@@ -55,6 +70,7 @@ struct Int8Summary {
   bool from_cache = false;
   int equalized = 0;  ///< depthwise -> conv pairs equalized (equalize_depthwise_pairs)
   std::vector<LayerPrecision> layers;
+  std::vector<QuantizedLayer> quantized;
 };
 
 /// Cross-layer equalization before calibration (data free, so a calibration cache stays
@@ -72,9 +88,10 @@ Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::
 
 /// Quantizes `g` in place with the ranges chosen from `hist`. Returns the per-node report
 /// (every node of the FP32 graph that computes something). Must run before conv weights
-/// are packed (pack_conv_weights).
+/// are packed (pack_conv_weights). `quantized`, when given, receives each INT8 layer.
 std::vector<LayerPrecision> quantize_graph(ir::Graph& g,
                                            const std::map<std::string, quant::Histogram>& hist,
-                                           const QuantizeOptions& opts);
+                                           const QuantizeOptions& opts,
+                                           std::vector<QuantizedLayer>* quantized = nullptr);
 
 }  // namespace lithe::build

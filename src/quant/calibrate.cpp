@@ -463,6 +463,21 @@ void quantize_weights_per_channel(const float* w, int64_t channels, int64_t per_
   }
 }
 
+void quantize_weights_with_scales(const float* w, int64_t channels, int64_t per_channel,
+                                  const float* given, int8_t* q, float* scales) {
+  for (int64_t c = 0; c < channels; ++c) {
+    const float s = given[c];
+    if (!(s > 0) || !std::isfinite(s))
+      fail("weight quantization: channel ", c, " has scale ", s, " (expected positive and finite)");
+    scales[c] = s;
+    for (int64_t i = 0; i < per_channel; ++i) {
+      if (!std::isfinite(w[c * per_channel + i]))
+        fail("weight quantization: channel ", c, " holds a non-finite value");
+      q[c * per_channel + i] = static_cast<int8_t>(quantize_value(w[c * per_channel + i], s, 0, -127, 127));
+    }
+  }
+}
+
 int32_t quantize_bias(float b, double scale) {
   if (!(scale > 0) || !std::isfinite(scale))
     fail("bias quantization: scale ", scale, " is not positive and finite");

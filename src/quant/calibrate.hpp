@@ -97,6 +97,11 @@ QParams uint8_params(Range r);
 void quantize_weights_per_channel(const float* w, int64_t channels, int64_t per_channel, int8_t* q,
                                   float* scales);
 
+/// The same with scales fixed by the model (explicit quantization): a scale that is not
+/// positive and finite is a lithe::Error naming the channel; codes saturate to [-127, 127].
+void quantize_weights_with_scales(const float* w, int64_t channels, int64_t per_channel,
+                                  const float* given, int8_t* q, float* scales);
+
 /// A bias as int32 at `scale` (x_scale * w_scale): round half to even, saturated to int32.
 /// NaN, or a scale that is not positive and finite, is a lithe::Error.
 int32_t quantize_bias(float b, double scale);

@@ -344,9 +344,8 @@ namespace {
 
 // Fails before any work for a precision this build cannot make.
 void check_precision(const std::string& p) {
-  if (p == "fp32" || p == "fp16" || p == "int8") return;
-  if (p == "best") fail("precision 'best' is not available yet (fp32, fp16 or int8)");
-  fail("unknown precision '", p, "' (expected fp32, fp16 or int8)");
+  if (p == "fp32" || p == "fp16" || p == "int8" || p == "best") return;
+  fail("unknown precision '", p, "' (expected fp32, fp16, int8 or best)");
 }
 
 // The build report's "int8" entry: calibration, and every node left in FP32 with why.
@@ -378,9 +377,11 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
                  const std::string& sha256, BuildResult& res) {
   passes::PipelineReport pr;
   pr.nodes_before = pr.nodes_after = g->nodes.size();
-  if (opts.precision == "int8" && !opts.optimize)
-    fail(what, ": precision int8 needs the graph passes (the convs it quantizes are theirs)");
-  json int8 = nullptr;
+  const bool quantized = opts.precision == "int8" || opts.precision == "best";
+  if (quantized && !opts.optimize)
+    fail(what, ": precision ", opts.precision,
+         " needs the graph passes (the convs it quantizes are theirs)");
+  json int8 = nullptr, mixed = nullptr;
   if (opts.optimize) {
     passes::PipelineOptions po;
     po.disabled = opts.disabled_passes;
@@ -391,6 +392,11 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
     }
     // INT8 before packing: the quantizer reads the convs' weights in ONNX order.
     if (opts.precision == "int8") int8 = int8_report(build_int8(*g, opts.calib, sha256), pr);
+    if (opts.precision == "best") {
+      const MixedSummary m = build_best(*g, opts.calib, sha256, opts.mixed);
+      int8 = int8_report(m.int8, pr);
+      mixed = json::parse(mixed_report_json(m));
+    }
     if (opts.pack_weights) {
       const int packed = pack_conv_weights(*g);
       if (packed)
@@ -418,6 +424,7 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
   res.contents.plan = std::move(mp);
   json report = make_report(*g, pr, res.contents.plan, opts);
   if (!int8.is_null()) report["int8"] = int8;
+  if (!mixed.is_null()) report["mixed_precision"] = mixed;
   res.contents.report_json = json_text(report);
   res.contents.info.producer = "lithe 0.1.0";
   res.contents.info.source_sha256 = sha256;
@@ -493,9 +500,9 @@ std::string format_report(const std::string& report_json, const std::string& lay
   if (precision == "fp16")
     os << "precision: fp16 (" << r.value("fp16_constants", 0)
        << " constants stored in half precision)\n";
-  if (precision == "int8" && r.contains("int8") && r["int8"].is_object()) {
+  if ((precision == "int8" || precision == "best") && r.contains("int8") && r["int8"].is_object()) {
     const json& q = r["int8"];
-    os << "precision: int8 (" << q.value("quantized", 0) << " layers, "
+    os << "precision: " << precision << " (" << q.value("quantized", 0) << " layers, "
        << q.value("method", std::string("?")) << " calibration)";
     // The nodes left in fp32, counted by reason (the layer table names them).
     std::map<std::string, int> why;
@@ -511,6 +518,8 @@ std::string format_report(const std::string& report_json, const std::string& lay
                 m.value("concat_inputs_in_slice", 0), m.value("concat_inputs", 0),
                 m.value("views_elided", 0));
   os << line;
+  if (precision == "best" && r.contains("mixed_precision"))
+    os << format_mixed_report(json_text(r["mixed_precision"]));
   if (layers_json.empty()) return os.str();
   json layers = json::parse(layers_json, nullptr, false);
   os << "layers:\n";

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/mixed_precision.hpp"
 #include "builder/quantize.hpp"
 #include "engine/engine.hpp"
 
@@ -18,10 +19,14 @@ struct BuildOptions {
   /// loading an engine maps them instead of repacking (with optimize).
   bool pack_weights = true;
   /// "fp32", or "fp16": float32 constants stored in half precision (half the file; decoded
-  /// to fp32 at load, so every kernel runs unchanged). Anything else fails.
+  /// to fp32 at load, so every kernel runs unchanged), "int8" or "best" (INT8 where the error
+  /// budget allows). Anything else fails.
   std::string precision = "fp32";
-  /// INT8 calibration (precision "int8"): data, method, cache.
+  /// INT8 calibration (precision "int8" and "best"): data, method, cache.
   CalibrationOptions calib;
+  /// Precision "best": INT8 where the model's output error stays within a budget
+  /// (builder/mixed_precision.hpp).
+  MixedPrecisionOptions mixed;
 };
 
 /// Marks for half storage (Value::storage = kFloat16) every float32 constant of `g` with at

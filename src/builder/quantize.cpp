@@ -413,6 +413,25 @@ int equalize_depthwise_pairs(ir::Graph& g) {
   return pairs;
 }
 
+std::map<std::string, quant::Histogram> calibration_histograms(
+    const ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
+    Int8Summary* sum, const std::function<std::vector<std::vector<Tensor>>()>& samples) {
+  const std::string key = model_sha256 + "|" + opts.key;
+  std::map<std::string, quant::Histogram> hist;
+  if (!opts.cache.empty() && std::ifstream(opts.cache).good() &&
+      quant::read_calib_cache(opts.cache, key, &hist)) {
+    sum->from_cache = true;
+    return hist;
+  }
+  if (!samples && !opts.load) fail("precision int8 needs calibration data (--calib DIR)");
+  const std::vector<std::vector<Tensor>> data = samples ? samples() : opts.load(g);
+  if (data.empty()) fail("precision int8: no calibration samples");
+  hist = calibrate(g, data, opts.threads, opts.progress);
+  sum->samples = data.size();
+  if (!opts.cache.empty()) write_file_atomically(opts.cache, quant::calib_cache_json(hist, key));
+  return hist;
+}
+
 Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
                        const std::set<std::string>& keep_fp32) {
   Int8Summary sum;
@@ -424,19 +443,7 @@ Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::
   qo.keep_fp32 = keep_fp32;
   sum.method = quant::calib_method_name(qo.method);
   sum.equalized = equalize_depthwise_pairs(g);
-  const std::string key = model_sha256 + "|" + opts.key;
-  std::map<std::string, quant::Histogram> hist;
-  if (!opts.cache.empty() && std::ifstream(opts.cache).good() &&
-      quant::read_calib_cache(opts.cache, key, &hist)) {
-    sum.from_cache = true;
-  } else {
-    if (!opts.load) fail("precision int8 needs calibration data (--calib DIR)");
-    const std::vector<std::vector<Tensor>> samples = opts.load(g);
-    if (samples.empty()) fail("precision int8: no calibration samples");
-    hist = calibrate(g, samples, opts.threads, opts.progress);
-    sum.samples = samples.size();
-    if (!opts.cache.empty()) write_file_atomically(opts.cache, quant::calib_cache_json(hist, key));
-  }
+  const std::map<std::string, quant::Histogram> hist = calibration_histograms(g, opts, model_sha256, &sum);
   sum.layers = quantize_graph(g, hist, qo, &sum.quantized);
   return sum;
 }

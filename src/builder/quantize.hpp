@@ -81,6 +81,13 @@ struct Int8Summary {
 /// 8x8 branch: cosine to FP32 0.976 -> 0.988). Returns the number of pairs.
 int equalize_depthwise_pairs(ir::Graph& g);
 
+/// The histograms build_int8 quantizes with: from the cache when its key is `model_sha256` +
+/// opts.key (sum->from_cache), else by calibrating `g` on `samples()` (sum->samples; then
+/// written to the cache). `samples` defaults to opts.load.
+std::map<std::string, quant::Histogram> calibration_histograms(
+    const ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
+    Int8Summary* sum, const std::function<std::vector<std::vector<Tensor>>()>& samples = {});
+
 /// The INT8 step of a build: histograms from the cache (when its key is `model_sha256` +
 /// opts.key) or by calibration (then written to the cache), then quantize_graph.
 Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,

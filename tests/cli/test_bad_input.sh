@@ -115,7 +115,12 @@ check bench-bad-npy "bad.npy: not a .npy file" -- "$LITHE" bench "$M" --input im
 check bench-truncated "truncated.onnx" -- "$LITHE" bench "$M" "$T/truncated.onnx"
 # lithe build --precision (no engine is written: the check comes before the import)
 check build-bad-precision "unknown precision 'fp8' (expected fp32" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision fp8
-check build-precision-best "precision 'best' is not available yet" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision best
+# --precision best: data, and the budget (--max-accuracy-drop) only with best, finite, >= 0
+check best-no-calib "--precision best needs calibration data: --calib DIR" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision best
+check best-drop-without-best "--max-accuracy-drop needs --precision best (got --precision int8)" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib random --max-accuracy-drop 1
+check best-drop-negative "--max-accuracy-drop must be a finite number >= 0, got '-1'" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision best --calib random --max-accuracy-drop=-1
+check best-drop-nan "--max-accuracy-drop must be a finite number >= 0, got 'nan'" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision best --calib random --max-accuracy-drop nan
+check best-drop-text "--max-accuracy-drop must be a finite number >= 0, got '1x'" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision best --calib random --max-accuracy-drop 1x
 check build-precision-missing "--precision" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision
 # --precision int8: calibration flags and data (no engine is written either)
 mkdir -p "$T/calib"

@@ -1,9 +1,11 @@
 // `lithe build MODEL.onnx -o MODEL.lithe [--input-shape NAME=DIMS] [--disable-pass NAME]
-// [--precision fp32|fp16|int8 [--calib DIR ...]]`: optimizes the graph, plans memory and writes an engine file
+// [--precision fp32|fp16|int8|best [--calib DIR ...] [--max-accuracy-drop X]]`: optimizes the graph, plans memory and writes an engine file
 // (atomically), then prints the build summary.
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 
@@ -19,6 +21,7 @@ struct BuildArgs {
   std::vector<std::string> shapes, disabled;
   bool no_optimize = false;
   std::string precision = "fp32";
+  std::string max_drop;  // --max-accuracy-drop (precision best), parsed by max_accuracy_drop
   // INT8 calibration
   std::vector<std::string> calib;
   std::string calib_method = "minmax", calib_cache;
@@ -28,9 +31,12 @@ struct BuildArgs {
   PreprocessFlags pre;
 };
 
-// --precision int8: the calibration options, with the samples loaded from --calib once the
-// model's input is known.
+// --precision int8 / best: the calibration options, with the samples loaded from --calib once
+// the model's input is known.
 build::CalibrationOptions calibration(const BuildArgs& a, const ProgressBar& bar) {
+  if (a.precision == "best" && a.calib.empty())
+    fail("--precision best needs calibration data: --calib DIR (the error is measured on it; "
+         "--calib-cache only saves the calibration)");
   if (a.calib.empty() && a.calib_cache.empty())
     fail("--precision int8 needs calibration data: --calib DIR (or --calib-cache FILE written by "
          "an earlier build)");
@@ -81,6 +87,18 @@ build::CalibrationOptions calibration(const BuildArgs& a, const ProgressBar& bar
   return c;
 }
 
+// --max-accuracy-drop: only with --precision best; a finite number >= 0 (default 1).
+double max_accuracy_drop(const BuildArgs& a) {
+  if (a.max_drop.empty()) return 1.0;
+  if (a.precision != "best")
+    fail("--max-accuracy-drop needs --precision best (got --precision ", a.precision, ")");
+  char* end = nullptr;
+  const double x = std::strtod(a.max_drop.c_str(), &end);
+  if (end == a.max_drop.c_str() || *end != '\0' || !std::isfinite(x) || x < 0)
+    fail("--max-accuracy-drop must be a finite number >= 0, got '", a.max_drop, "'");
+  return x;
+}
+
 void build_command(const BuildArgs& a) {
   build::BuildOptions opts;
   for (const auto& s : a.shapes) parse_shape_flag(s, opts.input_shapes);
@@ -88,7 +106,9 @@ void build_command(const BuildArgs& a) {
   opts.optimize = !a.no_optimize;
   opts.precision = a.precision;  // build_model refuses an unknown one before any work
   ProgressBar bar;
-  if (a.precision == "int8") opts.calib = calibration(a, bar);
+  opts.mixed.max_accuracy_drop = max_accuracy_drop(a);
+  if (a.precision == "int8" || a.precision == "best") opts.calib = calibration(a, bar);
+  opts.mixed.progress = [&bar](const std::string&, size_t done, size_t total) { bar(done, total); };
   auto t0 = std::chrono::steady_clock::now();
   build::BuildResult r = build::build_model(a.model, opts);
   engine::write_engine(a.output, r.contents);
@@ -116,6 +136,7 @@ void add_build_command(CLI::App& app) {
       "  lithe build resnet50.onnx -o r50_int8.lithe --precision int8 --calib imgs/ \\\n"
       "      --resize-short 256 --crop 224x224 --scale 1/255 --mean 0.485,0.456,0.406 \\\n"
       "      --std 0.229,0.224,0.225 --calib-method entropy --calib-cache r50.calib\n"
+      "  lithe build m.onnx -o m_best.lithe --precision best --max-accuracy-drop 0.5 --calib imgs/\n"
       "Calibration data is preprocessed as `lithe eval` does (same flags); .npy files are fed as\n"
       "they are.");
   cmd->add_option("model", args->model, "ONNX model file")->required();
@@ -126,7 +147,12 @@ void add_build_command(CLI::App& app) {
   cmd->add_option("--precision", args->precision,
                   "fp32 (default); fp16: weights of 16+ elements stored in half precision "
                   "(decoded to fp32 at load; outputs within ~1e-4 of fp32); int8: convs "
-                  "quantized after calibration on --calib data");
+                  "quantized after calibration on --calib data; best: int8 except the layers "
+                  "kept in fp32 to stay within --max-accuracy-drop");
+  cmd->add_option("--max-accuracy-drop", args->max_drop,
+                  "Precision best: the error budget (default 1): max over outputs of "
+                  "100 x (1 - cosine) against fp32 on the calibration samples, and of the "
+                  "top-1 disagreement in % for class-score outputs (docs/precision.md)");
   cmd->add_option("--calib", args->calib,
                   "INT8 calibration data: a folder (searched recursively) or image/.npy files; "
                   "'random' for N(0, 1) inputs (speed tests only)");

@@ -6,8 +6,10 @@
 
 #include "core/file_io.hpp"
 #include "kernels/cpu.hpp"
+#include "ops/infer.hpp"
 #include "ops/op.hpp"
 #include "passes/pass.hpp"
+#include "passes/pass_util.hpp"
 #include "plan/plan.hpp"
 #include "quant/qconv.hpp"
 #include "runtime/executor.hpp"
@@ -354,13 +356,145 @@ class Quantizer {
   std::map<int, int> same_params_;  // a max pool's output -> its input (same scale)
 };
 
+// A QuantizeLinear or DequantizeLinear (per `op`) with one constant float32 scale and one
+// constant uint8 zero point.
+bool per_tensor_u8(const ir::Graph& g, const ir::Node& n, const char* op) {
+  if (!n.domain.empty() || n.op_type != op || n.inputs.size() != 3 || n.outputs.size() != 1)
+    return false;
+  const Tensor* s = passes::constant_of(g, n.inputs[1]);
+  const Tensor* z = passes::constant_of(g, n.inputs[2]);
+  return s && z && s->numel() == 1 && z->numel() == 1 && s->dtype() == DType::kFloat32 &&
+         z->dtype() == DType::kUInt8;
+}
+
+// For a float node computing each output element from the same element of one input (a
+// unary elementwise op, or a binary one with a one-element constant operand, the output
+// shaped as that input): that input's value id, else -1.
+int pointwise_input(const ir::Graph& g, const ir::Node& n) {
+  static const char* kBinary[] = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu"};
+  if (!n.domain.empty() || n.outputs.size() != 1 || n.inputs.empty() || ir::has_subgraph(n))
+    return -1;
+  const bool unary = passes::util::is_unary_elementwise(n.op_type);
+  const bool binary = n.inputs.size() == 2 && std::any_of(std::begin(kBinary), std::end(kBinary),
+                                                          [&](const char* o) { return n.op_type == o; });
+  if (!unary && !binary) return -1;
+  int in = -1;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const int v = n.inputs[i];
+    if (v < 0) continue;
+    const Tensor* c = passes::constant_of(g, v);
+    if (c && c->numel() == 1 && (i > 0 || binary)) continue;  // a scalar parameter
+    if (in >= 0 || c) return -1;
+    in = v;
+  }
+  if (in < 0 || (unary && in != n.inputs[0])) return -1;
+  const ir::TensorType& it = g.values[static_cast<size_t>(in)].type;
+  const ir::TensorType& ot = g.values[static_cast<size_t>(n.outputs[0])].type;
+  if (it.dtype != DType::kFloat32 || ot.dtype != DType::kFloat32 || !it.fully_known() ||
+      ot.dims != it.dims)
+    return -1;
+  return in;
+}
+
+// Runs node n's reference kernel with input `var` bound to `x` and the others constants.
+Tensor run_reference(const ir::Graph& g, const ir::Node& n, int var, const Tensor& x) {
+  const ops::OpDef* op = ops::find_op(n.domain, n.op_type);
+  if (!op) fail(n.label(), ": no kernel");
+  std::vector<const Tensor*> in(n.inputs.size(), nullptr);
+  std::vector<ir::TensorType> types(n.inputs.size());
+  std::vector<const ir::TensorType*> type_ptrs(n.inputs.size(), nullptr);
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    if (n.inputs[i] < 0) continue;
+    in[i] = n.inputs[i] == var ? &x : passes::constant_of(g, n.inputs[i]);
+    types[i] = {in[i]->dtype(), true, in[i]->shape()};
+    type_ptrs[i] = &types[i];
+  }
+  const std::vector<ir::TensorType> out = ops::infer_node(n, *op, type_ptrs, in);
+  Tensor y(out.at(0).dtype, out.at(0).dims);
+  ops::ComputeContext ctx(n, in, {&y}, nullptr);
+  op->compute(ctx);
+  return y;
+}
+
 }  // namespace
+
+std::vector<std::string> fold_lookup_chains(ir::Graph& g) {
+  passes::Rewriter rw(g);
+  std::vector<std::string> folded;
+  std::set<int> removed;
+  for (size_t qi = 0; qi < g.nodes.size(); ++qi) {
+    const ir::Node& q = g.nodes[qi];
+    if (!per_tensor_u8(g, q, "QuantizeLinear")) continue;
+    // Back from Q's input through pointwise nodes to a DequantizeLinear; each value between
+    // two chain nodes has no other reader.
+    std::vector<int> chain;  // node ids, last first
+    int v = q.inputs[0], dq = -1;
+    for (;;) {
+      const int p = g.values[static_cast<size_t>(v)].producer;
+      if (p < 0 || removed.count(p)) break;
+      const ir::Node& pn = g.nodes[static_cast<size_t>(p)];
+      if (v != q.inputs[0] &&
+          (g.values[static_cast<size_t>(v)].consumers.size() != 1 || passes::is_graph_output(g, v)))
+        break;
+      if (per_tensor_u8(g, pn, "DequantizeLinear")) {
+        dq = p;
+        break;
+      }
+      const int in = pointwise_input(g, pn);
+      if (in < 0) break;
+      chain.push_back(p);
+      v = in;
+    }
+    if (dq < 0 || chain.empty()) continue;
+    // The table: every uint8 code through DQ, the chain and Q, with their reference kernels.
+    const ir::Node& d = g.nodes[static_cast<size_t>(dq)];
+    Tensor codes(DType::kUInt8, Shape{256});
+    for (int c = 0; c < 256; ++c) codes.data<uint8_t>()[c] = static_cast<uint8_t>(c);
+    Tensor cur = run_reference(g, d, d.inputs[0], codes);
+    int var = d.outputs[0];
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      const ir::Node& cn = g.nodes[static_cast<size_t>(*it)];
+      cur = run_reference(g, cn, var, cur);
+      var = cn.outputs[0];
+    }
+    Tensor table = run_reference(g, q, var, cur).reshaped(Shape{256});
+    ir::Node lut;
+    lut.name = q.name + "/lookup";
+    lut.op_type = "LookupU8";
+    lut.domain = "lithe";
+    lut.opset = 1;
+    lut.inputs = {d.inputs[0], rw.add_constant(q.name + "/table", std::move(table))};
+    lut.outputs = q.outputs;
+    rw.replace_node(static_cast<int>(qi), std::move(lut));
+    for (int c : chain) folded.push_back(g.nodes[static_cast<size_t>(c)].name);
+    // The chain (and the DQ) go when Q was their only reader.
+    const ir::Value& last = g.values[static_cast<size_t>(q.inputs[0])];
+    if (last.consumers.size() == 1 && !passes::is_graph_output(g, q.inputs[0])) {
+      for (int c : chain) {
+        rw.remove_node(c);
+        removed.insert(c);
+      }
+      const ir::Value& dv = g.values[static_cast<size_t>(d.outputs[0])];
+      if (dv.consumers.size() == 1 && !passes::is_graph_output(g, d.outputs[0])) {
+        rw.remove_node(dq);
+        removed.insert(dq);
+      }
+    }
+  }
+  if (!rw.empty()) rw.apply(g);
+  return folded;
+}
 
 std::vector<LayerPrecision> quantize_graph(ir::Graph& g,
                                            const std::map<std::string, quant::Histogram>& hist,
                                            const QuantizeOptions& opts,
                                            std::vector<QuantizedLayer>* quantized) {
-  return Quantizer(g, hist, opts, quantized).run();
+  std::vector<LayerPrecision> report = Quantizer(g, hist, opts, quantized).run();
+  const std::vector<std::string> lut = fold_lookup_chains(g);
+  const std::set<std::string> in_lut(lut.begin(), lut.end());
+  for (LayerPrecision& l : report)
+    if (in_lut.count(l.node)) l = {l.node, "int8", "uint8 lookup table"};
+  return report;
 }
 
 // Both ranges become sqrt(r1_c * r2_c) (Nagel et al.'s data-free equalization).

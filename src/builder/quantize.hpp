@@ -93,6 +93,12 @@ std::map<std::string, quant::Histogram> calibration_histograms(
 Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
                        const std::set<std::string>& keep_fp32 = {});
 
+/// Replaces each chain DequantizeLinear -> pointwise float ops -> QuantizeLinear (per-tensor
+/// uint8 at both ends; an activation, a scalar affine map...) by lithe.LookupU8 of the DQ's
+/// input with the 256 results of the chain's reference kernels. Returns the names of the
+/// float nodes it folded (those read elsewhere too stay). quantize_graph calls it last.
+std::vector<std::string> fold_lookup_chains(ir::Graph& g);
+
 /// Quantizes `g` in place with the ranges chosen from `hist`. Returns the per-node report
 /// (every node of the FP32 graph that computes something). Must run before conv weights
 /// are packed (pack_conv_weights). `quantized`, when given, receives each INT8 layer.

@@ -43,6 +43,7 @@ CpuFeatures detect() {
     f.avx512bw = os_avx512 && (b & (1u << 30));
     f.avx512vl = os_avx512 && (b & (1u << 31));
     f.avx512vnni = os_avx512 && (c & (1u << 11));
+    f.avx512vbmi = os_avx512 && (c & (1u << 1));
     __cpuid_count(7, 1, a, b, c, d);
     f.avx_vnni = os_avx && (a & (1u << 4));
     f.avx512bf16 = os_avx512 && (a & (1u << 5));

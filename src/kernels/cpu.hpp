@@ -22,7 +22,7 @@ enum class Isa {
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
-  bool avx512vnni = false, avx_vnni = false, avx512bf16 = false;
+  bool avx512vnni = false, avx_vnni = false, avx512bf16 = false, avx512vbmi = false;
   std::string brand;  ///< CPUID brand string, for reports
 };
 

@@ -200,6 +200,8 @@ struct Q8FloatOutArgs {
 using Q8FloatOutFn = void (*)(const Q8FloatOutArgs&);
 /// QuantizeLinear of n floats to uint8 with one scale and zero point (quant::quantize_value).
 using Q8QuantizeFn = void (*)(const float* x, int64_t n, float scale, int32_t zp, uint8_t* y);
+/// y[i] = table[x[i]] for i < n (table: 256 bytes).
+using Q8LookupFn = void (*)(const uint8_t* x, int64_t n, const uint8_t* table, uint8_t* y);
 /// The scalar form (the portable level's, and the vector levels' for tails and the
 /// transcendental activations).
 void q8_float_out_scalar(const Q8FloatOutArgs& a, int64_t j0, int64_t j1);
@@ -221,6 +223,7 @@ struct KernelTable {
   Q8PoolFn q8_pool;  ///< the base level's (body/q8_pool.hpp) at the VNNI levels too
   Q8FloatOutFn q8_float_out;  ///< the base level's (body/q8_out.hpp) at the VNNI levels too
   Q8QuantizeFn q8_quantize;   ///< likewise
+  Q8LookupFn q8_lookup;       ///< likewise (AVX512-VBMI permutes where the CPU has them)
 };
 
 /// The table of `isa` (which must be supported: see isa_supported).

@@ -10,6 +10,10 @@
 // scale x_scale * w_scale[m]. The output stage is quant/qconv.hpp: fixed-point
 // requantization, or the float epilogue when there is a residual Z or an activation that is
 // not a clamp. The reference kernel below is the oracle of the INT8 runtime step.
+//
+//   LookupU8(X u8[any], table u8[256]) -> Y u8[same as X]: Y = table[X]. The quantizer makes
+//   it from a chain of elementwise float ops between a DequantizeLinear and a QuantizeLinear
+//   (an activation, a scalar affine map...), whose result depends only on the uint8 code.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -147,10 +151,29 @@ void qconv_compute(ComputeContext& ctx) {
         }
 }
 
+void lookup_infer(InferContext& ctx) {
+  ctx.expect_inputs(2, 2);
+  expect_type(ctx, 0, DType::kUInt8, "X");
+  expect_type(ctx, 1, DType::kUInt8, "table");
+  ctx.set_output_unknown(0, DType::kUInt8);
+  if (ctx.input_shape(1) != Shape{256})
+    ctx.fail("table must have shape [256], has ", shape_str(ctx.input_shape(1)));
+  ctx.set_output(0, DType::kUInt8, ctx.input_shape(0));
+}
+
+void lookup_compute(ComputeContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const uint8_t* table = ctx.input(1).data<uint8_t>();
+  const uint8_t* xd = x.data<uint8_t>();
+  uint8_t* yd = ctx.output(0).data<uint8_t>();
+  for (int64_t i = 0; i < x.numel(); ++i) yd[i] = table[xd[i]];
+}
+
 }  // namespace
 
 void add_qnhwc_ops(std::vector<OpDef>& ops) {
   ops.push_back(OpDef{"QConvNhwc", "lithe", 1, qconv_infer, qconv_compute});
+  ops.push_back(OpDef{"LookupU8", "lithe", 1, lookup_infer, lookup_compute});
 }
 
 }  // namespace lithe::ops

@@ -33,15 +33,6 @@ struct Candidate {
   int const_operand = -1;  ///< binary: the constant operand's index
 };
 
-bool is_unary_elementwise(const std::string& op) {
-  static const char* kOps[] = {"Relu",        "Sigmoid",   "Tanh", "LeakyRelu", "Clip",
-                               "HardSigmoid", "HardSwish", "Elu",  "Selu",      "Softplus",
-                               "Exp",         "Neg",       "Abs",  "Sqrt",      "Erf",
-                               "Identity",    "Softsign",  "Celu"};
-  for (const char* o : kOps)
-    if (op == o) return true;
-  return false;
-}
 
 bool is_nhwc_op(const ir::Node& n) {
   return n.domain == "lithe" &&
@@ -114,7 +105,7 @@ Candidate classify(const ir::Graph& g, const ir::Node& n) {
     if (n.inputs.size() != 1 || !region_value(g, in(0))) return c;
     c.region_inputs = {0};
     c.kind = Kind::kGlobalPool;
-  } else if (n.domain.empty() && is_unary_elementwise(n.op_type)) {
+  } else if (n.domain.empty() && util::is_unary_elementwise(n.op_type)) {
     if (!region_value(g, in(0)) || type_of(g, in(0)).dims != type_of(g, y).dims) return c;
     for (size_t i = 1; i < n.inputs.size(); ++i)  // Clip bounds: scalars
       if (n.inputs[i] >= 0 &&

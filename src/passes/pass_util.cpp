@@ -73,4 +73,14 @@ bool all_equal(const Tensor& t, double x) {
   return true;
 }
 
+bool is_unary_elementwise(const std::string& op) {
+  static const char* kOps[] = {"Relu",        "Sigmoid",   "Tanh", "LeakyRelu", "Clip",
+                               "HardSigmoid", "HardSwish", "Elu",  "Selu",      "Softplus",
+                               "Exp",         "Neg",       "Abs",  "Sqrt",      "Erf",
+                               "Identity",    "Softsign",  "Celu"};
+  for (const char* o : kOps)
+    if (op == o) return true;
+  return false;
+}
+
 }  // namespace lithe::passes::util

@@ -33,4 +33,8 @@ bool epilogue_free(const ir::Node& n);
 /// True if every element of `t` equals `x` (numeric types only; false for empty tensors).
 bool all_equal(const Tensor& t, double x);
 
+/// True for the ONNX elementwise ops of one float input (Relu, Sigmoid, Clip, HardSwish...):
+/// output[i] depends only on input[i] (Clip's bounds are further inputs).
+bool is_unary_elementwise(const std::string& op);
+
 }  // namespace lithe::passes::util

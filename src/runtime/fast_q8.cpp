@@ -352,7 +352,47 @@ class QuantStep final : public FastStep {
   float lut_[256] = {};
 };
 
+// lithe.LookupU8: y = table[x] over the whole tensor.
+class LookupStep final : public FastStep {
+ public:
+  const char* kind() const override { return "lookup-u8"; }
+  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    int64_t b, e;
+    static_range((n_ + 4095) / 4096, t, nt, &b, &e);
+    b *= 4096;
+    e = std::min(n_, e * 4096);
+    const auto* x = static_cast<const uint8_t*>(vals[static_cast<size_t>(x_)]);
+    auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
+    if (e > b) kt_->q8_lookup(x + b, e - b, table_, y + b);
+  }
+
+  const KernelTable* kt_ = nullptr;
+  int x_ = -1, y_ = -1;
+  int64_t n_ = 0;
+  uint8_t table_[256] = {};
+};
+
 }  // namespace
+
+std::unique_ptr<FastStep> make_lookup_step(const ir::Graph& g, const ir::Node& node,
+                                           const KernelTable& kt) {
+  if (node.domain != "lithe" || node.op_type != "LookupU8" || node.inputs.size() != 2 ||
+      node.outputs.size() != 1)
+    return nullptr;
+  const Tensor* table = constant_of(g, node.inputs[1]);
+  const int x = node.inputs[0], y = node.outputs[0];
+  if (!table || table->dtype() != DType::kUInt8 || table->numel() != 256 ||
+      !is_static(g, x, DType::kUInt8) || !is_static(g, y, DType::kUInt8) ||
+      dims_of(g, x) != dims_of(g, y))
+    return nullptr;
+  auto st = std::make_unique<LookupStep>();
+  st->kt_ = &kt;
+  st->x_ = x;
+  st->y_ = y;
+  st->n_ = shape_numel(dims_of(g, x));
+  std::copy(table->data<uint8_t>(), table->data<uint8_t>() + 256, st->table_);
+  return st;
+}
 
 std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& node,
                                           const KernelTable& kt) {

@@ -45,6 +45,9 @@ std::unique_ptr<FastStep> make_norm_step(const ir::Graph& g, size_t n);
 /// fast_q8.cpp: lithe.QConvNhwc (INT8 conv).
 std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
                                      const kernels::KernelTable& kt, const plan::MemoryPlan* plan);
+/// fast_q8.cpp: lithe.LookupU8 (a uint8 table).
+std::unique_ptr<FastStep> make_lookup_step(const ir::Graph& g, const ir::Node& node,
+                                           const kernels::KernelTable& kt);
 /// fast_q8.cpp: QuantizeLinear / DequantizeLinear with one scale and uint8 zero point.
 std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& node,
                                           const kernels::KernelTable& kt);

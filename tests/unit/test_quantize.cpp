@@ -2,6 +2,7 @@
 // conv (lithe.QConvNhwc): the reference kernel against a float emulation of
 // dequantize -> conv -> quantize, the fast INT8 step against the reference kernel bit for bit
 // at every kernel level (1 and 3 threads), and the quantized graph's outputs against FP32.
+#include <algorithm>
 #include <cmath>
 
 #include "builder/quantize.hpp"
@@ -249,6 +250,96 @@ TEST(Quantize, MaxPoolBetweenConvsStaysInt8) {
   test::check_fast_node(g, "y/u8", "q8-conv-gemm", test::supported_isas(), expect_same_bytes);
   const auto in = test::seeded_inputs(*fp32, 5u);
   EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.995);
+}
+
+// Conv (HardSwish) -> Mul by a scalar -> Add a scalar -> Sigmoid -> Conv, as PP-LCNet's
+// learnable affine blocks: the elementwise chain between the convs becomes one uint8 lookup
+// table (no dequantize / quantize between the convs), whose entries are the chain computed in
+// float from each code, and whose fast step matches the reference at every level.
+TEST(Quantize, ElementwiseChainBecomesLookupTable) {
+  test::GraphBuilder b;
+  b.input("x", {1, 7, 7, 8});
+  b.constant_tensor("w1", test::random_tensor({16, 8, 3, 3}, 3));
+  b.constant_tensor("w2", test::random_tensor({12, 16, 1, 1}, 4));
+  b.constant("a", {}, {0.75f});
+  b.constant("c", {1, 1, 1, 1}, {-0.25f});
+  ir::Node& c1 = b.node("ConvNhwc", {"x", "w1"}, {"h"});
+  c1.domain = "lithe";
+  c1.opset = 1;
+  c1.attrs["pads"] = test::GraphBuilder::ints({1, 1, 1, 1});
+  c1.attrs["activation"] = test::GraphBuilder::s("HardSwish");
+  b.node("Mul", {"h", "a"}, {"m"});
+  b.node("Add", {"m", "c"}, {"s"});
+  b.node("Sigmoid", {"s"}, {"t"});
+  ir::Node& c2 = b.node("ConvNhwc", {"t", "w2"}, {"y"});
+  c2.domain = "lithe";
+  c2.opset = 1;
+  b.output("y");
+  auto fp32 = b.build();
+  auto g = std::make_shared<ir::Graph>(*fp32);
+  const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
+  const auto report = build::quantize_graph(*g, hist, {});
+  for (const auto& l : report) EXPECT_EQ(l.precision, "int8") << l.node << ": " << l.reason;
+  EXPECT_EQ(count_op(*g, "LookupU8"), 1);
+  EXPECT_EQ(count_op(*g, "Mul") + count_op(*g, "Add") + count_op(*g, "Sigmoid"), 0);
+  EXPECT_EQ(count_op(*g, "QuantizeLinear"), 1);    // the input
+  EXPECT_EQ(count_op(*g, "DequantizeLinear"), 1);  // the output
+  // Every entry: the chain in float on the dequantized code, quantized to t's parameters.
+  const ir::Node* lut = nullptr;
+  for (const ir::Node& n : g->nodes)
+    if (n.op_type == "LookupU8") lut = &n;
+  ASSERT_NE(lut, nullptr);
+  const ir::Node& conv1 = g->nodes[static_cast<size_t>(g->values[static_cast<size_t>(lut->inputs[0])].producer)];
+  const ir::Node& conv2 = g->nodes[static_cast<size_t>(g->values[static_cast<size_t>(lut->outputs[0])].consumers[0])];
+  auto scalar = [&](int v) { return g->values[static_cast<size_t>(v)].constant->raw(); };
+  const float hs = *static_cast<const float*>(scalar(conv1.inputs[5]));
+  const int hz = *static_cast<const uint8_t*>(scalar(conv1.inputs[6]));
+  const float ts = *static_cast<const float*>(scalar(conv2.inputs[1]));
+  const int tz = *static_cast<const uint8_t*>(scalar(conv2.inputs[2]));
+  const uint8_t* table = g->values[static_cast<size_t>(lut->inputs[1])].constant->data<uint8_t>();
+  int off = 0;
+  for (int q = 0; q < 256; ++q) {
+    const float h = (static_cast<float>(q) - static_cast<float>(hz)) * hs;
+    const float s = h * 0.75f + -0.25f;
+    const float t = 1.0f / (1.0f + std::exp(-s));
+    const float want = std::clamp(std::nearbyint(t / ts) + static_cast<float>(tz), 0.0f, 255.0f);
+    off += std::abs(static_cast<int>(want) - table[q]) > 0;
+    EXPECT_LE(std::abs(static_cast<int>(want) - table[q]), 1) << "code " << q;
+  }
+  EXPECT_LE(off, 2);  // only where exp's last bit decides a rounding
+  const std::string lut_out = g->values[static_cast<size_t>(lut->outputs[0])].name;
+  test::check_fast_node(g, lut_out, "lookup-u8", test::supported_isas(), expect_same_bytes);
+  const auto in = test::seeded_inputs(*fp32, 6u);
+  EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.99);
+}
+
+// A chain value that is also read elsewhere (here a graph output) keeps its float nodes for
+// that reader; the INT8 reader still gets the lookup table.
+TEST(Quantize, LookupTableKeepsChainWithOtherReaders) {
+  test::GraphBuilder b;
+  b.input("x", {1, 5, 5, 8});
+  b.constant_tensor("w1", test::random_tensor({8, 8, 1, 1}, 5));
+  b.constant_tensor("w2", test::random_tensor({4, 8, 1, 1}, 6));
+  ir::Node& c1 = b.node("ConvNhwc", {"x", "w1"}, {"h"});
+  c1.domain = "lithe";
+  c1.opset = 1;
+  b.node("Tanh", {"h"}, {"t"});
+  ir::Node& c2 = b.node("ConvNhwc", {"t", "w2"}, {"y"});
+  c2.domain = "lithe";
+  c2.opset = 1;
+  b.output("y");
+  b.output("t");
+  auto fp32 = b.build();
+  auto g = std::make_shared<ir::Graph>(*fp32);
+  const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
+  build::quantize_graph(*g, hist, {});
+  EXPECT_EQ(count_op(*g, "LookupU8"), 1);
+  EXPECT_EQ(count_op(*g, "Tanh"), 1);
+  const auto in = test::seeded_inputs(*fp32, 7u);
+  const auto want = test::run_graph(fp32, in), got = test::run_graph(g, in);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_GE(cosine(want[0], got[0]), 0.99);
+  EXPECT_GE(cosine(want[1], got[1]), 0.99);
 }
 
 // Gemm (A [M, K] x B' + C) as a 1x1 QConvNhwc between Reshapes, for both B layouts.

@@ -27,6 +27,7 @@ const KernelTable& table() {
                              q8_dwconv,
                              q8pool_body::q8_pool,
                              q8out_body::q8_float_out,
-                             q8out_body::q8_quantize};
+                             q8out_body::q8_quantize,
+                             q8out_body::q8_lookup};
   return t;
 }

@@ -146,6 +146,33 @@ void q8_quantize(const float* x, int64_t n, float scale, int32_t zp, uint8_t* y)
   for (; i < n; ++i) y[i] = quantize1(x[i], scale, zp);
 }
 
+#if defined(__AVX512F__)
+// 64 bytes per step: two 128-entry permutes (vpermi2b) and a blend on the index's top bit.
+__attribute__((target("avx512vbmi,avx512bw"))) inline int64_t lookup_vbmi(const uint8_t* x, int64_t n,
+                                                                          const uint8_t* table,
+                                                                          uint8_t* y) {
+  const __m512i t0 = _mm512_loadu_si512(table), t1 = _mm512_loadu_si512(table + 64);
+  const __m512i t2 = _mm512_loadu_si512(table + 128), t3 = _mm512_loadu_si512(table + 192);
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i idx = _mm512_loadu_si512(x + i);
+    const __m512i lo = _mm512_permutex2var_epi8(t0, idx, t1);
+    const __m512i hi = _mm512_permutex2var_epi8(t2, idx, t3);
+    _mm512_storeu_si512(y + i, _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi));
+  }
+  return i;
+}
+#endif
+
+void q8_lookup(const uint8_t* x, int64_t n, const uint8_t* table, uint8_t* y) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  static const bool vbmi = cpu_features().avx512vbmi;
+  if (vbmi) i = lookup_vbmi(x, n, table, y);
+#endif
+  for (; i < n; ++i) y[i] = table[x[i]];
+}
+
 void q8_float_out(const Q8FloatOutArgs& a) {
   int64_t j = 0;
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))

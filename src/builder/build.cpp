@@ -7,10 +7,14 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/half.hpp"
+#include "builder/qdq_export.hpp"
+#include "frontend/onnx/exporter.hpp"
 #include "frontend/onnx/importer.hpp"
 #include "ops/conv_weight_layout.hpp"
 #include "ops/op.hpp"
@@ -381,17 +385,29 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
   if (quantized && !opts.optimize)
     fail(what, ": precision ", opts.precision,
          " needs the graph passes (the convs it quantizes are theirs)");
+  if (!opts.emit_qdq_onnx.empty() && opts.precision != "int8")
+    fail("--emit-qdq-onnx needs --precision int8 (it exports what the INT8 build quantized)");
   json int8 = nullptr, mixed = nullptr;
+  std::optional<ir::Graph> before_layout;  // for --emit-qdq-onnx
   if (opts.optimize) {
     passes::PipelineOptions po;
     po.disabled = opts.disabled_passes;
+    if (!opts.emit_qdq_onnx.empty())
+      po.after_phase1 = [&before_layout](const ir::Graph& g1) { before_layout = clone_graph(g1); };
     try {
       pr = passes::run_pipeline(*g, po);
     } catch (const Error& e) {
       throw e.with_context(what);
     }
     // INT8 before packing: the quantizer reads the convs' weights in ONNX order.
-    if (opts.precision == "int8") int8 = int8_report(build_int8(*g, opts.calib, sha256), pr);
+    if (opts.precision == "int8") {
+      const std::set<std::string> nhwc_convs = nhwc_conv_names(*g);
+      const Int8Summary q = build_int8(*g, opts.calib, sha256);
+      int8 = int8_report(q, pr);
+      // Not in the report: the engine stays the same as a build without the export.
+      if (before_layout)
+        onnx::export_model(make_qdq_graph(*before_layout, nhwc_convs, q), opts.emit_qdq_onnx);
+    }
     if (opts.precision == "best") {
       const MixedSummary m = build_best(*g, opts.calib, sha256, opts.mixed);
       int8 = int8_report(m.int8, pr);

@@ -27,6 +27,9 @@ struct BuildOptions {
   /// Precision "best": INT8 where the model's output error stays within a budget
   /// (builder/mixed_precision.hpp).
   MixedPrecisionOptions mixed;
+  /// Precision "int8": also write what was quantized as an ONNX QDQ model to this path
+  /// (builder/qdq_export.hpp); "" for none. The engine is the same as without it.
+  std::string emit_qdq_onnx;
 };
 
 /// Marks for half storage (Value::storage = kFloat16) every float32 constant of `g` with at

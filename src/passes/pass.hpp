@@ -2,6 +2,7 @@
 // the pipeline applies them, re-sorts, verifies and re-infers types after every pass, and
 // re-runs the list until nothing fires (see pipeline.cpp).
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -72,6 +73,9 @@ struct PipelineOptions {
   std::vector<std::string> disabled;  ///< pass names not to run
   int max_rounds = 8;                 ///< fixed-point bound
   int stop_after = -1;                ///< stop after this many rewrites in total (bisecting)
+  /// Called once phase 1 has reached its fixed point, before the phase-2 passes run (the
+  /// optimized graph before the NHWC layout: `lithe build --emit-qdq-onnx` exports it).
+  std::function<void(const ir::Graph&)> after_phase1;
 };
 
 struct PassStats {

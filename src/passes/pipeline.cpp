@@ -50,6 +50,7 @@ PipelineReport run_pipeline(ir::Graph& g, const PipelineOptions& opts) {
   int total = 0;
   // Phase 1 to a fixed point, then (when a phase-2 pass exists) all passes to a fixed point.
   for (int max_phase = 1; max_phase <= 2; ++max_phase) {
+    if (max_phase == 2 && opts.after_phase1) opts.after_phase1(g);
     for (int round = 0; round < opts.max_rounds; ++round) {
       int fired_round = 0;
       for (size_t i = 0; i < default_pipeline().size(); ++i) {

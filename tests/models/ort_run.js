@@ -16,6 +16,9 @@
 //
 //   node ort_run.js MODEL.onnx --info      prints the declared inputs and outputs.
 //
+//   --optimized FILE (with a run) also writes the graph ONNX Runtime runs after its graph
+//   optimizations (e.g. to see QDQ groups fused into QLinearConv / QGemm).
+//
 // Sanitized name: every character outside [A-Za-z0-9._-] replaced by '_' (lithe's CLI
 // writes its outputs with the same convention).
 // Session options: intra-op and inter-op threads 1 (unless --threads), sequential
@@ -135,7 +138,7 @@ function parseShape(s) {
 }
 
 function parseArgs(argv) {
-  const o = { positional: [], inputs: [], shapes: {}, time: 0, warmup: 2, threads: 1, seed: 0, genInputs: null, pattern: 'uniform', info: false };
+  const o = { positional: [], inputs: [], shapes: {}, time: 0, warmup: 2, threads: 1, seed: 0, genInputs: null, pattern: 'uniform', info: false, optimized: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -145,6 +148,7 @@ function parseArgs(argv) {
     if (a === '--time') o.time = parseInt(val(), 10);
     else if (a === '--warmup') o.warmup = parseInt(val(), 10);
     else if (a === '--threads') o.threads = parseInt(val(), 10);
+    else if (a === '--optimized') o.optimized = val();
     else if (a === '--seed') o.seed = parseInt(val(), 10);
     else if (a === '--gen-inputs') o.genInputs = val();
     else if (a === '--pattern') {
@@ -239,6 +243,7 @@ async function main() {
     interOpNumThreads: 1,
     executionMode: 'sequential',
     logSeverityLevel: 3, // errors only; ORT warns about unused initializers in some models
+    ...(o.optimized ? { optimizedModelFilePath: o.optimized } : {}),
   });
   const createMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const inMeta = session.inputMetadata || session.inputNames.map((name) => ({ name, isTensor: true, type: 'float32', shape: [] }));

@@ -22,6 +22,7 @@ struct BuildArgs {
   bool no_optimize = false;
   std::string precision = "fp32";
   std::string max_drop;  // --max-accuracy-drop (precision best), parsed by max_accuracy_drop
+  std::string emit_qdq;  // --emit-qdq-onnx FILE (precision int8)
   // INT8 calibration
   std::vector<std::string> calib;
   std::string calib_method = "minmax", calib_cache;
@@ -105,6 +106,9 @@ void build_command(const BuildArgs& a) {
   opts.disabled_passes = a.disabled;
   opts.optimize = !a.no_optimize;
   opts.precision = a.precision;  // build_model refuses an unknown one before any work
+  if (!a.emit_qdq.empty() && a.precision != "int8")
+    fail("--emit-qdq-onnx needs --precision int8 (got --precision ", a.precision, ")");
+  opts.emit_qdq_onnx = a.emit_qdq;
   ProgressBar bar;
   opts.mixed.max_accuracy_drop = max_accuracy_drop(a);
   if (a.precision == "int8" || a.precision == "best") opts.calib = calibration(a, bar);
@@ -117,6 +121,10 @@ void build_command(const BuildArgs& a) {
   std::printf("%s", build::format_report(r.contents.report_json).c_str());
   auto onnx_size = std::filesystem::file_size(a.model);
   auto eng_size = std::filesystem::file_size(a.output);
+  if (!a.emit_qdq.empty())
+    std::printf("qdq onnx: %s, %.2f MiB (what was quantized, as QuantizeLinear/DequantizeLinear)\n",
+                a.emit_qdq.c_str(),
+                static_cast<double>(std::filesystem::file_size(a.emit_qdq)) / (1 << 20));
   std::printf("engine: %s, %.2f MiB (%.3fx the ONNX file), built in %.0f ms\n", a.output.c_str(),
               static_cast<double>(eng_size) / (1 << 20),
               static_cast<double>(eng_size) / static_cast<double>(onnx_size), ms);
@@ -165,6 +173,9 @@ void add_build_command(CLI::App& app) {
   cmd->add_option("--calib-cache", args->calib_cache,
                   "Calibration cache: reused when it matches the model, data and preprocessing "
                   "(no recalibration), else written");
+  cmd->add_option("--emit-qdq-onnx", args->emit_qdq,
+                  "With --precision int8: also write what was quantized as an ONNX QDQ model "
+                  "(QuantizeLinear/DequantizeLinear with lithe's scales) that ONNX Runtime runs");
   cmd->add_option("--threads,-t", args->threads, "Threads for calibration (default 1)");
   add_preprocess_flags(cmd, &args->pre);
   cmd->callback([args] { build_command(*args); });

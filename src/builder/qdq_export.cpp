@@ -1,0 +1,352 @@
+#include "builder/qdq_export.hpp"
+
+#include <cstring>
+#include <map>
+#include <utility>
+
+#include "ops/op.hpp"
+#include "passes/pass.hpp"
+
+namespace lithe::build {
+
+ir::Graph clone_graph(const ir::Graph& g) {
+  ir::Graph c = g;
+  for (ir::Value& v : c.values)
+    if (v.constant) v.constant = v.constant->clone();
+  return c;
+}
+
+std::set<std::string> nhwc_conv_names(const ir::Graph& g) {
+  std::set<std::string> names;
+  for (const ir::Node& n : g.nodes)
+    if (n.domain == "lithe" && n.op_type == "ConvNhwc") names.insert(n.name);
+  return names;
+}
+
+namespace {
+
+ir::Attribute int_attr(int64_t v) {
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kInt;
+  a.i = v;
+  return a;
+}
+
+Tensor int64_vector(const std::vector<int64_t>& v) {
+  Tensor t(DType::kInt64, Shape{static_cast<int64_t>(v.size())});
+  if (!v.empty()) std::memcpy(t.raw(), v.data(), t.nbytes());
+  return t;
+}
+
+// A constant value named from `hint` (unique in g).
+int add_constant(ir::Graph& g, const std::string& hint, Tensor t) {
+  std::string name = hint;
+  for (int k = 1; g.find_value(name) >= 0; ++k) name = hint + "__" + std::to_string(k);
+  const int id = g.add_value(name, {t.dtype(), true, t.shape()});
+  g.values[static_cast<size_t>(id)].constant = std::move(t);
+  return id;
+}
+
+int add_value(ir::Graph& g, const std::string& hint, ir::TensorType type) {
+  std::string name = hint;
+  for (int k = 1; g.find_value(name) >= 0; ++k) name = hint + "__" + std::to_string(k);
+  return g.add_value(name, std::move(type));
+}
+
+// Opset 13 is the first with per-axis DequantizeLinear. From 11 and 12 the ops whose inputs
+// or meaning changed at 13 are rewritten (attribute -> input); older models are refused.
+void upgrade_to_opset13(ir::Graph& g) {
+  const int from = g.opsets.count("") ? g.opsets.at("") : 1;
+  if (from >= 13) return;
+  if (from < 11)
+    fail("--emit-qdq-onnx: the model imports opset ", from, "; the QDQ export needs 11 or newer");
+  for (ir::Node& n : g.nodes) {
+    if (!n.domain.empty()) continue;
+    n.opset = 13;
+    const char* moved = n.op_type == "Split" ? "split"
+                        : n.op_type == "Squeeze" || n.op_type == "Unsqueeze" || n.op_type == "ReduceSum"
+                            ? "axes"
+                            : nullptr;
+    if (moved) {
+      auto it = n.attrs.find(moved);
+      if (it == n.attrs.end()) continue;
+      const std::vector<int64_t> v = it->second.ints;
+      n.attrs.erase(it);
+      const int c = add_constant(g, n.name + "/" + moved, int64_vector(v));
+      n.inputs.push_back(c);
+      g.relink();
+    }
+    if (n.op_type == "Softmax" || n.op_type == "LogSoftmax" || n.op_type == "Hardmax") {
+      // Before 13 these flatten to 2-D at `axis` (default 1); from 13 they work on one axis
+      // (default -1): the same only when the axis is the last one.
+      const ir::TensorType& t = g.values[static_cast<size_t>(n.inputs.at(0))].type;
+      int64_t axis = ops::NodeAttrs(n).attr_int("axis", 1);
+      const int64_t rank = t.has_shape ? static_cast<int64_t>(t.dims.size()) : -1;
+      if (rank > 0 && axis < 0) axis += rank;
+      if (rank < 0 || axis != rank - 1)
+        fail("--emit-qdq-onnx: ", n.label(), " (opset ", from, ") over axis ", axis,
+             " is not the last axis; it has no opset-13 form");
+      n.attrs["axis"] = int_attr(axis);
+    }
+  }
+  g.opsets[""] = 13;
+}
+
+// The weights the engine was quantized with: equalize_depthwise_pairs matches only
+// lithe.ConvNhwc, so the convs the layout pass converted take that name while it runs on
+// this graph (their weights are in ONNX order in both graphs, so it finds the same pairs and
+// computes the same factors), and get their own back afterwards.
+void equalize_like_engine(ir::Graph& g, const std::set<std::string>& nhwc_convs, int expected) {
+  std::vector<std::pair<size_t, std::pair<std::string, std::string>>> renamed;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& n = g.nodes[i];
+    if (n.op_type != "Conv" || (!n.domain.empty() && n.domain != "lithe") || !nhwc_convs.count(n.name))
+      continue;
+    renamed.push_back({i, {n.domain, n.op_type}});
+    n.domain = "lithe";
+    n.op_type = "ConvNhwc";
+  }
+  const int pairs = equalize_depthwise_pairs(g);
+  for (const auto& [i, was] : renamed) {
+    g.nodes[i].domain = was.first;
+    g.nodes[i].op_type = was.second;
+  }
+  if (pairs != expected)
+    fail("--emit-qdq-onnx: cross-layer equalization found ", pairs, " depthwise pair(s) before the "
+         "layout pass and ", expected, " in the engine");
+}
+
+class QdqWriter {
+ public:
+  explicit QdqWriter(ir::Graph& g) : g_(g) {
+    for (size_t i = 0; i < g.nodes.size(); ++i) node_of_[g.nodes[i].name] = static_cast<int>(i);
+  }
+
+  void run(const std::vector<QuantizedLayer>& layers) {
+    // Values an INT8 layer produces: every reader sees them quantized.
+    for (const QuantizedLayer& l : layers) note_params(value(l.y, l), l.yp, l, &int8_out_);
+    for (const QuantizedLayer& l : layers) {
+      const std::vector<int> ins = node(l).inputs;  // node(l) moves as nodes are added
+      const int x = value(l.x, l);
+      if (ins.empty() || ins[0] != x)
+        fail("--emit-qdq-onnx: layer '", l.node, "' does not read '", g_.values[static_cast<size_t>(x)].name,
+             "' as its input");
+      note_params(x, l.xp, l, nullptr);
+      if (!int8_out_.count(x)) node(l).inputs[0] = qdq(x);
+      if (!l.z.empty()) {
+        const int z = value(l.z, l);
+        if (ins.size() < 4 || ins[3] != z)
+          fail("--emit-qdq-onnx: layer '", l.node, "' does not read its residual '", l.z, "'");
+        note_params(z, l.zp, l, nullptr);
+        if (!int8_out_.count(z)) node(l).inputs[3] = qdq(z);
+      }
+      if (l.op == "conv") quantize_conv(l);
+      if (l.op == "gemm") quantize_gemm(l);
+    }
+    for (int y : int8_out_) {
+      const int dq = qdq(y);
+      for (size_t i = 0; i < g_.nodes.size(); ++i) {
+        if (quantize_node_of_.count(static_cast<int>(i)) && quantize_node_of_[static_cast<int>(i)] == y)
+          continue;
+        for (int& in : g_.nodes[i].inputs)
+          if (in == y) in = dq;
+      }
+      for (int& o : g_.outputs)
+        if (o == y) {
+          // The graph output keeps its name: the float value gives it to the dequantized one.
+          const std::string name = g_.values[static_cast<size_t>(y)].name;
+          g_.rename_value(y, add_free_name(name + "/fp32"));
+          g_.rename_value(dq, name);
+          o = dq;
+        }
+    }
+    g_.relink();
+    g_.compact(std::vector<char>(g_.nodes.size(), 0));  // drops the float weights
+    g_.topo_sort();
+    ir::verify(g_);
+  }
+
+ private:
+  std::string add_free_name(const std::string& hint) {
+    std::string name = hint;
+    for (int k = 1; g_.find_value(name) >= 0; ++k) name = hint + "__" + std::to_string(k);
+    return name;
+  }
+
+  ir::Node& node(const QuantizedLayer& l) {
+    auto it = node_of_.find(l.node);
+    if (it == node_of_.end())
+      fail("--emit-qdq-onnx: layer '", l.node, "' is not a node of the graph before the layout pass");
+    return g_.nodes[static_cast<size_t>(it->second)];
+  }
+
+  // The value of this graph that `name` (a value of the quantized, channels-last graph) is.
+  int value(const std::string& name, const QuantizedLayer& l) const {
+    if (const int v = g_.find_value(name); v >= 0) return v;
+    for (const char* suffix : {"_to_nhwc", "_nhwc"}) {
+      const size_t n = std::strlen(suffix);
+      if (name.size() > n && name.compare(name.size() - n, n, suffix) == 0)
+        if (const int v = g_.find_value(name.substr(0, name.size() - n)); v >= 0) return v;
+    }
+    fail("--emit-qdq-onnx: value '", name, "' of layer '", l.node,
+         "' has no counterpart before the layout pass");
+  }
+
+  // Records value v's parameters; a value quantized twice must be quantized alike.
+  void note_params(int v, const quant::QParams& p, const QuantizedLayer& l, std::set<int>* into) {
+    auto [it, fresh] = params_.emplace(v, p);
+    if (!fresh && (it->second.scale != p.scale || it->second.zero_point != p.zero_point))
+      fail("--emit-qdq-onnx: layer '", l.node, "' quantizes '", g_.values[static_cast<size_t>(v)].name,
+           "' with other parameters than another layer");
+    if (into) into->insert(v);
+  }
+
+  ir::Node make_node(const std::string& op, const std::string& name, std::vector<int> in, int out) {
+    ir::Node n;
+    n.name = name;
+    n.op_type = op;
+    n.opset = g_.opsets.at("");
+    n.inputs = std::move(in);
+    n.outputs = {out};
+    return n;
+  }
+
+  // Float value v through QuantizeLinear -> DequantizeLinear (uint8, per tensor), made once.
+  int qdq(int v) {
+    auto it = dq_of_.find(v);
+    if (it != dq_of_.end()) return it->second;
+    const quant::QParams p = params_.at(v);
+    const ir::TensorType t = g_.values[static_cast<size_t>(v)].type;
+    const std::string name = g_.values[static_cast<size_t>(v)].name;
+    Tensor s(DType::kFloat32, Shape{}), z(DType::kUInt8, Shape{});
+    s.data<float>()[0] = p.scale;
+    z.data<uint8_t>()[0] = static_cast<uint8_t>(p.zero_point);
+    const int sc = add_constant(g_, name + "/scale", std::move(s));
+    const int zp = add_constant(g_, name + "/zero_point", std::move(z));
+    const int q = add_value(g_, name + "/quantized", {DType::kUInt8, t.has_shape, t.dims});
+    const int dq = add_value(g_, name + "/dequantized", t);
+    quantize_node_of_[static_cast<int>(g_.nodes.size())] = v;
+    g_.nodes.push_back(make_node("QuantizeLinear", name + "/QuantizeLinear", {v, sc, zp}, q));
+    g_.nodes.push_back(make_node("DequantizeLinear", name + "/DequantizeLinear", {q, sc, zp}, dq));
+    return dq_of_[v] = dq;
+  }
+
+  // int8 `codes` with DequantizeLinear by `scales` along `axis`, a float value of their shape.
+  int dequantized_weights(const std::string& hint, Tensor codes, const float* scales, int64_t m,
+                          int64_t axis) {
+    Tensor s(DType::kFloat32, Shape{m});
+    Tensor z(codes.dtype(), Shape{m});
+    std::memcpy(s.raw(), scales, s.nbytes());
+    std::memset(z.raw(), 0, z.nbytes());
+    const Shape shape = codes.shape();
+    std::vector<int> in = {add_constant(g_, hint + "_quantized", std::move(codes)),
+                           add_constant(g_, hint + "_scale", std::move(s))};
+    // int32 biases take the default zero point (0), as ONNX Runtime's QDQ form writes them.
+    if (z.dtype() == DType::kInt8) in.push_back(add_constant(g_, hint + "_zero_point", std::move(z)));
+    const int out = add_value(g_, hint + "_dequantized", {DType::kFloat32, true, shape});
+    ir::Node n = make_node("DequantizeLinear", hint + "/DequantizeLinear", in, out);
+    n.attrs["axis"] = int_attr(axis);
+    g_.nodes.push_back(std::move(n));
+    return out;
+  }
+
+  // The bias as int32 at x_scale * w_scale[c], as the quantizer stores it (quantize_bias).
+  int dequantized_bias(const std::string& hint, const float* b, int64_t m, const QuantizedLayer& l) {
+    Tensor codes(DType::kInt32, Shape{m});
+    std::vector<float> scales(static_cast<size_t>(m));
+    for (int64_t c = 0; c < m; ++c) {
+      const double s = static_cast<double>(l.xp.scale) * l.w_scale[static_cast<size_t>(c)];
+      codes.data<int32_t>()[c] = quant::quantize_bias(b[c], s);
+      scales[static_cast<size_t>(c)] = static_cast<float>(s);
+    }
+    return dequantized_weights(hint, std::move(codes), scales.data(), m, 0);
+  }
+
+  // A copy (shared storage) of input i's constant: adding values moves g_.values.
+  Tensor constant(const std::vector<int>& ins, size_t i, const QuantizedLayer& l, const char* what) {
+    const Tensor* t = i < ins.size() ? passes::constant_of(g_, ins[i]) : nullptr;
+    if (!t || t->dtype() != DType::kFloat32)
+      fail("--emit-qdq-onnx: layer '", l.node, "': the ", what, " is not a float32 constant");
+    return *t;
+  }
+
+  void quantize_conv(const QuantizedLayer& l) {
+    const std::vector<int> ins = node(l).inputs;
+    const Tensor w = constant(ins, 1, l, "weight");
+    const int64_t m = w.rank() == 4 ? w.shape()[0] : -1;
+    if (m != static_cast<int64_t>(l.w_scale.size()))
+      fail("--emit-qdq-onnx: layer '", l.node, "' has ", l.w_scale.size(), " weight scales for ",
+           "weights of shape ", shape_str(w.shape()));
+    const int64_t per = w.numel() / m;
+    Tensor codes(DType::kInt8, w.shape());
+    std::vector<float> scales(static_cast<size_t>(m));
+    quant::quantize_weights_with_scales(w.data<float>(), m, per, l.w_scale.data(),
+                                        codes.data<int8_t>(), scales.data());
+    const int wv = dequantized_weights(l.node + "/weight", std::move(codes), scales.data(), m, 0);
+    int bv = -1;
+    if (ins.size() > 2 && ins[2] >= 0) {
+      const Tensor b = constant(ins, 2, l, "bias");
+      if (b.numel() != m) fail("--emit-qdq-onnx: layer '", l.node, "': bias of ", b.numel(), " values");
+      bv = dequantized_bias(l.node + "/bias", b.data<float>(), m, l);
+    }
+    node(l).inputs[1] = wv;
+    if (bv >= 0) node(l).inputs[2] = bv;
+  }
+
+  // Gemm Y = A B + C (B [K, N]) or A B' + C (transB, B [N, K]): B's output axis is 1 or 0.
+  void quantize_gemm(const QuantizedLayer& l) {
+    const std::vector<int> ins = node(l).inputs;
+    const Tensor b = constant(ins, 1, l, "weight");
+    const bool trans = ops::NodeAttrs(node(l)).attr_int("transB", 0) != 0;
+    if (b.rank() != 2) fail("--emit-qdq-onnx: layer '", l.node, "': B is not a matrix");
+    const int64_t k = trans ? b.shape()[1] : b.shape()[0], nout = trans ? b.shape()[0] : b.shape()[1];
+    if (nout != static_cast<int64_t>(l.w_scale.size()))
+      fail("--emit-qdq-onnx: layer '", l.node, "' has ", l.w_scale.size(), " weight scales for ",
+           nout, " outputs");
+    // Codes computed on [N, K] rows as the quantizer does, then stored in B's layout.
+    std::vector<float> rows(static_cast<size_t>(nout * k));
+    for (int64_t o = 0; o < nout; ++o)
+      for (int64_t i = 0; i < k; ++i)
+        rows[static_cast<size_t>(o * k + i)] = b.data<float>()[trans ? o * k + i : i * nout + o];
+    std::vector<int8_t> q(rows.size());
+    std::vector<float> scales(static_cast<size_t>(nout));
+    quant::quantize_weights_with_scales(rows.data(), nout, k, l.w_scale.data(), q.data(), scales.data());
+    Tensor codes(DType::kInt8, b.shape());
+    for (int64_t o = 0; o < nout; ++o)
+      for (int64_t i = 0; i < k; ++i)
+        codes.data<int8_t>()[trans ? o * k + i : i * nout + o] = q[static_cast<size_t>(o * k + i)];
+    const int wv = dequantized_weights(l.node + "/weight", std::move(codes), scales.data(), nout,
+                                       trans ? 0 : 1);
+    int cv = -1;
+    if (ins.size() > 2 && ins[2] >= 0) {
+      const Tensor c = constant(ins, 2, l, "bias");
+      if (c.numel() != nout) fail("--emit-qdq-onnx: layer '", l.node, "': C of ", c.numel(), " values");
+      cv = dequantized_bias(l.node + "/bias", c.data<float>(), nout, l);  // [N] broadcasts as C did
+    }
+    node(l).inputs[1] = wv;
+    if (cv >= 0) node(l).inputs[2] = cv;
+  }
+
+  ir::Graph& g_;
+  std::map<std::string, int> node_of_;
+  std::map<int, quant::QParams> params_;
+  std::set<int> int8_out_;
+  std::map<int, int> dq_of_;
+  std::map<int, int> quantize_node_of_;  // QuantizeLinear node index -> the value it reads
+};
+
+}  // namespace
+
+ir::Graph make_qdq_graph(const ir::Graph& fp32, const std::set<std::string>& nhwc_convs,
+                         const Int8Summary& q) {
+  ir::Graph g = clone_graph(fp32);
+  for (const ir::Node& n : g.nodes)
+    if (ir::has_subgraph(n))
+      fail("--emit-qdq-onnx: ", n.label(), " has a subgraph; graphs with If/Loop/Scan cannot be exported");
+  upgrade_to_opset13(g);
+  equalize_like_engine(g, nhwc_convs, q.equalized);
+  QdqWriter(g).run(q.quantized);
+  return g;
+}
+
+}  // namespace lithe::build

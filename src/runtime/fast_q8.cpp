@@ -87,7 +87,7 @@ class QConvStep final : public FastStep, public ConvShape {
         a.lda = c_;
       } else {
         if (built != rest) {
-          build_rows(xg, m0, m1, abuf);
+          build_rows(xg, x + nb_ * in_img, m0, m1, abuf);
           built = rest;
         }
         a.a = abuf - m0 * k4_;  // row r at a + r * lda for r in [m0, m1)
@@ -125,27 +125,48 @@ class QConvStep final : public FastStep, public ConvShape {
 
   // Rows [m0, m1) of this image's (and group's) A: pixel r's input channels (1x1 with a
   // channel count the kernel cannot read in place) or its receptive field in (ky, kx, c) order,
-  // x_zp where a tap falls outside the image; each row k4_ bytes.
-  void build_rows(const uint8_t* xg, int64_t m0, int64_t m1, uint8_t* out) const {
+  // x_zp where a tap falls outside the image; each row k4_ bytes. `end` is the input's end.
+  void build_rows(const uint8_t* xg, const uint8_t* end, int64_t m0, int64_t m1, uint8_t* out) const {
     const auto pad = static_cast<uint8_t>(x_zp_);
+    // One kernel row's taps are contiguous in the input without dilation or groups: a stem's
+    // 3x3 over 3 channels is 3 copies of 9 bytes, done as 16-byte moves (the excess lands in
+    // the next taps, the row's tail or the tile's 64 spare bytes, all written after).
+    const int64_t span = kw_ * cg_;
+    const bool contiguous = dw_ == 1 && cg_ == c_;
     for (int64_t r = m0; r < m1; ++r) {
-      uint8_t* row = out + (r - m0) * k4_;
-      std::memset(row + kdim_, 0, static_cast<size_t>(k4_ - kdim_));
+      uint8_t* const start = out + (r - m0) * k4_;
+      uint8_t* row = start;
       if (kind_ == Kind::kGemm) {
         std::memcpy(row, xg + r * c_, static_cast<size_t>(cg_));
-        continue;
-      }
-      const int64_t oy = r / ow_, ox = r % ow_;
-      for (int64_t ky = 0; ky < kh_; ++ky) {
-        const int64_t iy = oy * sh_ - ph_ + ky * dh_;
-        for (int64_t kx = 0; kx < kw_; ++kx, row += cg_) {
-          const int64_t ix = ox * sw_ - pw_ + kx * dw_;
-          if (iy < 0 || iy >= ih_ || ix < 0 || ix >= iw_)
-            std::memset(row, pad, static_cast<size_t>(cg_));
-          else
-            std::memcpy(row, xg + (iy * iw_ + ix) * c_, static_cast<size_t>(cg_));
+      } else {
+        const int64_t oy = r / ow_, ox = r % ow_, ix0 = ox * sw_ - pw_;
+        const bool inside_x = contiguous && ix0 >= 0 && ix0 + kw_ <= iw_;
+        for (int64_t ky = 0; ky < kh_; ++ky) {
+          const int64_t iy = oy * sh_ - ph_ + ky * dh_;
+          if (iy < 0 || iy >= ih_) {
+            std::memset(row, pad, static_cast<size_t>(span));
+            row += span;
+            continue;
+          }
+          if (inside_x) {
+            const uint8_t* src = xg + (iy * iw_ + ix0) * c_;
+            if (span <= 16 && src + 16 <= end)
+              std::memcpy(row, src, 16);
+            else
+              std::memcpy(row, src, static_cast<size_t>(span));
+            row += span;
+            continue;
+          }
+          for (int64_t kx = 0; kx < kw_; ++kx, row += cg_) {
+            const int64_t ix = ix0 + kx * dw_;
+            if (ix < 0 || ix >= iw_)
+              std::memset(row, pad, static_cast<size_t>(cg_));
+            else
+              std::memcpy(row, xg + (iy * iw_ + ix) * c_, static_cast<size_t>(cg_));
+          }
         }
       }
+      std::memset(start + kdim_, 0, static_cast<size_t>(k4_ - kdim_));
     }
   }
 

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/half.hpp"
+#include "builder/explicit_quant.hpp"
 #include "builder/qdq_export.hpp"
 #include "frontend/onnx/exporter.hpp"
 #include "frontend/onnx/importer.hpp"
@@ -389,9 +390,13 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
     fail("--emit-qdq-onnx needs --precision int8 (it exports what the INT8 build quantized)");
   json int8 = nullptr, mixed = nullptr;
   std::optional<ir::Graph> before_layout;  // for --emit-qdq-onnx
+  ExplicitQuant eq;
   if (opts.optimize) {
     passes::PipelineOptions po;
     po.disabled = opts.disabled_passes;
+    // A model with Q/DQ pairs or QLinear ops builds INT8 from its own parameters at any
+    // precision, as TensorRT does (--disable-pass explicit-quantization: its Q/DQ ops run).
+    eq = explicit_quant_step(*g, what, &po);
     if (!opts.emit_qdq_onnx.empty())
       po.after_phase1 = [&before_layout](const ir::Graph& g1) { before_layout = clone_graph(g1); };
     try {
@@ -400,7 +405,14 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
       throw e.with_context(what);
     }
     // INT8 before packing: the quantizer reads the convs' weights in ONNX order.
-    if (opts.precision == "int8") {
+    if (eq.any()) {
+      const std::set<std::string> nhwc_convs = nhwc_conv_names(*g);
+      const Int8Summary q = build_explicit_int8(*g, eq, opts.calib, sha256);
+      int8 = int8_report(q, pr);
+      pr.notes.push_back(explicit_quant_note(eq));
+      if (before_layout)
+        onnx::export_model(make_qdq_graph(*before_layout, nhwc_convs, q), opts.emit_qdq_onnx);
+    } else if (opts.precision == "int8") {
       const std::set<std::string> nhwc_convs = nhwc_conv_names(*g);
       const Int8Summary q = build_int8(*g, opts.calib, sha256);
       int8 = int8_report(q, pr);
@@ -439,6 +451,7 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
   res.contents.graph = g;
   res.contents.plan = std::move(mp);
   json report = make_report(*g, pr, res.contents.plan, opts);
+  if (eq.any() && opts.precision == "fp32") report["precision"] = "int8";
   if (!int8.is_null()) report["int8"] = int8;
   if (!mixed.is_null()) report["mixed_precision"] = mixed;
   res.contents.report_json = json_text(report);
@@ -519,7 +532,9 @@ std::string format_report(const std::string& report_json, const std::string& lay
   if ((precision == "int8" || precision == "best") && r.contains("int8") && r["int8"].is_object()) {
     const json& q = r["int8"];
     os << "precision: " << precision << " (" << q.value("quantized", 0) << " layers, "
-       << q.value("method", std::string("?")) << " calibration)";
+       << (q.value("method", std::string("?")) == "explicit" ? std::string("the model's Q/DQ scales")
+                                                              : q.value("method", std::string("?")) + " calibration")
+       << ")";
     // The nodes left in fp32, counted by reason (the layer table names them).
     std::map<std::string, int> why;
     if (q.contains("fp32_nodes") && q["fp32_nodes"].is_array())

@@ -126,7 +126,7 @@ check build-precision-missing "--precision" -- "$LITHE" build "$M" -o "$T/out/m.
 mkdir -p "$T/calib"
 cp "$T/x.npy" "$T/calib/a.npy" 2>/dev/null || true
 echo "not json" >"$T/bad.calib"
-check int8-no-calib "--precision int8 needs calibration data: --calib DIR" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8
+check int8-no-calib "precision int8 needs calibration data" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8
 check int8-bad-method "unknown calibration method 'bogus' (expected minmax, percentile, entropy or mse)" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/calib" --calib-method bogus
 check int8-missing-data "nothere: no such file or folder" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/nothere"
 check int8-not-data "not a .jpg, .jpeg, .png or .npy file" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/bad.calib"

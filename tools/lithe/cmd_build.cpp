@@ -38,9 +38,9 @@ build::CalibrationOptions calibration(const BuildArgs& a, const ProgressBar& bar
   if (a.precision == "best" && a.calib.empty())
     fail("--precision best needs calibration data: --calib DIR (the error is measured on it; "
          "--calib-cache only saves the calibration)");
-  if (a.calib.empty() && a.calib_cache.empty())
-    fail("--precision int8 needs calibration data: --calib DIR (or --calib-cache FILE written by "
-         "an earlier build)");
+  // Without data a model with its own Q/DQ scales still builds INT8 (explicit quantization);
+  // any other fails in the build, asking for --calib.
+  if (a.calib.empty() && a.calib_cache.empty()) return {};
   if (a.calib_samples < 1 || a.calib_samples > 1000000)
     fail("--calib-samples must be between 1 and 1000000, got ", a.calib_samples);
   check_threads(a.threads);

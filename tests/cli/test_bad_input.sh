@@ -122,6 +122,9 @@ check best-drop-negative "--max-accuracy-drop must be a finite number >= 0, got 
 check best-drop-nan "--max-accuracy-drop must be a finite number >= 0, got 'nan'" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision best --calib random --max-accuracy-drop nan
 check best-drop-text "--max-accuracy-drop must be a finite number >= 0, got '1x'" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision best --calib random --max-accuracy-drop 1x
 check build-precision-missing "--precision" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision
+# --emit-qdq-onnx exports what an INT8 build quantized: only with --precision int8
+check qdq-without-int8 "--emit-qdq-onnx needs --precision int8 (got --precision fp32)" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --emit-qdq-onnx "$T/out/m.qdq.onnx"
+check qdq-missing-file "--emit-qdq-onnx" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib random --emit-qdq-onnx
 # --precision int8: calibration flags and data (no engine is written either)
 mkdir -p "$T/calib"
 cp "$T/x.npy" "$T/calib/a.npy" 2>/dev/null || true

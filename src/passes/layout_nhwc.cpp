@@ -3,7 +3,8 @@
 // Finds regions of 4-D float tensors connected through 2-D Conv (ONNX or fused lithe
 // domain), MaxPool/AveragePool (one output), GlobalAveragePool, elementwise unary ops,
 // elementwise binary ops (both operands 4-D region tensors, or one a constant that is
-// permuted to channels-last) and Concat on the channel axis. A region with at least one conv
+// permuted to channels-last), Resize of the two spatial axes (its scales / sizes permuted)
+// and Concat on the channel axis. A region with at least one conv
 // runs channels-last: its conv/pool nodes become the lithe-domain *Nhwc ops (ops/nhwc.cpp),
 // its elementwise nodes read NHWC values, a Concat moves to axis 3, and Transposes sit only
 // at the borders: perm (0,2,3,1) where an NCHW value enters, perm (0,3,1,2) where a region
@@ -17,13 +18,16 @@
 #include <string>
 #include <vector>
 
+#include "ops/op.hpp"
 #include "passes/pass.hpp"
 #include "passes/pass_util.hpp"
 
 namespace lithe::passes {
 namespace {
 
-enum class Kind { kNone, kConv, kPool, kGlobalPool, kUnary, kBinary, kConcat, kSplit, kConverted };
+enum class Kind {
+  kNone, kConv, kPool, kGlobalPool, kUnary, kBinary, kConcat, kSplit, kResize, kConverted
+};
 
 // Which inputs of a candidate node carry region (4-D activation) tensors; the other present
 // inputs are parameters (weights, bias, Clip bounds, binary constants).
@@ -55,6 +59,47 @@ bool single_output(const ir::Node& n) {
   for (size_t i = 1; i < n.outputs.size(); ++i)
     if (n.outputs[i] >= 0) return false;
   return !n.outputs.empty() && n.outputs[0] >= 0;
+}
+
+// The inputs of a Resize that hold per-axis scales or sizes (opset 10: scales only).
+std::vector<size_t> resize_axis_inputs(const ir::Node& n) {
+  return n.opset < 11 ? std::vector<size_t>{1} : std::vector<size_t>{2, 3};
+}
+
+// A Resize of the two spatial axes of an NCHW tensor (constant scales / sizes leaving N and C
+// as they are; no per-axis `axes`, no crop-and-resize, whose roi is per axis too).
+bool spatial_resize(const ir::Graph& g, const ir::Node& n) {
+  const ops::NodeAttrs a(n);
+  if (n.attrs.count("axes") || a.attr_string("coordinate_transformation_mode", "") == "tf_crop_and_resize" ||
+      a.attr_string("keep_aspect_ratio_policy", "stretch") != "stretch")
+    return false;
+  const Shape& xd = type_of(g, n.inputs[0]).dims;
+  bool any = false;
+  for (size_t i : resize_axis_inputs(n)) {
+    if (i >= n.inputs.size() || n.inputs[i] < 0) continue;
+    const Tensor* k = constant_of(g, n.inputs[i]);
+    if (!k || k->rank() != 1) return false;
+    if (k->numel() == 0) continue;
+    if (k->numel() != 4) return false;
+    if (k->dtype() == DType::kFloat32 && (k->data<float>()[0] != 1.f || k->data<float>()[1] != 1.f))
+      return false;
+    if (k->dtype() == DType::kInt64 && (k->data<int64_t>()[0] != xd[0] || k->data<int64_t>()[1] != xd[1]))
+      return false;
+    if (k->dtype() != DType::kFloat32 && k->dtype() != DType::kInt64) return false;
+    any = true;
+  }
+  return any;
+}
+
+// A per-axis vector of 4 (N, C, H, W) in NHWC order.
+Tensor axes_to_nhwc(const Tensor& k) {
+  Tensor out(k.dtype(), k.shape());
+  const size_t es = dtype_size(k.dtype());
+  const auto* src = static_cast<const unsigned char*>(k.raw());
+  auto* dst = static_cast<unsigned char*>(out.raw());
+  const int from[4] = {0, 2, 3, 1};
+  for (size_t i = 0; i < 4; ++i) std::memcpy(dst + i * es, src + static_cast<size_t>(from[i]) * es, es);
+  return out;
 }
 
 Candidate classify(const ir::Graph& g, const ir::Node& n) {
@@ -132,6 +177,10 @@ Candidate classify(const ir::Graph& g, const ir::Node& n) {
       c.const_operand = static_cast<int>(ki);
     }
     c.kind = Kind::kBinary;
+  } else if (n.domain.empty() && n.op_type == "Resize") {
+    if (!region_value(g, in(0)) || !spatial_resize(g, n)) return c;
+    c.region_inputs = {0};
+    c.kind = Kind::kResize;
   } else if (n.domain.empty() && n.op_type == "Concat") {
     auto it = n.attrs.find("axis");
     if (it == n.attrs.end() || it->second.kind != ir::Attribute::Kind::kInt) return c;
@@ -303,6 +352,14 @@ int convert_layout_nhwc(const ir::Graph& g, Rewriter& rw) {
         n.attrs["axis"] = ir::Attribute{};
         n.attrs["axis"].kind = ir::Attribute::Kind::kInt;
         n.attrs["axis"].i = 3;
+        break;
+      case Kind::kResize:
+        for (size_t k : resize_axis_inputs(old)) {
+          const int kv = k < old.inputs.size() ? old.inputs[k] : -1;
+          const Tensor* t = kv >= 0 ? constant_of(g, kv) : nullptr;
+          if (t && t->numel() == 4)
+            n.inputs[k] = rw.add_constant(g.values[static_cast<size_t>(kv)].name + "_nhwc", axes_to_nhwc(*t));
+        }
         break;
       case Kind::kBinary:
         if (c.const_operand >= 0) {

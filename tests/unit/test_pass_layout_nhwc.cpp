@@ -151,6 +151,40 @@ TEST(PassLayoutNhwc, InceptionConcat) {
   EXPECT_EQ(count_ops(*r.after, "AveragePoolNhwc", "lithe"), 1);
 }
 
+// An FPN's upsampling: Conv -> Resize x2 (scales, then sizes) -> Add with a lateral conv.
+// The Resizes run inside the region with their per-axis inputs permuted; a Resize that
+// changes the channel count's axis or crops stays NCHW.
+TEST(PassLayoutNhwc, SpatialResizeStaysInside) {
+  REQUIRE_NHWC();
+  for (const char* mode : {"nearest", "linear"}) {
+    SCOPED_TRACE(mode);
+    GraphBuilder b;
+    b.input("x", {1, 3, 4, 5}).input("x2", {1, 3, 16, 20}).constant("w1", {4, 3, 1, 1});
+    b.constant("w2", {4, 3, 3, 3}).constant("scales", {4}, {1.f, 1.f, 2.f, 2.f});
+    b.constant_i64("sizes", {1, 4, 16, 20});
+    conv(b, "x", "w1", "c1");
+    auto& r1 = b.node("Resize", {"c1", "", "scales"}, {"u1"});
+    r1.attrs["mode"] = GraphBuilder::s(mode);
+    auto& r2 = b.node("Resize", {"u1", "", "", "sizes"}, {"u2"});
+    r2.attrs["mode"] = GraphBuilder::s(mode);
+    conv(b, "x2", "w2", "c2", {1, 1, 1, 1});
+    b.node("Add", {"u2", "c2"}, {"y"});
+    b.output("y");
+    Result r = convert(b.build());
+    EXPECT_EQ(r.fired, 1);
+    EXPECT_EQ(transposes(*r.after), 3);  // x and x2 in, y out
+    EXPECT_EQ(count_ops(*r.after, "Resize"), 2);
+  }
+  GraphBuilder b;
+  b.input("x", {1, 3, 4, 5}).constant("w1", {4, 3, 1, 1});
+  b.constant("scales", {4}, {1.f, 2.f, 2.f, 2.f});
+  conv(b, "x", "w1", "c1");
+  b.node("Resize", {"c1", "", "scales"}, {"y"}).attrs["mode"] = GraphBuilder::s("nearest");
+  b.output("y");
+  Result r = convert(b.build());
+  EXPECT_EQ(transposes(*r.after), 2);  // the channel-scaling Resize reads NCHW
+}
+
 TEST(PassLayoutNhwc, SplitAfterWideConvStaysInside) {
   REQUIRE_NHWC();
   // Sibling aggregation's shape: one wider conv, a channel Split, then per-branch convs.

@@ -337,8 +337,8 @@ std::string format_mixed_report(const std::string& text) {
   auto err = [](const json& e) { return e.is_object() ? e.value("error", 0.0) : 0.0; };
   os << "mixed precision: budget " << fmt(j.value("budget", 0.0)) << ", error "
      << fmt(err(j["final"])) << " on " << j.value("eval_samples", 0) << " calibration samples ("
-     << "all int8: " << fmt(err(j["all_int8"])) << "); " << int8 << " layer(s) int8, " << kept
-     << " kept in fp32";
+     << "all int8: " << fmt(err(j["all_int8"])) << "); of " << int8 + kept
+     << " conv/Gemm layers " << int8 << " int8, " << kept << " kept in fp32";
   if (outcome == "all-int8") os << " (every layer int8 is within the budget)";
   if (outcome == "unreachable")
     os << " (even one int8 layer is over the budget: every layer fp32)";

@@ -150,7 +150,7 @@ TEST(MixedPrecision, SensitiveLayerStaysFp32) {
   EXPECT_NEAR(s.all_int8.error, int8_err, 1e-3 * int8_err);
   // The report names every layer with its precision and error.
   const std::string text = build::format_mixed_report(build::mixed_report_json(s));
-  for (const char* n : {"conv1", "conv2", "conv3", "budget 1.000", "1 kept in fp32"})
+  for (const char* n : {"conv1", "conv2", "conv3", "budget 1.000", "of 3 conv/Gemm layers 2 int8, 1 kept in fp32"})
     EXPECT_NE(text.find(n), std::string::npos) << n << " not in:\n" << text;
 }
 

@@ -9,7 +9,8 @@ quantizer (PyPI is unreachable here; python3-onnx and numpy are Debian's).
 
 What it writes, as ONNX Runtime's QDQ quantizer does (QuantFormat.QDQ, MinMax calibration):
 - every float activation a node reads or writes gets Q -> DQ (per tensor, asymmetric, range
-  widened to contain 0, scale = (max - min) / 255); the outputs of MaxPool, Flatten, Reshape,
+  widened to contain 0, scale = (max - min) / 255), except a Conv / Gemm output that only a
+  Relu reads (the Relu's output carries the range); the outputs of MaxPool, Flatten, Reshape,
   Transpose, Squeeze and Unsqueeze take their input's parameters (their values are the
   input's);
 - Conv and Gemm weights become int8 initializers (symmetric, zero point 0, per output
@@ -63,6 +64,21 @@ def float_activations(model):
     return names
 
 
+def fused_activation_inputs(model):
+    """Conv / Gemm outputs read by one Relu only: as ONNX Runtime's quantizer, no Q/DQ there
+    (the Relu's output carries the range, and an INT8 conv applies the Relu before rounding)."""
+    readers, producer = {}, {}
+    for n in model.graph.node:
+        for t in n.input:
+            readers[t] = readers.get(t, 0) + 1
+        for t in n.output:
+            producer[t] = n.op_type
+    outputs = {o.name for o in model.graph.output}
+    return {n.input[0] for n in model.graph.node
+            if n.op_type == "Relu" and readers.get(n.input[0]) == 1 and n.input[0] not in outputs
+            and producer.get(n.input[0]) in ("Conv", "Gemm")}
+
+
 def ranges(model, names, files, lithe):
     """min / max of every tensor in `names` over the samples (widened to contain 0)."""
     probe = onnx.ModelProto()
@@ -112,7 +128,8 @@ def main():
         sys.exit("make_qdq_model.py: models with one input only")
     signed = a.activation_type == "int8"
     qtype = TensorProto.INT8 if signed else TensorProto.UINT8
-    names = float_activations(model)
+    fused = fused_activation_inputs(model)
+    names = [t for t in float_activations(model) if t not in fused]
     here = os.path.dirname(os.path.abspath(__file__))
     lithe = a.lithe or shutil.which("lithe") or os.path.join(here, "..", "build", "lithe")
     lo, hi = ranges(model, names, sample_files(a.calib, a.samples), lithe)

@@ -56,6 +56,26 @@ os.makedirs(f"{d}/imgs/cat"); os.makedirs(f"{d}/badimgs"); os.makedirs(f"{d}/emp
 png(f"{d}/imgs/cat/a.png", 8, 8)
 open(f"{d}/badimgs/x.png", "w").write("not a png")
 open(f"{d}/labels.txt", "w").write("cat/a.png\n")
+# Explicit quantization with hostile parameters: a zero scale, a QLinearConv weight scale per
+# channel of the wrong count, a weight DQ axis out of range.
+I = helper.make_tensor
+def qmodel(name, nodes, inits, x=[1, 2, 3, 3], y=[1, 4, 3, 3]):
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, y)], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), f"{d}/{name}.onnx")
+common = [I("s", TensorProto.FLOAT, [], [0.05]), I("z", TensorProto.UINT8, [], [128]),
+          I("w", TensorProto.INT8, [4, 2, 1, 1], [1, -2, 3, -4, 5, -6, 7, -8]),
+          I("wz", TensorProto.INT8, [4], [0, 0, 0, 0])]
+qmodel("qdq_zero_scale", [helper.make_node("QuantizeLinear", ["x", "s0", "z"], ["xq"], name="qx"),
+                          helper.make_node("DequantizeLinear", ["xq", "s0", "z"], ["y"], name="dqx")],
+       [I("s0", TensorProto.FLOAT, [], [0.0]), common[1]], y=[1, 2, 3, 3])
+qmodel("qlinear_bad_wscale", [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="qx"),
+                              helper.make_node("QLinearConv", ["xq", "s", "z", "w", "ws", "wz3", "s", "z"], ["yq"], name="qc"),
+                              helper.make_node("DequantizeLinear", ["yq", "s", "z"], ["y"], name="dqy")],
+       common + [I("ws", TensorProto.FLOAT, [3], [0.1, 0.1, 0.1]), I("wz3", TensorProto.INT8, [3], [0, 0, 0])])
+qmodel("qdq_bad_axis", [helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wf"], name="dqw", axis=5),
+                        helper.make_node("Conv", ["x", "wf"], ["y"], name="conv")],
+       common + [I("ws", TensorProto.FLOAT, [4], [0.1, 0.1, 0.1, 0.1])])
 PY
 
 check missing-file "nothere.onnx: file not found" -- "$LITHE" run "$T/nothere.onnx" --random-input -o "$T/out"
@@ -130,6 +150,9 @@ mkdir -p "$T/calib"
 cp "$T/x.npy" "$T/calib/a.npy" 2>/dev/null || true
 echo "not json" >"$T/bad.calib"
 check int8-no-calib "precision int8 needs calibration data" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8
+check qdq-zero-scale "node 'qx' (QuantizeLinear)" -- "$LITHE" build "$T/qdq_zero_scale.onnx" -o "$T/out/m.lithe"
+check qlinear-bad-wscale "node 'qc' (QLinearConv)" -- "$LITHE" build "$T/qlinear_bad_wscale.onnx" -o "$T/out/m.lithe"
+check qdq-bad-axis "axis 5" -- "$LITHE" build "$T/qdq_bad_axis.onnx" -o "$T/out/m.lithe"
 check int8-bad-method "unknown calibration method 'bogus' (expected minmax, percentile, entropy or mse)" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/calib" --calib-method bogus
 check int8-missing-data "nothere: no such file or folder" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/nothere"
 check int8-not-data "not a .jpg, .jpeg, .png or .npy file" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/bad.calib"

@@ -5,6 +5,7 @@
 #include <limits>
 #include <random>
 
+#include "builder/build.hpp"
 #include "builder/mixed_precision.hpp"
 #include "conv_test_util.hpp"
 #include "graph_test_util.hpp"
@@ -187,6 +188,41 @@ TEST(MixedPrecision, HugeBudgetEqualsPlainInt8) {
   EXPECT_EQ(count_op(*g, "QConvNhwc"), 3);
   for (const auto& in : samples)
     EXPECT_TRUE(test::same_bits(test::run_graph(int8, in), test::run_graph(g, in)));
+}
+
+// Through build_model (examples/tiny_cnn.onnx): the engine's report holds the mixed
+// precision entry, every quantizable layer once with its precision, and the text form lists
+// them; a zero budget gives no INT8 op in the engine's graph.
+TEST(MixedPrecision, BuildReport) {
+  const std::string model = std::string(LITHE_SOURCE_DIR) + "/examples/tiny_cnn.onnx";
+  for (double budget : {1.0, 0.0}) {
+    SCOPED_TRACE("budget " + std::to_string(budget));
+    build::BuildOptions o;
+    o.precision = "best";
+    o.mixed.max_accuracy_drop = budget;
+    o.calib.load = [](const ir::Graph& g) {
+      std::vector<std::vector<Tensor>> s;
+      for (unsigned i = 0; i < 6; ++i) s.push_back(test::seeded_inputs(g, 40 + i));
+      return s;
+    };
+    const build::BuildResult r = build::build_model(model, o);
+    const std::string text = build::format_report(r.contents.report_json);
+    EXPECT_NE(text.find("precision: best"), std::string::npos) << text;
+    EXPECT_NE(text.find("mixed precision: budget"), std::string::npos) << text;
+    // Every conv of the engine's graph is named in the report's layer table, with the
+    // precision it has in the graph.
+    int convs = 0;
+    for (const ir::Node& n : r.contents.graph->nodes) {
+      if (n.op_type != "ConvNhwc" && n.op_type != "QConvNhwc") continue;
+      ++convs;
+      const std::string want = n.op_type == "QConvNhwc" ? " int8 " : " fp32 ";
+      const size_t at = text.find(" " + n.name + " ");
+      ASSERT_NE(at, std::string::npos) << n.name << " not in:\n" << text;
+      EXPECT_NE(text.substr(at, 48 + want.size()).find(want), std::string::npos) << text.substr(at, 60);
+    }
+    EXPECT_GT(convs, 0);
+    EXPECT_EQ(count_op(*r.contents.graph, "QConvNhwc") == 0, budget == 0.0);
+  }
 }
 
 TEST(MixedPrecision, BadBudgetIsRefused) {

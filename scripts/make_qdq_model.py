@@ -51,8 +51,10 @@ def sample_files(paths, count):
 
 
 def float_activations(model):
-    """Names of the float tensors nodes read or write that are not initializers, in order."""
+    """Names of the float tensors nodes read or write that are not initializers or Constant
+    outputs, in order."""
     inits = {t.name for t in model.graph.initializer}
+    inits |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
     types = {}
     for vi in list(model.graph.input) + list(model.graph.output) + list(model.graph.value_info):
         types[vi.name] = vi.type.tensor_type.elem_type
@@ -65,7 +67,7 @@ def float_activations(model):
 
 
 def fused_activation_inputs(model):
-    """Conv / Gemm outputs read by one Relu only: as ONNX Runtime's quantizer, no Q/DQ there
+    """Conv / Gemm outputs read by one Relu or Clip only: as ONNX Runtime's quantizer, no Q/DQ there
     (the Relu's output carries the range, and an INT8 conv applies the Relu before rounding)."""
     readers, producer = {}, {}
     for n in model.graph.node:
@@ -75,7 +77,7 @@ def fused_activation_inputs(model):
             producer[t] = n.op_type
     outputs = {o.name for o in model.graph.output}
     return {n.input[0] for n in model.graph.node
-            if n.op_type == "Relu" and readers.get(n.input[0]) == 1 and n.input[0] not in outputs
+            if n.op_type in ("Relu", "Clip") and readers.get(n.input[0]) == 1 and n.input[0] not in outputs
             and producer.get(n.input[0]) in ("Conv", "Gemm")}
 
 

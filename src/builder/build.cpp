@@ -397,6 +397,9 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
     // A model with Q/DQ pairs or QLinear ops builds INT8 from its own parameters at any
     // precision, as TensorRT does (--disable-pass explicit-quantization: its Q/DQ ops run).
     eq = explicit_quant_step(*g, what, &po);
+    if (eq.any() && opts.precision == "best")
+      fail(what, ": precision best: the model carries its own quantization (Q/DQ or QLinear "
+           "nodes); build it at another precision, or with --disable-pass explicit-quantization");
     if (!opts.emit_qdq_onnx.empty())
       po.after_phase1 = [&before_layout](const ir::Graph& g1) { before_layout = clone_graph(g1); };
     try {

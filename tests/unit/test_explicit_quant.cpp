@@ -437,6 +437,15 @@ TEST(ExplicitQuant, DefaultPrecisionAndTheOptOut) {
   o = {};
   o.precision = "int8";
   EXPECT_EQ(count_op(*build_qdq(q, o).contents.graph, "QConvNhwc"), 3);
+  // best would choose layers the model has already chosen: refused, naming why.
+  o.precision = "best";
+  try {
+    build_qdq(q, o);
+    ADD_FAILURE() << "best built a QDQ model";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("carries its own quantization"), std::string::npos) << e.what();
+  }
+  o.precision = "int8";
   // A float model without Q/DQ still needs data for int8.
   try {
     build_qdq(chain_model(), o);

@@ -314,6 +314,57 @@ TEST(QdqExport, EmittedModelIsWhatTheInt8EngineComputes) {
   }
 }
 
+// Opset 11 models are written as opset 13 (per-axis DequantizeLinear): Split's sizes become
+// an input, Softmax (last axis only) gets its axis spelled out.
+TEST(QdqExport, Opset11IsWrittenAsOpset13) {
+  GraphBuilder b(11);
+  b.input("x", {1, 4, 6, 6}).constant("w0", {8, 4, 1, 1}).constant("b0", {8});
+  b.node("Conv", {"x", "w0", "b0"}, {"c0"}, "conv0");
+  b.node("Relu", {"c0"}, {"r0"}, "relu0");
+  auto& sp = b.node("Split", {"r0"}, {"sa", "sb"}, "split");
+  sp.attrs["axis"] = GraphBuilder::i(1);
+  sp.attrs["split"] = GraphBuilder::ints({3, 5});
+  b.constant("wa", {4, 3, 3, 3}).constant("wb", {4, 5, 1, 1});
+  b.node("Conv", {"sa", "wa"}, {"ca"}, "conva").attrs["pads"] = GraphBuilder::ints({1, 1, 1, 1});
+  b.node("Conv", {"sb", "wb"}, {"cb"}, "convb");
+  b.node("Add", {"ca", "cb"}, {"s"}, "add");
+  b.node("Relu", {"s"}, {"r"}, "relu");
+  b.node("GlobalAveragePool", {"r"}, {"gp"}, "gap");
+  b.node("Flatten", {"gp"}, {"f"}, "flatten");
+  b.constant("wf", {4, 3}).constant("bf", {3});
+  b.node("Gemm", {"f", "wf", "bf"}, {"g"}, "fc");
+  b.node("Softmax", {"g"}, {"y"}, "softmax");
+  b.output("y");
+  auto src = b.build();
+  const auto dir = test::temp_dir("qdq_export_opset11");
+  const std::string model = (dir / "m.onnx").string(), qdq = (dir / "m.qdq.onnx").string();
+  onnx::export_model(*src, model);
+  const build::BuildResult r = build::build_model(model, int8_options(qdq));
+  engine::write_engine((dir / "m.lithe").string(), r.contents);
+  auto q = onnx::import_model(qdq);
+  EXPECT_EQ(q->opsets.at(""), 13);
+  for (const ir::Node& n : q->nodes) {
+    if (n.op_type == "Split") {
+      EXPECT_FALSE(n.attrs.count("split"));
+      ASSERT_EQ(n.inputs.size(), 2u);
+      const Tensor& sizes = *q->values[static_cast<size_t>(n.inputs[1])].constant;
+      EXPECT_EQ(sizes.to_int64_vector(), (std::vector<int64_t>{3, 5}));
+    }
+    if (n.op_type == "Softmax") {
+      EXPECT_EQ(n.attrs.at("axis").i, 1);
+    }
+  }
+  EXPECT_EQ(count_op(*q, "Split"), 1);
+  EXPECT_GE(count_op(*q, "QuantizeLinear"), 4);
+  for (unsigned seed : {3u, 4u}) {
+    const auto ins = test::seeded_inputs(*src, seed);
+    const auto engine_out = run_engine((dir / "m.lithe").string(), *src, ins);
+    const auto qdq_out = test::run_graph(q, ins);
+    EXPECT_GE(cosine(engine_out[0], qdq_out[0]), 0.9999);
+    EXPECT_GE(cosine(test::run_graph(src, ins)[0], qdq_out[0]), 0.99);
+  }
+}
+
 TEST(QdqExport, BadUse) {
   const auto dir = test::temp_dir("qdq_export_bad");
   const std::string model = (dir / "m.onnx").string();

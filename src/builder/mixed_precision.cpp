@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "builder/build.hpp"
 #include "kernels/cpu.hpp"
 #include "plan/plan.hpp"
 #include "runtime/executor.hpp"
@@ -215,6 +216,10 @@ MixedSummary build_best(ir::Graph& g, const CalibrationOptions& opts, const std:
           (g.nodes[n].op_type == "ConvNhwc" || g.nodes[n].op_type == "Gemm"))
         cand.push_back(n);
   }
+  auto measure_graph = [&](const ir::Graph& q) {
+    ++sum.measurements;
+    return model_error(names, want, run_all(q, eval, opts.threads));
+  };
   auto measure = [&](const std::set<std::string>& keep, const SampleRefs& on,
                      const std::vector<std::vector<Tensor>>& ref) {
     ir::Graph q(g);
@@ -294,6 +299,30 @@ MixedSummary build_best(ir::Graph& g, const CalibrationOptions& opts, const std:
   qo.keep_fp32 = keep_of(kept);
   sum.int8.layers = quantize_graph(g, hist, qo, &sum.int8.quantized);
   for (LayerSensitivity& l : sum.layers) l.precision = qo.keep_fp32.count(l.node) ? "fp32" : "int8";
+
+  // The float weights left (kept layers, layers without an INT8 kernel) stored in half as
+  // --precision fp16 does, when the error stays within the budget: decoded to FP32 at load,
+  // so no slower, and the engine is smaller. Not with budget 0 (it would not be FP32 bit for
+  // bit). mark_fp16_storage puts rounded copies in the copy's values: g is untouched.
+  ir::Graph half(g);
+  sum.fp16_constants = mark_fp16_storage(half);
+  if (sum.fp16_constants > 0 && sum.budget > 0) {
+    const ModelError e = measure_graph(half);
+    sum.fp16_error = e.error;
+    if (e.error <= sum.budget) {
+      g = std::move(half);
+      sum.final = e;
+      sum.fp16_used = true;
+      for (LayerSensitivity& l : sum.layers) {
+        if (l.precision != "fp32") continue;
+        for (const ir::Node& n : g.nodes)
+          if (n.name == l.node && n.inputs.size() > 1 && n.inputs[1] >= 0 &&
+              g.values[static_cast<size_t>(n.inputs[1])].storage == DType::kFloat16)
+            l.precision = "fp16";
+      }
+    }
+  }
+  if (!sum.fp16_used) sum.fp16_constants = 0;
   return sum;
 }
 
@@ -320,6 +349,8 @@ std::string mixed_report_json(const MixedSummary& s) {
             {"final", error_json(s.final)},
             {"all_int8", error_json(s.all_int8)},
             {"kept_fp32", s.kept_fp32},
+            {"fp16_constants", s.fp16_constants},
+            {"fp16_error", s.fp16_error},
             {"int8_layers", s.layers.size() - s.kept_fp32},
             {"eval_samples", s.eval_samples},
             {"sensitivity_samples", s.sensitivity_samples},
@@ -343,6 +374,14 @@ std::string format_mixed_report(const std::string& text) {
   if (outcome == "unreachable")
     os << " (even one int8 layer is over the budget: every layer fp32)";
   if (outcome == "none") os << " (no layer can be int8)";
+  const int fp16 = j.value("fp16_constants", 0);
+  const double fp16_error = j.value("fp16_error", -1.0);
+  if (fp16 > 0)
+    os << "\n  float weights left stored in half precision (" << fp16
+       << " constants, decoded to fp32 at load): within the budget";
+  else if (fp16_error >= 0)
+    os << "\n  float weights left kept in fp32: stored in half the error would be "
+       << fmt(fp16_error);
   os << "\n  error = " << j.value("measure", std::string("?")) << "\n";
   if (j["final"].is_object() && j["final"].contains("outputs"))
     for (const auto& o : j["final"]["outputs"]) {

@@ -50,7 +50,7 @@ struct MixedPrecisionOptions {
 /// One quantizable layer (a conv or Gemm the quantizer can make INT8).
 struct LayerSensitivity {
   std::string node;
-  std::string precision;  ///< final: "int8" or "fp32"
+  std::string precision;  ///< final: "int8", "fp32", or "fp16" (FP32 with half-stored weights)
   ModelError alone;       ///< the model's error with only this layer in INT8
   int rank = 0;           ///< 1 = the largest cosine error (the order layers are kept FP32)
 };
@@ -63,6 +63,12 @@ struct MixedSummary {
   ModelError final;     ///< the chosen mix (measured; zero with every layer in FP32)
   std::vector<LayerSensitivity> layers;  ///< every quantizable layer, in graph order
   size_t kept_fp32 = 0;
+  /// The float weights left after quantization stored in half (mark_fp16_storage) because
+  /// the error stayed within the budget: how many constants (0: not done), and the error
+  /// measured with them in half (-1 when not measured).
+  int fp16_constants = 0;
+  bool fp16_used = false;
+  double fp16_error = -1;
   size_t sensitivity_samples = 0, eval_samples = 0;
   int measurements = 0;  ///< graphs measured (sensitivities + search)
   /// "all-int8" (every layer INT8 fits), "mixed", "unreachable" (even one INT8 layer is over
@@ -71,7 +77,8 @@ struct MixedSummary {
 };
 
 /// The `--precision best` step of a build, in place of build_int8: equalizes, calibrates (or
-/// reads the cache), measures, then quantizes `g` with the chosen layers kept in FP32. Needs
+/// reads the cache), measures, then quantizes `g` with the chosen layers kept in FP32 (their
+/// weights stored in half when that too stays within the budget). Needs
 /// opts.load even when the cache serves the histograms (the error is measured on the
 /// samples).
 MixedSummary build_best(ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,

@@ -12,7 +12,8 @@
 # det calibrated on four synthetic text pages at 640x640 and compared on a fifth). Prints per model:
 # the INT8 ops ONNX Runtime runs after its graph optimizations (QLinearConv, QGemm, ...) and
 # the float convs it left, then cosine and max abs difference of lithe INT8 vs ORT QDQ, lithe
-# INT8 vs FP32 and ORT QDQ vs FP32 (worst output, worst input).
+# INT8 vs FP32 and ORT QDQ vs FP32 (worst output, worst input); and, when `lithe build` of the
+# emitted model makes an INT8 engine (explicit quantization), that engine vs the first one.
 # --check: exit 1 unless lithe INT8 and ORT QDQ agree (cosine >= 0.998 on every output and
 # input, same top-1 for fashion-mnist). Exit 77 (skip) when ONNX Runtime's node_modules
 # (tests/models) or the data set is absent.
@@ -73,9 +74,21 @@ run_case() {
     tail -3 "$d/build.log" >&2
     return 1
   }
+  # The emitted model read back by lithe (explicit quantization, no calibration): reported
+  # when that build makes an INT8 engine.
+  local shape_args=() roundtrip=0
+  [[ "$args" =~ (--input-shape [^ ]+) ]] && read -r -a shape_args <<<"${BASH_REMATCH[1]}"
+  if "$LITHE" build "$d/model.qdq.onnx" -o "$d/roundtrip.lithe" "${shape_args[@]}" \
+    >"$d/roundtrip.log" 2>&1 && grep -q "^precision: int8" "$d/roundtrip.log"; then
+    roundtrip=1
+  fi
   for in in "$@"; do
     mkdir -p "$d/lithe/$k" "$d/qdq/$k" "$d/fp32/$k"
     "$LITHE" run "$d/int8.lithe" --input "$iname=$in" --output-dir "$d/lithe/$k" >/dev/null
+    if [ "$roundtrip" = 1 ]; then
+      mkdir -p "$d/roundtrip/$k"
+      "$LITHE" run "$d/roundtrip.lithe" --input "$iname=$in" --output-dir "$d/roundtrip/$k" >/dev/null
+    fi
     local opt=()
     [ "$k" = 0 ] && opt=(--optimized "$d/ort_optimized.onnx")
     node "$ORT" "$d/model.qdq.onnx" "$d/qdq/$k" "$iname=$in" "${opt[@]}" >/dev/null
@@ -101,11 +114,15 @@ def cos(a, b):
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
 
 pairs = {"lithe8~ortqdq": ("lithe", "qdq"), "lithe8~fp32": ("lithe", "fp32"), "ortqdq~fp32": ("qdq", "fp32")}
+sides = ["lithe", "qdq", "fp32"]
+if os.path.isdir(os.path.join(d, "roundtrip")):  # lithe's build of the emitted model
+    pairs["lithe(qdq)~lithe8"] = ("roundtrip", "lithe")
+    sides.append("roundtrip")
 worst = {p: [1.0, 0.0] for p in pairs}
 top1_same = top1_total = 0
 for k in sorted(os.listdir(os.path.join(d, "lithe")), key=int):
     for f in sorted(glob.glob(os.path.join(d, "lithe", k, "*.npy"))):
-        out = {s: np.load(os.path.join(d, s, k, os.path.basename(f))) for s in ("lithe", "qdq", "fp32")}
+        out = {s: np.load(os.path.join(d, s, k, os.path.basename(f))) for s in sides}
         for p, (a, b) in pairs.items():
             worst[p][0] = min(worst[p][0], cos(out[a], out[b]))
             worst[p][1] = max(worst[p][1], float(np.abs(out[a].astype(np.float64) - out[b]).max()))

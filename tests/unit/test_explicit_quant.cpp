@@ -138,6 +138,7 @@ Params act_params(std::pair<float, float> r, bool int8) {
 struct QdqOptions {
   bool int8_activations = false;
   std::set<std::string> skip;  // activations left without Q/DQ
+  float weight_margin = 1.f;   // weight scales max|w| / 127 times this (codes within +-127)
 };
 
 // As ONNX Runtime's quantizer: a Conv / Gemm output read only by a Relu gets no Q/DQ (the
@@ -202,7 +203,7 @@ ModelProto qdq_model(const ModelProto& fm, const QdqOptions& o = {},
       for (int64_t c = 0; c < ch; ++c) {
         float mx = 0;
         for (int64_t k = 0; k < per; ++k) mx = std::max(mx, std::fabs(wt.float_data(static_cast<int>(c * per + k))));
-        ws[static_cast<size_t>(c)] = mx > 0 ? mx / 127.f : 1.f;
+        ws[static_cast<size_t>(c)] = mx > 0 ? mx / 127.f * o.weight_margin : 1.f;
         for (int64_t k = 0; k < per; ++k)
           q.push_back(static_cast<int32_t>(std::nearbyint(wt.float_data(static_cast<int>(c * per + k)) / ws[static_cast<size_t>(c)])));
       }
@@ -305,10 +306,28 @@ TEST(ExplicitQuant, ConvReluPoolGemmRunsInt8FromTheModelsScales) {
     std::map<std::string, Params> p;
     QdqOptions o;
     o.int8_activations = int8_acts;
+    o.weight_margin = 1.25f;  // scales the quantizer would not choose itself
     const ModelProto q = qdq_model(chain_model(), o, &p);
     const build::BuildResult r = build_qdq(q);
     const ir::Graph& g = *r.contents.graph;
     EXPECT_EQ(count_op(g, "QConvNhwc"), 3);  // conv1, conv2, fc
+    // Each INT8 layer computes with the model's int8 codes and weight scales.
+    std::map<std::string, const TensorProto*> init;
+    for (const auto& t : q.graph().initializer()) init[t.name()] = &t;
+    for (const ir::Node& n : g.nodes) {
+      if (n.op_type != "QConvNhwc") continue;
+      SCOPED_TRACE(n.name);
+      const std::string w = n.name == "fc" ? "fc.w" : n.name + ".w";
+      ASSERT_TRUE(init.count(w + ".q") && init.count(w + ".s"));
+      const Tensor& codes = *g.values[static_cast<size_t>(n.inputs[3])].constant;
+      const Tensor& scales = *g.values[static_cast<size_t>(n.inputs[4])].constant;
+      ASSERT_EQ(codes.numel(), init[w + ".q"]->int32_data_size());
+      ASSERT_EQ(scales.numel(), init[w + ".s"]->float_data_size());
+      for (int64_t i = 0; i < scales.numel(); ++i)
+        EXPECT_EQ(scales.data<float>()[i], init[w + ".s"]->float_data(static_cast<int>(i))) << i;
+      for (int64_t i = 0; i < codes.numel(); ++i)
+        ASSERT_EQ(codes.data<int8_t>()[i], init[w + ".q"]->int32_data(static_cast<int>(i))) << i;
+    }
     EXPECT_EQ(count_op(g, "MaxPoolNhwc"), 1);
     // The first conv quantizes x with the model's own parameters.
     bool found = false;

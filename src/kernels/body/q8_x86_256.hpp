@@ -119,6 +119,17 @@ inline __m256i dot(__m256i acc, __m256i a, __m256i b) {
   return acc;
 }
 
+// acc += the int16-pair products of x and w (VEX vpdpwssd with AVX-VNNI, else vpmaddwd +
+// add): the depthwise taps, one product per int32 lane (the high int16 of each w lane is 0).
+inline __m256i dot16(__m256i acc, __m256i x, __m256i w) {
+#if defined(__AVXVNNI__)
+  __asm__("%{vex%} vpdpwssd %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));
+  return acc;
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
+#endif
+}
+
 // Not inlined: one function per tile shape keeps the register allocation to the tile.
 template <int MR, int NV>
 __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4,
@@ -239,7 +250,7 @@ inline __m256i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
       if (!INTERIOR && (ix < 0 || ix >= d.iw)) continue;
       const __m128i xb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + ix * xs));
       const __m256i xv = _mm256_sub_epi32(_mm256_cvtepu8_epi32(xb), zx);
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(xv, w[ky * d.kw + kx]));
+      acc = dot16(acc, xv, w[ky * d.kw + kx]);
     }
   }
   return acc;
@@ -263,7 +274,7 @@ inline void interior(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
       for (int kx = 0; kx < K; ++kx) {
         const __m128i xb =
             _mm_loadl_epi64(reinterpret_cast<const __m128i*>(px + ky * rs + kx * xs));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepu8_epi32(xb), w[ky * K + kx]));
+        acc = dot16(acc, _mm256_cvtepu8_epi32(xb), w[ky * K + kx]);
       }
     if (y32c)
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(y32c + ox * d.c), acc);

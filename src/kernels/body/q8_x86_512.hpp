@@ -103,6 +103,17 @@ inline __m512i dot(__m512i acc, __m512i a, __m512i b) {
   return acc;
 }
 
+// acc += the int16-pair products of x and w (vpdpwssd with VNNI, else vpmaddwd + add): the
+// depthwise taps, one product per int32 lane (the high int16 of each w lane is 0).
+inline __m512i dot16(__m512i acc, __m512i x, __m512i w) {
+#if defined(__AVX512VNNI__)
+  __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+  return acc;
+#else
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(x, w));
+#endif
+}
+
 // Not inlined: one function per tile shape keeps the register allocation to the tile.
 template <int MR, int NV>
 __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4,
@@ -223,7 +234,7 @@ inline __m512i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
       const __m128i xb = FULL ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + ix * xs))
                               : _mm_maskz_loadu_epi8(mask, row + ix * xs);
       const __m512i xv = _mm512_sub_epi32(_mm512_cvtepu8_epi32(xb), zx);
-      acc = _mm512_add_epi32(acc, _mm512_madd_epi16(xv, w[ky * d.kw + kx]));
+      acc = dot16(acc, xv, w[ky * d.kw + kx]);
     }
   }
   return acc;
@@ -251,7 +262,7 @@ inline void interior(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
         const uint8_t* src = px + ky * rs + kx * xs;
         const __m128i xb = FULL ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(src))
                                 : _mm_maskz_loadu_epi8(mask, src);
-        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepu8_epi32(xb), w[ky * K + kx]));
+        acc = dot16(acc, _mm512_cvtepu8_epi32(xb), w[ky * K + kx]);
       }
     if (y32c) {
       _mm512_mask_storeu_epi32(y32c + ox * d.c, mask, acc);

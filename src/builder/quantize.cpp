@@ -65,7 +65,9 @@ Tensor scalar(DType dt, T v) {
 }
 
 // The node kinds the quantizer turns into INT8.
-enum class QKind { kNone, kConv, kGemm, kMaxPool };
+// kCopy: ops that move values without arithmetic (max pooling, nearest Resize), which run on
+// the uint8 values and keep their input's scale.
+enum class QKind { kNone, kConv, kGemm, kCopy, kConcat };
 
 class Quantizer {
  public:
@@ -86,7 +88,8 @@ class Quantizer {
     for (size_t n = 0; n < g_.nodes.size(); ++n) {
       if (kind_[n] == QKind::kConv) quantize_conv(n);
       if (kind_[n] == QKind::kGemm) quantize_gemm(n);
-      if (kind_[n] == QKind::kMaxPool) quantize_pool(n);
+      if (kind_[n] == QKind::kCopy) quantize_copy(n);
+      if (kind_[n] == QKind::kConcat) quantize_concat(n);
     }
     if (rw_.empty()) return report;
     rw_.apply(g_);
@@ -118,12 +121,28 @@ class Quantizer {
   std::string eligible(const ir::Node& n, QKind* kind) const {
     if (opts_.keep_fp32.count(n.name)) return "kept in fp32 (mixed precision)";
     const bool lithe = n.domain == "lithe";
-    if (lithe && n.op_type == "MaxPoolNhwc") {
-      const int x = n.inputs.empty() ? -1 : n.inputs[0];
+    // A producer INT8 already.
+    auto int8_input = [&](int x) {
       const int p = x >= 0 ? val(x).producer : -1;
-      if (p < 0 || kind_[static_cast<size_t>(p)] == QKind::kNone || n.outputs.size() != 1)
+      return p >= 0 && kind_[static_cast<size_t>(p)] != QKind::kNone;
+    };
+    if ((lithe && n.op_type == "MaxPoolNhwc") || nearest_resize(n)) {
+      if (n.inputs.empty() || !int8_input(n.inputs[0]) || n.outputs.size() != 1)
         return "input not int8";
-      *kind = QKind::kMaxPool;
+      *kind = QKind::kCopy;
+      return {};
+    }
+    if (n.domain.empty() && n.op_type == "Concat") {
+      // Worth it when some input is INT8 already; each input is requantized to the output's
+      // scale by a lookup table unless they agree.
+      bool any = false;
+      for (int x : n.inputs) {
+        if (!f32_static(x) || !has_range(x)) return "input not calibrated";
+        any = any || int8_input(x);
+      }
+      if (!any || n.outputs.size() != 1 || !f32_static(n.outputs[0]) || !has_range(n.outputs[0]))
+        return "input not int8";
+      *kind = QKind::kConcat;
       return {};
     }
     const bool conv = lithe && n.op_type == "ConvNhwc";
@@ -162,6 +181,17 @@ class Quantizer {
       return "gemm form without an int8 kernel";
     *kind = QKind::kGemm;
     return {};
+  }
+
+  // A Resize in mode nearest of a static 4-D float value with constant scales / sizes.
+  bool nearest_resize(const ir::Node& n) const {
+    if (!n.domain.empty() || n.op_type != "Resize" || n.inputs.empty() || n.outputs.size() != 1 ||
+        ops::NodeAttrs(n).attr_string("mode", "nearest") != "nearest")
+      return false;
+    for (size_t i = 1; i < n.inputs.size(); ++i)
+      if (n.inputs[i] >= 0 && !passes::constant_of(g_, n.inputs[i])) return false;
+    return f32_static(n.inputs[0]) && f32_static(n.outputs[0]) &&
+           val(n.inputs[0]).type.dims.size() == 4;
   }
 
   // The range of value v: its own, or that of the value whose scale a max pool kept.
@@ -231,9 +261,11 @@ class Quantizer {
     for (int c : val(y).consumers) {
       const ir::Node& cn = g_.nodes[static_cast<size_t>(c)];
       const QKind k = kind_[static_cast<size_t>(c)];
-      // INT8 nodes read y as X (input 0), a conv also as residual Z (input 3).
+      // INT8 nodes read y as X (input 0), a conv also as residual Z (input 3), a Concat as
+      // any input.
       for (size_t i = 0; i < cn.inputs.size(); ++i)
-        if (cn.inputs[i] == y && !(k != QKind::kNone && (i == 0 || (i == 3 && k == QKind::kConv))))
+        if (cn.inputs[i] == y && !(k != QKind::kNone && (i == 0 || (i == 3 && k == QKind::kConv) ||
+                                                         k == QKind::kConcat)))
           float_use = true;
     }
     if (!float_use) return;
@@ -331,15 +363,51 @@ class Quantizer {
     produced_as_uint8(y, reshaped(y4, {rows, nout}, yn + "/u8"));
   }
 
-  // Max pooling on the uint8 values: no rescaling, the output keeps the input's scale.
-  void quantize_pool(size_t n) {
+  // Max pooling or nearest Resize on the uint8 values: no rescaling, the output keeps the
+  // input's scale.
+  void quantize_copy(size_t n) {
     ir::Node node = g_.nodes[n];
     const int x = node.inputs[0], y = node.outputs[0];
     same_params_[y] = x;
-    if (record_) record_->push_back({node.name, "maxpool", val(x).name, val(y).name, "", params_of(x),
-                                     params_of(x), {}, {}});
+    if (record_) record_->push_back({node.name, node.op_type == "Resize" ? "resize" : "maxpool",
+                                     val(x).name, val(y).name, "", params_of(x), params_of(x), {}, {}});
     const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
     node.inputs[0] = uint8_of(x);
+    node.outputs = {yu};
+    rw_.replace_node(static_cast<int>(n), std::move(node));
+    produced_as_uint8(y, yu);
+  }
+
+  // Concat of uint8 values at the output's scale: an input with other parameters goes through
+  // a lookup table (its codes requantized: QuantizeLinear of each DequantizeLinear value).
+  void quantize_concat(size_t n) {
+    ir::Node node = g_.nodes[n];
+    const int y = node.outputs[0];
+    const quant::QParams yp = params_of(y);
+    for (int& x : node.inputs) {
+      const int xu = uint8_of(x);
+      const quant::QParams xp = params_of(x);
+      if (xp.scale == yp.scale && xp.zero_point == yp.zero_point) {
+        x = xu;
+        continue;
+      }
+      Tensor table(DType::kUInt8, Shape{256});
+      for (int q = 0; q < 256; ++q)
+        table.data<uint8_t>()[q] = static_cast<uint8_t>(quant::quantize_value(
+            (static_cast<float>(q) - static_cast<float>(xp.zero_point)) * xp.scale, yp.scale,
+            yp.zero_point, 0, 255));
+      ir::Node lut;
+      lut.name = node.name + "/" + val(x).name + "/requantize";
+      lut.op_type = "LookupU8";
+      lut.domain = "lithe";
+      lut.opset = 1;
+      const int out = rw_.add_value(lut.name, {DType::kUInt8, true, val(x).type.dims});
+      lut.inputs = {xu, rw_.add_constant(lut.name + "/table", std::move(table))};
+      lut.outputs = {out};
+      rw_.add_node(std::move(lut));
+      x = out;
+    }
+    const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
     node.outputs = {yu};
     rw_.replace_node(static_cast<int>(n), std::move(node));
     produced_as_uint8(y, yu);

@@ -1,7 +1,8 @@
 // Fast steps for Resize and ConvTranspose (see fast_steps.hpp).
 //
 // Resize (and Upsample): 4-D float tensors whose resized axes are the two spatial ones, in
-// NCHW (axes 2, 3) or NHWC (axes 1, 2) order, modes nearest and linear. Every output row and
+// NCHW (axes 2, 3) or NHWC (axes 1, 2) order, modes nearest and linear (and nearest NHWC on
+// uint8, a copy of pixels). Every output row and
 // column gets its source indices and weights once at preparation, with the reference's
 // coordinate formulas (ops/resize.cpp coord_taps, float32 coordinate mapping); the run loop
 // is table lookups, contiguous over the innermost axis.
@@ -67,12 +68,30 @@ class ResizeStep final : public FastStep {
   const char* kind() const override { return linear_ ? "resize-linear" : "resize-nearest"; }
 
   void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    if (nhwc_ && !linear_)
+      return run_nhwc_nearest(static_cast<const unsigned char*>(vals[static_cast<size_t>(x_)]),
+                              static_cast<unsigned char*>(vals[static_cast<size_t>(y_)]), t, nt);
     const float* x = static_cast<const float*>(vals[static_cast<size_t>(x_)]);
     float* y = static_cast<float*>(vals[static_cast<size_t>(y_)]);
     if (nhwc_)
       run_nhwc(x, y, t, nt);
     else
       run_nchw(x, y, t, nt);
+  }
+
+  // Nearest on channels-last pixels of pixel_ bytes (any element type: float32, or the
+  // uint8 values of an INT8 graph, which keep their scale).
+  void run_nhwc_nearest(const unsigned char* x, unsigned char* y, int t, int nt) const {
+    int64_t b, e;
+    static_range(planes_ * oh_, t, nt, &b, &e);
+    const int64_t px = pixel_;
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t img = r / oh_, oy = r % oh_;
+      const unsigned char* r0 = x + (img * ih_ + ty_.i0[static_cast<size_t>(oy)]) * iw_ * px;
+      unsigned char* dst = y + r * ow_ * px;
+      for (int64_t ox = 0; ox < ow_; ++ox)
+        std::memcpy(dst + ox * px, r0 + tx_.i0[static_cast<size_t>(ox)] * px, static_cast<size_t>(px));
+    }
   }
 
   // Planes of H x W; thread share over (plane, output row).
@@ -114,7 +133,7 @@ class ResizeStep final : public FastStep {
     }
   }
 
-  // Images of H x W pixels of C channels; thread share over (image, output row).
+  // Linear on images of H x W pixels of C channels; thread share over (image, output row).
   void run_nhwc(const float* x, float* y, int t, int nt) const {
     int64_t b, e;
     static_range(planes_ * oh_, t, nt, &b, &e);
@@ -125,12 +144,6 @@ class ResizeStep final : public FastStep {
       const float* src = x + img * ih_ * iw_ * c;
       float* dst = y + r * ow_ * c;
       const float* r0 = src + ty_.i0[yo] * iw_ * c;
-      if (!linear_) {
-        for (int64_t ox = 0; ox < ow_; ++ox)
-          std::memcpy(dst + ox * c, r0 + tx_.i0[static_cast<size_t>(ox)] * c,
-                      static_cast<size_t>(c) * sizeof(float));
-        continue;
-      }
       const float* r1 = src + ty_.i1[yo] * iw_ * c;
       const float wy0 = ty_.w0[yo], wy1 = ty_.w1[yo];
       for (int64_t ox = 0; ox < ow_; ++ox) {
@@ -149,7 +162,7 @@ class ResizeStep final : public FastStep {
 
   int x_ = -1, y_ = -1;
   bool linear_ = false, nhwc_ = false, identity_x_ = false;
-  int64_t planes_ = 0, c_ = 1, ih_ = 0, iw_ = 0, oh_ = 0, ow_ = 0;
+  int64_t planes_ = 0, c_ = 1, pixel_ = 0, ih_ = 0, iw_ = 0, oh_ = 0, ow_ = 0;
   AxisTaps ty_, tx_;
 };
 
@@ -157,7 +170,9 @@ std::unique_ptr<FastStep> make_resize(const ir::Graph& g, const ir::Node& node) 
   const int xv = input_at(node, 0);
   if (node.outputs.size() != 1) return nullptr;
   const int yv = node.outputs[0];
-  if (!is_f32_static(g, xv) || !is_f32_static(g, yv)) return nullptr;
+  // float32, or uint8 (nearest channels-last only, checked below).
+  const bool u8 = is_static(g, xv, DType::kUInt8) && is_static(g, yv, DType::kUInt8);
+  if (!u8 && (!is_f32_static(g, xv) || !is_f32_static(g, yv))) return nullptr;
   const Shape& xs = dims_of(g, xv);
   const Shape& ys = dims_of(g, yv);
   if (xs.size() != 4 || ys.size() != 4) return nullptr;
@@ -199,12 +214,14 @@ std::unique_ptr<FastStep> make_resize(const ir::Graph& g, const ir::Node& node) 
     s->nhwc_ = true;
     s->planes_ = xs[0];
     s->c_ = xs[3];
+    s->pixel_ = xs[3] * static_cast<int64_t>(u8 ? 1 : sizeof(float));
   } else {
     return nullptr;
   }
   s->x_ = xv;
   s->y_ = yv;
   s->linear_ = m.linear;
+  if (u8 && (s->linear_ || !s->nhwc_)) return nullptr;
   s->ih_ = xs[ay];
   s->iw_ = xs[ax];
   s->oh_ = ys[ay];

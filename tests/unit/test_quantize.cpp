@@ -342,6 +342,54 @@ TEST(Quantize, LookupTableKeepsChainWithOtherReaders) {
   EXPECT_GE(cosine(want[1], got[1]), 0.99);
 }
 
+// Two convs -> Concat (one input through a nearest Resize) -> conv: the Resize copies uint8
+// pixels (keeping its input's scale), the Concat joins uint8 values with the inputs whose
+// parameters differ from its output's requantized by a lookup table; nothing between the
+// convs runs in float, and the fast steps match the reference at every level.
+TEST(Quantize, ConcatAndNearestResizeStayInt8) {
+  test::GraphBuilder b;
+  b.input("x", {1, 4, 4, 8});
+  b.constant_tensor("w1", test::random_tensor({8, 8, 1, 1}, 7));
+  b.constant_tensor("w2", test::random_tensor({6, 8, 3, 3}, 8));
+  b.constant_tensor("w3", test::random_tensor({5, 14, 1, 1}, 9));
+  b.constant("scales", {4}, {1.f, 2.f, 2.f, 1.f});  // NHWC: H and W doubled
+  b.input("x2", {1, 8, 8, 8});
+  ir::Node& c1 = b.node("ConvNhwc", {"x", "w1"}, {"a"});
+  c1.domain = "lithe";
+  c1.opset = 1;
+  c1.attrs["activation"] = test::GraphBuilder::s("Relu");
+  b.node("Resize", {"a", "", "scales"}, {"up"}).attrs["mode"] = test::GraphBuilder::s("nearest");
+  ir::Node& c2 = b.node("ConvNhwc", {"x2", "w2"}, {"c"});
+  c2.domain = "lithe";
+  c2.opset = 1;
+  c2.attrs["pads"] = test::GraphBuilder::ints({1, 1, 1, 1});
+  b.node("Concat", {"up", "c"}, {"cat"}).attrs["axis"] = test::GraphBuilder::i(3);
+  ir::Node& c3 = b.node("ConvNhwc", {"cat", "w3"}, {"y"});
+  c3.domain = "lithe";
+  c3.opset = 1;
+  b.output("y");
+  auto fp32 = b.build();
+  auto g = std::make_shared<ir::Graph>(*fp32);
+  const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
+  const auto report = build::quantize_graph(*g, hist, {});
+  for (const auto& l : report) EXPECT_EQ(l.precision, "int8") << l.node << ": " << l.reason;
+  EXPECT_EQ(count_op(*g, "QConvNhwc"), 3);
+  EXPECT_EQ(count_op(*g, "QuantizeLinear"), 2);    // the inputs
+  EXPECT_EQ(count_op(*g, "DequantizeLinear"), 1);  // the output
+  EXPECT_GE(count_op(*g, "LookupU8"), 1);          // Relu and plain conv ranges differ
+  for (const ir::Node& n : g->nodes)
+    if (n.op_type == "Concat" || n.op_type == "Resize") {
+      for (int v : n.inputs) {
+        if (v < 0 || g->values[static_cast<size_t>(v)].constant) continue;
+        EXPECT_EQ(g->values[static_cast<size_t>(v)].type.dtype, DType::kUInt8) << n.name;
+      }
+    }
+  test::check_fast_node(g, "up/u8", "resize-nearest", test::supported_isas(), expect_same_bytes);
+  test::check_fast_node(g, "y/u8", "q8-conv-gemm", test::supported_isas(), expect_same_bytes);
+  const auto in = test::seeded_inputs(*fp32, 8u);
+  EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.99);
+}
+
 // Gemm (A [M, K] x B' + C) as a 1x1 QConvNhwc between Reshapes, for both B layouts.
 TEST(Quantize, GemmAsPointwiseConv) {
   for (int trans : {0, 1}) {

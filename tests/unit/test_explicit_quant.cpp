@@ -514,6 +514,51 @@ TEST(ExplicitQuant, UnsupportedFormsStayAsOps) {
   EXPECT_LE(differ, total / 100) << differ << " of " << total;
 }
 
+// PyTorch QAT export: float weights behind Q -> DQ (per channel, axis 0, int8 zero point 0);
+// the pair becomes the fake-quantized constant and its scales the INT8 conv's.
+TEST(ExplicitQuant, FakeQuantizedFloatWeightsRunInt8) {
+  std::map<std::string, Params> p;
+  QdqOptions o;
+  o.skip = {"c2", "s"};  // as in ResidualAddFusesIntoTheInt8Conv
+  ModelProto q = qdq_model(residual_model(), o, &p);
+  // conv1's int8 weights and their DQ become float weights -> Q -> DQ with the same scales.
+  const TensorProto* wq = nullptr;
+  const TensorProto* ws = nullptr;
+  for (const auto& t : q.graph().initializer()) {
+    if (t.name() == "conv1.w.q") wq = &t;
+    if (t.name() == "conv1.w.s") ws = &t;
+  }
+  ASSERT_TRUE(wq && ws);
+  std::vector<float> wf;
+  for (int i = 0; i < wq->int32_data_size(); ++i)  // off-grid floats that round back to the codes
+    wf.push_back((static_cast<float>(wq->int32_data(i)) + 0.3f * (i % 2 ? 1 : -1)) * ws->float_data(i / 72));
+  test::add_init(q, "conv1.w.float", {8, 8, 3, 3}, wf);
+  NodeProto* qn = q.mutable_graph()->add_node();
+  qn->set_op_type("QuantizeLinear");
+  qn->set_name("conv1.w_Q");
+  *qn->add_input() = "conv1.w.float";
+  *qn->add_input() = "conv1.w.s";
+  *qn->add_input() = "conv1.w.z";
+  *qn->add_output() = "conv1.w.fq";
+  set_int(qn, "axis", 0);
+  for (auto& n : *q.mutable_graph()->mutable_node())
+    if (n.name() == "conv1.w_DQ") n.set_input(0, "conv1.w.fq");
+  // Q first: nodes in topological order.
+  auto* nodes = q.mutable_graph()->mutable_node();
+  for (int i = nodes->size() - 1; i > 0; --i) nodes->SwapElements(i, i - 1);
+  const build::BuildResult r = build_qdq(q);
+  EXPECT_EQ(count_op(*r.contents.graph, "QConvNhwc"), 2);
+  for (const ir::Node& n : r.contents.graph->nodes) {
+    if (n.op_type != "QConvNhwc" || n.name != "conv1") continue;
+    const Tensor& codes = *r.contents.graph->values[static_cast<size_t>(n.inputs[3])].constant;
+    for (int64_t i = 0; i < codes.numel(); ++i)
+      ASSERT_EQ(codes.data<int8_t>()[i], wq->int32_data(static_cast<int>(i))) << i;
+  }
+  int64_t total = 0;
+  const int64_t differ = compare_to_reference(q, r, p.at("y").scale, &total);
+  EXPECT_LE(differ, total / 100) << differ << " of " << total;
+}
+
 // The QDQ model `lithe build --precision int8 --emit-qdq-onnx` writes (builder/qdq_export.cpp)
 // imports back to the same engine: outputs equal bit for bit.
 TEST(ExplicitQuant, EmittedQdqModelRoundTripsBitExactly) {

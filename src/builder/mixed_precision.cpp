@@ -286,14 +286,10 @@ MixedSummary build_best(ir::Graph& g, const CalibrationOptions& opts, const std:
     if (mo.progress && steps < total) mo.progress("search", total, total);
     sum.outcome = hi == cand.size() ? "unreachable" : "mixed";
   }
-  if (hi == cand.size()) {
-    // Every layer FP32: the FP32 graph itself, error 0 by definition.
-    sum.final.outputs.clear();
-    for (const std::string& n : names) sum.final.outputs.push_back({n, 0, -1});
-    sum.final.error = 0;
-  } else {
-    sum.final = f.at(hi);
-  }
+  // Every layer kept FP32 (budget unreachable) is measured too: nothing else may be INT8 then
+  // (max pools, Concats and Resizes follow INT8 producers), and the measurement shows it.
+  if (hi == cand.size() && !cand.empty() && !f.count(hi)) f[hi] = measure(all, eval, want);
+  sum.final = f.count(hi) ? f.at(hi) : ModelError{};
   const std::vector<size_t> kept = prefix(hi);
   sum.kept_fp32 = kept.size();
   qo.keep_fp32 = keep_of(kept);

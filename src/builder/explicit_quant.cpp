@@ -720,7 +720,8 @@ Int8Summary build_explicit_int8(ir::Graph& g, ExplicitQuant& eq, const Calibrati
   sum.layers = quantize_graph(g, hist, qo, &sum.quantized);
   if (!calibrated)
     for (LayerPrecision& l : sum.layers)
-      if (l.reason == "not calibrated") l.reason = "no range in the model";
+      if (l.reason == "not calibrated" || l.reason == "input not calibrated")
+        l.reason = "no range in the model";
   eq.fake_quant_restored = restore_fake_quant(g, eq);
   return sum;
 }

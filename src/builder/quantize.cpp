@@ -126,7 +126,9 @@ class Quantizer {
       const int p = x >= 0 ? val(x).producer : -1;
       return p >= 0 && kind_[static_cast<size_t>(p)] != QKind::kNone;
     };
-    if ((lithe && n.op_type == "MaxPoolNhwc") || nearest_resize(n)) {
+    const bool pool = lithe && (n.op_type == "MaxPoolNhwc" || n.op_type == "AveragePoolNhwc" ||
+                                n.op_type == "GlobalAveragePoolNhwc");
+    if (pool || nearest_resize(n)) {
       if (n.inputs.empty() || !int8_input(n.inputs[0]) || n.outputs.size() != 1)
         return "input not int8";
       *kind = QKind::kCopy;
@@ -363,13 +365,20 @@ class Quantizer {
     produced_as_uint8(y, reshaped(y4, {rows, nout}, yn + "/u8"));
   }
 
-  // Max pooling or nearest Resize on the uint8 values: no rescaling, the output keeps the
-  // input's scale.
+  // Pooling or nearest Resize on the uint8 values: no rescaling, the output keeps the input's
+  // scale (the average pools round the mean in zero-point units: they get the zero point).
   void quantize_copy(size_t n) {
     ir::Node node = g_.nodes[n];
     const int x = node.inputs[0], y = node.outputs[0];
     same_params_[y] = x;
-    if (record_) record_->push_back({node.name, node.op_type == "Resize" ? "resize" : "maxpool",
+    if (node.op_type == "AveragePoolNhwc" || node.op_type == "GlobalAveragePoolNhwc") {
+      ir::Attribute zp;
+      zp.kind = ir::Attribute::Kind::kInt;
+      zp.i = params_of(x).zero_point;
+      node.attrs["zero_point"] = zp;
+    }
+    const char* op = node.op_type == "Resize" ? "resize" : node.op_type == "MaxPoolNhwc" ? "maxpool" : "avgpool";
+    if (record_) record_->push_back({node.name, op,
                                      val(x).name, val(y).name, "", params_of(x), params_of(x), {}, {}});
     const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
     node.inputs[0] = uint8_of(x);
@@ -384,6 +393,10 @@ class Quantizer {
     ir::Node node = g_.nodes[n];
     const int y = node.outputs[0];
     const quant::QParams yp = params_of(y);
+    // One record per input (x: that input, y: the output).
+    if (record_)
+      for (int x : node.inputs)
+        record_->push_back({node.name, "concat", val(x).name, val(y).name, "", params_of(x), yp, {}, {}});
     for (int& x : node.inputs) {
       const int xu = uint8_of(x);
       const quant::QParams xp = params_of(x);

@@ -180,11 +180,31 @@ PoolSetup pool_setup(const NodeAttrs& a, const Shape& xs_in) {
   return s;
 }
 
+// uint8 pooling (the quantizer's) is on activations whose scale and zero point it keeps; the
+// average needs the zero point (attribute zero_point, default 0).
+void check_pool_input(const InferContext& ctx) {
+  if (ctx.input_dtype(0) != DType::kUInt8) return check_float(ctx, 0, "X");
+  const int64_t z = ctx.attr_int("zero_point", 0);
+  if (z < 0 || z > 255) ctx.fail("zero_point ", z, " must be in [0, 255]");
+}
+
+// The uint8 average: zx + round half to even of (sum - inside * zx) / count, the mean of the
+// real values in zero-point units (kernels/body/q8_pool.hpp computes the same).
+uint8_t q8_mean(int64_t sum, int64_t inside, int64_t count, int64_t zx) {
+  if (count <= 0) return static_cast<uint8_t>(zx);
+  const int64_t s = sum - inside * zx;
+  int64_t q = s / count, r = s - q * count;
+  if (r < 0) {
+    --q;
+    r += count;
+  }
+  q += 2 * r > count || (2 * r == count && (q & 1));
+  return static_cast<uint8_t>(std::clamp<int64_t>(q + zx, 0, 255));
+}
+
 void pool_nhwc_infer(InferContext& ctx) {
   ctx.expect_inputs(1, 1);
-  // uint8 max pooling: the quantizer's, on activations whose scale and zero point it keeps.
-  if (!(ctx.node().op_type == "MaxPoolNhwc" && ctx.input_dtype(0) == DType::kUInt8))
-    check_float(ctx, 0, "X");
+  check_pool_input(ctx);
   if (ctx.num_outputs() != 1) ctx.fail("expected 1 output, got ", ctx.num_outputs());
   const DType t = ctx.input_dtype(0);
   ctx.set_output_unknown(0, t);
@@ -202,23 +222,31 @@ void pool_nhwc_compute(ComputeContext& ctx) {
   const int64_t nb = xs[0], ih = xs[1], iw = xs[2], c = xs[3];
   const int64_t oh = s.g.out[0], ow = s.g.out[1];
   Tensor& y = ctx.output(0);
-  if (kMax && x.dtype() == DType::kUInt8) {  // the largest byte over the taps in the input
+  if (x.dtype() == DType::kUInt8) {  // the largest byte, or the mean, over the taps in the input
     const uint8_t* xd = x.data<uint8_t>();
     uint8_t* yd = y.data<uint8_t>();
+    const int64_t zx = ctx.attr_int("zero_point", 0);
     for (int64_t n = 0; n < nb; ++n)
       for (int64_t oy = 0; oy < oh; ++oy)
         for (int64_t ox = 0; ox < ow; ++ox)
           for (int64_t ch = 0; ch < c; ++ch) {
-            uint8_t best = 0;
+            int64_t best = 0, sum = 0, inside = 0;
             for (int64_t ky = 0; ky < s.g.kernel[0]; ++ky) {
               const int64_t iy = oy * s.g.strides[0] - s.g.pad_begin[0] + ky * s.g.dilations[0];
               if (iy < 0 || iy >= ih) continue;
               for (int64_t kx = 0; kx < s.g.kernel[1]; ++kx) {
                 const int64_t ix = ox * s.g.strides[1] - s.g.pad_begin[1] + kx * s.g.dilations[1];
-                if (ix >= 0 && ix < iw) best = std::max(best, xd[((n * ih + iy) * iw + ix) * c + ch]);
+                if (ix < 0 || ix >= iw) continue;
+                const int64_t v = xd[((n * ih + iy) * iw + ix) * c + ch];
+                best = std::max(best, v);
+                sum += v;
+                ++inside;
               }
             }
-            yd[((n * oh + oy) * ow + ox) * c + ch] = best;
+            const int64_t count =
+                include_pad ? static_cast<int64_t>(conv_pool::padded_tap_count(s.g, {oy, ox})) : inside;
+            yd[((n * oh + oy) * ow + ox) * c + ch] =
+                kMax ? static_cast<uint8_t>(best) : q8_mean(sum, inside, count, zx);
           }
     return;
   }
@@ -263,7 +291,7 @@ void pool_nhwc_compute(ComputeContext& ctx) {
 
 void global_avg_nhwc_infer(InferContext& ctx) {
   ctx.expect_inputs(1, 1);
-  check_float(ctx, 0, "X");
+  check_pool_input(ctx);
   const DType t = ctx.input_dtype(0);
   ctx.set_output_unknown(0, t);
   const Shape& xs = nhwc_shape(ctx, ctx.input_shape(0), "input X");
@@ -275,6 +303,17 @@ void global_avg_nhwc_compute(ComputeContext& ctx) {
   const Shape& xs = nhwc_shape(ctx, x.shape(), "input X");
   const int64_t nb = xs[0], hw = xs[1] * xs[2], c = xs[3];
   Tensor& y = ctx.output(0);
+  if (x.dtype() == DType::kUInt8) {
+    const uint8_t* xd = x.data<uint8_t>();
+    const int64_t zx = ctx.attr_int("zero_point", 0);
+    for (int64_t n = 0; n < nb; ++n)
+      for (int64_t ch = 0; ch < c; ++ch) {
+        int64_t sum = 0;
+        for (int64_t p = 0; p < hw; ++p) sum += xd[(n * hw + p) * c + ch];
+        y.data<uint8_t>()[n * c + ch] = q8_mean(sum, hw, hw, zx);
+      }
+    return;
+  }
   visit_float_dtype(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using Acc = compute_t<T>;

@@ -481,13 +481,13 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
 
 // ---- MaxPoolNhwc / AveragePoolNhwc / GlobalAveragePoolNhwc -----------------------------
 
-// T: float, or uint8 (max pooling of quantized values, which keeps their scale).
+// T: float, or uint8 (pooling of quantized values, which keeps their scale and zero point).
 template <class T>
 class PoolStep final : public FastStep {
  public:
   explicit PoolStep(const KernelTable& kt) : kt_(kt) {}
   const char* kind() const override {
-    if constexpr (std::is_same_v<T, uint8_t>) return "q8-maxpool";
+    if constexpr (std::is_same_v<T, uint8_t>) return a_.max ? "q8-maxpool" : "q8-avgpool";
     return a_.max ? "maxpool" : "avgpool";
   }
   void run(const ValuePtrs& vals, int t, int nt, float*) const override {
@@ -573,10 +573,14 @@ std::unique_ptr<FastStep> make_pool(const ir::Graph& g, const ir::Node& node, co
   if (node.outputs.size() != 1) return nullptr;
   const int xv = input_at(node, 0), yv = node.outputs[0];
   if (is_f32_static(g, xv) && is_f32_static(g, yv)) return pool_step<float>(g, node, kt, plan);
-  // uint8 max pooling (the quantizer's), on values that keep their scale and zero point.
-  if (node.op_type == "MaxPoolNhwc" && is_static(g, xv, DType::kUInt8) &&
-      is_static(g, yv, DType::kUInt8) && kt.q8_pool)
-    return pool_step<uint8_t>(g, node, kt, plan);
+  // uint8 pooling (the quantizer's), on values that keep their scale and zero point.
+  if (is_static(g, xv, DType::kUInt8) && is_static(g, yv, DType::kUInt8) && kt.q8_pool) {
+    const int64_t zx = ops::NodeAttrs(node).attr_int("zero_point", 0);
+    if (zx < 0 || zx > 255) return nullptr;  // the reference kernel reports it
+    auto s = pool_step<uint8_t>(g, node, kt, plan);
+    if (s) s->a_.zx = static_cast<int32_t>(zx);
+    return s;
+  }
   return nullptr;
 }
 

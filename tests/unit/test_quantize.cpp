@@ -390,6 +390,62 @@ TEST(Quantize, ConcatAndNearestResizeStayInt8) {
   EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.99);
 }
 
+// Conv -> AveragePool (both count_include_pad) -> conv -> GlobalAveragePool: the pools run on
+// uint8 values at their input's scale, each output the input's dequantized mean rounded to
+// the nearest code (within half a step, checked in float here), and the fast steps match the
+// reference at every level.
+TEST(Quantize, AveragePoolsStayInt8) {
+  for (int include_pad : {0, 1}) {
+    SCOPED_TRACE(include_pad);
+    test::GraphBuilder b;
+    b.input("x", {1, 9, 7, 8});
+    b.constant_tensor("w1", test::random_tensor({20, 8, 1, 1}, 10));
+    b.constant_tensor("w2", test::random_tensor({24, 20, 3, 3}, 11));
+    ir::Node& c1 = b.node("ConvNhwc", {"x", "w1"}, {"a"});
+    c1.domain = "lithe";
+    c1.opset = 1;
+    ir::Node& p = b.node("AveragePoolNhwc", {"a"}, {"p"});
+    p.domain = "lithe";
+    p.opset = 1;
+    p.attrs["kernel_shape"] = test::GraphBuilder::ints({3, 3});
+    p.attrs["pads"] = test::GraphBuilder::ints({1, 1, 1, 1});
+    p.attrs["count_include_pad"] = test::GraphBuilder::i(include_pad);
+    ir::Node& c2 = b.node("ConvNhwc", {"p", "w2"}, {"c"});
+    c2.domain = "lithe";
+    c2.opset = 1;
+    c2.attrs["strides"] = test::GraphBuilder::ints({2, 2});
+    ir::Node& gp = b.node("GlobalAveragePoolNhwc", {"c"}, {"y"});
+    gp.domain = "lithe";
+    gp.opset = 1;
+    b.output("y");
+    auto fp32 = b.build();
+    auto g = std::make_shared<ir::Graph>(*fp32);
+    const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
+    const auto report = build::quantize_graph(*g, hist, {});
+    for (const auto& l : report) EXPECT_EQ(l.precision, "int8") << l.node << ": " << l.reason;
+    EXPECT_EQ(count_op(*g, "DequantizeLinear"), 1);  // the output only
+    test::check_fast_node(g, "p/u8", "q8-avgpool", test::supported_isas(), expect_same_bytes);
+    test::check_fast_node(g, "y/u8", "q8-avgpool", test::supported_isas(), expect_same_bytes);
+    // The global pool against the float mean of its dequantized input.
+    const ir::Node* gap = nullptr;
+    for (const ir::Node& n : g->nodes)
+      if (n.op_type == "GlobalAveragePoolNhwc") gap = &n;
+    ASSERT_NE(gap, nullptr);
+    const int zx = static_cast<int>(ops::NodeAttrs(*gap).attr_int("zero_point", -1));
+    ASSERT_GE(zx, 0);
+    auto probe = std::make_shared<ir::Graph>(*g);
+    probe->outputs = {gap->inputs[0], gap->outputs[0]};
+    const auto outs = test::run_graph(probe, test::seeded_inputs(*fp32, 9u));
+    const Tensor& in = outs[0];
+    const int64_t hw = in.shape()[1] * in.shape()[2], ch = in.shape()[3];
+    for (int64_t c = 0; c < ch; ++c) {
+      double sum = 0;
+      for (int64_t i = 0; i < hw; ++i) sum += in.data<uint8_t>()[i * ch + c] - zx;
+      EXPECT_LE(std::abs(outs[1].data<uint8_t>()[c] - zx - sum / hw), 0.5 + 1e-9) << "channel " << c;
+    }
+  }
+}
+
 // Gemm (A [M, K] x B' + C) as a 1x1 QConvNhwc between Reshapes, for both B layouts.
 TEST(Quantize, GemmAsPointwiseConv) {
   for (int trans : {0, 1}) {

@@ -119,6 +119,15 @@ std::optional<QdqParams> read_params(const ir::Graph& g, const ir::Node& n) {
   return p;
 }
 
+// Checks that constant data t has as many indices along p's axis as p has scales (its
+// declared type may leave that dim unknown).
+void check_axis_extent(const ir::Node& n, const Tensor& t, const QdqParams& p) {
+  if (p.axis < 0) return;
+  if (p.axis >= t.rank() || t.shape()[static_cast<size_t>(p.axis)] != static_cast<int64_t>(p.scale.size()))
+    fail(n.label(), ": per-axis scale has ", p.scale.size(), " values but the data has shape ",
+         shape_text(t.shape()), " (axis ", p.axis, ")");
+}
+
 // (q - zp) * scale of constant q (DequantizeLinear), per tensor or along p.axis.
 Tensor dequantize(const Tensor& q, const QdqParams& p) {
   Tensor out(DType::kFloat32, q.shape());
@@ -378,6 +387,7 @@ class Importer {
       return false;
     const bool weight = symmetric_int8(p);
     if (!weight && p.qtype != DType::kInt32) return false;
+    check_axis_extent(n, *val(x).constant, p);
     Tensor f = dequantize(*val(x).constant, p);
     if (weight) {
       weights_[y] = {p.scale, p.axis, f.clone()};
@@ -416,6 +426,7 @@ class Importer {
     if (dqs.empty()) return false;
     if (val(x).constant) {
       // Fake-quantized constant: each DQ output holds DQ(Q(x)).
+      check_axis_extent(qn, *val(x).constant, p);
       const Tensor f = fake_quantize(*val(x).constant, p);
       for (int d : dqs) {
         const int y = g_.nodes[static_cast<size_t>(d)].outputs[0];

@@ -623,6 +623,12 @@ TEST(ExplicitQuant, HostileParametersAreErrorsNamingTheNode) {
     expect_error(m, "node 'conv2.w_DQ' (DequantizeLinear)");
     expect_error(m, "-1 at index 5");
   }
+  {  // zero point outside its type's range
+    ModelProto m = base;
+    init_named(m, "r1.z")->set_int32_data(0, 300);
+    expect_error(m, "r1.z");
+    expect_error(m, "does not fit uint8");
+  }
   {  // zero point of another shape than the scale
     ModelProto m = base;
     init_named(m, "r1.z")->add_dims(1);

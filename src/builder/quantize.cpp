@@ -148,8 +148,10 @@ class Quantizer {
       return {};
     }
     const bool conv = lithe && n.op_type == "ConvNhwc";
-    const bool gemm = (lithe || n.domain.empty()) && n.op_type == "Gemm";
+    const bool matmul = (lithe || n.domain.empty()) && n.op_type == "MatMul";
+    const bool gemm = (lithe || n.domain.empty()) && (n.op_type == "Gemm" || matmul);
     if ((!conv && !gemm) || n.inputs.size() < 2 || n.outputs.size() != 1) return "no int8 kernel";
+    if (matmul && n.inputs.size() != 2) return "matmul with a residual input";
     const int x = n.inputs[0], w = n.inputs[1], y = n.outputs[0];
     const int b = n.inputs.size() > 2 ? n.inputs[2] : -1, z = n.inputs.size() > 3 ? n.inputs[3] : -1;
     const Tensor* wt = passes::constant_of(g_, w);
@@ -171,6 +173,14 @@ class Quantizer {
         return "squeeze-excitation conv (1x1 output) kept in fp32";
       if (ws[1] * ws[2] * ws[3] > quant::kMaxReduction) return "reduction too long for int32";
       *kind = QKind::kConv;
+      return {};
+    }
+    // MatMul: Y = A B with A [..., K] and B constant [K, N].
+    if (matmul) {
+      const Shape& xd = val(x).type.dims;
+      if (xd.size() < 2 || xd.back() != ws[0] || ws[0] > quant::kMaxReduction)
+        return "matmul form without an int8 kernel";
+      *kind = QKind::kGemm;
       return {};
     }
     // Gemm: Y = A B' + C with A [M, K], B constant, C a constant row of N (or none).
@@ -305,7 +315,8 @@ class Quantizer {
     const auto [ys, yz] = param_consts(y);
     const float* wsd = wscale.data<float>();
     if (record_) {
-      QuantizedLayer l{from.name, from.op_type == "Gemm" ? "gemm" : "conv", val(x).name, val(y).name,
+      const char* op = from.op_type == "Gemm" ? "gemm" : from.op_type == "MatMul" ? "matmul" : "conv";
+      QuantizedLayer l{from.name, op, val(x).name, val(y).name,
                        z >= 0 ? val(z).name : "", xp, params_of(y), {}, {wsd, wsd + m}};
       if (z >= 0) l.zp = params_of(z);
       record_->push_back(std::move(l));
@@ -338,7 +349,8 @@ class Quantizer {
     produced_as_uint8(y, yu);
   }
 
-  // Gemm A [M, K] x B (+ C) as a 1x1 QConvNhwc over [1, 1, M, K] (Reshapes are views).
+  // Gemm A [M, K] x B (+ C), or MatMul A [..., K] x B, as a 1x1 QConvNhwc over [1, 1, M, K]
+  // (M: the rows of A; Reshapes are views).
   void quantize_gemm(size_t n) {
     const ir::Node& node = g_.nodes[n];
     const int x = node.inputs[0], y = node.outputs[0];
@@ -349,7 +361,7 @@ class Quantizer {
     const bool trans = a.attr_int("transB", 0) != 0;
     const int64_t k = trans ? bmat.shape()[1] : bmat.shape()[0];
     const int64_t nout = trans ? bmat.shape()[0] : bmat.shape()[1];
-    const int64_t rows = val(x).type.dims[0];
+    const int64_t rows = shape_numel(val(x).type.dims) / k;
     std::vector<float> w(static_cast<size_t>(nout * k));  // [N, K]
     for (int64_t o = 0; o < nout; ++o)
       for (int64_t i = 0; i < k; ++i)
@@ -362,7 +374,7 @@ class Quantizer {
     const int y4 = rw_.add_value(yn + "/u8_nhwc", {DType::kUInt8, true, {1, 1, rows, nout}});
     emit_qconv(node, std::move(attrs), xu, x, w.data(), {nout, k, 1, 1}, val(node.inputs[1]).name,
                bt ? bt->data<float>() : nullptr, -1, y, y4);
-    produced_as_uint8(y, reshaped(y4, {rows, nout}, yn + "/u8"));
+    produced_as_uint8(y, reshaped(y4, val(y).type.dims, yn + "/u8"));
   }
 
   // Pooling or nearest Resize on the uint8 values: no rescaling, the output keeps the input's

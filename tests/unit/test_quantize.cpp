@@ -469,6 +469,37 @@ TEST(Quantize, GemmAsPointwiseConv) {
   }
 }
 
+// MatMul of a 3-D activation by a constant matrix (a transformer's projection) as a 1x1
+// QConvNhwc over its rows, the output reshaped back; a MatMul by a computed B stays FP32.
+TEST(Quantize, MatMulByConstantAsPointwiseConv) {
+  test::GraphBuilder b;
+  b.input("x", {2, 6, 24});
+  b.constant_tensor("w", test::random_tensor({24, 9}, 6));
+  b.node("MatMul", {"x", "w"}, {"y"});
+  b.output("y");
+  auto fp32 = b.build();
+  auto g = std::make_shared<ir::Graph>(*fp32);
+  const auto hist = build::calibrate(*g, samples_for(*g, 16), 1);
+  const auto report = build::quantize_graph(*g, hist, {});
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_EQ(report[0].precision, "int8");
+  EXPECT_EQ(count_op(*g, "QConvNhwc"), 1);
+  EXPECT_EQ(g->values[static_cast<size_t>(g->outputs[0])].type.dims, (Shape{2, 6, 9}));
+  test::check_fast_node(g, "y/u8_nhwc", "q8-conv-gemm", test::supported_isas(), expect_same_bytes);
+  const auto in = test::seeded_inputs(*fp32, 9u);
+  EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.995);
+
+  test::GraphBuilder b2;
+  b2.input("x", {2, 6, 24}).input("x2", {2, 24, 5});
+  b2.node("MatMul", {"x", "x2"}, {"y"});
+  b2.output("y");
+  auto g2 = b2.build();
+  const auto report2 = build::quantize_graph(*g2, build::calibrate(*g2, samples_for(*g2, 4), 1), {});
+  ASSERT_EQ(report2.size(), 1u);
+  EXPECT_EQ(report2[0].precision, "fp32");
+  EXPECT_EQ(count_op(*g2, "QConvNhwc"), 0);
+}
+
 // Depthwise (linear) -> 1x1 conv: equalization keeps the function (within float rounding) and
 // brings each channel's two weight ranges to their geometric mean; a Clip output (not
 // positively homogeneous) is left alone.

@@ -156,7 +156,9 @@ void add_build_command(CLI::App& app) {
                   "fp32 (default); fp16: weights of 16+ elements stored in half precision "
                   "(decoded to fp32 at load; outputs within ~1e-4 of fp32); int8: convs "
                   "quantized after calibration on --calib data; best: int8 except the layers "
-                  "kept in fp32 to stay within --max-accuracy-drop");
+                  "kept in fp32 to stay within --max-accuracy-drop. A model with its own "
+                  "Q/DQ or QLinear nodes builds INT8 from their scales at fp32, fp16 or int8 "
+                  "(--calib optional; --disable-pass explicit-quantization runs them as ops)");
   cmd->add_option("--max-accuracy-drop", args->max_drop,
                   "Precision best: the error budget (default 1): max over outputs of "
                   "100 x (1 - cosine) against fp32 on the calibration samples, and of the "

@@ -128,11 +128,18 @@ class QdqWriter {
     for (const QuantizedLayer& l : layers) {
       const std::vector<int> ins = node(l).inputs;  // node(l) moves as nodes are added
       const int x = value(l.x, l);
-      if (ins.empty() || ins[0] != x)
+      // X is input 0; a Concat has one record per input, read at any position.
+      std::vector<size_t> slots;
+      for (size_t i = 0; i < ins.size(); ++i)
+        if (ins[i] == x && (i == 0 || l.op == "concat")) slots.push_back(i);
+      if (slots.empty())
         fail("--emit-qdq-onnx: layer '", l.node, "' does not read '", g_.values[static_cast<size_t>(x)].name,
              "' as its input");
       note_params(x, l.xp, l, nullptr);
-      if (!int8_out_.count(x)) node(l).inputs[0] = qdq(x);
+      if (!int8_out_.count(x)) {
+        const int dq = qdq(x);
+        for (size_t i : slots) node(l).inputs[i] = dq;
+      }
       if (!l.z.empty()) {
         const int z = value(l.z, l);
         if (ins.size() < 4 || ins[3] != z)

@@ -27,7 +27,8 @@ std::set<std::string> nhwc_conv_names(const ir::Graph& g);
 ///   an INT8 layer's output for all its readers (lithe's float readers see the dequantized
 ///   value too), a float value only where an INT8 layer reads it (input X, residual Z);
 ///   value names map from the quantized graph by dropping the layout pass's "_nhwc" /
-///   "_to_nhwc" suffix;
+///   "_to_nhwc" suffix (pools, nearest Resize and Concat are INT8 layers too: their inputs
+///   and output get the same pairs, so a Concat requantizes its inputs as lithe's does);
 /// - weights as int8 initializers with DequantizeLinear by lithe's per-output-channel scales
 ///   (axis 0 for Conv, the output axis of B for Gemm), biases as int32 with DequantizeLinear
 ///   at x_scale * w_scale[c].

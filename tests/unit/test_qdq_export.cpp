@@ -289,6 +289,18 @@ TEST(QdqExport, EmittedModelIsWhatTheInt8EngineComputes) {
     }
   }
   EXPECT_GE(checked, 8);
+  // An output the engine computes in INT8 (its scale constant exists) comes out of a
+  // DequantizeLinear in the QDQ model too (z: the INT8 Concat of the heads).
+  int int8_outputs = 0;
+  for (int o : q->outputs) {
+    const std::string& name = q->values[static_cast<size_t>(o)].name;
+    if (eg.find_value(name + "/scale") < 0 && eg.find_value(name + "_nhwc/scale") < 0) continue;
+    ++int8_outputs;
+    const int p = q->values[static_cast<size_t>(o)].producer;
+    ASSERT_GE(p, 0);
+    EXPECT_EQ(q->nodes[static_cast<size_t>(p)].op_type, "DequantizeLinear") << name;
+  }
+  EXPECT_EQ(int8_outputs, 2);  // y (Gemm + Clip) and z
 
   // Run: the QDQ model (reference executor) against the INT8 engine on unseen inputs.
   for (unsigned seed : {7u, 8u}) {
@@ -312,6 +324,7 @@ TEST(QdqExport, EmittedModelIsWhatTheInt8EngineComputes) {
       }
     }
   }
+  std::filesystem::remove_all(dir);
 }
 
 // Opset 11 models are written as opset 13 (per-axis DequantizeLinear): Split's sizes become

@@ -25,7 +25,8 @@ using SampleRefs = std::vector<const std::vector<Tensor>*>;
 
 // Runs `g` with the fast executor (as the engine will) on every sample; the outputs are deep
 // copies (the session's are arena views).
-std::vector<std::vector<Tensor>> run_all(const ir::Graph& g, const SampleRefs& samples, int threads) {
+std::vector<std::vector<Tensor>> run_all(const ir::Graph& g, const SampleRefs& samples,
+                                         int threads) {
   auto graph = std::make_shared<ir::Graph>(g);
   const plan::MemoryPlan plan = plan::plan_memory(*graph);
   if (!runtime::Program::supports(*graph, plan))
@@ -115,14 +116,16 @@ OutputError output_error(const std::string& name, size_t o,
         flipped += arg_max(x + r * a.dim(1), a.dim(1)) != arg_max(y + r * a.dim(1), a.dim(1));
   }
   if (!is_float) {
-    e.cosine_error = elements ? 100.0 * static_cast<double>(differ) / static_cast<double>(elements) : 0;
+    e.cosine_error =
+        elements ? 100.0 * static_cast<double>(differ) / static_cast<double>(elements) : 0;
     return e;
   }
   if (same) return e;  // error 0, even where rounding would make 1 - cosine a hair above it
   double cosine = 1;
   if (aa > 0 || bb > 0) cosine = aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0;
   // Overflowing sums make the cosine NaN: counted as broken.
-  e.cosine_error = broken || !std::isfinite(cosine) ? 100 : std::clamp(100.0 * (1 - cosine), 0.0, 200.0);
+  e.cosine_error =
+      broken || !std::isfinite(cosine) ? 100 : std::clamp(100.0 * (1 - cosine), 0.0, 200.0);
   if (classes && rows) e.top1 = 100.0 * static_cast<double>(flipped) / static_cast<double>(rows);
   return e;
 }
@@ -158,7 +161,8 @@ std::string fmt(double v) {
 ModelError model_error(const std::vector<std::string>& names,
                        const std::vector<std::vector<Tensor>>& want,
                        const std::vector<std::vector<Tensor>>& got) {
-  if (want.size() != got.size()) fail("precision best: ", got.size(), " results for ", want.size(), " samples");
+  if (want.size() != got.size())
+    fail("precision best: ", got.size(), " results for ", want.size(), " samples");
   for (size_t s = 0; s < want.size(); ++s)
     if (want[s].size() != names.size() || got[s].size() != names.size())
       fail("precision best: sample ", s, " does not have the graph's ", names.size(), " output(s)");
@@ -170,8 +174,8 @@ ModelError model_error(const std::vector<std::string>& names,
   return m;
 }
 
-MixedSummary build_best(ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
-                        const MixedPrecisionOptions& mo) {
+MixedSummary build_best(ir::Graph& g, const CalibrationOptions& opts,
+                        const std::string& model_sha256, const MixedPrecisionOptions& mo) {
   if (!std::isfinite(mo.max_accuracy_drop) || mo.max_accuracy_drop < 0)
     fail("maximum accuracy drop ", mo.max_accuracy_drop, " must be a finite number >= 0");
   MixedSummary sum;
@@ -184,7 +188,8 @@ MixedSummary build_best(ir::Graph& g, const CalibrationOptions& opts, const std:
   sum.int8.method = quant::calib_method_name(qo.method);
   // As build_int8 (data free, so the histograms of a cache stay valid).
   sum.int8.equalized = equalize_depthwise_pairs(g);
-  if (!opts.load) fail("precision best needs calibration data (--calib DIR): it measures the error on it");
+  if (!opts.load)
+    fail("precision best needs calibration data (--calib DIR): it measures the error on it");
   const std::vector<std::vector<Tensor>> samples = opts.load(g);
   if (samples.empty()) fail("precision best: no calibration samples");
   const std::map<std::string, quant::Histogram> hist =
@@ -364,11 +369,10 @@ std::string format_mixed_report(const std::string& text) {
   auto err = [](const json& e) { return e.is_object() ? e.value("error", 0.0) : 0.0; };
   os << "mixed precision: budget " << fmt(j.value("budget", 0.0)) << ", error "
      << fmt(err(j["final"])) << " on " << j.value("eval_samples", 0) << " calibration samples ("
-     << "all int8: " << fmt(err(j["all_int8"])) << "); of " << int8 + kept
-     << " conv/Gemm layers " << int8 << " int8, " << kept << " kept in fp32";
+     << "all int8: " << fmt(err(j["all_int8"])) << "); of " << int8 + kept << " conv/Gemm layers "
+     << int8 << " int8, " << kept << " kept in fp32";
   if (outcome == "all-int8") os << " (every layer int8 is within the budget)";
-  if (outcome == "unreachable")
-    os << " (even one int8 layer is over the budget: every layer fp32)";
+  if (outcome == "unreachable") os << " (even one int8 layer is over the budget: every layer fp32)";
   if (outcome == "none") os << " (no layer can be int8)";
   const int fp16 = j.value("fp16_constants", 0);
   const double fp16_error = j.value("fp16_error", -1.0);

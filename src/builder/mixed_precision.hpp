@@ -81,8 +81,8 @@ struct MixedSummary {
 /// weights stored in half when that too stays within the budget). Needs
 /// opts.load even when the cache serves the histograms (the error is measured on the
 /// samples).
-MixedSummary build_best(ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
-                        const MixedPrecisionOptions& mo);
+MixedSummary build_best(ir::Graph& g, const CalibrationOptions& opts,
+                        const std::string& model_sha256, const MixedPrecisionOptions& mo);
 
 /// The build report's "mixed_precision" entry (JSON text) and its human form.
 std::string mixed_report_json(const MixedSummary& s);

@@ -57,7 +57,8 @@ std::vector<std::vector<Tensor>> sensitive_samples(int count) {
   std::normal_distribution<float> normal;
   for (int i = 0; i < count; ++i) {
     Tensor x(DType::kFloat32, {1, 8, 8, 4});
-    for (int64_t k = 0; k < x.numel(); ++k) x.data<float>()[k] = normal(rng) * (k % 4 == 0 ? 1000.f : 1.f);
+    for (int64_t k = 0; k < x.numel(); ++k)
+      x.data<float>()[k] = normal(rng) * (k % 4 == 0 ? 1000.f : 1.f);
     s.push_back({std::move(x)});
   }
   return s;
@@ -111,7 +112,8 @@ TEST(MixedPrecision, ErrorMeasure) {
   // Identical: 0; not class scores (rank 4): no top-1; a NaN where FP32 is finite: 100.
   EXPECT_EQ(build::model_error({"p"}, want, want).error, 0.0);
   const std::vector<std::vector<Tensor>> img = {{t({1, 2, 3, 4}, {1, 1, 2, 2})}};
-  std::vector<std::vector<Tensor>> nan = {{t({1, 2, std::numeric_limits<float>::quiet_NaN(), 4}, {1, 1, 2, 2})}};
+  std::vector<std::vector<Tensor>> nan = {
+      {t({1, 2, std::numeric_limits<float>::quiet_NaN(), 4}, {1, 1, 2, 2})}};
   EXPECT_LT(build::model_error({"y"}, img, img).outputs[0].top1, 0);
   EXPECT_EQ(build::model_error({"y"}, img, nan).error, 100.0);
 }
@@ -155,7 +157,8 @@ TEST(MixedPrecision, SensitiveLayerStaysFp32) {
   EXPECT_NEAR(s.all_int8.error, int8_err, 1e-3 * int8_err);
   // The report names every layer with its precision and error.
   const std::string text = build::format_mixed_report(build::mixed_report_json(s));
-  for (const char* n : {"conv1", "conv2", "conv3", "budget 1.000", "of 3 conv/Gemm layers 2 int8, 1 kept in fp32"})
+  for (const char* n :
+       {"conv1", "conv2", "conv3", "budget 1.000", "of 3 conv/Gemm layers 2 int8, 1 kept in fp32"})
     EXPECT_NE(text.find(n), std::string::npos) << n << " not in:\n" << text;
 }
 
@@ -188,7 +191,8 @@ TEST(MixedPrecision, HugeBudgetEqualsPlainInt8) {
   auto int8 = std::make_shared<ir::Graph>(*fp32);
   build::build_int8(*int8, calib_of(samples), "test");
   ASSERT_EQ(g->nodes.size(), int8->nodes.size());
-  for (size_t n = 0; n < g->nodes.size(); ++n) EXPECT_EQ(g->nodes[n].op_type, int8->nodes[n].op_type);
+  for (size_t n = 0; n < g->nodes.size(); ++n)
+    EXPECT_EQ(g->nodes[n].op_type, int8->nodes[n].op_type);
   EXPECT_EQ(count_op(*g, "QConvNhwc"), 3);
   for (const auto& in : samples)
     EXPECT_TRUE(test::same_bits(test::run_graph(int8, in), test::run_graph(g, in)));
@@ -222,7 +226,8 @@ TEST(MixedPrecision, BuildReport) {
       const std::string want = n.op_type == "QConvNhwc" ? " int8 " : " fp32 ";
       const size_t at = text.find(" " + n.name + " ");
       ASSERT_NE(at, std::string::npos) << n.name << " not in:\n" << text;
-      EXPECT_NE(text.substr(at, 48 + want.size()).find(want), std::string::npos) << text.substr(at, 60);
+      EXPECT_NE(text.substr(at, 48 + want.size()).find(want), std::string::npos)
+          << text.substr(at, 60);
     }
     EXPECT_GT(convs, 0);
     EXPECT_EQ(count_op(*r.contents.graph, "QConvNhwc") == 0, budget == 0.0);

@@ -682,11 +682,12 @@ void map_explicit_params(const ir::Graph& g, const ExplicitQuant& eq, QuantizeOp
   // Weight scales along each layer's output channels, for weights the passes left as folded.
   for (const ir::Node& n : g.nodes) {
     const bool conv = n.domain == "lithe" && n.op_type == "ConvNhwc";
-    const bool gemm = (n.domain.empty() || n.domain == "lithe") && n.op_type == "Gemm";
+    const bool gemm = (n.domain.empty() || n.domain == "lithe") && (n.op_type == "Gemm" || n.op_type == "MatMul");
     if ((!conv && !gemm) || n.inputs.size() < 2 || n.inputs[1] < 0) continue;
     const ir::Value& w = g.values[static_cast<size_t>(n.inputs[1])];
     auto it = eq.weights.find(w.name);
     if (!w.constant || it == eq.weights.end() || !same_values(*w.constant, it->second.value)) continue;
+    // Output channels: axis 0 of conv weights, of B with transB; else B's columns (MatMul).
     const int axis = conv ? 0 : (ops::NodeAttrs(n).attr_int("transB", 0) ? 0 : 1);
     if (w.constant->rank() <= axis) continue;
     const int64_t m_out = w.constant->shape()[static_cast<size_t>(axis)];

@@ -443,6 +443,44 @@ TEST(ExplicitQuant, QLinearConvAndQLinearMatMulAreLoweredAndRunInt8) {
   }
 }
 
+// DQ -> MatMul over [2, 3, 8] activations with int8 weights per column (axis 1) and int8
+// activations: the weights keep the model's codes and scales (a layer quantized with its own
+// scales would be a step off in places).
+TEST(ExplicitQuant, MatMulWithLeadingDimsUsesTheModelsWeightScales) {
+  auto m = test::make_model(13);
+  test::add_io(m.mutable_graph()->add_input(), "x", TensorProto::FLOAT, {2, 3, 8});
+  test::add_io(m.mutable_graph()->add_output(), "y", TensorProto::FLOAT, {2, 3, 4});
+  std::vector<int32_t> wq;
+  for (int i = 0; i < 32; ++i) wq.push_back((i * 37) % 201 - 100);  // |code| <= 100: not max/127
+  add_int_init(m, "wq", TensorProto::INT8, {8, 4}, wq);
+  test::add_init(m, "ws", {4}, {0.011f, 0.007f, 0.013f, 0.009f});
+  add_int_init(m, "wz", TensorProto::INT8, {4}, {0, 0, 0, 0});
+  test::add_init(m, "xs", {}, {2.f / 255});
+  add_int_init(m, "xz", TensorProto::INT8, {}, {0});
+  test::add_init(m, "ys", {}, {0.03f});
+  add_int_init(m, "yz", TensorProto::INT8, {}, {-5});
+  test::add_node(m, "QuantizeLinear", {"x", "xs", "xz"}, {"xq"}, "qx");
+  test::add_node(m, "DequantizeLinear", {"xq", "xs", "xz"}, {"xd"}, "dqx");
+  set_int(test::add_node(m, "DequantizeLinear", {"wq", "ws", "wz"}, {"wd"}, "dqw"), "axis", 1);
+  test::add_node(m, "MatMul", {"xd", "wd"}, {"mm"}, "mm");
+  test::add_node(m, "QuantizeLinear", {"mm", "ys", "yz"}, {"mq"}, "qm");
+  test::add_node(m, "DequantizeLinear", {"mq", "ys", "yz"}, {"y"}, "dqm");
+  const build::BuildResult r = build_qdq(m);
+  const ir::Graph& g = *r.contents.graph;
+  ASSERT_EQ(count_op(g, "QConvNhwc"), 1);
+  for (const ir::Node& n : g.nodes) {
+    if (n.op_type != "QConvNhwc") continue;
+    const Tensor& codes = *g.values[static_cast<size_t>(n.inputs[3])].constant;  // [N, K]
+    const Tensor& scales = *g.values[static_cast<size_t>(n.inputs[4])].constant;
+    for (int o = 0; o < 4; ++o) {
+      EXPECT_EQ(scales.data<float>()[o], std::vector<float>({0.011f, 0.007f, 0.013f, 0.009f})[static_cast<size_t>(o)]);
+      for (int k = 0; k < 8; ++k) EXPECT_EQ(codes.data<int8_t>()[o * 8 + k], wq[static_cast<size_t>(k * 4 + o)]);
+    }
+  }
+  int64_t total = 0;
+  EXPECT_EQ(compare_to_reference(m, r, 0.03f, &total), 0) << total;
+}
+
 TEST(ExplicitQuant, DefaultPrecisionAndTheOptOut) {
   const ModelProto q = qdq_model(chain_model());
   // --disable-pass explicit-quantization: the Q/DQ ops stay and compute the model as written.

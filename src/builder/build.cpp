@@ -50,10 +50,14 @@ int64_t stored_bytes(const ir::Value& v) {
   return v.constant->numel() * static_cast<int64_t>(dtype_size(v.storage));
 }
 
-// The INT8 ops: the quantizer's convs and the quantize / dequantize steps at the borders.
-bool is_int8_op(const ir::Node& n) {
-  return (n.domain == "lithe" && n.op_type == "QConvNhwc") ||
-         (n.domain.empty() && (n.op_type == "QuantizeLinear" || n.op_type == "DequantizeLinear"));
+// The INT8 ops: the quantize / dequantize steps at the borders and every node computing
+// uint8 values (the quantizer's convs, lookup tables, pools, Concat, Resize).
+bool is_int8_op(const ir::Graph& g, const ir::Node& n) {
+  if (n.domain.empty() && (n.op_type == "QuantizeLinear" || n.op_type == "DequantizeLinear"))
+    return true;
+  for (int v : n.outputs)
+    if (v >= 0 && g.values[static_cast<size_t>(v)].type.dtype == DType::kUInt8) return true;
+  return false;
 }
 
 json make_layers(const ir::Graph& g, const plan::MemoryPlan& mp) {
@@ -68,7 +72,7 @@ json make_layers(const ir::Graph& g, const plan::MemoryPlan& mp) {
       if (v < 0) continue;
       const auto& val = g.values[static_cast<size_t>(v)];
       if (val.constant && val.storage == DType::kFloat16) precision = "fp16";
-      if (is_int8_op(n)) precision = "int8";
+      if (is_int8_op(g, n)) precision = "int8";
       if (val.constant) continue;
       ins.push_back({{"name", val.name}, {"shape", shape_json(val.type)}});
     }

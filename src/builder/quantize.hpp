@@ -44,7 +44,9 @@ struct QuantizeOptions {
 /// What one INT8 layer computes with (for --emit-qdq-onnx and the report): value names are
 /// those of the quantized (optimized) graph; z is empty without a residual input.
 struct QuantizedLayer {
-  std::string node, op;  ///< node name; "conv", "gemm", "matmul", "maxpool", "avgpool", "resize"
+  /// node name; "conv", "gemm", "matmul", "maxpool", "avgpool", "resize" or "concat" (x: its
+  /// first input)
+  std::string node, op;
   std::string x, y, z;
   quant::QParams xp, yp, zp;
   std::vector<float> w_scale;  ///< per output channel (conv, gemm)

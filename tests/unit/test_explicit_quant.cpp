@@ -621,18 +621,6 @@ TEST(ExplicitQuant, EmittedQdqModelRoundTripsBitExactly) {
   std::filesystem::remove_all(dir);
 }
 
-// Hostile parameters: one-line errors naming the node and what was expected.
-void expect_error(const ModelProto& m, const std::string& want) {
-  try {
-    build_qdq(m);
-    ADD_FAILURE() << "built; expected an error containing: " << want;
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(want), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-}
-
 TensorProto* init_named(ModelProto& m, const std::string& name) {
   for (auto& t : *m.mutable_graph()->mutable_initializer())
     if (t.name() == name) return &t;
@@ -645,6 +633,42 @@ NodeProto* node_named(ModelProto& m, const std::string& name) {
     if (n.name() == name) return &n;
   ADD_FAILURE() << "no node " << name;
   return m.mutable_graph()->add_node();
+}
+
+// Per-channel activation parameters (a Q / DQ pair along axis 1) have no INT8 form here: the
+// pair stays, conv2 (whose output it is) stays fp32, the rest runs INT8.
+TEST(ExplicitQuant, PerAxisActivationPairsStayAsOps) {
+  std::map<std::string, Params> p;
+  ModelProto q = qdq_model(chain_model(), {}, &p);
+  std::vector<float> s(12);
+  for (int c = 0; c < 12; ++c) s[static_cast<size_t>(c)] = p.at("r2").scale * (1.f + 0.05f * static_cast<float>(c));
+  TensorProto* st = init_named(q, "r2.s");
+  st->clear_float_data();
+  st->add_dims(12);
+  for (float v : s) st->add_float_data(v);
+  TensorProto* zt = init_named(q, "r2.z");
+  zt->clear_int32_data();
+  zt->add_dims(12);
+  for (int c = 0; c < 12; ++c) zt->add_int32_data(0);
+  set_int(node_named(q, "r2_Q"), "axis", 1);
+  set_int(node_named(q, "r2_DQ"), "axis", 1);
+  const build::BuildResult r = build_qdq(q);
+  EXPECT_EQ(count_op(*r.contents.graph, "QConvNhwc"), 2);  // conv1, fc
+  EXPECT_NE(report(r).find("no range in the model"), std::string::npos) << report(r);
+  int64_t total = 0;
+  EXPECT_LE(compare_to_reference(q, r, p.at("y").scale, &total), total / 100);
+}
+
+// Hostile parameters: one-line errors naming the node and what was expected.
+void expect_error(const ModelProto& m, const std::string& want) {
+  try {
+    build_qdq(m);
+    ADD_FAILURE() << "built; expected an error containing: " << want;
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(want), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
 }
 
 TEST(ExplicitQuant, HostileParametersAreErrorsNamingTheNode) {

@@ -237,8 +237,10 @@ std::vector<ir::Node> lower_qlinear(ir::Graph& g, const ir::Node& n) {
   if (!xs || !ws || !ys) return {};
   if (xs->size() != 1 || ys->size() != 1)
     fail(n.label(), ": ", conv ? "x" : "a", " and y scales must be scalars (per tensor)");
-  const ir::TensorType& wt = type_of(g, n.inputs[3]);
-  const ir::TensorType& yt = type_of(g, n.outputs[0]);
+  // Copies: adding values below may move g.values.
+  const ir::TensorType wt = type_of(g, n.inputs[3]);
+  const ir::TensorType yt = type_of(g, n.outputs[0]);
+  const ir::TensorType at = type_of(g, n.inputs[0]);
   const int op13 = qdq_opset(g);
   const std::string& name = n.name;
   // Per-channel weight scales run along the output channels: axis 0 of a conv's weights,
@@ -254,7 +256,7 @@ std::vector<ir::Node> lower_qlinear(ir::Graph& g, const ir::Node& n) {
            conv ? " output channels" : " columns");
   }
   std::vector<ir::Node> out;
-  const int xf = add_float_value(g, name + "/x_float", type_of(g, n.inputs[0]));
+  const int xf = add_float_value(g, name + "/x_float", at);
   out.push_back(make_node(name + "/dequantize_x", "DequantizeLinear", op13,
                           {n.inputs[0], n.inputs[1], n.inputs[2]}, {xf}));
   const int wf = add_float_value(g, name + "/w_float", wt);
@@ -264,7 +266,7 @@ std::vector<ir::Node> lower_qlinear(ir::Graph& g, const ir::Node& n) {
   out.push_back(std::move(dw));
   std::vector<int> op_in = {xf, wf};
   if (conv && has_input(n, 8)) {
-    const ir::TensorType& bt = type_of(g, n.inputs[8]);
+    const ir::TensorType bt = type_of(g, n.inputs[8]);
     if (bt.dtype != DType::kUndefined && bt.dtype != DType::kInt32)
       fail(n.label(), ": bias is ", dtype_name(bt.dtype), ", expected int32");
     if (bt.has_shape && (bt.dims.size() != 1 || (wt.has_shape && !wt.dims.empty() && bt.dims[0] != wt.dims[0])))
@@ -286,7 +288,6 @@ std::vector<ir::Node> lower_qlinear(ir::Graph& g, const ir::Node& n) {
     op = make_node(name, "Conv", onnx_opset(g), op_in, {yf});
     op.attrs = n.attrs;
   } else {
-    const ir::TensorType& at = type_of(g, n.inputs[0]);
     const bool gemm = at.has_shape && at.dims.size() == 2 && wt.has_shape && wt.dims.size() == 2;
     op = make_node(name, gemm ? "Gemm" : "MatMul", onnx_opset(g), op_in, {yf});
   }

@@ -1,6 +1,8 @@
 #include "builder/qdq_export.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <utility>
 
@@ -53,42 +55,81 @@ int add_value(ir::Graph& g, const std::string& hint, ir::TensorType type) {
   return g.add_value(name, std::move(type));
 }
 
-// Opset 13 is the first with per-axis DequantizeLinear. From 11 and 12 the ops whose inputs
-// or meaning changed at 13 are rewritten (attribute -> input); older models are refused.
+// Moves attribute `name` of n (ints) to a new int64 constant input at position `pos`
+// (omitted inputs before it are filled with -1); false when n has no such attribute.
+bool attr_to_input(ir::Graph& g, ir::Node& n, const char* name, size_t pos) {
+  auto it = n.attrs.find(name);
+  if (it == n.attrs.end()) return false;
+  const std::vector<int64_t> v = it->second.ints;
+  n.attrs.erase(it);
+  if (n.inputs.size() < pos) n.inputs.resize(pos, -1);
+  const int c = add_constant(g, n.name + "/" + name, int64_vector(v));
+  if (n.inputs.size() == pos) n.inputs.push_back(c);
+  else n.inputs[pos] = c;
+  return true;
+}
+
+// Opset 13 is the first with per-axis DequantizeLinear. From opset 9 to 12 the ops whose
+// inputs or meaning changed by 13 are rewritten (attributes -> inputs); the ones with no
+// simple rewrite, and older opsets, are refused naming the node.
 void upgrade_to_opset13(ir::Graph& g) {
   const int from = g.opsets.count("") ? g.opsets.at("") : 1;
   if (from >= 13) return;
-  if (from < 11)
-    fail("--emit-qdq-onnx: the model imports opset ", from, "; the QDQ export needs 11 or newer");
-  for (ir::Node& n : g.nodes) {
+  if (from < 9)
+    fail("--emit-qdq-onnx: the model imports opset ", from, "; the QDQ export needs 9 or newer");
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& n = g.nodes[i];
     if (!n.domain.empty()) continue;
     n.opset = 13;
-    const char* moved = n.op_type == "Split" ? "split"
-                        : n.op_type == "Squeeze" || n.op_type == "Unsqueeze" || n.op_type == "ReduceSum"
-                            ? "axes"
-                            : nullptr;
-    if (moved) {
-      auto it = n.attrs.find(moved);
-      if (it == n.attrs.end()) continue;
-      const std::vector<int64_t> v = it->second.ints;
-      n.attrs.erase(it);
-      const int c = add_constant(g, n.name + "/" + moved, int64_vector(v));
-      n.inputs.push_back(c);
-      g.relink();
-    }
-    if (n.op_type == "Softmax" || n.op_type == "LogSoftmax" || n.op_type == "Hardmax") {
+    const std::string& op = n.op_type;
+    auto refuse = [&](const char* why) {
+      fail("--emit-qdq-onnx: ", n.label(), " (opset ", from, "): ", why, "; it has no opset-13 form here");
+    };
+    if (op == "Split") {
+      attr_to_input(g, n, "split", 1);
+    } else if (op == "Squeeze" || op == "Unsqueeze" || op == "ReduceSum") {
+      attr_to_input(g, n, "axes", 1);
+    } else if (op == "Slice" && from < 10) {
+      attr_to_input(g, n, "starts", 1);
+      attr_to_input(g, n, "ends", 2);
+      attr_to_input(g, n, "axes", 3);
+    } else if (op == "Clip" && from < 11) {
+      // min / max attributes -> optional scalar inputs of the data's type.
+      const DType dt = g.values[static_cast<size_t>(n.inputs.at(0))].type.dtype;
+      if (dt != DType::kFloat32) refuse("Clip bounds of a non-float32 input");
+      for (const auto& [name, pos] : {std::pair<const char*, size_t>{"min", 1}, {"max", 2}}) {
+        auto it = n.attrs.find(name);
+        if (it == n.attrs.end()) continue;
+        Tensor t(DType::kFloat32, Shape{});
+        t.data<float>()[0] = it->second.f;
+        n.attrs.erase(it);
+        if (n.inputs.size() < pos + 1) n.inputs.resize(pos + 1, -1);
+        n.inputs[pos] = add_constant(g, n.name + "/" + name, std::move(t));
+      }
+    } else if (op == "Pad" && from < 11) {
+      const DType dt = g.values[static_cast<size_t>(n.inputs.at(0))].type.dtype;
+      if (dt != DType::kFloat32) refuse("Pad of a non-float32 input");
+      const float value = ops::NodeAttrs(n).attr_float("value", 0.f);
+      n.attrs.erase("value");
+      attr_to_input(g, n, "pads", 1);
+      Tensor t(DType::kFloat32, Shape{});
+      t.data<float>()[0] = value;
+      g.nodes[i].inputs.push_back(add_constant(g, n.name + "/value", std::move(t)));
+    } else if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") {
       // Before 13 these flatten to 2-D at `axis` (default 1); from 13 they work on one axis
       // (default -1): the same only when the axis is the last one.
       const ir::TensorType& t = g.values[static_cast<size_t>(n.inputs.at(0))].type;
       int64_t axis = ops::NodeAttrs(n).attr_int("axis", 1);
       const int64_t rank = t.has_shape ? static_cast<int64_t>(t.dims.size()) : -1;
       if (rank > 0 && axis < 0) axis += rank;
-      if (rank < 0 || axis != rank - 1)
-        fail("--emit-qdq-onnx: ", n.label(), " (opset ", from, ") over axis ", axis,
-             " is not the last axis; it has no opset-13 form");
+      if (rank < 0 || axis != rank - 1) refuse("the axis is not the last one");
       n.attrs["axis"] = int_attr(axis);
+    } else if ((op == "Resize" && from < 11) || op == "Upsample" || (op == "TopK" && from < 10) ||
+               (op == "Dropout" && from < 12) || op == "Scatter") {
+      refuse("its inputs or meaning changed");
     }
   }
+  g.relink();
   g.opsets[""] = 13;
 }
 
@@ -130,22 +171,23 @@ class QdqWriter {
       const int x = value(l.x, l);
       // X is input 0; a Concat has one record per input, read at any position.
       std::vector<size_t> slots;
-      for (size_t i = 0; i < ins.size(); ++i)
-        if (ins[i] == x && (i == 0 || l.op == "concat")) slots.push_back(i);
-      if (slots.empty())
+      bool done = false;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        if (i != 0 && l.op != "concat") break;
+        if (same_data(ins[i], x)) slots.push_back(i);
+        done = done || (dq_of_.count(x) && ins[i] == dq_of_.at(x));  // a Concat reading x twice
+      }
+      if (slots.empty() && !done)
         fail("--emit-qdq-onnx: layer '", l.node, "' does not read '", g_.values[static_cast<size_t>(x)].name,
              "' as its input");
       note_params(x, l.xp, l, nullptr);
-      if (!int8_out_.count(x)) {
-        const int dq = qdq(x);
-        for (size_t i : slots) node(l).inputs[i] = dq;
-      }
+      for (size_t i : slots) quantize_input(l, i, ins[i], x, l.xp);
       if (!l.z.empty()) {
         const int z = value(l.z, l);
-        if (ins.size() < 4 || ins[3] != z)
+        if (ins.size() < 4 || !same_data(ins[3], z))
           fail("--emit-qdq-onnx: layer '", l.node, "' does not read its residual '", l.z, "'");
         note_params(z, l.zp, l, nullptr);
-        if (!int8_out_.count(z)) node(l).inputs[3] = qdq(z);
+        quantize_input(l, 3, ins[3], z, l.zp);
       }
       if (l.op == "conv") quantize_conv(l);
       if (l.op == "gemm") quantize_gemm(l);
@@ -178,6 +220,34 @@ class QdqWriter {
     std::string name = hint;
     for (int k = 1; g_.find_value(name) >= 0; ++k) name = hint + "__" + std::to_string(k);
     return name;
+  }
+
+  // True when v is x, or x through layout-only ops: the layout pass and noop-elimination
+  // cancel Transpose pairs, so a channels-last conv may read x where this graph's conv reads
+  // a transpose of it (BlazeFace's NHWC input). Per-tensor parameters fit both.
+  bool same_data(int v, int x) const {
+    for (int step = 0; step < 8 && v >= 0; ++step) {
+      if (v == x) return true;
+      const int p = g_.values[static_cast<size_t>(v)].producer;
+      if (p < 0 || static_cast<size_t>(p) >= g_.nodes.size()) return false;
+      const ir::Node& n = g_.nodes[static_cast<size_t>(p)];
+      static const char* kLayout[] = {"Transpose", "Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze"};
+      if (!n.domain.empty() || n.inputs.empty() ||
+          std::none_of(std::begin(kLayout), std::end(kLayout), [&](const char* o) { return n.op_type == o; }))
+        return false;
+      v = n.inputs[0];
+    }
+    return false;
+  }
+
+  // Input `slot` of the layer's node (value v, which is x or a layout change of it) reads
+  // v through QuantizeLinear -> DequantizeLinear at x's parameters, unless v is an INT8
+  // output, which all its readers see dequantized already.
+  void quantize_input(const QuantizedLayer& l, size_t slot, int v, int x, const quant::QParams& p) {
+    if (v == x && int8_out_.count(x)) return;
+    if (v != x) note_params(v, p, l, nullptr);
+    const int dq = qdq(v);
+    node(l).inputs[slot] = dq;
   }
 
   ir::Node& node(const QuantizedLayer& l) {

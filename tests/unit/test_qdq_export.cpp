@@ -378,6 +378,65 @@ TEST(QdqExport, Opset11IsWrittenAsOpset13) {
   }
 }
 
+// Opset 9 (PP-OCR cls / rec): Pad, Clip and Slice take their attributes as inputs in the
+// opset-13 file. The input is NHWC and transposed to NCHW, as in BlazeFace: the channels-last
+// engine's first conv reads the graph input itself, the exported one its transpose.
+TEST(QdqExport, Opset9AndTransposedInput) {
+  GraphBuilder b(9);
+  b.input("x", {1, 6, 6, 3});
+  b.node("Transpose", {"x"}, {"xt"}, "to_nchw").attrs["perm"] = GraphBuilder::ints({0, 3, 1, 2});
+  b.constant("w0", {8, 3, 3, 3}).constant("b0", {8});
+  b.node("Conv", {"xt", "w0", "b0"}, {"c0"}, "conv0").attrs["pads"] = GraphBuilder::ints({1, 1, 1, 1});
+  auto& clip = b.node("Clip", {"c0"}, {"r0"}, "clip0");
+  clip.attrs["min"] = GraphBuilder::f(0.f);
+  clip.attrs["max"] = GraphBuilder::f(6.f);
+  b.constant("w1", {4, 8, 1, 1});
+  b.node("Conv", {"r0", "w1"}, {"c1"}, "conv1");
+  auto& pad = b.node("Pad", {"c1"}, {"cp"}, "pad");
+  pad.attrs["pads"] = GraphBuilder::ints({0, 0, 1, 1, 0, 0, 1, 1});
+  pad.attrs["value"] = GraphBuilder::f(0.25f);
+  auto& sl = b.node("Slice", {"cp"}, {"y"}, "slice");
+  sl.attrs["starts"] = GraphBuilder::ints({1});
+  sl.attrs["ends"] = GraphBuilder::ints({5});
+  sl.attrs["axes"] = GraphBuilder::ints({2});
+  b.output("y");
+  auto src = b.build();
+  const auto dir = test::temp_dir("qdq_export_opset9");
+  const std::string model = (dir / "m.onnx").string(), qdq = (dir / "m.qdq.onnx").string();
+  onnx::export_model(*src, model);
+  const build::BuildResult r = build::build_model(model, int8_options(qdq));
+  engine::write_engine((dir / "m.lithe").string(), r.contents);
+  EXPECT_GE(count_op(*r.contents.graph, "QConvNhwc", "lithe"), 2);
+  auto q = onnx::import_model(qdq);
+  EXPECT_EQ(q->opsets.at(""), 13);
+  for (const ir::Node& n : q->nodes) {
+    if (n.op_type == "Pad" || n.op_type == "Slice" || n.op_type == "Clip") {
+      EXPECT_TRUE(n.attrs.empty() || (n.attrs.size() == 1 && n.attrs.count("mode"))) << n.name;
+    }
+    if (n.op_type == "Slice") {
+      ASSERT_GE(n.inputs.size(), 4u);
+      EXPECT_EQ(q->values[static_cast<size_t>(n.inputs[1])].constant->to_int64_vector(),
+                (std::vector<int64_t>{1}));
+    }
+  }
+  // The first conv's input: through QuantizeLinear -> DequantizeLinear.
+  bool conv0_quantized = false;
+  for (const ir::Node& n : q->nodes)
+    if (n.name == "conv0") {
+      const int p = q->values[static_cast<size_t>(n.inputs[0])].producer;
+      conv0_quantized = p >= 0 && q->nodes[static_cast<size_t>(p)].op_type == "DequantizeLinear";
+    }
+  EXPECT_TRUE(conv0_quantized);
+  for (unsigned seed : {3u, 4u}) {
+    const auto ins = test::seeded_inputs(*src, seed);
+    const auto engine_out = run_engine((dir / "m.lithe").string(), *src, ins);
+    const auto qdq_out = test::run_graph(q, ins);
+    EXPECT_GE(cosine(engine_out[0], qdq_out[0]), 0.9999);
+    EXPECT_GE(cosine(test::run_graph(src, ins)[0], qdq_out[0]), 0.99);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(QdqExport, BadUse) {
   const auto dir = test::temp_dir("qdq_export_bad");
   const std::string model = (dir / "m.onnx").string();

@@ -64,8 +64,10 @@ bool attr_to_input(ir::Graph& g, ir::Node& n, const char* name, size_t pos) {
   n.attrs.erase(it);
   if (n.inputs.size() < pos) n.inputs.resize(pos, -1);
   const int c = add_constant(g, n.name + "/" + name, int64_vector(v));
-  if (n.inputs.size() == pos) n.inputs.push_back(c);
-  else n.inputs[pos] = c;
+  if (n.inputs.size() == pos)
+    n.inputs.push_back(c);
+  else
+    n.inputs[pos] = c;
   return true;
 }
 
@@ -83,7 +85,8 @@ void upgrade_to_opset13(ir::Graph& g) {
     n.opset = 13;
     const std::string& op = n.op_type;
     auto refuse = [&](const char* why) {
-      fail("--emit-qdq-onnx: ", n.label(), " (opset ", from, "): ", why, "; it has no opset-13 form here");
+      fail("--emit-qdq-onnx: ", n.label(), " (opset ", from, "): ", why,
+           "; it has no opset-13 form here");
     };
     if (op == "Split") {
       attr_to_input(g, n, "split", 1);
@@ -141,7 +144,8 @@ void equalize_like_engine(ir::Graph& g, const std::set<std::string>& nhwc_convs,
   std::vector<std::pair<size_t, std::pair<std::string, std::string>>> renamed;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& n = g.nodes[i];
-    if (n.op_type != "Conv" || (!n.domain.empty() && n.domain != "lithe") || !nhwc_convs.count(n.name))
+    if (n.op_type != "Conv" || (!n.domain.empty() && n.domain != "lithe") ||
+        !nhwc_convs.count(n.name))
       continue;
     renamed.push_back({i, {n.domain, n.op_type}});
     n.domain = "lithe";
@@ -153,8 +157,10 @@ void equalize_like_engine(ir::Graph& g, const std::set<std::string>& nhwc_convs,
     g.nodes[i].op_type = was.second;
   }
   if (pairs != expected)
-    fail("--emit-qdq-onnx: cross-layer equalization found ", pairs, " depthwise pair(s) before the "
-         "layout pass and ", expected, " in the engine");
+    fail("--emit-qdq-onnx: cross-layer equalization found ", pairs,
+         " depthwise pair(s) before the "
+         "layout pass and ",
+         expected, " in the engine");
 }
 
 class QdqWriter {
@@ -178,8 +184,8 @@ class QdqWriter {
         done = done || (dq_of_.count(x) && ins[i] == dq_of_.at(x));  // a Concat reading x twice
       }
       if (slots.empty() && !done)
-        fail("--emit-qdq-onnx: layer '", l.node, "' does not read '", g_.values[static_cast<size_t>(x)].name,
-             "' as its input");
+        fail("--emit-qdq-onnx: layer '", l.node, "' does not read '",
+             g_.values[static_cast<size_t>(x)].name, "' as its input");
       note_params(x, l.xp, l, nullptr);
       for (size_t i : slots) quantize_input(l, i, ins[i], x, l.xp);
       if (!l.z.empty()) {
@@ -195,7 +201,8 @@ class QdqWriter {
     for (int y : int8_out_) {
       const int dq = qdq(y);
       for (size_t i = 0; i < g_.nodes.size(); ++i) {
-        if (quantize_node_of_.count(static_cast<int>(i)) && quantize_node_of_[static_cast<int>(i)] == y)
+        if (quantize_node_of_.count(static_cast<int>(i)) &&
+            quantize_node_of_[static_cast<int>(i)] == y)
           continue;
         for (int& in : g_.nodes[i].inputs)
           if (in == y) in = dq;
@@ -231,9 +238,11 @@ class QdqWriter {
       const int p = g_.values[static_cast<size_t>(v)].producer;
       if (p < 0 || static_cast<size_t>(p) >= g_.nodes.size()) return false;
       const ir::Node& n = g_.nodes[static_cast<size_t>(p)];
-      static const char* kLayout[] = {"Transpose", "Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze"};
+      static const char* kLayout[] = {"Transpose", "Reshape", "Flatten",
+                                      "Identity",  "Squeeze", "Unsqueeze"};
       if (!n.domain.empty() || n.inputs.empty() ||
-          std::none_of(std::begin(kLayout), std::end(kLayout), [&](const char* o) { return n.op_type == o; }))
+          std::none_of(std::begin(kLayout), std::end(kLayout),
+                       [&](const char* o) { return n.op_type == o; }))
         return false;
       v = n.inputs[0];
     }
@@ -253,7 +262,8 @@ class QdqWriter {
   ir::Node& node(const QuantizedLayer& l) {
     auto it = node_of_.find(l.node);
     if (it == node_of_.end())
-      fail("--emit-qdq-onnx: layer '", l.node, "' is not a node of the graph before the layout pass");
+      fail("--emit-qdq-onnx: layer '", l.node,
+           "' is not a node of the graph before the layout pass");
     return g_.nodes[static_cast<size_t>(it->second)];
   }
 
@@ -273,8 +283,8 @@ class QdqWriter {
   void note_params(int v, const quant::QParams& p, const QuantizedLayer& l, std::set<int>* into) {
     auto [it, fresh] = params_.emplace(v, p);
     if (!fresh && (it->second.scale != p.scale || it->second.zero_point != p.zero_point))
-      fail("--emit-qdq-onnx: layer '", l.node, "' quantizes '", g_.values[static_cast<size_t>(v)].name,
-           "' with other parameters than another layer");
+      fail("--emit-qdq-onnx: layer '", l.node, "' quantizes '",
+           g_.values[static_cast<size_t>(v)].name, "' with other parameters than another layer");
     if (into) into->insert(v);
   }
 
@@ -319,7 +329,8 @@ class QdqWriter {
     std::vector<int> in = {add_constant(g_, hint + "_quantized", std::move(codes)),
                            add_constant(g_, hint + "_scale", std::move(s))};
     // int32 biases take the default zero point (0), as ONNX Runtime's QDQ form writes them.
-    if (z.dtype() == DType::kInt8) in.push_back(add_constant(g_, hint + "_zero_point", std::move(z)));
+    if (z.dtype() == DType::kInt8)
+      in.push_back(add_constant(g_, hint + "_zero_point", std::move(z)));
     const int out = add_value(g_, hint + "_dequantized", {DType::kFloat32, true, shape});
     ir::Node n = make_node("DequantizeLinear", hint + "/DequantizeLinear", in, out);
     n.attrs["axis"] = int_attr(axis);
@@ -328,7 +339,8 @@ class QdqWriter {
   }
 
   // The bias as int32 at x_scale * w_scale[c], as the quantizer stores it (quantize_bias).
-  int dequantized_bias(const std::string& hint, const float* b, int64_t m, const QuantizedLayer& l) {
+  int dequantized_bias(const std::string& hint, const float* b, int64_t m,
+                       const QuantizedLayer& l) {
     Tensor codes(DType::kInt32, Shape{m});
     std::vector<float> scales(static_cast<size_t>(m));
     for (int64_t c = 0; c < m; ++c) {
@@ -340,7 +352,8 @@ class QdqWriter {
   }
 
   // A copy (shared storage) of input i's constant: adding values moves g_.values.
-  Tensor constant(const std::vector<int>& ins, size_t i, const QuantizedLayer& l, const char* what) {
+  Tensor constant(const std::vector<int>& ins, size_t i, const QuantizedLayer& l,
+                  const char* what) {
     const Tensor* t = i < ins.size() ? passes::constant_of(g_, ins[i]) : nullptr;
     if (!t || t->dtype() != DType::kFloat32)
       fail("--emit-qdq-onnx: layer '", l.node, "': the ", what, " is not a float32 constant");
@@ -363,7 +376,8 @@ class QdqWriter {
     int bv = -1;
     if (ins.size() > 2 && ins[2] >= 0) {
       const Tensor b = constant(ins, 2, l, "bias");
-      if (b.numel() != m) fail("--emit-qdq-onnx: layer '", l.node, "': bias of ", b.numel(), " values");
+      if (b.numel() != m)
+        fail("--emit-qdq-onnx: layer '", l.node, "': bias of ", b.numel(), " values");
       bv = dequantized_bias(l.node + "/bias", b.data<float>(), m, l);
     }
     node(l).inputs[1] = wv;
@@ -376,7 +390,8 @@ class QdqWriter {
     const Tensor b = constant(ins, 1, l, "weight");
     const bool trans = ops::NodeAttrs(node(l)).attr_int("transB", 0) != 0;
     if (b.rank() != 2) fail("--emit-qdq-onnx: layer '", l.node, "': B is not a matrix");
-    const int64_t k = trans ? b.shape()[1] : b.shape()[0], nout = trans ? b.shape()[0] : b.shape()[1];
+    const int64_t k = trans ? b.shape()[1] : b.shape()[0],
+                  nout = trans ? b.shape()[0] : b.shape()[1];
     if (nout != static_cast<int64_t>(l.w_scale.size()))
       fail("--emit-qdq-onnx: layer '", l.node, "' has ", l.w_scale.size(), " weight scales for ",
            nout, " outputs");
@@ -387,7 +402,8 @@ class QdqWriter {
         rows[static_cast<size_t>(o * k + i)] = b.data<float>()[trans ? o * k + i : i * nout + o];
     std::vector<int8_t> q(rows.size());
     std::vector<float> scales(static_cast<size_t>(nout));
-    quant::quantize_weights_with_scales(rows.data(), nout, k, l.w_scale.data(), q.data(), scales.data());
+    quant::quantize_weights_with_scales(rows.data(), nout, k, l.w_scale.data(), q.data(),
+                                        scales.data());
     Tensor codes(DType::kInt8, b.shape());
     for (int64_t o = 0; o < nout; ++o)
       for (int64_t i = 0; i < k; ++i)
@@ -397,7 +413,8 @@ class QdqWriter {
     int cv = -1;
     if (ins.size() > 2 && ins[2] >= 0) {
       const Tensor c = constant(ins, 2, l, "bias");
-      if (c.numel() != nout) fail("--emit-qdq-onnx: layer '", l.node, "': C of ", c.numel(), " values");
+      if (c.numel() != nout)
+        fail("--emit-qdq-onnx: layer '", l.node, "': C of ", c.numel(), " values");
       cv = dequantized_bias(l.node + "/bias", c.data<float>(), nout, l);  // [N] broadcasts as C did
     }
     node(l).inputs[1] = wv;
@@ -419,7 +436,8 @@ ir::Graph make_qdq_graph(const ir::Graph& fp32, const std::set<std::string>& nhw
   ir::Graph g = clone_graph(fp32);
   for (const ir::Node& n : g.nodes)
     if (ir::has_subgraph(n))
-      fail("--emit-qdq-onnx: ", n.label(), " has a subgraph; graphs with If/Loop/Scan cannot be exported");
+      fail("--emit-qdq-onnx: ", n.label(),
+           " has a subgraph; graphs with If/Loop/Scan cannot be exported");
   upgrade_to_opset13(g);
   equalize_like_engine(g, nhwc_convs, q.equalized);
   QdqWriter(g).run(q.quantized);

@@ -45,11 +45,13 @@ std::shared_ptr<ir::Graph> small_cnn(int opset = 14) {
   b.constant("w1", {8, 3, 3, 3}).constant("b1", {8});
   b.constant("bn_s", {8}, {1.5f, 0.5f, 1.f, 2.f}).constant("bn_b", {8}, {0.1f, -0.2f});
   b.constant("bn_m", {8}, {0.f, 0.3f}).constant("bn_v", {8}, {1.f, 2.f});
-  b.node("Conv", {"x", "w1", "b1"}, {"c1"}, "conv1").attrs["pads"] = GraphBuilder::ints({1, 1, 1, 1});
+  b.node("Conv", {"x", "w1", "b1"}, {"c1"}, "conv1").attrs["pads"] =
+      GraphBuilder::ints({1, 1, 1, 1});
   b.node("BatchNormalization", {"c1", "bn_s", "bn_b", "bn_m", "bn_v"}, {"n1"}, "bn1");
   b.node("Relu", {"n1"}, {"r1"}, "relu1");
   b.constant("w2", {8, 8, 3, 3}).constant("b2", {8});
-  b.node("Conv", {"r1", "w2", "b2"}, {"c2"}, "conv2").attrs["pads"] = GraphBuilder::ints({1, 1, 1, 1});
+  b.node("Conv", {"r1", "w2", "b2"}, {"c2"}, "conv2").attrs["pads"] =
+      GraphBuilder::ints({1, 1, 1, 1});
   b.node("Add", {"c2", "r1"}, {"s2"}, "add2");
   b.node("Relu", {"s2"}, {"r2"}, "relu2");
   b.constant("wd", {8, 1, 3, 3}).constant("bd", {8});
@@ -195,7 +197,8 @@ build::BuildOptions int8_options(const std::string& emit) {
   return o;
 }
 
-std::vector<Tensor> run_engine(const std::string& path, const ir::Graph& g, const std::vector<Tensor>& ins) {
+std::vector<Tensor> run_engine(const std::string& path, const ir::Graph& g,
+                               const std::vector<Tensor>& ins) {
   auto e = Engine::load(path);
   auto c = e->create_context();
   for (size_t i = 0; i < ins.size(); ++i)
@@ -227,7 +230,8 @@ TEST(QdqExport, EmittedModelIsWhatTheInt8EngineComputes) {
   EXPECT_EQ(engine::serialize(with.contents), engine::serialize(without.contents));
   engine::write_engine((dir / "m.lithe").string(), with.contents);
   // The depthwise -> 1x1 pair was equalized in the engine, so the export had to follow it.
-  EXPECT_GE(nlohmann::json::parse(with.contents.report_json)["int8"]["equalized_pairs"].get<int>(), 1);
+  EXPECT_GE(nlohmann::json::parse(with.contents.report_json)["int8"]["equalized_pairs"].get<int>(),
+            1);
   ASSERT_TRUE(std::filesystem::exists(qdq));
 
   auto q = onnx::import_model(qdq);
@@ -284,7 +288,8 @@ TEST(QdqExport, EmittedModelIsWhatTheInt8EngineComputes) {
     for (const std::string& en : {x, x + "_nhwc"}) {
       const int ev = eg.find_value(en + "/scale");
       if (ev < 0) continue;
-      EXPECT_EQ(eg.values[static_cast<size_t>(ev)].constant->data<float>()[0], s.data<float>()[0]) << x;
+      EXPECT_EQ(eg.values[static_cast<size_t>(ev)].constant->data<float>()[0], s.data<float>()[0])
+          << x;
       ++checked;
     }
   }
@@ -315,7 +320,8 @@ TEST(QdqExport, EmittedModelIsWhatTheInt8EngineComputes) {
       // Both are dequantized uint8 codes of the same scale: at most one code apart
       // (requantization rounding), most identical.
       const int ov = eg.find_value(eg.values[static_cast<size_t>(eg.outputs[k])].name + "/scale");
-      const float step = ov >= 0 ? eg.values[static_cast<size_t>(ov)].constant->data<float>()[0] : 0.f;
+      const float step =
+          ov >= 0 ? eg.values[static_cast<size_t>(ov)].constant->data<float>()[0] : 0.f;
       double worst = 0;
       for (int64_t i = 0; i < qdq_out[k].numel(); ++i)
         worst = std::max(worst, std::fabs(engine_out[k].at_double(i) - qdq_out[k].at_double(i)));
@@ -386,7 +392,8 @@ TEST(QdqExport, Opset9AndTransposedInput) {
   b.input("x", {1, 6, 6, 3});
   b.node("Transpose", {"x"}, {"xt"}, "to_nchw").attrs["perm"] = GraphBuilder::ints({0, 3, 1, 2});
   b.constant("w0", {8, 3, 3, 3}).constant("b0", {8});
-  b.node("Conv", {"xt", "w0", "b0"}, {"c0"}, "conv0").attrs["pads"] = GraphBuilder::ints({1, 1, 1, 1});
+  b.node("Conv", {"xt", "w0", "b0"}, {"c0"}, "conv0").attrs["pads"] =
+      GraphBuilder::ints({1, 1, 1, 1});
   auto& clip = b.node("Clip", {"c0"}, {"r0"}, "clip0");
   clip.attrs["min"] = GraphBuilder::f(0.f);
   clip.attrs["max"] = GraphBuilder::f(6.f);

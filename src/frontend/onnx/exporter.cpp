@@ -22,8 +22,10 @@ void write_tensor(const Tensor& t, const std::string& name, ::onnx::TensorProto*
   p->set_data_type(static_cast<int32_t>(t.dtype()));
   for (int64_t d : t.shape()) p->add_dims(d);
   // Host order is little-endian, which is what raw_data holds.
-  if (t.nbytes() > 0) p->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.nbytes()));
-  else p->set_raw_data(std::string());
+  if (t.nbytes() > 0)
+    p->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.nbytes()));
+  else
+    p->set_raw_data(std::string());
 }
 
 void write_value_info(const ir::Value& v, ::onnx::ValueInfoProto* vi) {
@@ -173,7 +175,8 @@ class Exporter {
     std::string act;
     std::vector<float> params;
     if (auto it = n.attrs.find("activation"); it != n.attrs.end()) act = it->second.s;
-    if (auto it = n.attrs.find("activation_params"); it != n.attrs.end()) params = it->second.floats;
+    if (auto it = n.attrs.find("activation_params"); it != n.attrs.end())
+      params = it->second.floats;
     if (std::string err = ops::fused::parse_epilogue(act, params, &e); !err.empty())
       fail(n.label(), ": ", err);
     const size_t z = static_cast<size_t>(zi);

@@ -216,7 +216,8 @@ void bm_q8_gemm(benchmark::State& st, Isa isa, int64_t m, int64_t kk, int64_t n)
            2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(kk));
 }
 
-void bm_q8_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t ch, int64_t stride) {
+void bm_q8_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t ch, int64_t stride,
+                  bool cached) {
   const KernelTable& t = k::kernel_table(isa);
   const int64_t oh = (h + 2 - 3) / stride + 1, ow = (w + 2 - 3) / stride + 1;
   Bytes x(static_cast<size_t>(h * w * ch), 1), wt(static_cast<size_t>(9 * ch), 2),
@@ -241,6 +242,11 @@ void bm_q8_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t c
   d.kh = d.kw = 3;
   d.sh = d.sw = stride;
   d.ph = d.pw = 1;
+  std::vector<int32_t> rows;
+  if (cached) {  // the row scratch the runtime step gives (all rows in one call)
+    rows.resize(static_cast<size_t>(k::q8_dw_rows_bytes(d) / 4));
+    d.rows = rows.data();
+  }
   for (auto _ : st) {
     t.q8_dwconv(d, 0, oh);
     benchmark::DoNotOptimize(y.p);
@@ -304,11 +310,12 @@ void register_all() {
       benchmark::RegisterBenchmark(n.c_str(), bm_q8_gemm, isa, s.m, s.k, s.n)
           ->Unit(benchmark::kMicrosecond);
     }
-    for (const auto& s : kDwShapes) {
-      const std::string n = "q8_dwconv/" + name + "/" + s.label;
-      benchmark::RegisterBenchmark(n.c_str(), bm_q8_dwconv, isa, s.h, s.w, s.c, s.stride)
-          ->Unit(benchmark::kMicrosecond);
-    }
+    for (const auto& s : kDwShapes)
+      for (bool cached : {false, true}) {
+        const std::string n = std::string(cached ? "q8_dwconv_rows/" : "q8_dwconv/") + name + "/" + s.label;
+        benchmark::RegisterBenchmark(n.c_str(), bm_q8_dwconv, isa, s.h, s.w, s.c, s.stride, cached)
+            ->Unit(benchmark::kMicrosecond);
+      }
     if (isa == Isa::kAvxVnni || isa == Isa::kAvx512Vnni) continue;  // fp32 as avx2 / avx512
     benchmark::RegisterBenchmark(("peak/" + name).c_str(), bm_peak, isa)
         ->Unit(benchmark::kMicrosecond);

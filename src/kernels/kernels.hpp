@@ -171,9 +171,16 @@ struct Q8DwConvArgs {
   /// When set, the int32 sums (bias included) go here instead of requantized bytes: pixel
   /// (oy, ox), channel c at y32 + (oy * ow + ox) * c + c (the float output stage).
   int32_t* y32 = nullptr;
+  /// Scratch of q8_dw_rows_bytes(*this) bytes, or null: the 512-bit levels may then widen
+  /// each input row once (to int32, padded with zx) and keep kh of them for the output rows
+  /// of one call (3x3 and 5x5, stride 1, no dilation, rows up to 32 pixels, requantized).
+  int32_t* rows = nullptr;
 };
 /// Computes output rows [oy0, oy1).
 using Q8DwConvFn = void (*)(const Q8DwConvArgs&, int64_t oy0, int64_t oy1);
+/// Bytes of Q8DwConvArgs::rows for d's geometry: kh rows of (pw + iw + right padding) pixels
+/// of C rounded up to 16 int32s.
+int64_t q8_dw_rows_bytes(const Q8DwConvArgs& d);
 
 /// Max or average pooling on one NHWC uint8 image whose input and output share scale and
 /// zero point zx. Max: the largest byte of the taps inside the input. Average: zx + round half

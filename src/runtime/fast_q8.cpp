@@ -37,7 +37,9 @@ class QConvStep final : public FastStep, public ConvShape {
   QConvStep(const KernelTable& kt, Kind kind) : kt_(kt), kind_(kind) {}
 
   int64_t scratch_floats() const override {
-    if (kind_ == Kind::kDepthwise) return out_.float_path ? ow_ * c_ : 0;  // a row's sums
+    // A row's sums (float path), or the kernel's widened input rows.
+    if (kind_ == Kind::kDepthwise)
+      return out_.float_path ? ow_ * c_ : (kernels::q8_dw_rows_bytes(dwa_) + 3) / 4;
     // The A tile (rows copied or gathered), then the float path's int32 sums (see run()).
     int64_t bytes = a_tile_bytes();
     if (out_.float_path) bytes += tm_ * pchunk_ * kPanel * 4;
@@ -175,16 +177,20 @@ class QConvStep final : public FastStep, public ConvShape {
     const int64_t in_img = ih_ * iw_ * c_, out_img = oh_ * ow_ * m_;
     int64_t b, e;
     static_range(nb_ * oh_, t, nt, &b, &e);
-    for (int64_t r = b; r < e; ++r) {
+    for (int64_t r = b; r < e;) {
       const int64_t img = r / oh_, oy = r % oh_;
       kernels::Q8DwConvArgs d = dwa_;
       d.x = x + img * in_img;
       d.y = y + img * out_img;
-      if (!out_.float_path) {
-        kt_.q8_dwconv(d, oy, oy + 1);
+      if (!out_.float_path) {  // this thread's rows of the image in one call (rows cached)
+        const int64_t oy1 = std::min(oh_, oy + (e - r));
+        d.rows = reinterpret_cast<int32_t*>(scratch);
+        kt_.q8_dwconv(d, oy, oy1);
+        r += oy1 - oy;
         continue;
       }
       dw_float_row(d, oy, z ? z + img * out_img : nullptr, reinterpret_cast<int32_t*>(scratch));
+      ++r;
     }
   }
 

@@ -388,6 +388,13 @@ void check_dwconv(Isa isa, std::mt19937& rng) {
       }
   std::vector<uint8_t> got(want.size(), 0x5a);
   d.y = got.data();
+  // Half the cases with the row scratch (the 512-bit levels' cached path where it applies).
+  std::vector<int32_t> rows;
+  if (rng() % 2) {
+    rows.assign(static_cast<size_t>(kernels::q8_dw_rows_bytes(d) / 4), 0x7f7f7f7f);
+    d.rows = rows.data();
+  }
+  SCOPED_TRACE(d.rows ? "row scratch" : "no row scratch");
   const int64_t split = rng() % (d.oh + 1);
   const kernels::KernelTable& t = kernels::kernel_table(isa);
   if (split > 0) t.q8_dwconv(d, 0, split);

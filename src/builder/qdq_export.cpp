@@ -196,7 +196,7 @@ class QdqWriter {
         quantize_input(l, 3, ins[3], z, l.zp);
       }
       if (l.op == "conv") quantize_conv(l);
-      if (l.op == "gemm") quantize_gemm(l);
+      if (l.op == "gemm" || l.op == "matmul") quantize_gemm(l);
     }
     for (int y : int8_out_) {
       const int dq = qdq(y);
@@ -385,6 +385,7 @@ class QdqWriter {
   }
 
   // Gemm Y = A B + C (B [K, N]) or A B' + C (transB, B [N, K]): B's output axis is 1 or 0.
+  // MatMul by a constant B [K, N] is the first form without C.
   void quantize_gemm(const QuantizedLayer& l) {
     const std::vector<int> ins = node(l).inputs;
     const Tensor b = constant(ins, 1, l, "weight");
@@ -411,7 +412,7 @@ class QdqWriter {
     const int wv = dequantized_weights(l.node + "/weight", std::move(codes), scales.data(), nout,
                                        trans ? 0 : 1);
     int cv = -1;
-    if (ins.size() > 2 && ins[2] >= 0) {
+    if (l.op == "gemm" && ins.size() > 2 && ins[2] >= 0) {  // MatMul's input 2 is Z
       const Tensor c = constant(ins, 2, l, "bias");
       if (c.numel() != nout)
         fail("--emit-qdq-onnx: layer '", l.node, "': C of ", c.numel(), " values");

@@ -405,8 +405,6 @@ class Quantizer {
     ir::Node node = g_.nodes[n];
     const int y = node.outputs[0];
     const quant::QParams yp = params_of(y);
-    if (record_) record_->push_back({node.name, "concat", val(node.inputs[0]).name, val(y).name, "",
-                                     params_of(node.inputs[0]), yp, {}, {}});
     // One record per input (x: that input, y: the output).
     if (record_)
       for (int x : node.inputs)

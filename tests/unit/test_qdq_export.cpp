@@ -72,6 +72,11 @@ std::shared_ptr<ir::Graph> small_cnn(int opset = 14) {
   b.constant("lo", {}, {-0.5f}).constant("hi", {}, {0.75f});
   b.node("Clip", {"gf", "lo", "hi"}, {"y"}, "clip");
   b.output("y");
+  // MatMul by a constant (INT8 like Gemm, B's output axis 1), with a Relu.
+  b.constant("wm", {12, 6});
+  b.node("MatMul", {"f", "wm"}, {"mm"}, "matmul");
+  b.node("Relu", {"mm"}, {"m2"}, "relum");
+  b.output("m2");
   // Second head: every other activation the fusion knows, on 1x1 convs of r1.
   const char* acts[] = {"LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh"};
   std::vector<std::string> heads;
@@ -127,7 +132,7 @@ void check_round_trip(std::shared_ptr<ir::Graph> g, int min_fused) {
 }
 
 TEST(OnnxExport, FusedGraphsRoundTrip) {
-  // conv+relu (bn folded), conv+add+relu, depthwise, gemm+clip, six activations.
+  // conv+relu (bn folded), conv+add+relu, depthwise, gemm+clip, matmul+relu, six activations.
   check_round_trip(small_cnn(), 10);
   for (const char* f : {"examples/fashion_mnist_cnn.onnx", "examples/tiny_cnn.onnx"})
     check_round_trip(onnx::import_model(std::string(LITHE_SOURCE_DIR) + "/" + f), 1);
@@ -305,7 +310,7 @@ TEST(QdqExport, EmittedModelIsWhatTheInt8EngineComputes) {
     ASSERT_GE(p, 0);
     EXPECT_EQ(q->nodes[static_cast<size_t>(p)].op_type, "DequantizeLinear") << name;
   }
-  EXPECT_EQ(int8_outputs, 2);  // y (Gemm + Clip) and z
+  EXPECT_EQ(int8_outputs, 3);  // y (Gemm + Clip), m2 (MatMul + Relu) and z
 
   // Run: the QDQ model (reference executor) against the INT8 engine on unseen inputs.
   for (unsigned seed : {7u, 8u}) {

@@ -707,11 +707,7 @@ void map_explicit_params(const ir::Graph& g, const ExplicitQuant& eq, QuantizeOp
 Int8Summary build_explicit_int8(ir::Graph& g, ExplicitQuant& eq, const CalibrationOptions& calib,
                                 const std::string& model_sha256) {
   Int8Summary sum;
-  QuantizeOptions qo;
-  qo.method = quant::parse_calib_method(calib.method);
-  if (!(calib.percentile > 50 && calib.percentile <= 100))
-    fail("calibration percentile ", calib.percentile, " must be in (50, 100]");
-  qo.percentile = calib.percentile;
+  QuantizeOptions qo = quantize_options(calib);
   map_explicit_params(g, eq, &qo);
   // Calibration only fills the ranges the model does not give; its graph differs from an
   // implicit build's (no Q/DQ pairs, no equalization), hence a key of its own.

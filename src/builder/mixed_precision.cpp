@@ -27,12 +27,9 @@ using SampleRefs = std::vector<const std::vector<Tensor>*>;
 // copies (the session's are arena views).
 std::vector<std::vector<Tensor>> run_all(const ir::Graph& g, const SampleRefs& samples,
                                          int threads) {
-  auto graph = std::make_shared<ir::Graph>(g);
-  const plan::MemoryPlan plan = plan::plan_memory(*graph);
-  if (!runtime::Program::supports(*graph, plan))
-    fail("precision best needs a graph the fast executor runs (static shapes, no control flow)");
-  auto program = std::make_shared<runtime::Program>(graph, plan, kernels::active_isa());
-  runtime::Session session(program, threads);
+  const std::unique_ptr<runtime::Session> run = fast_session(g, threads, "precision best");
+  runtime::Session& session = *run;
+  const ir::Graph* graph = &g;
   std::vector<std::vector<Tensor>> out;
   for (size_t s = 0; s < samples.size(); ++s) {
     const std::vector<Tensor>& in = *samples[s];
@@ -180,11 +177,7 @@ MixedSummary build_best(ir::Graph& g, const CalibrationOptions& opts,
     fail("maximum accuracy drop ", mo.max_accuracy_drop, " must be a finite number >= 0");
   MixedSummary sum;
   sum.budget = mo.max_accuracy_drop;
-  QuantizeOptions qo;
-  qo.method = quant::parse_calib_method(opts.method);
-  if (!(opts.percentile > 50 && opts.percentile <= 100))
-    fail("calibration percentile ", opts.percentile, " must be in (50, 100]");
-  qo.percentile = opts.percentile;
+  QuantizeOptions qo = quantize_options(opts);
   sum.int8.method = quant::calib_method_name(qo.method);
   // As build_int8 (data free, so the histograms of a cache stay valid).
   sum.int8.equalized = equalize_depthwise_pairs(g);

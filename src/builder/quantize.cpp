@@ -16,15 +16,21 @@
 
 namespace lithe::build {
 
-std::map<std::string, quant::Histogram> calibrate(
-    const ir::Graph& g, const std::vector<std::vector<Tensor>>& samples, int threads,
-    const std::function<void(size_t, size_t)>& progress) {
+std::unique_ptr<runtime::Session> fast_session(const ir::Graph& g, int threads, const char* what) {
   auto graph = std::make_shared<ir::Graph>(g);
   const plan::MemoryPlan plan = plan::plan_memory(*graph);
   if (!runtime::Program::supports(*graph, plan))
-    fail("calibration needs a graph the fast executor runs (static shapes, no control flow)");
+    fail(what, " needs a graph the fast executor runs (static shapes, no control flow)");
   auto program = std::make_shared<runtime::Program>(graph, plan, kernels::active_isa());
-  runtime::Session session(program, threads);
+  return std::make_unique<runtime::Session>(program, threads);
+}
+
+std::map<std::string, quant::Histogram> calibrate(
+    const ir::Graph& g, const std::vector<std::vector<Tensor>>& samples, int threads,
+    const std::function<void(size_t, size_t)>& progress) {
+  const std::unique_ptr<runtime::Session> run = fast_session(g, threads, "calibration");
+  runtime::Session& session = *run;
+  const ir::Graph* graph = &g;
   std::vector<quant::Histogram> hist(graph->values.size());
   std::vector<char> seen(graph->values.size(), 0);
   session.set_observer([&](int v, const Tensor& t) {
@@ -659,14 +665,19 @@ std::map<std::string, quant::Histogram> calibration_histograms(
   return hist;
 }
 
-Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
-                       const std::set<std::string>& keep_fp32) {
-  Int8Summary sum;
+QuantizeOptions quantize_options(const CalibrationOptions& opts) {
   QuantizeOptions qo;
   qo.method = quant::parse_calib_method(opts.method);
   if (!(opts.percentile > 50 && opts.percentile <= 100))
     fail("calibration percentile ", opts.percentile, " must be in (50, 100]");
   qo.percentile = opts.percentile;
+  return qo;
+}
+
+Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
+                       const std::set<std::string>& keep_fp32) {
+  Int8Summary sum;
+  QuantizeOptions qo = quantize_options(opts);
   qo.keep_fp32 = keep_fp32;
   sum.method = quant::calib_method_name(qo.method);
   sum.equalized = equalize_depthwise_pairs(g);

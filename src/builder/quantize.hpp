@@ -6,6 +6,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,7 +14,15 @@
 #include "ir/graph.hpp"
 #include "quant/calibrate.hpp"
 
+namespace lithe::runtime {
+class Session;
+}
+
 namespace lithe::build {
+
+/// A session of the fast executor on a copy of `g` (as the engine will run it); `what` names
+/// the user in the error for a graph it cannot run.
+std::unique_ptr<runtime::Session> fast_session(const ir::Graph& g, int threads, const char* what);
 
 /// Histograms of every float32 value of `g` (by value name) over `samples` (each one tensor
 /// per graph input, in input order), run with the fast executor on `threads` threads.
@@ -89,6 +98,10 @@ int equalize_depthwise_pairs(ir::Graph& g);
 std::map<std::string, quant::Histogram> calibration_histograms(
     const ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
     Int8Summary* sum, const std::function<std::vector<std::vector<Tensor>>()>& samples = {});
+
+/// The method and percentile of `opts` as quantizer options (a percentile outside (50, 100]
+/// is a lithe::Error).
+QuantizeOptions quantize_options(const CalibrationOptions& opts);
 
 /// The INT8 step of a build: histograms from the cache (when its key is `model_sha256` +
 /// opts.key) or by calibration (then written to the cache), then quantize_graph.

@@ -387,6 +387,7 @@ TEST(QdqExport, Opset11IsWrittenAsOpset13) {
     EXPECT_GE(cosine(engine_out[0], qdq_out[0]), 0.9999);
     EXPECT_GE(cosine(test::run_graph(src, ins)[0], qdq_out[0]), 0.99);
   }
+  std::filesystem::remove_all(dir);
 }
 
 // Opset 9 (PP-OCR cls / rec): Pad, Clip and Slice take their attributes as inputs in the
@@ -462,6 +463,7 @@ TEST(QdqExport, BadUse) {
     EXPECT_NE(std::string(e.what()).find("--precision int8"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(o.emit_qdq_onnx));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ struct Context::Impl {
   Context::Observer observer;
   std::vector<std::string> observed_name;  ///< per value: the name reported ("": not reported)
   std::vector<char> observed_nhwc;         ///< per value: stored NHWC, reported as NCHW
+  /// per value: the scale and zero point of an INT8 value reported dequantized (scale 0: none)
+  std::vector<std::pair<float, int32_t>> observed_q;
   void observe(int v, const Tensor& t) const;
 };
 
@@ -86,7 +88,9 @@ bool keeps_layout(const ir::Node& n) {
   static const char* kOps[] = {
       "Relu",     "Sigmoid",  "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu",
       "Selu",     "Softplus", "Exp",  "Neg",       "Abs",  "Sqrt",        "Erf",       "Identity",
-      "Softsign", "Celu",     "Add",  "Sub",       "Mul",  "Div",         "Concat",    "Split"};
+      "Softsign", "Celu",     "Add",  "Sub",       "Mul",  "Div",         "Concat",    "Split",
+      "Resize",   "QuantizeLinear", "DequantizeLinear"};
+  if (n.domain == "lithe" && n.op_type == "LookupU8") return true;
   if (!n.domain.empty()) return false;
   for (const char* o : kOps)
     if (n.op_type == o) return true;
@@ -151,8 +155,33 @@ void Context::set_observer(Observer observer) {
   const ir::Graph& g = *c.engine->graph;
   c.observed_nhwc = nhwc_values(g);
   c.observed_name.assign(g.values.size(), "");
+  c.observed_q.assign(g.values.size(), {0.f, 0});
+  // Where a producer or an input computes `name` itself.
+  auto computed = [&](const std::string& name, size_t other) {
+    const int id = g.find_value(name);
+    return id >= 0 && id != static_cast<int>(other) &&
+           (g.values[static_cast<size_t>(id)].producer >= 0 ||
+            std::find(g.inputs.begin(), g.inputs.end(), id) != g.inputs.end());
+  };
   for (size_t v = 0; v < g.values.size(); ++v) {
-    const std::string& name = g.values[v].name;
+    std::string name = g.values[v].name;
+    // NAME/u8: the quantizer's uint8 form of NAME, reported as NAME dequantized with the
+    // scale and zero point constants it made for NAME (unless NAME is computed too).
+    if (g.values[v].type.dtype == DType::kUInt8 && ends_with(name, "/u8")) {
+      const std::string f = name.substr(0, name.size() - 3);
+      const int sv = g.find_value(f + "/scale"), zv = g.find_value(f + "/zero_point");
+      auto constant = [&](int id) -> const Tensor* {
+        return id >= 0 && g.values[static_cast<size_t>(id)].constant ? &*g.values[static_cast<size_t>(id)].constant
+                                                                    : nullptr;
+      };
+      const Tensor* st = constant(sv);
+      const Tensor* zt = constant(zv);
+      if (st && zt && st->numel() == 1 && zt->numel() == 1 && st->dtype() == DType::kFloat32 &&
+          zt->dtype() == DType::kUInt8 && !computed(f, v)) {
+        c.observed_q[v] = {st->data<float>()[0], zt->data<uint8_t>()[0]};
+        name = f;
+      }
+    }
     if (!c.observed_nhwc[v]) {
       c.observed_name[v] = name;
       continue;
@@ -166,11 +195,7 @@ void Context::set_observer(Observer observer) {
         break;
       }
     }
-    const int id = g.find_value(base);
-    const bool elsewhere = id >= 0 && id != static_cast<int>(v) &&
-                           (g.values[static_cast<size_t>(id)].producer >= 0 ||
-                            std::find(g.inputs.begin(), g.inputs.end(), id) != g.inputs.end());
-    if (!elsewhere) c.observed_name[v] = base;
+    if (!computed(base, v)) c.observed_name[v] = base;
   }
   auto forward = [&c](int v, const Tensor& t) { c.observe(v, t); };
   if (c.session) c.session->set_observer(c.observer ? forward : runtime::Session::Observer());
@@ -179,10 +204,17 @@ void Context::set_observer(Observer observer) {
 void Context::Impl::observe(int v, const Tensor& t) const {
   const std::string& name = observed_name[static_cast<size_t>(v)];
   if (name.empty() || !t.defined()) return;
-  if (observed_nhwc[static_cast<size_t>(v)] && t.shape().size() == 4)
-    observer(name, nhwc_to_nchw(t));
+  const auto [scale, zp] = observed_q[static_cast<size_t>(v)];
+  Tensor f = t;
+  if (scale > 0 && t.dtype() == DType::kUInt8) {
+    f = Tensor(DType::kFloat32, t.shape());
+    for (int64_t i = 0; i < t.numel(); ++i)
+      f.data<float>()[i] = (static_cast<float>(t.data<uint8_t>()[i]) - static_cast<float>(zp)) * scale;
+  }
+  if (observed_nhwc[static_cast<size_t>(v)] && f.shape().size() == 4)
+    observer(name, nhwc_to_nchw(f));
   else
-    observer(name, t);
+    observer(name, f);
 }
 
 std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions& opts) {

@@ -4,6 +4,8 @@
 // perturbed layer (that layer is the one marked).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -11,8 +13,11 @@
 #include <limits>
 #include <map>
 
+#include "builder/build.hpp"
 #include "core/npy.hpp"
+#include "engine/engine.hpp"
 #include "evaluate.hpp"
+#include "graph_test_util.hpp"
 #include "image.hpp"
 #include "lithe/lithe.hpp"
 #include "metrics.hpp"
@@ -342,6 +347,38 @@ TEST(Compare, ReferenceVsOptimizedTinyCnn) {
                                              "pool", "gap", "flat", "logits", "probs"}));
   EXPECT_EQ(r.first_jump, -1);
   EXPECT_EQ(r.only_a, 8);  // the 4 conv and 4 BN outputs
+}
+
+// An INT8 engine against its FP32 build: the uint8 values the quantizer made ("NAME/u8")
+// are reported dequantized under the ONNX names, in NCHW, so every Relu output matches.
+TEST(Compare, Int8EngineValuesAreReportedDequantized) {
+  const fs::path dir = fs::temp_directory_path() / ("lithe_cmp_int8_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  build::BuildOptions o;
+  o.precision = "int8";
+  o.calib.load = [](const ir::Graph& g) {
+    std::vector<std::vector<Tensor>> s;
+    for (unsigned i = 0; i < 8; ++i) s.push_back(test::seeded_inputs(g, 60 + i));
+    return s;
+  };
+  engine::write_engine((dir / "q.lithe").string(), build::build_model(kTiny, o).contents);
+  auto a = Engine::load(kTiny);
+  auto b = Engine::load((dir / "q.lithe").string());
+  Tensor x(DType::kFloat32, {1, 3, 64, 64});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::sin(0.37f * i);
+  CompareResult r = compare_models(*a, *b, {{"image", x}}, {});
+  std::map<std::string, double> cos;
+  for (const auto& row : r.rows) {
+    EXPECT_TRUE(row.skipped.empty()) << row.name << ": " << row.skipped;
+    cos[row.name] = row.agreement.cosine;
+  }
+  for (const char* name : {"stem.out", "dw.out", "pw.out", "res", "down.out", "logits"}) {
+    ASSERT_TRUE(cos.count(name)) << name;
+    // dw.out is the depthwise output that cross-layer equalization rescaled per channel.
+    if (std::string(name) == "dw.out") continue;
+    EXPECT_GT(cos[name], 0.98) << name;
+  }
+  fs::remove_all(dir);
 }
 
 TEST(Compare, PerturbedLayerIsTheOneMarked) {

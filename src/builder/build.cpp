@@ -412,17 +412,12 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
       throw e.with_context(what);
     }
     // INT8 before packing: the quantizer reads the convs' weights in ONNX order.
-    if (eq.any()) {
+    if (eq.any() || opts.precision == "int8") {
       const std::set<std::string> nhwc_convs = nhwc_conv_names(*g);
-      const Int8Summary q = build_explicit_int8(*g, eq, opts.calib, sha256);
+      const Int8Summary q = eq.any() ? build_explicit_int8(*g, eq, opts.calib, sha256)
+                                     : build_int8(*g, opts.calib, sha256);
       int8 = int8_report(q, pr);
-      pr.notes.push_back(explicit_quant_note(eq));
-      if (before_layout)
-        onnx::export_model(make_qdq_graph(*before_layout, nhwc_convs, q), opts.emit_qdq_onnx);
-    } else if (opts.precision == "int8") {
-      const std::set<std::string> nhwc_convs = nhwc_conv_names(*g);
-      const Int8Summary q = build_int8(*g, opts.calib, sha256);
-      int8 = int8_report(q, pr);
+      if (eq.any()) pr.notes.push_back(explicit_quant_note(eq));
       // Not in the report: the engine stays the same as a build without the export.
       if (before_layout)
         onnx::export_model(make_qdq_graph(*before_layout, nhwc_convs, q), opts.emit_qdq_onnx);

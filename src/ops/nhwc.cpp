@@ -222,6 +222,17 @@ void pool_nhwc_compute(ComputeContext& ctx) {
   const int64_t nb = xs[0], ih = xs[1], iw = xs[2], c = xs[3];
   const int64_t oh = s.g.out[0], ow = s.g.out[1];
   Tensor& y = ctx.output(0);
+  // f(iy * iw + ix) for each tap of output (oy, ox) inside the input.
+  auto for_taps = [&](int64_t oy, int64_t ox, auto&& f) {
+    for (int64_t ky = 0; ky < s.g.kernel[0]; ++ky) {
+      const int64_t iy = oy * s.g.strides[0] - s.g.pad_begin[0] + ky * s.g.dilations[0];
+      if (iy < 0 || iy >= ih) continue;
+      for (int64_t kx = 0; kx < s.g.kernel[1]; ++kx) {
+        const int64_t ix = ox * s.g.strides[1] - s.g.pad_begin[1] + kx * s.g.dilations[1];
+        if (ix >= 0 && ix < iw) f(iy * iw + ix);
+      }
+    }
+  };
   if (x.dtype() == DType::kUInt8) {  // the largest byte, or the mean, over the taps in the input
     const uint8_t* xd = x.data<uint8_t>();
     uint8_t* yd = y.data<uint8_t>();
@@ -231,18 +242,12 @@ void pool_nhwc_compute(ComputeContext& ctx) {
         for (int64_t ox = 0; ox < ow; ++ox)
           for (int64_t ch = 0; ch < c; ++ch) {
             int64_t best = 0, sum = 0, inside = 0;
-            for (int64_t ky = 0; ky < s.g.kernel[0]; ++ky) {
-              const int64_t iy = oy * s.g.strides[0] - s.g.pad_begin[0] + ky * s.g.dilations[0];
-              if (iy < 0 || iy >= ih) continue;
-              for (int64_t kx = 0; kx < s.g.kernel[1]; ++kx) {
-                const int64_t ix = ox * s.g.strides[1] - s.g.pad_begin[1] + kx * s.g.dilations[1];
-                if (ix < 0 || ix >= iw) continue;
-                const int64_t v = xd[((n * ih + iy) * iw + ix) * c + ch];
-                best = std::max(best, v);
-                sum += v;
-                ++inside;
-              }
-            }
+            for_taps(oy, ox, [&](int64_t p) {
+              const int64_t v = xd[(n * ih * iw + p) * c + ch];
+              best = std::max(best, v);
+              sum += v;
+              ++inside;
+            });
             const int64_t count =
                 include_pad ? static_cast<int64_t>(conv_pool::padded_tap_count(s.g, {oy, ox})) : inside;
             yd[((n * oh + oy) * ow + ox) * c + ch] =
@@ -262,18 +267,12 @@ void pool_nhwc_compute(ComputeContext& ctx) {
           for (int64_t ch = 0; ch < c; ++ch) {
             Acc best = std::numeric_limits<Acc>::lowest(), sum = 0;
             int64_t cnt = 0;
-            for (int64_t ky = 0; ky < s.g.kernel[0]; ++ky) {
-              const int64_t iy = oy * s.g.strides[0] - s.g.pad_begin[0] + ky * s.g.dilations[0];
-              if (iy < 0 || iy >= ih) continue;
-              for (int64_t kx = 0; kx < s.g.kernel[1]; ++kx) {
-                const int64_t ix = ox * s.g.strides[1] - s.g.pad_begin[1] + kx * s.g.dilations[1];
-                if (ix < 0 || ix >= iw) continue;
-                const Acc v = static_cast<Acc>(xd[((n * ih + iy) * iw + ix) * c + ch]);
-                if (cnt == 0 || v > best) best = v;
-                sum += v;
-                ++cnt;
-              }
-            }
+            for_taps(oy, ox, [&](int64_t p) {
+              const Acc v = static_cast<Acc>(xd[(n * ih * iw + p) * c + ch]);
+              if (cnt == 0 || v > best) best = v;
+              sum += v;
+              ++cnt;
+            });
             Acc r;
             if (kMax) {
               r = best;

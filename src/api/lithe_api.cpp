@@ -8,6 +8,7 @@
 #include "engine/engine.hpp"
 #include "kernels/cpu.hpp"
 #include "lithe/lithe.hpp"
+#include "passes/pass_util.hpp"
 #include "plan/plan.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/ref_executor.hpp"
@@ -82,16 +83,15 @@ std::string precision_of(DType t) {
 }  // namespace
 
 namespace {
-// The ONNX ops the layout pass runs on channels-last values unchanged (elementwise, Concat and
-// Split on the channel axis): their outputs are NHWC when a region input is.
+// The ops the layout pass runs on channels-last values unchanged (the unary elementwise ops
+// it takes, binary elementwise ops, Concat / Split on the channel axis, spatial Resize) and the
+// quantizer's per-element ops: their outputs are NHWC when a region input is.
 bool keeps_layout(const ir::Node& n) {
-  static const char* kOps[] = {
-      "Relu",     "Sigmoid",  "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu",
-      "Selu",     "Softplus", "Exp",  "Neg",       "Abs",  "Sqrt",        "Erf",       "Identity",
-      "Softsign", "Celu",     "Add",  "Sub",       "Mul",  "Div",         "Concat",    "Split",
-      "Resize",   "QuantizeLinear", "DequantizeLinear"};
+  static const char* kOps[] = {"Add",    "Sub",   "Mul",    "Div",           "Concat",
+                               "Split",  "Resize", "QuantizeLinear", "DequantizeLinear"};
   if (n.domain == "lithe" && n.op_type == "LookupU8") return true;
   if (!n.domain.empty()) return false;
+  if (passes::util::is_unary_elementwise(n.op_type)) return true;
   for (const char* o : kOps)
     if (n.op_type == o) return true;
   return false;

@@ -71,8 +71,8 @@ Tensor scalar(DType dt, T v) {
 }
 
 // The node kinds the quantizer turns into INT8.
-// kCopy: ops that move values without arithmetic (max pooling, nearest Resize), which run on
-// the uint8 values and keep their input's scale.
+// kCopy: ops that move values without arithmetic (max pooling, nearest Resize, the pixel
+// shuffle lithe.DepthToSpaceNhwc), which run on the uint8 values and keep their input's scale.
 enum class QKind { kNone, kConv, kGemm, kCopy, kConcat };
 
 class Quantizer {
@@ -133,7 +133,7 @@ class Quantizer {
       return p >= 0 && kind_[static_cast<size_t>(p)] != QKind::kNone;
     };
     const bool pool = lithe && (n.op_type == "MaxPoolNhwc" || n.op_type == "AveragePoolNhwc" ||
-                                n.op_type == "GlobalAveragePoolNhwc");
+                                n.op_type == "GlobalAveragePoolNhwc" || n.op_type == "DepthToSpaceNhwc");
     if (pool || nearest_resize(n)) {
       if (n.inputs.empty() || !int8_input(n.inputs[0]) || n.outputs.size() != 1)
         return "input not int8";
@@ -396,6 +396,7 @@ class Quantizer {
       node.attrs["zero_point"] = zp;
     }
     const char* op = node.op_type == "Resize" ? "resize" : node.op_type == "MaxPoolNhwc" ? "maxpool" : "avgpool";
+    if (node.op_type == "DepthToSpaceNhwc") op = "depth-to-space";  // a ConvTranspose's pixel shuffle
     if (record_) record_->push_back({node.name, op,
                                      val(x).name, val(y).name, "", params_of(x), params_of(x), {}, {}});
     const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});

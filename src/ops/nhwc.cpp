@@ -8,6 +8,9 @@
 //     (ops/conv_weight_layout.hpp), which the reference kernel unpacks.
 //   MaxPoolNhwc / AveragePoolNhwc (X[N,H,W,C]) -> Y[N,OH,OW,C]   (no Indices output)
 //   GlobalAveragePoolNhwc (X[N,H,W,C]) -> Y[N,1,1,C]
+//   DepthToSpaceNhwc (X[N,H,W,bh*bw*C]) -> Y[N,H*bh,W*bw,C]   (attributes bh, bw; any element
+//     type) Y[n, h*bh + i, w*bw + j, c] = X[n, h, w, (i*bw + j)*C + c]: the pixel shuffle that
+//     follows the 1x1 conv a ConvTranspose with stride == kernel becomes in NHWC regions.
 //
 // The reference kernels are plain loops over NHWC indexing with the window geometry of
 // conv_pool_internal.hpp, so they are checked against the NCHW kernels rather than built on
@@ -327,7 +330,58 @@ void global_avg_nhwc_compute(ComputeContext& ctx) {
   });
 }
 
+// ---- DepthToSpaceNhwc ---------------------------------------------------------------------
+
+void depth_to_space_nhwc_infer(InferContext& ctx) {
+  ctx.expect_inputs(1, 1);
+  if (ctx.num_outputs() != 1) ctx.fail("expected 1 output, got ", ctx.num_outputs());
+  const DType t = ctx.input_dtype(0);
+  if (dtype_size(t) == 0) ctx.fail("X must have a fixed-size element type, got ", dtype_name(t));
+  ctx.set_output_unknown(0, t);
+  ctx.set_output(0, t, nhwc_depth_to_space(ctx, ctx.input_shape(0)).out_shape);
+}
+
+// One element at a time by its bytes: the oracle for the fast step (runtime/fast_copy.cpp).
+void depth_to_space_nhwc_compute(ComputeContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const NhwcDepthToSpace s = nhwc_depth_to_space(ctx, x.shape());
+  Tensor& y = ctx.output(0);
+  const size_t es = dtype_size(x.dtype());
+  if (es == 0) ctx.fail("X must have a fixed-size element type, got ", dtype_name(x.dtype()));
+  const auto* xd = static_cast<const unsigned char*>(x.raw());
+  auto* yd = static_cast<unsigned char*>(y.raw());
+  const int64_t oh = s.h * s.bh, ow = s.w * s.bw, xc = s.bh * s.bw * s.c;
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox)
+        for (int64_t c = 0; c < s.c; ++c) {
+          const int64_t i = oy % s.bh, j = ox % s.bw;
+          const int64_t src =
+              ((n * s.h + oy / s.bh) * s.w + ox / s.bw) * xc + (i * s.bw + j) * s.c + c;
+          const int64_t dst = ((n * oh + oy) * ow + ox) * s.c + c;
+          std::memcpy(yd + static_cast<size_t>(dst) * es, xd + static_cast<size_t>(src) * es, es);
+        }
+}
+
 }  // namespace
+
+NhwcDepthToSpace nhwc_depth_to_space(const NodeAttrs& a, const Shape& xs_in) {
+  const Shape& xs = nhwc_shape(a, xs_in, "input X");
+  NhwcDepthToSpace s;
+  s.bh = a.attr_int("bh", 0);
+  s.bw = a.attr_int("bw", 0);
+  // Each block size at most the channel count first, so bh * bw cannot overflow.
+  if (s.bh < 1 || s.bw < 1 || s.bh > xs[3] || s.bw > xs[3] || xs[3] % (s.bh * s.bw) != 0)
+    a.fail("block sizes bh ", s.bh, " and bw ", s.bw, " must be >= 1 and their product divide the ",
+           xs[3], " channels of X");
+  s.n = xs[0];
+  s.h = xs[1];
+  s.w = xs[2];
+  s.c = xs[3] / (s.bh * s.bw);
+  s.out_shape = {s.n, conv_pool::mul_ck(s.h, s.bh, "output height"),
+                 conv_pool::mul_ck(s.w, s.bw, "output width"), s.c};
+  return s;
+}
 
 void add_nhwc_ops(std::vector<OpDef>& ops) {
   ops.push_back(OpDef{"ConvNhwc", "lithe", 1, conv_nhwc_infer, conv_nhwc_compute});
@@ -335,6 +389,8 @@ void add_nhwc_ops(std::vector<OpDef>& ops) {
   ops.push_back(OpDef{"AveragePoolNhwc", "lithe", 1, pool_nhwc_infer, pool_nhwc_compute<false>});
   ops.push_back(
       OpDef{"GlobalAveragePoolNhwc", "lithe", 1, global_avg_nhwc_infer, global_avg_nhwc_compute});
+  ops.push_back(OpDef{"DepthToSpaceNhwc", "lithe", 1, depth_to_space_nhwc_infer,
+                      depth_to_space_nhwc_compute});
 }
 
 }  // namespace lithe::ops

@@ -4,8 +4,10 @@
 // domain), MaxPool/AveragePool (one output), GlobalAveragePool, elementwise unary ops,
 // elementwise binary ops (both operands 4-D region tensors, or one a constant that is
 // permuted to channels-last), Resize of the two spatial axes (its scales / sizes permuted)
-// and Concat on the channel axis. A region with at least one conv
-// runs channels-last: its conv/pool nodes become the lithe-domain *Nhwc ops (ops/nhwc.cpp),
+// and Concat on the channel axis, and ConvTranspose with stride == kernel (see shuffle_deconv).
+// A region with at least one conv runs channels-last: its conv/pool nodes become the
+// lithe-domain *Nhwc ops (ops/nhwc.cpp), such a ConvTranspose a 1x1 ConvNhwc to kh*kw*M
+// channels followed by the pixel shuffle DepthToSpaceNhwc,
 // its elementwise nodes read NHWC values, a Concat moves to axis 3, and Transposes sit only
 // at the borders: perm (0,2,3,1) where an NCHW value enters, perm (0,3,1,2) where a region
 // value is read outside it or is a graph output (the Transpose then produces the original
@@ -26,7 +28,7 @@ namespace lithe::passes {
 namespace {
 
 enum class Kind {
-  kNone, kConv, kPool, kGlobalPool, kUnary, kBinary, kConcat, kSplit, kResize, kConverted
+  kNone, kConv, kDeconv, kPool, kGlobalPool, kUnary, kBinary, kConcat, kSplit, kResize, kConverted
 };
 
 // Which inputs of a candidate node carry region (4-D activation) tensors; the other present
@@ -41,7 +43,7 @@ struct Candidate {
 bool is_nhwc_op(const ir::Node& n) {
   return n.domain == "lithe" &&
          (n.op_type == "ConvNhwc" || n.op_type == "MaxPoolNhwc" || n.op_type == "AveragePoolNhwc" ||
-          n.op_type == "GlobalAveragePoolNhwc");
+          n.op_type == "GlobalAveragePoolNhwc" || n.op_type == "DepthToSpaceNhwc");
 }
 
 // A 4-D float value with a fully known static shape.
@@ -102,6 +104,66 @@ Tensor axes_to_nhwc(const Tensor& k) {
   return out;
 }
 
+// A 2-D ConvTranspose (ONNX, or the fused lithe form without a residual) whose output taps
+// never overlap or cross: stride == kernel, dilation 1, no pads, no output_padding, group 1,
+// output exactly input x stride, constant weights and bias. Each input pixel then writes its
+// own kh x kw block, y[n, m, h*kh + i, w*kw + j] = b[m] + sum_c x[n, c, h, w] W[c, m, i, j]:
+// a 1x1 conv to kh*kw*M channels and a pixel shuffle. A fused activation is per element, so
+// it runs in the conv's epilogue before the shuffle.
+bool shuffle_deconv(const ir::Graph& g, const ir::Node& n) {
+  if (n.inputs.size() < 2 || n.inputs.size() > 3) return false;  // a residual Z is input 3
+  const ir::TensorType& xt = type_of(g, n.inputs[0]);
+  const ir::TensorType& yt = type_of(g, n.outputs[0]);
+  const Tensor* w = constant_of(g, n.inputs[1]);
+  if (!w || w->rank() != 4 || w->dtype() != xt.dtype) return false;
+  const Shape& ws = w->shape();
+  const int64_t kh = ws[2], kw = ws[3], m = ws[1];
+  if (ws[0] != xt.dims[1] || kh < 1 || kw < 1) return false;
+  if (n.inputs.size() == 3 && n.inputs[2] >= 0) {
+    const Tensor* b = constant_of(g, n.inputs[2]);
+    if (!b || b->dtype() != xt.dtype || b->shape() != Shape{m}) return false;
+  }
+  const ops::NodeAttrs a(n);
+  auto all = [&](const char* name, int64_t v) {
+    for (int64_t x : a.attr_ints(name, {}))
+      if (x != v) return false;
+    return true;
+  };
+  if (a.attr_int("group", 1) != 1 || !all("dilations", 1) || !all("pads", 0) ||
+      !all("output_padding", 0) || a.attr_ints("strides", {1, 1}) != std::vector<int64_t>{kh, kw})
+    return false;
+  if (a.has_attr("kernel_shape") && a.attr_ints("kernel_shape") != std::vector<int64_t>{kh, kw})
+    return false;
+  // Pads from auto_pad or output_shape are zero exactly when the output is input x stride.
+  return yt.dims == Shape{xt.dims[0], m, xt.dims[2] * kh, xt.dims[3] * kw};
+}
+
+// The ConvNhwc weights [kh*kw*M, C, 1, 1] of a shuffle_deconv's W [C, M, kh, kw]: output channel
+// (i*kw + j)*M + m reads W[c, m, i, j] (any element type, by its bytes).
+Tensor deconv_taps_weights(const Tensor& w) {
+  const Shape& ws = w.shape();
+  const int64_t c = ws[0], m = ws[1], kk = ws[2] * ws[3];
+  Tensor out(w.dtype(), {kk * m, c, 1, 1});
+  const size_t es = dtype_size(w.dtype());
+  const auto* src = static_cast<const unsigned char*>(w.raw());
+  auto* dst = static_cast<unsigned char*>(out.raw());
+  for (int64_t ci = 0; ci < c; ++ci)
+    for (int64_t mi = 0; mi < m; ++mi)
+      for (int64_t k = 0; k < kk; ++k)
+        std::memcpy(dst + static_cast<size_t>((k * m + mi) * c + ci) * es,
+                    src + static_cast<size_t>((ci * m + mi) * kk + k) * es, es);
+  return out;
+}
+
+// The bias of every tap: b repeated kh*kw times.
+Tensor deconv_taps_bias(const Tensor& b, int64_t taps) {
+  Tensor out(b.dtype(), {taps * b.numel()});
+  for (int64_t k = 0; k < taps; ++k)
+    std::memcpy(static_cast<unsigned char*>(out.raw()) + static_cast<size_t>(k) * b.nbytes(),
+                b.raw(), b.nbytes());
+  return out;
+}
+
 Candidate classify(const ir::Graph& g, const ir::Node& n) {
   Candidate c;
   if (is_nhwc_op(n)) {
@@ -142,6 +204,10 @@ Candidate classify(const ir::Graph& g, const ir::Node& n) {
       c.region_inputs.push_back(3);
     }
     c.kind = Kind::kConv;
+  } else if (n.op_type == "ConvTranspose" && (n.domain.empty() || n.domain == "lithe")) {
+    if (!region_value(g, in(0)) || !shuffle_deconv(g, n)) return c;
+    c.region_inputs = {0};
+    c.kind = Kind::kDeconv;
   } else if (n.domain.empty() && (n.op_type == "MaxPool" || n.op_type == "AveragePool")) {
     if (n.inputs.size() != 1 || !region_value(g, in(0))) return c;
     c.region_inputs = {0};
@@ -241,10 +307,17 @@ Tensor constant_to_nhwc(const Tensor& k) {
   return out;
 }
 
-ir::Attribute perm_attr(std::vector<int64_t> p) {
+ir::Attribute ints_attr(std::vector<int64_t> p) {
   ir::Attribute a;
   a.kind = ir::Attribute::Kind::kInts;
   a.ints = std::move(p);
+  return a;
+}
+
+ir::Attribute int_attr(int64_t v) {
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kInt;
+  a.i = v;
   return a;
 }
 
@@ -279,8 +352,9 @@ int convert_layout_nhwc(const ir::Graph& g, Rewriter& rw) {
   for (size_t i = 0; i < nn; ++i) {
     if (cand[i].kind == Kind::kNone) continue;
     const int r = find_root(parent, static_cast<int>(i));
-    if (cand[i].kind == Kind::kConv) has_conv[r] = true;
-    if (cand[i].kind == Kind::kConv && activation_pending(g, g.nodes[i])) done[r] = true;
+    const bool conv = cand[i].kind == Kind::kConv || cand[i].kind == Kind::kDeconv;
+    if (conv) has_conv[r] = true;
+    if (conv && activation_pending(g, g.nodes[i])) done[r] = true;
     if (cand[i].kind == Kind::kConverted) done[r] = true;
   }
   std::vector<int> region(nn, -1);
@@ -315,7 +389,7 @@ int convert_layout_nhwc(const ir::Graph& g, Rewriter& rw) {
     tr.name = g.values[static_cast<size_t>(v)].name + "_to_nhwc";
     tr.op_type = "Transpose";
     tr.opset = opset;
-    tr.attrs["perm"] = perm_attr({0, 2, 3, 1});
+    tr.attrs["perm"] = ints_attr({0, 2, 3, 1});
     tr.inputs = {v};
     tr.outputs = {out};
     rw.add_node(std::move(tr));
@@ -338,6 +412,39 @@ int convert_layout_nhwc(const ir::Graph& g, Rewriter& rw) {
         n.op_type = "ConvNhwc";
         n.domain = "lithe";
         break;
+      case Kind::kDeconv: {
+        // The 1x1 conv (under the ConvTranspose's name) writes every tap's channels; the
+        // shuffle that replaces the node puts them in place.
+        const Tensor& w = *constant_of(g, old.inputs[1]);
+        const int64_t kh = w.shape()[2], kw = w.shape()[3];
+        const ir::TensorType& xt = type_of(g, old.inputs[0]);
+        ir::Node conv;
+        conv.name = old.name;
+        conv.op_type = "ConvNhwc";
+        conv.domain = "lithe";
+        conv.opset = 1;
+        auto name_of = [&](int v) { return g.values[static_cast<size_t>(v)].name; };
+        conv.inputs = {n.inputs[0],
+                       rw.add_constant(name_of(old.inputs[1]) + "_taps", deconv_taps_weights(w))};
+        if (old.inputs.size() > 2 && old.inputs[2] >= 0)
+          conv.inputs.push_back(
+              rw.add_constant(name_of(old.inputs[2]) + "_taps",
+                              deconv_taps_bias(*constant_of(g, old.inputs[2]), kh * kw)));
+        conv.attrs["kernel_shape"] = ints_attr({1, 1});
+        for (const char* keep : {"activation", "activation_params"})
+          if (old.attrs.count(keep)) conv.attrs[keep] = old.attrs.at(keep);
+        const int taps = rw.add_value(
+            name_of(old.outputs[0]) + "_taps_nhwc",
+            {xt.dtype, true, {xt.dims[0], xt.dims[2], xt.dims[3], kh * kw * w.shape()[1]}});
+        conv.outputs = {taps};
+        rw.add_node(std::move(conv));
+        n.name = old.name + "_shuffle";
+        n.op_type = "DepthToSpaceNhwc";
+        n.domain = "lithe";
+        n.inputs = {taps};
+        n.attrs = {{"bh", int_attr(kh)}, {"bw", int_attr(kw)}};
+        break;
+      }
       case Kind::kPool:
         n.op_type = old.op_type + "Nhwc";
         n.domain = "lithe";
@@ -401,7 +508,7 @@ int convert_layout_nhwc(const ir::Graph& g, Rewriter& rw) {
         tr.name = g.values[static_cast<size_t>(y)].name + "_to_nchw";
         tr.op_type = "Transpose";
         tr.opset = opset;
-        tr.attrs["perm"] = perm_attr({0, 3, 1, 2});
+        tr.attrs["perm"] = ints_attr({0, 3, 1, 2});
         tr.inputs = {nhwc_of.at(y)};
         tr.outputs = {y};
         rw.add_node(std::move(tr));

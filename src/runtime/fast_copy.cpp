@@ -5,10 +5,12 @@
 // Expand, Tile, DepthToSpace, SpaceToDepth): at preparation the reference kernel runs once on
 // a tensor holding each element's own index, which yields, for every output element, the
 // input element it copies; a run is then one gather. Exact by construction, for every
-// attribute combination the reference handles.
+// attribute combination the reference handles. lithe.DepthToSpaceNhwc (the pixel shuffle after
+// a stride == kernel ConvTranspose's 1x1 conv) copies runs of bw x C contiguous elements.
 #include <algorithm>
 #include <cstring>
 
+#include "ops/nhwc_internal.hpp"
 #include "ops/op.hpp"
 #include "plan/liveness.hpp"
 #include "runtime/fast_steps.hpp"
@@ -212,10 +214,85 @@ std::unique_ptr<FastStep> make_index_map(const ir::Graph& g, const ir::Node& nod
   return s;
 }
 
+// `count` runs of `bytes` bytes each: from src every `src_stride` bytes to dst back to back. The
+// common small run sizes get a fixed-size copy (one load and store each) instead of a call.
+template <size_t kBytes>
+void copy_runs_fixed(unsigned char* dst, const unsigned char* src, int64_t count,
+                     int64_t src_stride) {
+  for (int64_t i = 0; i < count; ++i)
+    std::memcpy(dst + i * static_cast<int64_t>(kBytes), src + i * src_stride, kBytes);
+}
+
+void copy_runs(unsigned char* dst, const unsigned char* src, int64_t count, int64_t bytes,
+               int64_t src_stride) {
+  switch (bytes) {
+    case 1: return copy_runs_fixed<1>(dst, src, count, src_stride);
+    case 2: return copy_runs_fixed<2>(dst, src, count, src_stride);
+    case 4: return copy_runs_fixed<4>(dst, src, count, src_stride);
+    case 8: return copy_runs_fixed<8>(dst, src, count, src_stride);
+    case 16: return copy_runs_fixed<16>(dst, src, count, src_stride);
+    case 32: return copy_runs_fixed<32>(dst, src, count, src_stride);
+    default:
+      for (int64_t i = 0; i < count; ++i)
+        std::memcpy(dst + i * bytes, src + i * src_stride, static_cast<size_t>(bytes));
+  }
+}
+
+// lithe.DepthToSpaceNhwc: output row (n, h*bh + i) is, for each input pixel (n, h, w), the bw*C
+// elements of X[n, h, w] from channel i*bw*C on, back to back. Rows are split over threads.
+class DepthToSpaceNhwcStep final : public FastStep {
+ public:
+  const char* kind() const override { return "depth-to-space"; }
+  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    const auto* x = static_cast<const unsigned char*>(vals[static_cast<size_t>(in_)]);
+    auto* y = static_cast<unsigned char*>(vals[static_cast<size_t>(out_)]);
+    const int64_t rows = n_ * h_ * bh_, run = bw_ * c_ * es_, xpix = bh_ * run;
+    // Small copies run on thread 0 only: waking threads costs more than the copy.
+    const bool small = rows * w_ * run < (1 << 16);
+    if (small && t != 0) return;
+    int64_t b, e;
+    static_range(rows, t, small ? 1 : nt, &b, &e);
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t img_row = r / bh_, i = r % bh_;  // (n, h) and the row within the block
+      copy_runs(y + r * w_ * run, x + img_row * w_ * xpix + i * run, w_, run, xpix);
+    }
+  }
+  int in_ = -1, out_ = -1;
+  int64_t n_ = 0, h_ = 0, w_ = 0, c_ = 0, bh_ = 1, bw_ = 1, es_ = 0;
+};
+
+std::unique_ptr<FastStep> make_depth_to_space_nhwc(const ir::Graph& g, const ir::Node& node) {
+  if (node.inputs.size() != 1 || node.outputs.size() != 1) return nullptr;
+  const int in = node.inputs[0], out = node.outputs[0];
+  if (!static_type(g, in) || !static_type(g, out)) return nullptr;
+  const ir::TensorType& it = g.values[static_cast<size_t>(in)].type;
+  const ir::TensorType& ot = g.values[static_cast<size_t>(out)].type;
+  ops::NhwcDepthToSpace s;
+  try {
+    s = ops::nhwc_depth_to_space(ops::NodeAttrs(node), it.dims);
+  } catch (const Error&) {
+    return nullptr;  // the reference kernel will report it, with context, at run time
+  }
+  if (it.dtype != ot.dtype || dtype_size(it.dtype) == 0 || s.out_shape != ot.dims) return nullptr;
+  auto st = std::make_unique<DepthToSpaceNhwcStep>();
+  st->in_ = in;
+  st->out_ = out;
+  st->n_ = s.n;
+  st->h_ = s.h;
+  st->w_ = s.w;
+  st->c_ = s.c;
+  st->bh_ = s.bh;
+  st->bw_ = s.bw;
+  st->es_ = static_cast<int64_t>(dtype_size(it.dtype));
+  return st;
+}
+
 }  // namespace
 
 std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n) {
   const ir::Node& node = g.nodes[n];
+  if (node.domain == "lithe" && node.op_type == "DepthToSpaceNhwc")
+    return make_depth_to_space_nhwc(g, node);
   if (!node.domain.empty()) return nullptr;
   if (node.op_type == "Concat") return make_concat_split(g, node, true);
   if (node.op_type == "Split") return make_concat_split(g, node, false);

@@ -51,7 +51,8 @@ std::unique_ptr<FastStep> make_lookup_step(const ir::Graph& g, const ir::Node& n
 /// fast_q8.cpp: QuantizeLinear / DequantizeLinear with one scale and uint8 zero point.
 std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& node,
                                           const kernels::KernelTable& kt);
-/// fast_copy.cpp: Concat, Split (any axis), ConstantOfShape.
+/// fast_copy.cpp: Concat, Split (any axis), ConstantOfShape, pure data movement (index maps),
+/// lithe.DepthToSpaceNhwc.
 std::unique_ptr<FastStep> make_copy_step(const ir::Graph& g, size_t n);
 
 /// The optimized step for graph node n, or null when only the reference kernel can run it

@@ -8,6 +8,7 @@
 
 #include "ops/op.hpp"
 #include "passes/pass.hpp"
+#include "passes/pass_util.hpp"
 
 namespace lithe::build {
 
@@ -134,6 +135,84 @@ void upgrade_to_opset13(ir::Graph& g) {
   }
   g.relink();
   g.opsets[""] = 13;
+}
+
+ir::Attribute ints_attr(std::vector<int64_t> v) {
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+
+// The ConvTransposes the engine runs as a 1x1 conv (lithe.ConvNhwc under the ConvTranspose's
+// name) and a pixel shuffle (passes/layout_nhwc.cpp), rewritten alike here in NCHW so that the
+// engine's records find their nodes and values: a Conv (the fused activation kept) to
+// "<Y>_taps", then DepthToSpace (mode DCR has the taps' channel order) named
+// "<node>_shuffle" producing Y, or for kh != kw Reshape -> Transpose -> Reshape, the last one
+// the shuffle. Before equalization, which may pair a depthwise conv with the 1x1 one.
+void expand_shuffle_deconvs(ir::Graph& g, const std::set<std::string>& nhwc_convs) {
+  bool any = false;
+  const size_t count = g.nodes.size();
+  for (size_t i = 0; i < count; ++i) {
+    if (!nhwc_convs.count(g.nodes[i].name) || !passes::util::is_shuffle_deconv(g, g.nodes[i]))
+      continue;
+    any = true;
+    const ir::Node d = g.nodes[i];  // g.nodes and g.values grow below
+    const Tensor w = *passes::constant_of(g, d.inputs[1]);
+    const int64_t kh = w.shape()[2], kw = w.shape()[3], m = w.shape()[1];
+    const ir::TensorType xt = g.values[static_cast<size_t>(d.inputs[0])].type;
+    const int64_t nb = xt.dims[0], h = xt.dims[2], wd = xt.dims[3];
+    const int y = d.outputs[0];
+    const std::string yname = g.values[static_cast<size_t>(y)].name;
+    auto name_of = [&](int v) { return g.values[static_cast<size_t>(v)].name; };
+    ir::Node conv;
+    conv.name = d.name;
+    conv.op_type = "Conv";
+    conv.domain = d.domain;
+    conv.opset = d.opset;
+    conv.inputs = {d.inputs[0], add_constant(g, name_of(d.inputs[1]) + "_taps",
+                                             passes::util::shuffle_deconv_weights(w))};
+    if (d.inputs.size() > 2 && d.inputs[2] >= 0) {
+      const Tensor b = *passes::constant_of(g, d.inputs[2]);
+      conv.inputs.push_back(add_constant(g, name_of(d.inputs[2]) + "_taps",
+                                         passes::util::shuffle_deconv_bias(b, kh * kw)));
+    }
+    conv.attrs["kernel_shape"] = ints_attr({1, 1});
+    for (const char* keep : {"activation", "activation_params"})
+      if (d.attrs.count(keep)) conv.attrs[keep] = d.attrs.at(keep);
+    const int taps = add_value(g, yname + "_taps", {xt.dtype, true, {nb, kh * kw * m, h, wd}});
+    conv.outputs = {taps};
+    g.nodes[i] = std::move(conv);
+    auto node = [&](const std::string& name, const char* op, std::vector<int> in, int out) {
+      ir::Node n;
+      n.name = name;
+      n.op_type = op;
+      n.opset = g.opsets.at("");
+      n.inputs = std::move(in);
+      n.outputs = {out};
+      g.nodes.push_back(std::move(n));
+      return &g.nodes.back();
+    };
+    if (kh == kw) {
+      ir::Node* s = node(d.name + "_shuffle", "DepthToSpace", {taps}, y);
+      s->attrs["blocksize"] = int_attr(kh);
+      s->attrs["mode"].kind = ir::Attribute::Kind::kString;
+      s->attrs["mode"].s = "DCR";
+      continue;
+    }
+    const int blocks =
+        add_value(g, yname + "_taps_blocks", {xt.dtype, true, {nb, kh, kw, m, h, wd}});
+    node(d.name + "_blocks", "Reshape",
+         {taps, add_constant(g, d.name + "/blocks", int64_vector({nb, kh, kw, m, h, wd}))}, blocks);
+    const int moved = add_value(g, yname + "_taps_moved", {xt.dtype, true, {nb, m, h, kh, wd, kw}});
+    node(d.name + "_move", "Transpose", {blocks}, moved)->attrs["perm"] =
+        ints_attr({0, 3, 4, 1, 5, 2});
+    node(d.name + "_shuffle", "Reshape",
+         {moved, add_constant(g, d.name + "/shape", int64_vector({nb, m, h * kh, wd * kw}))}, y);
+  }
+  if (!any) return;
+  g.relink();
+  g.topo_sort();
 }
 
 // The weights the engine was quantized with: equalize_depthwise_pairs matches only
@@ -440,6 +519,7 @@ ir::Graph make_qdq_graph(const ir::Graph& fp32, const std::set<std::string>& nhw
       fail("--emit-qdq-onnx: ", n.label(),
            " has a subgraph; graphs with If/Loop/Scan cannot be exported");
   upgrade_to_opset13(g);
+  expand_shuffle_deconvs(g, nhwc_convs);
   equalize_like_engine(g, nhwc_convs, q.equalized);
   QdqWriter(g).run(q.quantized);
   return g;

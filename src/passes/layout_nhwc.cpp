@@ -1,18 +1,18 @@
 // Pass: convert_layout_nhwc (see pass_list.hpp for its place in the pipeline).
 //
 // Finds regions of 4-D float tensors connected through 2-D Conv (ONNX or fused lithe
-// domain), MaxPool/AveragePool (one output), GlobalAveragePool, elementwise unary ops,
-// elementwise binary ops (both operands 4-D region tensors, or one a constant that is
-// permuted to channels-last), Resize of the two spatial axes (its scales / sizes permuted)
-// and Concat on the channel axis, and ConvTranspose with stride == kernel (see shuffle_deconv).
-// A region with at least one conv runs channels-last: its conv/pool nodes become the
-// lithe-domain *Nhwc ops (ops/nhwc.cpp), such a ConvTranspose a 1x1 ConvNhwc to kh*kw*M
-// channels followed by the pixel shuffle DepthToSpaceNhwc,
-// its elementwise nodes read NHWC values, a Concat moves to axis 3, and Transposes sit only
-// at the borders: perm (0,2,3,1) where an NCHW value enters, perm (0,3,1,2) where a region
-// value is read outside it or is a graph output (the Transpose then produces the original
-// value, so names and layouts of graph outputs are kept). noop-elimination later cancels
-// the inverse pairs two neighbouring regions leave between them.
+// domain), ConvTranspose with stride == kernel (util::is_shuffle_deconv), MaxPool/AveragePool
+// (one output), GlobalAveragePool, elementwise unary ops, elementwise binary ops (both
+// operands 4-D region tensors, or one a constant that is permuted to channels-last), Resize of
+// the two spatial axes (its scales / sizes permuted) and Concat on the channel axis. A region
+// with at least one conv runs channels-last: its conv/pool nodes become the lithe-domain *Nhwc
+// ops (ops/nhwc.cpp), such a ConvTranspose a 1x1 ConvNhwc to kh*kw*M channels followed by the
+// pixel shuffle DepthToSpaceNhwc, its elementwise nodes read NHWC values, a Concat moves to
+// axis 3, and Transposes sit only at the borders: perm (0,2,3,1) where an NCHW value enters,
+// perm (0,3,1,2) where a region value is read outside it or is a graph output (the Transpose
+// then produces the original value, so names and layouts of graph outputs are kept).
+// noop-elimination later cancels the inverse pairs two neighbouring regions leave between
+// them.
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -104,66 +104,6 @@ Tensor axes_to_nhwc(const Tensor& k) {
   return out;
 }
 
-// A 2-D ConvTranspose (ONNX, or the fused lithe form without a residual) whose output taps
-// never overlap or cross: stride == kernel, dilation 1, no pads, no output_padding, group 1,
-// output exactly input x stride, constant weights and bias. Each input pixel then writes its
-// own kh x kw block, y[n, m, h*kh + i, w*kw + j] = b[m] + sum_c x[n, c, h, w] W[c, m, i, j]:
-// a 1x1 conv to kh*kw*M channels and a pixel shuffle. A fused activation is per element, so
-// it runs in the conv's epilogue before the shuffle.
-bool shuffle_deconv(const ir::Graph& g, const ir::Node& n) {
-  if (n.inputs.size() < 2 || n.inputs.size() > 3) return false;  // a residual Z is input 3
-  const ir::TensorType& xt = type_of(g, n.inputs[0]);
-  const ir::TensorType& yt = type_of(g, n.outputs[0]);
-  const Tensor* w = constant_of(g, n.inputs[1]);
-  if (!w || w->rank() != 4 || w->dtype() != xt.dtype) return false;
-  const Shape& ws = w->shape();
-  const int64_t kh = ws[2], kw = ws[3], m = ws[1];
-  if (ws[0] != xt.dims[1] || kh < 1 || kw < 1) return false;
-  if (n.inputs.size() == 3 && n.inputs[2] >= 0) {
-    const Tensor* b = constant_of(g, n.inputs[2]);
-    if (!b || b->dtype() != xt.dtype || b->shape() != Shape{m}) return false;
-  }
-  const ops::NodeAttrs a(n);
-  auto all = [&](const char* name, int64_t v) {
-    for (int64_t x : a.attr_ints(name, {}))
-      if (x != v) return false;
-    return true;
-  };
-  if (a.attr_int("group", 1) != 1 || !all("dilations", 1) || !all("pads", 0) ||
-      !all("output_padding", 0) || a.attr_ints("strides", {1, 1}) != std::vector<int64_t>{kh, kw})
-    return false;
-  if (a.has_attr("kernel_shape") && a.attr_ints("kernel_shape") != std::vector<int64_t>{kh, kw})
-    return false;
-  // Pads from auto_pad or output_shape are zero exactly when the output is input x stride.
-  return yt.dims == Shape{xt.dims[0], m, xt.dims[2] * kh, xt.dims[3] * kw};
-}
-
-// The ConvNhwc weights [kh*kw*M, C, 1, 1] of a shuffle_deconv's W [C, M, kh, kw]: output channel
-// (i*kw + j)*M + m reads W[c, m, i, j] (any element type, by its bytes).
-Tensor deconv_taps_weights(const Tensor& w) {
-  const Shape& ws = w.shape();
-  const int64_t c = ws[0], m = ws[1], kk = ws[2] * ws[3];
-  Tensor out(w.dtype(), {kk * m, c, 1, 1});
-  const size_t es = dtype_size(w.dtype());
-  const auto* src = static_cast<const unsigned char*>(w.raw());
-  auto* dst = static_cast<unsigned char*>(out.raw());
-  for (int64_t ci = 0; ci < c; ++ci)
-    for (int64_t mi = 0; mi < m; ++mi)
-      for (int64_t k = 0; k < kk; ++k)
-        std::memcpy(dst + static_cast<size_t>((k * m + mi) * c + ci) * es,
-                    src + static_cast<size_t>((ci * m + mi) * kk + k) * es, es);
-  return out;
-}
-
-// The bias of every tap: b repeated kh*kw times.
-Tensor deconv_taps_bias(const Tensor& b, int64_t taps) {
-  Tensor out(b.dtype(), {taps * b.numel()});
-  for (int64_t k = 0; k < taps; ++k)
-    std::memcpy(static_cast<unsigned char*>(out.raw()) + static_cast<size_t>(k) * b.nbytes(),
-                b.raw(), b.nbytes());
-  return out;
-}
-
 Candidate classify(const ir::Graph& g, const ir::Node& n) {
   Candidate c;
   if (is_nhwc_op(n)) {
@@ -205,7 +145,7 @@ Candidate classify(const ir::Graph& g, const ir::Node& n) {
     }
     c.kind = Kind::kConv;
   } else if (n.op_type == "ConvTranspose" && (n.domain.empty() || n.domain == "lithe")) {
-    if (!region_value(g, in(0)) || !shuffle_deconv(g, n)) return c;
+    if (!region_value(g, in(0)) || !util::is_shuffle_deconv(g, n)) return c;
     c.region_inputs = {0};
     c.kind = Kind::kDeconv;
   } else if (n.domain.empty() && (n.op_type == "MaxPool" || n.op_type == "AveragePool")) {
@@ -424,12 +364,13 @@ int convert_layout_nhwc(const ir::Graph& g, Rewriter& rw) {
         conv.domain = "lithe";
         conv.opset = 1;
         auto name_of = [&](int v) { return g.values[static_cast<size_t>(v)].name; };
-        conv.inputs = {n.inputs[0],
-                       rw.add_constant(name_of(old.inputs[1]) + "_taps", deconv_taps_weights(w))};
-        if (old.inputs.size() > 2 && old.inputs[2] >= 0)
-          conv.inputs.push_back(
-              rw.add_constant(name_of(old.inputs[2]) + "_taps",
-                              deconv_taps_bias(*constant_of(g, old.inputs[2]), kh * kw)));
+        conv.inputs = {n.inputs[0], rw.add_constant(name_of(old.inputs[1]) + "_taps",
+                                                    util::shuffle_deconv_weights(w))};
+        if (old.inputs.size() > 2 && old.inputs[2] >= 0) {
+          const Tensor& b = *constant_of(g, old.inputs[2]);
+          conv.inputs.push_back(rw.add_constant(name_of(old.inputs[2]) + "_taps",
+                                                util::shuffle_deconv_bias(b, kh * kw)));
+        }
         conv.attrs["kernel_shape"] = ints_attr({1, 1});
         for (const char* keep : {"activation", "activation_params"})
           if (old.attrs.count(keep)) conv.attrs[keep] = old.attrs.at(keep);

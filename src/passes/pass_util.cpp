@@ -1,8 +1,11 @@
 #include "passes/pass_util.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "ops/fused_internal.hpp"
+#include "ops/op.hpp"
+#include "passes/pass.hpp"
 
 namespace lithe::passes::util {
 
@@ -81,6 +84,61 @@ bool is_unary_elementwise(const std::string& op) {
   for (const char* o : kOps)
     if (op == o) return true;
   return false;
+}
+
+bool is_shuffle_deconv(const ir::Graph& g, const ir::Node& n) {
+  if (n.op_type != "ConvTranspose" || (!n.domain.empty() && n.domain != "lithe")) return false;
+  if (n.inputs.size() < 2 || n.inputs.size() > 3 || n.outputs.size() != 1) return false;  // Z: 3
+  if (n.inputs[0] < 0 || n.outputs[0] < 0) return false;
+  const ir::TensorType& xt = g.values[static_cast<size_t>(n.inputs[0])].type;
+  const ir::TensorType& yt = g.values[static_cast<size_t>(n.outputs[0])].type;
+  if (!xt.fully_known() || !yt.fully_known() || xt.dims.size() != 4) return false;
+  const Tensor* w = constant_of(g, n.inputs[1]);
+  if (!w || w->rank() != 4 || w->dtype() != xt.dtype) return false;
+  const Shape& ws = w->shape();
+  const int64_t kh = ws[2], kw = ws[3], m = ws[1];
+  if (ws[0] != xt.dims[1] || kh < 1 || kw < 1) return false;
+  if (n.inputs.size() == 3 && n.inputs[2] >= 0) {
+    const Tensor* b = constant_of(g, n.inputs[2]);
+    if (!b || b->dtype() != xt.dtype || b->shape() != Shape{m}) return false;
+  }
+  const ops::NodeAttrs a(n);
+  auto all = [&](const char* name, int64_t v) {
+    for (int64_t x : a.attr_ints(name, {}))
+      if (x != v) return false;
+    return true;
+  };
+  if (a.attr_int("group", 1) != 1 || !all("dilations", 1) || !all("pads", 0) ||
+      !all("output_padding", 0) || a.attr_ints("strides", {1, 1}) != std::vector<int64_t>{kh, kw})
+    return false;
+  if (a.has_attr("kernel_shape") && a.attr_ints("kernel_shape") != std::vector<int64_t>{kh, kw})
+    return false;
+  // Pads from auto_pad or output_shape are zero exactly when the output is input x stride
+  // (inference computed that size from stride * (in - 1) + kernel, so the products fit).
+  return yt.dims == Shape{xt.dims[0], m, xt.dims[2] * kh, xt.dims[3] * kw};
+}
+
+Tensor shuffle_deconv_weights(const Tensor& w) {
+  const Shape& ws = w.shape();
+  const int64_t c = ws[0], m = ws[1], kk = ws[2] * ws[3];
+  Tensor out(w.dtype(), {kk * m, c, 1, 1});
+  const size_t es = dtype_size(w.dtype());
+  const auto* src = static_cast<const unsigned char*>(w.raw());
+  auto* dst = static_cast<unsigned char*>(out.raw());
+  for (int64_t ci = 0; ci < c; ++ci)
+    for (int64_t mi = 0; mi < m; ++mi)
+      for (int64_t k = 0; k < kk; ++k)
+        std::memcpy(dst + static_cast<size_t>((k * m + mi) * c + ci) * es,
+                    src + static_cast<size_t>((ci * m + mi) * kk + k) * es, es);
+  return out;
+}
+
+Tensor shuffle_deconv_bias(const Tensor& b, int64_t taps) {
+  Tensor out(b.dtype(), {taps * b.numel()});
+  for (int64_t k = 0; k < taps; ++k)
+    std::memcpy(static_cast<unsigned char*>(out.raw()) + static_cast<size_t>(k) * b.nbytes(),
+                b.raw(), b.nbytes());
+  return out;
 }
 
 }  // namespace lithe::passes::util

@@ -1,5 +1,6 @@
 // Private helpers shared by the simplification passes (dead nodes, constant folding, no-op
-// elimination, BatchNorm folding). Read-only queries on a graph; nothing here edits it.
+// elimination, BatchNorm folding), the layout pass and the QDQ export. Read-only queries on a
+// graph; nothing here edits it.
 #pragma once
 #include <string>
 #include <vector>
@@ -36,5 +37,19 @@ bool all_equal(const Tensor& t, double x);
 /// True for the ONNX elementwise ops of one float input (Relu, Sigmoid, Clip, HardSwish...):
 /// output[i] depends only on input[i] (Clip's bounds are further inputs).
 bool is_unary_elementwise(const std::string& op);
+
+/// A 2-D ConvTranspose (ONNX, or the fused lithe form without a residual input) whose output
+/// blocks never overlap: stride == kernel, dilation 1, no pads, no output_padding, group 1,
+/// output exactly input x stride, constant weights and bias, static shapes. It is then a 1x1
+/// conv to kh*kw*M channels (shuffle_deconv_weights / _bias) and a pixel shuffle,
+/// y[n, m, h*kh + i, w*kw + j] = taps[n, (i*kw + j)*M + m, h, w]; a fused activation, per
+/// element, runs on the taps. The layout pass (layout_nhwc.cpp) and the QDQ export
+/// (builder/qdq_export.cpp) rewrite it so.
+bool is_shuffle_deconv(const ir::Graph& g, const ir::Node& n);
+/// The 1x1 conv weights [kh*kw*M, C, 1, 1] of such a ConvTranspose's W [C, M, kh, kw]: output
+/// channel (i*kw + j)*M + m reads W[c, m, i, j] (any element type).
+Tensor shuffle_deconv_weights(const Tensor& w);
+/// Its bias [M] repeated for each of the `taps` (kh*kw) blocks.
+Tensor shuffle_deconv_bias(const Tensor& b, int64_t taps);
 
 }  // namespace lithe::passes::util

@@ -450,6 +450,47 @@ TEST(QdqExport, Opset9AndTransposedInput) {
   std::filesystem::remove_all(dir);
 }
 
+// ConvTransposes with stride == kernel run in the engine as a 1x1 conv and a pixel shuffle
+// (layout-nhwc); the export rewrites them alike (Conv + DepthToSpace for square blocks,
+// Reshape-Transpose-Reshape for 2x1) and runs as the INT8 engine does.
+TEST(QdqExport, ShuffleConvTransposes) {
+  GraphBuilder b(13);
+  b.input("x", {1, 3, 6, 5});
+  b.constant("w0", {8, 3, 3, 3}).constant("b0", {8});
+  b.node("Conv", {"x", "w0", "b0"}, {"c0"}, "conv0").attrs["pads"] =
+      GraphBuilder::ints({1, 1, 1, 1});
+  b.node("Relu", {"c0"}, {"r0"}, "relu0");
+  b.constant("wd", {8, 6, 2, 2}).constant("bd", {6});
+  b.node("ConvTranspose", {"r0", "wd", "bd"}, {"d"}, "deconv").attrs["strides"] =
+      GraphBuilder::ints({2, 2});
+  b.node("Relu", {"d"}, {"rd"}, "relud");
+  b.constant("we", {6, 2, 2, 1});
+  b.node("ConvTranspose", {"rd", "we"}, {"e"}, "deconv21").attrs["strides"] =
+      GraphBuilder::ints({2, 1});
+  b.node("Sigmoid", {"e"}, {"y"}, "sigmoid");
+  b.output("y");
+  auto src = b.build();
+  const auto dir = test::temp_dir("qdq_export_deconv");
+  const std::string model = (dir / "m.onnx").string(), qdq = (dir / "m.qdq.onnx").string();
+  onnx::export_model(*src, model);
+  const build::BuildResult r = build::build_model(model, int8_options(qdq));
+  EXPECT_EQ(count_op(*r.contents.graph, "DepthToSpaceNhwc", "lithe"), 2);
+  EXPECT_EQ(count_op(*r.contents.graph, "QConvNhwc", "lithe"), 3);
+  engine::write_engine((dir / "m.lithe").string(), r.contents);
+  auto q = onnx::import_model(qdq);
+  EXPECT_EQ(count_op(*q, "ConvTranspose"), 0);
+  EXPECT_EQ(count_op(*q, "DepthToSpace"), 1);
+  EXPECT_EQ(count_op(*q, "Conv"), 3);
+  for (unsigned seed : {3u, 4u}) {
+    const auto ins = test::seeded_inputs(*src, seed);
+    const auto engine_out = run_engine((dir / "m.lithe").string(), *src, ins);
+    const auto qdq_out = test::run_graph(q, ins);
+    EXPECT_GE(cosine(engine_out[0], qdq_out[0]), 0.9999);
+    EXPECT_GE(cosine(test::run_graph(src, ins)[0], qdq_out[0]), 0.99);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(QdqExport, BadUse) {
   const auto dir = test::temp_dir("qdq_export_bad");
   const std::string model = (dir / "m.onnx").string();

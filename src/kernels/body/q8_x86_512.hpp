@@ -450,4 +450,66 @@ inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
   }
 }
 
+// ---- Add / Mul -------------------------------------------------------------------------
+
+// quant::qbinary on 16 lanes of a and b (int32): the int32 accumulator, then the float
+// multiply, clamp and round half to even of the scalar form.
+struct BinaryConsts {
+  __m512i za, zb, ka, kb, zy;
+  __m512 scale, lo, hi;
+  explicit BinaryConsts(const ::lithe::quant::QBinary& p)
+      : za(_mm512_set1_epi32(p.za)),
+        zb(_mm512_set1_epi32(p.zb)),
+        ka(_mm512_set1_epi32(p.ka)),
+        kb(_mm512_set1_epi32(p.kb)),
+        zy(_mm512_set1_epi32(p.zy)),
+        scale(_mm512_set1_ps(p.scale)),
+        lo(_mm512_set1_ps(static_cast<float>(-p.zy))),
+        hi(_mm512_set1_ps(static_cast<float>(255 - p.zy))) {}
+};
+
+template <bool kMul>
+inline __m128i binary16(__m512i a, __m512i b, const BinaryConsts& c) {
+  const __m512i da = _mm512_sub_epi32(a, c.za), db = _mm512_sub_epi32(b, c.zb);
+  const __m512i acc = kMul ? _mm512_mullo_epi32(da, db)
+                           : _mm512_add_epi32(_mm512_mullo_epi32(da, c.ka), _mm512_mullo_epi32(db, c.kb));
+  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), c.scale);
+  v = _mm512_min_ps(_mm512_max_ps(v, c.lo), c.hi);
+  const __m512i q = _mm512_add_epi32(
+      _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), c.zy);
+  return _mm512_cvtepi32_epi8(q);
+}
+
+template <bool kMul>
+void binary_rows(const Q8BinaryArgs& g) {
+  const BinaryConsts c(g.p);
+  for (int64_t r = 0; r < g.rows; ++r) {
+    const uint8_t* a = g.a + r * g.a_row;
+    const uint8_t* b = g.b + r * g.b_row;
+    uint8_t* y = g.y + r * g.n;
+    const __m512i bs = _mm512_set1_epi32(b[0]);
+    int64_t i = 0;
+    for (; i + 16 <= g.n; i += 16) {
+      const __m512i av = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
+      const __m512i bv =
+          g.b_scalar ? bs : _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), binary16<kMul>(av, bv, c));
+    }
+    if (i < g.n) {
+      const __mmask16 k = static_cast<__mmask16>((1u << (g.n - i)) - 1);
+      const __m512i av = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, a + i));
+      const __m512i bv = g.b_scalar ? bs : _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, b + i));
+      _mm_mask_storeu_epi8(y + i, k, binary16<kMul>(av, bv, c));
+    }
+  }
+}
+
+inline void binary(const Q8BinaryArgs& g) {
+  if (g.n <= 0) return;
+  if (g.p.mul)
+    binary_rows<true>(g);
+  else
+    binary_rows<false>(g);
+}
+
 }  // namespace q8

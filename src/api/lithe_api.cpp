@@ -89,7 +89,7 @@ namespace {
 bool keeps_layout(const ir::Node& n) {
   static const char* kOps[] = {"Add",    "Sub",   "Mul",    "Div",           "Concat",
                                "Split",  "Resize", "QuantizeLinear", "DequantizeLinear"};
-  if (n.domain == "lithe" && n.op_type == "LookupU8") return true;
+  if (n.domain == "lithe" && (n.op_type == "LookupU8" || n.op_type == "QBinaryU8")) return true;
   if (!n.domain.empty()) return false;
   if (passes::util::is_unary_elementwise(n.op_type)) return true;
   for (const char* o : kOps)

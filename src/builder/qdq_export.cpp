@@ -254,11 +254,12 @@ class QdqWriter {
     for (const QuantizedLayer& l : layers) {
       const std::vector<int> ins = node(l).inputs;  // node(l) moves as nodes are added
       const int x = value(l.x, l);
-      // X is input 0; a Concat has one record per input, read at any position.
+      // X is input 0; a Concat, Add or Mul has one record per input, read at any position.
+      const bool any_slot = l.op == "concat" || l.op == "add" || l.op == "mul";
       std::vector<size_t> slots;
       bool done = false;
       for (size_t i = 0; i < ins.size(); ++i) {
-        if (i != 0 && l.op != "concat") break;
+        if (i != 0 && !any_slot) break;
         if (same_data(ins[i], x)) slots.push_back(i);
         done = done || (dq_of_.count(x) && ins[i] == dq_of_.at(x));  // a Concat reading x twice
       }

@@ -73,7 +73,8 @@ Tensor scalar(DType dt, T v) {
 // The node kinds the quantizer turns into INT8.
 // kCopy: ops that move values without arithmetic (max pooling, nearest Resize, the pixel
 // shuffle lithe.DepthToSpaceNhwc), which run on the uint8 values and keep their input's scale.
-enum class QKind { kNone, kConv, kGemm, kCopy, kConcat };
+// kBinary: Add / Mul of two activations (lithe.QBinaryU8).
+enum class QKind { kNone, kConv, kGemm, kCopy, kConcat, kBinary };
 
 class Quantizer {
  public:
@@ -96,6 +97,7 @@ class Quantizer {
       if (kind_[n] == QKind::kGemm) quantize_gemm(n);
       if (kind_[n] == QKind::kCopy) quantize_copy(n);
       if (kind_[n] == QKind::kConcat) quantize_concat(n);
+      if (kind_[n] == QKind::kBinary) quantize_binary(n);
     }
     if (rw_.empty()) return report;
     rw_.apply(g_);
@@ -151,6 +153,18 @@ class Quantizer {
       if (!any || n.outputs.size() != 1 || !f32_static(n.outputs[0]) || !has_range(n.outputs[0]))
         return "input not int8";
       *kind = QKind::kConcat;
+      return {};
+    }
+    if (n.domain.empty() && (n.op_type == "Add" || n.op_type == "Mul")) {
+      // Two activations (a constant operand stays fp32, or joins a lookup table when it is
+      // one value), one of them INT8 already; the other is quantized at its calibrated range.
+      if (n.inputs.size() != 2 || n.outputs.size() != 1 || n.opset < 7) return "no int8 kernel";
+      for (int x : n.inputs)
+        if (passes::constant_of(g_, x)) return "constant operand";
+      for (int x : {n.inputs[0], n.inputs[1], n.outputs[0]})
+        if (!f32_static(x) || !has_range(x)) return "input not calibrated";
+      if (!int8_input(n.inputs[0]) && !int8_input(n.inputs[1])) return "input not int8";
+      *kind = QKind::kBinary;
       return {};
     }
     const bool conv = lithe && n.op_type == "ConvNhwc";
@@ -279,11 +293,11 @@ class Quantizer {
     for (int c : val(y).consumers) {
       const ir::Node& cn = g_.nodes[static_cast<size_t>(c)];
       const QKind k = kind_[static_cast<size_t>(c)];
-      // INT8 nodes read y as X (input 0), a conv also as residual Z (input 3), a Concat as
-      // any input.
+      // INT8 nodes read y as X (input 0), a conv also as residual Z (input 3), a Concat or
+      // Add / Mul as any input.
       for (size_t i = 0; i < cn.inputs.size(); ++i)
         if (cn.inputs[i] == y && !(k != QKind::kNone && (i == 0 || (i == 3 && k == QKind::kConv) ||
-                                                         k == QKind::kConcat)))
+                                                         k == QKind::kConcat || k == QKind::kBinary)))
           float_use = true;
     }
     if (!float_use) return;
@@ -442,6 +456,35 @@ class Quantizer {
     const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
     node.outputs = {yu};
     rw_.replace_node(static_cast<int>(n), std::move(node));
+    produced_as_uint8(y, yu);
+  }
+
+  // Add / Mul of two uint8 values (broadcasting as the float op): lithe.QBinaryU8.
+  void quantize_binary(size_t n) {
+    const ir::Node& node = g_.nodes[n];
+    const int a = node.inputs[0], b = node.inputs[1], y = node.outputs[0];
+    const std::string op = node.op_type == "Add" ? "add" : "mul";
+    // One record per input (x: that input, y: the output), as for Concat.
+    if (record_)
+      for (int x : {a, b})
+        record_->push_back({node.name, op, val(x).name, val(y).name, "", params_of(x), params_of(y), {}, {}});
+    ir::Node q;
+    q.name = node.name;
+    q.op_type = "QBinaryU8";
+    q.domain = "lithe";
+    q.opset = 1;
+    ir::Attribute kind;
+    kind.kind = ir::Attribute::Kind::kString;
+    kind.s = node.op_type;
+    q.attrs["op"] = kind;
+    const auto [as, az] = param_consts(a);
+    const int au = uint8_of(a);
+    const auto [bs, bz] = param_consts(b);
+    const auto [ys, yz] = param_consts(y);
+    q.inputs = {au, as, az, uint8_of(b), bs, bz, ys, yz};
+    const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
+    q.outputs = {yu};
+    rw_.replace_node(static_cast<int>(n), std::move(q));
     produced_as_uint8(y, yu);
   }
 

@@ -15,6 +15,7 @@
 
 #include "kernels/cpu.hpp"
 #include "ops/fused_internal.hpp"
+#include "quant/qbinary.hpp"
 #include "quant/requant.hpp"
 
 namespace lithe::kernels {
@@ -209,6 +210,19 @@ using Q8FloatOutFn = void (*)(const Q8FloatOutArgs&);
 using Q8QuantizeFn = void (*)(const float* x, int64_t n, float scale, int32_t zp, uint8_t* y);
 /// y[i] = table[x[i]] for i < n (table: 256 bytes).
 using Q8LookupFn = void (*)(const uint8_t* x, int64_t n, const uint8_t* table, uint8_t* y);
+/// INT8 Add / Mul (quant/qbinary.hpp) over `rows` rows of n outputs: y[r * n + i] =
+/// qbinary(a[r * a_row + i], b[r * b_row + (b_scalar ? 0 : i)]). y may be the same bytes as
+/// a or b (in place), nothing else of them.
+struct Q8BinaryArgs {
+  quant::QBinary p;
+  const uint8_t* a = nullptr;
+  const uint8_t* b = nullptr;
+  uint8_t* y = nullptr;
+  int64_t rows = 1, n = 0;
+  int64_t a_row = 0, b_row = 0;  ///< row strides in bytes (0: every row reads the same one)
+  bool b_scalar = false;         ///< one b value per row
+};
+using Q8BinaryFn = void (*)(const Q8BinaryArgs&);
 /// The scalar form (the portable level's, and the vector levels' for tails and the
 /// transcendental activations).
 void q8_float_out_scalar(const Q8FloatOutArgs& a, int64_t j0, int64_t j1);
@@ -231,6 +245,7 @@ struct KernelTable {
   Q8FloatOutFn q8_float_out;  ///< the base level's (body/q8_out.hpp) at the VNNI levels too
   Q8QuantizeFn q8_quantize;   ///< likewise
   Q8LookupFn q8_lookup;       ///< likewise (AVX512-VBMI permutes where the CPU has them)
+  Q8BinaryFn q8_binary;
 };
 
 /// The table of `isa` (which must be supported: see isa_supported).
@@ -258,6 +273,7 @@ const KernelTable& table();
   namespace level {                                                                 \
   void q8_gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1); \
   void q8_dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1);                  \
+  void q8_binary(const Q8BinaryArgs& a);                                            \
   }
 LITHE_Q8_DECLARE(portable)
 LITHE_Q8_DECLARE(avx2)

@@ -14,7 +14,13 @@
 //   LookupU8(X u8[any], table u8[256]) -> Y u8[same as X]: Y = table[X]. The quantizer makes
 //   it from a chain of elementwise float ops between a DequantizeLinear and a QuantizeLinear
 //   (an activation, a scalar affine map...), whose result depends only on the uint8 code.
+//
+//   QBinaryU8(A u8, a_scale f32[], a_zero_point u8[], B u8, b_scale f32[], b_zero_point u8[],
+//             y_scale f32[], y_zero_point u8[]) -> Y u8[broadcast(A, B)]
+//   Attribute op: "Add" or "Mul". Multidirectional broadcasting; each byte is
+//   quant/qbinary.hpp's integer form of DequantizeLinear -> op -> QuantizeLinear.
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -24,6 +30,7 @@
 #include "ops/nhwc_internal.hpp"
 #include "ops/qnhwc.hpp"
 #include "ops/util.hpp"
+#include "quant/qbinary.hpp"
 #include "quant/qconv.hpp"
 
 namespace lithe::ops {
@@ -169,11 +176,57 @@ void lookup_compute(ComputeContext& ctx) {
   for (int64_t i = 0; i < x.numel(); ++i) yd[i] = table[xd[i]];
 }
 
+// QBinaryU8's inputs.
+enum { kBA, kBAScale, kBAZp, kBB, kBBScale, kBBZp, kBYScale, kBYZp };
+
+bool qbinary_mul(const NodeAttrs& a) {
+  const std::string op = a.attr_string("op", "");
+  if (op != "Add" && op != "Mul") a.fail("attribute op must be Add or Mul, got '", op, "'");
+  return op == "Mul";
+}
+
+void qbinary_infer(InferContext& ctx) {
+  ctx.expect_inputs(8, 8);
+  qbinary_mul(ctx);
+  expect_type(ctx, kBA, DType::kUInt8, "A");
+  expect_type(ctx, kBB, DType::kUInt8, "B");
+  ctx.set_output_unknown(0, DType::kUInt8);
+  expect_scalar(ctx, kBAScale, DType::kFloat32, "a_scale");
+  expect_scalar(ctx, kBAZp, DType::kUInt8, "a_zero_point");
+  expect_scalar(ctx, kBBScale, DType::kFloat32, "b_scale");
+  expect_scalar(ctx, kBBZp, DType::kUInt8, "b_zero_point");
+  expect_scalar(ctx, kBYScale, DType::kFloat32, "y_scale");
+  expect_scalar(ctx, kBYZp, DType::kUInt8, "y_zero_point");
+  ctx.set_output(0, DType::kUInt8, broadcast_shapes(ctx.input_shape(kBA), ctx.input_shape(kBB)));
+}
+
+void qbinary_compute(ComputeContext& ctx) {
+  auto scale = [&](size_t i, const char* what) {
+    const float s = ctx.input(i).data<float>()[0];
+    if (!(s > 0) || !std::isfinite(s)) ctx.fail(what, " must be positive and finite, got ", s);
+    return s;
+  };
+  auto zp = [&](size_t i) { return static_cast<int32_t>(ctx.input(i).data<uint8_t>()[0]); };
+  const quant::QBinary p = quant::make_qbinary(
+      qbinary_mul(ctx), scale(kBAScale, "a_scale"), zp(kBAZp), scale(kBBScale, "b_scale"),
+      zp(kBBZp), scale(kBYScale, "y_scale"), zp(kBYZp));
+  const Tensor& a = ctx.input(kBA);
+  const Tensor& b = ctx.input(kBB);
+  Tensor& y = ctx.output(0);
+  const uint8_t* ad = a.data<uint8_t>();
+  const uint8_t* bd = b.data<uint8_t>();
+  uint8_t* yd = y.data<uint8_t>();
+  for_each_broadcast<2>(
+      y.shape(), {broadcast_strides(a.shape(), y.shape()), broadcast_strides(b.shape(), y.shape())},
+      [&](int64_t i, int64_t oa, int64_t ob) { yd[i] = quant::qbinary(ad[oa], bd[ob], p); });
+}
+
 }  // namespace
 
 void add_qnhwc_ops(std::vector<OpDef>& ops) {
   ops.push_back(OpDef{"QConvNhwc", "lithe", 1, qconv_infer, qconv_compute});
   ops.push_back(OpDef{"LookupU8", "lithe", 1, lookup_infer, lookup_compute});
+  ops.push_back(OpDef{"QBinaryU8", "lithe", 1, qbinary_infer, qbinary_compute});
 }
 
 }  // namespace lithe::ops

@@ -39,7 +39,7 @@ namespace {
 using namespace step_util;
 
 constexpr int64_t kTinyElems = 16384;
-constexpr int kMaxRank = 6;
+constexpr int kMaxRank = Nest::kMaxRank;
 
 const float* in_ptr(const ValuePtrs& vals, int v) {
   return static_cast<const float*>(vals[static_cast<size_t>(v)]);
@@ -122,59 +122,6 @@ void run_sv(float a, const float* b, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = bin<kOp>(a, b[i]);
 }
 
-/// The broadcast as a loop nest: out dims (outermost first, the last one the inner run) with
-/// each operand's element strides (0 where it broadcasts).
-struct Nest {
-  int rank = 0;
-  int64_t dims[kMaxRank] = {};
-  int64_t sa[kMaxRank] = {}, sb[kMaxRank] = {};
-};
-
-/// Builds the collapsed nest of out = broadcast(a, b); false when more than kMaxRank dims
-/// remain after collapsing.
-bool build_nest(const Shape& as, const Shape& bs, const Shape& out, Nest* nest) {
-  const size_t r = out.size();
-  std::vector<int64_t> d(r), sa(r, 0), sb(r, 0);
-  auto strides = [&](const Shape& s, std::vector<int64_t>& st) {
-    int64_t stride = 1;
-    for (size_t k = 0; k < s.size(); ++k) {
-      const size_t i = s.size() - 1 - k, o = r - 1 - k;
-      st[o] = s[i] == 1 ? 0 : stride;
-      stride *= s[i];
-    }
-  };
-  strides(as, sa);
-  strides(bs, sb);
-  for (size_t i = 0; i < r; ++i) d[i] = out[i];
-  // Drop dims of size 1, then merge neighbours whose strides chain for both operands.
-  std::vector<int64_t> cd, ca, cb;
-  for (size_t i = 0; i < r; ++i) {
-    if (d[i] == 1) continue;
-    if (!cd.empty() && ca.back() == sa[i] * d[i] && cb.back() == sb[i] * d[i]) {
-      cd.back() *= d[i];
-      ca.back() = sa[i];
-      cb.back() = sb[i];
-      continue;
-    }
-    cd.push_back(d[i]);
-    ca.push_back(sa[i]);
-    cb.push_back(sb[i]);
-  }
-  if (cd.empty()) {
-    cd.push_back(1);
-    ca.push_back(1);
-    cb.push_back(1);
-  }
-  if (cd.size() > static_cast<size_t>(kMaxRank)) return false;
-  nest->rank = static_cast<int>(cd.size());
-  for (size_t i = 0; i < cd.size(); ++i) {
-    nest->dims[i] = cd[i];
-    nest->sa[i] = ca[i];
-    nest->sb[i] = cb[i];
-  }
-  return true;
-}
-
 class BinaryStep final : public FastStep {
  public:
   using Fn = void (*)(const Nest&, const float*, const float*, float*, int64_t, int64_t);
@@ -245,13 +192,7 @@ std::unique_ptr<FastStep> make_binary(const ir::Graph& g, const ir::Node& node) 
   const Shape& ys = dims_of(g, yv);
   // Legacy (opset < 7) broadcast attributes and PRelu's per-channel slope: same shapes only.
   if (node.opset < 7 && as != bs) return nullptr;
-  if (ys.size() > 8 || as.size() > ys.size() || bs.size() > ys.size()) return nullptr;
-  for (size_t k = 0; k < ys.size(); ++k) {
-    const int64_t o = ys[ys.size() - 1 - k];
-    const int64_t da = k < as.size() ? as[as.size() - 1 - k] : 1;
-    const int64_t db = k < bs.size() ? bs[bs.size() - 1 - k] : 1;
-    if ((da != o && da != 1) || (db != o && db != 1) || o != std::max(da, db)) return nullptr;
-  }
+  if (!broadcasts_to(as, bs, ys)) return nullptr;
   if (op == "PRelu" && as != ys) return nullptr;
   const int64_t total = shape_numel(ys);
   if (total <= 0) return nullptr;

@@ -6,11 +6,14 @@
 // (residual input, or an activation that is not a clamp) they hand back int32 sums, and the
 // step applies the float output stage (kernels q8_float_out), as the reference kernel does.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "ops/conv_pool_internal.hpp"
 #include "ops/qnhwc.hpp"
+#include "quant/qbinary.hpp"
 #include "runtime/fast_step_util.hpp"
 #include "runtime/fast_steps.hpp"
 #include "runtime/thread_pool.hpp"
@@ -399,7 +402,123 @@ class LookupStep final : public FastStep {
   uint8_t table_[256] = {};
 };
 
+// lithe.QBinaryU8: broadcasting INT8 Add / Mul over the collapsed broadcast nest. Its inner
+// dim is one kernel row (a contiguous; b contiguous or one value, the operands swapped when
+// a is the broadcast one: both forms are symmetric); threads split the rows, or the elements
+// of a single row. Rows under two outer dims go to the kernel in one call.
+class QBinaryStep final : public FastStep {
+ public:
+  const char* kind() const override { return mul_ ? "q8-mul" : "q8-add"; }
+  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    kernels::Q8BinaryArgs g = args_;
+    g.a = static_cast<const uint8_t*>(vals[static_cast<size_t>(a_)]);
+    g.b = static_cast<const uint8_t*>(vals[static_cast<size_t>(b_)]);
+    g.y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
+    const int64_t n = args_.n, rows = total_ / n;
+    const int threads = total_ < 16384 ? 1 : nt;  // the pool's overhead would exceed the work
+    if (t >= threads) return;
+    int64_t r0, r1;
+    if (rows == 1) {  // one row: split its elements in chunks of 64
+      static_range((n + 63) / 64, t, threads, &r0, &r1);
+      r0 *= 64;
+      r1 = std::min(n, r1 * 64);
+      if (r1 <= r0) return;
+      g.a += r0;
+      g.b += g.b_scalar ? 0 : r0;
+      g.y += r0;
+      g.n = r1 - r0;
+      kt_->q8_binary(g);
+      return;
+    }
+    static_range(rows, t, threads, &r0, &r1);
+    if (r1 <= r0) return;
+    const int last = nest_.rank - 1;
+    if (last <= 1) {  // one outer dim: its strides are the kernel's row strides
+      g.rows = r1 - r0;
+      g.a += r0 * g.a_row;
+      g.b += r0 * g.b_row;
+      g.y += r0 * n;
+      kt_->q8_binary(g);
+      return;
+    }
+    g.rows = 1;
+    const uint8_t* a = g.a;
+    const uint8_t* b = g.b;
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t oa = 0, ob = 0;
+      for (int64_t d = last - 1, rem = r; d >= 0; --d) {
+        const int64_t i = rem % nest_.dims[d];
+        rem /= nest_.dims[d];
+        oa += i * nest_.sa[d];
+        ob += i * nest_.sb[d];
+      }
+      g.a = a + oa;
+      g.b = b + ob;
+      g.y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]) + r * n;
+      kt_->q8_binary(g);
+    }
+  }
+
+  const KernelTable* kt_ = nullptr;
+  bool mul_ = false;
+  int a_ = -1, b_ = -1, y_ = -1;
+  int64_t total_ = 0;
+  Nest nest_;  // a's strides in sa (after the swap)
+  kernels::Q8BinaryArgs args_;
+};
+
 }  // namespace
+
+std::unique_ptr<FastStep> make_qbinary_step(const ir::Graph& g, const ir::Node& node,
+                                            const KernelTable& kt) {
+  if (node.domain != "lithe" || node.op_type != "QBinaryU8" || node.inputs.size() != 8 ||
+      node.outputs.size() != 1)
+    return nullptr;
+  const std::string op = ops::NodeAttrs(node).attr_string("op", "");
+  if (op != "Add" && op != "Mul") return nullptr;
+  float scale[3];
+  int32_t zp[3];
+  for (int k = 0; k < 3; ++k) {  // a, b, y: scale and zero point inputs 1-2, 4-5, 6-7
+    const Tensor* s = constant_of(g, node.inputs[k == 0 ? 1 : k == 1 ? 4 : 6]);
+    const Tensor* z = constant_of(g, node.inputs[k == 0 ? 2 : k == 1 ? 5 : 7]);
+    if (!s || !z || s->dtype() != DType::kFloat32 || z->dtype() != DType::kUInt8 ||
+        s->numel() != 1 || z->numel() != 1)
+      return nullptr;
+    scale[k] = s->data<float>()[0];
+    zp[k] = z->data<uint8_t>()[0];
+    if (!(scale[k] > 0) || !std::isfinite(scale[k])) return nullptr;  // the reference reports it
+  }
+  int a = node.inputs[0], b = node.inputs[3];
+  const int y = node.outputs[0];
+  if (!is_static(g, a, DType::kUInt8) || !is_static(g, b, DType::kUInt8) ||
+      !is_static(g, y, DType::kUInt8) || !broadcasts_to(dims_of(g, a), dims_of(g, b), dims_of(g, y)))
+    return nullptr;
+  auto st = std::make_unique<QBinaryStep>();
+  st->total_ = shape_numel(dims_of(g, y));
+  if (st->total_ <= 0 || !build_nest(dims_of(g, a), dims_of(g, b), dims_of(g, y), &st->nest_))
+    return nullptr;
+  Nest& n = st->nest_;
+  const int last = n.rank - 1;
+  bool swap = n.sa[last] == 0 && n.sb[last] != 0;
+  if (swap) {
+    std::swap(a, b);
+    std::swap(scale[0], scale[1]);
+    std::swap(zp[0], zp[1]);
+    std::swap(n.sa, n.sb);
+  }
+  kernels::Q8BinaryArgs& args = st->args_;
+  args.p = quant::make_qbinary(op == "Mul", scale[0], zp[0], scale[1], zp[1], scale[2], zp[2]);
+  args.n = n.dims[last];
+  args.b_scalar = n.sb[last] == 0;
+  args.a_row = last > 0 ? n.sa[last - 1] : 0;
+  args.b_row = last > 0 ? n.sb[last - 1] : 0;
+  st->kt_ = &kt;
+  st->mul_ = op == "Mul";
+  st->a_ = a;
+  st->b_ = b;
+  st->y_ = y;
+  return st;
+}
 
 std::unique_ptr<FastStep> make_lookup_step(const ir::Graph& g, const ir::Node& node,
                                            const KernelTable& kt) {

@@ -1,10 +1,12 @@
 // Helpers shared by the fast-step families (fast_*.cpp): graph queries a step's preparation
 // makes, and aligned storage for packed weights.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "core/error.hpp"
 #include "ir/graph.hpp"
@@ -136,5 +138,71 @@ struct ConvShape {
     d.dw = dw_;
   }
 };
+
+/// The broadcast as a loop nest: out dims (outermost first, the last one the inner run) with
+/// each operand's element strides (0 where it broadcasts).
+struct Nest {
+  static constexpr int kMaxRank = 6;
+  int rank = 0;
+  int64_t dims[kMaxRank] = {};
+  int64_t sa[kMaxRank] = {}, sb[kMaxRank] = {};
+};
+
+/// Whether out is the multidirectional broadcast of shapes a and b (rank at most 8).
+inline bool broadcasts_to(const Shape& as, const Shape& bs, const Shape& out) {
+  if (out.size() > 8 || as.size() > out.size() || bs.size() > out.size()) return false;
+  for (size_t k = 0; k < out.size(); ++k) {
+    const int64_t o = out[out.size() - 1 - k];
+    const int64_t da = k < as.size() ? as[as.size() - 1 - k] : 1;
+    const int64_t db = k < bs.size() ? bs[bs.size() - 1 - k] : 1;
+    if ((da != o && da != 1) || (db != o && db != 1) || o != std::max(da, db)) return false;
+  }
+  return true;
+}
+
+/// Builds the collapsed nest of out = broadcast(a, b); false when more than kMaxRank dims
+/// remain after collapsing.
+inline bool build_nest(const Shape& as, const Shape& bs, const Shape& out, Nest* nest) {
+  const size_t r = out.size();
+  std::vector<int64_t> d(r), sa(r, 0), sb(r, 0);
+  auto strides = [&](const Shape& s, std::vector<int64_t>& st) {
+    int64_t stride = 1;
+    for (size_t k = 0; k < s.size(); ++k) {
+      const size_t i = s.size() - 1 - k, o = r - 1 - k;
+      st[o] = s[i] == 1 ? 0 : stride;
+      stride *= s[i];
+    }
+  };
+  strides(as, sa);
+  strides(bs, sb);
+  for (size_t i = 0; i < r; ++i) d[i] = out[i];
+  // Drop dims of size 1, then merge neighbours whose strides chain for both operands.
+  std::vector<int64_t> cd, ca, cb;
+  for (size_t i = 0; i < r; ++i) {
+    if (d[i] == 1) continue;
+    if (!cd.empty() && ca.back() == sa[i] * d[i] && cb.back() == sb[i] * d[i]) {
+      cd.back() *= d[i];
+      ca.back() = sa[i];
+      cb.back() = sb[i];
+      continue;
+    }
+    cd.push_back(d[i]);
+    ca.push_back(sa[i]);
+    cb.push_back(sb[i]);
+  }
+  if (cd.empty()) {
+    cd.push_back(1);
+    ca.push_back(1);
+    cb.push_back(1);
+  }
+  if (cd.size() > static_cast<size_t>(Nest::kMaxRank)) return false;
+  nest->rank = static_cast<int>(cd.size());
+  for (size_t i = 0; i < cd.size(); ++i) {
+    nest->dims[i] = cd[i];
+    nest->sa[i] = ca[i];
+    nest->sb[i] = cb[i];
+  }
+  return true;
+}
 
 }  // namespace lithe::runtime::step_util

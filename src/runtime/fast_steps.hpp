@@ -48,6 +48,9 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
 /// fast_q8.cpp: lithe.LookupU8 (a uint8 table).
 std::unique_ptr<FastStep> make_lookup_step(const ir::Graph& g, const ir::Node& node,
                                            const kernels::KernelTable& kt);
+/// fast_q8.cpp: lithe.QBinaryU8 (INT8 Add / Mul with broadcasting).
+std::unique_ptr<FastStep> make_qbinary_step(const ir::Graph& g, const ir::Node& node,
+                                            const kernels::KernelTable& kt);
 /// fast_q8.cpp: QuantizeLinear / DequantizeLinear with one scale and uint8 zero point.
 std::unique_ptr<FastStep> make_quant_step(const ir::Graph& g, const ir::Node& node,
                                           const kernels::KernelTable& kt);

@@ -1,4 +1,4 @@
-// The INT8 kernels (q8_gemm, q8_dwconv, q8_pool, pack_b_q8, colsum_q8) at every ISA level this CPU
+// The INT8 kernels (q8_gemm, q8_dwconv, q8_pool, q8_binary, pack_b_q8, colsum_q8) at every ISA level this CPU
 // runs, against plain scalar references written here with quant::requantize, bitwise, on
 // many random shapes, zero points, clamps and multipliers; and quant::make_multiplier /
 // quant::requantize against long-double computations of round_half_even(acc * real) for
@@ -15,6 +15,7 @@
 
 #include "kernels/cpu.hpp"
 #include "kernels/kernels.hpp"
+#include "quant/qbinary.hpp"
 #include "quant/requant.hpp"
 
 namespace lithe {
@@ -490,6 +491,85 @@ TEST(Q8Kernels, PoolMatchesScalarReferenceBitwise) {
   }
 }
 
+// A scale in [2^-10, 2^2), log-uniform.
+float random_scale(std::mt19937& rng) {
+  return std::ldexp(1.0f + static_cast<float>(rng() % 1000) / 1000.0f, -10 + static_cast<int>(rng() % 12));
+}
+
+// quant::qbinary against DequantizeLinear -> op -> QuantizeLinear computed in long double:
+// equal, except near a rounding tie (within the documented error of the Add weights, or
+// 1e-4 of a code), where they may differ by one.
+TEST(Q8Binary, ScalarFormMatchesRealArithmetic) {
+  std::mt19937 rng(11);
+  int near_ties = 0;
+  for (int iter = 0; iter < 2000; ++iter) {
+    const bool mul = iter % 2;
+    const float sa = random_scale(rng), sb = random_scale(rng), sy = random_scale(rng);
+    const int32_t za = random_zx(rng), zb = random_zx(rng), zy = random_zx(rng);
+    const quant::QBinary p = quant::make_qbinary(mul, sa, za, sb, zb, sy, zy);
+    const long double tie =
+        1e-4L + (mul ? 0 : 255.0L * std::ldexp(1.0L, -21) * std::max(sa, sb) / sy);
+    for (int k = 0; k < 64; ++k) {
+      const int a = static_cast<int>(rng() % 256), b = static_cast<int>(rng() % 256);
+      const long double fa = static_cast<long double>(a - za) * sa;
+      const long double fb = static_cast<long double>(b - zb) * sb;
+      const long double r = (mul ? fa * fb : fa + fb) / sy;
+      const long double want = std::clamp<long double>(std::nearbyintl(r) + zy, 0, 255);
+      const int got = quant::qbinary(static_cast<uint8_t>(a), static_cast<uint8_t>(b), p);
+      const long double frac = r - std::floor(r);
+      if (std::fabs(frac - 0.5L) < tie && r + zy > -1 && r + zy < 256) {
+        ++near_ties;
+        ASSERT_LE(std::fabs(static_cast<long double>(got) - want), 1) << a << ", " << b;
+      } else {
+        ASSERT_EQ(got, static_cast<int>(want)) << (mul ? "mul " : "add ") << a << ", " << b
+                                               << " r " << static_cast<double>(r);
+      }
+    }
+  }
+  EXPECT_LT(near_ties, 2000 * 64 / 20);
+}
+
+void check_binary(Isa isa, std::mt19937& rng) {
+  kernels::Q8BinaryArgs g;
+  g.p = quant::make_qbinary(rng() % 2, random_scale(rng), random_zx(rng), random_scale(rng),
+                            random_zx(rng), random_scale(rng), random_zx(rng));
+  g.rows = 1 + rng() % 4;
+  g.n = 1 + rng() % 100;
+  g.b_scalar = rng() % 3 == 0;
+  const bool in_place = rng() % 4 == 0;
+  g.a_row = in_place ? g.n : rng() % 2 ? g.n + rng() % 5 : 0;
+  g.b_row = rng() % 2 ? (g.b_scalar ? 1 : g.n) + rng() % 5 : 0;
+  SCOPED_TRACE("isa " + std::string(kernels::isa_name(isa)) + (g.p.mul ? " mul" : " add") +
+               " rows " + std::to_string(g.rows) + " n " + std::to_string(g.n) +
+               (g.b_scalar ? " b scalar" : "") + (in_place ? " in place" : ""));
+  std::vector<uint8_t> a(static_cast<size_t>(g.rows * (g.a_row + g.n))),
+      b(static_cast<size_t>(g.rows * (g.b_row + g.n)));
+  for (auto& v : a) v = static_cast<uint8_t>(rng());
+  for (auto& v : b) v = static_cast<uint8_t>(rng());
+  std::vector<uint8_t> want(static_cast<size_t>(g.rows * g.n));
+  for (int64_t r = 0; r < g.rows; ++r)
+    for (int64_t i = 0; i < g.n; ++i)
+      want[static_cast<size_t>(r * g.n + i)] = quant::qbinary(
+          a[static_cast<size_t>(r * g.a_row + i)], b[static_cast<size_t>(r * g.b_row + (g.b_scalar ? 0 : i))], g.p);
+  std::vector<uint8_t> got(want.size() + 16, 0x33);
+  g.a = a.data();
+  g.b = b.data();
+  g.y = in_place ? a.data() : got.data();
+  kernels::kernel_table(isa).q8_binary(g);
+  const uint8_t* y = in_place ? a.data() : got.data();
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(y[i], want[i]) << "output " << i;
+  if (!in_place) {
+    for (size_t i = want.size(); i < got.size(); ++i) ASSERT_EQ(got[i], 0x33) << "wrote past the end";
+  }
+}
+
+TEST(Q8Kernels, BinaryMatchesScalarFormBitwise) {
+  for (Isa isa : levels()) {
+    std::mt19937 rng(9);
+    for (int iter = 0; iter < 2000; ++iter) check_binary(isa, rng);
+  }
+}
+
 TEST(Q8Kernels, EveryLevelHasInt8Kernels) {
   for (Isa isa : levels()) {
     const kernels::KernelTable& t = kernels::kernel_table(isa);
@@ -497,6 +577,7 @@ TEST(Q8Kernels, EveryLevelHasInt8Kernels) {
     EXPECT_NE(t.q8_gemm, nullptr);
     EXPECT_NE(t.q8_dwconv, nullptr);
     EXPECT_NE(t.q8_pool, nullptr);
+    EXPECT_NE(t.q8_binary, nullptr);
     EXPECT_NE(t.f32_gemm, nullptr);
   }
 }

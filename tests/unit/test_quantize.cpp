@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "builder/quantize.hpp"
+#include "ops/util.hpp"
 #include "conv_test_util.hpp"
 #include "fast_test_util.hpp"
 
@@ -444,6 +445,93 @@ TEST(Quantize, AveragePoolsStayInt8) {
       EXPECT_LE(std::abs(outs[1].data<uint8_t>()[c] - zx - sum / hw), 0.5 + 1e-9) << "channel " << c;
     }
   }
+}
+
+// Add of two INT8 branches and Mul by a squeeze-excitation gate (an fp32 SE conv, its
+// [1,1,1,C] output quantized) and by a [1,H,1,C] mean (broadcast along W, the first operand):
+// lithe.QBinaryU8 steps bit for bit against the reference at every level, each output within
+// one code of the float computation on the dequantized inputs, and the model close to FP32.
+TEST(Quantize, AddAndMulOfActivationsStayInt8) {
+  test::GraphBuilder b;
+  b.input("x", {1, 32, 32, 8});
+  b.constant_tensor("w1", test::random_tensor({16, 8, 3, 3}, 21));
+  b.constant_tensor("w2", test::random_tensor({16, 8, 1, 1}, 22));
+  b.constant_tensor("w3", test::random_tensor({16, 16, 1, 1}, 23));
+  b.constant_tensor("w4", test::random_tensor({8, 16, 1, 1}, 24));
+  auto conv = [&](const char* in, const char* w, const char* out, int pad) -> ir::Node& {
+    ir::Node& c = b.node("ConvNhwc", {in, w}, {out});
+    c.domain = "lithe";
+    c.opset = 1;
+    if (pad) c.attrs["pads"] = test::GraphBuilder::ints({pad, pad, pad, pad});
+    return c;
+  };
+  conv("x", "w1", "h1", 1).attrs["activation"] = test::GraphBuilder::s("Relu");
+  conv("x", "w2", "h2", 0);
+  b.node("Add", {"h1", "h2"}, {"s"});
+  ir::Node& gp = b.node("GlobalAveragePoolNhwc", {"s"}, {"p"});
+  gp.domain = "lithe";
+  gp.opset = 1;
+  conv("p", "w3", "e", 0).attrs["activation"] = test::GraphBuilder::s("Sigmoid");
+  b.node("Mul", {"s", "e"}, {"m"});
+  ir::Node& rm = b.node("ReduceMean", {"m"}, {"r"});
+  rm.attrs["axes"] = test::GraphBuilder::ints({2});
+  b.node("Mul", {"r", "m"}, {"t"});
+  conv("t", "w4", "y", 0);
+  b.output("y");
+  auto fp32 = b.build();
+  auto g = std::make_shared<ir::Graph>(*fp32);
+  const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
+  std::vector<build::QuantizedLayer> layers;
+  const auto report = build::quantize_graph(*g, hist, {}, &layers);
+  for (const ir::Node& n : fp32->nodes)
+    if (n.op_type == "Add" || n.op_type == "Mul") {
+      const auto it = std::find_if(report.begin(), report.end(), [&](const auto& l) { return l.node == n.name; });
+      ASSERT_NE(it, report.end()) << n.name;
+      EXPECT_EQ(it->precision, "int8") << n.name << ": " << it->reason;
+    }
+  EXPECT_EQ(count_op(*g, "QBinaryU8"), 3);
+  EXPECT_EQ(count_op(*g, "Add") + count_op(*g, "Mul"), 0);
+  // One record per operand.
+  EXPECT_EQ(std::count_if(layers.begin(), layers.end(), [](const auto& l) { return l.op == "add"; }), 2);
+  EXPECT_EQ(std::count_if(layers.begin(), layers.end(), [](const auto& l) { return l.op == "mul"; }), 4);
+  test::check_fast_node(g, "s/u8", "q8-add", test::supported_isas(), expect_same_bytes);
+  test::check_fast_node(g, "m/u8", "q8-mul", test::supported_isas(), expect_same_bytes);
+  test::check_fast_node(g, "t/u8", "q8-mul", test::supported_isas(), expect_same_bytes);
+  // Each QBinaryU8 output against dequantize -> op -> quantize in double.
+  auto probe = std::make_shared<ir::Graph>(*g);
+  std::vector<const ir::Node*> qb;
+  probe->outputs.clear();
+  for (const ir::Node& n : g->nodes)
+    if (n.op_type == "QBinaryU8") {
+      qb.push_back(&n);
+      probe->outputs.insert(probe->outputs.end(), {n.inputs[0], n.inputs[3], n.outputs[0]});
+    }
+  const auto outs = test::run_graph(probe, test::seeded_inputs(*fp32, 5u));
+  auto scalar = [&](int v) { return g->values[static_cast<size_t>(v)].constant->raw(); };
+  for (size_t k = 0; k < qb.size(); ++k) {
+    const ir::Node& n = *qb[k];
+    SCOPED_TRACE(n.name);
+    double sc[3];
+    int zp[3];
+    for (int j = 0; j < 3; ++j) {
+      sc[j] = *static_cast<const float*>(scalar(n.inputs[j == 0 ? 1 : j == 1 ? 4 : 6]));
+      zp[j] = *static_cast<const uint8_t*>(scalar(n.inputs[j == 0 ? 2 : j == 1 ? 5 : 7]));
+    }
+    const bool mul = ops::NodeAttrs(n).attr_string("op") == "Mul";
+    const Tensor &ta = outs[3 * k], &tb = outs[3 * k + 1], &ty = outs[3 * k + 2];
+    const Shape ys = ty.shape();
+    const auto sa = ops::broadcast_strides(ta.shape(), ys), sb = ops::broadcast_strides(tb.shape(), ys);
+    int worst = 0;
+    ops::for_each_broadcast<2>(ys, {sa, sb}, [&](int64_t i, int64_t oa, int64_t ob) {
+      const double fa = (ta.data<uint8_t>()[oa] - zp[0]) * sc[0];
+      const double fb = (tb.data<uint8_t>()[ob] - zp[1]) * sc[1];
+      const double want = std::clamp(std::nearbyint((mul ? fa * fb : fa + fb) / sc[2]) + zp[2], 0.0, 255.0);
+      worst = std::max(worst, std::abs(static_cast<int>(want) - ty.data<uint8_t>()[i]));
+    });
+    EXPECT_LE(worst, 1);
+  }
+  const auto in = test::seeded_inputs(*fp32, 6u);
+  EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.99);
 }
 
 // Gemm (A [M, K] x B' + C) as a 1x1 QConvNhwc between Reshapes, for both B layouts.

@@ -2,7 +2,7 @@
 // <level>/table_<level>.cpp inside namespace lithe::kernels::<level>, after that file has
 // defined, in an anonymous namespace, kIsa, kGemmMR, kGemmNV, kDirectMR and kVecWidth (and
 // included <cstring>, <limits> and kernels/kernels.hpp). The int8 entries are the level's
-// q8_gemm / q8_dwconv (q8_<level>.cpp, declared in kernels.hpp). The bodies land in the anonymous
+// q8_gemm / q8_dwconv / q8_binary (q8_<level>.cpp, declared in kernels.hpp). The bodies land in the anonymous
 // namespace, so each level's copies are its own (see vec.hpp).
 namespace {
 #include "kernels/body/f32_dwconv.hpp"
@@ -28,6 +28,7 @@ const KernelTable& table() {
                              q8pool_body::q8_pool,
                              q8out_body::q8_float_out,
                              q8out_body::q8_quantize,
-                             q8out_body::q8_lookup};
+                             q8out_body::q8_lookup,
+                             q8_binary};
   return t;
 }

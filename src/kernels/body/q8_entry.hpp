@@ -6,3 +6,5 @@ void q8_gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1
 }
 
 void q8_dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) { q8::dwconv(d, oy0, oy1); }
+
+void q8_binary(const Q8BinaryArgs& a) { q8::binary(a); }

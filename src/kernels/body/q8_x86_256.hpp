@@ -365,4 +365,70 @@ inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
   }
 }
 
+// ---- Add / Mul -------------------------------------------------------------------------
+
+// quant::qbinary on 8 lanes of a and b (int32): the int32 accumulator, then the float
+// multiply, clamp and round half to even of the scalar form.
+struct BinaryConsts {
+  __m256i za, zb, ka, kb, zy;
+  __m256 scale, lo, hi;
+  explicit BinaryConsts(const ::lithe::quant::QBinary& p)
+      : za(_mm256_set1_epi32(p.za)),
+        zb(_mm256_set1_epi32(p.zb)),
+        ka(_mm256_set1_epi32(p.ka)),
+        kb(_mm256_set1_epi32(p.kb)),
+        zy(_mm256_set1_epi32(p.zy)),
+        scale(_mm256_set1_ps(p.scale)),
+        lo(_mm256_set1_ps(static_cast<float>(-p.zy))),
+        hi(_mm256_set1_ps(static_cast<float>(255 - p.zy))) {}
+};
+
+// 8 outputs (the low 8 bytes) from 8 bytes of a and b.
+template <bool kMul>
+inline __m128i binary8(__m128i a8, __m256i b, const BinaryConsts& c) {
+  const __m256i a = _mm256_cvtepu8_epi32(a8);
+  const __m256i da = _mm256_sub_epi32(a, c.za), db = _mm256_sub_epi32(b, c.zb);
+  const __m256i acc = kMul ? _mm256_mullo_epi32(da, db)
+                           : _mm256_add_epi32(_mm256_mullo_epi32(da, c.ka), _mm256_mullo_epi32(db, c.kb));
+  __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), c.scale);
+  v = _mm256_min_ps(_mm256_max_ps(v, c.lo), c.hi);
+  const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), c.zy);  // MXCSR: nearest even
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  return _mm_packus_epi16(w, w);
+}
+
+template <bool kMul>
+void binary_rows(const Q8BinaryArgs& g) {
+  const BinaryConsts c(g.p);
+  for (int64_t r = 0; r < g.rows; ++r) {
+    const uint8_t* a = g.a + r * g.a_row;
+    const uint8_t* b = g.b + r * g.b_row;
+    uint8_t* y = g.y + r * g.n;
+    const __m256i bs = _mm256_set1_epi32(b[0]);
+    auto b_of = [&](const uint8_t* p) {
+      return g.b_scalar ? bs : _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    };
+    int64_t i = 0;
+    for (; i + 8 <= g.n; i += 8)
+      store_bytes(y + i,
+                  binary8<kMul>(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + i)), b_of(b + i), c),
+                  8);
+    if (i < g.n) {  // the tail through 8-byte copies (y may be the same bytes as a)
+      uint8_t ta[8] = {}, tb[8] = {};
+      std::memcpy(ta, a + i, static_cast<size_t>(g.n - i));
+      if (!g.b_scalar) std::memcpy(tb, b + i, static_cast<size_t>(g.n - i));
+      store_bytes(y + i, binary8<kMul>(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ta)), b_of(tb), c),
+                  g.n - i);
+    }
+  }
+}
+
+inline void binary(const Q8BinaryArgs& g) {
+  if (g.n <= 0) return;
+  if (g.p.mul)
+    binary_rows<true>(g);
+  else
+    binary_rows<false>(g);
+}
+
 }  // namespace q8

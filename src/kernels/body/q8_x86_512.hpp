@@ -6,7 +6,8 @@
 //
 // Requantization runs on 16 int32 lanes as two halves of 8 64-bit lanes (even and odd
 // columns): p = acc * m (vpmuldq), then quant::scale_round's expression with per-lane shifts
-// (vpsravq), + zero point and the clamp in 64 bits, so the bytes equal quant::requantize's.
+// (vpsravq), then saturating narrowing, + zero point and the clamp (requant16), so the bytes
+// equal quant::requantize's.
 // The including file has included <immintrin.h>, <cstring> and kernels/kernels.hpp.
 #pragma once
 
@@ -24,12 +25,13 @@ inline int32_t requant1(int32_t acc, Multiplier q, int32_t zy, int32_t lo, int32
 }
 
 struct Bounds {
-  __m512i zy, lo, hi, one;
+  __m512i one;
+  __m128i zy, lo, hi;  // 8 int16 zero points; 16 bytes of the clamp
   Bounds(int32_t z, int32_t l, int32_t h)
-      : zy(_mm512_set1_epi64(z)),
-        lo(_mm512_set1_epi64(l)),
-        hi(_mm512_set1_epi64(h)),
-        one(_mm512_set1_epi64(1)) {}
+      : one(_mm512_set1_epi64(1)),
+        zy(_mm_set1_epi16(static_cast<int16_t>(z))),
+        lo(_mm_set1_epi8(static_cast<char>(l))),
+        hi(_mm_set1_epi8(static_cast<char>(h))) {}
 };
 
 // The multipliers of 16 columns, even columns (2i) and odd ones (2i + 1) in 64-bit lane i:
@@ -61,21 +63,23 @@ inline Rq rq_load(const Multiplier* q, const Bounds& b, int lanes = 16) {
   return r;
 }
 
-// requantize on the low 32 bits of each 64-bit lane of `acc`.
+// scale_round on the low 32 bits of each 64-bit lane of `acc` (64-bit results).
 inline __m512i rq_half(__m512i acc, __m512i m, __m512i s, __m512i rnd, const Bounds& b) {
   const __m512i p = _mm512_mul_epi32(acc, m);
   const __m512i odd = _mm512_and_si512(_mm512_srav_epi64(p, s), b.one);
-  const __m512i r = _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(p, rnd), odd), s);
-  const __m512i v = _mm512_add_epi64(r, b.zy);
-  return _mm512_min_epi64(_mm512_max_epi64(v, b.lo), b.hi);
+  return _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(p, rnd), odd), s);
 }
 
-// 16 int32 accumulators (column order) -> 16 requantized bytes.
+// 16 int32 accumulators (column order) -> 16 requantized bytes. The 64-bit results narrow to
+// int16 with signed saturation, + zero point with saturation, to bytes with unsigned
+// saturation, then the clamp: each saturation only acts where the exact r + zy lies outside
+// [0, 255] already (|zy| <= 255), so the bytes equal quant::requantize's.
 inline __m128i requant16(__m512i acc, const Rq& q, const Bounds& b) {
-  const __m512i e = rq_half(acc, q.me, q.se, q.re, b);
-  const __m512i o = rq_half(_mm512_srli_epi64(acc, 32), q.mo, q.so, q.ro, b);
-  // Both halves lie in [lo, hi], inside [0, 255]: the odd ones go to the high 32 bits.
-  return _mm512_cvtepi32_epi8(_mm512_or_si512(e, _mm512_slli_epi64(o, 32)));
+  const __m128i e = _mm512_cvtsepi64_epi16(rq_half(acc, q.me, q.se, q.re, b));  // columns 0, 2..
+  const __m128i o = _mm512_cvtsepi64_epi16(rq_half(_mm512_srli_epi64(acc, 32), q.mo, q.so, q.ro, b));
+  const __m128i lo = _mm_adds_epi16(_mm_unpacklo_epi16(e, o), b.zy);  // columns 0..7
+  const __m128i hi = _mm_adds_epi16(_mm_unpackhi_epi16(e, o), b.zy);  // columns 8..15
+  return _mm_min_epu8(_mm_max_epu8(_mm_packus_epi16(lo, hi), b.lo), b.hi);
 }
 
 inline __m512i bcast4(const uint8_t* p) {
@@ -448,6 +452,68 @@ inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
               static_cast<uint8_t>(requant1(acc, d.mult[c], d.zy, d.lo, d.hi));
       }
   }
+}
+
+// ---- Add / Mul -------------------------------------------------------------------------
+
+// quant::qbinary on 16 lanes of a and b (int32): the int32 accumulator, then the float
+// multiply, clamp and round half to even of the scalar form.
+struct BinaryConsts {
+  __m512i za, zb, ka, kb, zy;
+  __m512 scale, lo, hi;
+  explicit BinaryConsts(const ::lithe::quant::QBinary& p)
+      : za(_mm512_set1_epi32(p.za)),
+        zb(_mm512_set1_epi32(p.zb)),
+        ka(_mm512_set1_epi32(p.ka)),
+        kb(_mm512_set1_epi32(p.kb)),
+        zy(_mm512_set1_epi32(p.zy)),
+        scale(_mm512_set1_ps(p.scale)),
+        lo(_mm512_set1_ps(static_cast<float>(-p.zy))),
+        hi(_mm512_set1_ps(static_cast<float>(255 - p.zy))) {}
+};
+
+template <bool kMul>
+inline __m128i binary16(__m512i a, __m512i b, const BinaryConsts& c) {
+  const __m512i da = _mm512_sub_epi32(a, c.za), db = _mm512_sub_epi32(b, c.zb);
+  const __m512i acc = kMul ? _mm512_mullo_epi32(da, db)
+                           : _mm512_add_epi32(_mm512_mullo_epi32(da, c.ka), _mm512_mullo_epi32(db, c.kb));
+  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), c.scale);
+  v = _mm512_min_ps(_mm512_max_ps(v, c.lo), c.hi);
+  const __m512i q = _mm512_add_epi32(
+      _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), c.zy);
+  return _mm512_cvtepi32_epi8(q);
+}
+
+template <bool kMul>
+void binary_rows(const Q8BinaryArgs& g) {
+  const BinaryConsts c(g.p);
+  for (int64_t r = 0; r < g.rows; ++r) {
+    const uint8_t* a = g.a + r * g.a_row;
+    const uint8_t* b = g.b + r * g.b_row;
+    uint8_t* y = g.y + r * g.n;
+    const __m512i bs = _mm512_set1_epi32(b[0]);
+    int64_t i = 0;
+    for (; i + 16 <= g.n; i += 16) {
+      const __m512i av = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
+      const __m512i bv =
+          g.b_scalar ? bs : _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), binary16<kMul>(av, bv, c));
+    }
+    if (i < g.n) {
+      const __mmask16 k = static_cast<__mmask16>((1u << (g.n - i)) - 1);
+      const __m512i av = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, a + i));
+      const __m512i bv = g.b_scalar ? bs : _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, b + i));
+      _mm_mask_storeu_epi8(y + i, k, binary16<kMul>(av, bv, c));
+    }
+  }
+}
+
+inline void binary(const Q8BinaryArgs& g) {
+  if (g.n <= 0) return;
+  if (g.p.mul)
+    binary_rows<true>(g);
+  else
+    binary_rows<false>(g);
 }
 
 }  // namespace q8

@@ -71,4 +71,13 @@ void q8_dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
     }
 }
 
+void q8_binary(const Q8BinaryArgs& g) {
+  for (int64_t r = 0; r < g.rows; ++r) {
+    const uint8_t* a = g.a + r * g.a_row;
+    const uint8_t* b = g.b + r * g.b_row;
+    uint8_t* y = g.y + r * g.n;
+    for (int64_t i = 0; i < g.n; ++i) y[i] = quant::qbinary(a[i], b[g.b_scalar ? 0 : i], g.p);
+  }
+}
+
 }  // namespace lithe::kernels::portable

@@ -74,6 +74,17 @@ struct CalibrationOptions {
   int threads = 1;
 };
 
+/// One equalized activation, named by the nodes it touches (names shared by the graph before
+/// the layout pass, so --emit-qdq-onnx can replay it).
+struct ChannelScaling {
+  std::string value;                 ///< the activation (name in the quantized graph)
+  std::string producer;              ///< the conv, or the affine map's last node
+  std::string mul;                   ///< the affine map's Mul node ("" for a conv producer)
+  std::string add;                   ///< the affine map's Add node ("" when none)
+  std::vector<std::string> readers;  ///< the convs reading it
+  std::vector<float> scales;         ///< s_c: channel c is divided by it
+};
+
 /// What build_int8 did, for the build report.
 struct Int8Summary {
   std::string method;
@@ -82,6 +93,8 @@ struct Int8Summary {
   int equalized = 0;  ///< depthwise -> conv pairs equalized (equalize_depthwise_pairs)
   std::vector<LayerPrecision> layers;
   std::vector<QuantizedLayer> quantized;
+  /// Activations equalized per channel from calibration data (builder/int8_tuning.hpp).
+  std::vector<ChannelScaling> channel_scaling;
 };
 
 /// Cross-layer equalization before calibration (data free, so a calibration cache stays

@@ -379,24 +379,37 @@ class QuantStep final : public FastStep {
   float lut_[256] = {};
 };
 
-// lithe.LookupU8: y = table[x] over the whole tensor.
+// lithe.LookupU8: y = table[x] over the whole tensor, or per channel of the last axis
+// (tables of 256 entries one after the other).
 class LookupStep final : public FastStep {
  public:
-  const char* kind() const override { return "lookup-u8"; }
+  const char* kind() const override { return c_ > 1 ? "lookup-u8-per-channel" : "lookup-u8"; }
   void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+    const auto* x = static_cast<const uint8_t*>(vals[static_cast<size_t>(x_)]);
+    auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
     int64_t b, e;
+    if (c_ > 1) {
+      // Whole rows of c_ channels per thread.
+      const int64_t rows = n_ / c_, block = std::max<int64_t>(1, 4096 / c_);
+      static_range((rows + block - 1) / block, t, nt, &b, &e);
+      const uint8_t* tab = table_.data();
+      for (int64_t r = b * block; r < std::min(rows, e * block); ++r) {
+        const uint8_t* xr = x + r * c_;
+        uint8_t* yr = y + r * c_;
+        for (int64_t c = 0; c < c_; ++c) yr[c] = tab[c * 256 + xr[c]];
+      }
+      return;
+    }
     static_range((n_ + 4095) / 4096, t, nt, &b, &e);
     b *= 4096;
     e = std::min(n_, e * 4096);
-    const auto* x = static_cast<const uint8_t*>(vals[static_cast<size_t>(x_)]);
-    auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
-    if (e > b) kt_->q8_lookup(x + b, e - b, table_, y + b);
+    if (e > b) kt_->q8_lookup(x + b, e - b, table_.data(), y + b);
   }
 
   const KernelTable* kt_ = nullptr;
   int x_ = -1, y_ = -1;
-  int64_t n_ = 0;
-  uint8_t table_[256] = {};
+  int64_t n_ = 0, c_ = 1;
+  std::vector<uint8_t> table_;
 };
 
 }  // namespace
@@ -408,16 +421,19 @@ std::unique_ptr<FastStep> make_lookup_step(const ir::Graph& g, const ir::Node& n
     return nullptr;
   const Tensor* table = constant_of(g, node.inputs[1]);
   const int x = node.inputs[0], y = node.outputs[0];
-  if (!table || table->dtype() != DType::kUInt8 || table->numel() != 256 ||
-      !is_static(g, x, DType::kUInt8) || !is_static(g, y, DType::kUInt8) ||
-      dims_of(g, x) != dims_of(g, y))
+  if (!table || table->dtype() != DType::kUInt8 || !is_static(g, x, DType::kUInt8) ||
+      !is_static(g, y, DType::kUInt8) || dims_of(g, x) != dims_of(g, y))
+    return nullptr;
+  const int64_t c = table->rank() == 2 ? table->shape()[0] : 1;
+  if (table->numel() != 256 * c || (c > 1 && (dims_of(g, x).empty() || dims_of(g, x).back() != c)))
     return nullptr;
   auto st = std::make_unique<LookupStep>();
   st->kt_ = &kt;
   st->x_ = x;
   st->y_ = y;
   st->n_ = shape_numel(dims_of(g, x));
-  std::copy(table->data<uint8_t>(), table->data<uint8_t>() + 256, st->table_);
+  st->c_ = c;
+  st->table_.assign(table->data<uint8_t>(), table->data<uint8_t>() + 256 * c);
   return st;
 }
 

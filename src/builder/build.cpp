@@ -372,8 +372,12 @@ json int8_report(const Int8Summary& q, passes::PipelineReport& pr) {
                      (q.from_cache ? ", calibration cache"
                                    : ", " + std::to_string(q.samples) + " calibration samples") +
                      "), " + std::to_string(fp32.size()) + " node(s) left in fp32");
+  if (!q.channel_scaling.empty())
+    pr.notes.push_back(std::to_string(q.channel_scaling.size()) +
+                       " activation(s) equalized per channel from calibration ranges");
   return {{"method", q.method},
           {"equalized_pairs", q.equalized},
+          {"channel_equalized", q.channel_scaling.size()},
           {"calibration_samples", q.samples},
           {"from_cache", q.from_cache},
           {"quantized", quantized},

@@ -1,5 +1,7 @@
 #include "builder/qdq_export.hpp"
 
+#include "builder/int8_tuning.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <iterator>
@@ -522,6 +524,9 @@ ir::Graph make_qdq_graph(const ir::Graph& fp32, const std::set<std::string>& nhw
   upgrade_to_opset13(g);
   expand_shuffle_deconvs(g, nhwc_convs);
   equalize_like_engine(g, nhwc_convs, q.equalized);
+  // Then the data-driven equalization, by node names (the affine maps' constants as
+  // [C, 1, 1] for these channels-first values).
+  apply_equalization(g, q.channel_scaling, /*nchw=*/true);
   QdqWriter(g).run(q.quantized);
   return g;
 }

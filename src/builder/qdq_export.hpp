@@ -22,7 +22,8 @@ std::set<std::string> nhwc_conv_names(const ir::Graph& g);
 /// The QDQ form of `fp32` (the optimized graph before the layout pass, default opset 11 or
 /// newer; written as opset 13 or newer) with exactly what `q` records:
 /// - the weights as equalize_depthwise_pairs left them (run again here on the convs named in
-///   `nhwc_convs`, which must match q.equalized pairs);
+///   `nhwc_convs`, which must match q.equalized pairs), then q.channel_scaling applied
+///   (apply_equalization: weights, and affine maps made per channel);
 /// - QuantizeLinear -> DequantizeLinear (uint8, per tensor) on every recorded activation:
 ///   an INT8 layer's output for all its readers (lithe's float readers see the dequantized
 ///   value too), a float value only where an INT8 layer reads it (input X, residual Z);

@@ -1,5 +1,7 @@
 #include "builder/quantize.hpp"
 
+#include "builder/int8_tuning.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -511,10 +513,12 @@ bool per_tensor_u8(const ir::Graph& g, const ir::Node& n, const char* op) {
 }
 
 // For a float node computing each output element from the same element of one input (a
-// unary elementwise op, or a binary one with a one-element constant operand, the output
-// shaped as that input): that input's value id, else -1.
-int pointwise_input(const ir::Graph& g, const ir::Node& n) {
+// unary elementwise op, or a binary one with a constant operand of one element or of one
+// per channel of the last axis, the output shaped as that input): that input's value id,
+// else -1. *channels: 1, or the last axis's size for a per-channel operand.
+int pointwise_input(const ir::Graph& g, const ir::Node& n, int64_t* channels) {
   static const char* kBinary[] = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu"};
+  *channels = 1;
   if (!n.domain.empty() || n.outputs.size() != 1 || n.inputs.empty() || ir::has_subgraph(n))
     return -1;
   const bool unary = passes::util::is_unary_elementwise(n.op_type);
@@ -522,11 +526,16 @@ int pointwise_input(const ir::Graph& g, const ir::Node& n) {
                                                           [&](const char* o) { return n.op_type == o; });
   if (!unary && !binary) return -1;
   int in = -1;
+  const Tensor* per_channel = nullptr;
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     const int v = n.inputs[i];
     if (v < 0) continue;
     const Tensor* c = passes::constant_of(g, v);
     if (c && c->numel() == 1 && (i > 0 || binary)) continue;  // a scalar parameter
+    if (c && binary && c->numel() > 1 && !per_channel) {        // checked below
+      per_channel = c;
+      continue;
+    }
     if (in >= 0 || c) return -1;
     in = v;
   }
@@ -536,6 +545,14 @@ int pointwise_input(const ir::Graph& g, const ir::Node& n) {
   if (it.dtype != DType::kFloat32 || ot.dtype != DType::kFloat32 || !it.fully_known() ||
       ot.dims != it.dims)
     return -1;
+  if (per_channel) {
+    // Broadcast along the last axis only: [C] or [1, ..., 1, C].
+    const Shape& cs = per_channel->shape();
+    if (it.dims.empty() || cs.empty() || cs.size() > it.dims.size() || cs.back() != it.dims.back() ||
+        per_channel->numel() != cs.back())
+      return -1;
+    *channels = cs.back();
+  }
   return in;
 }
 
@@ -572,6 +589,8 @@ std::vector<std::string> fold_lookup_chains(ir::Graph& g) {
     // two chain nodes has no other reader.
     std::vector<int> chain;  // node ids, last first
     int v = q.inputs[0], dq = -1;
+    int64_t channels = 1;  // > 1: a per-channel table (some op has a per-channel operand)
+    bool mixed = false;
     for (;;) {
       const int p = g.values[static_cast<size_t>(v)].producer;
       if (p < 0 || removed.count(p)) break;
@@ -583,16 +602,24 @@ std::vector<std::string> fold_lookup_chains(ir::Graph& g) {
         dq = p;
         break;
       }
-      const int in = pointwise_input(g, pn);
+      int64_t ch = 1;
+      const int in = pointwise_input(g, pn, &ch);
       if (in < 0) break;
+      if (ch > 1) {
+        mixed = mixed || (channels > 1 && ch != channels);
+        channels = ch;
+      }
       chain.push_back(p);
       v = in;
     }
-    if (dq < 0 || chain.empty()) continue;
-    // The table: every uint8 code through DQ, the chain and Q, with their reference kernels.
+    if (dq < 0 || chain.empty() || mixed) continue;
+    // The table: every uint8 code through DQ, the chain and Q, with their reference kernels
+    // (per channel: the codes as rows of `channels` equal values, the table transposed to
+    // [channels, 256]).
     const ir::Node& d = g.nodes[static_cast<size_t>(dq)];
-    Tensor codes(DType::kUInt8, Shape{256});
-    for (int c = 0; c < 256; ++c) codes.data<uint8_t>()[c] = static_cast<uint8_t>(c);
+    Tensor codes(DType::kUInt8, channels > 1 ? Shape{256, channels} : Shape{256});
+    for (int64_t i = 0; i < codes.numel(); ++i)
+      codes.data<uint8_t>()[i] = static_cast<uint8_t>(i / channels);
     Tensor cur = run_reference(g, d, d.inputs[0], codes);
     int var = d.outputs[0];
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
@@ -600,7 +627,14 @@ std::vector<std::string> fold_lookup_chains(ir::Graph& g) {
       cur = run_reference(g, cn, var, cur);
       var = cn.outputs[0];
     }
-    Tensor table = run_reference(g, q, var, cur).reshaped(Shape{256});
+    Tensor table = run_reference(g, q, var, cur).reshaped(Shape{256 * channels});
+    if (channels > 1) {
+      Tensor t(DType::kUInt8, Shape{channels, 256});
+      for (int64_t i = 0; i < 256; ++i)
+        for (int64_t c = 0; c < channels; ++c)
+          t.data<uint8_t>()[c * 256 + i] = table.data<uint8_t>()[i * channels + c];
+      table = std::move(t);
+    }
     ir::Node lut;
     lut.name = q.name + "/lookup";
     lut.op_type = "LookupU8";
@@ -725,7 +759,7 @@ Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::
   qo.keep_fp32 = keep_fp32;
   sum.method = quant::calib_method_name(qo.method);
   sum.equalized = equalize_depthwise_pairs(g);
-  const std::map<std::string, quant::Histogram> hist = calibration_histograms(g, opts, model_sha256, &sum);
+  const std::map<std::string, quant::Histogram> hist = tuned_calibration(g, opts, model_sha256, &sum);
   sum.layers = quantize_graph(g, hist, qo, &sum.quantized);
   return sum;
 }

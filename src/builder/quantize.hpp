@@ -74,6 +74,17 @@ struct CalibrationOptions {
   int threads = 1;
 };
 
+/// One equalized activation, named by the nodes it touches (names shared by the graph before
+/// the layout pass, so --emit-qdq-onnx can replay it).
+struct ChannelScaling {
+  std::string value;                 ///< the activation (name in the quantized graph)
+  std::string producer;              ///< the conv, or the affine map's last node
+  std::string mul;                   ///< the affine map's Mul node ("" for a conv producer)
+  std::string add;                   ///< the affine map's Add node ("" when none)
+  std::vector<std::string> readers;  ///< the convs reading it
+  std::vector<float> scales;         ///< s_c: channel c is divided by it
+};
+
 /// What build_int8 did, for the build report.
 struct Int8Summary {
   std::string method;
@@ -82,6 +93,8 @@ struct Int8Summary {
   int equalized = 0;  ///< depthwise -> conv pairs equalized (equalize_depthwise_pairs)
   std::vector<LayerPrecision> layers;
   std::vector<QuantizedLayer> quantized;
+  /// Activations equalized per channel from calibration data (builder/int8_tuning.hpp).
+  std::vector<ChannelScaling> channel_scaling;
 };
 
 /// Cross-layer equalization before calibration (data free, so a calibration cache stays
@@ -110,7 +123,8 @@ Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::
 
 /// Replaces each chain DequantizeLinear -> pointwise float ops -> QuantizeLinear (per-tensor
 /// uint8 at both ends; an activation, a scalar affine map...) by lithe.LookupU8 of the DQ's
-/// input with the 256 results of the chain's reference kernels. Returns the names of the
+/// input with the 256 results of the chain's reference kernels (a [C, 256] table when an op
+/// has a constant of one value per channel of the last axis, as equalized affine maps do). Returns the names of the
 /// float nodes it folded (those read elsewhere too stay). quantize_graph calls it last.
 std::vector<std::string> fold_lookup_chains(ir::Graph& g);
 

@@ -11,9 +11,11 @@
 // requantization, or the float epilogue when there is a residual Z or an activation that is
 // not a clamp. The reference kernel below is the oracle of the INT8 runtime step.
 //
-//   LookupU8(X u8[any], table u8[256]) -> Y u8[same as X]: Y = table[X]. The quantizer makes
+//   LookupU8(X u8[any], table u8[256] or u8[C, 256]) -> Y u8[same as X]: Y = table[X], or
+//   per channel of X's last axis (size C) Y[..., c] = table[c, X[..., c]]. The quantizer makes
 //   it from a chain of elementwise float ops between a DequantizeLinear and a QuantizeLinear
-//   (an activation, a scalar affine map...), whose result depends only on the uint8 code.
+//   (an activation, a scalar or per-channel affine map...), whose result depends only on the
+//   uint8 code (and the channel).
 //
 //   QBinaryU8(A u8, a_scale f32[], a_zero_point u8[], B u8, b_scale f32[], b_zero_point u8[],
 //             y_scale f32[], y_zero_point u8[]) -> Y u8[broadcast(A, B)]
@@ -163,9 +165,11 @@ void lookup_infer(InferContext& ctx) {
   expect_type(ctx, 0, DType::kUInt8, "X");
   expect_type(ctx, 1, DType::kUInt8, "table");
   ctx.set_output_unknown(0, DType::kUInt8);
-  if (ctx.input_shape(1) != Shape{256})
-    ctx.fail("table must have shape [256], has ", shape_str(ctx.input_shape(1)));
-  ctx.set_output(0, DType::kUInt8, ctx.input_shape(0));
+  const Shape& ts = ctx.input_shape(1);
+  const Shape& xs = ctx.input_shape(0);
+  if (ts != Shape{256} && !(ts.size() == 2 && ts[1] == 256 && !xs.empty() && ts[0] == xs.back()))
+    ctx.fail("table must have shape [256] or [C, 256] (C: the last axis of X), has ", shape_str(ts));
+  ctx.set_output(0, DType::kUInt8, xs);
 }
 
 void lookup_compute(ComputeContext& ctx) {
@@ -173,7 +177,8 @@ void lookup_compute(ComputeContext& ctx) {
   const uint8_t* table = ctx.input(1).data<uint8_t>();
   const uint8_t* xd = x.data<uint8_t>();
   uint8_t* yd = ctx.output(0).data<uint8_t>();
-  for (int64_t i = 0; i < x.numel(); ++i) yd[i] = table[xd[i]];
+  const int64_t c = ctx.input(1).rank() == 2 ? ctx.input(1).shape()[0] : 1;
+  for (int64_t i = 0; i < x.numel(); ++i) yd[i] = table[(i % c) * 256 + xd[i]];
 }
 
 // QBinaryU8's inputs.

@@ -514,8 +514,8 @@ uint64_t read_count(const json& v, const std::string& where, const char* what) {
 
 }  // namespace
 
-std::string calib_cache_json(const std::map<std::string, Histogram>& hists,
-                             const std::string& key) {
+std::string calib_cache_json(const std::map<std::string, Histogram>& hists, const std::string& key,
+                             const std::map<std::string, std::vector<float>>& channel_scales) {
   json tensors = json::object();
   for (const auto& [name, h] : hists) {
     // Floats are stored as doubles (exact), which nlohmann prints with the fewest digits
@@ -532,13 +532,23 @@ std::string calib_cache_json(const std::map<std::string, Histogram>& hists,
             {"key", key},
             {"bins", Histogram::kBins},
             {"tensors", std::move(tensors)}};
+  if (!channel_scales.empty()) {
+    json scales = json::object();
+    for (const auto& [name, v] : channel_scales) {
+      json a = json::array();
+      for (float f : v) a.push_back(static_cast<double>(f));
+      scales[name] = std::move(a);
+    }
+    j["channel_scales"] = std::move(scales);
+  }
   // Names need not be UTF-8 (they come from the model file): invalid bytes become U+FFFD
   // instead of nlohmann throwing.
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 bool parse_calib_cache(const std::string& text, const std::string& origin, const std::string& key,
-                       std::map<std::string, Histogram>* out) {
+                       std::map<std::string, Histogram>* out,
+                       std::map<std::string, std::vector<float>>* channel_scales) {
   json j;
   try {
     j = json::parse(text);
@@ -579,18 +589,38 @@ bool parse_calib_cache(const std::string& text, const std::string& origin, const
            "counts beyond bin 0)");
     result.emplace(name, std::move(h));
   }
+  std::map<std::string, std::vector<float>> scales;
+  if (j.contains("channel_scales")) {
+    const json& cs = j["channel_scales"];
+    if (!cs.is_object()) fail(origin, ": calibration cache 'channel_scales' is not an object");
+    for (const auto& [name, a] : cs.items()) {
+      const std::string where = str_cat(origin, ": calibration cache channel scales of '", name, "'");
+      if (!a.is_array() || a.empty()) fail(where, ": not a non-empty array");
+      std::vector<float> v;
+      v.reserve(a.size());
+      for (const json& e : a) {
+        const json wrap = {{"scale", e}};
+        const float f = read_float(wrap, "scale", where);
+        if (!(f > 0)) fail(where, ": scale ", f, " is not positive");
+        v.push_back(f);
+      }
+      scales.emplace(name, std::move(v));
+    }
+  }
   *out = std::move(result);
+  if (channel_scales) *channel_scales = std::move(scales);
   return true;
 }
 
 bool read_calib_cache(const std::string& path, const std::string& key,
-                      std::map<std::string, Histogram>* out) {
+                      std::map<std::string, Histogram>* out,
+                      std::map<std::string, std::vector<float>>* channel_scales) {
   std::ifstream f(path, std::ios::binary);
   if (!f) fail(path, ": cannot open calibration cache");
   std::ostringstream ss;
   ss << f.rdbuf();
   if (f.bad()) fail(path, ": cannot read calibration cache");
-  return parse_calib_cache(ss.str(), path, key, out);
+  return parse_calib_cache(ss.str(), path, key, out, channel_scales);
 }
 
 }  // namespace lithe::quant

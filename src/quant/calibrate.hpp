@@ -108,14 +108,20 @@ int32_t quantize_bias(float b, double scale);
 
 /// The calibration cache: every tensor's histogram (not its range, so any method can be
 /// applied again) under `key` (which names the model and preprocessing). Same histograms,
-/// same bytes; floats round-trip exactly.
-std::string calib_cache_json(const std::map<std::string, Histogram>& hists, const std::string& key);
-/// Parses a cache's text into *out. False when its key differs from `key`; a malformed or
+/// same bytes; floats round-trip exactly. `channel_scales` (when not empty): per-channel
+/// factors measured from the same data (the builder's data-driven equalization, by value
+/// name), stored as "channel_scales".
+std::string calib_cache_json(const std::map<std::string, Histogram>& hists, const std::string& key,
+                             const std::map<std::string, std::vector<float>>& channel_scales = {});
+/// Parses a cache's text into *out (and its channel scales into *channel_scales when given;
+/// empty when the cache has none). False when its key differs from `key`; a malformed or
 /// hostile text is a one-line lithe::Error naming `origin`.
 bool parse_calib_cache(const std::string& text, const std::string& origin, const std::string& key,
-                       std::map<std::string, Histogram>* out);
+                       std::map<std::string, Histogram>* out,
+                       std::map<std::string, std::vector<float>>* channel_scales = nullptr);
 /// Reads the cache file at `path` (parse_calib_cache with the path as origin).
 bool read_calib_cache(const std::string& path, const std::string& key,
-                      std::map<std::string, Histogram>* out);
+                      std::map<std::string, Histogram>* out,
+                      std::map<std::string, std::vector<float>>* channel_scales = nullptr);
 
 }  // namespace lithe::quant

@@ -382,24 +382,71 @@ class QuantStep final : public FastStep {
   float lut_[256] = {};
 };
 
-// lithe.LookupU8: y = table[x] over the whole tensor.
+// lithe.LookupU8: y = table[x] over the whole tensor, or per channel of the last axis
+// (tables of 256 entries one after the other). Per-channel tables come from one chain with
+// per-channel constants, usually a handful of distinct ones (the equalization's power-of-two
+// factors): each distinct table runs the whole-tensor kernel over a block of rows and its
+// channels are merged in by a byte mask (both vectorize), instead of a scalar loop.
 class LookupStep final : public FastStep {
  public:
-  const char* kind() const override { return "lookup-u8"; }
-  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+  // Rows of a block: about kBlock bytes.
+  static constexpr int64_t kBlock = 4096;
+
+  const char* kind() const override { return c_ > 1 ? "lookup-u8-per-channel" : "lookup-u8"; }
+  int64_t scratch_floats() const override { return c_ > 1 ? (rows_ * c_ + 3) / 4 : 0; }
+  void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
+    const auto* x = static_cast<const uint8_t*>(vals[static_cast<size_t>(x_)]);
+    auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
     int64_t b, e;
+    if (c_ > 1) {
+      const int64_t rows = n_ / c_;
+      static_range((rows + rows_ - 1) / rows_, t, nt, &b, &e);
+      auto* tmp = reinterpret_cast<uint8_t*>(scratch);
+      for (int64_t r = b * rows_; r < std::min(rows, e * rows_); r += rows_) {
+        const int64_t len = std::min(rows_, rows - r) * c_;
+        const uint8_t* xr = x + r * c_;
+        uint8_t* yr = y + r * c_;
+        kt_->q8_lookup(xr, len, tables_.data(), yr);
+        for (size_t k = 1; k < masks_.size(); ++k) {
+          kt_->q8_lookup(xr, len, tables_.data() + 256 * k, tmp);
+          const uint8_t* m = masks_[k].data();
+          for (int64_t i = 0; i < len; ++i) yr[i] = static_cast<uint8_t>((tmp[i] & m[i]) | (yr[i] & ~m[i]));
+        }
+      }
+      return;
+    }
     static_range((n_ + 4095) / 4096, t, nt, &b, &e);
     b *= 4096;
     e = std::min(n_, e * 4096);
-    const auto* x = static_cast<const uint8_t*>(vals[static_cast<size_t>(x_)]);
-    auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
-    if (e > b) kt_->q8_lookup(x + b, e - b, table_, y + b);
+    if (e > b) kt_->q8_lookup(x + b, e - b, tables_.data(), y + b);
+  }
+
+  // The distinct tables of `table` ([c, 256]) and, per table after the first, the byte mask
+  // of its channels over a block of rows.
+  void set_tables(const uint8_t* table, int64_t c) {
+    c_ = c;
+    rows_ = std::max<int64_t>(1, kBlock / c);
+    std::vector<size_t> which(static_cast<size_t>(c));
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const uint8_t* tc = table + 256 * ch;
+      size_t k = 0;
+      while (k * 256 < tables_.size() && !std::equal(tc, tc + 256, tables_.begin() + static_cast<std::ptrdiff_t>(k * 256))) ++k;
+      if (k * 256 == tables_.size()) tables_.insert(tables_.end(), tc, tc + 256);
+      which[static_cast<size_t>(ch)] = k;
+    }
+    masks_.assign(tables_.size() / 256, {});
+    for (size_t k = 1; k < masks_.size(); ++k) {
+      masks_[k].resize(static_cast<size_t>(rows_ * c));
+      for (int64_t i = 0; i < rows_ * c; ++i)
+        masks_[k][static_cast<size_t>(i)] = which[static_cast<size_t>(i % c)] == k ? 0xff : 0;
+    }
   }
 
   const KernelTable* kt_ = nullptr;
   int x_ = -1, y_ = -1;
-  int64_t n_ = 0;
-  uint8_t table_[256] = {};
+  int64_t n_ = 0, c_ = 1, rows_ = 1;
+  std::vector<uint8_t> tables_;               // distinct tables of 256 entries
+  std::vector<std::vector<uint8_t>> masks_;  // per table (from the second): its channels
 };
 
 // lithe.QBinaryU8: broadcasting INT8 Add / Mul over the collapsed broadcast nest. Its inner
@@ -527,16 +574,21 @@ std::unique_ptr<FastStep> make_lookup_step(const ir::Graph& g, const ir::Node& n
     return nullptr;
   const Tensor* table = constant_of(g, node.inputs[1]);
   const int x = node.inputs[0], y = node.outputs[0];
-  if (!table || table->dtype() != DType::kUInt8 || table->numel() != 256 ||
-      !is_static(g, x, DType::kUInt8) || !is_static(g, y, DType::kUInt8) ||
-      dims_of(g, x) != dims_of(g, y))
+  if (!table || table->dtype() != DType::kUInt8 || !is_static(g, x, DType::kUInt8) ||
+      !is_static(g, y, DType::kUInt8) || dims_of(g, x) != dims_of(g, y))
+    return nullptr;
+  const int64_t c = table->rank() == 2 ? table->shape()[0] : 1;
+  if (table->numel() != 256 * c || (c > 1 && (dims_of(g, x).empty() || dims_of(g, x).back() != c)))
     return nullptr;
   auto st = std::make_unique<LookupStep>();
   st->kt_ = &kt;
   st->x_ = x;
   st->y_ = y;
   st->n_ = shape_numel(dims_of(g, x));
-  std::copy(table->data<uint8_t>(), table->data<uint8_t>() + 256, st->table_);
+  if (c > 1)
+    st->set_tables(table->data<uint8_t>(), c);
+  else
+    st->tables_.assign(table->data<uint8_t>(), table->data<uint8_t>() + 256);
   return st;
 }
 

@@ -151,6 +151,27 @@ TEST(Quantize, FloatEpilogue) {
   check_quantized_conv(k, "q8-dwconv");
 }
 
+// Fewer than 16 output channels (one partial panel) on the float output stage, as PP-OCR det's
+// last conv (24 -> 4, Sigmoid, from its ConvTranspose): several row tiles and a partial last
+// one (2 images of 23 x 23 pixels), with and without a residual, 1x1 and 3x3.
+TEST(Quantize, FloatEpilogueFewChannels) {
+  for (int64_t m : {1, 4, 5, 15})
+    for (bool residual : {false, true})
+      for (int64_t k : {1, 3}) {
+        ConvCase c;
+        c.n = 2;
+        c.c = 24;
+        c.m = m;
+        c.h = c.w = 23;
+        c.kh = c.kw = k;
+        c.pads = k == 3 ? std::vector<int64_t>{1, 1, 1, 1} : std::vector<int64_t>{0, 0, 0, 0};
+        c.residual = residual;
+        c.act = "Sigmoid";
+        check_quantized_conv(c, k == 1 ? "q8-conv-gemm" : "q8-conv-im2col", 0.99);
+        if (HasFatalFailure()) return;
+      }
+}
+
 TEST(Quantize, ReferenceMatchesFloatEmulation) {
   // QConvNhwc's reference = QuantizeLinear(conv(DequantizeLinear(x), dequantized W) + b):
   // within one step of the float computation (the fixed-point multiplier and the int32 bias

@@ -6,6 +6,7 @@
 // (residual input, or an activation that is not a clamp) they hand back int32 sums, and the
 // step applies the float output stage (kernels q8_float_out), as the reference kernel does.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -14,6 +15,7 @@
 #include "ops/conv_pool_internal.hpp"
 #include "ops/qnhwc.hpp"
 #include "quant/qbinary.hpp"
+#include "quant/qconv.hpp"
 #include "runtime/fast_step_util.hpp"
 #include "runtime/fast_steps.hpp"
 #include "runtime/thread_pool.hpp"
@@ -33,6 +35,101 @@ struct Aligned {
   explicit Aligned(int64_t count = 0) : mem((count * static_cast<int64_t>(sizeof(T)) + 3) / 4) {}
   T* data() const { return reinterpret_cast<T*>(mem.data()); }
 };
+
+// With no residual and an activation that never decreases (Sigmoid, Tanh, HardSigmoid with
+// alpha >= 0), the float output stage's byte never decreases as the accumulator grows (the
+// multiply by a positive scale, the activation, the division and the rounding all keep
+// order). Per channel, the least accumulator giving each code (found at load by bisection on
+// quant::float_output itself) then turns the stage into a table lookup with exactly the
+// reference's results: buckets of 2^shift accumulators, no wider than the closest two
+// thresholds, so at most one threshold lies inside a bucket; a bucket holds the code at its
+// start and the next threshold. Empty when the stage does not qualify, for more than 64
+// channels (the bisection costs about 8,000 evaluations a channel) or when a channel would
+// need more than kMaxBuckets buckets (thresholds packed very unevenly).
+struct CodeTable {
+  static constexpr int64_t kMaxBuckets = 8192;
+  struct Channel {
+    int32_t first = 0;  // the least threshold above INT32_MIN
+    uint8_t below = 0;  // the code under it
+    uint8_t top = 0;    // the largest code
+    int shift = 0;
+    int64_t buckets = 0;
+    size_t at = 0;  // its buckets in code / next
+  };
+  std::vector<Channel> ch;
+  std::vector<uint8_t> code_at;  // per bucket: the code at its start
+  std::vector<int64_t> next;     // per bucket: the next threshold (INT64_MAX: none)
+  bool empty() const { return ch.empty(); }
+  uint8_t code(int64_t c, int32_t acc) const {
+    const Channel& h = ch[static_cast<size_t>(c)];
+    if (acc < h.first) return h.below;
+    const size_t b = h.at + static_cast<size_t>(
+                                std::min<int64_t>((int64_t{acc} - h.first) >> h.shift, h.buckets - 1));
+    return static_cast<uint8_t>(code_at[b] + (acc >= next[b]));
+  }
+};
+
+CodeTable code_table(const quant::QConvOutput& o, int64_t channels) {
+  using ops::fused::Activation;
+  const Activation a = o.act.act;
+  if (!o.float_path || o.has_z || channels > 64 ||
+      !(a == Activation::kSigmoid || a == Activation::kTanh ||
+        (a == Activation::kHardSigmoid && o.act.p0 >= 0)))
+    return {};
+  CodeTable r;
+  for (int64_t c = 0; c < channels; ++c) {
+    const float scale = o.acc_scale[static_cast<size_t>(c)];
+    if (!(scale > 0) || !std::isfinite(scale)) return {};
+    auto code = [&](int64_t acc) {
+      return quant::float_output(static_cast<int32_t>(acc), scale, nullptr, 0, 0, o.act, o.y_scale,
+                                 o.y_zp);
+    };
+    CodeTable::Channel h;
+    h.below = code(INT32_MIN);
+    h.top = code(INT32_MAX);
+    if (h.top < h.below) return {};
+    // t[q]: the least accumulator of code >= q, for q in (below, top].
+    std::vector<int64_t> t(256, INT64_MAX);
+    int64_t lo = INT32_MIN;
+    for (int q = h.below + 1; q <= h.top; ++q) {
+      int64_t hi = INT32_MAX;  // code(hi) >= q
+      while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (code(mid) >= q)
+          hi = mid;
+        else
+          lo = mid + 1;
+      }
+      // A check that the order holds where it matters.
+      if (code(lo) < q || code(lo - 1) >= q) return {};
+      t[static_cast<size_t>(q)] = lo;
+    }
+    h.at = r.next.size();
+    if (h.top == h.below) {  // one code throughout
+      h.first = INT32_MAX;
+      h.buckets = 1;
+      r.code_at.push_back(h.top);
+      r.next.push_back(INT64_MAX);
+      r.ch.push_back(h);
+      continue;
+    }
+    h.first = static_cast<int32_t>(t[static_cast<size_t>(h.below + 1)]);
+    int64_t gap = INT64_MAX;
+    for (int q = h.below + 1; q < h.top; ++q)
+      gap = std::min(gap, t[static_cast<size_t>(q + 1)] - t[static_cast<size_t>(q)]);
+    while (h.shift < 62 && (int64_t{2} << h.shift) <= gap) ++h.shift;
+    h.buckets = ((t[h.top] - h.first) >> h.shift) + 1;
+    if (h.buckets > CodeTable::kMaxBuckets) return {};
+    for (int64_t b = 0, q = h.below + 1; b < h.buckets; ++b) {
+      const int64_t start = h.first + (b << h.shift);
+      while (q <= h.top && t[static_cast<size_t>(q)] <= start) ++q;  // q: the next code
+      r.code_at.push_back(static_cast<uint8_t>(q - 1));
+      r.next.push_back(q <= h.top ? t[static_cast<size_t>(q)] : INT64_MAX);
+    }
+    r.ch.push_back(h);
+  }
+  return r;
+}
 
 class QConvStep final : public FastStep, public ConvShape {
  public:
@@ -111,6 +208,12 @@ class QConvStep final : public FastStep, public ConvShape {
       a.c32 = acc - m0 * w - n0;
       a.ldc32 = w;
       kt_.q8_gemm(a, r0, m1, p0, p1);
+      if (!thr_.empty()) {
+        for (int64_t r = m0; r < m1; ++r)
+          for (int64_t j = 0; j < w; ++j)
+            yrow[r * m_ + n0 + j] = thr_.code(gi * mg_ + n0 + j, acc[(r - m0) * w + j]);
+        continue;
+      }
       kernels::Q8FloatOutArgs f = fout_;
       f.n = w;
       f.acc_scale = out_.acc_scale.data() + gi * mg_ + n0;
@@ -204,6 +307,12 @@ class QConvStep final : public FastStep, public ConvShape {
     kernels::Q8DwConvArgs d = dw;
     d.y32 = acc - oy * d.ow * d.c;
     kt_.q8_dwconv(d, oy, oy + 1);
+    if (!thr_.empty()) {
+      for (int64_t ox = 0; ox < d.ow; ++ox)
+        for (int64_t ch = 0; ch < d.c; ++ch)
+          d.y[(oy * d.ow + ox) * d.y_stride + ch] = thr_.code(ch, acc[ox * d.c + ch]);
+      return;
+    }
     kernels::Q8FloatOutArgs f = fout_;
     f.n = d.c;
     f.acc_scale = out_.acc_scale.data();
@@ -227,6 +336,7 @@ class QConvStep final : public FastStep, public ConvShape {
   std::vector<quant::Multiplier> mult_;
   kernels::Q8DwConvArgs dwa_;
   kernels::Q8FloatOutArgs fout_;  // the float output stage's constant part
+  CodeTable thr_;                 // the float output stage as a lookup, where it qualifies
 };
 
 // A uint8 NHWC value with a fully known shape.
@@ -279,6 +389,8 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
   s->fout_.act = s->out_.act;
   s->fout_.y_scale = s->out_.y_scale;
   s->fout_.y_zp = s->out_.y_zp;
+  // Worth its load-time bisection on layers of many pixels.
+  if (ys[1] * ys[2] >= 1024) s->thr_ = code_table(s->out_, m);
   s->x_ = xv;
   s->y_ = yv;
   s->z_ = zv;

@@ -172,6 +172,36 @@ TEST(Quantize, FloatEpilogueFewChannels) {
       }
 }
 
+// Monotone activations on the float output stage of a layer of 1024+ pixels run as a search
+// over per-channel accumulator thresholds: bit for bit the reference at every level, for 1x1,
+// 3x3 and depthwise convs; more than 64 channels keep the per-value stage.
+TEST(Quantize, MonotoneActivationThresholds) {
+  struct Act {
+    const char* name;
+    std::vector<float> params;
+  };
+  for (const Act& a : {Act{"Sigmoid", {}}, Act{"Tanh", {}}, Act{"HardSigmoid", {0.2f, 0.5f}}})
+    for (int64_t m : {4, 20, 70})
+      for (int64_t k : {1, 3}) {
+        ConvCase c;
+        c.c = 24;
+        c.m = m;
+        c.h = c.w = 33;
+        c.kh = c.kw = k;
+        c.pads = k == 3 ? std::vector<int64_t>{1, 1, 1, 1} : std::vector<int64_t>{0, 0, 0, 0};
+        c.act = a.name;
+        c.params = a.params;
+        check_quantized_conv(c, k == 1 ? "q8-conv-gemm" : "q8-conv-im2col", 0.99);
+        if (HasFatalFailure()) return;
+      }
+  ConvCase d;
+  d.c = d.m = d.group = 24;
+  d.h = d.w = 33;
+  d.pads = {1, 1, 1, 1};
+  d.act = "Sigmoid";
+  check_quantized_conv(d, "q8-dwconv", 0.99);
+}
+
 TEST(Quantize, ReferenceMatchesFloatEmulation) {
   // QConvNhwc's reference = QuantizeLinear(conv(DequantizeLinear(x), dequantized W) + b):
   // within one step of the float computation (the fixed-point multiplier and the int32 bias

@@ -190,12 +190,6 @@ class Quantizer {
     const Shape& ws = wt->shape();
     if (conv) {
       if (n.attrs.count("weight_layout")) return "weights already packed";
-      // Squeeze-excitation convs (one output pixel) cost a few hundred MACs, and their
-      // ranges come from a few values per sample: kept in fp32 (PP-OCR cls with entropy
-      // calibration lost 20 points of top-1 through them).
-      const Shape& yd = val(y).type.dims;
-      if (yd.size() == 4 && yd[1] * yd[2] == 1 && val(x).type.dims[1] * val(x).type.dims[2] == 1)
-        return "squeeze-excitation conv (1x1 output) kept in fp32";
       if (ws[1] * ws[2] * ws[3] > quant::kMaxReduction) return "reduction too long for int32";
       *kind = QKind::kConv;
       return {};
@@ -261,10 +255,34 @@ class Quantizer {
 
   int opset() const { return g_.opsets.count("") ? std::max(13, g_.opsets.at("")) : 13; }
 
-  // The uint8 form of float value v.
+  // The uint8 form of float value v. A Transpose's output (the layout pass's transpose of a
+  // channels-last model's input) is quantized before the Transpose, at the output's parameters
+  // (the same values), so the Transpose moves bytes instead of floats.
   int uint8_of(int v) {
     auto it = q_of_.find(v);
     if (it != q_of_.end()) return it->second;
+    const int p = val(v).producer;
+    if (p >= 0 && g_.nodes[static_cast<size_t>(p)].domain.empty() &&
+        g_.nodes[static_cast<size_t>(p)].op_type == "Transpose") {
+      ir::Node t = g_.nodes[static_cast<size_t>(p)];
+      const int x = t.inputs.empty() ? -1 : t.inputs[0];
+      if (t.inputs.size() == 1 && t.outputs.size() == 1 && f32_static(x) && f32_static(v)) {
+        ir::Node q;
+        q.name = val(v).name + "/quantize";
+        q.op_type = "QuantizeLinear";
+        q.opset = opset();
+        const int xq = rw_.add_value(val(v).name + "/u8_in", {DType::kUInt8, true, val(x).type.dims});
+        const auto [sc, zc] = param_consts(v);
+        q.inputs = {x, sc, zc};
+        q.outputs = {xq};
+        rw_.add_node(std::move(q));
+        t.name += "/u8";
+        t.inputs = {xq};
+        t.outputs = {rw_.add_value(val(v).name + "/u8", {DType::kUInt8, true, val(v).type.dims})};
+        rw_.add_node(t);
+        return q_of_[v] = t.outputs[0];
+      }
+    }
     ir::Node q;
     q.name = val(v).name + "/quantize";
     q.op_type = "QuantizeLinear";
@@ -634,12 +652,23 @@ std::vector<std::string> fold_lookup_chains(ir::Graph& g) {
       var = cn.outputs[0];
     }
     Tensor table = run_reference(g, q, var, cur).reshaped(Shape{256 * channels});
+    Tensor index;
     if (channels > 1) {
-      Tensor t(DType::kUInt8, Shape{channels, 256});
-      for (int64_t i = 0; i < 256; ++i)
-        for (int64_t c = 0; c < channels; ++c)
-          t.data<uint8_t>()[c * 256 + i] = table.data<uint8_t>()[i * channels + c];
-      table = std::move(t);
+      // The distinct tables ([T, 256]) and each channel's (index [C]).
+      std::vector<uint8_t> rows;
+      index = Tensor(DType::kUInt8, Shape{channels});
+      for (int64_t c = 0; c < channels; ++c) {
+        std::vector<uint8_t> row(256);
+        for (int64_t i = 0; i < 256; ++i) row[static_cast<size_t>(i)] = table.data<uint8_t>()[i * channels + c];
+        size_t k = 0;
+        while (k * 256 < rows.size() && !std::equal(row.begin(), row.end(), rows.begin() + static_cast<std::ptrdiff_t>(k * 256))) ++k;
+        if (k * 256 == rows.size()) rows.insert(rows.end(), row.begin(), row.end());
+        if (k > 255) break;
+        index.data<uint8_t>()[c] = static_cast<uint8_t>(k);
+      }
+      if (rows.size() > 256 * 256) continue;  // more distinct tables than an index byte names
+      table = Tensor(DType::kUInt8, Shape{static_cast<int64_t>(rows.size() / 256), 256});
+      std::copy(rows.begin(), rows.end(), table.data<uint8_t>());
     }
     ir::Node lut;
     lut.name = q.name + "/lookup";
@@ -647,6 +676,7 @@ std::vector<std::string> fold_lookup_chains(ir::Graph& g) {
     lut.domain = "lithe";
     lut.opset = 1;
     lut.inputs = {d.inputs[0], rw.add_constant(q.name + "/table", std::move(table))};
+    if (channels > 1) lut.inputs.push_back(rw.add_constant(q.name + "/index", std::move(index)));
     lut.outputs = q.outputs;
     rw.replace_node(static_cast<int>(qi), std::move(lut));
     for (int c : chain) folded.push_back(g.nodes[static_cast<size_t>(c)].name);
@@ -673,6 +703,11 @@ std::vector<LayerPrecision> quantize_graph(ir::Graph& g,
                                            const QuantizeOptions& opts,
                                            std::vector<QuantizedLayer>* quantized) {
   std::vector<LayerPrecision> report = Quantizer(g, hist, opts, quantized).run();
+  // Float nodes left without readers (a Transpose quantized ahead of it) go.
+  if (const passes::Pass* dce = passes::find_pass("dead-node-elimination")) {
+    passes::Rewriter rw(g);
+    if (dce->run(g, rw) > 0) rw.apply(g);
+  }
   const std::vector<std::string> lut = fold_lookup_chains(g);
   const std::set<std::string> in_lut(lut.begin(), lut.end());
   for (LayerPrecision& l : report)

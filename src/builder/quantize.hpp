@@ -123,9 +123,10 @@ Int8Summary build_int8(ir::Graph& g, const CalibrationOptions& opts, const std::
 
 /// Replaces each chain DequantizeLinear -> pointwise float ops -> QuantizeLinear (per-tensor
 /// uint8 at both ends; an activation, a scalar affine map...) by lithe.LookupU8 of the DQ's
-/// input with the 256 results of the chain's reference kernels (a [C, 256] table when an op
-/// has a constant of one value per channel of the last axis, as equalized affine maps do). Returns the names of the
-/// float nodes it folded (those read elsewhere too stay). quantize_graph calls it last.
+/// input with the 256 results of the chain's reference kernels (per channel when an op has a
+/// constant of one value per channel of the last axis, as equalized affine maps do: the
+/// distinct tables [T, 256] and each channel's index). Returns the names of the float nodes it
+/// folded (those read elsewhere too stay). quantize_graph calls it last.
 std::vector<std::string> fold_lookup_chains(ir::Graph& g);
 
 /// Quantizes `g` in place with the ranges chosen from `hist`. Returns the per-node report

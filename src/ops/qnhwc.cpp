@@ -11,8 +11,9 @@
 // requantization, or the float epilogue when there is a residual Z or an activation that is
 // not a clamp. The reference kernel below is the oracle of the INT8 runtime step.
 //
-//   LookupU8(X u8[any], table u8[256] or u8[C, 256]) -> Y u8[same as X]: Y = table[X], or
-//   per channel of X's last axis (size C) Y[..., c] = table[c, X[..., c]]. The quantizer makes
+//   LookupU8(X u8[any], table u8[256] or u8[T, 256], index u8[C]?) -> Y u8[same as X]:
+//   Y = table[X], or per channel of X's last axis (size C) Y[..., c] = table[index[c], X[..., c]]
+//   (T distinct tables: an equalized affine map has a few). The quantizer makes
 //   it from a chain of elementwise float ops between a DequantizeLinear and a QuantizeLinear
 //   (an activation, a scalar or per-channel affine map...), whose result depends only on the
 //   uint8 code (and the channel).
@@ -161,14 +162,28 @@ void qconv_compute(ComputeContext& ctx) {
 }
 
 void lookup_infer(InferContext& ctx) {
-  ctx.expect_inputs(2, 2);
+  ctx.expect_inputs(2, 3);
   expect_type(ctx, 0, DType::kUInt8, "X");
   expect_type(ctx, 1, DType::kUInt8, "table");
   ctx.set_output_unknown(0, DType::kUInt8);
   const Shape& ts = ctx.input_shape(1);
   const Shape& xs = ctx.input_shape(0);
-  if (ts != Shape{256} && !(ts.size() == 2 && ts[1] == 256 && !xs.empty() && ts[0] == xs.back()))
-    ctx.fail("table must have shape [256] or [C, 256] (C: the last axis of X), has ", shape_str(ts));
+  if (ctx.num_inputs() == 2) {
+    if (ts != Shape{256}) ctx.fail("table must have shape [256] (or [T, 256] with an index), has ", shape_str(ts));
+  } else {
+    expect_type(ctx, 2, DType::kUInt8, "index");
+    const Shape& is = ctx.input_shape(2);
+    if (ts.size() != 2 || ts[1] != 256 || ts[0] < 1)
+      ctx.fail("table must have shape [T, 256] with an index, has ", shape_str(ts));
+    if (xs.empty() || is != Shape{xs.back()})
+      ctx.fail("index must have shape [C] (C: the last axis of X, ", shape_str(xs), "), has ", shape_str(is));
+    if (ctx.input_value_known(2)) {
+      const Tensor& idx = ctx.input_value(2);
+      for (int64_t i = 0; i < idx.numel(); ++i)
+        if (idx.data<uint8_t>()[i] >= ts[0])
+          ctx.fail("index[", i, "] = ", int(idx.data<uint8_t>()[i]), " names no table of ", ts[0]);
+    }
+  }
   ctx.set_output(0, DType::kUInt8, xs);
 }
 
@@ -177,8 +192,16 @@ void lookup_compute(ComputeContext& ctx) {
   const uint8_t* table = ctx.input(1).data<uint8_t>();
   const uint8_t* xd = x.data<uint8_t>();
   uint8_t* yd = ctx.output(0).data<uint8_t>();
-  const int64_t c = ctx.input(1).rank() == 2 ? ctx.input(1).shape()[0] : 1;
-  for (int64_t i = 0; i < x.numel(); ++i) yd[i] = table[(i % c) * 256 + xd[i]];
+  if (!ctx.has_input(2)) {
+    for (int64_t i = 0; i < x.numel(); ++i) yd[i] = table[xd[i]];
+    return;
+  }
+  const Tensor& index = ctx.input(2);
+  const int64_t c = index.numel(), tables = ctx.input(1).shape()[0];
+  for (int64_t i = 0; i < c; ++i)
+    if (index.data<uint8_t>()[i] >= tables)
+      ctx.fail("index[", i, "] = ", int(index.data<uint8_t>()[i]), " names no table of ", tables);
+  for (int64_t i = 0; i < x.numel(); ++i) yd[i] = table[index.data<uint8_t>()[i % c] * 256 + xd[i]];
 }
 
 // QBinaryU8's inputs.

@@ -494,18 +494,18 @@ class QuantStep final : public FastStep {
   float lut_[256] = {};
 };
 
-// lithe.LookupU8: y = table[x] over the whole tensor, or per channel of the last axis
-// (tables of 256 entries one after the other). Per-channel tables come from one chain with
-// per-channel constants, usually a handful of distinct ones (the equalization's power-of-two
-// factors): each distinct table runs the whole-tensor kernel over a block of rows and its
-// channels are merged in by a byte mask (both vectorize), instead of a scalar loop.
+// lithe.LookupU8: y = table[x] over the whole tensor, or per channel of the last axis through
+// an index into T distinct tables. With a few tables (the equalization's power-of-two factors
+// give a handful) each runs the whole-tensor kernel over a block of rows and its channels are
+// merged in by a byte mask (both vectorize); with more, a scalar loop per byte.
 class LookupStep final : public FastStep {
  public:
   // Rows of a block: about kBlock bytes.
   static constexpr int64_t kBlock = 4096;
+  static constexpr size_t kMaxMasked = 8;
 
   const char* kind() const override { return c_ > 1 ? "lookup-u8-per-channel" : "lookup-u8"; }
-  int64_t scratch_floats() const override { return c_ > 1 ? (rows_ * c_ + 3) / 4 : 0; }
+  int64_t scratch_floats() const override { return masked() ? (rows_ * c_ + 3) / 4 : 0; }
   void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
     const auto* x = static_cast<const uint8_t*>(vals[static_cast<size_t>(x_)]);
     auto* y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
@@ -518,6 +518,10 @@ class LookupStep final : public FastStep {
         const int64_t len = std::min(rows_, rows - r) * c_;
         const uint8_t* xr = x + r * c_;
         uint8_t* yr = y + r * c_;
+        if (!masked()) {
+          for (int64_t i = 0; i < len; ++i) yr[i] = tables_[offset_[static_cast<size_t>(i % c_)] + xr[i]];
+          continue;
+        }
         kt_->q8_lookup(xr, len, tables_.data(), yr);
         for (size_t k = 1; k < masks_.size(); ++k) {
           kt_->q8_lookup(xr, len, tables_.data() + 256 * k, tmp);
@@ -533,31 +537,29 @@ class LookupStep final : public FastStep {
     if (e > b) kt_->q8_lookup(x + b, e - b, tables_.data(), y + b);
   }
 
-  // The distinct tables of `table` ([c, 256]) and, per table after the first, the byte mask
-  // of its channels over a block of rows.
-  void set_tables(const uint8_t* table, int64_t c) {
+  bool masked() const { return c_ > 1 && tables_.size() / 256 <= kMaxMasked; }
+
+  // Tables [t, 256] and the index of each of the c channels (each < t).
+  void set_tables(const uint8_t* tables, int64_t t, const uint8_t* index, int64_t c) {
     c_ = c;
     rows_ = std::max<int64_t>(1, kBlock / c);
-    std::vector<size_t> which(static_cast<size_t>(c));
-    for (int64_t ch = 0; ch < c; ++ch) {
-      const uint8_t* tc = table + 256 * ch;
-      size_t k = 0;
-      while (k * 256 < tables_.size() && !std::equal(tc, tc + 256, tables_.begin() + static_cast<std::ptrdiff_t>(k * 256))) ++k;
-      if (k * 256 == tables_.size()) tables_.insert(tables_.end(), tc, tc + 256);
-      which[static_cast<size_t>(ch)] = k;
-    }
-    masks_.assign(tables_.size() / 256, {});
+    tables_.assign(tables, tables + 256 * t);
+    offset_.resize(static_cast<size_t>(c));
+    for (int64_t ch = 0; ch < c; ++ch) offset_[static_cast<size_t>(ch)] = 256 * index[ch];
+    if (!masked()) return;
+    masks_.assign(static_cast<size_t>(t), {});
     for (size_t k = 1; k < masks_.size(); ++k) {
       masks_[k].resize(static_cast<size_t>(rows_ * c));
       for (int64_t i = 0; i < rows_ * c; ++i)
-        masks_[k][static_cast<size_t>(i)] = which[static_cast<size_t>(i % c)] == k ? 0xff : 0;
+        masks_[k][static_cast<size_t>(i)] = index[i % c] == k ? 0xff : 0;
     }
   }
 
   const KernelTable* kt_ = nullptr;
   int x_ = -1, y_ = -1;
   int64_t n_ = 0, c_ = 1, rows_ = 1;
-  std::vector<uint8_t> tables_;               // distinct tables of 256 entries
+  std::vector<uint8_t> tables_;               // tables of 256 entries
+  std::vector<size_t> offset_;                // per channel: its table's offset in tables_
   std::vector<std::vector<uint8_t>> masks_;  // per table (from the second): its channels
 };
 
@@ -681,26 +683,34 @@ std::unique_ptr<FastStep> make_qbinary_step(const ir::Graph& g, const ir::Node& 
 
 std::unique_ptr<FastStep> make_lookup_step(const ir::Graph& g, const ir::Node& node,
                                            const KernelTable& kt) {
-  if (node.domain != "lithe" || node.op_type != "LookupU8" || node.inputs.size() != 2 ||
-      node.outputs.size() != 1)
+  if (node.domain != "lithe" || node.op_type != "LookupU8" || node.inputs.size() < 2 ||
+      node.inputs.size() > 3 || node.outputs.size() != 1)
     return nullptr;
   const Tensor* table = constant_of(g, node.inputs[1]);
+  const Tensor* index = node.inputs.size() > 2 ? constant_of(g, node.inputs[2]) : nullptr;
   const int x = node.inputs[0], y = node.outputs[0];
   if (!table || table->dtype() != DType::kUInt8 || !is_static(g, x, DType::kUInt8) ||
       !is_static(g, y, DType::kUInt8) || dims_of(g, x) != dims_of(g, y))
-    return nullptr;
-  const int64_t c = table->rank() == 2 ? table->shape()[0] : 1;
-  if (table->numel() != 256 * c || (c > 1 && (dims_of(g, x).empty() || dims_of(g, x).back() != c)))
     return nullptr;
   auto st = std::make_unique<LookupStep>();
   st->kt_ = &kt;
   st->x_ = x;
   st->y_ = y;
   st->n_ = shape_numel(dims_of(g, x));
-  if (c > 1)
-    st->set_tables(table->data<uint8_t>(), c);
-  else
+  if (node.inputs.size() == 2) {
+    if (table->numel() != 256) return nullptr;
     st->tables_.assign(table->data<uint8_t>(), table->data<uint8_t>() + 256);
+    return st;
+  }
+  // Per channel: the reference kernel reports a bad shape or index.
+  const Shape& xs = dims_of(g, x);
+  if (!index || index->dtype() != DType::kUInt8 || table->rank() != 2 || table->shape()[1] != 256 ||
+      xs.empty() || index->shape() != Shape{xs.back()})
+    return nullptr;
+  const int64_t t = table->shape()[0], c = xs.back();
+  for (int64_t i = 0; i < c; ++i)
+    if (index->data<uint8_t>()[i] >= t) return nullptr;
+  st->set_tables(table->data<uint8_t>(), t, index->data<uint8_t>(), c);
   return st;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "builder/int8_tuning.hpp"
 #include "conv_test_util.hpp"
@@ -184,8 +185,9 @@ TEST(Int8Tuning, SkipsValuesItCannotRescale) {
 }
 
 // After equalization the affine map is per channel: quantized, its chain becomes one
-// LookupU8 with a [C, 256] table whose entries are the chain in float for each channel and
-// code, and whose fast step matches the reference at every level.
+// LookupU8 with per-channel tables (the distinct ones and an index) whose entries are the
+// chain in float for each channel and code, and whose fast step matches the reference at
+// every level.
 TEST(Int8Tuning, PerChannelLookupTable) {
   auto fp32 = affine_graph(false);
   const auto samples = samples_for(*fp32, 4);
@@ -200,8 +202,15 @@ TEST(Int8Tuning, PerChannelLookupTable) {
   for (const ir::Node& n : g->nodes)
     if (n.op_type == "LookupU8") lut = &n;
   ASSERT_NE(lut, nullptr);
+  ASSERT_EQ(lut->inputs.size(), 3u);
   const Tensor& table = *g->values[static_cast<size_t>(lut->inputs[1])].constant;
-  ASSERT_EQ(table.shape(), (Shape{8, 256}));
+  const Tensor& index = *g->values[static_cast<size_t>(lut->inputs[2])].constant;
+  ASSERT_EQ(table.rank(), 2);
+  ASSERT_EQ(table.shape()[1], 256);
+  ASSERT_EQ(index.shape(), (Shape{8}));
+  // As many tables as distinct factors.
+  std::set<float> factors(sites[0].scales.begin(), sites[0].scales.end());
+  EXPECT_EQ(table.shape()[0], static_cast<int64_t>(factors.size()));
   const ir::Node& conv1 = g->nodes[static_cast<size_t>(g->values[static_cast<size_t>(lut->inputs[0])].producer)];
   const ir::Node& conv2 = g->nodes[static_cast<size_t>(g->values[static_cast<size_t>(lut->outputs[0])].consumers[0])];
   auto scalar = [&](int v) { return g->values[static_cast<size_t>(v)].constant->raw(); };
@@ -215,7 +224,8 @@ TEST(Int8Tuning, PerChannelLookupTable) {
       const float s = h * (0.5f / sites[0].scales[static_cast<size_t>(c)]) +
                       0.25f / sites[0].scales[static_cast<size_t>(c)];
       const float want = std::clamp(std::nearbyint(s / ss) + static_cast<float>(sz), 0.0f, 255.0f);
-      EXPECT_LE(std::abs(static_cast<int>(want) - table.data<uint8_t>()[c * 256 + q]), 1)
+      ASSERT_LT(index.data<uint8_t>()[c], table.shape()[0]);
+      EXPECT_LE(std::abs(static_cast<int>(want) - table.data<uint8_t>()[index.data<uint8_t>()[c] * 256 + q]), 1)
           << "channel " << c << " code " << q;
     }
   const std::string lut_out = g->values[static_cast<size_t>(lut->outputs[0])].name;

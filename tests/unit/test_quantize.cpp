@@ -365,6 +365,51 @@ TEST(Quantize, ElementwiseChainBecomesLookupTable) {
   EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.99);
 }
 
+// A per-channel affine map with a different constant for every channel (more distinct tables
+// than the masked path takes) becomes a LookupU8 with one table per channel; its fast step
+// (the per-byte loop) matches the reference bit for bit. An index naming no table is refused.
+TEST(Quantize, PerChannelLookupWithManyTables) {
+  test::GraphBuilder b;
+  b.input("x", {1, 24, 24, 8});
+  b.constant_tensor("w1", test::random_tensor({16, 8, 1, 1}, 51));
+  b.constant_tensor("w2", test::random_tensor({4, 16, 1, 1}, 52));
+  std::vector<float> a(16), c(16);
+  for (int i = 0; i < 16; ++i) a[static_cast<size_t>(i)] = 0.3f + 0.1f * static_cast<float>(i), c[static_cast<size_t>(i)] = -0.05f * static_cast<float>(i);
+  b.constant("a", {16}, a);
+  b.constant("c", {16}, c);
+  ir::Node& c1 = b.node("ConvNhwc", {"x", "w1"}, {"h"});
+  c1.domain = "lithe";
+  c1.opset = 1;
+  b.node("Mul", {"h", "a"}, {"m"});
+  b.node("Add", {"m", "c"}, {"s"});
+  ir::Node& c2 = b.node("ConvNhwc", {"s", "w2"}, {"y"});
+  c2.domain = "lithe";
+  c2.opset = 1;
+  b.output("y");
+  auto fp32 = b.build();
+  auto g = std::make_shared<ir::Graph>(*fp32);
+  const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
+  build::quantize_graph(*g, hist, {});
+  const ir::Node* lut = nullptr;
+  for (const ir::Node& n : g->nodes)
+    if (n.op_type == "LookupU8") lut = &n;
+  ASSERT_NE(lut, nullptr);
+  ASSERT_EQ(lut->inputs.size(), 3u);
+  EXPECT_EQ(g->values[static_cast<size_t>(lut->inputs[1])].constant->shape(), (Shape{16, 256}));
+  const std::string out = g->values[static_cast<size_t>(lut->outputs[0])].name;
+  test::check_fast_node(g, out, "lookup-u8-per-channel", test::supported_isas(), expect_same_bytes);
+  const auto in = test::seeded_inputs(*fp32, 4u);
+  EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.99);
+  // A hostile index: refused by shape inference with the node named.
+  g->values[static_cast<size_t>(lut->inputs[2])].constant->data<uint8_t>()[3] = 16;
+  try {
+    test::run_graph(g, in);
+    ADD_FAILURE() << "an index past the tables ran";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("names no table"), std::string::npos) << e.what();
+  }
+}
+
 // A chain value that is also read elsewhere (here a graph output) keeps its float nodes for
 // that reader; the INT8 reader still gets the lookup table.
 TEST(Quantize, LookupTableKeepsChainWithOtherReaders) {
@@ -498,7 +543,7 @@ TEST(Quantize, AveragePoolsStayInt8) {
   }
 }
 
-// Add of two INT8 branches and Mul by a squeeze-excitation gate (an fp32 SE conv, its
+// Add of two INT8 branches and Mul by a squeeze-excitation gate (its
 // [1,1,1,C] output quantized) and by a [1,H,1,C] mean (broadcast along W, the first operand):
 // lithe.QBinaryU8 steps bit for bit against the reference at every level, each output within
 // one code of the float computation on the dequantized inputs, and the model close to FP32.

@@ -255,34 +255,10 @@ class Quantizer {
 
   int opset() const { return g_.opsets.count("") ? std::max(13, g_.opsets.at("")) : 13; }
 
-  // The uint8 form of float value v. A Transpose's output (the layout pass's transpose of a
-  // channels-last model's input) is quantized before the Transpose, at the output's parameters
-  // (the same values), so the Transpose moves bytes instead of floats.
+  // The uint8 form of float value v.
   int uint8_of(int v) {
     auto it = q_of_.find(v);
     if (it != q_of_.end()) return it->second;
-    const int p = val(v).producer;
-    if (p >= 0 && g_.nodes[static_cast<size_t>(p)].domain.empty() &&
-        g_.nodes[static_cast<size_t>(p)].op_type == "Transpose") {
-      ir::Node t = g_.nodes[static_cast<size_t>(p)];
-      const int x = t.inputs.empty() ? -1 : t.inputs[0];
-      if (t.inputs.size() == 1 && t.outputs.size() == 1 && f32_static(x) && f32_static(v)) {
-        ir::Node q;
-        q.name = val(v).name + "/quantize";
-        q.op_type = "QuantizeLinear";
-        q.opset = opset();
-        const int xq = rw_.add_value(val(v).name + "/u8_in", {DType::kUInt8, true, val(x).type.dims});
-        const auto [sc, zc] = param_consts(v);
-        q.inputs = {x, sc, zc};
-        q.outputs = {xq};
-        rw_.add_node(std::move(q));
-        t.name += "/u8";
-        t.inputs = {xq};
-        t.outputs = {rw_.add_value(val(v).name + "/u8", {DType::kUInt8, true, val(v).type.dims})};
-        rw_.add_node(t);
-        return q_of_[v] = t.outputs[0];
-      }
-    }
     ir::Node q;
     q.name = val(v).name + "/quantize";
     q.op_type = "QuantizeLinear";
@@ -703,11 +679,6 @@ std::vector<LayerPrecision> quantize_graph(ir::Graph& g,
                                            const QuantizeOptions& opts,
                                            std::vector<QuantizedLayer>* quantized) {
   std::vector<LayerPrecision> report = Quantizer(g, hist, opts, quantized).run();
-  // Float nodes left without readers (a Transpose quantized ahead of it) go.
-  if (const passes::Pass* dce = passes::find_pass("dead-node-elimination")) {
-    passes::Rewriter rw(g);
-    if (dce->run(g, rw) > 0) rw.apply(g);
-  }
   const std::vector<std::string> lut = fold_lookup_chains(g);
   const std::set<std::string> in_lut(lut.begin(), lut.end());
   for (LayerPrecision& l : report)

@@ -443,17 +443,14 @@ std::unique_ptr<FastStep> make_unary(const ir::Graph& g, const ir::Node& node) {
 
 // ---- Transpose -----------------------------------------------------------------------------
 
-// T: float, or uint8 (quantized values: the quantizer moves a QuantizeLinear ahead of a layout
-// Transpose so it moves bytes).
-template <class T>
 class TransposeStep final : public FastStep {
  public:
   static constexpr int64_t kTile = 16;
   const char* kind() const override { return tiled_ ? "transpose-tiled" : "transpose"; }
 
   void run(const ValuePtrs& vals, int t, int nt, float*) const override {
-    const T* x = static_cast<const T*>(vals[static_cast<size_t>(x_)]);
-    T* y = static_cast<T*>(vals[static_cast<size_t>(y_)]);
+    const float* x = in_ptr(vals, x_);
+    float* y = out_ptr(vals, y_);
     if (tiled_)
       run_tiled(x, y, t, nt);
     else
@@ -462,13 +459,13 @@ class TransposeStep final : public FastStep {
 
   // The output's last dim is contiguous in the input too: copy runs of `inner` floats, one
   // per output row, the rows split across threads.
-  void run_rows(const T* x, T* y, int t, int nt) const {
+  void run_rows(const float* x, float* y, int t, int nt) const {
     const int last = rank_ - 1;
     const int64_t inner = dims_[last];
     int64_t b, e;
     if (rank_ == 1) {
       share_elems(inner, t, nt, &b, &e);
-      if (b < e) std::memcpy(y + b, x + b, static_cast<size_t>(e - b) * sizeof(T));
+      if (b < e) std::memcpy(y + b, x + b, static_cast<size_t>(e - b) * sizeof(float));
       return;
     }
     share(total_ / inner, inner, t, nt, &b, &e);
@@ -481,7 +478,7 @@ class TransposeStep final : public FastStep {
       off += idx[d] * in_st_[d];
     }
     for (int64_t r = b; r < e; ++r) {
-      std::memcpy(y + r * inner, x + off, static_cast<size_t>(inner) * sizeof(T));
+      std::memcpy(y + r * inner, x + off, static_cast<size_t>(inner) * sizeof(float));
       for (int d = last - 1; d >= 0; --d) {
         off += in_st_[d];
         if (++idx[d] < dims_[d]) break;
@@ -494,7 +491,7 @@ class TransposeStep final : public FastStep {
   // The output's last dim (length n, input stride sn) and the output dim j that is the
   // input's contiguous one (length m, output stride sm): a 2-D transpose per batch (the other
   // dims), done in kTile x kTile tiles. Units: batch x tile rows of j.
-  void run_tiled(const T* x, T* y, int t, int nt) const {
+  void run_tiled(const float* x, float* y, int t, int nt) const {
     const int64_t m = dims_[j_], n = dims_[rank_ - 1], sn = in_st_[rank_ - 1], sm = out_st_[j_];
     const int64_t mtiles = (m + kTile - 1) / kTile;
     int64_t b, e;
@@ -510,14 +507,14 @@ class TransposeStep final : public FastStep {
         xo += ik * batch_in_[k];
         yo += ik * batch_out_[k];
       }
-      const T* xb = x + xo;
-      T* yb = y + yo;
+      const float* xb = x + xo;
+      float* yb = y + yo;
       for (int64_t c0 = 0; c0 < n; c0 += kTile) {
         const int64_t c1 = std::min(n, c0 + kTile);
         // y[i * sm + c] = x[i + c * sn]: read columns of x contiguous along i.
         for (int64_t i = i0; i < i1; ++i) {
-          const T* xs = xb + i;
-          T* yr = yb + i * sm;
+          const float* xs = xb + i;
+          float* yr = yb + i * sm;
           for (int64_t c = c0; c < c1; ++c) yr[c] = xs[c * sn];
         }
       }
@@ -533,15 +530,10 @@ class TransposeStep final : public FastStep {
   int64_t batch_dims_[kMaxRank] = {}, batch_in_[kMaxRank] = {}, batch_out_[kMaxRank] = {};
 };
 
-template <class T>
-std::unique_ptr<FastStep> transpose_step(int xv, int yv, int64_t total, const std::vector<int64_t>& cd,
-                                         const std::vector<int64_t>& cs);
-
 std::unique_ptr<FastStep> make_transpose(const ir::Graph& g, const ir::Node& node) {
   if (node.inputs.size() != 1 || node.outputs.size() != 1) return nullptr;
   const int xv = node.inputs[0], yv = node.outputs[0];
-  const bool u8 = is_static(g, xv, DType::kUInt8) && is_static(g, yv, DType::kUInt8);
-  if (!u8 && (!is_f32_static(g, xv) || !is_f32_static(g, yv))) return nullptr;
+  if (!is_f32_static(g, xv) || !is_f32_static(g, yv)) return nullptr;
   const Shape& xs = dims_of(g, xv);
   const int64_t rank = static_cast<int64_t>(xs.size());
   if (rank > kMaxRank) return nullptr;
@@ -580,14 +572,7 @@ std::unique_ptr<FastStep> make_transpose(const ir::Graph& g, const ir::Node& nod
     cd.push_back(1);
     cs.push_back(1);
   }
-  return u8 ? transpose_step<uint8_t>(xv, yv, total, cd, cs) : transpose_step<float>(xv, yv, total, cd, cs);
-}
-
-// The step for the collapsed output dims `cd` with their input strides `cs`.
-template <class T>
-std::unique_ptr<FastStep> transpose_step(int xv, int yv, int64_t total, const std::vector<int64_t>& cd,
-                                         const std::vector<int64_t>& cs) {
-  auto s = std::make_unique<TransposeStep<T>>();
+  auto s = std::make_unique<TransposeStep>();
   s->x_ = xv;
   s->y_ = yv;
   s->total_ = total;

@@ -410,37 +410,6 @@ TEST(Quantize, PerChannelLookupWithManyTables) {
   }
 }
 
-// A channels-last conv reading a Transpose of the float input (what the layout pass makes of
-// an NCHW model's input): the input is quantized before the Transpose, which then moves bytes
-// (its fast step bit for bit the reference at every level), and the float Transpose goes.
-TEST(Quantize, TransposeOfInputMovesBytes) {
-  for (const Shape& in : {Shape{1, 3, 40, 40}, Shape{2, 5, 9, 7}}) {
-    test::GraphBuilder b;
-    b.input("x", in);
-    b.constant_tensor("w", test::random_tensor({8, in[1], 3, 3}, 61));
-    ir::Node& t = b.node("Transpose", {"x"}, {"xt"});
-    t.attrs["perm"] = test::GraphBuilder::ints({0, 2, 3, 1});
-    ir::Node& c = b.node("ConvNhwc", {"xt", "w"}, {"y"});
-    c.domain = "lithe";
-    c.opset = 1;
-    b.output("y");
-    auto fp32 = b.build();
-    auto g = std::make_shared<ir::Graph>(*fp32);
-    const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
-    build::quantize_graph(*g, hist, {});
-    ASSERT_EQ(count_op(*g, "Transpose"), 1);
-    const ir::Node* tr = nullptr;
-    for (const ir::Node& n : g->nodes)
-      if (n.op_type == "Transpose") tr = &n;
-    ASSERT_NE(tr, nullptr);
-    EXPECT_EQ(g->values[static_cast<size_t>(tr->outputs[0])].type.dtype, DType::kUInt8);
-    test::check_fast_node(g, g->values[static_cast<size_t>(tr->outputs[0])].name, nullptr,
-                          test::supported_isas(), expect_same_bytes);
-    const auto x = test::seeded_inputs(*fp32, 8u);
-    EXPECT_GE(cosine(test::run_graph(fp32, x)[0], test::run_graph(g, x)[0]), 0.995);
-  }
-}
-
 // A chain value that is also read elsewhere (here a graph output) keeps its float nodes for
 // that reader; the INT8 reader still gets the lookup table.
 TEST(Quantize, LookupTableKeepsChainWithOtherReaders) {

@@ -46,6 +46,14 @@ class GraphBuilder {
     for (size_t i = 0; i < v.size(); ++i) t.data<int64_t>()[i] = v[i];
     return constant_tensor(name, std::move(t));
   }
+  /// A node of lithe's own domain (version 1), as node().
+  ir::Node& lithe_node(const std::string& op, const std::vector<std::string>& ins,
+                       const std::vector<std::string>& outs, const std::string& name = "") {
+    ir::Node& n = node(op, ins, outs, name);
+    n.domain = "lithe";
+    n.opset = 1;
+    return n;
+  }
   /// Adds a node; outputs that do not exist yet are created. "" is an omitted input.
   ir::Node& node(const std::string& op, const std::vector<std::string>& ins,
                  const std::vector<std::string>& outs, const std::string& name = "") {

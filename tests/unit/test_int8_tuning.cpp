@@ -21,9 +21,7 @@ std::vector<std::vector<Tensor>> samples_for(const ir::Graph& g, int count) {
 
 ir::Node& nhwc_conv(test::GraphBuilder& b, const std::string& x, const std::string& w,
                     const std::string& y, int group = 1) {
-  ir::Node& n = b.node("ConvNhwc", {x, w}, {y});
-  n.domain = "lithe";
-  n.opset = 1;
+  ir::Node& n = b.lithe_node("ConvNhwc", {x, w}, {y});
   if (group > 1) {
     n.attrs["group"] = test::GraphBuilder::i(group);
     n.attrs["pads"] = test::GraphBuilder::ints({1, 1, 1, 1});
@@ -63,9 +61,7 @@ std::shared_ptr<ir::Graph> conv_pair_graph(bool cut) {
   b.constant_tensor("wd", wd);
   b.constant_tensor("bd", test::random_tensor({8}, 42));
   b.constant_tensor("wp", test::random_tensor({5, 8, 1, 1}, 43));
-  ir::Node& d = b.node("ConvNhwc", {"x", "wd", "bd"}, {"h"});
-  d.domain = "lithe";
-  d.opset = 1;
+  ir::Node& d = b.lithe_node("ConvNhwc", {"x", "wd", "bd"}, {"h"});
   d.attrs["group"] = test::GraphBuilder::i(8);
   d.attrs["pads"] = test::GraphBuilder::ints({1, 1, 1, 1});
   if (cut) {

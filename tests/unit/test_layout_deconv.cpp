@@ -201,9 +201,7 @@ TEST(LayoutDeconv, OtherConvTransposesAreLeftAlone) {
 std::shared_ptr<ir::Graph> shuffle_graph(Shape xs, int64_t bh, int64_t bw, DType t) {
   GraphBuilder b;
   b.input("x", xs, t);
-  ir::Node& n = b.node("DepthToSpaceNhwc", {"x"}, {"y"});
-  n.domain = "lithe";
-  n.opset = 1;
+  ir::Node& n = b.lithe_node("DepthToSpaceNhwc", {"x"}, {"y"});
   n.attrs["bh"] = GraphBuilder::i(bh);
   n.attrs["bw"] = GraphBuilder::i(bw);
   b.output("y");

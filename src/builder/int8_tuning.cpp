@@ -283,7 +283,8 @@ void apply_equalization(ir::Graph& g, const std::vector<ChannelScaling>& sites, 
 std::map<std::string, quant::Histogram> tuned_calibration(ir::Graph& g,
                                                           const CalibrationOptions& opts,
                                                           const std::string& model_sha256,
-                                                          Int8Summary* sum) {
+                                                          Int8Summary* sum,
+                                                          const std::function<std::vector<std::vector<Tensor>>()>& samples) {
   // Histograms of the equalized graph: a cache without the scales must not serve.
   const std::string key = model_sha256 + "|" + opts.key + "|channel-equalization 1";
   std::map<std::string, quant::Histogram> hist;
@@ -310,8 +311,8 @@ std::map<std::string, quant::Histogram> tuned_calibration(ir::Graph& g,
     sum->channel_scaling = std::move(used);
     return hist;
   }
-  if (!opts.load) fail("precision int8 needs calibration data (--calib DIR)");
-  const std::vector<std::vector<Tensor>> data = opts.load(g);
+  if (!samples && !opts.load) fail("precision int8 needs calibration data (--calib DIR)");
+  const std::vector<std::vector<Tensor>> data = samples ? samples() : opts.load(g);
   if (data.empty()) fail("precision int8: no calibration samples");
   sum->channel_scaling = measure_equalization(g, data, opts.threads);
   apply_equalization(g, sum->channel_scaling);

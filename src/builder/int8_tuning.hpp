@@ -17,6 +17,7 @@
 // s_c = max(lo_c / L, hi_c / H) over the per-channel range [lo_c, hi_c] and the tensor's
 // [L, H] (both containing 0), within [1/64, 1]: each channel then fills the tensor's range.
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,10 +46,10 @@ void apply_equalization(ir::Graph& g, const std::vector<ChannelScaling>& sites, 
 
 /// build_int8's histograms with data-driven equalization: from the cache (its histograms and
 /// scales, applied to `g`), else a first pass for the scales, then calibration of the
-/// equalized graph, both written to the cache. Fills sum->channel_scaling.
-std::map<std::string, quant::Histogram> tuned_calibration(ir::Graph& g,
-                                                          const CalibrationOptions& opts,
-                                                          const std::string& model_sha256,
-                                                          Int8Summary* sum);
+/// equalized graph, both written to the cache. Fills sum->channel_scaling. `samples`
+/// defaults to opts.load.
+std::map<std::string, quant::Histogram> tuned_calibration(
+    ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256, Int8Summary* sum,
+    const std::function<std::vector<std::vector<Tensor>>()>& samples = {});
 
 }  // namespace lithe::build

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "builder/build.hpp"
+#include "builder/int8_tuning.hpp"
 #include "kernels/cpu.hpp"
 #include "plan/plan.hpp"
 #include "runtime/executor.hpp"
@@ -179,14 +180,14 @@ MixedSummary build_best(ir::Graph& g, const CalibrationOptions& opts,
   sum.budget = mo.max_accuracy_drop;
   QuantizeOptions qo = quantize_options(opts);
   sum.int8.method = quant::calib_method_name(qo.method);
-  // As build_int8 (data free, so the histograms of a cache stay valid).
+  // As build_int8: data-free equalization, then the data-driven one with the calibration.
   sum.int8.equalized = equalize_depthwise_pairs(g);
   if (!opts.load)
     fail("precision best needs calibration data (--calib DIR): it measures the error on it");
   const std::vector<std::vector<Tensor>> samples = opts.load(g);
   if (samples.empty()) fail("precision best: no calibration samples");
   const std::map<std::string, quant::Histogram> hist =
-      calibration_histograms(g, opts, model_sha256, &sum.int8, [&samples] { return samples; });
+      tuned_calibration(g, opts, model_sha256, &sum.int8, [&samples] { return samples; });
   sum.int8.samples = samples.size();
 
   // The budget is checked on `eval`; sensitivities on a spread subset of it.

@@ -1,11 +1,10 @@
 #include "builder/quantize.hpp"
 
-#include "builder/int8_tuning.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 
+#include "builder/int8_tuning.hpp"
 #include "core/file_io.hpp"
 #include "kernels/cpu.hpp"
 #include "ops/infer.hpp"

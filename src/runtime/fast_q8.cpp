@@ -45,9 +45,10 @@ struct Aligned {
 // thresholds, so at most one threshold lies inside a bucket; a bucket holds the code at its
 // start and the next threshold. Empty when the stage does not qualify, for more than 64
 // channels (the bisection costs about 8,000 evaluations a channel) or when a channel would
-// need more than kMaxBuckets buckets (thresholds packed very unevenly).
+// need more than kMaxBuckets buckets (thresholds packed very unevenly), or a layer more than
+// kMaxTotal (9 bytes each).
 struct CodeTable {
-  static constexpr int64_t kMaxBuckets = 8192;
+  static constexpr int64_t kMaxBuckets = 8192, kMaxTotal = 65536;
   struct Channel {
     int32_t first = 0;  // the least threshold above INT32_MIN
     uint8_t below = 0;  // the code under it
@@ -60,6 +61,7 @@ struct CodeTable {
   std::vector<uint8_t> code_at;  // per bucket: the code at its start
   std::vector<int64_t> next;     // per bucket: the next threshold (INT64_MAX: none)
   bool empty() const { return ch.empty(); }
+  int64_t bytes() const { return static_cast<int64_t>(code_at.size() + next.size() * 8); }
   uint8_t code(int64_t c, int32_t acc) const {
     const Channel& h = ch[static_cast<size_t>(c)];
     if (acc < h.first) return h.below;
@@ -119,7 +121,9 @@ CodeTable code_table(const quant::QConvOutput& o, int64_t channels) {
       gap = std::min(gap, t[static_cast<size_t>(q + 1)] - t[static_cast<size_t>(q)]);
     while (h.shift < 62 && (int64_t{2} << h.shift) <= gap) ++h.shift;
     h.buckets = ((t[h.top] - h.first) >> h.shift) + 1;
-    if (h.buckets > CodeTable::kMaxBuckets) return {};
+    if (h.buckets > CodeTable::kMaxBuckets ||
+        static_cast<int64_t>(r.next.size()) + h.buckets > CodeTable::kMaxTotal)
+      return {};
     for (int64_t b = 0, q = h.below + 1; b < h.buckets; ++b) {
       const int64_t start = h.first + (b << h.shift);
       while (q <= h.top && t[static_cast<size_t>(q)] <= start) ++q;  // q: the next code
@@ -147,7 +151,7 @@ class QConvStep final : public FastStep, public ConvShape {
   }
   int64_t macs() const override { return macs_; }
   std::vector<int> packed_constants() const override { return {w_}; }
-  int64_t owned_bytes() const override { return packed_.mem.bytes + extra_bytes_; }
+  int64_t owned_bytes() const override { return packed_.mem.bytes + extra_bytes_ + thr_.bytes(); }
   const char* kind() const override {
     return kind_ == Kind::kDepthwise ? "q8-dwconv"
            : kind_ == Kind::kGemm    ? "q8-conv-gemm"

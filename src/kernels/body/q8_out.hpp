@@ -2,8 +2,9 @@
 // level's width, instruction for instruction what quant::float_output computes per value:
 // int32 -> float, one multiply, the residual as one FMA, the activation (Relu, Clip,
 // LeakyRelu, HardSwish: the same comparisons and operations), division by the output scale,
-// round half to even, + zero point, NaN to the zero point, clamp. Tails and the other
-// activations go to the scalar q8_float_out_scalar (compiled without FMA contraction).
+// round half to even, + zero point, NaN to the zero point, clamp; at 512 bits a row's tail
+// as one masked block. AVX2 tails and the other activations go to the scalar
+// q8_float_out_scalar (compiled without FMA contraction).
 // Included by level.hpp inside the level's anonymous namespace; the portable level has no
 // vector form and takes the scalar one whole.
 namespace q8out_body {
@@ -17,12 +18,13 @@ inline bool vector_activation(Activation a) {
 
 #if defined(__AVX512F__)
 constexpr int kW = 16;
-inline void block(const Q8FloatOutArgs& a, int64_t j) {
+// Lanes outside `m` (the tail of a row) are neither read nor written.
+inline void block(const Q8FloatOutArgs& a, int64_t j, __mmask16 m = 0xffff) {
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-  const __m512i acc = _mm512_loadu_si512(a.acc + j);
-  __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(a.acc_scale + j));
+  const __m512i acc = _mm512_maskz_loadu_epi32(m, a.acc + j);
+  __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_maskz_loadu_ps(m, a.acc_scale + j));
   if (a.z) {
-    const __m128i zb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.z + j));
+    const __m128i zb = _mm_maskz_loadu_epi8(m, a.z + j);
     const __m512i zi = _mm512_sub_epi32(_mm512_cvtepu8_epi32(zb), _mm512_set1_epi32(a.z_zp));
     y = _mm512_fmadd_ps(_mm512_set1_ps(a.z_scale), _mm512_cvtepi32_ps(zi), y);
   }
@@ -57,7 +59,7 @@ inline void block(const Q8FloatOutArgs& a, int64_t j) {
   v = _mm512_min_ps(_mm512_max_ps(v, zero), _mm512_set1_ps(255.0f));
   __m512i q = _mm512_cvtps_epi32(v);
   q = _mm512_mask_blend_epi32(nan, q, _mm512_set1_epi32(a.y_zp));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(a.y + j), _mm512_cvtepi32_epi8(q));
+  _mm_mask_storeu_epi8(a.y + j, m, _mm512_cvtepi32_epi8(q));
 }
 #elif defined(__AVX2__) && defined(__FMA__)
 constexpr int kW = 8;
@@ -176,8 +178,13 @@ void q8_lookup(const uint8_t* x, int64_t n, const uint8_t* table, uint8_t* y) {
 void q8_float_out(const Q8FloatOutArgs& a) {
   int64_t j = 0;
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-  if (vector_activation(a.act.act))
+  if (vector_activation(a.act.act)) {
     for (; j + kW <= a.n; j += kW) block(a, j);
+#if defined(__AVX512F__)
+    if (j < a.n) block(a, j, static_cast<__mmask16>((1u << (a.n - j)) - 1));  // the tail
+    return;
+#endif
+  }
 #endif
   q8_float_out_scalar(a, j, a.n);
 }

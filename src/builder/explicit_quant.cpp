@@ -197,13 +197,6 @@ ir::Node make_node(const std::string& name, const char* op, int opset, std::vect
   return n;
 }
 
-ir::Attribute int_attr(int64_t v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-
 // Checks a QLinear op's scale / zero-point input pair (s, z) of input `data` (-1: the
 // output) and returns the scales; nullopt when they are not constants (the op stays).
 std::optional<std::vector<float>> qlinear_scales(const ir::Graph& g, const ir::Node& n, size_t s,
@@ -262,7 +255,7 @@ std::vector<ir::Node> lower_qlinear(ir::Graph& g, const ir::Node& n) {
   const int wf = add_float_value(g, name + "/w_float", wt);
   ir::Node dw = make_node(name + "/dequantize_w", "DequantizeLinear", op13,
                           {n.inputs[3], n.inputs[4], n.inputs[5]}, {wf});
-  if (waxis >= 0) dw.attrs["axis"] = int_attr(waxis);
+  if (waxis >= 0) dw.attrs["axis"] = ir::Attribute::of_int(waxis);
   out.push_back(std::move(dw));
   std::vector<int> op_in = {xf, wf};
   if (conv && has_input(n, 8)) {
@@ -278,7 +271,7 @@ std::vector<ir::Node> lower_qlinear(ir::Graph& g, const ir::Node& n) {
     const int bsv = add_const(g, name + "/bias_scale", std::move(bs));
     const int bf = add_float_value(g, name + "/bias_float", bt);
     ir::Node db = make_node(name + "/dequantize_bias", "DequantizeLinear", op13, {n.inputs[8], bsv}, {bf});
-    if (ws->size() > 1) db.attrs["axis"] = int_attr(0);
+    if (ws->size() > 1) db.attrs["axis"] = ir::Attribute::of_int(0);
     out.push_back(std::move(db));
     op_in.push_back(bf);
   }

@@ -30,11 +30,16 @@ std::set<std::string> nhwc_conv_names(const ir::Graph& g) {
 
 namespace {
 
-ir::Attribute int_attr(int64_t v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
+// A default-domain node of g's opset.
+ir::Node make_node(const ir::Graph& g, const std::string& op, const std::string& name,
+                   std::vector<int> in, int out) {
+  ir::Node n;
+  n.name = name;
+  n.op_type = op;
+  n.opset = g.opsets.at("");
+  n.inputs = std::move(in);
+  n.outputs = {out};
+  return n;
 }
 
 Tensor int64_vector(const std::vector<int64_t>& v) {
@@ -129,7 +134,7 @@ void upgrade_to_opset13(ir::Graph& g) {
       const int64_t rank = t.has_shape ? static_cast<int64_t>(t.dims.size()) : -1;
       if (rank > 0 && axis < 0) axis += rank;
       if (rank < 0 || axis != rank - 1) refuse("the axis is not the last one");
-      n.attrs["axis"] = int_attr(axis);
+      n.attrs["axis"] = ir::Attribute::of_int(axis);
     } else if ((op == "Resize" && from < 11) || op == "Upsample" || (op == "TopK" && from < 10) ||
                (op == "Dropout" && from < 12) || op == "Scatter") {
       refuse("its inputs or meaning changed");
@@ -137,13 +142,6 @@ void upgrade_to_opset13(ir::Graph& g) {
   }
   g.relink();
   g.opsets[""] = 13;
-}
-
-ir::Attribute ints_attr(std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
 }
 
 // The ConvTransposes the engine runs as a 1x1 conv (lithe.ConvNhwc under the ConvTranspose's
@@ -179,27 +177,20 @@ void expand_shuffle_deconvs(ir::Graph& g, const std::set<std::string>& nhwc_conv
       conv.inputs.push_back(add_constant(g, name_of(d.inputs[2]) + "_taps",
                                          passes::util::shuffle_deconv_bias(b, kh * kw)));
     }
-    conv.attrs["kernel_shape"] = ints_attr({1, 1});
+    conv.attrs["kernel_shape"] = ir::Attribute::of_ints({1, 1});
     for (const char* keep : {"activation", "activation_params"})
       if (d.attrs.count(keep)) conv.attrs[keep] = d.attrs.at(keep);
     const int taps = add_value(g, yname + "_taps", {xt.dtype, true, {nb, kh * kw * m, h, wd}});
     conv.outputs = {taps};
     g.nodes[i] = std::move(conv);
     auto node = [&](const std::string& name, const char* op, std::vector<int> in, int out) {
-      ir::Node n;
-      n.name = name;
-      n.op_type = op;
-      n.opset = g.opsets.at("");
-      n.inputs = std::move(in);
-      n.outputs = {out};
-      g.nodes.push_back(std::move(n));
+      g.nodes.push_back(make_node(g, op, name, std::move(in), out));
       return &g.nodes.back();
     };
     if (kh == kw) {
       ir::Node* s = node(d.name + "_shuffle", "DepthToSpace", {taps}, y);
-      s->attrs["blocksize"] = int_attr(kh);
-      s->attrs["mode"].kind = ir::Attribute::Kind::kString;
-      s->attrs["mode"].s = "DCR";
+      s->attrs["blocksize"] = ir::Attribute::of_int(kh);
+      s->attrs["mode"] = ir::Attribute::of_string("DCR");
       continue;
     }
     const int blocks =
@@ -208,7 +199,7 @@ void expand_shuffle_deconvs(ir::Graph& g, const std::set<std::string>& nhwc_conv
          {taps, add_constant(g, d.name + "/blocks", int64_vector({nb, kh, kw, m, h, wd}))}, blocks);
     const int moved = add_value(g, yname + "_taps_moved", {xt.dtype, true, {nb, m, h, kh, wd, kw}});
     node(d.name + "_move", "Transpose", {blocks}, moved)->attrs["perm"] =
-        ints_attr({0, 3, 4, 1, 5, 2});
+        ir::Attribute::of_ints({0, 3, 4, 1, 5, 2});
     node(d.name + "_shuffle", "Reshape",
          {moved, add_constant(g, d.name + "/shape", int64_vector({nb, m, h * kh, wd * kw}))}, y);
   }
@@ -370,16 +361,6 @@ class QdqWriter {
     if (into) into->insert(v);
   }
 
-  ir::Node make_node(const std::string& op, const std::string& name, std::vector<int> in, int out) {
-    ir::Node n;
-    n.name = name;
-    n.op_type = op;
-    n.opset = g_.opsets.at("");
-    n.inputs = std::move(in);
-    n.outputs = {out};
-    return n;
-  }
-
   // Float value v through QuantizeLinear -> DequantizeLinear (uint8, per tensor), made once.
   int qdq(int v) {
     auto it = dq_of_.find(v);
@@ -395,8 +376,8 @@ class QdqWriter {
     const int q = add_value(g_, name + "/quantized", {DType::kUInt8, t.has_shape, t.dims});
     const int dq = add_value(g_, name + "/dequantized", t);
     quantize_node_of_[static_cast<int>(g_.nodes.size())] = v;
-    g_.nodes.push_back(make_node("QuantizeLinear", name + "/QuantizeLinear", {v, sc, zp}, q));
-    g_.nodes.push_back(make_node("DequantizeLinear", name + "/DequantizeLinear", {q, sc, zp}, dq));
+    g_.nodes.push_back(make_node(g_, "QuantizeLinear", name + "/QuantizeLinear", {v, sc, zp}, q));
+    g_.nodes.push_back(make_node(g_, "DequantizeLinear", name + "/DequantizeLinear", {q, sc, zp}, dq));
     return dq_of_[v] = dq;
   }
 
@@ -414,8 +395,8 @@ class QdqWriter {
     if (z.dtype() == DType::kInt8)
       in.push_back(add_constant(g_, hint + "_zero_point", std::move(z)));
     const int out = add_value(g_, hint + "_dequantized", {DType::kFloat32, true, shape});
-    ir::Node n = make_node("DequantizeLinear", hint + "/DequantizeLinear", in, out);
-    n.attrs["axis"] = int_attr(axis);
+    ir::Node n = make_node(g_, "DequantizeLinear", hint + "/DequantizeLinear", in, out);
+    n.attrs["axis"] = ir::Attribute::of_int(axis);
     g_.nodes.push_back(std::move(n));
     return out;
   }

@@ -405,10 +405,7 @@ class Quantizer {
     const int x = node.inputs[0], y = node.outputs[0];
     same_params_[y] = x;
     if (node.op_type == "AveragePoolNhwc" || node.op_type == "GlobalAveragePoolNhwc") {
-      ir::Attribute zp;
-      zp.kind = ir::Attribute::Kind::kInt;
-      zp.i = params_of(x).zero_point;
-      node.attrs["zero_point"] = zp;
+      node.attrs["zero_point"] = ir::Attribute::of_int(params_of(x).zero_point);
     }
     const char* op = node.op_type == "Resize" ? "resize" : node.op_type == "MaxPoolNhwc" ? "maxpool" : "avgpool";
     if (node.op_type == "DepthToSpaceNhwc") op = "depth-to-space";  // a ConvTranspose's pixel shuffle
@@ -474,10 +471,7 @@ class Quantizer {
     q.op_type = "QBinaryU8";
     q.domain = "lithe";
     q.opset = 1;
-    ir::Attribute kind;
-    kind.kind = ir::Attribute::Kind::kString;
-    kind.s = node.op_type;
-    q.attrs["op"] = kind;
+    q.attrs["op"] = ir::Attribute::of_string(node.op_type);
     const auto [as, az] = param_consts(a);
     const int au = uint8_of(a);
     const auto [bs, bz] = param_consts(b);

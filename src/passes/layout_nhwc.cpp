@@ -247,20 +247,6 @@ Tensor constant_to_nhwc(const Tensor& k) {
   return out;
 }
 
-ir::Attribute ints_attr(std::vector<int64_t> p) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(p);
-  return a;
-}
-
-ir::Attribute int_attr(int64_t v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-
 int onnx_opset(const ir::Graph& g) {
   auto it = g.opsets.find("");
   return it == g.opsets.end() ? 13 : it->second;
@@ -329,7 +315,7 @@ int convert_layout_nhwc(const ir::Graph& g, Rewriter& rw) {
     tr.name = g.values[static_cast<size_t>(v)].name + "_to_nhwc";
     tr.op_type = "Transpose";
     tr.opset = opset;
-    tr.attrs["perm"] = ints_attr({0, 2, 3, 1});
+    tr.attrs["perm"] = ir::Attribute::of_ints({0, 2, 3, 1});
     tr.inputs = {v};
     tr.outputs = {out};
     rw.add_node(std::move(tr));
@@ -371,7 +357,7 @@ int convert_layout_nhwc(const ir::Graph& g, Rewriter& rw) {
           conv.inputs.push_back(rw.add_constant(name_of(old.inputs[2]) + "_taps",
                                                 util::shuffle_deconv_bias(b, kh * kw)));
         }
-        conv.attrs["kernel_shape"] = ints_attr({1, 1});
+        conv.attrs["kernel_shape"] = ir::Attribute::of_ints({1, 1});
         for (const char* keep : {"activation", "activation_params"})
           if (old.attrs.count(keep)) conv.attrs[keep] = old.attrs.at(keep);
         const int taps = rw.add_value(
@@ -383,7 +369,7 @@ int convert_layout_nhwc(const ir::Graph& g, Rewriter& rw) {
         n.op_type = "DepthToSpaceNhwc";
         n.domain = "lithe";
         n.inputs = {taps};
-        n.attrs = {{"bh", int_attr(kh)}, {"bw", int_attr(kw)}};
+        n.attrs = {{"bh", ir::Attribute::of_int(kh)}, {"bw", ir::Attribute::of_int(kw)}};
         break;
       }
       case Kind::kPool:
@@ -449,7 +435,7 @@ int convert_layout_nhwc(const ir::Graph& g, Rewriter& rw) {
         tr.name = g.values[static_cast<size_t>(y)].name + "_to_nchw";
         tr.op_type = "Transpose";
         tr.opset = opset;
-        tr.attrs["perm"] = ints_attr({0, 3, 1, 2});
+        tr.attrs["perm"] = ir::Attribute::of_ints({0, 3, 1, 2});
         tr.inputs = {nhwc_of.at(y)};
         tr.outputs = {y};
         rw.add_node(std::move(tr));

@@ -316,9 +316,8 @@ std::map<std::string, quant::Histogram> tuned_calibration(ir::Graph& g,
   if (data.empty()) fail("precision int8: no calibration samples");
   sum->channel_scaling = measure_equalization(g, data, opts.threads);
   apply_equalization(g, sum->channel_scaling);
-  CalibrationOptions plain = opts;
-  plain.cache.clear();
-  hist = calibration_histograms(g, plain, model_sha256, sum, [&data] { return data; });
+  hist = calibrate(g, data, opts.threads, opts.progress);
+  sum->samples = data.size();
   if (!opts.cache.empty()) {
     std::map<std::string, std::vector<float>> scales;
     for (const ChannelScaling& s : sum->channel_scaling) scales[s.value] = s.scales;

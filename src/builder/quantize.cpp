@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 
 #include "builder/int8_tuning.hpp"
-#include "core/file_io.hpp"
 #include "kernels/cpu.hpp"
 #include "ops/infer.hpp"
 #include "ops/op.hpp"
@@ -623,21 +621,20 @@ std::vector<std::string> fold_lookup_chains(ir::Graph& g) {
     Tensor table = run_reference(g, q, var, cur).reshaped(Shape{256 * channels});
     Tensor index;
     if (channels > 1) {
-      // The distinct tables ([T, 256]) and each channel's (index [C]).
-      std::vector<uint8_t> rows;
+      // The distinct tables ([T, 256], T <= 256) and each channel's (index [C]).
+      std::vector<std::vector<uint8_t>> distinct;
       index = Tensor(DType::kUInt8, Shape{channels});
-      for (int64_t c = 0; c < channels; ++c) {
+      for (int64_t c = 0; c < channels && distinct.size() <= 256; ++c) {
         std::vector<uint8_t> row(256);
         for (int64_t i = 0; i < 256; ++i) row[static_cast<size_t>(i)] = table.data<uint8_t>()[i * channels + c];
-        size_t k = 0;
-        while (k * 256 < rows.size() && !std::equal(row.begin(), row.end(), rows.begin() + static_cast<std::ptrdiff_t>(k * 256))) ++k;
-        if (k * 256 == rows.size()) rows.insert(rows.end(), row.begin(), row.end());
-        if (k > 255) break;
-        index.data<uint8_t>()[c] = static_cast<uint8_t>(k);
+        auto it = std::find(distinct.begin(), distinct.end(), row);
+        if (it == distinct.end()) it = distinct.insert(distinct.end(), std::move(row));
+        index.data<uint8_t>()[c] = static_cast<uint8_t>(it - distinct.begin());
       }
-      if (rows.size() > 256 * 256) continue;  // more distinct tables than an index byte names
-      table = Tensor(DType::kUInt8, Shape{static_cast<int64_t>(rows.size() / 256), 256});
-      std::copy(rows.begin(), rows.end(), table.data<uint8_t>());
+      if (distinct.size() > 256) continue;  // more tables than an index byte names
+      table = Tensor(DType::kUInt8, Shape{static_cast<int64_t>(distinct.size()), 256});
+      for (size_t k = 0; k < distinct.size(); ++k)
+        std::copy(distinct[k].begin(), distinct[k].end(), table.data<uint8_t>() + 256 * k);
     }
     ir::Node lut;
     lut.name = q.name + "/lookup";
@@ -727,25 +724,6 @@ int equalize_depthwise_pairs(ir::Graph& g) {
     ++pairs;
   }
   return pairs;
-}
-
-std::map<std::string, quant::Histogram> calibration_histograms(
-    const ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
-    Int8Summary* sum, const std::function<std::vector<std::vector<Tensor>>()>& samples) {
-  const std::string key = model_sha256 + "|" + opts.key;
-  std::map<std::string, quant::Histogram> hist;
-  if (!opts.cache.empty() && std::ifstream(opts.cache).good() &&
-      quant::read_calib_cache(opts.cache, key, &hist)) {
-    sum->from_cache = true;
-    return hist;
-  }
-  if (!samples && !opts.load) fail("precision int8 needs calibration data (--calib DIR)");
-  const std::vector<std::vector<Tensor>> data = samples ? samples() : opts.load(g);
-  if (data.empty()) fail("precision int8: no calibration samples");
-  hist = calibrate(g, data, opts.threads, opts.progress);
-  sum->samples = data.size();
-  if (!opts.cache.empty()) write_file_atomically(opts.cache, quant::calib_cache_json(hist, key));
-  return hist;
 }
 
 QuantizeOptions quantize_options(const CalibrationOptions& opts) {

@@ -105,13 +105,6 @@ struct Int8Summary {
 /// 8x8 branch: cosine to FP32 0.976 -> 0.988). Returns the number of pairs.
 int equalize_depthwise_pairs(ir::Graph& g);
 
-/// The histograms build_int8 quantizes with: from the cache when its key is `model_sha256` +
-/// opts.key (sum->from_cache), else by calibrating `g` on `samples()` (sum->samples; then
-/// written to the cache). `samples` defaults to opts.load.
-std::map<std::string, quant::Histogram> calibration_histograms(
-    const ir::Graph& g, const CalibrationOptions& opts, const std::string& model_sha256,
-    Int8Summary* sum, const std::function<std::vector<std::vector<Tensor>>()>& samples = {});
-
 /// The method and percentile of `opts` as quantizer options (a percentile outside (50, 100]
 /// is a lithe::Error).
 QuantizeOptions quantize_options(const CalibrationOptions& opts);

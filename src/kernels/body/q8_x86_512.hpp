@@ -29,15 +29,22 @@ inline int32_t requant1(int32_t acc, Multiplier q, int32_t zy, int32_t lo, int32
 constexpr double kMagic = 6755399441055744.0;
 
 struct Bounds {
-  __m512d mz;      // kMagic + zy
-  __m512d lo, hi;  // kMagic + lo, kMagic + hi
+  __m512d mz;          // kMagic + zy
+  __m512d lo, hi;      // kMagic + lo, kMagic + hi
+  __m512i lo32, hi32;  // lo, hi
   Bounds(int32_t z, int32_t l, int32_t h)
-      : mz(_mm512_set1_pd(kMagic + z)), lo(_mm512_set1_pd(kMagic + l)), hi(_mm512_set1_pd(kMagic + h)) {}
+      : mz(_mm512_set1_pd(kMagic + z)),
+        lo(_mm512_set1_pd(kMagic + l)),
+        hi(_mm512_set1_pd(kMagic + h)),
+        lo32(_mm512_set1_epi32(l)),
+        hi32(_mm512_set1_epi32(h)) {}
 };
 
-// The multipliers m * 2^-s of 16 columns as doubles: columns 0..7 and 8..15.
+// The multipliers m * 2^-s of 16 columns as doubles: columns 0..7 and 8..15; `wide` when
+// one of them is 1 or more.
 struct Rq {
   __m512d r0, r1;
+  bool wide;
 };
 
 // 8 multipliers (m in the low 32 bits of each 64-bit lane, s in the high ones) -> m * 2^-s.
@@ -60,28 +67,37 @@ inline Rq rq_load(const Multiplier* q, const Bounds&, int lanes = 16) {
     x = _mm512_maskz_loadu_epi64(kx, q);
     y = _mm512_maskz_loadu_epi64(ky, q + 8);
   }
-  return {rq_double(x), rq_double(y)};
+  // m * 2^-s >= 1 <=> m != 0 and s < kMultiplierBits (m < 2^kMultiplierBits).
+  const __m512i bits = _mm512_set1_epi64(::lithe::quant::kMultiplierBits), low = _mm512_set1_epi64(0xffffffff);
+  const bool wide =
+      (_mm512_mask_cmplt_epi64_mask(_mm512_test_epi64_mask(x, low), _mm512_srli_epi64(x, 32), bits) |
+       _mm512_mask_cmplt_epi64_mask(_mm512_test_epi64_mask(y, low), _mm512_srli_epi64(y, 32), bits)) != 0;
+  return {rq_double(x), rq_double(y), wide};
 }
 
 // 8 accumulators: kMagic + zy + acc * r in one fused multiply-add, rounded to nearest even
-// once (the product is exact, see quant/requant.hpp), then clamped to kMagic + [lo, hi]. In
-// range the value is kMagic + round_half_even(acc * r) + zy; a sum that leaves the binade
-// of kMagic (|acc * r| >= 2^51) lies beyond the clamp on the same side, so it saturates.
-inline __m512d rq_half(__m256i acc, __m512d r, const Bounds& b) {
-  const __m512d v = _mm512_fmadd_round_pd(_mm512_cvtepi32_pd(acc), r, b.mz,
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  return _mm512_min_pd(_mm512_max_pd(v, b.lo), b.hi);
+// once (the product is exact, see quant/requant.hpp). While |acc * r| < 2^51 the value is
+// kMagic + round_half_even(acc * r) + zy and its low 32 bits are round_half_even(acc * r) + zy.
+inline __m512d rq_fma(__m256i acc, __m512d r, const Bounds& b) {
+  return _mm512_fmadd_round_pd(_mm512_cvtepi32_pd(acc), r, b.mz, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-// 16 int32 accumulators (column order) -> 16 requantized bytes, equal to quant::requantize's
-// (the clamp commutes with the rounding: its bounds are integers). The results are the low
-// 32 bits of each double.
+// 16 int32 accumulators (column order) -> 16 requantized bytes, equal to quant::requantize's.
+// With every multiplier under 1, |acc * r| < 2^31 - 2^9 and the sums' low 32 bits are the
+// exact int32 values, clamped as integers. Otherwise the clamp to kMagic + [lo, hi] is done
+// on the doubles (it commutes with the rounding: its bounds are integers): a sum that left
+// the binade of kMagic (|acc * r| >= 2^51) lies beyond it on the same side, so it saturates.
 inline __m128i requant16(__m512i acc, const Rq& q, const Bounds& b) {
-  const __m512d lo = rq_half(_mm512_castsi512_si256(acc), q.r0, b);
-  const __m512d hi = rq_half(_mm512_extracti64x4_epi64(acc, 1), q.r1, b);
+  __m512d lo = rq_fma(_mm512_castsi512_si256(acc), q.r0, b);
+  __m512d hi = rq_fma(_mm512_extracti64x4_epi64(acc, 1), q.r1, b);
+  if (q.wide) {
+    lo = _mm512_min_pd(_mm512_max_pd(lo, b.lo), b.hi);
+    hi = _mm512_min_pd(_mm512_max_pd(hi, b.lo), b.hi);
+  }
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  return _mm512_cvtepi32_epi8(
-      _mm512_permutex2var_epi32(_mm512_castpd_si512(lo), even, _mm512_castpd_si512(hi)));
+  __m512i v = _mm512_permutex2var_epi32(_mm512_castpd_si512(lo), even, _mm512_castpd_si512(hi));
+  if (!q.wide) v = _mm512_min_epi32(_mm512_max_epi32(v, b.lo32), b.hi32);
+  return _mm512_cvtepi32_epi8(v);
 }
 
 inline __m512i bcast4(const uint8_t* p) {

@@ -129,6 +129,11 @@ static inline int64_t packed_b_q8_bytes(int64_t k, int64_t n) {
 /// (packed_b_q8_bytes(k, n) bytes).
 void pack_b_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t stride_n,
                int8_t* out);
+/// Whether |bias| + 255 * sum_abs_w <= 2^24, so that every int32 sum of (x - zx) * w over uint8
+/// x, plus bias, is an exact float (the condition of Q8GemmArgs::acc24).
+static inline bool q8_acc_fits_float(int64_t bias, int64_t sum_abs_w) {
+  return (bias < 0 ? -bias : bias) + 255 * sum_abs_w <= (int64_t{1} << 24);
+}
 /// out[n] = sum over k of B[k][n]: the caller folds -zx * colsum into the bias, since the
 /// kernels multiply the raw uint8 activations.
 void colsum_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t stride_n,
@@ -151,6 +156,10 @@ struct Q8GemmArgs {
   /// element (m, n) at c32 + m * ldc32 + n (the float output stage of quant/qconv.hpp).
   int32_t* c32 = nullptr;
   int64_t ldc32 = 0;
+  /// Set when every column's sum (bias included) lies within +-2^24 for any A (for example
+  /// |bias[n]| + 255 * sum over k of |B[k][n]| <= 2^24, see q8_acc_fits_float): the vector
+  /// levels may then requantize in float, still exactly (quant/requant.hpp).
+  bool acc24 = false;
 };
 /// Computes rows [m0, m1) (any m0) x panels [p0, p1) of C.
 using Q8GemmFn = void (*)(const Q8GemmArgs&, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
@@ -176,6 +185,8 @@ struct Q8DwConvArgs {
   /// each input row once (to int32, padded with zx) and keep kh of them for the output rows
   /// of one call (3x3 and 5x5, stride 1, no dilation, rows up to 32 pixels, requantized).
   int32_t* rows = nullptr;
+  /// As Q8GemmArgs::acc24, for |bias[c]| + 255 * sum over taps of |w| <= 2^24.
+  bool acc24 = false;
 };
 /// Computes output rows [oy0, oy1).
 using Q8DwConvFn = void (*)(const Q8DwConvArgs&, int64_t oy0, int64_t oy1);

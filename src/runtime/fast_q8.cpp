@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -187,6 +188,7 @@ class QConvStep final : public FastStep, public ConvShape {
       a.zy = out_.y_zp;
       a.lo = out_.lo;
       a.hi = out_.hi;
+      a.acc24 = acc24_;
       int64_t r0 = m0;  // first row of A the kernel sees
       if (kind_ == Kind::kGemm && direct_) {
         a.a = xg;
@@ -335,6 +337,7 @@ class QConvStep final : public FastStep, public ConvShape {
   int64_t kdim_ = 0, k4_ = 0, tm_ = 0, pchunk_ = 1, extra_bytes_ = 0;
   int32_t x_zp_ = 0;
   bool direct_ = false;
+  bool acc24_ = true;  // Q8GemmArgs::acc24 for every group
   quant::QConvOutput out_;
   Aligned<int8_t> packed_;
   std::vector<int32_t> bias_;
@@ -414,6 +417,12 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
     if (bd) std::copy(bd, bd + c, s->bias_.begin());
     s->mult_ = s->out_.mult;
     kernels::Q8DwConvArgs& d = s->dwa_;
+    d.acc24 = true;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      int64_t sum_abs = 0;
+      for (int64_t tap = 0; tap < kh * kw; ++tap) sum_abs += std::abs(int64_t{wd[ch * kh * kw + tap]});
+      d.acc24 = d.acc24 && kernels::q8_acc_fits_float(s->bias_[static_cast<size_t>(ch)], sum_abs);
+    }
     d.w = s->packed_.data();
     d.bias = s->bias_.data();
     d.mult = s->mult_.data();
@@ -450,6 +459,9 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
       s->bias_[o] = static_cast<int32_t>(static_cast<uint32_t>(bd ? bd[gi * mg + n] : 0) -
                                          static_cast<uint32_t>(s->x_zp_ * colsum[n]));
       s->mult_[o] = s->out_.mult[static_cast<size_t>(gi * mg + n)];
+      int64_t sum_abs = 0;
+      for (int64_t kk = 0; kk < k; ++kk) sum_abs += std::abs(int64_t{bmat[static_cast<size_t>(kk * mg + n)]});
+      s->acc24_ = s->acc24_ && kernels::q8_acc_fits_float(bd ? bd[gi * mg + n] : 0, sum_abs);
     }
   }
   // Row tiles: the A tile (tm x K bytes) within about 64 KiB; all panels of a group per task

@@ -27,23 +27,32 @@ inline int32_t requant1(int32_t acc, Multiplier q, int32_t zy, int32_t lo, int32
 // the integers, so rounding the sum rounds v to an integer and the low 32 bits of the
 // double's bits are that integer (two's complement).
 constexpr double kMagic = 6755399441055744.0;
+// The same in float: 1.5 * 2^23, for |v| < 2^22.
+constexpr float kMagicF = 12582912.0f;
 
 struct Bounds {
   __m512d mz;          // kMagic + zy
   __m512d lo, hi;      // kMagic + lo, kMagic + hi
   __m512i lo32, hi32;  // lo, hi
-  Bounds(int32_t z, int32_t l, int32_t h)
+  __m512 mzf, lof, hif;  // kMagicF + zy, kMagicF + lo, kMagicF + hi
+  bool acc24;            // the accumulators are exact floats (Q8GemmArgs::acc24)
+  Bounds(int32_t z, int32_t l, int32_t h, bool a24)
       : mz(_mm512_set1_pd(kMagic + z)),
         lo(_mm512_set1_pd(kMagic + l)),
         hi(_mm512_set1_pd(kMagic + h)),
         lo32(_mm512_set1_epi32(l)),
-        hi32(_mm512_set1_epi32(h)) {}
+        hi32(_mm512_set1_epi32(h)),
+        mzf(_mm512_set1_ps(kMagicF + static_cast<float>(z))),
+        lof(_mm512_set1_ps(kMagicF + static_cast<float>(l))),
+        hif(_mm512_set1_ps(kMagicF + static_cast<float>(h))),
+        acc24(a24) {}
 };
 
-// The multipliers m * 2^-s of 16 columns as doubles: columns 0..7 and 8..15; `wide` when
-// one of them is 1 or more.
+// The multipliers m * 2^-s of 16 columns as doubles (columns 0..7 and 8..15) and as floats
+// (exact: 22-bit mantissas); `wide` when one of them is 1 or more.
 struct Rq {
   __m512d r0, r1;
+  __m512 rf;
   bool wide;
 };
 
@@ -72,7 +81,9 @@ inline Rq rq_load(const Multiplier* q, const Bounds&, int lanes = 16) {
   const bool wide =
       (_mm512_mask_cmplt_epi64_mask(_mm512_test_epi64_mask(x, low), _mm512_srli_epi64(x, 32), bits) |
        _mm512_mask_cmplt_epi64_mask(_mm512_test_epi64_mask(y, low), _mm512_srli_epi64(y, 32), bits)) != 0;
-  return {rq_double(x), rq_double(y), wide};
+  const __m512d r0 = rq_double(x), r1 = rq_double(y);
+  const __m512 rf = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(r0)), _mm512_cvtpd_ps(r1), 1);
+  return {r0, r1, rf, wide};
 }
 
 // 8 accumulators: kMagic + zy + acc * r in one fused multiply-add, rounded to nearest even
@@ -88,6 +99,16 @@ inline __m512d rq_fma(__m256i acc, __m512d r, const Bounds& b) {
 // on the doubles (it commutes with the rounding: its bounds are integers): a sum that left
 // the binade of kMagic (|acc * r| >= 2^51) lies beyond it on the same side, so it saturates.
 inline __m128i requant16(__m512i acc, const Rq& q, const Bounds& b) {
+  if (b.acc24) {
+    // acc is an exact float, and the double form's argument holds in float: kMagicF + zy +
+    // acc * r rounded once is kMagicF + round_half_even(acc * r) + zy while that is under
+    // 2^22 away from kMagicF, and beyond the clamp on the same side otherwise. The low byte
+    // of the clamped float is the result.
+    __m512 v = _mm512_fmadd_round_ps(_mm512_cvtepi32_ps(acc), q.rf, b.mzf,
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_min_ps(_mm512_max_ps(v, b.lof), b.hif);
+    return _mm512_cvtepi32_epi8(_mm512_castps_si512(v));
+  }
   __m512d lo = rq_fma(_mm512_castsi512_si256(acc), q.r0, b);
   __m512d hi = rq_fma(_mm512_extracti64x4_epi64(acc, 1), q.r1, b);
   if (q.wide) {
@@ -220,7 +241,7 @@ inline void tile_rows(int rows, const Q8GemmArgs& g, int64_t m, int64_t p, int64
 
 inline void gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   const int64_t k4 = (g.k + 3) / 4;
-  const Bounds bd(g.zy, g.lo, g.hi);
+  const Bounds bd(g.zy, g.lo, g.hi, g.acc24);
   // Panels in chunks whose packed B stays in L2 while all rows sweep them; within a chunk,
   // one row tile of A (MR x K bytes, in L1) meets every panel.
   int64_t chunk = (int64_t{192} << 10) / (k4 * 64);
@@ -408,7 +429,7 @@ inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, i
 // rows reading each; the start value bias - zx * sum(w) cancels the padding, as in interior().
 template <int K>
 inline void dw_rows(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
-  const Bounds bd(d.zy, d.lo, d.hi);
+  const Bounds bd(d.zy, d.lo, d.hi, d.acc24);
   const int64_t c16 = (d.c + 15) / 16 * 16;
   const int64_t right = (d.ow - 1) * d.sw - d.pw + (K - 1) - (d.iw - 1);
   const int64_t wrow = d.pw + d.iw + (right > 0 ? right : 0), rstride = wrow * c16;
@@ -475,7 +496,7 @@ inline void dw_rows(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
 }
 
 inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
-  const Bounds bd(d.zy, d.lo, d.hi);
+  const Bounds bd(d.zy, d.lo, d.hi, d.acc24);
   // Measured (bench_kernels q8_dwconv_rows/...): faster where borders are a large share of the
   // row (ow <= 16: 7x7x960 1.6x, 14x14x576 1.2x), slower on wider rows (28x28x192 0.8x) and
   // with stride 2, where the 3 x 3 strips widen each column once for several pixels.

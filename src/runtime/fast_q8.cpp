@@ -281,7 +281,7 @@ class QConvStep final : public FastStep, public ConvShape {
           }
         }
       }
-      std::memset(start + kdim_, 0, static_cast<size_t>(k4_ - kdim_));
+      for (int64_t i = kdim_; i < k4_; ++i) start[i] = 0;  // at most 3 (no memset call per row)
     }
   }
 

@@ -239,14 +239,15 @@ class QConvStep final : public FastStep, public ConvShape {
 
   // Rows [m0, m1) of this image's (and group's) A: pixel r's input channels (1x1 with a
   // channel count the kernel cannot read in place) or its receptive field in (ky, kx, c) order,
-  // x_zp where a tap falls outside the image; each row k4_ bytes. `end` is the input's end.
+  // x_zp where a tap falls outside the image; each row k4_ bytes (those past kdim_ are left as
+  // they are: packed B is zero there). `end` is the input's end.
   void build_rows(const uint8_t* xg, const uint8_t* end, int64_t m0, int64_t m1, uint8_t* out) const {
     const auto pad = static_cast<uint8_t>(x_zp_);
     // One kernel row's taps are contiguous in the input without dilation or groups: a stem's
     // 3x3 over 3 channels is 3 copies of 9 bytes, done as 16-byte moves (the excess lands in
     // the next taps, the row's tail or the tile's 64 spare bytes, all written after).
     const int64_t span = kw_ * cg_;
-    const bool contiguous = dw_ == 1 && cg_ == c_;
+    const bool contiguous = dw_ == 1 && cg_ == c_, runs = contiguous && span <= 16;
     int64_t oy = m0 / ow_, ox = m0 % ow_;  // pixel r, stepped along (no division per row)
     for (int64_t r = m0; r < m1; ++r, ox = ox + 1 == ow_ ? 0 : ox + 1, oy += ox == 0) {
       uint8_t* const start = out + (r - m0) * k4_;
@@ -254,10 +255,26 @@ class QConvStep final : public FastStep, public ConvShape {
       if (kind_ == Kind::kGemm) {
         std::memcpy(row, xg + r * c_, static_cast<size_t>(cg_));
       } else {
-        const int64_t ix0 = ox * sw_ - pw_;
+        const int64_t ix0 = ox * sw_ - pw_, iy0 = oy * sh_ - ph_;
+        if (runs && ix0 >= 0 && ix0 + kw_ <= iw_ && iy0 >= 0 && iy0 + (kh_ - 1) * dh_ < ih_) {
+          // This output row's next pixels whose windows lie inside the image: kh 16-byte
+          // moves each, the sources stepping by sw pixels.
+          const int64_t n = std::min({m1 - r, ow_ - ox, (iw_ - kw_ - ix0) / sw_ + 1});
+          const uint8_t* src = xg + (iy0 * iw_ + ix0) * c_;
+          const int64_t rstep = dh_ * iw_ * c_, last = (kh_ - 1) * rstep, step = sw_ * c_;
+          int64_t j = 0;
+          for (uint8_t* o = start; j < n && src + last + 16 <= end; ++j, src += step, o += k4_) {
+            for (int64_t ky = 0; ky < kh_; ++ky) std::memcpy(o + ky * span, src + ky * rstep, 16);
+          }
+          if (j > 0) {  // the loop's step moves to the pixel after these j
+            r += j - 1;
+            ox += j - 1;
+            continue;
+          }
+        }
         const bool inside_x = contiguous && ix0 >= 0 && ix0 + kw_ <= iw_;
         for (int64_t ky = 0; ky < kh_; ++ky) {
-          const int64_t iy = oy * sh_ - ph_ + ky * dh_;
+          const int64_t iy = iy0 + ky * dh_;
           if (iy < 0 || iy >= ih_) {
             std::memset(row, pad, static_cast<size_t>(span));
             row += span;
@@ -281,7 +298,6 @@ class QConvStep final : public FastStep, public ConvShape {
           }
         }
       }
-      for (int64_t i = kdim_; i < k4_; ++i) start[i] = 0;  // at most 3 (no memset call per row)
     }
   }
 

@@ -72,7 +72,7 @@ const KernelTable& kernel_table(Isa isa) {
 
 int64_t q8_dw_rows_bytes(const Q8DwConvArgs& d) {
   const int64_t right = std::max<int64_t>(0, (d.ow - 1) * d.sw - d.pw + (d.kw - 1) * d.dw - (d.iw - 1));
-  return d.kh * (d.pw + d.iw + right) * ((d.c + 15) / 16 * 16) * 4;
+  return d.kh * (d.pw + d.iw + right) * 16 * 4;
 }
 
 void q8_float_out_scalar(const Q8FloatOutArgs& a, int64_t j0, int64_t j1) {

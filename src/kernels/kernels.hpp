@@ -191,7 +191,7 @@ struct Q8DwConvArgs {
 /// Computes output rows [oy0, oy1).
 using Q8DwConvFn = void (*)(const Q8DwConvArgs&, int64_t oy0, int64_t oy1);
 /// Bytes of Q8DwConvArgs::rows for d's geometry: kh rows of (pw + iw + right padding) pixels
-/// of C rounded up to 16 int32s.
+/// of 16 int32s (one block of channels at a time).
 int64_t q8_dw_rows_bytes(const Q8DwConvArgs& d);
 
 /// Max or average pooling on one NHWC uint8 image whose input and output share scale and

@@ -423,74 +423,78 @@ inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, i
   }
 }
 
-// The row-cached path (d.rows): input rows widened once to int32 lanes (x in the low 16
-// bits) with zx in the padding columns and for rows outside the image, so every output pixel
-// is the same K x K sum of vpdpwssd / vpmaddwd on rows that stay in cache for the K output
-// rows reading each; the start value bias - zx * sum(w) cancels the padding, as in interior().
+// The row-cached path (d.rows): per block of 16 channels, input rows widened once to int32
+// lanes (x in the low 16 bits) with zx in the padding columns and for rows outside the image,
+// so every output pixel is the same K x K sum of vpdpwssd / vpmaddwd on rows that stay in L1
+// for the K output rows reading each; the start value bias - zx * sum(w) cancels the padding,
+// as in interior(). Channel blocks outermost: their weights, bias and multipliers are set up
+// once per call, not once per output row (7x7 and 14x14 rows are short).
 template <int K>
 inline void dw_rows(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
   const Bounds bd(d.zy, d.lo, d.hi, d.acc24);
-  const int64_t c16 = (d.c + 15) / 16 * 16;
   const int64_t right = (d.ow - 1) * d.sw - d.pw + (K - 1) - (d.iw - 1);
-  const int64_t wrow = d.pw + d.iw + (right > 0 ? right : 0), rstride = wrow * c16;
+  const int64_t wrow = d.pw + d.iw + (right > 0 ? right : 0), rstride = wrow * 16;
   const __m512i zx = _mm512_set1_epi32(d.zx), low16 = _mm512_set1_epi32(0xffff);
-  int64_t held[K];
-  for (int k = 0; k < K; ++k) held[k] = -(int64_t{1} << 62);
-  // Cached row iy (slot iy mod K: the K rows of one output row never share a slot).
-  auto row = [&](int64_t iy) -> const int32_t* {
-    const int64_t slot = ((iy % K) + K) % K;
-    int32_t* r = d.rows + slot * rstride;
-    if (held[slot] == iy) return r;
-    held[slot] = iy;
-    if (iy < 0 || iy >= d.ih) {
-      for (int64_t i = 0; i < rstride; i += 16) _mm512_storeu_si512(r + i, zx);
-      return r;
+  for (int64_t c = 0; c < d.c; c += 16) {
+    const int lanes = static_cast<int>(d.c - c < 16 ? d.c - c : 16);
+    const __mmask16 mask = static_cast<__mmask16>(lanes == 16 ? 0xffff : (1u << lanes) - 1);
+    __m512i w[K * K];
+    __m512i sum = _mm512_setzero_si512();
+    for (int t = 0; t < K * K; ++t) {
+      const __m512i wv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, d.w + t * d.c + c));
+      sum = _mm512_add_epi32(sum, wv);
+      w[t] = _mm512_and_si512(wv, low16);
     }
-    for (int64_t i = 0; i < d.pw * c16; i += 16) _mm512_storeu_si512(r + i, zx);
-    for (int64_t i = (d.pw + d.iw) * c16; i < rstride; i += 16) _mm512_storeu_si512(r + i, zx);
-    const uint8_t* src = d.x + iy * d.iw * d.x_stride;
-    int32_t* dst = r + d.pw * c16;
-    const int tail = static_cast<int>(d.c % 16);
-    const __mmask16 tmask = static_cast<__mmask16>((1u << tail) - 1);
-    for (int64_t ix = 0; ix < d.iw; ++ix, src += d.x_stride, dst += c16) {
-      int64_t c = 0;
-      for (; c + 16 <= d.c; c += 16)
-        _mm512_storeu_si512(dst + c, _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + c))));
-      if (tail) _mm512_storeu_si512(dst + c, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(tmask, src + c)));
-    }
-    return r;
-  };
-  for (int64_t oy = oy0; oy < oy1; ++oy) {
-    const int32_t* rows[K];
-    for (int k = 0; k < K; ++k) rows[k] = row(oy * d.sh - d.ph + k);
-    for (int64_t c = 0; c < d.c; c += 16) {
-      const int lanes = static_cast<int>(d.c - c < 16 ? d.c - c : 16);
-      const __mmask16 mask = static_cast<__mmask16>(lanes == 16 ? 0xffff : (1u << lanes) - 1);
-      __m512i w[K * K];
-      __m512i sum = _mm512_setzero_si512();
-      for (int t = 0; t < K * K; ++t) {
-        const __m512i wv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, d.w + t * d.c + c));
-        sum = _mm512_add_epi32(sum, wv);
-        w[t] = _mm512_and_si512(wv, low16);
+    const __m512i bias = d.bias ? _mm512_maskz_loadu_epi32(mask, d.bias + c) : _mm512_setzero_si512();
+    const __m512i start = _mm512_sub_epi32(bias, _mm512_mullo_epi32(zx, sum));
+    const Rq q = rq_load(d.mult + c, bd, lanes);
+    int64_t held[K];
+    for (int k = 0; k < K; ++k) held[k] = -(int64_t{1} << 62);
+    // Cached row iy of this channel block (slot iy mod K: the K rows of one output row never
+    // share a slot).
+    auto row = [&](int64_t iy) -> const int32_t* {
+      const int64_t slot = ((iy % K) + K) % K;
+      int32_t* r = d.rows + slot * rstride;
+      if (held[slot] == iy) return r;
+      held[slot] = iy;
+      if (iy < 0 || iy >= d.ih) {
+        for (int64_t i = 0; i < rstride; i += 16) _mm512_storeu_si512(r + i, zx);
+        return r;
       }
-      const __m512i bias = d.bias ? _mm512_maskz_loadu_epi32(mask, d.bias + c) : _mm512_setzero_si512();
-      const __m512i start = _mm512_sub_epi32(bias, _mm512_mullo_epi32(zx, sum));
-      const Rq q = rq_load(d.mult + c, bd, lanes);
+      for (int64_t i = 0; i < d.pw * 16; i += 16) _mm512_storeu_si512(r + i, zx);
+      for (int64_t i = (d.pw + d.iw) * 16; i < rstride; i += 16) _mm512_storeu_si512(r + i, zx);
+      const uint8_t* src = d.x + iy * d.iw * d.x_stride + c;
+      int32_t* dst = r + d.pw * 16;
+      for (int64_t ix = 0; ix < d.iw; ++ix, src += d.x_stride, dst += 16)
+        _mm512_storeu_si512(dst, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, src)));
+      return r;
+    };
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      const int32_t* rows[K];
+      for (int k = 0; k < K; ++k) rows[k] = row(oy * d.sh - d.ph + k);
       uint8_t* out = d.y + oy * d.ow * d.y_stride + c;
-      for (int64_t ox = 0; ox < d.ow; ++ox, out += d.y_stride) {
-        const int64_t px = ox * d.sw * c16 + c;
-        __m512i acc = start;
+      // Pixels ox.. ox + P - 1: P independent chains of K * K dependent products (one chain
+      // leaves the core waiting on each product's latency), four, then two, then one.
+      auto pixels = [&]<int P>(int64_t ox) {
+        __m512i acc[P];
+#pragma GCC unroll 4
+        for (int p = 0; p < P; ++p) acc[p] = start;
 #pragma GCC unroll 5
         for (int ky = 0; ky < K; ++ky)
 #pragma GCC unroll 5
           for (int kx = 0; kx < K; ++kx)
-            acc = dot16(acc, _mm512_loadu_si512(rows[ky] + px + kx * c16), w[ky * K + kx]);
-        const __m128i y = requant16(acc, q, bd);
-        if (lanes == 16)
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(out), y);
-        else
-          _mm_mask_storeu_epi8(out, mask, y);
-      }
+#pragma GCC unroll 4
+            for (int p = 0; p < P; ++p)
+              acc[p] = dot16(acc[p], _mm512_loadu_si512(rows[ky] + ((ox + p) * d.sw + kx) * 16), w[ky * K + kx]);
+#pragma GCC unroll 4
+        for (int p = 0; p < P; ++p)
+          _mm_mask_storeu_epi8(out + (ox + p) * d.y_stride, mask, requant16(acc[p], q, bd));
+      };
+      int64_t ox = 0;
+      if constexpr (K == 3)
+        for (; ox + 4 <= d.ow; ox += 4) pixels.template operator()<4>(ox);
+      for (; ox + 2 <= d.ow; ox += 2) pixels.template operator()<2>(ox);
+      if (ox < d.ow) pixels.template operator()<1>(ox);
     }
   }
 }

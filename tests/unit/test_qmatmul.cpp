@@ -212,7 +212,7 @@ std::vector<std::vector<Tensor>> samples_for(const ir::Graph& g, int count) {
 }
 
 // The quantizer makes both activation MatMuls lithe.QMatMulU8 (the report says int8), the
-// steps equal the reference bitwise at every level, and the output stays within cosine 0.99
+// steps equal the reference bitwise at every level, and the output stays within cosine 0.995
 // of FP32 on unseen inputs.
 TEST(QMatMul, AttentionMatMulsQuantized) {
   auto fp32 = attention();
@@ -235,7 +235,7 @@ TEST(QMatMul, AttentionMatMulsQuantized) {
   test::check_fast_node(probe, "o/u8", "q8-matmul", test::supported_isas(), expect_same_bytes);
   for (unsigned seed : {5u, 6u}) {
     const auto in = test::seeded_inputs(*fp32, seed);
-    EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.99) << "seed " << seed;
+    EXPECT_GE(cosine(test::run_graph(fp32, in)[0], test::run_graph(g, in)[0]), 0.995) << "seed " << seed;
   }
 }
 

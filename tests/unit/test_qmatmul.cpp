@@ -66,9 +66,10 @@ const Case kCases[] = {
     {{1, 2, 50, 15}, {1, 2, 15, 50}, 77, 141, 100},  // PP-OCR-like heads
 };
 
-// The reference against the exact integer sum requantized in double: equal, except within
-// 2^-30 of a rounding tie (the fixed-point multiplier carries 31 significant bits), where
-// one code either way is allowed.
+// The reference against the exact integer sum requantized in double: equal, except near a
+// rounding tie (within |v| * 2^-(kMultiplierBits - 1) of it: the fixed-point multiplier is
+// within a relative 2^-kMultiplierBits of the double one), where one code either way is
+// allowed.
 TEST(QMatMul, ReferenceMatchesIntegerSumAndDoubleScale) {
   for (const Case& c : kCases) {
     SCOPED_TRACE("A " + shape_str(c.a) + " B " + shape_str(c.b));
@@ -99,7 +100,8 @@ TEST(QMatMul, ReferenceMatchesIntegerSumAndDoubleScale) {
           const double want = std::clamp(std::nearbyint(v) + c.zy, 0.0, 255.0);
           const int got = ty.data<uint8_t>()[bi * m * n + i * n + j];
           const bool near_tie =
-              std::fabs(std::fabs(v - std::floor(v)) - 0.5) <= std::fabs(v) * std::ldexp(1.0, -30) + 1e-12;
+              std::fabs(std::fabs(v - std::floor(v)) - 0.5) <=
+              std::fabs(v) * std::ldexp(1.0, 1 - quant::kMultiplierBits) + 1e-12;
           ++total;
           inside += want > 0.0 && want < 255.0;
           if (near_tie) {

@@ -54,7 +54,7 @@ struct QuantizeOptions {
 /// those of the quantized (optimized) graph; z is empty without a residual input.
 struct QuantizedLayer {
   /// node name; "conv", "gemm", "matmul", "maxpool", "avgpool", "resize", or "concat",
-  /// "add", "mul" (one record per input, x: that input)
+  /// "add", "mul", "qmatmul" (MatMul of two activations) (one record per input, x: that input)
   std::string node, op;
   std::string x, y, z;
   quant::QParams xp, yp, zp;

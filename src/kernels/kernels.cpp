@@ -1,6 +1,7 @@
 #include "kernels/kernels.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/error.hpp"
 #include "quant/qconv.hpp"
@@ -41,6 +42,27 @@ void pack_b_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t 
           const int64_t col = p * kPanel + j, kk = 4 * kg + r;
           *out++ = col < n && kk < k ? b[kk * stride_k + col * stride_n] : int8_t{0};
         }
+}
+
+void pack_b_q8_u8(int64_t k, int64_t n, const uint8_t* b, int64_t ldb, int8_t* out,
+                  int32_t* colsum) {
+  const int64_t k4 = (k + 3) / 4;
+  for (int64_t p = 0; p < panels_of(n); ++p) {
+    const int64_t col0 = p * kPanel, cols = std::min<int64_t>(kPanel, n - col0);
+    int32_t sum[kPanel] = {};
+    for (int64_t kg = 0; kg < k4; ++kg, out += kPanel * 4) {
+      std::memset(out, 0, kPanel * 4);  // past N and past K
+      for (int64_t r = 0; r < 4 && 4 * kg + r < k; ++r) {
+        const uint8_t* row = b + (4 * kg + r) * ldb + col0;
+        for (int64_t j = 0; j < cols; ++j) {
+          const auto v = static_cast<int8_t>(row[j] ^ 0x80);  // row[j] - 128
+          out[j * 4 + r] = v;
+          sum[j] += v;
+        }
+      }
+    }
+    for (int64_t j = 0; j < cols; ++j) colsum[col0 + j] = sum[j];
+  }
 }
 
 void colsum_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t stride_n,

@@ -134,12 +134,18 @@ void pack_b_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t 
 static inline bool q8_acc_fits_float(int64_t bias, int64_t sum_abs_w) {
   return (bias < 0 ? -bias : bias) + 255 * sum_abs_w <= (int64_t{1} << 24);
 }
+/// Packs uint8 B (row-major, row k at b + k * ldb) as the int8 matrix B - 128 (exact: the
+/// bytes with their top bit flipped) into `out` (packed_b_q8_bytes(k, n) bytes), and writes
+/// colsum[n] = sum over k of (B[k][n] - 128): an activation operand packed at run time.
+void pack_b_q8_u8(int64_t k, int64_t n, const uint8_t* b, int64_t ldb, int8_t* out,
+                  int32_t* colsum);
 /// out[n] = sum over k of B[k][n]: the caller folds -zx * colsum into the bias, since the
 /// kernels multiply the raw uint8 activations.
 void colsum_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t stride_n,
                int32_t* out);
 
-/// C[m][n] = requantize(sum_k A[m][k] * B[k][n] + bias[n], mult[n], zy, lo, hi) as uint8.
+/// C[m][n] = requantize(sum_k A[m][k] * B[k][n] + bias[n] + row_bias[m], mult[n], zy, lo, hi)
+/// as uint8 (the sums wrap modulo 2^32).
 struct Q8GemmArgs {
   int64_t m = 0, n = 0, k = 0;
   /// Row m at a + m * lda; round_up(K, 4) bytes of each row must be readable (the bytes past
@@ -148,6 +154,9 @@ struct Q8GemmArgs {
   int64_t lda = 0;
   const int8_t* bp = nullptr;            ///< packed B (packed_b_q8_bytes(k, n))
   const int32_t* bias = nullptr;         ///< padded to whole panels; may be null (0)
+  /// Row m's addend row_bias[m] (for m in [m0, m1) of the call), or null (0): the row term
+  /// -zb * sum_k A[m][k] of a product whose B has a zero point (lithe.QMatMulU8).
+  const int32_t* row_bias = nullptr;
   const quant::Multiplier* mult = nullptr;  ///< padded to whole panels
   int32_t zy = 0, lo = 0, hi = 255;
   uint8_t* c = nullptr;  ///< row m at c + m * ldc

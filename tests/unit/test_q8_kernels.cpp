@@ -1,4 +1,5 @@
-// The INT8 kernels (q8_gemm, q8_dwconv, q8_pool, q8_binary, pack_b_q8, colsum_q8) at every ISA level this CPU
+// The INT8 kernels (q8_gemm with and without row_bias, q8_dwconv, q8_pool, q8_binary, pack_b_q8,
+// pack_b_q8_u8, colsum_q8) at every ISA level this CPU
 // runs, against plain scalar references written here with quant::requantize, bitwise, on
 // many random shapes, zero points, clamps and multipliers; and quant::make_multiplier /
 // quant::requantize against long-double computations of round_half_even(acc * real) for
@@ -203,6 +204,31 @@ TEST(Q8Kernels, PackBLayoutAndColumnSums) {
   }
 }
 
+// pack_b_q8_u8: uint8 B packed as B - 128 in pack_b_q8's layout, with its column sums.
+TEST(Q8Kernels, PackBFromUint8) {
+  std::mt19937 rng(12);
+  for (int iter = 0; iter < 50; ++iter) {
+    const int64_t k = 1 + rng() % 70, n = 1 + rng() % 70, ldb = n + rng() % 5;
+    std::vector<uint8_t> b(static_cast<size_t>(k * ldb));
+    for (auto& v : b) v = static_cast<uint8_t>(rng());
+    std::vector<int8_t> shifted(static_cast<size_t>(k * n));
+    for (int64_t row = 0; row < k; ++row)
+      for (int64_t col = 0; col < n; ++col)
+        shifted[row * n + col] = static_cast<int8_t>(static_cast<int32_t>(b[row * ldb + col]) - 128);
+    std::vector<int8_t> want(static_cast<size_t>(kernels::packed_b_q8_bytes(k, n)));
+    kernels::pack_b_q8(k, n, shifted.data(), n, 1, want.data());
+    std::vector<int8_t> got(want.size(), 99);
+    std::vector<int32_t> cs(static_cast<size_t>(n), -1);
+    kernels::pack_b_q8_u8(k, n, b.data(), ldb, got.data(), cs.data());
+    ASSERT_EQ(got, want);
+    for (int64_t col = 0; col < n; ++col) {
+      int32_t s = 0;
+      for (int64_t row = 0; row < k; ++row) s += static_cast<int32_t>(b[row * ldb + col]) - 128;
+      ASSERT_EQ(cs[col], s);
+    }
+  }
+}
+
 // ---- q8_gemm ---------------------------------------------------------------------------
 
 // One GEMM case: C = requantize(sum (A - zx) * B + bias, ...) in the reference; the kernel
@@ -233,6 +259,12 @@ void check_gemm(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k) {
   std::vector<int8_t> bp(static_cast<size_t>(kernels::packed_b_q8_bytes(k, n)));
   kernels::pack_b_q8(k, n, b.data(), n, 1, bp.data());
   const bool null_bias = rng() % 8 == 0;
+  // Half the cases add a per-row term (row_bias, as lithe.QMatMulU8 passes -zb * rowsum(A)),
+  // wide enough to reach both ends of the output range.
+  const bool with_rows = rng() % 2 == 0;
+  std::vector<int32_t> row_bias(static_cast<size_t>(m), 0);
+  if (with_rows)
+    for (auto& v : row_bias) v = static_cast<int32_t>(rng() % 400001) - 200000;
 
   std::vector<uint8_t> want(static_cast<size_t>(m * ldc), 0xa5);
   std::vector<int32_t> want32(static_cast<size_t>(m * ldc), -7);
@@ -245,6 +277,7 @@ void check_gemm(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k) {
       else
         for (int64_t kk = 0; kk < k; ++kk)
           acc += (static_cast<int32_t>(a[i * lda + kk]) - zx) * b[kk * n + j];
+      acc += row_bias[i];
       want32[i * ldc + j] = acc;
       want[i * ldc + j] =
           static_cast<uint8_t>(quant::requantize(acc, mult[j], qo.zy, qo.lo, qo.hi));
@@ -258,6 +291,7 @@ void check_gemm(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k) {
   g.lda = lda;
   g.bp = bp.data();
   g.bias = null_bias ? nullptr : bias.data();
+  g.row_bias = with_rows ? row_bias.data() : nullptr;
   g.mult = mult.data();
   g.zy = qo.zy;
   g.lo = qo.lo;

@@ -192,6 +192,14 @@ __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, i
       }
     }
   }
+  if (g.row_bias) {  // row m's addend (lithe.QMatMulU8)
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m256i rb = _mm256_set1_epi32(g.row_bias[m + r]);
+#pragma GCC unroll 8
+      for (int q = 0; q < NQ; ++q) acc[r][q] = _mm256_add_epi32(acc[r][q], rb);
+    }
+  }
 #pragma GCC unroll 8
   for (int q = 0; q < NQ; ++q) {
     const int64_t col0 = p * kPanel + q * 8, valid = g.n - col0;

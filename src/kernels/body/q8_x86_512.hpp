@@ -201,6 +201,14 @@ __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, i
       }
     }
   }
+  if (g.row_bias) {  // row m's addend (lithe.QMatMulU8)
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512i rb = _mm512_set1_epi32(g.row_bias[m + r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_add_epi32(acc[r][v], rb);
+    }
+  }
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
     const int64_t col0 = (p + v) * kPanel, valid = g.n - col0;

@@ -205,6 +205,7 @@ void bm_q8_gemm(benchmark::State& st, Isa isa, int64_t m, int64_t kk, int64_t n)
   g.bias = bias.data();
   g.mult = mult.data();
   g.zy = 0;  // fused ReLU: [zy, 255]
+  g.acc24 = k::q8_acc_fits_float(bias[0], 2 * kk);  // B's bytes are all 2, as a real conv's step sets it
   g.c = c.p;
   g.ldc = n;
   for (auto _ : st) {
@@ -234,6 +235,7 @@ void bm_q8_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t c
   d.mult = mult.data();
   d.zx = 128;
   d.zy = 0;
+  d.acc24 = k::q8_acc_fits_float(bias[0], 2 * 9);  // weights all 2
   d.y = y.p;
   d.oh = oh;
   d.ow = ow;

@@ -161,11 +161,14 @@ inline __m512i dot16(__m512i acc, __m512i x, __m512i w) {
 template <int MR, int NV>
 __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, int64_t k4,
                                     const Bounds& bd) {
+  // The sums start at the column bias (padded to whole panels).
   __m512i acc[MR][NV];
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
+  for (int v = 0; v < NV; ++v) {
+    const __m512i bias = g.bias ? _mm512_loadu_si512(g.bias + (p + v) * kPanel) : _mm512_setzero_si512();
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) acc[r][v] = bias;
+  }
   const int8_t* b = g.bp + p * k4 * 64;
   const uint8_t* a = g.a + m * g.lda;
   const int64_t lda = g.lda, bstride = k4 * 64;
@@ -213,17 +216,15 @@ __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, i
   for (int v = 0; v < NV; ++v) {
     const int64_t col0 = (p + v) * kPanel, valid = g.n - col0;
     const Rq q = rq_load(g.mult + col0, bd);
-    const __m512i bias = g.bias ? _mm512_loadu_si512(g.bias + col0) : _mm512_setzero_si512();
     const __mmask16 mask = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1);
     if (g.c32) {  // int32 sums for the caller's float output stage
       for (int r = 0; r < MR; ++r)
-        _mm512_mask_storeu_epi32(g.c32 + (m + r) * g.ldc32 + col0, mask,
-                                 _mm512_add_epi32(acc[r][v], bias));
+        _mm512_mask_storeu_epi32(g.c32 + (m + r) * g.ldc32 + col0, mask, acc[r][v]);
       continue;
     }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
-      const __m128i y = requant16(_mm512_add_epi32(acc[r][v], bias), q, bd);
+      const __m128i y = requant16(acc[r][v], q, bd);
       uint8_t* c = g.c + (m + r) * g.ldc + col0;
       if (valid >= 16)
         _mm_storeu_si128(reinterpret_cast<__m128i*>(c), y);

@@ -53,7 +53,7 @@ struct QuantizeOptions {
 /// What one INT8 layer computes with (for --emit-qdq-onnx and the report): value names are
 /// those of the quantized (optimized) graph; z is empty without a residual input.
 struct QuantizedLayer {
-  /// node name; "conv", "gemm", "matmul", "maxpool", "avgpool", "resize", or "concat",
+  /// node name; "conv", "gemm", "matmul", "maxpool", "avgpool", "resize", "resize-linear", or "concat",
   /// "add", "mul" (one record per input, x: that input)
   std::string node, op;
   std::string x, y, z;

@@ -10,13 +10,14 @@
 // The output keeps X's scale and zero point; each byte is quant/qresize.hpp's sum over the
 // taps of the FP32 Resize's own mapping (resize_mapping, ops/resize.cpp). The reference
 // kernel below is the oracle of the INT8 runtime step (runtime/fast_q8_resize.cpp).
+#include "quant/qresize.hpp"
+
 #include <algorithm>
 #include <string>
 #include <vector>
 
 #include "ops/resize_internal.hpp"
 #include "ops/util.hpp"
-#include "quant/qresize.hpp"
 
 namespace lithe::ops {
 
@@ -53,8 +54,8 @@ void qresize_infer(InferContext& ctx) {
     if (ctx.input_rank(i) == 1 && ctx.input_shape(i)[0] == 0) return nullptr;
     return &ctx.input_value(i);
   };
-  const ResizeMapping m = qresize_mapping(ctx.node(), ctx.input_shape(kRX), value(kRScales),
-                                          value(kRSizes));
+  const ResizeMapping m =
+      qresize_mapping(ctx.node(), ctx.input_shape(kRX), value(kRScales), value(kRSizes));
   ctx.set_output(0, DType::kUInt8, m.out);
 }
 

@@ -97,14 +97,14 @@ std::vector<ResizeCase> reference_cases() {
   std::vector<ResizeCase> v;
   for (const char* coord : {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",
                             "align_corners", "asymmetric", "tf_half_pixel_for_nn"}) {
-    v.push_back({{1, 3, 5, 7}, {1, 1, 2, 2}, {}, coord});          // NCHW x2
-    v.push_back({{1, 6, 7, 5}, {1, 1.7f, 2.5f, 1}, {}, coord});    // NHWC, odd scales
-    v.push_back({{2, 9, 8, 3}, {1, 0.5f, 0.6f, 1}, {}, coord});    // NHWC downscale
-    v.push_back({{1, 2, 6, 9}, {}, {1, 2, 13, 4}, coord});         // NCHW sizes, up and down
+    v.push_back({{1, 3, 5, 7}, {1, 1, 2, 2}, {}, coord});        // NCHW x2
+    v.push_back({{1, 6, 7, 5}, {1, 1.7f, 2.5f, 1}, {}, coord});  // NHWC, odd scales
+    v.push_back({{2, 9, 8, 3}, {1, 0.5f, 0.6f, 1}, {}, coord});  // NHWC downscale
+    v.push_back({{1, 2, 6, 9}, {}, {1, 2, 13, 4}, coord});       // NCHW sizes, up and down
   }
-  v.push_back({{1, 4, 7, 6}, {1, 1, 3, 3}, {}, "half_pixel", true});              // exclude_outside
+  v.push_back({{1, 4, 7, 6}, {1, 1, 3, 3}, {}, "half_pixel", true});  // exclude_outside
   v.push_back({{1, 12, 11, 4}, {1, 0.4f, 0.3f, 1}, {}, "half_pixel", false, true});  // antialias
-  v.push_back({{2, 3, 4, 5}, {1, 2, 1.5f, 1.5f}, {}, "align_corners"});  // three axes
+  v.push_back({{2, 3, 4, 5}, {1, 2, 1.5f, 1.5f}, {}, "align_corners"});              // three axes
   return v;
 }
 
@@ -154,10 +154,11 @@ TEST(QResizeLinear, ReferenceMatchesDoublePrecisionQdq) {
   }
   EXPECT_LT(near_diff, total / 200) << near_diff << " of " << total;
   EXPECT_GT(ties, 0);
-  std::printf("%lld values, %lld ties, %lld within 3e-5 of a tie (%lld rounded the other way, "
-              "at most %.2g from the tie)\n",
-              static_cast<long long>(total), static_cast<long long>(ties),
-              static_cast<long long>(near_ties), static_cast<long long>(near_diff), widest);
+  std::printf(
+      "%lld values, %lld ties, %lld within 3e-5 of a tie (%lld rounded the other way, "
+      "at most %.2g from the tie)\n",
+      static_cast<long long>(total), static_cast<long long>(ties),
+      static_cast<long long>(near_ties), static_cast<long long>(near_diff), widest);
 }
 
 // Ties: x2 half_pixel has weights 1/4 and 3/4 in both axes (exact in float and double), so
@@ -233,14 +234,14 @@ TEST(Q8Kernels, ResizeMatchesReferenceBitwise) {
     cases.push_back({{1, 5, 6, c}, {1, 2, 2, 1}, {}});
   for (const char* coord : {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
                             "tf_half_pixel_for_nn", "half_pixel_symmetric"}) {
-    cases.push_back({{2, 7, 5, 19}, {1, 1.7f, 2.3f, 1}, {}, coord});  // NHWC up
+    cases.push_back({{2, 7, 5, 19}, {1, 1.7f, 2.3f, 1}, {}, coord});   // NHWC up
     cases.push_back({{1, 9, 12, 21}, {1, 0.5f, 0.4f, 1}, {}, coord});  // NHWC down
-    cases.push_back({{2, 3, 6, 5}, {1, 1, 2, 3}, {}, coord});         // NCHW up
-    cases.push_back({{1, 2, 11, 9}, {1, 1, 0.6f, 0.5f}, {}, coord});  // NCHW down
+    cases.push_back({{2, 3, 6, 5}, {1, 1, 2, 3}, {}, coord});          // NCHW up
+    cases.push_back({{1, 2, 11, 9}, {1, 1, 0.6f, 0.5f}, {}, coord});   // NCHW down
   }
-  cases.push_back({{1, 6, 5, 40}, {}, {1, 13, 3, 40}});          // sizes, H up W down
-  cases.push_back({{1, 4, 4, 32}, {1, 3, 1, 1}, {}});             // only H (a W of one tap)
-  cases.push_back({{1, 4, 7, 18}, {1, 1, 2, 1}, {}});             // only W
+  cases.push_back({{1, 6, 5, 40}, {}, {1, 13, 3, 40}});  // sizes, H up W down
+  cases.push_back({{1, 4, 4, 32}, {1, 3, 1, 1}, {}});    // only H (a W of one tap)
+  cases.push_back({{1, 4, 7, 18}, {1, 1, 2, 1}, {}});    // only W
   cases.push_back({{1, 5, 5, 16}, {1, 3, 3, 1}, {}, "half_pixel", true});  // exclude_outside
   for (const ResizeCase& k : cases)
     for (auto [z, qz] : {std::pair<uint8_t, uint8_t>{128, 128}, {0, 128}, {255, 0}, {7, 250}}) {
@@ -315,8 +316,10 @@ void check_conv_resize_conv(const std::string& mode, const std::string& coord) {
   ASSERT_EQ(got.size(), 3u);
   ir::Node rn = test::op_node("Resize", 13);
   rn.attrs = fp32->nodes[static_cast<size_t>(
-      fp32->values[static_cast<size_t>(fp32->find_value("up"))].producer)].attrs;
-  const Tensor own = test::run_one(rn, {got[2], Tensor(), test::make<float>({4}, {1, 2, 2, 1})}).at(0);
+                             fp32->values[static_cast<size_t>(fp32->find_value("up"))].producer)]
+                 .attrs;
+  const Tensor own =
+      test::run_one(rn, {got[2], Tensor(), test::make<float>({4}, {1, 2, 2, 1})}).at(0);
   double worst_own = 0, worst = 0;
   for (int64_t i = 0; i < want[1].numel(); ++i) {
     const double v = got[1].data<float>()[i];

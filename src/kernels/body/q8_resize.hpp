@@ -37,7 +37,8 @@ inline void pixel(const uint8_t* const p[4], const float w[4], int32_t zx, uint8
   const __m512 lo = _mm512_set1_ps(static_cast<float>(-zx));
   const __m512 hi = _mm512_set1_ps(static_cast<float>(255 - zx));
   for (int64_t j = 0; j < c; j += 16) {
-    const __mmask16 m = c - j >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (c - j)) - 1);
+    const __mmask16 m =
+        c - j >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (c - j)) - 1);
     __m512 acc = _mm512_mul_ps(w0, tap16(p[0] + j, z, m));
     acc = _mm512_fmadd_ps(w1, tap16(p[1] + j, z, m), acc);
     acc = _mm512_fmadd_ps(w2, tap16(p[2] + j, z, m), acc);

@@ -245,13 +245,14 @@ class QConvStep final : public FastStep, public ConvShape {
     // the next taps, the row's tail or the tile's 64 spare bytes, all written after).
     const int64_t span = kw_ * cg_;
     const bool contiguous = dw_ == 1 && cg_ == c_;
-    for (int64_t r = m0; r < m1; ++r) {
+    int64_t oy = m0 / ow_, ox = m0 % ow_;  // pixel r, stepped along (no division per row)
+    for (int64_t r = m0; r < m1; ++r, ox = ox + 1 == ow_ ? 0 : ox + 1, oy += ox == 0) {
       uint8_t* const start = out + (r - m0) * k4_;
       uint8_t* row = start;
       if (kind_ == Kind::kGemm) {
         std::memcpy(row, xg + r * c_, static_cast<size_t>(cg_));
       } else {
-        const int64_t oy = r / ow_, ox = r % ow_, ix0 = ox * sw_ - pw_;
+        const int64_t ix0 = ox * sw_ - pw_;
         const bool inside_x = contiguous && ix0 >= 0 && ix0 + kw_ <= iw_;
         for (int64_t ky = 0; ky < kh_; ++ky) {
           const int64_t iy = oy * sh_ - ph_ + ky * dh_;

@@ -31,7 +31,7 @@ std::vector<Isa> levels() {
   return v;
 }
 
-// round_half_even(acc * m / 2^s) in long double: acc * m < 2^62 is exact in its 64-bit
+// round_half_even(acc * m / 2^s) in long double: acc * m < 2^53 is exact in its 64-bit
 // mantissa, the division by 2^s is exact, and nearbyintl rounds ties to even.
 int64_t round_ld(int64_t acc, int64_t m, int s) {
   EXPECT_EQ(std::fegetround(), FE_TONEAREST);
@@ -44,11 +44,12 @@ int64_t round_ld(int64_t acc, int64_t m, int s) {
 TEST(Q8Requant, ExactMultipliersRoundTripAndRoundHalfToEven) {
   std::mt19937 rng(7);
   for (int i = 0; i < 20000; ++i) {
-    const int64_t m = (int64_t{1} << 30) + static_cast<int64_t>(rng() % (1u << 30));
+    constexpr int kBits = quant::kMultiplierBits;
+    const int64_t m = (int64_t{1} << (kBits - 1)) + static_cast<int64_t>(rng() % (1u << (kBits - 1)));
     const int s = 1 + static_cast<int>(rng() % 62);
-    const double real = std::ldexp(static_cast<double>(m), -s);  // exact: 31 bits
+    const double real = std::ldexp(static_cast<double>(m), -s);  // exact: 22 bits
     const Multiplier q = quant::make_multiplier(real);
-    if (real >= std::ldexp(1.0, 30)) continue;  // outside the documented range
+    if (real >= std::ldexp(1.0, kBits - 1)) continue;  // outside the documented range
     ASSERT_EQ(q.m, m) << "real " << real;
     ASSERT_EQ(q.s, s) << "real " << real;
     int32_t acc = static_cast<int32_t>(rng());
@@ -58,6 +59,24 @@ TEST(Q8Requant, ExactMultipliersRoundTripAndRoundHalfToEven) {
     const int32_t zp = static_cast<int32_t>(rng() % 256);
     const int64_t clamped = std::min<int64_t>(255, std::max<int64_t>(0, want + zp));
     ASSERT_EQ(quant::requantize(acc, q, zp, 0, 255), clamped);
+  }
+}
+
+// The vector kernels' form: acc * (m * 2^-s) in double is exact (|acc * m| < 2^53), so
+// rounding it to nearest even gives scale_round, for every accumulator and multiplier.
+TEST(Q8Requant, DoubleFormIsExact) {
+  ASSERT_EQ(std::fegetround(), FE_TONEAREST);
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> e(-45.0, 25.0);
+  const int32_t edges[] = {INT32_MIN, INT32_MIN + 1, -1, 0, 1, INT32_MAX - 1, INT32_MAX};
+  for (int i = 0; i < 200000; ++i) {
+    const Multiplier q = quant::make_multiplier(std::exp2(e(rng)));
+    ASSERT_LT(q.m, 1 << quant::kMultiplierBits);
+    int32_t acc = i % 50 == 0 ? edges[(i / 50) % 7] : static_cast<int32_t>(rng());
+    if (i % 3 == 0) acc >>= rng() % 31;
+    const double v = static_cast<double>(acc) * std::ldexp(static_cast<double>(q.m), -q.s);
+    ASSERT_EQ(static_cast<int64_t>(std::nearbyint(v)), quant::scale_round(acc, q))
+        << acc << " * " << q.m << " / 2^" << q.s;
   }
 }
 
@@ -83,8 +102,8 @@ TEST(Q8Requant, TiesGoToEven) {
 }
 
 TEST(Q8Requant, RangeEdges) {
-  // Under 2^-31: every product rounds to 0, the output is the zero point.
-  const Multiplier tiny = quant::make_multiplier(std::ldexp(1.0, -40));
+  // Under 2^-41: every product rounds to 0, the output is the zero point.
+  const Multiplier tiny = quant::make_multiplier(std::ldexp(1.0, -42));
   EXPECT_EQ(tiny.m, 0);
   EXPECT_EQ(quant::requantize(INT32_MAX, tiny, 17, 0, 255), 17);
   EXPECT_EQ(quant::make_multiplier(0.0).m, 0);
@@ -93,29 +112,35 @@ TEST(Q8Requant, RangeEdges) {
   EXPECT_EQ(quant::requantize(INT32_MAX, big, 128, 0, 255), 255);
   EXPECT_EQ(quant::requantize(INT32_MIN, big, 128, 0, 255), 0);
   EXPECT_EQ(quant::requantize(100, big, 0, 3, 250), 250);
-  // A multiplier that is not representable is within 2^-31 (relative) of the real one.
+  // Saturating multipliers (2^21 and above) still saturate every nonzero accumulator.
+  const Multiplier huge = quant::make_multiplier(1e9);
+  EXPECT_EQ(quant::requantize(1, huge, 128, 0, 255), 255);
+  EXPECT_EQ(quant::requantize(-1, huge, 128, 0, 255), 0);
+  EXPECT_EQ(quant::requantize(0, huge, 128, 0, 255), 128);
+  // A multiplier that is not representable is within 2^-22 (relative) of the real one.
   std::mt19937 rng(3);
-  std::uniform_real_distribution<double> e(-30.0, 20.0);
+  std::uniform_real_distribution<double> e(-40.0, 20.0);
   for (int i = 0; i < 1000; ++i) {
     const double real = std::exp2(e(rng));
     const Multiplier q = quant::make_multiplier(real);
     const double back = std::ldexp(static_cast<double>(q.m), -q.s);
-    EXPECT_LE(std::fabs(back - real), real * std::ldexp(1.0, -31)) << real;
-    EXPECT_GE(q.m, 1 << 30);
+    EXPECT_LE(std::fabs(back - real), real * std::ldexp(1.0, -quant::kMultiplierBits)) << real;
+    EXPECT_GE(q.m, 1 << (quant::kMultiplierBits - 1));
+    EXPECT_LT(q.m, 1 << quant::kMultiplierBits);
   }
 }
 
 // ---- shared helpers for the kernel cases -----------------------------------------------
 
 // A multiplier for column/channel j: mostly around 1 / `typical` (outputs spread over the
-// uint8 range), some tiny (under 2^-31: all zero point), some above 1 (mostly saturated),
+// uint8 range), some tiny (under 2^-41: all zero point), some above 1 (mostly saturated),
 // some anywhere in the range of shifts.
 Multiplier random_multiplier(std::mt19937& rng, double typical) {
   const unsigned kind = rng() % 10;
-  if (kind == 0) return quant::make_multiplier(std::ldexp(1.0, -32 - static_cast<int>(rng() % 8)));
+  if (kind == 0) return quant::make_multiplier(std::ldexp(1.0, -32 - static_cast<int>(rng() % 14)));
   if (kind == 1) return quant::make_multiplier(1.0 + (rng() % 1000) * 0.37);
-  if (kind == 2) {  // any shift from 62 (2^-32) to 2 (2^29)
-    std::uniform_real_distribution<double> any(-32.0, 29.9);
+  if (kind == 2) {  // any shift from 62 (2^-41) to 1, and saturating ones (2^21 up)
+    std::uniform_real_distribution<double> any(-41.0, 22.0);
     return quant::make_multiplier(std::exp2(any(rng)));
   }
   std::uniform_real_distribution<double> e(-3.0, 3.0);

@@ -5,10 +5,9 @@
 // so each level's copies are its own (nothing here calls an inline function from outside:
 // see body/vec.hpp).
 //
-// Requantization runs on 8 int32 lanes as two halves of 4 64-bit lanes (even and odd
-// columns): p = acc * m (vpmuldq), then quant::scale_round's expression with per-lane shifts
-// (logical ones on p + 2^63: AVX2 has no 64-bit arithmetic shift), + zero point and the
-// clamp in 64 bits, so the bytes equal quant::requantize's.
+// Requantization runs on 8 int32 lanes as two halves of 4 doubles: acc * (m * 2^-s) (exact,
+// see quant/requant.hpp) + zero point, rounded half to even by a magic-number add, clamped
+// (requant8), so the bytes equal quant::requantize's.
 #pragma once
 
 namespace q8 {
@@ -24,62 +23,55 @@ inline int32_t requant1(int32_t acc, Multiplier q, int32_t zy, int32_t lo, int32
   return static_cast<int32_t>(v < lo ? lo : v > hi ? hi : v);
 }
 
+// kMagic = 1.5 * 2^52: for |v| < 2^51, kMagic + v lies in [2^52, 2^53), where doubles are
+// the integers, so rounding the sum rounds v to an integer and the low 32 bits of the
+// double's bits are that integer (two's complement).
+constexpr double kMagic = 6755399441055744.0;
+
 struct Bounds {
-  __m256i zy, lo, hi, one;
+  __m256d mz;      // kMagic + zy
+  __m256d lo, hi;  // kMagic + lo, kMagic + hi
   Bounds(int32_t z, int32_t l, int32_t h)
-      : zy(_mm256_set1_epi64x(z)),
-        lo(_mm256_set1_epi64x(l)),
-        hi(_mm256_set1_epi64x(h)),
-        one(_mm256_set1_epi64x(1)) {}
+      : mz(_mm256_set1_pd(kMagic + z)), lo(_mm256_set1_pd(kMagic + l)), hi(_mm256_set1_pd(kMagic + h)) {}
 };
 
-// The multipliers of 8 columns, even columns (2i) and odd ones (2i + 1) in 64-bit lane i:
-// mantissa in the low 32 bits (what vpmuldq reads), shift s, rounding 2^(s-1) - 1 + 2^63,
-// and zy - 2^(63-s) (see rq_half).
+// The multipliers m * 2^-s of 8 columns as doubles: columns 0..3 and 4..7.
 struct Rq {
-  __m256i me, mo, se, so, re, ro, ze, zo;
+  __m256d r0, r1;
 };
 
-inline Rq rq_load(const Multiplier* q, const Bounds& b) {
+// 4 multipliers (m in the low 32 bits of each 64-bit lane, s in the high ones) -> m * 2^-s:
+// m converted from int32, 2^-s built from its exponent bits (s <= 62: a normal double).
+inline __m256d rq_double(__m256i x) {
+  const __m256i ms = _mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+  const __m256d m = _mm256_cvtepi32_pd(_mm256_castsi256_si128(ms));
+  const __m256i e = _mm256_sub_epi64(_mm256_set1_epi64x(1023), _mm256_srli_epi64(x, 32));
+  return _mm256_mul_pd(m, _mm256_castsi256_pd(_mm256_slli_epi64(e, 52)));
+}
+
+inline Rq rq_load(const Multiplier* q, const Bounds&) {
   static_assert(sizeof(Multiplier) == 8);
-  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));      // c0..c3
-  const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 4));  // c4..c7
-  Rq r;
-  // unpacklo: c0 c4 c2 c6 -> c0 c2 c4 c6; unpackhi: c1 c5 c3 c7 -> c1 c3 c5 c7.
-  r.me = _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(x, y), 0xd8);
-  r.mo = _mm256_permute4x64_epi64(_mm256_unpackhi_epi64(x, y), 0xd8);
-  r.se = _mm256_srli_epi64(r.me, 32);
-  r.so = _mm256_srli_epi64(r.mo, 32);
-  const __m256i top = _mm256_set1_epi64x(INT64_MIN);  // 2^63
-  r.re = _mm256_add_epi64(
-      _mm256_sub_epi64(_mm256_sllv_epi64(b.one, _mm256_sub_epi64(r.se, b.one)), b.one), top);
-  r.ro = _mm256_add_epi64(
-      _mm256_sub_epi64(_mm256_sllv_epi64(b.one, _mm256_sub_epi64(r.so, b.one)), b.one), top);
-  r.ze = _mm256_sub_epi64(b.zy, _mm256_srlv_epi64(top, r.se));
-  r.zo = _mm256_sub_epi64(b.zy, _mm256_srlv_epi64(top, r.so));
-  return r;
+  return {rq_double(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q))),
+          rq_double(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 4)))};
 }
 
-// requantize on the low 32 bits of each 64-bit lane of `acc`. AVX2 has no 64-bit arithmetic
-// shift: with 2^63 added (|p| < 2^62, so the sum stays in [0, 2^64) as unsigned) the logical
-// shift gives (p >> s) + 2^(63-s), which the zero point term takes off again; the parity of
-// p >> s is bit s of p, the same whichever shift reads it.
-inline __m256i rq_half(__m256i acc, __m256i m, __m256i s, __m256i rnd, __m256i z, const Bounds& b) {
-  const __m256i p = _mm256_mul_epi32(acc, m);
-  const __m256i odd = _mm256_and_si256(_mm256_srlv_epi64(p, s), b.one);
-  const __m256i r = _mm256_srlv_epi64(_mm256_add_epi64(_mm256_add_epi64(p, rnd), odd), s);
-  __m256i v = _mm256_add_epi64(r, z);
-  v = _mm256_blendv_epi8(v, b.lo, _mm256_cmpgt_epi64(b.lo, v));
-  return _mm256_blendv_epi8(v, b.hi, _mm256_cmpgt_epi64(v, b.hi));
+// 4 accumulators: kMagic + zy + acc * r in one fused multiply-add, rounded once in the
+// current rounding mode (to nearest even: the library never changes it; the product is
+// exact, see quant/requant.hpp), clamped to kMagic + [lo, hi]. In range the value is
+// kMagic + round_half_even(acc * r) + zy; a sum that leaves the binade of kMagic
+// (|acc * r| >= 2^51) lies beyond the clamp on the same side. -> the 4 low 32-bit words.
+inline __m128i rq_half(__m128i acc, __m256d r, const Bounds& b) {
+  const __m256d v = _mm256_min_pd(_mm256_max_pd(_mm256_fmadd_pd(_mm256_cvtepi32_pd(acc), r, b.mz), b.lo), b.hi);
+  const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(v), even));
 }
 
-// 8 int32 accumulators (column order) -> 8 requantized bytes (the low half).
+// 8 int32 accumulators (column order) -> 8 requantized bytes (the low half), equal to
+// quant::requantize's (the clamp commutes with the rounding: its bounds are integers).
 inline __m128i requant8(__m256i acc, const Rq& q, const Bounds& b) {
-  const __m256i e = rq_half(acc, q.me, q.se, q.re, q.ze, b);
-  const __m256i o = rq_half(_mm256_srli_epi64(acc, 32), q.mo, q.so, q.ro, q.zo, b);
-  // Both halves lie in [lo, hi], inside [0, 255]: the odd ones go to the high 32 bits.
-  const __m256i v = _mm256_or_si256(e, _mm256_slli_epi64(o, 32));
-  const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i lo = rq_half(_mm256_castsi256_si128(acc), q.r0, b);
+  const __m128i hi = rq_half(_mm256_extracti128_si256(acc, 1), q.r1, b);
+  const __m128i w = _mm_packus_epi32(lo, hi);  // values in [lo, hi], inside [0, 255]
   return _mm_packus_epi16(w, w);
 }
 

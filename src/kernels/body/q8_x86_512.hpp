@@ -4,10 +4,9 @@
 // an anonymous namespace after `constexpr bool kVnni`, so each level's copies are its own
 // (nothing here calls an inline function from outside: see body/vec.hpp).
 //
-// Requantization runs on 16 int32 lanes as two halves of 8 64-bit lanes (even and odd
-// columns): p = acc * m (vpmuldq), then quant::scale_round's expression with per-lane shifts
-// (vpsravq), then saturating narrowing, + zero point and the clamp (requant16), so the bytes
-// equal quant::requantize's.
+// Requantization runs on 16 int32 lanes as two halves of 8 doubles: acc * (m * 2^-s) (exact,
+// see quant/requant.hpp) + zero point, rounded half to even by a magic-number add, clamped
+// (requant16), so the bytes equal quant::requantize's.
 // The including file has included <immintrin.h>, <cstring> and kernels/kernels.hpp.
 #pragma once
 
@@ -24,24 +23,39 @@ inline int32_t requant1(int32_t acc, Multiplier q, int32_t zy, int32_t lo, int32
   return static_cast<int32_t>(v < lo ? lo : v > hi ? hi : v);
 }
 
+// kMagic = 1.5 * 2^52: for |v| < 2^51, kMagic + v lies in [2^52, 2^53), where doubles are
+// the integers, so rounding the sum rounds v to an integer and the low 32 bits of the
+// double's bits are that integer (two's complement).
+constexpr double kMagic = 6755399441055744.0;
+
 struct Bounds {
-  __m512i one;
-  __m128i zy, lo, hi;  // 8 int16 zero points; 16 bytes of the clamp
+  __m512d mz;          // kMagic + zy
+  __m512d lo, hi;      // kMagic + lo, kMagic + hi
+  __m512i lo32, hi32;  // lo, hi
   Bounds(int32_t z, int32_t l, int32_t h)
-      : one(_mm512_set1_epi64(1)),
-        zy(_mm_set1_epi16(static_cast<int16_t>(z))),
-        lo(_mm_set1_epi8(static_cast<char>(l))),
-        hi(_mm_set1_epi8(static_cast<char>(h))) {}
+      : mz(_mm512_set1_pd(kMagic + z)),
+        lo(_mm512_set1_pd(kMagic + l)),
+        hi(_mm512_set1_pd(kMagic + h)),
+        lo32(_mm512_set1_epi32(l)),
+        hi32(_mm512_set1_epi32(h)) {}
 };
 
-// The multipliers of 16 columns, even columns (2i) and odd ones (2i + 1) in 64-bit lane i:
-// mantissa in the low 32 bits (what vpmuldq reads), shift, and rounding 2^(s-1) - 1.
+// The multipliers m * 2^-s of 16 columns as doubles: columns 0..7 and 8..15; `wide` when
+// one of them is 1 or more.
 struct Rq {
-  __m512i me, mo, se, so, re, ro;
+  __m512d r0, r1;
+  bool wide;
 };
+
+// 8 multipliers (m in the low 32 bits of each 64-bit lane, s in the high ones) -> m * 2^-s.
+inline __m512d rq_double(__m512i x) {
+  const __m512d m = _mm512_cvtepi64_pd(_mm512_and_si512(x, _mm512_set1_epi64(0xffffffff)));
+  return _mm512_scalef_pd(m, _mm512_cvtepi64_pd(_mm512_sub_epi64(_mm512_setzero_si512(),
+                                                                 _mm512_srli_epi64(x, 32))));
+}
 
 // `lanes` (1..16) multipliers from q; the others are not read.
-inline Rq rq_load(const Multiplier* q, const Bounds& b, int lanes = 16) {
+inline Rq rq_load(const Multiplier* q, const Bounds&, int lanes = 16) {
   static_assert(sizeof(Multiplier) == 8);
   __m512i x, y;
   if (lanes >= 16) {
@@ -53,33 +67,37 @@ inline Rq rq_load(const Multiplier* q, const Bounds& b, int lanes = 16) {
     x = _mm512_maskz_loadu_epi64(kx, q);
     y = _mm512_maskz_loadu_epi64(ky, q + 8);
   }
-  Rq r;
-  r.me = _mm512_permutex2var_epi64(x, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), y);
-  r.mo = _mm512_permutex2var_epi64(x, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), y);
-  r.se = _mm512_srli_epi64(r.me, 32);
-  r.so = _mm512_srli_epi64(r.mo, 32);
-  r.re = _mm512_sub_epi64(_mm512_sllv_epi64(b.one, _mm512_sub_epi64(r.se, b.one)), b.one);
-  r.ro = _mm512_sub_epi64(_mm512_sllv_epi64(b.one, _mm512_sub_epi64(r.so, b.one)), b.one);
-  return r;
+  // m * 2^-s >= 1 <=> m != 0 and s < kMultiplierBits (m < 2^kMultiplierBits).
+  const __m512i bits = _mm512_set1_epi64(::lithe::quant::kMultiplierBits), low = _mm512_set1_epi64(0xffffffff);
+  const bool wide =
+      (_mm512_mask_cmplt_epi64_mask(_mm512_test_epi64_mask(x, low), _mm512_srli_epi64(x, 32), bits) |
+       _mm512_mask_cmplt_epi64_mask(_mm512_test_epi64_mask(y, low), _mm512_srli_epi64(y, 32), bits)) != 0;
+  return {rq_double(x), rq_double(y), wide};
 }
 
-// scale_round on the low 32 bits of each 64-bit lane of `acc` (64-bit results).
-inline __m512i rq_half(__m512i acc, __m512i m, __m512i s, __m512i rnd, const Bounds& b) {
-  const __m512i p = _mm512_mul_epi32(acc, m);
-  const __m512i odd = _mm512_and_si512(_mm512_srav_epi64(p, s), b.one);
-  return _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(p, rnd), odd), s);
+// 8 accumulators: kMagic + zy + acc * r in one fused multiply-add, rounded to nearest even
+// once (the product is exact, see quant/requant.hpp). While |acc * r| < 2^51 the value is
+// kMagic + round_half_even(acc * r) + zy and its low 32 bits are round_half_even(acc * r) + zy.
+inline __m512d rq_fma(__m256i acc, __m512d r, const Bounds& b) {
+  return _mm512_fmadd_round_pd(_mm512_cvtepi32_pd(acc), r, b.mz, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-// 16 int32 accumulators (column order) -> 16 requantized bytes. The 64-bit results narrow to
-// int16 with signed saturation, + zero point with saturation, to bytes with unsigned
-// saturation, then the clamp: each saturation only acts where the exact r + zy lies outside
-// [0, 255] already (|zy| <= 255), so the bytes equal quant::requantize's.
+// 16 int32 accumulators (column order) -> 16 requantized bytes, equal to quant::requantize's.
+// With every multiplier under 1, |acc * r| < 2^31 - 2^9 and the sums' low 32 bits are the
+// exact int32 values, clamped as integers. Otherwise the clamp to kMagic + [lo, hi] is done
+// on the doubles (it commutes with the rounding: its bounds are integers): a sum that left
+// the binade of kMagic (|acc * r| >= 2^51) lies beyond it on the same side, so it saturates.
 inline __m128i requant16(__m512i acc, const Rq& q, const Bounds& b) {
-  const __m128i e = _mm512_cvtsepi64_epi16(rq_half(acc, q.me, q.se, q.re, b));  // columns 0, 2..
-  const __m128i o = _mm512_cvtsepi64_epi16(rq_half(_mm512_srli_epi64(acc, 32), q.mo, q.so, q.ro, b));
-  const __m128i lo = _mm_adds_epi16(_mm_unpacklo_epi16(e, o), b.zy);  // columns 0..7
-  const __m128i hi = _mm_adds_epi16(_mm_unpackhi_epi16(e, o), b.zy);  // columns 8..15
-  return _mm_min_epu8(_mm_max_epu8(_mm_packus_epi16(lo, hi), b.lo), b.hi);
+  __m512d lo = rq_fma(_mm512_castsi512_si256(acc), q.r0, b);
+  __m512d hi = rq_fma(_mm512_extracti64x4_epi64(acc, 1), q.r1, b);
+  if (q.wide) {
+    lo = _mm512_min_pd(_mm512_max_pd(lo, b.lo), b.hi);
+    hi = _mm512_min_pd(_mm512_max_pd(hi, b.lo), b.hi);
+  }
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  __m512i v = _mm512_permutex2var_epi32(_mm512_castpd_si512(lo), even, _mm512_castpd_si512(hi));
+  if (!q.wide) v = _mm512_min_epi32(_mm512_max_epi32(v, b.lo32), b.hi32);
+  return _mm512_cvtepi32_epi8(v);
 }
 
 inline __m512i bcast4(const uint8_t* p) {
@@ -244,6 +262,48 @@ inline __m512i pixel(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
   return acc;
 }
 
+// Interior 3 x 3 pixels four at a time, stride SW: each input column of the window rows is
+// widened once for the (up to 3) outputs that read it instead of once per output (stride 1:
+// 18 widenings for 4 pixels instead of 36). Returns the first column it did not do.
+template <int SW, bool FULL>
+inline int64_t strip(const Q8DwConvArgs& d, const uint8_t* top, int64_t ox_lo, int64_t ox_hi,
+                     const __m512i* w, __m512i start, const Rq& q, const Bounds& bd, __mmask16 mask,
+                     uint8_t* yc) {
+  constexpr int P = 4, K = 3, kCols = (P - 1) * SW + K;
+  const int64_t xs = d.x_stride, rs = d.iw * xs;
+  int64_t ox = ox_lo;
+  for (; ox + P <= ox_hi; ox += P) {
+    const uint8_t* px = top + (ox * SW - d.pw) * xs;
+    __m512i acc[P];
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p) acc[p] = start;
+#pragma GCC unroll 3
+    for (int ky = 0; ky < K; ++ky)
+#pragma GCC unroll 9
+      for (int j = 0; j < kCols; ++j) {
+        const uint8_t* src = px + ky * rs + j * xs;
+        const __m128i xb = FULL ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(src))
+                                : _mm_maskz_loadu_epi8(mask, src);
+        const __m512i xv = _mm512_cvtepu8_epi32(xb);
+#pragma GCC unroll 4
+        for (int p = 0; p < P; ++p) {
+          const int kx = j - p * SW;
+          if (kx >= 0 && kx < K) acc[p] = dot16(acc[p], xv, w[ky * K + kx]);
+        }
+      }
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p) {
+      const __m128i y = requant16(acc[p], q, bd);
+      uint8_t* out = yc + (ox + p) * d.y_stride;
+      if (FULL)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), y);
+      else
+        _mm_mask_storeu_epi8(out, mask, y);
+    }
+  }
+  return ox;
+}
+
 // Interior columns [ox_lo, ox_hi) of a row whose whole K x K window (no dilation) lies in
 // the input: taps unrolled, weights in registers, and zx folded into the start value
 // (bias - zx * sum w, equal to the reference's sum of (x - zx) * w modulo 2^32).
@@ -256,7 +316,14 @@ inline void interior(const Q8DwConvArgs& d, const uint8_t* xc, int64_t oy, int64
   for (int t = 0; t < K * K; ++t) w[t] = wt[t];
   const int64_t xs = d.x_stride, rs = d.iw * xs, sw = d.sw;
   const uint8_t* top = xc + (oy * d.sh - d.ph) * rs;
-  for (int64_t ox = ox_lo; ox < ox_hi; ++ox) {
+  int64_t ox = ox_lo;
+  if constexpr (K == 3) {
+    if (!y32c && (sw == 1 || sw == 2)) {
+      ox = sw == 1 ? strip<1, FULL>(d, top, ox_lo, ox_hi, w, start, q, bd, mask, yc)
+                   : strip<2, FULL>(d, top, ox_lo, ox_hi, w, start, q, bd, mask, yc);
+    }
+  }
+  for (; ox < ox_hi; ++ox) {
     const uint8_t* px = top + (ox * sw - d.pw) * xs;
     __m512i acc = start;
 #pragma GCC unroll 5
@@ -410,10 +477,10 @@ inline void dw_rows(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
 inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
   const Bounds bd(d.zy, d.lo, d.hi);
   // Measured (bench_kernels q8_dwconv_rows/...): faster where borders are a large share of the
-  // row (ow <= 32: 7x7x960 1.5x, 28x28x192 1.25x), slower on wide rows and with stride 2,
-  // where widening costs more than the conversions it saves.
+  // row (ow <= 16: 7x7x960 1.6x, 14x14x576 1.2x), slower on wider rows (28x28x192 0.8x) and
+  // with stride 2, where the 3 x 3 strips widen each column once for several pixels.
   if (d.rows && !d.y32 && d.kh == d.kw && d.dh == 1 && d.dw == 1 && (d.kh == 3 || d.kh == 5) &&
-      d.sh == 1 && d.sw == 1 && d.ow <= 32)
+      d.sh == 1 && d.sw == 1 && d.ow <= 16)
     return d.kh == 3 ? dw_rows<3>(d, oy0, oy1) : dw_rows<5>(d, oy0, oy1);
   // Output columns whose window lies inside the input columns.
   const int64_t ox_lo = (d.pw + d.sw - 1) / d.sw;

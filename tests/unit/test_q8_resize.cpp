@@ -277,18 +277,26 @@ int count_op(const ir::Graph& g, const std::string& op) {
 // output too, dequantized) is within half a quantization step of the FP32 Resize of its own
 // dequantized input (only the final rounding), and within two steps of the FP32 model's on a
 // calibration input (the conv's own INT8 error comes on top: 1.1 to 1.4 steps measured).
-void check_conv_resize_conv(const std::string& mode, const std::string& coord) {
-  SCOPED_TRACE(mode + " " + coord);
-  GraphBuilder b;
+// opset 10: the Resize reads scales as input 1 (asymmetric coordinates); `sizes`: sizes
+// instead of scales.
+void check_conv_resize_conv(const std::string& mode, const std::string& coord, int opset = 13,
+                            bool sizes = false) {
+  SCOPED_TRACE(mode + " " + coord + " opset " + std::to_string(opset) + (sizes ? " sizes" : ""));
+  GraphBuilder b(opset);
   b.input("x", {1, 6, 5, 8});
   b.constant_tensor("w1", test::random_tensor({16, 8, 3, 3}, 3));
   b.constant_tensor("w2", test::random_tensor({4, 16, 1, 1}, 4));
   b.constant("scales", {4}, {1.f, 2.f, 2.f, 1.f});
+  b.constant_i64("sizes", {1, 11, 9, 16});
   ir::Node& c1 = b.lithe_node("ConvNhwc", {"x", "w1"}, {"a"});
   c1.attrs["pads"] = GraphBuilder::ints({1, 1, 1, 1});
-  ir::Node& r = b.node("Resize", {"a", "", "scales"}, {"up"});
+  ir::Node& r = b.node("Resize",
+                       opset < 11 ? std::vector<std::string>{"a", "scales"}
+                       : sizes    ? std::vector<std::string>{"a", "", "", "sizes"}
+                                  : std::vector<std::string>{"a", "", "scales"},
+                       {"up"});
   r.attrs["mode"] = GraphBuilder::s(mode);
-  r.attrs["coordinate_transformation_mode"] = GraphBuilder::s(coord);
+  if (opset >= 11) r.attrs["coordinate_transformation_mode"] = GraphBuilder::s(coord);
   b.lithe_node("ConvNhwc", {"up", "w2"}, {"y"});
   b.output("y");
   b.output("up");
@@ -314,12 +322,16 @@ void check_conv_resize_conv(const std::string& mode, const std::string& coord) {
   const auto want = test::run_graph(fp32, samples[0]);
   const auto got = test::run_graph(g, samples[0]);
   ASSERT_EQ(got.size(), 3u);
-  ir::Node rn = test::op_node("Resize", 13);
-  rn.attrs = fp32->nodes[static_cast<size_t>(
-                             fp32->values[static_cast<size_t>(fp32->find_value("up"))].producer)]
-                 .attrs;
-  const Tensor own =
-      test::run_one(rn, {got[2], Tensor(), test::make<float>({4}, {1, 2, 2, 1})}).at(0);
+  // The float Resize node itself on the INT8 graph's dequantized input.
+  const ir::Node& rn = fp32->nodes[static_cast<size_t>(
+      fp32->values[static_cast<size_t>(fp32->find_value("up"))].producer)];
+  std::vector<Tensor> rin = {got[2]};
+  for (size_t i = 1; i < rn.inputs.size(); ++i)
+    rin.push_back(rn.inputs[i] < 0
+                      ? Tensor()
+                      : fp32->values[static_cast<size_t>(rn.inputs[i])].constant->clone());
+  const Tensor own = test::run_one(rn, rin).at(0);
+  ASSERT_EQ(own.shape(), want[1].shape());
   double worst_own = 0, worst = 0;
   for (int64_t i = 0; i < want[1].numel(); ++i) {
     const double v = got[1].data<float>()[i];
@@ -342,6 +354,9 @@ TEST(Quantize, LinearResizeStaysInt8) {
   check_conv_resize_conv("linear", "half_pixel");
   check_conv_resize_conv("linear", "align_corners");
   check_conv_resize_conv("linear", "pytorch_half_pixel");
+  check_conv_resize_conv("linear", "half_pixel", 13, true);
+  check_conv_resize_conv("linear", "asymmetric", 10);
+  check_conv_resize_conv("bilinear", "half_pixel", 18);
 }
 
 TEST(Quantize, CubicResizeStaysFp32) {

@@ -224,21 +224,23 @@ struct Q8BinaryArgs {
   bool b_scalar = false;         ///< one b value per row
 };
 using Q8BinaryFn = void (*)(const Q8BinaryArgs&);
-/// INT8 linear Resize of the two spatial axes (quant/qresize.hpp) on `images` channels-last
-/// images of ih x iw pixels of c bytes (NCHW: the N*C planes as images of one channel): output
-/// pixel (oy, ox) of an image = the taps (iy[2oy + i], ix[2ox + j]) with weights
-/// wy[2oy + i] * wx[2ox + j], i, j in {0, 1}, in the order (0,0) (0,1) (1,0) (1,1) (an axis
-/// of one tap has a second of weight 0). Channels are the vector dimension; the weights of a
-/// pixel are scalars.
+/// INT8 linear Resize of the two spatial axes (quant/qresize.hpp) on channels-last images of
+/// ih x iw pixels of c bytes (NCHW: the N*C planes as images of one channel): output pixel
+/// (oy, ox) of an image = the taps (iy_i[oy], ix_j[ox]) with weights wy_i[oy] * wx_j[ox],
+/// i, j in {0, 1}, in the order (0,0) (0,1) (1,0) (1,1) (an axis of one tap has a second of
+/// weight 0). Channels are the vector dimension, the weights of a pixel scalars; with one
+/// channel and `rows` given, the vector levels take 16 or 8 output columns at a time instead,
+/// gathering from the two source rows widened to floats in `rows` (2 * iw floats).
 struct Q8ResizeArgs {
   const uint8_t* x = nullptr;
   uint8_t* y = nullptr;
   int64_t ih = 0, iw = 0, c = 0, oh = 0, ow = 0;
-  const int64_t* iy = nullptr;  ///< [2 * oh] source rows
-  const float* wy = nullptr;    ///< [2 * oh]
-  const int64_t* ix = nullptr;  ///< [2 * ow] source columns
-  const float* wx = nullptr;    ///< [2 * ow]
-  int32_t zx = 0;               ///< the zero point (input and output)
+  const int32_t *iy0 = nullptr, *iy1 = nullptr;  ///< [oh] source rows
+  const float *wy0 = nullptr, *wy1 = nullptr;    ///< [oh]
+  const int32_t *ix0 = nullptr, *ix1 = nullptr;  ///< [ow] source columns
+  const float *wx0 = nullptr, *wx1 = nullptr;    ///< [ow]
+  int32_t zx = 0;                                ///< the zero point (input and output)
+  float* rows = nullptr;                         ///< scratch for c == 1, or null
 };
 /// Computes output rows [r0, r1) counted over every image (row r: image r / oh, row r % oh).
 using Q8ResizeFn = void (*)(const Q8ResizeArgs&, int64_t r0, int64_t r1);

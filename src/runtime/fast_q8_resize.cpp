@@ -4,7 +4,10 @@
 // or NCHW (the N*C planes as images of one channel). Every output row and column gets its
 // two source indices and float weights at preparation from the reference's own mapping
 // (ops::qresize_mapping, an axis of one tap padded with a second of weight 0, which the sum
-// of quant/qresize.hpp leaves unchanged), so the run is table lookups and allocates nothing.
+// of quant/qresize.hpp leaves unchanged), so the run is table lookups and allocates nothing
+// (one channel: the kernels widen the two source rows of an output row into the thread's
+// scratch).
+#include <climits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,11 +28,12 @@ class QResizeStep final : public FastStep {
  public:
   const char* kind() const override { return "q8-resize-linear"; }
   int64_t owned_bytes() const override {
-    return static_cast<int64_t>((iy_.size() + ix_.size()) * sizeof(int64_t) +
+    return static_cast<int64_t>((iy_.size() + ix_.size()) * sizeof(int32_t) +
                                 (wy_.size() + wx_.size()) * sizeof(float));
   }
+  int64_t scratch_floats() const override { return args_.c == 1 ? 2 * args_.iw : 0; }
 
-  void run(const ValuePtrs& vals, int t, int nt, float*) const override {
+  void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
     // Under 16 KiB of output the pool's overhead would exceed the work.
     const int threads = rows_ * args_.ow * args_.c < 16384 ? 1 : nt;
     if (t >= threads) return;
@@ -39,6 +43,7 @@ class QResizeStep final : public FastStep {
     kernels::Q8ResizeArgs a = args_;
     a.x = static_cast<const uint8_t*>(vals[static_cast<size_t>(x_)]);
     a.y = static_cast<uint8_t*>(vals[static_cast<size_t>(y_)]);
+    a.rows = args_.c == 1 ? scratch : nullptr;
     kt_->q8_resize(a, b, e);
   }
 
@@ -46,23 +51,25 @@ class QResizeStep final : public FastStep {
   int x_ = -1, y_ = -1;
   int64_t rows_ = 0;  // images * output rows
   kernels::Q8ResizeArgs args_;
-  std::vector<int64_t> iy_, ix_;
-  std::vector<float> wy_, wx_;
+  std::vector<int32_t> iy_, ix_;  // [2][out]: first taps, then second taps
+  std::vector<float> wy_, wx_;    // likewise
 };
 
-// One axis's taps as two (index, weight) pairs per output; false when an output has none
-// (every weight zero) or more than two (antialias).
+// One axis's taps as two (index, weight) pairs per output, the first taps at [0, n), the
+// second at [n, 2n); false when an output has none (every weight zero) or more than two
+// (antialias).
 bool two_taps(const std::vector<std::vector<std::pair<int64_t, double>>>& m,
-              std::vector<int64_t>* idx, std::vector<float>* w) {
-  idx->assign(2 * m.size(), 0);
-  w->assign(2 * m.size(), 0.0f);
-  for (size_t o = 0; o < m.size(); ++o) {
+              std::vector<int32_t>* idx, std::vector<float>* w) {
+  const size_t n = m.size();
+  idx->assign(2 * n, 0);
+  w->assign(2 * n, 0.0f);
+  for (size_t o = 0; o < n; ++o) {
     if (m[o].empty() || m[o].size() > 2) return false;
-    (*idx)[2 * o] = (*idx)[2 * o + 1] = m[o][0].first;
-    (*w)[2 * o] = static_cast<float>(m[o][0].second);
+    (*idx)[o] = (*idx)[n + o] = static_cast<int32_t>(m[o][0].first);
+    (*w)[o] = static_cast<float>(m[o][0].second);
     if (m[o].size() == 2) {
-      (*idx)[2 * o + 1] = m[o][1].first;
-      (*w)[2 * o + 1] = static_cast<float>(m[o][1].second);
+      (*idx)[n + o] = static_cast<int32_t>(m[o][1].first);
+      (*w)[n + o] = static_cast<float>(m[o][1].second);
     }
   }
   return true;
@@ -91,7 +98,7 @@ std::unique_ptr<FastStep> make_qresize_step(const ir::Graph& g, const ir::Node& 
   const Shape& ys = dims_of(g, yv);
   if (xs.size() != 4 || ys.size() != 4) return nullptr;
   for (size_t d = 0; d < 4; ++d)
-    if (xs[d] <= 0 || ys[d] <= 0) return nullptr;
+    if (xs[d] <= 0 || ys[d] <= 0 || xs[d] > INT_MAX) return nullptr;  // int32 tables
   ops::ResizeMapping m;
   try {
     m = ops::qresize_mapping(node, xs, in[0], in[1]);
@@ -130,10 +137,14 @@ std::unique_ptr<FastStep> make_qresize_step(const ir::Graph& g, const ir::Node& 
   a.iw = xs[ax];
   a.oh = ys[ay];
   a.ow = ys[ax];
-  a.iy = st->iy_.data();
-  a.wy = st->wy_.data();
-  a.ix = st->ix_.data();
-  a.wx = st->wx_.data();
+  a.iy0 = st->iy_.data();
+  a.iy1 = st->iy_.data() + a.oh;
+  a.wy0 = st->wy_.data();
+  a.wy1 = st->wy_.data() + a.oh;
+  a.ix0 = st->ix_.data();
+  a.ix1 = st->ix_.data() + a.ow;
+  a.wx0 = st->wx_.data();
+  a.wx1 = st->wx_.data() + a.ow;
   a.zx = zp->data<uint8_t>()[0];
   st->kt_ = &kt;
   st->x_ = xv;

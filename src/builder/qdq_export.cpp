@@ -247,8 +247,9 @@ class QdqWriter {
     for (const QuantizedLayer& l : layers) {
       const std::vector<int> ins = node(l).inputs;  // node(l) moves as nodes are added
       const int x = value(l.x, l);
-      // X is input 0; a Concat, Add or Mul has one record per input, read at any position.
-      const bool any_slot = l.op == "concat" || l.op == "add" || l.op == "mul";
+      // X is input 0; a Concat, Add, Mul or MatMul of two activations has one record per
+      // input, read at any position.
+      const bool any_slot = l.op == "concat" || l.op == "add" || l.op == "mul" || l.op == "qmatmul";
       std::vector<size_t> slots;
       bool done = false;
       for (size_t i = 0; i < ins.size(); ++i) {

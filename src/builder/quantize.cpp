@@ -12,6 +12,7 @@
 #include "passes/pass_util.hpp"
 #include "plan/plan.hpp"
 #include "quant/qconv.hpp"
+#include "quant/qmatmul.hpp"
 #include "runtime/executor.hpp"
 
 namespace lithe::build {
@@ -74,8 +75,9 @@ Tensor scalar(DType dt, T v) {
 // kCopy: ops that move values without arithmetic (max pooling, nearest Resize, the pixel
 // shuffle lithe.DepthToSpaceNhwc), which run on the uint8 values and keep their input's scale.
 // kBinary: Add / Mul of two activations (lithe.QBinaryU8).
+// kMatMul: MatMul of two activations (lithe.QMatMulU8), such as attention's Q x K^T.
 // kResize: linear Resize (lithe.QResizeLinearU8), which keeps its input's scale too.
-enum class QKind { kNone, kConv, kGemm, kCopy, kConcat, kBinary, kResize };
+enum class QKind { kNone, kConv, kGemm, kCopy, kConcat, kBinary, kMatMul, kResize };
 
 // Values of fewer elements are quantized at their whole calibrated range (see params_of).
 constexpr int64_t kSmallTensor = 4096;
@@ -102,6 +104,7 @@ class Quantizer {
       if (kind_[n] == QKind::kCopy) quantize_copy(n);
       if (kind_[n] == QKind::kConcat) quantize_concat(n);
       if (kind_[n] == QKind::kBinary) quantize_binary(n);
+      if (kind_[n] == QKind::kMatMul) quantize_matmul(n);
       if (kind_[n] == QKind::kResize) quantize_resize(n);
     }
     if (rw_.empty()) return report;
@@ -179,6 +182,27 @@ class Quantizer {
     }
     const bool conv = lithe && n.op_type == "ConvNhwc";
     const bool matmul = (lithe || n.domain.empty()) && n.op_type == "MatMul";
+    if (matmul && n.inputs.size() == 2 && !passes::constant_of(g_, n.inputs[1])) {
+      // Two activations (attention's Q x K^T, softmax x V), one of them INT8 already or a
+      // layout change of an INT8 value (heads split by Reshape / Transpose); the other is
+      // quantized at its calibrated range.
+      const int a = n.inputs[0], b = n.inputs[1], y = n.outputs.empty() ? -1 : n.outputs[0];
+      if (n.outputs.size() != 1 || n.attrs.count("activation")) return "matmul form without an int8 kernel";
+      if (passes::constant_of(g_, a)) return "constant operand";
+      for (int x : {a, b, y})
+        if (!f32_static(x) || !has_range(x)) return "input not calibrated";
+      const Shape& ad = val(a).type.dims;
+      const Shape& bd = val(b).type.dims;
+      if (ad.size() < 2 || bd.size() < 2 || ad.back() > quant::kMaxQMatMulReduction)
+        return "matmul form without an int8 kernel";
+      // A QDQ model (explicit quantization) that gives all three ranges asks for it as well.
+      auto given = [&](int v) { return opts_.given.count(val(v).name) > 0; };
+      if (!int8_input(a) && !int8_input(b) && !int8_through_layout(a) && !int8_through_layout(b) &&
+          !(given(a) && given(b) && given(y)))
+        return "input not int8";
+      *kind = QKind::kMatMul;
+      return {};
+    }
     const bool gemm = (lithe || n.domain.empty()) && (n.op_type == "Gemm" || matmul);
     if ((!conv && !gemm) || n.inputs.size() < 2 || n.outputs.size() != 1) return "no int8 kernel";
     if (matmul && n.inputs.size() != 2) return "matmul with a residual input";
@@ -217,6 +241,31 @@ class Quantizer {
       return "gemm form without an int8 kernel";
     *kind = QKind::kGemm;
     return {};
+  }
+
+  // Whether float value x is a layout change of the output of an INT8 node (Reshape,
+  // Transpose, Slice...: attention splits its projections into heads so), possibly through
+  // arithmetic with a constant on the way (a projection's bias Add, the queries' 1/sqrt(d)).
+  bool int8_through_layout(int x) const {
+    static const char* kLayout[] = {"Reshape", "Transpose", "Squeeze", "Unsqueeze",
+                                    "Flatten", "Slice",     "Split"};
+    for (int step = 0; step < 8 && x >= 0; ++step) {
+      const int p = val(x).producer;
+      if (p < 0) return false;
+      if (kind_[static_cast<size_t>(p)] != QKind::kNone) return step > 0;
+      const ir::Node& n = g_.nodes[static_cast<size_t>(p)];
+      if (!n.domain.empty() || n.inputs.empty()) return false;
+      const bool layout = std::any_of(std::begin(kLayout), std::end(kLayout),
+                                      [&](const char* o) { return n.op_type == o; });
+      if (!layout) {
+        const bool arith = n.op_type == "Add" || n.op_type == "Sub" || n.op_type == "Mul" || n.op_type == "Div";
+        if (!arith || n.inputs.size() != 2 || !passes::constant_of(g_, n.inputs[1]) ||
+            n.outputs.size() != 1 || val(n.outputs[0]).type.dims != val(n.inputs[0]).type.dims)
+          return false;
+      }
+      x = n.inputs[0];
+    }
+    return false;
   }
 
   // A Resize in mode nearest of a static 4-D float value with constant scales / sizes.
@@ -331,7 +380,8 @@ class Quantizer {
       // Add / Mul as any input.
       for (size_t i = 0; i < cn.inputs.size(); ++i)
         if (cn.inputs[i] == y && !(k != QKind::kNone && (i == 0 || (i == 3 && k == QKind::kConv) ||
-                                                         k == QKind::kConcat || k == QKind::kBinary)))
+                                                         k == QKind::kConcat || k == QKind::kBinary ||
+                                                         k == QKind::kMatMul)))
           float_use = true;
     }
     if (!float_use) return;
@@ -543,6 +593,30 @@ class Quantizer {
     q.domain = "lithe";
     q.opset = 1;
     q.attrs["op"] = ir::Attribute::of_string(node.op_type);
+    const auto [as, az] = param_consts(a);
+    const int au = uint8_of(a);
+    const auto [bs, bz] = param_consts(b);
+    const auto [ys, yz] = param_consts(y);
+    q.inputs = {au, as, az, uint8_of(b), bs, bz, ys, yz};
+    const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
+    q.outputs = {yu};
+    rw_.replace_node(static_cast<int>(n), std::move(q));
+    produced_as_uint8(y, yu);
+  }
+
+  // MatMul of two uint8 values (batches broadcast as the float op): lithe.QMatMulU8.
+  void quantize_matmul(size_t n) {
+    const ir::Node& node = g_.nodes[n];
+    const int a = node.inputs[0], b = node.inputs[1], y = node.outputs[0];
+    // One record per input (x: that input, y: the output), as for Add / Mul.
+    if (record_)
+      for (int x : {a, b})
+        record_->push_back({node.name, "qmatmul", val(x).name, val(y).name, "", params_of(x), params_of(y), {}, {}});
+    ir::Node q;
+    q.name = node.name;
+    q.op_type = "QMatMulU8";
+    q.domain = "lithe";
+    q.opset = 1;
     const auto [as, az] = param_consts(a);
     const int au = uint8_of(a);
     const auto [bs, bz] = param_consts(b);

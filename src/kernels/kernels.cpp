@@ -1,6 +1,7 @@
 #include "kernels/kernels.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/error.hpp"
 #include "quant/qconv.hpp"
@@ -43,6 +44,27 @@ void pack_b_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t 
         }
 }
 
+void pack_b_q8_u8(int64_t k, int64_t n, const uint8_t* b, int64_t ldb, int8_t* out,
+                  int32_t* colsum) {
+  const int64_t k4 = (k + 3) / 4;
+  for (int64_t p = 0; p < panels_of(n); ++p) {
+    const int64_t col0 = p * kPanel, cols = std::min<int64_t>(kPanel, n - col0);
+    int32_t sum[kPanel] = {};
+    for (int64_t kg = 0; kg < k4; ++kg, out += kPanel * 4) {
+      std::memset(out, 0, kPanel * 4);  // past N and past K
+      for (int64_t r = 0; r < 4 && 4 * kg + r < k; ++r) {
+        const uint8_t* row = b + (4 * kg + r) * ldb + col0;
+        for (int64_t j = 0; j < cols; ++j) {
+          const auto v = static_cast<int8_t>(row[j] ^ 0x80);  // row[j] - 128
+          out[j * 4 + r] = v;
+          sum[j] += v;
+        }
+      }
+    }
+    for (int64_t j = 0; j < cols; ++j) colsum[col0 + j] = sum[j];
+  }
+}
+
 void colsum_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t stride_n,
                int32_t* out) {
   for (int64_t col = 0; col < n; ++col) {
@@ -72,7 +94,7 @@ const KernelTable& kernel_table(Isa isa) {
 
 int64_t q8_dw_rows_bytes(const Q8DwConvArgs& d) {
   const int64_t right = std::max<int64_t>(0, (d.ow - 1) * d.sw - d.pw + (d.kw - 1) * d.dw - (d.iw - 1));
-  return d.kh * (d.pw + d.iw + right) * ((d.c + 15) / 16 * 16) * 4;
+  return d.kh * (d.pw + d.iw + right) * 16 * 4;
 }
 
 void q8_float_out_scalar(const Q8FloatOutArgs& a, int64_t j0, int64_t j1) {

@@ -130,12 +130,23 @@ static inline int64_t packed_b_q8_bytes(int64_t k, int64_t n) {
 /// (packed_b_q8_bytes(k, n) bytes).
 void pack_b_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t stride_n,
                int8_t* out);
+/// Whether |bias| + 255 * sum_abs_w <= 2^24, so that every int32 sum of (x - zx) * w over uint8
+/// x, plus bias, is an exact float (the condition of Q8GemmArgs::acc24).
+static inline bool q8_acc_fits_float(int64_t bias, int64_t sum_abs_w) {
+  return (bias < 0 ? -bias : bias) + 255 * sum_abs_w <= (int64_t{1} << 24);
+}
+/// Packs uint8 B (row-major, row k at b + k * ldb) as the int8 matrix B - 128 (exact: the
+/// bytes with their top bit flipped) into `out` (packed_b_q8_bytes(k, n) bytes), and writes
+/// colsum[n] = sum over k of (B[k][n] - 128): an activation operand packed at run time.
+void pack_b_q8_u8(int64_t k, int64_t n, const uint8_t* b, int64_t ldb, int8_t* out,
+                  int32_t* colsum);
 /// out[n] = sum over k of B[k][n]: the caller folds -zx * colsum into the bias, since the
 /// kernels multiply the raw uint8 activations.
 void colsum_q8(int64_t k, int64_t n, const int8_t* b, int64_t stride_k, int64_t stride_n,
                int32_t* out);
 
-/// C[m][n] = requantize(sum_k A[m][k] * B[k][n] + bias[n], mult[n], zy, lo, hi) as uint8.
+/// C[m][n] = requantize(sum_k A[m][k] * B[k][n] + bias[n] + row_bias[m], mult[n], zy, lo, hi)
+/// as uint8 (the sums wrap modulo 2^32).
 struct Q8GemmArgs {
   int64_t m = 0, n = 0, k = 0;
   /// Row m at a + m * lda; round_up(K, 4) bytes of each row must be readable (the bytes past
@@ -144,6 +155,9 @@ struct Q8GemmArgs {
   int64_t lda = 0;
   const int8_t* bp = nullptr;            ///< packed B (packed_b_q8_bytes(k, n))
   const int32_t* bias = nullptr;         ///< padded to whole panels; may be null (0)
+  /// Row m's addend row_bias[m] (for m in [m0, m1) of the call), or null (0): the row term
+  /// -zb * sum_k A[m][k] of a product whose B has a zero point (lithe.QMatMulU8).
+  const int32_t* row_bias = nullptr;
   const quant::Multiplier* mult = nullptr;  ///< padded to whole panels
   int32_t zy = 0, lo = 0, hi = 255;
   uint8_t* c = nullptr;  ///< row m at c + m * ldc
@@ -152,6 +166,10 @@ struct Q8GemmArgs {
   /// element (m, n) at c32 + m * ldc32 + n (the float output stage of quant/qconv.hpp).
   int32_t* c32 = nullptr;
   int64_t ldc32 = 0;
+  /// Set when every column's sum (bias included) lies within +-2^24 for any A (for example
+  /// |bias[n]| + 255 * sum over k of |B[k][n]| <= 2^24, see q8_acc_fits_float): the vector
+  /// levels may then requantize in float, still exactly (quant/requant.hpp).
+  bool acc24 = false;
 };
 /// Computes rows [m0, m1) (any m0) x panels [p0, p1) of C.
 using Q8GemmFn = void (*)(const Q8GemmArgs&, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
@@ -177,11 +195,13 @@ struct Q8DwConvArgs {
   /// each input row once (to int32, padded with zx) and keep kh of them for the output rows
   /// of one call (3x3 and 5x5, stride 1, no dilation, rows up to 32 pixels, requantized).
   int32_t* rows = nullptr;
+  /// As Q8GemmArgs::acc24, for |bias[c]| + 255 * sum over taps of |w| <= 2^24.
+  bool acc24 = false;
 };
 /// Computes output rows [oy0, oy1).
 using Q8DwConvFn = void (*)(const Q8DwConvArgs&, int64_t oy0, int64_t oy1);
 /// Bytes of Q8DwConvArgs::rows for d's geometry: kh rows of (pw + iw + right padding) pixels
-/// of C rounded up to 16 int32s.
+/// of 16 int32s (one block of channels at a time).
 int64_t q8_dw_rows_bytes(const Q8DwConvArgs& d);
 
 /// Max or average pooling on one NHWC uint8 image whose input and output share scale and

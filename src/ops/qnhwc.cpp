@@ -22,6 +22,13 @@
 //             y_scale f32[], y_zero_point u8[]) -> Y u8[broadcast(A, B)]
 //   Attribute op: "Add" or "Mul". Multidirectional broadcasting; each byte is
 //   quant/qbinary.hpp's integer form of DequantizeLinear -> op -> QuantizeLinear.
+//
+//   QMatMulU8(A u8[..., M, K], a_scale f32[], a_zero_point u8[], B u8[..., K, N],
+//             b_scale f32[], b_zero_point u8[], y_scale f32[], y_zero_point u8[])
+//     -> Y u8[broadcast(A's and B's leading dims), M, N]
+//   MatMul of two activations (both of rank >= 2), batches broadcast as ONNX MatMul; each
+//   byte is quant/qmatmul.hpp's: int32 sum of (a - za)(b - zb), then fixed-point
+//   requantization by a_scale * b_scale / y_scale.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -35,6 +42,7 @@
 #include "ops/util.hpp"
 #include "quant/qbinary.hpp"
 #include "quant/qconv.hpp"
+#include "quant/qmatmul.hpp"
 
 namespace lithe::ops {
 namespace {
@@ -249,12 +257,81 @@ void qbinary_compute(ComputeContext& ctx) {
       [&](int64_t i, int64_t oa, int64_t ob) { yd[i] = quant::qbinary(ad[oa], bd[ob], p); });
 }
 
+// QMatMulU8's inputs (QBinaryU8's order).
+enum { kMA, kMAScale, kMAZp, kMB, kMBScale, kMBZp, kMYScale, kMYZp };
+
+// The output shape for A and B (rank >= 2, inner dims agree, K short enough for int32).
+Shape qmatmul_shape(const NodeAttrs& ctx, const Shape& as, const Shape& bs) {
+  if (as.size() < 2 || bs.size() < 2)
+    ctx.fail("A ", shape_str(as), " and B ", shape_str(bs), " must both have rank >= 2");
+  const int64_t k = as.back();
+  if (bs[bs.size() - 2] != k)
+    ctx.fail("A ", shape_str(as), " and B ", shape_str(bs), " have mismatched inner dimensions");
+  if (k > quant::kMaxQMatMulReduction)
+    ctx.fail("A ", shape_str(as), ": ", k, " products per output can overflow the int32 sums");
+  Shape out = broadcast_shapes(Shape(as.begin(), as.end() - 2), Shape(bs.begin(), bs.end() - 2));
+  out.push_back(as[as.size() - 2]);
+  out.push_back(bs.back());
+  return out;
+}
+
+void qmatmul_infer(InferContext& ctx) {
+  ctx.expect_inputs(8, 8);
+  expect_type(ctx, kMA, DType::kUInt8, "A");
+  expect_type(ctx, kMB, DType::kUInt8, "B");
+  ctx.set_output_unknown(0, DType::kUInt8);
+  expect_scalar(ctx, kMAScale, DType::kFloat32, "a_scale");
+  expect_scalar(ctx, kMAZp, DType::kUInt8, "a_zero_point");
+  expect_scalar(ctx, kMBScale, DType::kFloat32, "b_scale");
+  expect_scalar(ctx, kMBZp, DType::kUInt8, "b_zero_point");
+  expect_scalar(ctx, kMYScale, DType::kFloat32, "y_scale");
+  expect_scalar(ctx, kMYZp, DType::kUInt8, "y_zero_point");
+  ctx.set_output(0, DType::kUInt8, qmatmul_shape(ctx, ctx.input_shape(kMA), ctx.input_shape(kMB)));
+}
+
+void qmatmul_compute(ComputeContext& ctx) {
+  auto scale = [&](size_t i, const char* what) {
+    const float s = ctx.input(i).data<float>()[0];
+    if (!(s > 0) || !std::isfinite(s)) ctx.fail(what, " must be positive and finite, got ", s);
+    return s;
+  };
+  auto zp = [&](size_t i) { return static_cast<int32_t>(ctx.input(i).data<uint8_t>()[0]); };
+  const quant::Multiplier mult = quant::qmatmul_multiplier(
+      scale(kMAScale, "a_scale"), scale(kMBScale, "b_scale"), scale(kMYScale, "y_scale"));
+  const int32_t za = zp(kMAZp), zb = zp(kMBZp), zy = zp(kMYZp);
+  const Tensor& a = ctx.input(kMA);
+  const Tensor& b = ctx.input(kMB);
+  const Shape& as = a.shape();
+  const Shape& bs = b.shape();
+  const Shape out = qmatmul_shape(ctx, as, bs);
+  const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
+  const Shape batch(out.begin(), out.end() - 2);
+  const std::array<std::vector<int64_t>, 2> st{
+      broadcast_strides(Shape(as.begin(), as.end() - 2), batch),
+      broadcast_strides(Shape(bs.begin(), bs.end() - 2), batch)};
+  const uint8_t* ad = a.data<uint8_t>();
+  const uint8_t* bd = b.data<uint8_t>();
+  uint8_t* yd = ctx.output(0).data<uint8_t>();
+  for_each_broadcast<2>(batch, st, [&](int64_t bi, int64_t ao, int64_t bo) {
+    const uint8_t* am = ad + ao * m * k;
+    const uint8_t* bm = bd + bo * k * n;
+    uint8_t* ym = yd + bi * m * n;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        int32_t acc = 0;  // exact: k <= kMaxQMatMulReduction
+        for (int64_t kk = 0; kk < k; ++kk) acc += (am[i * k + kk] - za) * (bm[kk * n + j] - zb);
+        ym[i * n + j] = static_cast<uint8_t>(quant::requantize(acc, mult, zy, 0, 255));
+      }
+  });
+}
+
 }  // namespace
 
 void add_qnhwc_ops(std::vector<OpDef>& ops) {
   ops.push_back(OpDef{"QConvNhwc", "lithe", 1, qconv_infer, qconv_compute});
   ops.push_back(OpDef{"LookupU8", "lithe", 1, lookup_infer, lookup_compute});
   ops.push_back(OpDef{"QBinaryU8", "lithe", 1, qbinary_infer, qbinary_compute});
+  ops.push_back(OpDef{"QMatMulU8", "lithe", 1, qmatmul_infer, qmatmul_compute});
 }
 
 }  // namespace lithe::ops

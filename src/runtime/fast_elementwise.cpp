@@ -15,6 +15,9 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 #include "ops/op.hpp"
 #include "runtime/fast_step_util.hpp"
@@ -496,8 +499,13 @@ class TransposeStep final : public FastStep {
     const int64_t mtiles = (m + kTile - 1) / kTile;
     int64_t b, e;
     share(batch_ * mtiles, kTile * n, t, nt, &b, &e);
+    // Channels-last with few channels (an image's NCHW -> NHWC): this share's tiles of one
+    // batch at a time, as one run.
+    const bool few = n <= 4 && sm == n;
     for (int64_t u = b; u < e; ++u) {
-      const int64_t bi = u / mtiles, i0 = (u % mtiles) * kTile, i1 = std::min(m, i0 + kTile);
+      const int64_t bi = u / mtiles, i0 = (u % mtiles) * kTile;
+      const int64_t ue = few ? std::min(e, (bi + 1) * mtiles) : u + 1;
+      const int64_t i1 = std::min(m, (ue - bi * mtiles) * kTile);
       // Batch offsets: decode bi over the batch dims.
       int64_t xo = 0, yo = 0, rest = bi;
       for (int k = nbatch_ - 1; k >= 0; --k) {
@@ -509,6 +517,11 @@ class TransposeStep final : public FastStep {
       }
       const float* xb = x + xo;
       float* yb = y + yo;
+      if (few) {
+        interleave(xb, sn, n, i0, i1, yb);
+        u = ue - 1;
+        continue;
+      }
       for (int64_t c0 = 0; c0 < n; c0 += kTile) {
         const int64_t c1 = std::min(n, c0 + kTile);
         // y[i * sm + c] = x[i + c * sn]: read columns of x contiguous along i.
@@ -519,6 +532,33 @@ class TransposeStep final : public FastStep {
         }
       }
     }
+  }
+
+  // y[i * n + c] = x[i + c * sn] for i in [i0, i1), c < n <= 4: four pixels at a time as a
+  // 4 x 4 transpose of n input runs (the others zero), each pixel's row stored whole where
+  // the next pixel's store overwrites its excess, the last pixel's n values exactly.
+  static void interleave(const float* x, int64_t sn, int64_t n, int64_t i0, int64_t i1, float* y) {
+    int64_t i = i0;
+#if defined(__SSE2__)
+    for (; i + 4 <= i1; i += 4) {
+      __m128 r[4];
+      for (int64_t c = 0; c < 4; ++c) r[c] = c < n ? _mm_loadu_ps(x + i + c * sn) : _mm_setzero_ps();
+      _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]);
+      float* yi = y + i * n;
+      _mm_storeu_ps(yi, r[0]);
+      _mm_storeu_ps(yi + n, r[1]);
+      _mm_storeu_ps(yi + 2 * n, r[2]);
+      if (n == 4) {
+        _mm_storeu_ps(yi + 3 * n, r[3]);
+      } else {
+        alignas(16) float last[4];
+        _mm_store_ps(last, r[3]);
+        std::memcpy(yi + 3 * n, last, static_cast<size_t>(n) * sizeof(float));
+      }
+    }
+#endif
+    for (; i < i1; ++i)
+      for (int64_t c = 0; c < n; ++c) y[i * n + c] = x[i + c * sn];
   }
 
   int x_ = -1, y_ = -1, rank_ = 0;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -187,6 +188,7 @@ class QConvStep final : public FastStep, public ConvShape {
       a.zy = out_.y_zp;
       a.lo = out_.lo;
       a.hi = out_.hi;
+      a.acc24 = acc24_;
       int64_t r0 = m0;  // first row of A the kernel sees
       if (kind_ == Kind::kGemm && direct_) {
         a.a = xg;
@@ -237,14 +239,15 @@ class QConvStep final : public FastStep, public ConvShape {
 
   // Rows [m0, m1) of this image's (and group's) A: pixel r's input channels (1x1 with a
   // channel count the kernel cannot read in place) or its receptive field in (ky, kx, c) order,
-  // x_zp where a tap falls outside the image; each row k4_ bytes. `end` is the input's end.
+  // x_zp where a tap falls outside the image; each row k4_ bytes (those past kdim_ are left as
+  // they are: packed B is zero there). `end` is the input's end.
   void build_rows(const uint8_t* xg, const uint8_t* end, int64_t m0, int64_t m1, uint8_t* out) const {
     const auto pad = static_cast<uint8_t>(x_zp_);
     // One kernel row's taps are contiguous in the input without dilation or groups: a stem's
     // 3x3 over 3 channels is 3 copies of 9 bytes, done as 16-byte moves (the excess lands in
     // the next taps, the row's tail or the tile's 64 spare bytes, all written after).
     const int64_t span = kw_ * cg_;
-    const bool contiguous = dw_ == 1 && cg_ == c_;
+    const bool contiguous = dw_ == 1 && cg_ == c_, runs = contiguous && span <= 16;
     int64_t oy = m0 / ow_, ox = m0 % ow_;  // pixel r, stepped along (no division per row)
     for (int64_t r = m0; r < m1; ++r, ox = ox + 1 == ow_ ? 0 : ox + 1, oy += ox == 0) {
       uint8_t* const start = out + (r - m0) * k4_;
@@ -252,10 +255,26 @@ class QConvStep final : public FastStep, public ConvShape {
       if (kind_ == Kind::kGemm) {
         std::memcpy(row, xg + r * c_, static_cast<size_t>(cg_));
       } else {
-        const int64_t ix0 = ox * sw_ - pw_;
+        const int64_t ix0 = ox * sw_ - pw_, iy0 = oy * sh_ - ph_;
+        if (runs && ix0 >= 0 && ix0 + kw_ <= iw_ && iy0 >= 0 && iy0 + (kh_ - 1) * dh_ < ih_) {
+          // This output row's next pixels whose windows lie inside the image: kh 16-byte
+          // moves each, the sources stepping by sw pixels.
+          const int64_t n = std::min({m1 - r, ow_ - ox, (iw_ - kw_ - ix0) / sw_ + 1});
+          const uint8_t* src = xg + (iy0 * iw_ + ix0) * c_;
+          const int64_t rstep = dh_ * iw_ * c_, last = (kh_ - 1) * rstep, step = sw_ * c_;
+          int64_t j = 0;
+          for (uint8_t* o = start; j < n && src + last + 16 <= end; ++j, src += step, o += k4_) {
+            for (int64_t ky = 0; ky < kh_; ++ky) std::memcpy(o + ky * span, src + ky * rstep, 16);
+          }
+          if (j > 0) {  // the loop's step moves to the pixel after these j
+            r += j - 1;
+            ox += j - 1;
+            continue;
+          }
+        }
         const bool inside_x = contiguous && ix0 >= 0 && ix0 + kw_ <= iw_;
         for (int64_t ky = 0; ky < kh_; ++ky) {
-          const int64_t iy = oy * sh_ - ph_ + ky * dh_;
+          const int64_t iy = iy0 + ky * dh_;
           if (iy < 0 || iy >= ih_) {
             std::memset(row, pad, static_cast<size_t>(span));
             row += span;
@@ -279,7 +298,6 @@ class QConvStep final : public FastStep, public ConvShape {
           }
         }
       }
-      std::memset(start + kdim_, 0, static_cast<size_t>(k4_ - kdim_));
     }
   }
 
@@ -335,6 +353,7 @@ class QConvStep final : public FastStep, public ConvShape {
   int64_t kdim_ = 0, k4_ = 0, tm_ = 0, pchunk_ = 1, extra_bytes_ = 0;
   int32_t x_zp_ = 0;
   bool direct_ = false;
+  bool acc24_ = true;  // Q8GemmArgs::acc24 for every group
   quant::QConvOutput out_;
   Aligned<int8_t> packed_;
   std::vector<int32_t> bias_;
@@ -414,6 +433,12 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
     if (bd) std::copy(bd, bd + c, s->bias_.begin());
     s->mult_ = s->out_.mult;
     kernels::Q8DwConvArgs& d = s->dwa_;
+    d.acc24 = true;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      int64_t sum_abs = 0;
+      for (int64_t tap = 0; tap < kh * kw; ++tap) sum_abs += std::abs(int64_t{wd[ch * kh * kw + tap]});
+      d.acc24 = d.acc24 && kernels::q8_acc_fits_float(s->bias_[static_cast<size_t>(ch)], sum_abs);
+    }
     d.w = s->packed_.data();
     d.bias = s->bias_.data();
     d.mult = s->mult_.data();
@@ -450,6 +475,9 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
       s->bias_[o] = static_cast<int32_t>(static_cast<uint32_t>(bd ? bd[gi * mg + n] : 0) -
                                          static_cast<uint32_t>(s->x_zp_ * colsum[n]));
       s->mult_[o] = s->out_.mult[static_cast<size_t>(gi * mg + n)];
+      int64_t sum_abs = 0;
+      for (int64_t kk = 0; kk < k; ++kk) sum_abs += std::abs(int64_t{bmat[static_cast<size_t>(kk * mg + n)]});
+      s->acc24_ = s->acc24_ && kernels::q8_acc_fits_float(bd ? bd[gi * mg + n] : 0, sum_abs);
     }
   }
   // Row tiles: the A tile (tm x K bytes) within about 64 KiB; all panels of a group per task

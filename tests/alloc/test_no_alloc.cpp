@@ -4,7 +4,7 @@
 // it came from a fast step (Session::run_fast, the thread pool's workers) or a reference
 // kernel (Session::run_reference) and which function asked.
 //
-//   lithe_no_alloc_test [MODELS_CACHE]
+//   lithe_no_alloc_test [MODELS_CACHE [ENGINE.lithe ...]]
 //
 // Models: examples/tiny_cnn.onnx (in the repo) and each of mobilenet_v2, resnet50,
 // squeezenet1_0, googlenet, blazeface, ppocr_cls/rec/det present in MODELS_CACHE/models (default
@@ -299,6 +299,9 @@ int main(int argc, char** argv) {
     }
     cases.push_back({r.name, p, r.input, r.shape});
   }
+  // Further arguments: engine files built elsewhere (an INT8 build, say), checked alike.
+  for (int i = 2; i < argc; ++i)
+    cases.push_back({std::filesystem::path(argv[i]).filename().string(), argv[i], "", {}});
   int failed = 0, checked = 0;
   for (const ModelCase& mc : cases)
     for (int threads : {1, 2}) {

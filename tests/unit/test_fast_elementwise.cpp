@@ -246,6 +246,10 @@ TEST(FastElementwise, Transpose) {
       {{2, 3, 5, 7, 9}, {1, 0, 2, 3, 4}},
       {{4, 40, 6, 32}, {0, 2, 1, 3}},
       {{2, 3, 1, 5, 1, 7}, {5, 4, 3, 2, 1, 0}},
+      // Few output channels (the interleaving path), odd pixel counts, batches.
+      {{2, 2, 9, 7}, {0, 2, 3, 1}},
+      {{3, 4, 5, 13}, {0, 2, 3, 1}},
+      {{2, 3, 1, 3}, {0, 2, 3, 1}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(shape_str(c.s));

@@ -1,4 +1,5 @@
-// The INT8 kernels (q8_gemm, q8_dwconv, q8_pool, q8_binary, pack_b_q8, colsum_q8) at every ISA level this CPU
+// The INT8 kernels (q8_gemm with and without row_bias, q8_dwconv, q8_pool, q8_binary, pack_b_q8,
+// pack_b_q8_u8, colsum_q8) at every ISA level this CPU
 // runs, against plain scalar references written here with quant::requantize, bitwise, on
 // many random shapes, zero points, clamps and multipliers; and quant::make_multiplier /
 // quant::requantize against long-double computations of round_half_even(acc * real) for
@@ -203,6 +204,31 @@ TEST(Q8Kernels, PackBLayoutAndColumnSums) {
   }
 }
 
+// pack_b_q8_u8: uint8 B packed as B - 128 in pack_b_q8's layout, with its column sums.
+TEST(Q8Kernels, PackBFromUint8) {
+  std::mt19937 rng(12);
+  for (int iter = 0; iter < 50; ++iter) {
+    const int64_t k = 1 + rng() % 70, n = 1 + rng() % 70, ldb = n + rng() % 5;
+    std::vector<uint8_t> b(static_cast<size_t>(k * ldb));
+    for (auto& v : b) v = static_cast<uint8_t>(rng());
+    std::vector<int8_t> shifted(static_cast<size_t>(k * n));
+    for (int64_t row = 0; row < k; ++row)
+      for (int64_t col = 0; col < n; ++col)
+        shifted[row * n + col] = static_cast<int8_t>(static_cast<int32_t>(b[row * ldb + col]) - 128);
+    std::vector<int8_t> want(static_cast<size_t>(kernels::packed_b_q8_bytes(k, n)));
+    kernels::pack_b_q8(k, n, shifted.data(), n, 1, want.data());
+    std::vector<int8_t> got(want.size(), 99);
+    std::vector<int32_t> cs(static_cast<size_t>(n), -1);
+    kernels::pack_b_q8_u8(k, n, b.data(), ldb, got.data(), cs.data());
+    ASSERT_EQ(got, want);
+    for (int64_t col = 0; col < n; ++col) {
+      int32_t s = 0;
+      for (int64_t row = 0; row < k; ++row) s += static_cast<int32_t>(b[row * ldb + col]) - 128;
+      ASSERT_EQ(cs[col], s);
+    }
+  }
+}
+
 // ---- q8_gemm ---------------------------------------------------------------------------
 
 // One GEMM case: C = requantize(sum (A - zx) * B + bias, ...) in the reference; the kernel
@@ -233,6 +259,12 @@ void check_gemm(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k) {
   std::vector<int8_t> bp(static_cast<size_t>(kernels::packed_b_q8_bytes(k, n)));
   kernels::pack_b_q8(k, n, b.data(), n, 1, bp.data());
   const bool null_bias = rng() % 8 == 0;
+  // Half the cases add a per-row term (row_bias, as lithe.QMatMulU8 passes -zb * rowsum(A)),
+  // wide enough to reach both ends of the output range.
+  const bool with_rows = rng() % 2 == 0;
+  std::vector<int32_t> row_bias(static_cast<size_t>(m), 0);
+  if (with_rows)
+    for (auto& v : row_bias) v = static_cast<int32_t>(rng() % 400001) - 200000;
 
   std::vector<uint8_t> want(static_cast<size_t>(m * ldc), 0xa5);
   std::vector<int32_t> want32(static_cast<size_t>(m * ldc), -7);
@@ -245,6 +277,7 @@ void check_gemm(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k) {
       else
         for (int64_t kk = 0; kk < k; ++kk)
           acc += (static_cast<int32_t>(a[i * lda + kk]) - zx) * b[kk * n + j];
+      acc += row_bias[i];
       want32[i * ldc + j] = acc;
       want[i * ldc + j] =
           static_cast<uint8_t>(quant::requantize(acc, mult[j], qo.zy, qo.lo, qo.hi));
@@ -258,10 +291,25 @@ void check_gemm(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k) {
   g.lda = lda;
   g.bp = bp.data();
   g.bias = null_bias ? nullptr : bias.data();
+  g.row_bias = with_rows ? row_bias.data() : nullptr;
   g.mult = mult.data();
   g.zy = qo.zy;
   g.lo = qo.lo;
   g.hi = qo.hi;
+  // Half the cases that may requantize in float do (acc24), checking the bound helper too.
+  bool fits = true;
+  for (int64_t j = 0; j < n; ++j) {
+    int64_t sum_abs = 0, worst = 0;
+    for (int64_t kk = 0; kk < k; ++kk) {
+      sum_abs += std::abs(int64_t{b[kk * n + j]});
+      worst += int64_t{b[kk * n + j]} * (b[kk * n + j] < 0 ? -255 : 255);
+    }
+    const int64_t b0 = null_bias ? 0 : bias0[j];
+    fits = fits && kernels::q8_acc_fits_float(b0, sum_abs);
+    ASSERT_EQ(kernels::q8_acc_fits_float(b0, sum_abs), std::abs(b0) + worst <= (int64_t{1} << 24));
+  }
+  g.acc24 = fits && rng() % 2;
+  SCOPED_TRACE(g.acc24 ? "acc24" : "");
   std::vector<uint8_t> got(static_cast<size_t>(m * ldc), 0xa5);
   g.c = got.data();
   g.ldc = ldc;
@@ -294,7 +342,8 @@ TEST(Q8Kernels, GemmMatchesScalarReferenceBitwise) {
     // Edges: one row / column / k, panel and tile boundaries.
     const int64_t fixed[][3] = {{1, 1, 1},    {1, 16, 4},  {13, 17, 5},  {12, 32, 64},
                                 {25, 33, 3},  {7, 300, 1}, {1, 1, 600},  {50, 64, 576},
-                                {3, 48, 599}, {24, 15, 7}, {9, 100, 33}, {49, 97, 512}};
+                                {3, 48, 599}, {24, 15, 7}, {9, 100, 33}, {49, 97, 512},
+                                {5, 40, 1100}};
     for (const auto& s : fixed) check_gemm(isa, rng, s[0], s[1], s[2]);
     for (int iter = 0; iter < 60; ++iter) {
       const int64_t m = 1 + rng() % 40, n = 1 + rng() % 300, k = 1 + rng() % 600;
@@ -305,43 +354,47 @@ TEST(Q8Kernels, GemmMatchesScalarReferenceBitwise) {
 
 // Extreme data: all A = 255 and B = -128 or 127 (the largest accumulators), multipliers
 // above 1 and tiny: the kernels must saturate exactly as the reference, not wrap.
+// K = 512 keeps every sum within 2^24, where the kernels requantize in float (acc24).
 TEST(Q8Kernels, GemmExtremeValues) {
-  for (Isa isa : levels()) {
-    SCOPED_TRACE(kernels::isa_name(isa));
-    const int64_t m = 14, n = 40, k = 600, lda = 600, ldc = 40;
-    std::vector<uint8_t> a(static_cast<size_t>(m * lda), 255);
-    std::vector<int8_t> b(static_cast<size_t>(k * n));
-    for (int64_t i = 0; i < k * n; ++i) b[i] = (i / n + i % n) % 3 ? -128 : 127;
-    std::vector<int8_t> bp(static_cast<size_t>(kernels::packed_b_q8_bytes(k, n)));
-    kernels::pack_b_q8(k, n, b.data(), n, 1, bp.data());
-    std::vector<int32_t> bias(48, 0);
-    std::vector<Multiplier> mult(48);
-    for (int64_t j = 0; j < n; ++j)
-      mult[j] = quant::make_multiplier(j % 4 == 0   ? 1e3
-                                       : j % 4 == 1 ? 1e-10
-                                       : j % 4 == 2 ? 1.0 / 19584000.0
-                                                    : 0.5);
-    kernels::Q8GemmArgs g;
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.a = a.data();
-    g.lda = lda;
-    g.bp = bp.data();
-    g.bias = bias.data();
-    g.mult = mult.data();
-    g.zy = 128;
-    std::vector<uint8_t> got(static_cast<size_t>(m * ldc));
-    g.c = got.data();
-    g.ldc = ldc;
-    kernels::kernel_table(isa).q8_gemm(g, 0, m, 0, kernels::panels_of(n));
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        int32_t acc = 0;
-        for (int64_t kk = 0; kk < k; ++kk) acc += 255 * b[kk * n + j];
-        ASSERT_EQ(got[i * ldc + j], quant::requantize(acc, mult[j], 128, 0, 255)) << i << "," << j;
-      }
-  }
+  for (Isa isa : levels())
+    for (const int64_t k : {600, 512}) {
+      SCOPED_TRACE(std::string(kernels::isa_name(isa)) + " K " + std::to_string(k));
+      const int64_t m = 14, n = 40, lda = 600, ldc = 40;
+      std::vector<uint8_t> a(static_cast<size_t>(m * lda), 255);
+      std::vector<int8_t> b(static_cast<size_t>(k * n));
+      for (int64_t i = 0; i < k * n; ++i) b[i] = (i / n + i % n) % 3 ? -128 : 127;
+      std::vector<int8_t> bp(static_cast<size_t>(kernels::packed_b_q8_bytes(k, n)));
+      kernels::pack_b_q8(k, n, b.data(), n, 1, bp.data());
+      std::vector<int32_t> bias(48, 0);
+      std::vector<Multiplier> mult(48);
+      for (int64_t j = 0; j < n; ++j)
+        mult[j] = quant::make_multiplier(j % 4 == 0   ? 1e3
+                                         : j % 4 == 1 ? 1e-10
+                                         : j % 4 == 2 ? 1.0 / 19584000.0
+                                                      : 0.5);
+      kernels::Q8GemmArgs g;
+      g.m = m;
+      g.n = n;
+      g.k = k;
+      g.a = a.data();
+      g.lda = lda;
+      g.bp = bp.data();
+      g.bias = bias.data();
+      g.mult = mult.data();
+      g.zy = 128;
+      g.acc24 = kernels::q8_acc_fits_float(0, 128 * k);
+      ASSERT_EQ(g.acc24, k == 512);
+      std::vector<uint8_t> got(static_cast<size_t>(m * ldc));
+      g.c = got.data();
+      g.ldc = ldc;
+      kernels::kernel_table(isa).q8_gemm(g, 0, m, 0, kernels::panels_of(n));
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          int32_t acc = 0;
+          for (int64_t kk = 0; kk < k; ++kk) acc += 255 * b[kk * n + j];
+          ASSERT_EQ(got[i * ldc + j], quant::requantize(acc, mult[j], 128, 0, 255)) << i << "," << j;
+        }
+    }
 }
 
 // ---- q8_dwconv -------------------------------------------------------------------------
@@ -395,6 +448,13 @@ void check_dwconv(Isa isa, std::mt19937& rng) {
   d.w = w.data();
   d.bias = null_bias ? nullptr : bias.data();
   d.mult = mult.data();
+  // Small kernels: every case may requantize in float (acc24); half of them do.
+  for (int64_t c = 0; c < d.c; ++c) {
+    int64_t sum_abs = 0;
+    for (int64_t t = 0; t < taps; ++t) sum_abs += std::abs(int64_t{w[t * d.c + c]});
+    ASSERT_TRUE(kernels::q8_acc_fits_float(null_bias ? 0 : bias[c], sum_abs));
+  }
+  d.acc24 = rng() % 2;
 
   std::vector<uint8_t> want(static_cast<size_t>(d.oh * d.ow * d.y_stride), 0x5a);
   for (int64_t oy = 0; oy < d.oh; ++oy)

@@ -111,6 +111,18 @@ TEST(Quantize, KxKConv) {
   k.m = 33;
   k.c = 8;
   check_quantized_conv(k, "q8-conv-im2col");
+  // Kernel rows of at most 16 bytes (runs of whole-window pixels moved 16 bytes a tap), with
+  // windows touching the input's last byte (no bottom / right padding) and stride 2 in x.
+  k.c = 5;
+  k.m = 17;
+  k.dh = 1;
+  k.h = 20;
+  k.w = 23;
+  k.pads = {1, 1, 0, 0};
+  check_quantized_conv(k, "q8-conv-im2col");
+  k.sw = 2;
+  k.pads = {0, 2, 1, 0};
+  check_quantized_conv(k, "q8-conv-im2col");
 }
 
 TEST(Quantize, GroupedAndDepthwiseConv) {

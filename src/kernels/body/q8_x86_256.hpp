@@ -28,16 +28,28 @@ inline int32_t requant1(int32_t acc, Multiplier q, int32_t zy, int32_t lo, int32
 // double's bits are that integer (two's complement).
 constexpr double kMagic = 6755399441055744.0;
 
+// The same in float: 1.5 * 2^23, for |v| < 2^22.
+constexpr float kMagicF = 12582912.0f;
+
 struct Bounds {
-  __m256d mz;      // kMagic + zy
-  __m256d lo, hi;  // kMagic + lo, kMagic + hi
-  Bounds(int32_t z, int32_t l, int32_t h)
-      : mz(_mm256_set1_pd(kMagic + z)), lo(_mm256_set1_pd(kMagic + l)), hi(_mm256_set1_pd(kMagic + h)) {}
+  __m256d mz;            // kMagic + zy
+  __m256d lo, hi;        // kMagic + lo, kMagic + hi
+  __m256 mzf, lof, hif;  // kMagicF + zy, kMagicF + lo, kMagicF + hi
+  bool acc24;            // the accumulators are exact floats (Q8GemmArgs::acc24)
+  Bounds(int32_t z, int32_t l, int32_t h, bool a24)
+      : mz(_mm256_set1_pd(kMagic + z)),
+        lo(_mm256_set1_pd(kMagic + l)),
+        hi(_mm256_set1_pd(kMagic + h)),
+        mzf(_mm256_set1_ps(kMagicF + static_cast<float>(z))),
+        lof(_mm256_set1_ps(kMagicF + static_cast<float>(l))),
+        hif(_mm256_set1_ps(kMagicF + static_cast<float>(h))),
+        acc24(a24) {}
 };
 
 // The multipliers m * 2^-s of 8 columns as doubles: columns 0..3 and 4..7.
 struct Rq {
   __m256d r0, r1;
+  __m256 rf;  // the same as floats (exact: 22-bit mantissas)
 };
 
 // 4 multipliers (m in the low 32 bits of each 64-bit lane, s in the high ones) -> m * 2^-s:
@@ -51,8 +63,9 @@ inline __m256d rq_double(__m256i x) {
 
 inline Rq rq_load(const Multiplier* q, const Bounds&) {
   static_assert(sizeof(Multiplier) == 8);
-  return {rq_double(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q))),
-          rq_double(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 4)))};
+  const __m256d r0 = rq_double(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
+  const __m256d r1 = rq_double(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 4)));
+  return {r0, r1, _mm256_set_m128(_mm256_cvtpd_ps(r1), _mm256_cvtpd_ps(r0))};
 }
 
 // 4 accumulators: kMagic + zy + acc * r in one fused multiply-add, rounded once in the
@@ -69,6 +82,15 @@ inline __m128i rq_half(__m128i acc, __m256d r, const Bounds& b) {
 // 8 int32 accumulators (column order) -> 8 requantized bytes (the low half), equal to
 // quant::requantize's (the clamp commutes with the rounding: its bounds are integers).
 inline __m128i requant8(__m256i acc, const Rq& q, const Bounds& b) {
+  if (b.acc24) {
+    // acc is an exact float and the argument above holds in float with kMagicF (|v| < 2^22):
+    // the low byte of each clamped float is the result.
+    __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), q.rf, b.mzf);
+    v = _mm256_min_ps(_mm256_max_ps(v, b.lof), b.hif);
+    const __m256i x = _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0xff));
+    const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
+    return _mm_packus_epi16(w, w);
+  }
   const __m128i lo = rq_half(_mm256_castsi256_si128(acc), q.r0, b);
   const __m128i hi = rq_half(_mm256_extracti128_si256(acc, 1), q.r1, b);
   const __m128i w = _mm_packus_epi32(lo, hi);  // values in [lo, hi], inside [0, 255]
@@ -170,6 +192,14 @@ __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, i
       }
     }
   }
+  if (g.row_bias) {  // row m's addend (lithe.QMatMulU8)
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m256i rb = _mm256_set1_epi32(g.row_bias[m + r]);
+#pragma GCC unroll 8
+      for (int q = 0; q < NQ; ++q) acc[r][q] = _mm256_add_epi32(acc[r][q], rb);
+    }
+  }
 #pragma GCC unroll 8
   for (int q = 0; q < NQ; ++q) {
     const int64_t col0 = p * kPanel + q * 8, valid = g.n - col0;
@@ -210,7 +240,7 @@ inline void tile_rows(int rows, const Q8GemmArgs& g, int64_t m, int64_t p, int64
 
 inline void gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   const int64_t k4 = (g.k + 3) / 4;
-  const Bounds bd(g.zy, g.lo, g.hi);
+  const Bounds bd(g.zy, g.lo, g.hi, g.acc24);
   // Panels in chunks whose packed B stays in L2 while all rows sweep them; within a chunk,
   // one row tile of A (MR x K bytes, in L1) meets every panel.
   int64_t chunk = (int64_t{192} << 10) / (k4 * 64);
@@ -320,7 +350,7 @@ inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, i
 }
 
 inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
-  const Bounds bd(d.zy, d.lo, d.hi);
+  const Bounds bd(d.zy, d.lo, d.hi, d.acc24);
   // Output columns whose window lies inside the input columns.
   const int64_t ox_lo = (d.pw + d.sw - 1) / d.sw;
   const int64_t last = d.iw - 1 - (d.kw - 1) * d.dw + d.pw;

@@ -27,23 +27,32 @@ inline int32_t requant1(int32_t acc, Multiplier q, int32_t zy, int32_t lo, int32
 // the integers, so rounding the sum rounds v to an integer and the low 32 bits of the
 // double's bits are that integer (two's complement).
 constexpr double kMagic = 6755399441055744.0;
+// The same in float: 1.5 * 2^23, for |v| < 2^22.
+constexpr float kMagicF = 12582912.0f;
 
 struct Bounds {
   __m512d mz;          // kMagic + zy
   __m512d lo, hi;      // kMagic + lo, kMagic + hi
   __m512i lo32, hi32;  // lo, hi
-  Bounds(int32_t z, int32_t l, int32_t h)
+  __m512 mzf, lof, hif;  // kMagicF + zy, kMagicF + lo, kMagicF + hi
+  bool acc24;            // the accumulators are exact floats (Q8GemmArgs::acc24)
+  Bounds(int32_t z, int32_t l, int32_t h, bool a24)
       : mz(_mm512_set1_pd(kMagic + z)),
         lo(_mm512_set1_pd(kMagic + l)),
         hi(_mm512_set1_pd(kMagic + h)),
         lo32(_mm512_set1_epi32(l)),
-        hi32(_mm512_set1_epi32(h)) {}
+        hi32(_mm512_set1_epi32(h)),
+        mzf(_mm512_set1_ps(kMagicF + static_cast<float>(z))),
+        lof(_mm512_set1_ps(kMagicF + static_cast<float>(l))),
+        hif(_mm512_set1_ps(kMagicF + static_cast<float>(h))),
+        acc24(a24) {}
 };
 
-// The multipliers m * 2^-s of 16 columns as doubles: columns 0..7 and 8..15; `wide` when
-// one of them is 1 or more.
+// The multipliers m * 2^-s of 16 columns as doubles (columns 0..7 and 8..15) and as floats
+// (exact: 22-bit mantissas); `wide` when one of them is 1 or more.
 struct Rq {
   __m512d r0, r1;
+  __m512 rf;
   bool wide;
 };
 
@@ -72,7 +81,9 @@ inline Rq rq_load(const Multiplier* q, const Bounds&, int lanes = 16) {
   const bool wide =
       (_mm512_mask_cmplt_epi64_mask(_mm512_test_epi64_mask(x, low), _mm512_srli_epi64(x, 32), bits) |
        _mm512_mask_cmplt_epi64_mask(_mm512_test_epi64_mask(y, low), _mm512_srli_epi64(y, 32), bits)) != 0;
-  return {rq_double(x), rq_double(y), wide};
+  const __m512d r0 = rq_double(x), r1 = rq_double(y);
+  const __m512 rf = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(r0)), _mm512_cvtpd_ps(r1), 1);
+  return {r0, r1, rf, wide};
 }
 
 // 8 accumulators: kMagic + zy + acc * r in one fused multiply-add, rounded to nearest even
@@ -88,6 +99,16 @@ inline __m512d rq_fma(__m256i acc, __m512d r, const Bounds& b) {
 // on the doubles (it commutes with the rounding: its bounds are integers): a sum that left
 // the binade of kMagic (|acc * r| >= 2^51) lies beyond it on the same side, so it saturates.
 inline __m128i requant16(__m512i acc, const Rq& q, const Bounds& b) {
+  if (b.acc24) {
+    // acc is an exact float, and the double form's argument holds in float: kMagicF + zy +
+    // acc * r rounded once is kMagicF + round_half_even(acc * r) + zy while that is under
+    // 2^22 away from kMagicF, and beyond the clamp on the same side otherwise. The low byte
+    // of the clamped float is the result.
+    __m512 v = _mm512_fmadd_round_ps(_mm512_cvtepi32_ps(acc), q.rf, b.mzf,
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_min_ps(_mm512_max_ps(v, b.lof), b.hif);
+    return _mm512_cvtepi32_epi8(_mm512_castps_si512(v));
+  }
   __m512d lo = rq_fma(_mm512_castsi512_si256(acc), q.r0, b);
   __m512d hi = rq_fma(_mm512_extracti64x4_epi64(acc, 1), q.r1, b);
   if (q.wide) {
@@ -180,6 +201,14 @@ __attribute__((noinline)) void tile(const Q8GemmArgs& g, int64_t m, int64_t p, i
       }
     }
   }
+  if (g.row_bias) {  // row m's addend (lithe.QMatMulU8)
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512i rb = _mm512_set1_epi32(g.row_bias[m + r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_add_epi32(acc[r][v], rb);
+    }
+  }
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
     const int64_t col0 = (p + v) * kPanel, valid = g.n - col0;
@@ -220,7 +249,7 @@ inline void tile_rows(int rows, const Q8GemmArgs& g, int64_t m, int64_t p, int64
 
 inline void gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   const int64_t k4 = (g.k + 3) / 4;
-  const Bounds bd(g.zy, g.lo, g.hi);
+  const Bounds bd(g.zy, g.lo, g.hi, g.acc24);
   // Panels in chunks whose packed B stays in L2 while all rows sweep them; within a chunk,
   // one row tile of A (MR x K bytes, in L1) meets every panel.
   int64_t chunk = (int64_t{192} << 10) / (k4 * 64);
@@ -402,80 +431,84 @@ inline void block(const Q8DwConvArgs& d, int64_t oy, int64_t ky0, int64_t ky1, i
   }
 }
 
-// The row-cached path (d.rows): input rows widened once to int32 lanes (x in the low 16
-// bits) with zx in the padding columns and for rows outside the image, so every output pixel
-// is the same K x K sum of vpdpwssd / vpmaddwd on rows that stay in cache for the K output
-// rows reading each; the start value bias - zx * sum(w) cancels the padding, as in interior().
+// The row-cached path (d.rows): per block of 16 channels, input rows widened once to int32
+// lanes (x in the low 16 bits) with zx in the padding columns and for rows outside the image,
+// so every output pixel is the same K x K sum of vpdpwssd / vpmaddwd on rows that stay in L1
+// for the K output rows reading each; the start value bias - zx * sum(w) cancels the padding,
+// as in interior(). Channel blocks outermost: their weights, bias and multipliers are set up
+// once per call, not once per output row (7x7 and 14x14 rows are short).
 template <int K>
 inline void dw_rows(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
-  const Bounds bd(d.zy, d.lo, d.hi);
-  const int64_t c16 = (d.c + 15) / 16 * 16;
+  const Bounds bd(d.zy, d.lo, d.hi, d.acc24);
   const int64_t right = (d.ow - 1) * d.sw - d.pw + (K - 1) - (d.iw - 1);
-  const int64_t wrow = d.pw + d.iw + (right > 0 ? right : 0), rstride = wrow * c16;
+  const int64_t wrow = d.pw + d.iw + (right > 0 ? right : 0), rstride = wrow * 16;
   const __m512i zx = _mm512_set1_epi32(d.zx), low16 = _mm512_set1_epi32(0xffff);
-  int64_t held[K];
-  for (int k = 0; k < K; ++k) held[k] = -(int64_t{1} << 62);
-  // Cached row iy (slot iy mod K: the K rows of one output row never share a slot).
-  auto row = [&](int64_t iy) -> const int32_t* {
-    const int64_t slot = ((iy % K) + K) % K;
-    int32_t* r = d.rows + slot * rstride;
-    if (held[slot] == iy) return r;
-    held[slot] = iy;
-    if (iy < 0 || iy >= d.ih) {
-      for (int64_t i = 0; i < rstride; i += 16) _mm512_storeu_si512(r + i, zx);
-      return r;
+  for (int64_t c = 0; c < d.c; c += 16) {
+    const int lanes = static_cast<int>(d.c - c < 16 ? d.c - c : 16);
+    const __mmask16 mask = static_cast<__mmask16>(lanes == 16 ? 0xffff : (1u << lanes) - 1);
+    __m512i w[K * K];
+    __m512i sum = _mm512_setzero_si512();
+    for (int t = 0; t < K * K; ++t) {
+      const __m512i wv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, d.w + t * d.c + c));
+      sum = _mm512_add_epi32(sum, wv);
+      w[t] = _mm512_and_si512(wv, low16);
     }
-    for (int64_t i = 0; i < d.pw * c16; i += 16) _mm512_storeu_si512(r + i, zx);
-    for (int64_t i = (d.pw + d.iw) * c16; i < rstride; i += 16) _mm512_storeu_si512(r + i, zx);
-    const uint8_t* src = d.x + iy * d.iw * d.x_stride;
-    int32_t* dst = r + d.pw * c16;
-    const int tail = static_cast<int>(d.c % 16);
-    const __mmask16 tmask = static_cast<__mmask16>((1u << tail) - 1);
-    for (int64_t ix = 0; ix < d.iw; ++ix, src += d.x_stride, dst += c16) {
-      int64_t c = 0;
-      for (; c + 16 <= d.c; c += 16)
-        _mm512_storeu_si512(dst + c, _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + c))));
-      if (tail) _mm512_storeu_si512(dst + c, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(tmask, src + c)));
-    }
-    return r;
-  };
-  for (int64_t oy = oy0; oy < oy1; ++oy) {
-    const int32_t* rows[K];
-    for (int k = 0; k < K; ++k) rows[k] = row(oy * d.sh - d.ph + k);
-    for (int64_t c = 0; c < d.c; c += 16) {
-      const int lanes = static_cast<int>(d.c - c < 16 ? d.c - c : 16);
-      const __mmask16 mask = static_cast<__mmask16>(lanes == 16 ? 0xffff : (1u << lanes) - 1);
-      __m512i w[K * K];
-      __m512i sum = _mm512_setzero_si512();
-      for (int t = 0; t < K * K; ++t) {
-        const __m512i wv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, d.w + t * d.c + c));
-        sum = _mm512_add_epi32(sum, wv);
-        w[t] = _mm512_and_si512(wv, low16);
+    const __m512i bias = d.bias ? _mm512_maskz_loadu_epi32(mask, d.bias + c) : _mm512_setzero_si512();
+    const __m512i start = _mm512_sub_epi32(bias, _mm512_mullo_epi32(zx, sum));
+    const Rq q = rq_load(d.mult + c, bd, lanes);
+    int64_t held[K];
+    for (int k = 0; k < K; ++k) held[k] = -(int64_t{1} << 62);
+    // Cached row iy of this channel block (slot iy mod K: the K rows of one output row never
+    // share a slot).
+    auto row = [&](int64_t iy) -> const int32_t* {
+      const int64_t slot = ((iy % K) + K) % K;
+      int32_t* r = d.rows + slot * rstride;
+      if (held[slot] == iy) return r;
+      held[slot] = iy;
+      if (iy < 0 || iy >= d.ih) {
+        for (int64_t i = 0; i < rstride; i += 16) _mm512_storeu_si512(r + i, zx);
+        return r;
       }
-      const __m512i bias = d.bias ? _mm512_maskz_loadu_epi32(mask, d.bias + c) : _mm512_setzero_si512();
-      const __m512i start = _mm512_sub_epi32(bias, _mm512_mullo_epi32(zx, sum));
-      const Rq q = rq_load(d.mult + c, bd, lanes);
+      for (int64_t i = 0; i < d.pw * 16; i += 16) _mm512_storeu_si512(r + i, zx);
+      for (int64_t i = (d.pw + d.iw) * 16; i < rstride; i += 16) _mm512_storeu_si512(r + i, zx);
+      const uint8_t* src = d.x + iy * d.iw * d.x_stride + c;
+      int32_t* dst = r + d.pw * 16;
+      for (int64_t ix = 0; ix < d.iw; ++ix, src += d.x_stride, dst += 16)
+        _mm512_storeu_si512(dst, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, src)));
+      return r;
+    };
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      const int32_t* rows[K];
+      for (int k = 0; k < K; ++k) rows[k] = row(oy * d.sh - d.ph + k);
       uint8_t* out = d.y + oy * d.ow * d.y_stride + c;
-      for (int64_t ox = 0; ox < d.ow; ++ox, out += d.y_stride) {
-        const int64_t px = ox * d.sw * c16 + c;
-        __m512i acc = start;
+      // Pixels ox.. ox + P - 1: P independent chains of K * K dependent products (one chain
+      // leaves the core waiting on each product's latency), four, then two, then one.
+      auto pixels = [&]<int P>(int64_t ox) {
+        __m512i acc[P];
+#pragma GCC unroll 4
+        for (int p = 0; p < P; ++p) acc[p] = start;
 #pragma GCC unroll 5
         for (int ky = 0; ky < K; ++ky)
 #pragma GCC unroll 5
           for (int kx = 0; kx < K; ++kx)
-            acc = dot16(acc, _mm512_loadu_si512(rows[ky] + px + kx * c16), w[ky * K + kx]);
-        const __m128i y = requant16(acc, q, bd);
-        if (lanes == 16)
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(out), y);
-        else
-          _mm_mask_storeu_epi8(out, mask, y);
-      }
+#pragma GCC unroll 4
+            for (int p = 0; p < P; ++p)
+              acc[p] = dot16(acc[p], _mm512_loadu_si512(rows[ky] + ((ox + p) * d.sw + kx) * 16), w[ky * K + kx]);
+#pragma GCC unroll 4
+        for (int p = 0; p < P; ++p)
+          _mm_mask_storeu_epi8(out + (ox + p) * d.y_stride, mask, requant16(acc[p], q, bd));
+      };
+      int64_t ox = 0;
+      if constexpr (K == 3)
+        for (; ox + 4 <= d.ow; ox += 4) pixels.template operator()<4>(ox);
+      for (; ox + 2 <= d.ow; ox += 2) pixels.template operator()<2>(ox);
+      if (ox < d.ow) pixels.template operator()<1>(ox);
     }
   }
 }
 
 inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
-  const Bounds bd(d.zy, d.lo, d.hi);
+  const Bounds bd(d.zy, d.lo, d.hi, d.acc24);
   // Measured (bench_kernels q8_dwconv_rows/...): faster where borders are a large share of the
   // row (ow <= 16: 7x7x960 1.6x, 14x14x576 1.2x), slower on wider rows (28x28x192 0.8x) and
   // with stride 2, where the 3 x 3 strips widen each column once for several pixels.

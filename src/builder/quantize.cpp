@@ -7,6 +7,7 @@
 #include "kernels/cpu.hpp"
 #include "ops/infer.hpp"
 #include "ops/op.hpp"
+#include "ops/resize_internal.hpp"
 #include "passes/pass.hpp"
 #include "passes/pass_util.hpp"
 #include "plan/plan.hpp"
@@ -75,7 +76,8 @@ Tensor scalar(DType dt, T v) {
 // shuffle lithe.DepthToSpaceNhwc), which run on the uint8 values and keep their input's scale.
 // kBinary: Add / Mul of two activations (lithe.QBinaryU8).
 // kMatMul: MatMul of two activations (lithe.QMatMulU8), such as attention's Q x K^T.
-enum class QKind { kNone, kConv, kGemm, kCopy, kConcat, kBinary, kMatMul };
+// kResize: linear Resize (lithe.QResizeLinearU8), which keeps its input's scale too.
+enum class QKind { kNone, kConv, kGemm, kCopy, kConcat, kBinary, kMatMul, kResize };
 
 // Values of fewer elements are quantized at their whole calibrated range (see params_of).
 constexpr int64_t kSmallTensor = 4096;
@@ -103,6 +105,7 @@ class Quantizer {
       if (kind_[n] == QKind::kConcat) quantize_concat(n);
       if (kind_[n] == QKind::kBinary) quantize_binary(n);
       if (kind_[n] == QKind::kMatMul) quantize_matmul(n);
+      if (kind_[n] == QKind::kResize) quantize_resize(n);
     }
     if (rw_.empty()) return report;
     rw_.apply(g_);
@@ -145,6 +148,11 @@ class Quantizer {
       if (n.inputs.empty() || !int8_input(n.inputs[0]) || n.outputs.size() != 1)
         return "input not int8";
       *kind = QKind::kCopy;
+      return {};
+    }
+    if (linear_resize(n)) {
+      if (!int8_input(n.inputs[0])) return "input not int8";
+      *kind = QKind::kResize;
       return {};
     }
     if (n.domain.empty() && n.op_type == "Concat") {
@@ -269,6 +277,33 @@ class Quantizer {
       if (n.inputs[i] >= 0 && !passes::constant_of(g_, n.inputs[i])) return false;
     return f32_static(n.inputs[0]) && f32_static(n.outputs[0]) &&
            val(n.inputs[0]).type.dims.size() == 4;
+  }
+
+  // A Resize in mode linear of a static 4-D float value with constant scales / sizes that
+  // the float op's own mapping accepts (not tf_crop_and_resize: its extrapolation value is
+  // not an interpolation).
+  bool linear_resize(const ir::Node& n) const {
+    if (!n.domain.empty() || n.op_type != "Resize" || n.inputs.empty() || n.outputs.size() != 1)
+      return false;
+    const ops::NodeAttrs a(n);
+    const std::string mode = a.attr_string("mode", "nearest");
+    if ((mode != "linear" && mode != "bilinear") ||
+        a.attr_string("coordinate_transformation_mode", "") == "tf_crop_and_resize")
+      return false;
+    const int x = n.inputs[0], y = n.outputs[0];
+    if (!f32_static(x) || !f32_static(y) || val(x).type.dims.size() != 4) return false;
+    std::vector<const Tensor*> in(n.inputs.size(), nullptr);
+    for (size_t i = 1; i < n.inputs.size(); ++i) {
+      if (n.inputs[i] < 0) continue;
+      in[i] = passes::constant_of(g_, n.inputs[i]);
+      if (!in[i]) return false;
+    }
+    try {
+      const ops::ResizeMapping m = ops::resize_mapping(n, val(x).type.dims, in);
+      return m.linear && m.out == val(y).type.dims;
+    } catch (const Error&) {
+      return false;  // the float kernel reports it
+    }
   }
 
   // The range of value v: its own, or that of the value whose scale a max pool kept.
@@ -463,6 +498,44 @@ class Quantizer {
     node.inputs[0] = uint8_of(x);
     node.outputs = {yu};
     rw_.replace_node(static_cast<int>(n), std::move(node));
+    produced_as_uint8(y, yu);
+  }
+
+  // Linear Resize of a uint8 value: lithe.QResizeLinearU8, whose attributes are those of an
+  // opset-19 Resize (an older node's are translated: Resize-10 is asymmetric with scales as
+  // input 1; antialias, axes and keep_aspect_ratio_policy exist from opset 18). The output
+  // keeps the input's scale and zero point.
+  void quantize_resize(size_t n) {
+    const ir::Node& node = g_.nodes[n];
+    const int x = node.inputs[0], y = node.outputs[0];
+    same_params_[y] = x;
+    if (record_)
+      record_->push_back({node.name, "resize-linear", val(x).name, val(y).name, "", params_of(x),
+                          params_of(x), {}, {}});
+    ir::Node q;
+    q.name = node.name;
+    q.op_type = "QResizeLinearU8";
+    q.domain = "lithe";
+    q.opset = 1;
+    int scales = -1, sizes = -1;
+    if (node.opset < 11) {
+      scales = node.inputs.size() > 1 ? node.inputs[1] : -1;
+      q.attrs["coordinate_transformation_mode"] = ir::Attribute::of_string("asymmetric");
+    } else {
+      scales = node.inputs.size() > 2 ? node.inputs[2] : -1;
+      sizes = node.inputs.size() > 3 ? node.inputs[3] : -1;
+      std::vector<const char*> keep = {"coordinate_transformation_mode", "exclude_outside"};
+      if (node.opset >= 18) keep.insert(keep.end(), {"antialias", "axes", "keep_aspect_ratio_policy"});
+      for (const char* k : keep)
+        if (node.attrs.count(k)) q.attrs[k] = node.attrs.at(k);
+    }
+    const auto [xs, xz] = param_consts(x);
+    (void)xs;
+    q.inputs = {uint8_of(x), xz, scales};
+    if (sizes >= 0) q.inputs.push_back(sizes);
+    const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
+    q.outputs = {yu};
+    rw_.replace_node(static_cast<int>(n), std::move(q));
     produced_as_uint8(y, yu);
   }
 

@@ -53,8 +53,8 @@ struct QuantizeOptions {
 /// What one INT8 layer computes with (for --emit-qdq-onnx and the report): value names are
 /// those of the quantized (optimized) graph; z is empty without a residual input.
 struct QuantizedLayer {
-  /// node name; "conv", "gemm", "matmul", "maxpool", "avgpool", "resize", or "concat",
-  /// "add", "mul", "qmatmul" (MatMul of two activations) (one record per input, x: that input)
+  /// node name; "conv", "gemm", "matmul", "maxpool", "avgpool", "resize", "resize-linear", or
+  /// "concat", "add", "mul", "qmatmul" (MatMul of two activations) (one record per input, x: that input)
   std::string node, op;
   std::string x, y, z;
   quant::QParams xp, yp, zp;

@@ -16,6 +16,7 @@
 #include "kernels/cpu.hpp"
 #include "ops/fused_internal.hpp"
 #include "quant/qbinary.hpp"
+#include "quant/qresize.hpp"
 #include "quant/requant.hpp"
 
 namespace lithe::kernels {
@@ -243,6 +244,26 @@ struct Q8BinaryArgs {
   bool b_scalar = false;         ///< one b value per row
 };
 using Q8BinaryFn = void (*)(const Q8BinaryArgs&);
+/// INT8 linear Resize of the two spatial axes (quant/qresize.hpp) on channels-last images of
+/// ih x iw pixels of c bytes (NCHW: the N*C planes as images of one channel): output pixel
+/// (oy, ox) of an image = the taps (iy_i[oy], ix_j[ox]) with weights wy_i[oy] * wx_j[ox],
+/// i, j in {0, 1}, in the order (0,0) (0,1) (1,0) (1,1) (an axis of one tap has a second of
+/// weight 0). Channels are the vector dimension, the weights of a pixel scalars; with one
+/// channel and `rows` given, the vector levels take 16 or 8 output columns at a time instead,
+/// gathering from the two source rows widened to floats in `rows` (2 * iw floats).
+struct Q8ResizeArgs {
+  const uint8_t* x = nullptr;
+  uint8_t* y = nullptr;
+  int64_t ih = 0, iw = 0, c = 0, oh = 0, ow = 0;
+  const int32_t *iy0 = nullptr, *iy1 = nullptr;  ///< [oh] source rows
+  const float *wy0 = nullptr, *wy1 = nullptr;    ///< [oh]
+  const int32_t *ix0 = nullptr, *ix1 = nullptr;  ///< [ow] source columns
+  const float *wx0 = nullptr, *wx1 = nullptr;    ///< [ow]
+  int32_t zx = 0;                                ///< the zero point (input and output)
+  float* rows = nullptr;                         ///< scratch for c == 1, or null
+};
+/// Computes output rows [r0, r1) counted over every image (row r: image r / oh, row r % oh).
+using Q8ResizeFn = void (*)(const Q8ResizeArgs&, int64_t r0, int64_t r1);
 /// The scalar form (the portable level's, and the vector levels' for tails and the
 /// transcendental activations).
 void q8_float_out_scalar(const Q8FloatOutArgs& a, int64_t j0, int64_t j1);
@@ -266,6 +287,7 @@ struct KernelTable {
   Q8QuantizeFn q8_quantize;   ///< likewise
   Q8LookupFn q8_lookup;       ///< likewise (AVX512-VBMI permutes where the CPU has them)
   Q8BinaryFn q8_binary;
+  Q8ResizeFn q8_resize;  ///< the base level's (body/q8_resize.hpp) at the VNNI levels too
 };
 
 /// The table of `isa` (which must be supported: see isa_supported).

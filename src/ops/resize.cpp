@@ -501,6 +501,7 @@ void add_resize_ops(std::vector<OpDef>& ops) {
   ops.push_back({"Resize", "", 10, &resize_infer, &resize_compute});
   ops.push_back({"Upsample", "", 7, &upsample_infer, &upsample_compute});
   add_resize_sample_ops(ops);
+  add_qresize_ops(ops);
 }
 
 }  // namespace lithe::ops

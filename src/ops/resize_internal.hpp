@@ -11,6 +11,8 @@ namespace lithe::ops {
 
 /// GridSample and RoiAlign (resize_sample.cpp).
 void add_resize_sample_ops(std::vector<OpDef>& ops);
+/// lithe.QResizeLinearU8, the INT8 linear Resize (qresize.cpp).
+void add_qresize_ops(std::vector<OpDef>& ops);
 
 /// How a Resize or Upsample node maps output coordinates to input taps, exactly as its
 /// reference kernel does, for an input of shape `in` and the node's inputs (`inputs[i]` null
@@ -24,6 +26,12 @@ struct ResizeMapping {
 };
 ResizeMapping resize_mapping(const ir::Node& node, const Shape& in,
                              const std::vector<const Tensor*>& inputs);
+
+/// lithe.QResizeLinearU8's mapping for an input of shape `in` (node: its attributes, those of
+/// an opset-19 Resize in mode linear; scales or sizes: its constant inputs, one of them null):
+/// resize_mapping of that Resize. Fails on tf_crop_and_resize and as resize_mapping would.
+ResizeMapping qresize_mapping(const ir::Node& node, const Shape& in, const Tensor* scales,
+                              const Tensor* sizes);
 
 namespace resize_detail {
 

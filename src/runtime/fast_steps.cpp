@@ -880,6 +880,7 @@ std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const Ker
     if (node.op_type == "QConvNhwc") return make_qconv(g, node, kt, plan);
     if (node.op_type == "LookupU8") return make_lookup_step(g, node, kt);
     if (node.op_type == "QBinaryU8") return make_qbinary_step(g, node, kt);
+    if (node.op_type == "QResizeLinearU8") return make_qresize_step(g, node, kt);
     if (node.op_type == "QMatMulU8") return make_qmatmul_step(g, node, kt);
     if (node.op_type == "DepthToSpaceNhwc") return make_copy_step(g, n);
     return nullptr;

@@ -51,6 +51,9 @@ std::unique_ptr<FastStep> make_lookup_step(const ir::Graph& g, const ir::Node& n
 /// fast_q8.cpp: lithe.QBinaryU8 (INT8 Add / Mul with broadcasting).
 std::unique_ptr<FastStep> make_qbinary_step(const ir::Graph& g, const ir::Node& node,
                                             const kernels::KernelTable& kt);
+/// fast_q8_resize.cpp: lithe.QResizeLinearU8 (INT8 linear Resize of two spatial axes).
+std::unique_ptr<FastStep> make_qresize_step(const ir::Graph& g, const ir::Node& node,
+                                            const kernels::KernelTable& kt);
 /// fast_qmatmul.cpp: lithe.QMatMulU8 (INT8 MatMul of two activations).
 std::unique_ptr<FastStep> make_qmatmul_step(const ir::Graph& g, const ir::Node& node,
                                             const kernels::KernelTable& kt);

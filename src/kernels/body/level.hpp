@@ -11,6 +11,7 @@ namespace {
 #include "kernels/body/f32_winograd.hpp"
 #include "kernels/body/q8_out.hpp"
 #include "kernels/body/q8_pool.hpp"
+#include "kernels/body/q8_resize.hpp"
 }  // namespace
 
 const KernelTable& table() {
@@ -29,6 +30,7 @@ const KernelTable& table() {
                              q8out_body::q8_float_out,
                              q8out_body::q8_quantize,
                              q8out_body::q8_lookup,
-                             q8_binary};
+                             q8_binary,
+                             q8resize_body::q8_resize};
   return t;
 }

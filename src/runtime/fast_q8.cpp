@@ -487,7 +487,9 @@ std::unique_ptr<FastStep> make_qconv(const ir::Graph& g, const ir::Node& node,
   // layers are one tile).
   const int64_t row_tasks = xs[0] * group * ((ys[1] * ys[2] + s->tm_ - 1) / s->tm_);
   const int64_t chunks = std::clamp<int64_t>((8 + row_tasks - 1) / row_tasks, 1, pg);
-  s->pchunk_ = (pg + chunks - 1) / chunks;
+  // Chunks of an even number of panels: the kernels' widest tiles are two panels wide, and an
+  // odd chunk leaves a one-panel tile (half the columns per broadcast of A) in each.
+  s->pchunk_ = std::min(pg, ((pg + chunks - 1) / chunks + 1) / 2 * 2);
   s->extra_bytes_ = static_cast<int64_t>(s->bias_.size() * 4 + s->mult_.size() * 8);
   return s;
 }

@@ -94,7 +94,9 @@ const KernelTable& kernel_table(Isa isa) {
 
 int64_t q8_dw_rows_bytes(const Q8DwConvArgs& d) {
   const int64_t right = std::max<int64_t>(0, (d.ow - 1) * d.sw - d.pw + (d.kw - 1) * d.dw - (d.iw - 1));
-  return d.kh * (d.pw + d.iw + right) * 16 * 4;
+  const int64_t wrow = d.pw + d.iw + right;
+  // Rows of 16 int32 lanes per pixel, or the VBMI 3x3 path's rows of bytes.
+  return std::max(d.kh * wrow * 16 * 4, d.kh * q8_dw_byte_row(wrow));
 }
 
 void q8_float_out_scalar(const Q8FloatOutArgs& a, int64_t j0, int64_t j1) {

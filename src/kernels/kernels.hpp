@@ -200,6 +200,9 @@ struct Q8DwConvArgs {
 };
 /// Computes output rows [oy0, oy1).
 using Q8DwConvFn = void (*)(const Q8DwConvArgs&, int64_t oy0, int64_t oy1);
+/// Bytes of one row of the VBMI 3x3 depthwise path's byte cache: 16 bytes per pixel of a
+/// padded input row of `wrow` pixels, 8 pixels of slack for its 64-byte loads, whole 64 bytes.
+static inline int64_t q8_dw_byte_row(int64_t wrow) { return ((wrow + 8) * 16 + 63) / 64 * 64; }
 /// Bytes of Q8DwConvArgs::rows for d's geometry: kh rows of (pw + iw + right padding) pixels
 /// of 16 int32s (one block of channels at a time).
 int64_t q8_dw_rows_bytes(const Q8DwConvArgs& d);

@@ -508,8 +508,101 @@ inline void dw_rows(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
   }
 }
 
+// 3 x 3 depthwise with VNNI and VBMI (d.rows, stride 1 or 2, no dilation, requantized): per
+// block of 16 channels, the window's input rows are copied once as bytes, 16 per pixel, with
+// zx in the padding, so that any pixel's three taps of a row are bytes 0, 16 and 32 of one
+// unaligned load. One byte permute gathers them into each channel's
+// 32-bit lane as (x0, x1, x2, 0) and one vpdpbusd adds the row's three products: three
+// instructions per pixel and row where the widening path needs six, and no border pixels
+// (the start value bias - zx * sum(w) cancels the padding, as in interior()).
+template <int SW>
+__attribute__((target("avx512vbmi"))) void dw_bytes(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
+  constexpr int K = 3;
+  const Bounds bd(d.zy, d.lo, d.hi, d.acc24);
+  const int64_t right = (d.ow - 1) * SW - d.pw + (K - 1) - (d.iw - 1);
+  const int64_t wrow = d.pw + d.iw + (right > 0 ? right : 0), rstride = q8_dw_byte_row(wrow);
+  auto* const cache = reinterpret_cast<uint8_t*>(d.rows);
+  alignas(64) uint8_t idx_bytes[64];
+  for (int j = 0; j < 16; ++j)
+    for (int t = 0; t < 4; ++t) idx_bytes[4 * j + t] = static_cast<uint8_t>(t < 3 ? t * 16 + j : 0);
+  const __m512i idx = _mm512_load_si512(idx_bytes);
+  constexpr __mmask64 kTaps = 0x7777777777777777ull;  // byte 3 of each lane is 0
+  const __m512i zx8 = _mm512_set1_epi8(static_cast<char>(d.zx));
+  for (int64_t c = 0; c < d.c; c += 16) {
+    const int lanes = static_cast<int>(d.c - c < 16 ? d.c - c : 16);
+    const __mmask16 mask = static_cast<__mmask16>(lanes == 16 ? 0xffff : (1u << lanes) - 1);
+    // Row ky's weights as lanes (w0, w1, w2, 0), and the start value.
+    alignas(64) int8_t wq[K][64] = {};
+    int32_t sum[16] = {};
+    for (int j = 0; j < lanes; ++j)
+      for (int ky = 0; ky < K; ++ky)
+        for (int kx = 0; kx < K; ++kx) {
+          const int8_t wv = d.w[(ky * K + kx) * d.c + c + j];
+          wq[ky][4 * j + kx] = wv;
+          sum[j] += wv;
+        }
+    __m512i w[K];
+    for (int ky = 0; ky < K; ++ky) w[ky] = _mm512_load_si512(wq[ky]);
+    const __m512i bias = d.bias ? _mm512_maskz_loadu_epi32(mask, d.bias + c) : _mm512_setzero_si512();
+    const __m512i start =
+        _mm512_sub_epi32(bias, _mm512_mullo_epi32(_mm512_set1_epi32(d.zx), _mm512_loadu_si512(sum)));
+    const Rq q = rq_load(d.mult + c, bd, lanes);
+    int64_t held[K];
+    for (int k = 0; k < K; ++k) held[k] = -(int64_t{1} << 62);
+    auto row = [&](int64_t iy) -> const uint8_t* {
+      const int64_t slot = ((iy % K) + K) % K;
+      uint8_t* r = cache + slot * rstride;
+      if (held[slot] == iy) return r;
+      held[slot] = iy;
+      if (iy < 0 || iy >= d.ih) {
+        for (int64_t i = 0; i < rstride; i += 64) _mm512_storeu_si512(r + i, zx8);
+        return r;
+      }
+      for (int64_t i = 0; i < d.pw; ++i) _mm_storeu_si128(reinterpret_cast<__m128i*>(r + i * 16), _mm512_castsi512_si128(zx8));
+      for (int64_t i = (d.pw + d.iw) * 16; i < rstride; i += 16)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(r + i), _mm512_castsi512_si128(zx8));
+      const uint8_t* src = d.x + iy * d.iw * d.x_stride + c;
+      uint8_t* dst = r + d.pw * 16;
+      for (int64_t ix = 0; ix < d.iw; ++ix, src += d.x_stride, dst += 16)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_maskz_loadu_epi8(mask, src));
+      return r;
+    };
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      const uint8_t* rows[K];
+      for (int k = 0; k < K; ++k) rows[k] = row(oy * d.sh - d.ph + k);
+      uint8_t* out = d.y + oy * d.ow * d.y_stride + c;
+      // Pixels ox .. ox + P - 1, P independent chains.
+      auto pixels = [&]<int P>(int64_t ox) __attribute__((target("avx512vbmi"))) {
+        __m512i acc[P];
+#pragma GCC unroll 4
+        for (int p = 0; p < P; ++p) acc[p] = start;
+#pragma GCC unroll 3
+        for (int ky = 0; ky < K; ++ky)
+#pragma GCC unroll 4
+          for (int p = 0; p < P; ++p) {
+            const uint8_t* px = rows[ky] + (ox + p) * SW * 16;
+            const __m512i taps = _mm512_maskz_permutexvar_epi8(kTaps, idx, _mm512_loadu_si512(px));
+            acc[p] = dot(acc[p], taps, w[ky]);
+          }
+#pragma GCC unroll 4
+        for (int p = 0; p < P; ++p)
+          _mm_mask_storeu_epi8(out + (ox + p) * d.y_stride, mask, requant16(acc[p], q, bd));
+      };
+      int64_t ox = 0;
+      for (; ox + 4 <= d.ow; ox += 4) pixels.template operator()<4>(ox);
+      for (; ox < d.ow; ++ox) pixels.template operator()<1>(ox);
+    }
+  }
+}
+
 inline void dwconv(const Q8DwConvArgs& d, int64_t oy0, int64_t oy1) {
   const Bounds bd(d.zy, d.lo, d.hi, d.acc24);
+  if constexpr (kVnni) {
+    static const bool vbmi = ::lithe::kernels::cpu_features().avx512vbmi;
+    if (vbmi && d.rows && !d.y32 && d.kh == 3 && d.kw == 3 && d.dh == 1 && d.dw == 1 &&
+        (d.sw == 1 || d.sw == 2))
+      return d.sw == 1 ? dw_bytes<1>(d, oy0, oy1) : dw_bytes<2>(d, oy0, oy1);
+  }
   // Measured (bench_kernels q8_dwconv_rows/...): faster where borders are a large share of the
   // row (ow <= 16: 7x7x960 1.6x, 14x14x576 1.2x), slower on wider rows (28x28x192 0.8x) and
   // with stride 2, where the 3 x 3 strips widen each column once for several pixels.

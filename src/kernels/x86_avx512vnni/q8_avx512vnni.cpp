@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/x86_intrin.hpp"
 

@@ -1,16 +1,18 @@
 // Fixed-point requantization shared by the INT8 reference ops and the INT8 kernels.
 //
 // A real multiplier r (for a conv: x_scale * w_scale[m] / y_scale) is stored as an integer
-// mantissa `m` in [2^21, 2^22) and a right shift `s` in [1, 62], r ~= m * 2^-s (22 significant
-// bits: within 2^-22 of r, finer than the float32 scales r comes from). An int32 accumulator
-// `acc` is requantized as
+// mantissa `m` in [2^23, 2^24) and a right shift `s` in [1, 62], r ~= m * 2^-s: 24 significant
+// bits, the precision of the float32 scales r comes from (a multiplier that is itself a
+// float, such as w_scale when x_scale == y_scale, is kept exactly). An int32 accumulator `acc`
+// is requantized as
 //     q = round_half_even(acc * m / 2^s) + zero_point, saturated to [lo, hi]
-// which is exact in 64-bit integers, and also in IEEE doubles: |acc * m| < 2^53, so the
-// product acc * (m * 2^-s) is a double without rounding, and one rounding to nearest (ties to
-// even) of it plus an integer is the rounding above. The vector kernels use the double form
-// (a fused multiply-add of acc, m * 2^-s and 1.5 * 2^52 + zero_point, whose low 32 bits are
-// then the result), the scalar code the integer one; both give the same bytes. Rounding half
-// to even is ONNX QuantizeLinear's rounding.
+// The scalar code computes it in 64-bit integers. The vector kernels compute the same value
+// with one fused multiply-add of acc, m * 2^-s (a double, and a float too: 24 bits) and
+// 1.5 * 2^52 + zero_point: the product inside the FMA is exact and the single rounding to
+// nearest (ties to even) of the sum, where doubles are the integers, is the rounding above;
+// the low 32 bits of the result are then q. Where |acc| <= 2^24 (a float exactly), the same
+// holds in float with 1.5 * 2^23. All forms give the same bytes. Rounding half to even is
+// ONNX QuantizeLinear's rounding.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -18,16 +20,16 @@
 
 namespace lithe::quant {
 
-/// Significant bits of a multiplier's mantissa: with |acc| <= 2^31, |acc * m| < 2^53.
-inline constexpr int kMultiplierBits = 22;
+/// Significant bits of a multiplier's mantissa (m * 2^-s is then a float exactly).
+inline constexpr int kMultiplierBits = 24;
 
 struct Multiplier {
-  int32_t m = 0;   ///< mantissa in [2^21, 2^22), or 0 (the multiplier rounds to 0)
+  int32_t m = 0;   ///< mantissa in [2^23, 2^24), or 0 (the multiplier rounds to 0)
   int32_t s = 31;  ///< right shift in [1, 62]
 };
 
-/// The fixed-point form of `real` (>= 0 and finite). Multipliers under 2^-41 give m = 0
-/// (every product rounds to 0); multipliers of 2^21 and above saturate to (2^22 - 1) * 2^-1,
+/// The fixed-point form of `real` (>= 0 and finite). Multipliers under 2^-39 give m = 0
+/// (every product rounds to 0); multipliers of 2^23 and above saturate to (2^24 - 1) * 2^-1,
 /// which saturates every nonzero accumulator as they would.
 inline Multiplier make_multiplier(double real) {
   Multiplier q;
@@ -40,8 +42,8 @@ inline Multiplier make_multiplier(double real) {
     ++e;
   }
   const int s = kMultiplierBits - e;
-  if (s > 62) return q;  // below 2^-41
-  if (s < 1) {           // >= 2^21: saturate (no sane scale gives it)
+  if (s > 62) return q;  // below 2^-39
+  if (s < 1) {           // >= 2^23: saturate (no sane scale gives it)
     q.m = (1 << kMultiplierBits) - 1;
     q.s = 1;
     return q;
@@ -53,7 +55,7 @@ inline Multiplier make_multiplier(double real) {
 
 /// round_half_even(acc * q.m / 2^q.s), exactly. 64-bit: with a multiplier above 1 the
 /// product of a large accumulator does not fit int32, and requantize must saturate it.
-/// |acc * m| < 2^53, so adding 2^(s-1) cannot overflow.
+/// |acc * m| < 2^55, so adding 2^(s-1) cannot overflow.
 inline int64_t scale_round(int32_t acc, Multiplier q) {
   const int64_t p = static_cast<int64_t>(acc) * q.m;
   return (p + ((int64_t{1} << (q.s - 1)) - 1) + ((p >> q.s) & 1)) >> q.s;

@@ -32,7 +32,7 @@ std::vector<Isa> levels() {
   return v;
 }
 
-// round_half_even(acc * m / 2^s) in long double: acc * m < 2^53 is exact in its 64-bit
+// round_half_even(acc * m / 2^s) in long double: acc * m < 2^55 is exact in its 64-bit
 // mantissa, the division by 2^s is exact, and nearbyintl rounds ties to even.
 int64_t round_ld(int64_t acc, int64_t m, int s) {
   EXPECT_EQ(std::fegetround(), FE_TONEAREST);
@@ -48,7 +48,7 @@ TEST(Q8Requant, ExactMultipliersRoundTripAndRoundHalfToEven) {
     constexpr int kBits = quant::kMultiplierBits;
     const int64_t m = (int64_t{1} << (kBits - 1)) + static_cast<int64_t>(rng() % (1u << (kBits - 1)));
     const int s = 1 + static_cast<int>(rng() % 62);
-    const double real = std::ldexp(static_cast<double>(m), -s);  // exact: 22 bits
+    const double real = std::ldexp(static_cast<double>(m), -s);  // exact: 24 bits
     const Multiplier q = quant::make_multiplier(real);
     if (real >= std::ldexp(1.0, kBits - 1)) continue;  // outside the documented range
     ASSERT_EQ(q.m, m) << "real " << real;
@@ -63,22 +63,37 @@ TEST(Q8Requant, ExactMultipliersRoundTripAndRoundHalfToEven) {
   }
 }
 
-// The vector kernels' form: acc * (m * 2^-s) in double is exact (|acc * m| < 2^53), so
-// rounding it to nearest even gives scale_round, for every accumulator and multiplier.
-TEST(Q8Requant, DoubleFormIsExact) {
+// The vector kernels' forms: one fused multiply-add of acc, m * 2^-s and 1.5 * 2^52 (in
+// double), or 1.5 * 2^23 (in float, where acc is a float exactly), rounds to nearest even
+// once, so the sum less the magic number is scale_round, for every accumulator and multiplier.
+TEST(Q8Requant, FusedMultiplyAddFormsAreExact) {
   ASSERT_EQ(std::fegetround(), FE_TONEAREST);
   std::mt19937 rng(11);
   std::uniform_real_distribution<double> e(-45.0, 25.0);
   const int32_t edges[] = {INT32_MIN, INT32_MIN + 1, -1, 0, 1, INT32_MAX - 1, INT32_MAX};
+  const double magic = 6755399441055744.0;  // 1.5 * 2^52
+  const float magic_f = 12582912.0f;        // 1.5 * 2^23
+  int floats = 0;
   for (int i = 0; i < 200000; ++i) {
     const Multiplier q = quant::make_multiplier(std::exp2(e(rng)));
     ASSERT_LT(q.m, 1 << quant::kMultiplierBits);
     int32_t acc = i % 50 == 0 ? edges[(i / 50) % 7] : static_cast<int32_t>(rng());
     if (i % 3 == 0) acc >>= rng() % 31;
-    const double v = static_cast<double>(acc) * std::ldexp(static_cast<double>(q.m), -q.s);
-    ASSERT_EQ(static_cast<int64_t>(std::nearbyint(v)), quant::scale_round(acc, q))
-        << acc << " * " << q.m << " / 2^" << q.s;
+    const int64_t want = quant::scale_round(acc, q);
+    const double r = std::ldexp(static_cast<double>(q.m), -q.s);
+    if (std::fabs(static_cast<double>(want)) < std::ldexp(1.0, 50)) {
+      ASSERT_EQ(static_cast<int64_t>(std::fma(static_cast<double>(acc), r, magic) - magic), want)
+          << acc << " * " << q.m << " / 2^" << q.s;
+    }
+    const auto rf = static_cast<float>(r);
+    ASSERT_EQ(static_cast<double>(rf), r);  // 24-bit mantissas: a float exactly
+    if (std::abs(int64_t{acc}) <= (int64_t{1} << 24) && std::abs(want) < (int64_t{1} << 21)) {
+      ++floats;
+      ASSERT_EQ(static_cast<int64_t>(std::fma(static_cast<float>(acc), rf, magic_f) - magic_f), want)
+          << acc << " * " << q.m << " / 2^" << q.s << " (float)";
+    }
   }
+  EXPECT_GT(floats, 10000);
 }
 
 TEST(Q8Requant, TiesGoToEven) {
@@ -103,7 +118,7 @@ TEST(Q8Requant, TiesGoToEven) {
 }
 
 TEST(Q8Requant, RangeEdges) {
-  // Under 2^-41: every product rounds to 0, the output is the zero point.
+  // Under 2^-39: every product rounds to 0, the output is the zero point.
   const Multiplier tiny = quant::make_multiplier(std::ldexp(1.0, -42));
   EXPECT_EQ(tiny.m, 0);
   EXPECT_EQ(quant::requantize(INT32_MAX, tiny, 17, 0, 255), 17);
@@ -113,14 +128,14 @@ TEST(Q8Requant, RangeEdges) {
   EXPECT_EQ(quant::requantize(INT32_MAX, big, 128, 0, 255), 255);
   EXPECT_EQ(quant::requantize(INT32_MIN, big, 128, 0, 255), 0);
   EXPECT_EQ(quant::requantize(100, big, 0, 3, 250), 250);
-  // Saturating multipliers (2^21 and above) still saturate every nonzero accumulator.
+  // Saturating multipliers (2^23 and above) still saturate every nonzero accumulator.
   const Multiplier huge = quant::make_multiplier(1e9);
   EXPECT_EQ(quant::requantize(1, huge, 128, 0, 255), 255);
   EXPECT_EQ(quant::requantize(-1, huge, 128, 0, 255), 0);
   EXPECT_EQ(quant::requantize(0, huge, 128, 0, 255), 128);
-  // A multiplier that is not representable is within 2^-22 (relative) of the real one.
+  // A multiplier that is not representable is within 2^-24 (relative) of the real one.
   std::mt19937 rng(3);
-  std::uniform_real_distribution<double> e(-40.0, 20.0);
+  std::uniform_real_distribution<double> e(-38.0, 20.0);
   for (int i = 0; i < 1000; ++i) {
     const double real = std::exp2(e(rng));
     const Multiplier q = quant::make_multiplier(real);
@@ -134,14 +149,14 @@ TEST(Q8Requant, RangeEdges) {
 // ---- shared helpers for the kernel cases -----------------------------------------------
 
 // A multiplier for column/channel j: mostly around 1 / `typical` (outputs spread over the
-// uint8 range), some tiny (under 2^-41: all zero point), some above 1 (mostly saturated),
+// uint8 range), some tiny (under 2^-39: all zero point), some above 1 (mostly saturated),
 // some anywhere in the range of shifts.
 Multiplier random_multiplier(std::mt19937& rng, double typical) {
   const unsigned kind = rng() % 10;
   if (kind == 0) return quant::make_multiplier(std::ldexp(1.0, -32 - static_cast<int>(rng() % 14)));
   if (kind == 1) return quant::make_multiplier(1.0 + (rng() % 1000) * 0.37);
-  if (kind == 2) {  // any shift from 62 (2^-41) to 1, and saturating ones (2^21 up)
-    std::uniform_real_distribution<double> any(-41.0, 22.0);
+  if (kind == 2) {  // any shift from 62 (2^-39) to 1, and saturating ones (2^23 up)
+    std::uniform_real_distribution<double> any(-41.0, 24.0);
     return quant::make_multiplier(std::exp2(any(rng)));
   }
   std::uniform_real_distribution<double> e(-3.0, 3.0);

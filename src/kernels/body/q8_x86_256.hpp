@@ -49,7 +49,7 @@ struct Bounds {
 // The multipliers m * 2^-s of 8 columns as doubles: columns 0..3 and 4..7.
 struct Rq {
   __m256d r0, r1;
-  __m256 rf;  // the same as floats (exact: 22-bit mantissas)
+  __m256 rf;  // the same as floats (exact: 24-bit mantissas)
 };
 
 // 4 multipliers (m in the low 32 bits of each 64-bit lane, s in the high ones) -> m * 2^-s:

@@ -49,7 +49,7 @@ struct Bounds {
 };
 
 // The multipliers m * 2^-s of 16 columns as doubles (columns 0..7 and 8..15) and as floats
-// (exact: 22-bit mantissas); `wide` when one of them is 1 or more.
+// (exact: 24-bit mantissas); `wide` when one of them is 1/2 or more.
 struct Rq {
   __m512d r0, r1;
   __m512 rf;
@@ -76,8 +76,8 @@ inline Rq rq_load(const Multiplier* q, const Bounds&, int lanes = 16) {
     x = _mm512_maskz_loadu_epi64(kx, q);
     y = _mm512_maskz_loadu_epi64(ky, q + 8);
   }
-  // m * 2^-s >= 1 <=> m != 0 and s < kMultiplierBits (m < 2^kMultiplierBits).
-  const __m512i bits = _mm512_set1_epi64(::lithe::quant::kMultiplierBits), low = _mm512_set1_epi64(0xffffffff);
+  // m * 2^-s >= 1/2 <=> m != 0 and s <= kMultiplierBits (m in [2^(bits-1), 2^bits)).
+  const __m512i bits = _mm512_set1_epi64(::lithe::quant::kMultiplierBits + 1), low = _mm512_set1_epi64(0xffffffff);
   const bool wide =
       (_mm512_mask_cmplt_epi64_mask(_mm512_test_epi64_mask(x, low), _mm512_srli_epi64(x, 32), bits) |
        _mm512_mask_cmplt_epi64_mask(_mm512_test_epi64_mask(y, low), _mm512_srli_epi64(y, 32), bits)) != 0;
@@ -87,15 +87,16 @@ inline Rq rq_load(const Multiplier* q, const Bounds&, int lanes = 16) {
 }
 
 // 8 accumulators: kMagic + zy + acc * r in one fused multiply-add, rounded to nearest even
-// once (the product is exact, see quant/requant.hpp). While |acc * r| < 2^51 the value is
-// kMagic + round_half_even(acc * r) + zy and its low 32 bits are round_half_even(acc * r) + zy.
+// once (the product inside it is exact, see quant/requant.hpp). While |acc * r| < 2^51 the
+// value is kMagic + round_half_even(acc * r) + zy, and its low 32 bits are
+// round_half_even(acc * r) + zy.
 inline __m512d rq_fma(__m256i acc, __m512d r, const Bounds& b) {
   return _mm512_fmadd_round_pd(_mm512_cvtepi32_pd(acc), r, b.mz, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
 // 16 int32 accumulators (column order) -> 16 requantized bytes, equal to quant::requantize's.
-// With every multiplier under 1, |acc * r| < 2^31 - 2^9 and the sums' low 32 bits are the
-// exact int32 values, clamped as integers. Otherwise the clamp to kMagic + [lo, hi] is done
+// With every multiplier under 1/2, |acc * r + zy| < 2^30 + 2^8 and the sums' low 32 bits are
+// the exact int32 values, clamped as integers. Otherwise the clamp to kMagic + [lo, hi] is done
 // on the doubles (it commutes with the rounding: its bounds are integers): a sum that left
 // the binade of kMagic (|acc * r| >= 2^51) lies beyond it on the same side, so it saturates.
 inline __m128i requant16(__m512i acc, const Rq& q, const Bounds& b) {

@@ -191,9 +191,10 @@ struct Q8DwConvArgs {
   /// When set, the int32 sums (bias included) go here instead of requantized bytes: pixel
   /// (oy, ox), channel c at y32 + (oy * ow + ox) * c + c (the float output stage).
   int32_t* y32 = nullptr;
-  /// Scratch of q8_dw_rows_bytes(*this) bytes, or null: the 512-bit levels may then widen
-  /// each input row once (to int32, padded with zx) and keep kh of them for the output rows
-  /// of one call (3x3 and 5x5, stride 1, no dilation, rows up to 32 pixels, requantized).
+  /// Scratch of q8_dw_rows_bytes(*this) bytes, or null: the 512-bit levels may then keep kh
+  /// padded input rows of one block of 16 channels for the output rows of one call (requantized,
+  /// no dilation): as bytes for 3x3 with stride 1 or 2 where the CPU has VNNI and VBMI, else
+  /// widened to int32 for 3x3 and 5x5 with stride 1 and rows up to 16 pixels.
   int32_t* rows = nullptr;
   /// As Q8GemmArgs::acc24, for |bias[c]| + 255 * sum over taps of |w| <= 2^24.
   bool acc24 = false;

@@ -25,10 +25,12 @@ void q8_gemm(const Q8GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1
         }
       }
       // Wrapping sums, as the vector levels' int32 lanes.
-      const uint32_t rb = g.row_bias ? static_cast<uint32_t>(g.row_bias[m]) : 0;
+      if (g.row_bias)
+        for (int j = 0; j < kPanel; ++j)
+          acc[j] = static_cast<int32_t>(static_cast<uint32_t>(acc[j]) + static_cast<uint32_t>(g.row_bias[m]));
       for (int64_t j = 0; j < cols; ++j) {
         const int32_t sum = static_cast<int32_t>(static_cast<uint32_t>(acc[j]) +
-                                                 static_cast<uint32_t>(g.bias ? g.bias[col0 + j] : 0) + rb);
+                                                 static_cast<uint32_t>(g.bias ? g.bias[col0 + j] : 0));
         if (g.c32)
           g.c32[m * g.ldc32 + col0 + j] = sum;
         else

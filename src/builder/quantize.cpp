@@ -581,42 +581,28 @@ class Quantizer {
   // Add / Mul of two uint8 values (broadcasting as the float op): lithe.QBinaryU8.
   void quantize_binary(size_t n) {
     const ir::Node& node = g_.nodes[n];
-    const int a = node.inputs[0], b = node.inputs[1], y = node.outputs[0];
-    const std::string op = node.op_type == "Add" ? "add" : "mul";
-    // One record per input (x: that input, y: the output), as for Concat.
-    if (record_)
-      for (int x : {a, b})
-        record_->push_back({node.name, op, val(x).name, val(y).name, "", params_of(x), params_of(y), {}, {}});
-    ir::Node q;
-    q.name = node.name;
-    q.op_type = "QBinaryU8";
-    q.domain = "lithe";
-    q.opset = 1;
-    q.attrs["op"] = ir::Attribute::of_string(node.op_type);
-    const auto [as, az] = param_consts(a);
-    const int au = uint8_of(a);
-    const auto [bs, bz] = param_consts(b);
-    const auto [ys, yz] = param_consts(y);
-    q.inputs = {au, as, az, uint8_of(b), bs, bz, ys, yz};
-    const int yu = rw_.add_value(val(y).name + "/u8", {DType::kUInt8, true, val(y).type.dims});
-    q.outputs = {yu};
-    rw_.replace_node(static_cast<int>(n), std::move(q));
-    produced_as_uint8(y, yu);
+    const std::string op = node.op_type;
+    two_operand_u8(n, node.op_type == "Add" ? "add" : "mul", "QBinaryU8", &op);
   }
 
   // MatMul of two uint8 values (batches broadcast as the float op): lithe.QMatMulU8.
-  void quantize_matmul(size_t n) {
+  void quantize_matmul(size_t n) { two_operand_u8(n, "qmatmul", "QMatMulU8", nullptr); }
+
+  // Node n (inputs a, b, output y) as lithe.<op_type> on the uint8 forms of its operands:
+  // a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, with attribute `op` when given. One
+  // record per input (x: that input, y: the output), as for Concat.
+  void two_operand_u8(size_t n, const char* record_op, const char* op_type, const std::string* op) {
     const ir::Node& node = g_.nodes[n];
     const int a = node.inputs[0], b = node.inputs[1], y = node.outputs[0];
-    // One record per input (x: that input, y: the output), as for Add / Mul.
     if (record_)
       for (int x : {a, b})
-        record_->push_back({node.name, "qmatmul", val(x).name, val(y).name, "", params_of(x), params_of(y), {}, {}});
+        record_->push_back({node.name, record_op, val(x).name, val(y).name, "", params_of(x), params_of(y), {}, {}});
     ir::Node q;
     q.name = node.name;
-    q.op_type = "QMatMulU8";
+    q.op_type = op_type;
     q.domain = "lithe";
     q.opset = 1;
+    if (op) q.attrs["op"] = ir::Attribute::of_string(*op);
     const auto [as, az] = param_consts(a);
     const int au = uint8_of(a);
     const auto [bs, bz] = param_consts(b);

@@ -27,6 +27,17 @@ struct ResizeMapping {
 ResizeMapping resize_mapping(const ir::Node& node, const Shape& in,
                              const std::vector<const Tensor*>& inputs);
 
+/// Whether axis d of a mapping from `in` to m.out passes through: each output reads the same
+/// input index with weight 1.
+inline bool resize_axis_passes(const ResizeMapping& m, const Shape& in, size_t d) {
+  if (in[d] != m.out[d]) return false;
+  for (int64_t o = 0; o < m.out[d]; ++o) {
+    const auto& t = m.taps[d][static_cast<size_t>(o)];
+    if (t.size() != 1 || t[0].first != o || t[0].second != 1.0) return false;
+  }
+  return true;
+}
+
 /// lithe.QResizeLinearU8's mapping for an input of shape `in` (node: its attributes, those of
 /// an opset-19 Resize in mode linear; scales or sizes: its constant inputs, one of them null):
 /// resize_mapping of that Resize. Fails on tf_crop_and_resize and as resize_mapping would.

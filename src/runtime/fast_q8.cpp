@@ -674,16 +674,7 @@ std::unique_ptr<FastStep> make_qbinary_step(const ir::Graph& g, const ir::Node& 
   if (op != "Add" && op != "Mul") return nullptr;
   float scale[3];
   int32_t zp[3];
-  for (int k = 0; k < 3; ++k) {  // a, b, y: scale and zero point inputs 1-2, 4-5, 6-7
-    const Tensor* s = constant_of(g, node.inputs[k == 0 ? 1 : k == 1 ? 4 : 6]);
-    const Tensor* z = constant_of(g, node.inputs[k == 0 ? 2 : k == 1 ? 5 : 7]);
-    if (!s || !z || s->dtype() != DType::kFloat32 || z->dtype() != DType::kUInt8 ||
-        s->numel() != 1 || z->numel() != 1)
-      return nullptr;
-    scale[k] = s->data<float>()[0];
-    zp[k] = z->data<uint8_t>()[0];
-    if (!(scale[k] > 0) || !std::isfinite(scale[k])) return nullptr;  // the reference reports it
-  }
+  if (!u8_operand_params(g, node, scale, zp)) return nullptr;
   int a = node.inputs[0], b = node.inputs[3];
   const int y = node.outputs[0];
   if (!is_static(g, a, DType::kUInt8) || !is_static(g, b, DType::kUInt8) ||

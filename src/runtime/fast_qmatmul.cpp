@@ -123,16 +123,7 @@ std::unique_ptr<FastStep> make_qmatmul_step(const ir::Graph& g, const ir::Node& 
     return nullptr;
   float scale[3];
   int32_t zp[3];
-  for (int q = 0; q < 3; ++q) {  // a, b, y: scale and zero point inputs 1-2, 4-5, 6-7
-    const Tensor* s = constant_of(g, node.inputs[q == 0 ? 1 : q == 1 ? 4 : 6]);
-    const Tensor* z = constant_of(g, node.inputs[q == 0 ? 2 : q == 1 ? 5 : 7]);
-    if (!s || !z || s->dtype() != DType::kFloat32 || z->dtype() != DType::kUInt8 ||
-        s->numel() != 1 || z->numel() != 1)
-      return nullptr;
-    scale[q] = s->data<float>()[0];
-    zp[q] = z->data<uint8_t>()[0];
-    if (!(scale[q] > 0) || !std::isfinite(scale[q])) return nullptr;  // the reference reports it
-  }
+  if (!u8_operand_params(g, node, scale, zp)) return nullptr;
   const int av = node.inputs[0], bv = node.inputs[3], yv = node.outputs[0];
   if (!is_static(g, av, DType::kUInt8) || !is_static(g, bv, DType::kUInt8) ||
       !is_static(g, yv, DType::kUInt8))
@@ -140,38 +131,10 @@ std::unique_ptr<FastStep> make_qmatmul_step(const ir::Graph& g, const ir::Node& 
   const Shape& as = dims_of(g, av);
   const Shape& bs = dims_of(g, bv);
   const Shape& ys = dims_of(g, yv);
-  if (as.size() < 2 || bs.size() < 2 || as.back() != bs[bs.size() - 2]) return nullptr;
-  const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
-  const size_t rank = std::max(as.size(), bs.size());
-  if (k > quant::kMaxQMatMulReduction || ys.size() != rank || ys[rank - 2] != m || ys[rank - 1] != n ||
-      m <= 0 || n <= 0 || k <= 0)
-    return nullptr;
-  // Batch dims right-aligned; a dim of 1 broadcasts.
-  const size_t nb = rank - 2;
-  std::vector<int64_t> adim(nb, 1), bdim(nb, 1);
-  for (size_t i = 0; i + 2 < as.size(); ++i) adim[nb - (as.size() - 2) + i] = as[i];
-  for (size_t i = 0; i + 2 < bs.size(); ++i) bdim[nb - (bs.size() - 2) + i] = bs[i];
-  int64_t batches = 1;
-  for (size_t d = 0; d < nb; ++d) {
-    if (ys[d] != std::max(adim[d], bdim[d]) || (adim[d] != 1 && adim[d] != ys[d]) ||
-        (bdim[d] != 1 && bdim[d] != ys[d]))
-      return nullptr;
-    batches *= ys[d];
-  }
   auto s = std::make_unique<QMatMulStep>(kt);
-  for (int64_t i = 0; i < batches; ++i) {
-    int64_t rest = i, ao = 0, bo = 0, astride = m * k, bstride = k * n;
-    for (size_t d = nb; d-- > 0;) {
-      const int64_t idx = rest % ys[d];
-      rest /= ys[d];
-      if (adim[d] != 1) ao += idx * astride;
-      if (bdim[d] != 1) bo += idx * bstride;
-      astride *= adim[d];
-      bstride *= bdim[d];
-    }
-    s->a_off_.push_back(ao);
-    s->b_off_.push_back(bo);
-  }
+  if (!step_util::matmul_batches(as, bs, ys, &s->a_off_, &s->b_off_)) return nullptr;
+  const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
+  if (k > quant::kMaxQMatMulReduction || m <= 0 || n <= 0 || k <= 0) return nullptr;
   s->a_ = av;
   s->b_ = bv;
   s->y_ = yv;
@@ -186,6 +149,7 @@ std::unique_ptr<FastStep> make_qmatmul_step(const ir::Graph& g, const ir::Node& 
                   quant::qmatmul_multiplier(scale[0], scale[1], scale[2]));
   // Row tiles: enough tasks for the pool's threads when the batches are few (a task packs B'
   // for its batch unless the thread's previous one did), each tile's A within about 64 KiB.
+  const auto batches = static_cast<int64_t>(s->a_off_.size());
   const int64_t by_threads = (8 + batches - 1) / batches;
   const int64_t by_cache = (m * s->k4_ + 65535) / 65536;
   const int64_t tiles = std::clamp<int64_t>(std::max(by_threads, by_cache), 1, (m + 3) / 4);

@@ -192,15 +192,7 @@ std::unique_ptr<FastStep> make_resize(const ir::Graph& g, const ir::Node& node) 
     return nullptr;  // the reference kernel reports it, with context, at run time
   }
   if ((!m.nearest && !m.linear) || m.out != ys) return nullptr;
-  // An axis passes through when each output reads the same input index with weight 1.
-  auto pass = [&](size_t d) {
-    if (xs[d] != ys[d]) return false;
-    for (int64_t o = 0; o < ys[d]; ++o) {
-      const auto& t = m.taps[d][static_cast<size_t>(o)];
-      if (t.size() != 1 || t[0].first != o || t[0].second != 1.0) return false;
-    }
-    return true;
-  };
+  auto pass = [&](size_t d) { return ops::resize_axis_passes(m, xs, d); };
 
   auto s = std::make_unique<ResizeStep>();
   size_t ay, ax;

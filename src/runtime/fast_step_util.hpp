@@ -2,6 +2,7 @@
 // makes, and aligned storage for packed weights.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -201,6 +202,62 @@ inline bool build_nest(const Shape& as, const Shape& bs, const Shape& out, Nest*
     nest->dims[i] = cd[i];
     nest->sa[i] = ca[i];
     nest->sb[i] = cb[i];
+  }
+  return true;
+}
+
+/// The scales and zero points of an 8-input INT8 op (lithe.QBinaryU8, lithe.QMatMulU8:
+/// a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp), for a, b and y: constant scalars, the
+/// scales positive and finite. False otherwise (the reference reports it).
+inline bool u8_operand_params(const ir::Graph& g, const ir::Node& node, float scale[3], int32_t zp[3]) {
+  if (node.inputs.size() != 8) return false;
+  for (int q = 0; q < 3; ++q) {
+    const Tensor* s = constant_of(g, node.inputs[q == 0 ? 1 : q == 1 ? 4 : 6]);
+    const Tensor* z = constant_of(g, node.inputs[q == 0 ? 2 : q == 1 ? 5 : 7]);
+    if (!s || !z || s->dtype() != DType::kFloat32 || z->dtype() != DType::kUInt8 ||
+        s->numel() != 1 || z->numel() != 1)
+      return false;
+    scale[q] = s->data<float>()[0];
+    zp[q] = z->data<uint8_t>()[0];
+    if (!(scale[q] > 0) || !std::isfinite(scale[q])) return false;
+  }
+  return true;
+}
+
+/// The batches of a MatMul A [..., M, K] x B [..., K, N] -> Y [..., M, N] with numpy
+/// broadcasting of the batch dims (right-aligned; a dim of 1 broadcasts): per batch of Y, the
+/// element offsets of its A and B matrices. False when the shapes are not of that form.
+inline bool matmul_batches(const Shape& as, const Shape& bs, const Shape& ys,
+                           std::vector<int64_t>* a_off, std::vector<int64_t>* b_off) {
+  if (as.size() < 2 || bs.size() < 2 || as.back() != bs[bs.size() - 2]) return false;
+  const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
+  const size_t rank = std::max(as.size(), bs.size());
+  if (ys.size() != rank || ys[rank - 2] != m || ys[rank - 1] != n) return false;
+  const size_t nb = rank - 2;
+  std::vector<int64_t> adim(nb, 1), bdim(nb, 1);
+  for (size_t i = 0; i + 2 < as.size(); ++i) adim[nb - (as.size() - 2) + i] = as[i];
+  for (size_t i = 0; i + 2 < bs.size(); ++i) bdim[nb - (bs.size() - 2) + i] = bs[i];
+  int64_t batches = 1;
+  for (size_t d = 0; d < nb; ++d) {
+    if (ys[d] != std::max(adim[d], bdim[d]) || (adim[d] != 1 && adim[d] != ys[d]) ||
+        (bdim[d] != 1 && bdim[d] != ys[d]))
+      return false;
+    batches *= ys[d];
+  }
+  a_off->clear();
+  b_off->clear();
+  for (int64_t i = 0; i < batches; ++i) {
+    int64_t rest = i, ao = 0, bo = 0, astride = m * k, bstride = k * n;
+    for (size_t d = nb; d-- > 0;) {
+      const int64_t idx = rest % ys[d];
+      rest /= ys[d];
+      if (adim[d] != 1) ao += idx * astride;
+      if (bdim[d] != 1) bo += idx * bstride;
+      astride *= adim[d];
+      bstride *= bdim[d];
+    }
+    a_off->push_back(ao);
+    b_off->push_back(bo);
   }
   return true;
 }

@@ -769,40 +769,13 @@ std::unique_ptr<FastStep> make_batched_matmul(const ir::Graph& g, const ir::Node
   const Shape& as = dims_of(g, av);
   const Shape& bs = dims_of(g, bv);
   const Shape& ys = dims_of(g, yv);
-  if (as.size() < 2 || bs.size() < 2 || as.back() != bs[bs.size() - 2]) return nullptr;
   if (zv >= 0 && dims_of(g, zv) != ys) return nullptr;
   ops::NodeAttrs attrs(node);
   ops::fused::Epilogue act;
   if (!parse_act(attrs, &act)) return nullptr;
-  const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
-  const size_t rank = std::max(as.size(), bs.size());
-  if (ys.size() != rank || ys[rank - 2] != m || ys[rank - 1] != n) return nullptr;
-  // Batch dims right-aligned; a dim of 1 broadcasts (stride 0).
-  const size_t nb = rank - 2;
-  std::vector<int64_t> adim(nb, 1), bdim(nb, 1);
-  for (size_t i = 0; i + 2 < as.size(); ++i) adim[nb - (as.size() - 2) + i] = as[i];
-  for (size_t i = 0; i + 2 < bs.size(); ++i) bdim[nb - (bs.size() - 2) + i] = bs[i];
   auto s = std::make_unique<BatchedMatMulStep>(kt);
-  int64_t batches = 1;
-  for (size_t d = 0; d < nb; ++d) {
-    if (ys[d] != std::max(adim[d], bdim[d]) || (adim[d] != 1 && adim[d] != ys[d]) ||
-        (bdim[d] != 1 && bdim[d] != ys[d]))
-      return nullptr;
-    batches *= ys[d];
-  }
-  for (int64_t i = 0; i < batches; ++i) {
-    int64_t rest = i, ao = 0, bo = 0, astride = m * k, bstride = k * n;
-    for (size_t d = nb; d-- > 0;) {
-      const int64_t idx = rest % ys[d];
-      rest /= ys[d];
-      if (adim[d] != 1) ao += idx * astride;
-      if (bdim[d] != 1) bo += idx * bstride;
-      astride *= adim[d];
-      bstride *= bdim[d];
-    }
-    s->a_off_.push_back(ao);
-    s->b_off_.push_back(bo);
-  }
+  if (!step_util::matmul_batches(as, bs, ys, &s->a_off_, &s->b_off_)) return nullptr;
+  const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
   s->a_ = av;
   s->b_ = bv;
   s->y_ = yv;

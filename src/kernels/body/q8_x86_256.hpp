@@ -5,9 +5,10 @@
 // so each level's copies are its own (nothing here calls an inline function from outside:
 // see body/vec.hpp).
 //
-// Requantization runs on 8 int32 lanes as two halves of 4 doubles: acc * (m * 2^-s) (exact,
-// see quant/requant.hpp) + zero point, rounded half to even by a magic-number add, clamped
-// (requant8), so the bytes equal quant::requantize's.
+// Requantization (requant8) is one fused multiply-add per value of acc, m * 2^-s and a magic
+// number plus the zero point, in float where the layer's sums fit 24 bits (acc24) and else in
+// two halves of 4 doubles, then the clamp: the FMA's single rounding is the round half to even
+// (quant/requant.hpp), so the bytes equal quant::requantize's.
 #pragma once
 
 namespace q8 {

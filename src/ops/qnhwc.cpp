@@ -212,8 +212,42 @@ void lookup_compute(ComputeContext& ctx) {
   for (int64_t i = 0; i < x.numel(); ++i) yd[i] = table[index.data<uint8_t>()[i % c] * 256 + xd[i]];
 }
 
-// QBinaryU8's inputs.
-enum { kBA, kBAScale, kBAZp, kBB, kBBScale, kBBZp, kBYScale, kBYZp };
+// The inputs of the two-operand INT8 ops, lithe.QBinaryU8 and lithe.QMatMulU8.
+enum { kOA, kOAScale, kOAZp, kOB, kOBScale, kOBZp, kOYScale, kOYZp };
+
+// Their operand types and scalar scales / zero points; the output is uint8.
+void expect_two_operand_u8(InferContext& ctx) {
+  ctx.expect_inputs(8, 8);
+  expect_type(ctx, kOA, DType::kUInt8, "A");
+  expect_type(ctx, kOB, DType::kUInt8, "B");
+  ctx.set_output_unknown(0, DType::kUInt8);
+  expect_scalar(ctx, kOAScale, DType::kFloat32, "a_scale");
+  expect_scalar(ctx, kOAZp, DType::kUInt8, "a_zero_point");
+  expect_scalar(ctx, kOBScale, DType::kFloat32, "b_scale");
+  expect_scalar(ctx, kOBZp, DType::kUInt8, "b_zero_point");
+  expect_scalar(ctx, kOYScale, DType::kFloat32, "y_scale");
+  expect_scalar(ctx, kOYZp, DType::kUInt8, "y_zero_point");
+}
+
+// Their scales (checked positive and finite) and zero points, for a, b and y.
+struct OperandParams {
+  float a_scale, b_scale, y_scale;
+  int32_t a_zp, b_zp, y_zp;
+};
+OperandParams operand_params(ComputeContext& ctx) {
+  auto scale = [&](size_t i, const char* what) {
+    const float s = ctx.input(i).data<float>()[0];
+    if (!(s > 0) || !std::isfinite(s)) ctx.fail(what, " must be positive and finite, got ", s);
+    return s;
+  };
+  auto zp = [&](size_t i) { return static_cast<int32_t>(ctx.input(i).data<uint8_t>()[0]); };
+  return {scale(kOAScale, "a_scale"),
+          scale(kOBScale, "b_scale"),
+          scale(kOYScale, "y_scale"),
+          zp(kOAZp),
+          zp(kOBZp),
+          zp(kOYZp)};
+}
 
 bool qbinary_mul(const NodeAttrs& a) {
   const std::string op = a.attr_string("op", "");
@@ -224,30 +258,16 @@ bool qbinary_mul(const NodeAttrs& a) {
 void qbinary_infer(InferContext& ctx) {
   ctx.expect_inputs(8, 8);
   qbinary_mul(ctx);
-  expect_type(ctx, kBA, DType::kUInt8, "A");
-  expect_type(ctx, kBB, DType::kUInt8, "B");
-  ctx.set_output_unknown(0, DType::kUInt8);
-  expect_scalar(ctx, kBAScale, DType::kFloat32, "a_scale");
-  expect_scalar(ctx, kBAZp, DType::kUInt8, "a_zero_point");
-  expect_scalar(ctx, kBBScale, DType::kFloat32, "b_scale");
-  expect_scalar(ctx, kBBZp, DType::kUInt8, "b_zero_point");
-  expect_scalar(ctx, kBYScale, DType::kFloat32, "y_scale");
-  expect_scalar(ctx, kBYZp, DType::kUInt8, "y_zero_point");
-  ctx.set_output(0, DType::kUInt8, broadcast_shapes(ctx.input_shape(kBA), ctx.input_shape(kBB)));
+  expect_two_operand_u8(ctx);
+  ctx.set_output(0, DType::kUInt8, broadcast_shapes(ctx.input_shape(kOA), ctx.input_shape(kOB)));
 }
 
 void qbinary_compute(ComputeContext& ctx) {
-  auto scale = [&](size_t i, const char* what) {
-    const float s = ctx.input(i).data<float>()[0];
-    if (!(s > 0) || !std::isfinite(s)) ctx.fail(what, " must be positive and finite, got ", s);
-    return s;
-  };
-  auto zp = [&](size_t i) { return static_cast<int32_t>(ctx.input(i).data<uint8_t>()[0]); };
-  const quant::QBinary p = quant::make_qbinary(
-      qbinary_mul(ctx), scale(kBAScale, "a_scale"), zp(kBAZp), scale(kBBScale, "b_scale"),
-      zp(kBBZp), scale(kBYScale, "y_scale"), zp(kBYZp));
-  const Tensor& a = ctx.input(kBA);
-  const Tensor& b = ctx.input(kBB);
+  const OperandParams o = operand_params(ctx);
+  const quant::QBinary p = quant::make_qbinary(qbinary_mul(ctx), o.a_scale, o.a_zp, o.b_scale,
+                                               o.b_zp, o.y_scale, o.y_zp);
+  const Tensor& a = ctx.input(kOA);
+  const Tensor& b = ctx.input(kOB);
   Tensor& y = ctx.output(0);
   const uint8_t* ad = a.data<uint8_t>();
   const uint8_t* bd = b.data<uint8_t>();
@@ -256,9 +276,6 @@ void qbinary_compute(ComputeContext& ctx) {
       y.shape(), {broadcast_strides(a.shape(), y.shape()), broadcast_strides(b.shape(), y.shape())},
       [&](int64_t i, int64_t oa, int64_t ob) { yd[i] = quant::qbinary(ad[oa], bd[ob], p); });
 }
-
-// QMatMulU8's inputs (QBinaryU8's order).
-enum { kMA, kMAScale, kMAZp, kMB, kMBScale, kMBZp, kMYScale, kMYZp };
 
 // The output shape for A and B (rank >= 2, inner dims agree, K short enough for int32).
 Shape qmatmul_shape(const NodeAttrs& ctx, const Shape& as, const Shape& bs) {
@@ -276,31 +293,16 @@ Shape qmatmul_shape(const NodeAttrs& ctx, const Shape& as, const Shape& bs) {
 }
 
 void qmatmul_infer(InferContext& ctx) {
-  ctx.expect_inputs(8, 8);
-  expect_type(ctx, kMA, DType::kUInt8, "A");
-  expect_type(ctx, kMB, DType::kUInt8, "B");
-  ctx.set_output_unknown(0, DType::kUInt8);
-  expect_scalar(ctx, kMAScale, DType::kFloat32, "a_scale");
-  expect_scalar(ctx, kMAZp, DType::kUInt8, "a_zero_point");
-  expect_scalar(ctx, kMBScale, DType::kFloat32, "b_scale");
-  expect_scalar(ctx, kMBZp, DType::kUInt8, "b_zero_point");
-  expect_scalar(ctx, kMYScale, DType::kFloat32, "y_scale");
-  expect_scalar(ctx, kMYZp, DType::kUInt8, "y_zero_point");
-  ctx.set_output(0, DType::kUInt8, qmatmul_shape(ctx, ctx.input_shape(kMA), ctx.input_shape(kMB)));
+  expect_two_operand_u8(ctx);
+  ctx.set_output(0, DType::kUInt8, qmatmul_shape(ctx, ctx.input_shape(kOA), ctx.input_shape(kOB)));
 }
 
 void qmatmul_compute(ComputeContext& ctx) {
-  auto scale = [&](size_t i, const char* what) {
-    const float s = ctx.input(i).data<float>()[0];
-    if (!(s > 0) || !std::isfinite(s)) ctx.fail(what, " must be positive and finite, got ", s);
-    return s;
-  };
-  auto zp = [&](size_t i) { return static_cast<int32_t>(ctx.input(i).data<uint8_t>()[0]); };
-  const quant::Multiplier mult = quant::qmatmul_multiplier(
-      scale(kMAScale, "a_scale"), scale(kMBScale, "b_scale"), scale(kMYScale, "y_scale"));
-  const int32_t za = zp(kMAZp), zb = zp(kMBZp), zy = zp(kMYZp);
-  const Tensor& a = ctx.input(kMA);
-  const Tensor& b = ctx.input(kMB);
+  const OperandParams o = operand_params(ctx);
+  const quant::Multiplier mult = quant::qmatmul_multiplier(o.a_scale, o.b_scale, o.y_scale);
+  const int32_t za = o.a_zp, zb = o.b_zp, zy = o.y_zp;
+  const Tensor& a = ctx.input(kOA);
+  const Tensor& b = ctx.input(kOB);
   const Shape& as = a.shape();
   const Shape& bs = b.shape();
   const Shape out = qmatmul_shape(ctx, as, bs);

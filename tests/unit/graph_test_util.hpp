@@ -170,4 +170,22 @@ inline int count_ops(const ir::Graph& g, const std::string& op, const std::strin
   return n;
 }
 
+/// Number of nodes with this op type in any domain (count_ops: in one domain).
+inline int count_any_domain(const ir::Graph& g, const std::string& op) {
+  int n = 0;
+  for (const ir::Node& node : g.nodes) n += node.op_type == op;
+  return n;
+}
+
+/// The cosine of the angle between two tensors' values (as doubles).
+inline double cosine(const Tensor& a, const Tensor& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    ab += a.at_double(i) * b.at_double(i);
+    aa += a.at_double(i) * a.at_double(i);
+    bb += b.at_double(i) * b.at_double(i);
+  }
+  return ab / std::sqrt(aa * bb + 1e-30);
+}
+
 }  // namespace lithe::test

@@ -20,6 +20,8 @@
 namespace lithe {
 namespace {
 
+using test::count_any_domain;
+
 using ::onnx::ModelProto;
 using ::onnx::NodeProto;
 using ::onnx::TensorProto;
@@ -250,12 +252,6 @@ ModelProto qdq_model(const ModelProto& fm, const QdqOptions& o = {},
   return m;
 }
 
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const ir::Node& node : g.nodes) n += node.op_type == op;
-  return n;
-}
-
 build::BuildResult build_qdq(const ModelProto& m, build::BuildOptions o = {}) {
   return build::build_model_bytes(m.SerializeAsString(), "", "qdq test model", o);
 }
@@ -310,7 +306,7 @@ TEST(ExplicitQuant, ConvReluPoolGemmRunsInt8FromTheModelsScales) {
     const ModelProto q = qdq_model(chain_model(), o, &p);
     const build::BuildResult r = build_qdq(q);
     const ir::Graph& g = *r.contents.graph;
-    EXPECT_EQ(count_op(g, "QConvNhwc"), 3);  // conv1, conv2, fc
+    EXPECT_EQ(count_any_domain(g, "QConvNhwc"), 3);  // conv1, conv2, fc
     // Each INT8 layer computes with the model's int8 codes and weight scales.
     std::map<std::string, const TensorProto*> init;
     for (const auto& t : q.graph().initializer()) init[t.name()] = &t;
@@ -328,7 +324,7 @@ TEST(ExplicitQuant, ConvReluPoolGemmRunsInt8FromTheModelsScales) {
       for (int64_t i = 0; i < codes.numel(); ++i)
         ASSERT_EQ(codes.data<int8_t>()[i], init[w + ".q"]->int32_data(static_cast<int>(i))) << i;
     }
-    EXPECT_EQ(count_op(g, "MaxPoolNhwc"), 1);
+    EXPECT_EQ(count_any_domain(g, "MaxPoolNhwc"), 1);
     // The first conv quantizes x with the model's own parameters.
     bool found = false;
     for (const ir::Node& n : g.nodes) {
@@ -358,12 +354,12 @@ TEST(ExplicitQuant, ResidualAddFusesIntoTheInt8Conv) {
   const ModelProto q = qdq_model(residual_model(), o, &p);
   const build::BuildResult r = build_qdq(q);
   const ir::Graph& g = *r.contents.graph;
-  ASSERT_EQ(count_op(g, "QConvNhwc"), 2);
+  ASSERT_EQ(count_any_domain(g, "QConvNhwc"), 2);
   int with_residual = 0;
   for (const ir::Node& n : g.nodes)
     if (n.op_type == "QConvNhwc") with_residual += n.inputs.size() > 8;
   EXPECT_EQ(with_residual, 1);
-  EXPECT_EQ(count_op(g, "Add"), 0);
+  EXPECT_EQ(count_any_domain(g, "Add"), 0);
   int64_t total = 0;
   const int64_t differ = compare_to_reference(q, r, p.at("y").scale, &total);
   EXPECT_LE(differ, total / 100) << differ << " of " << total;
@@ -435,8 +431,8 @@ TEST(ExplicitQuant, QLinearConvAndQLinearMatMulAreLoweredAndRunInt8) {
     const ModelProto q = qlinear_model(matmul, &ys);
     const build::BuildResult r = build_qdq(q);
     const ir::Graph& g = *r.contents.graph;
-    EXPECT_EQ(count_op(g, "QConvNhwc"), 1);
-    EXPECT_EQ(count_op(g, "QLinearConv") + count_op(g, "QLinearMatMul"), 0);
+    EXPECT_EQ(count_any_domain(g, "QConvNhwc"), 1);
+    EXPECT_EQ(count_any_domain(g, "QLinearConv") + count_any_domain(g, "QLinearMatMul"), 0);
     int64_t total = 0;
     const int64_t differ = compare_to_reference(q, r, ys, &total);
     EXPECT_LE(differ, total / 100) << differ << " of " << total;
@@ -467,7 +463,7 @@ TEST(ExplicitQuant, MatMulWithLeadingDimsUsesTheModelsWeightScales) {
   test::add_node(m, "DequantizeLinear", {"mq", "ys", "yz"}, {"y"}, "dqm");
   const build::BuildResult r = build_qdq(m);
   const ir::Graph& g = *r.contents.graph;
-  ASSERT_EQ(count_op(g, "QConvNhwc"), 1);
+  ASSERT_EQ(count_any_domain(g, "QConvNhwc"), 1);
   for (const ir::Node& n : g.nodes) {
     if (n.op_type != "QConvNhwc") continue;
     const Tensor& codes = *g.values[static_cast<size_t>(n.inputs[3])].constant;  // [N, K]
@@ -487,13 +483,13 @@ TEST(ExplicitQuant, DefaultPrecisionAndTheOptOut) {
   build::BuildOptions o;
   o.disabled_passes = {build::kExplicitQuantStep};
   const build::BuildResult r = build_qdq(q, o);
-  EXPECT_EQ(count_op(*r.contents.graph, "QConvNhwc"), 0);
-  EXPECT_GT(count_op(*r.contents.graph, "QuantizeLinear"), 0);
+  EXPECT_EQ(count_any_domain(*r.contents.graph, "QConvNhwc"), 0);
+  EXPECT_GT(count_any_domain(*r.contents.graph, "QuantizeLinear"), 0);
   EXPECT_EQ(compare_to_reference(q, r, 1e-6f), 0);
   // --precision int8 without calibration data takes the model's scales too.
   o = {};
   o.precision = "int8";
-  EXPECT_EQ(count_op(*build_qdq(q, o).contents.graph, "QConvNhwc"), 3);
+  EXPECT_EQ(count_any_domain(*build_qdq(q, o).contents.graph, "QConvNhwc"), 3);
   // best would choose layers the model has already chosen: refused, naming why.
   o.precision = "best";
   try {
@@ -517,7 +513,7 @@ TEST(ExplicitQuant, LayersWithoutARangeStayFp32UnlessCalibrated) {
   o.skip = {"c2", "r2", "f"};  // conv2's output and the Gemm's input: no Q/DQ
   const ModelProto q = qdq_model(chain_model(), o);
   const build::BuildResult r = build_qdq(q);
-  EXPECT_EQ(count_op(*r.contents.graph, "QConvNhwc"), 1);  // conv1 only
+  EXPECT_EQ(count_any_domain(*r.contents.graph, "QConvNhwc"), 1);  // conv1 only
   EXPECT_NE(report(r).find("no range in the model"), std::string::npos) << report(r);
   // With calibration data, the histograms fill the missing ranges.
   build::BuildOptions bo;
@@ -528,7 +524,7 @@ TEST(ExplicitQuant, LayersWithoutARangeStayFp32UnlessCalibrated) {
     return s;
   };
   const build::BuildResult rc = build_qdq(q, bo);
-  EXPECT_EQ(count_op(*rc.contents.graph, "QConvNhwc"), 3);
+  EXPECT_EQ(count_any_domain(*rc.contents.graph, "QConvNhwc"), 3);
   EXPECT_NE(report(rc).find("explicit + minmax"), std::string::npos) << report(rc);
 }
 
@@ -544,7 +540,7 @@ TEST(ExplicitQuant, UnsupportedFormsStayAsOps) {
   test::add_io(q.mutable_graph()->add_output(), "r1.q", TensorProto::UINT8, {1, 8, 10, 10});
   const build::BuildResult r = build_qdq(q);
   const ir::Graph& g = *r.contents.graph;
-  EXPECT_EQ(count_op(g, "QConvNhwc"), 2);  // conv2, fc: conv1's weights are not constant
+  EXPECT_EQ(count_any_domain(g, "QConvNhwc"), 2);  // conv2, fc: conv1's weights are not constant
   // conv1 stays fp32 and reads x as the model gives it: through a Q -> DQ again.
   EXPECT_NE(report(r).find("1 Q/DQ pair(s) kept before fp32 layers"), std::string::npos) << report(r);
   int64_t total = 0;
@@ -585,7 +581,7 @@ TEST(ExplicitQuant, FakeQuantizedFloatWeightsRunInt8) {
   auto* nodes = q.mutable_graph()->mutable_node();
   for (int i = nodes->size() - 1; i > 0; --i) nodes->SwapElements(i, i - 1);
   const build::BuildResult r = build_qdq(q);
-  EXPECT_EQ(count_op(*r.contents.graph, "QConvNhwc"), 2);
+  EXPECT_EQ(count_any_domain(*r.contents.graph, "QConvNhwc"), 2);
   for (const ir::Node& n : r.contents.graph->nodes) {
     if (n.op_type != "QConvNhwc" || n.name != "conv1") continue;
     const Tensor& codes = *r.contents.graph->values[static_cast<size_t>(n.inputs[3])].constant;
@@ -612,8 +608,9 @@ TEST(ExplicitQuant, EmittedQdqModelRoundTripsBitExactly) {
   };
   const build::BuildResult ptq = build::build_model(fp32, o);
   const build::BuildResult back = build::build_model(o.emit_qdq_onnx, {});
-  EXPECT_EQ(count_op(*back.contents.graph, "QConvNhwc"), count_op(*ptq.contents.graph, "QConvNhwc"));
-  EXPECT_EQ(count_op(*back.contents.graph, "QConvNhwc"), 3);
+  EXPECT_EQ(count_any_domain(*back.contents.graph, "QConvNhwc"),
+            count_any_domain(*ptq.contents.graph, "QConvNhwc"));
+  EXPECT_EQ(count_any_domain(*back.contents.graph, "QConvNhwc"), 3);
   for (unsigned seed : {3u, 4u, 5u}) {
     const auto ins = test::seeded_inputs(*ptq.contents.graph, seed);
     EXPECT_TRUE(test::same_bits(run_engine(ptq, ins), run_engine(back, ins))) << "seed " << seed;
@@ -653,7 +650,7 @@ TEST(ExplicitQuant, PerAxisActivationPairsStayAsOps) {
   set_int(node_named(q, "r2_Q"), "axis", 1);
   set_int(node_named(q, "r2_DQ"), "axis", 1);
   const build::BuildResult r = build_qdq(q);
-  EXPECT_EQ(count_op(*r.contents.graph, "QConvNhwc"), 2);  // conv1, fc
+  EXPECT_EQ(count_any_domain(*r.contents.graph, "QConvNhwc"), 2);  // conv1, fc
   EXPECT_NE(report(r).find("no range in the model"), std::string::npos) << report(r);
   int64_t total = 0;
   EXPECT_LE(compare_to_reference(q, r, p.at("y").scale, &total), total / 100);

@@ -13,11 +13,7 @@
 namespace lithe {
 namespace {
 
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const ir::Node& node : g.nodes) n += node.op_type == op;
-  return n;
-}
+using test::count_any_domain;
 
 ir::Node& nhwc_conv(test::GraphBuilder& b, const std::string& x, const std::string& w,
                     const std::string& y, const std::string& name, bool relu, int64_t pad) {
@@ -144,7 +140,7 @@ TEST(MixedPrecision, SensitiveLayerStaysFp32) {
   EXPECT_EQ(s.kept_fp32, 1u);
   EXPECT_EQ(s.eval_samples, 12u);
   EXPECT_EQ(s.sensitivity_samples, 4u);
-  EXPECT_EQ(count_op(*g, "QConvNhwc"), 2);
+  EXPECT_EQ(count_any_domain(*g, "QConvNhwc"), 2);
   const double err = cosine_error(fp32, g, samples);
   EXPECT_LE(err, mo.max_accuracy_drop);
   EXPECT_NEAR(s.final.error, err, 1e-3 + 1e-3 * err);
@@ -172,7 +168,7 @@ TEST(MixedPrecision, ZeroBudgetKeepsEverythingFp32) {
   EXPECT_EQ(s.outcome, "unreachable");
   EXPECT_EQ(s.kept_fp32, 3u);
   EXPECT_EQ(s.final.error, 0.0);
-  EXPECT_EQ(count_op(*g, "QConvNhwc"), 0);
+  EXPECT_EQ(count_any_domain(*g, "QConvNhwc"), 0);
   for (const auto& l : s.layers) EXPECT_EQ(l.precision, "fp32") << l.node;
   for (const auto& in : samples)
     EXPECT_TRUE(test::same_bits(test::run_graph(fp32, in), test::run_graph(g, in)));
@@ -193,7 +189,7 @@ TEST(MixedPrecision, HugeBudgetEqualsPlainInt8) {
   ASSERT_EQ(g->nodes.size(), int8->nodes.size());
   for (size_t n = 0; n < g->nodes.size(); ++n)
     EXPECT_EQ(g->nodes[n].op_type, int8->nodes[n].op_type);
-  EXPECT_EQ(count_op(*g, "QConvNhwc"), 3);
+  EXPECT_EQ(count_any_domain(*g, "QConvNhwc"), 3);
   for (const auto& in : samples)
     EXPECT_TRUE(test::same_bits(test::run_graph(int8, in), test::run_graph(g, in)));
 }
@@ -230,7 +226,7 @@ TEST(MixedPrecision, BuildReport) {
           << text.substr(at, 60);
     }
     EXPECT_GT(convs, 0);
-    EXPECT_EQ(count_op(*r.contents.graph, "QConvNhwc") == 0, budget == 0.0);
+    EXPECT_EQ(count_any_domain(*r.contents.graph, "QConvNhwc") == 0, budget == 0.0);
   }
 }
 

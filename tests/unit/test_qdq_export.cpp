@@ -22,13 +22,9 @@
 namespace lithe {
 namespace {
 
+using test::cosine;
+using test::count_ops;
 using test::GraphBuilder;
-
-int count_op(const ir::Graph& g, const std::string& op, const std::string& domain = "") {
-  int n = 0;
-  for (const ir::Node& node : g.nodes) n += node.op_type == op && node.domain == domain;
-  return n;
-}
 
 int count_domain(const ir::Graph& g, const std::string& domain) {
   int n = 0;
@@ -154,10 +150,10 @@ TEST(OnnxExport, HardSwishBeforeOpset14IsExpanded) {
   passes::PipelineOptions po;
   po.disabled = {"layout-nhwc"};
   passes::run_pipeline(*g, po);
-  ASSERT_EQ(count_op(*g, "Conv", "lithe"), 1);
+  ASSERT_EQ(count_ops(*g, "Conv", "lithe"), 1);
   auto back = onnx::import_model_bytes(onnx::export_model_bytes(*g), "", "exported");
-  EXPECT_EQ(count_op(*back, "HardSigmoid"), 1);
-  EXPECT_EQ(count_op(*back, "Mul"), 1);
+  EXPECT_EQ(count_ops(*back, "HardSigmoid"), 1);
+  EXPECT_EQ(count_ops(*back, "Mul"), 1);
   expect_close(want, test::run_graph(back, ins), 1e-6);
 }
 
@@ -165,7 +161,7 @@ TEST(OnnxExport, RefusesWhatOnnxCannotHold) {
   // After the layout pass: lithe.ConvNhwc has no ONNX form.
   auto g = small_cnn();
   passes::run_pipeline(*g);
-  ASSERT_GT(count_op(*g, "ConvNhwc", "lithe"), 0);
+  ASSERT_GT(count_ops(*g, "ConvNhwc", "lithe"), 0);
   try {
     onnx::export_model_bytes(*g);
     ADD_FAILURE() << "exported a ConvNhwc";
@@ -214,16 +210,6 @@ std::vector<Tensor> run_engine(const std::string& path, const ir::Graph& g,
   return out;
 }
 
-double cosine(const Tensor& a, const Tensor& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    ab += a.at_double(i) * b.at_double(i);
-    aa += a.at_double(i) * a.at_double(i);
-    bb += b.at_double(i) * b.at_double(i);
-  }
-  return ab / std::sqrt(aa * bb + 1e-30);
-}
-
 TEST(QdqExport, EmittedModelIsWhatTheInt8EngineComputes) {
   const auto dir = test::temp_dir("qdq_export");
   const std::string model = (dir / "m.onnx").string(), qdq = (dir / "m.qdq.onnx").string();
@@ -270,7 +256,7 @@ TEST(QdqExport, EmittedModelIsWhatTheInt8EngineComputes) {
     }
   }
   // One per INT8 conv / gemm of the engine (sibling aggregation may have merged head convs).
-  EXPECT_EQ(weight_dq, count_op(*with.contents.graph, "QConvNhwc", "lithe"));
+  EXPECT_EQ(weight_dq, count_ops(*with.contents.graph, "QConvNhwc", "lithe"));
   EXPECT_GE(weight_dq, 5);
   EXPECT_GE(bias_dq, 5);  // conv1 (with the folded BatchNorm), conv2, dwconv, pwconv, fc
   for (const ir::Value& v : q->values)
@@ -378,8 +364,8 @@ TEST(QdqExport, Opset11IsWrittenAsOpset13) {
       EXPECT_EQ(n.attrs.at("axis").i, 1);
     }
   }
-  EXPECT_EQ(count_op(*q, "Split"), 1);
-  EXPECT_GE(count_op(*q, "QuantizeLinear"), 4);
+  EXPECT_EQ(count_ops(*q, "Split"), 1);
+  EXPECT_GE(count_ops(*q, "QuantizeLinear"), 4);
   for (unsigned seed : {3u, 4u}) {
     const auto ins = test::seeded_inputs(*src, seed);
     const auto engine_out = run_engine((dir / "m.lithe").string(), *src, ins);
@@ -419,7 +405,7 @@ TEST(QdqExport, Opset9AndTransposedInput) {
   onnx::export_model(*src, model);
   const build::BuildResult r = build::build_model(model, int8_options(qdq));
   engine::write_engine((dir / "m.lithe").string(), r.contents);
-  EXPECT_GE(count_op(*r.contents.graph, "QConvNhwc", "lithe"), 2);
+  EXPECT_GE(count_ops(*r.contents.graph, "QConvNhwc", "lithe"), 2);
   auto q = onnx::import_model(qdq);
   EXPECT_EQ(q->opsets.at(""), 13);
   for (const ir::Node& n : q->nodes) {
@@ -474,13 +460,13 @@ TEST(QdqExport, ShuffleConvTransposes) {
   const std::string model = (dir / "m.onnx").string(), qdq = (dir / "m.qdq.onnx").string();
   onnx::export_model(*src, model);
   const build::BuildResult r = build::build_model(model, int8_options(qdq));
-  EXPECT_EQ(count_op(*r.contents.graph, "DepthToSpaceNhwc", "lithe"), 2);
-  EXPECT_EQ(count_op(*r.contents.graph, "QConvNhwc", "lithe"), 3);
+  EXPECT_EQ(count_ops(*r.contents.graph, "DepthToSpaceNhwc", "lithe"), 2);
+  EXPECT_EQ(count_ops(*r.contents.graph, "QConvNhwc", "lithe"), 3);
   engine::write_engine((dir / "m.lithe").string(), r.contents);
   auto q = onnx::import_model(qdq);
-  EXPECT_EQ(count_op(*q, "ConvTranspose"), 0);
-  EXPECT_EQ(count_op(*q, "DepthToSpace"), 1);
-  EXPECT_EQ(count_op(*q, "Conv"), 3);
+  EXPECT_EQ(count_ops(*q, "ConvTranspose"), 0);
+  EXPECT_EQ(count_ops(*q, "DepthToSpace"), 1);
+  EXPECT_EQ(count_ops(*q, "Conv"), 3);
   for (unsigned seed : {3u, 4u}) {
     const auto ins = test::seeded_inputs(*src, seed);
     const auto engine_out = run_engine((dir / "m.lithe").string(), *src, ins);

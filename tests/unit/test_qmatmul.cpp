@@ -22,6 +22,8 @@
 namespace lithe {
 namespace {
 
+using test::cosine;
+using test::count_any_domain;
 using test::GraphBuilder;
 
 Tensor scalar_f32(float v) {
@@ -165,22 +167,6 @@ TEST(QMatMul, FastStepExtremeCodes) {
   }
 }
 
-int count_op(const ir::Graph& g, const std::string& op) {
-  int c = 0;
-  for (const ir::Node& n : g.nodes) c += n.op_type == op;
-  return c;
-}
-
-double cosine(const Tensor& a, const Tensor& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    ab += a.at_double(i) * b.at_double(i);
-    aa += a.at_double(i) * a.at_double(i);
-    bb += b.at_double(i) * b.at_double(i);
-  }
-  return ab / std::sqrt(aa * bb + 1e-30);
-}
-
 // Two-head attention over 20 tokens of 24 features: Q, K, V projections, heads split by
 // Reshape + Transpose, softmax(Q K^T) V, heads merged, an output projection.
 std::shared_ptr<ir::Graph> attention() {
@@ -227,8 +213,8 @@ TEST(QMatMul, AttentionMatMulsQuantized) {
     ASSERT_NE(it, report.end()) << name;
     EXPECT_EQ(it->precision, "int8") << name << ": " << it->reason;
   }
-  EXPECT_EQ(count_op(*g, "QMatMulU8"), 2);
-  EXPECT_EQ(count_op(*g, "MatMul"), 0);  // the projections are INT8 convs
+  EXPECT_EQ(count_any_domain(*g, "QMatMulU8"), 2);
+  EXPECT_EQ(count_any_domain(*g, "MatMul"), 0);  // the projections are INT8 convs
   EXPECT_EQ(std::count_if(layers.begin(), layers.end(), [](const auto& l) { return l.op == "qmatmul"; }), 4);
   // The two INT8 MatMul outputs as the graph's outputs: fast == reference byte for byte.
   auto probe = std::make_shared<ir::Graph>(*g);
@@ -252,7 +238,7 @@ TEST(QMatMul, QdqExportRoundTrips) {
   o.emit_qdq_onnx = qdq;
   o.calib.load = [](const ir::Graph& g) { return samples_for(g, 8); };
   const build::BuildResult ptq = build::build_model(model, o);
-  EXPECT_EQ(count_op(*ptq.contents.graph, "QMatMulU8"), 2);
+  EXPECT_EQ(count_any_domain(*ptq.contents.graph, "QMatMulU8"), 2);
   auto q = onnx::import_model(qdq);
   int qdq_matmuls = 0;
   for (const ir::Node& n : q->nodes) {
@@ -275,7 +261,7 @@ TEST(QMatMul, QdqExportRoundTrips) {
   }
   EXPECT_EQ(qdq_matmuls, 2);
   const build::BuildResult back = build::build_model(qdq, {});
-  EXPECT_EQ(count_op(*back.contents.graph, "QMatMulU8"), 2);
+  EXPECT_EQ(count_any_domain(*back.contents.graph, "QMatMulU8"), 2);
   auto run = [](const build::BuildResult& r, const std::vector<Tensor>& ins) {
     auto prog = std::make_shared<runtime::Program>(r.contents.graph, r.contents.plan, kernels::active_isa());
     runtime::Session s(prog, 1);

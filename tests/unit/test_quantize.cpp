@@ -14,18 +14,14 @@ namespace lithe {
 namespace {
 
 using test::ConvCase;
+using test::cosine;
+using test::count_any_domain;
 
 // Calibration samples: seeded inputs of the graph.
 std::vector<std::vector<Tensor>> samples_for(const ir::Graph& g, int count) {
   std::vector<std::vector<Tensor>> s;
   for (int i = 0; i < count; ++i) s.push_back(test::seeded_inputs(g, 100u + static_cast<unsigned>(i)));
   return s;
-}
-
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const ir::Node& node : g.nodes) n += node.op_type == op;
-  return n;
 }
 
 void expect_same_bytes(size_t k, const Tensor& want, const Tensor& got) {
@@ -43,17 +39,6 @@ void expect_same_bytes(size_t k, const Tensor& want, const Tensor& got) {
                      << int(g[first < 0 ? 0 : first]) << ")";
 }
 
-double cosine(const Tensor& a, const Tensor& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double x = a.data<float>()[i], y = b.data<float>()[i];
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
-  }
-  return ab / std::sqrt(aa * bb + 1e-30);
-}
-
 // Builds the FP32 conv, calibrates it on 8 seeded samples, quantizes it; checks the INT8 node
 // against the reference bit for bit at every level and the output against FP32.
 void check_quantized_conv(const ConvCase& k, const char* kind, double min_cosine = 0.995) {
@@ -66,7 +51,7 @@ void check_quantized_conv(const ConvCase& k, const char* kind, double min_cosine
   ASSERT_NO_THROW(hist = build::calibrate(*g, samples, 1));
   std::vector<build::LayerPrecision> report;
   ASSERT_NO_THROW(report = build::quantize_graph(*g, hist, {}));
-  ASSERT_EQ(count_op(*g, "QConvNhwc"), 1);
+  ASSERT_EQ(count_any_domain(*g, "QConvNhwc"), 1);
   ASSERT_EQ(report.size(), 1u);
   EXPECT_EQ(report[0].precision, "int8");
   // The output keeps its name and type (dequantized at the end).
@@ -274,7 +259,7 @@ TEST(Quantize, KeepsListedNodesInFp32) {
   build::QuantizeOptions o;
   o.keep_fp32 = {g->nodes[0].name};
   const auto report = build::quantize_graph(*g, hist, o);
-  EXPECT_EQ(count_op(*g, "QConvNhwc"), 0);
+  EXPECT_EQ(count_any_domain(*g, "QConvNhwc"), 0);
   ASSERT_EQ(report.size(), 1u);
   EXPECT_EQ(report[0].precision, "fp32");
 }
@@ -301,9 +286,9 @@ TEST(Quantize, MaxPoolBetweenConvsStaysInt8) {
   const auto report = build::quantize_graph(*g, hist, {});
   ASSERT_EQ(report.size(), 3u);
   for (const auto& l : report) EXPECT_EQ(l.precision, "int8") << l.node << ": " << l.reason;
-  EXPECT_EQ(count_op(*g, "QConvNhwc"), 2);
-  EXPECT_EQ(count_op(*g, "QuantizeLinear"), 1);    // the input
-  EXPECT_EQ(count_op(*g, "DequantizeLinear"), 1);  // the output
+  EXPECT_EQ(count_any_domain(*g, "QConvNhwc"), 2);
+  EXPECT_EQ(count_any_domain(*g, "QuantizeLinear"), 1);    // the input
+  EXPECT_EQ(count_any_domain(*g, "DequantizeLinear"), 1);  // the output
   test::check_fast_node(g, "p/u8", "q8-maxpool", test::supported_isas(), expect_same_bytes);
   test::check_fast_node(g, "y/u8", "q8-conv-gemm", test::supported_isas(), expect_same_bytes);
   const auto in = test::seeded_inputs(*fp32, 5u);
@@ -334,10 +319,12 @@ TEST(Quantize, ElementwiseChainBecomesLookupTable) {
   const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
   const auto report = build::quantize_graph(*g, hist, {});
   for (const auto& l : report) EXPECT_EQ(l.precision, "int8") << l.node << ": " << l.reason;
-  EXPECT_EQ(count_op(*g, "LookupU8"), 1);
-  EXPECT_EQ(count_op(*g, "Mul") + count_op(*g, "Add") + count_op(*g, "Sigmoid"), 0);
-  EXPECT_EQ(count_op(*g, "QuantizeLinear"), 1);    // the input
-  EXPECT_EQ(count_op(*g, "DequantizeLinear"), 1);  // the output
+  EXPECT_EQ(count_any_domain(*g, "LookupU8"), 1);
+  EXPECT_EQ(
+      count_any_domain(*g, "Mul") + count_any_domain(*g, "Add") + count_any_domain(*g, "Sigmoid"),
+      0);
+  EXPECT_EQ(count_any_domain(*g, "QuantizeLinear"), 1);    // the input
+  EXPECT_EQ(count_any_domain(*g, "DequantizeLinear"), 1);  // the output
   // Every entry: the chain in float on the dequantized code, quantized to t's parameters.
   const ir::Node* lut = nullptr;
   for (const ir::Node& n : g->nodes)
@@ -424,8 +411,8 @@ TEST(Quantize, LookupTableKeepsChainWithOtherReaders) {
   auto g = std::make_shared<ir::Graph>(*fp32);
   const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
   build::quantize_graph(*g, hist, {});
-  EXPECT_EQ(count_op(*g, "LookupU8"), 1);
-  EXPECT_EQ(count_op(*g, "Tanh"), 1);
+  EXPECT_EQ(count_any_domain(*g, "LookupU8"), 1);
+  EXPECT_EQ(count_any_domain(*g, "Tanh"), 1);
   const auto in = test::seeded_inputs(*fp32, 7u);
   const auto want = test::run_graph(fp32, in), got = test::run_graph(g, in);
   ASSERT_EQ(got.size(), 2u);
@@ -458,10 +445,10 @@ TEST(Quantize, ConcatAndNearestResizeStayInt8) {
   const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
   const auto report = build::quantize_graph(*g, hist, {});
   for (const auto& l : report) EXPECT_EQ(l.precision, "int8") << l.node << ": " << l.reason;
-  EXPECT_EQ(count_op(*g, "QConvNhwc"), 3);
-  EXPECT_EQ(count_op(*g, "QuantizeLinear"), 2);    // the inputs
-  EXPECT_EQ(count_op(*g, "DequantizeLinear"), 1);  // the output
-  EXPECT_GE(count_op(*g, "LookupU8"), 1);          // Relu and plain conv ranges differ
+  EXPECT_EQ(count_any_domain(*g, "QConvNhwc"), 3);
+  EXPECT_EQ(count_any_domain(*g, "QuantizeLinear"), 2);    // the inputs
+  EXPECT_EQ(count_any_domain(*g, "DequantizeLinear"), 1);  // the output
+  EXPECT_GE(count_any_domain(*g, "LookupU8"), 1);          // Relu and plain conv ranges differ
   for (const ir::Node& n : g->nodes)
     if (n.op_type == "Concat" || n.op_type == "Resize") {
       for (int v : n.inputs) {
@@ -500,7 +487,7 @@ TEST(Quantize, AveragePoolsStayInt8) {
     const auto hist = build::calibrate(*g, samples_for(*g, 4), 1);
     const auto report = build::quantize_graph(*g, hist, {});
     for (const auto& l : report) EXPECT_EQ(l.precision, "int8") << l.node << ": " << l.reason;
-    EXPECT_EQ(count_op(*g, "DequantizeLinear"), 1);  // the output only
+    EXPECT_EQ(count_any_domain(*g, "DequantizeLinear"), 1);  // the output only
     test::check_fast_node(g, "p/u8", "q8-avgpool", test::supported_isas(), expect_same_bytes);
     test::check_fast_node(g, "y/u8", "q8-avgpool", test::supported_isas(), expect_same_bytes);
     // The global pool against the float mean of its dequantized input.
@@ -561,8 +548,8 @@ TEST(Quantize, AddAndMulOfActivationsStayInt8) {
       ASSERT_NE(it, report.end()) << n.name;
       EXPECT_EQ(it->precision, "int8") << n.name << ": " << it->reason;
     }
-  EXPECT_EQ(count_op(*g, "QBinaryU8"), 3);
-  EXPECT_EQ(count_op(*g, "Add") + count_op(*g, "Mul"), 0);
+  EXPECT_EQ(count_any_domain(*g, "QBinaryU8"), 3);
+  EXPECT_EQ(count_any_domain(*g, "Add") + count_any_domain(*g, "Mul"), 0);
   // One record per operand.
   EXPECT_EQ(std::count_if(layers.begin(), layers.end(), [](const auto& l) { return l.op == "add"; }), 2);
   EXPECT_EQ(std::count_if(layers.begin(), layers.end(), [](const auto& l) { return l.op == "mul"; }), 4);
@@ -621,7 +608,7 @@ TEST(Quantize, GemmAsPointwiseConv) {
     auto g = std::make_shared<ir::Graph>(*fp32);
     const auto hist = build::calibrate(*g, samples_for(*g, 32), 1);  // 30 outputs a sample
     const auto report = build::quantize_graph(*g, hist, {});
-    ASSERT_EQ(count_op(*g, "QConvNhwc"), 1);
+    ASSERT_EQ(count_any_domain(*g, "QConvNhwc"), 1);
     EXPECT_EQ(report[0].precision, "int8");
     test::check_fast_node(g, "y/u8_nhwc", "q8-conv-gemm", test::supported_isas(), expect_same_bytes);
     const auto in = test::seeded_inputs(*fp32, 8u);
@@ -643,7 +630,7 @@ TEST(Quantize, MatMulByConstantAsPointwiseConv) {
   const auto report = build::quantize_graph(*g, hist, {});
   ASSERT_EQ(report.size(), 1u);
   EXPECT_EQ(report[0].precision, "int8");
-  EXPECT_EQ(count_op(*g, "QConvNhwc"), 1);
+  EXPECT_EQ(count_any_domain(*g, "QConvNhwc"), 1);
   EXPECT_EQ(g->values[static_cast<size_t>(g->outputs[0])].type.dims, (Shape{2, 6, 9}));
   test::check_fast_node(g, "y/u8_nhwc", "q8-conv-gemm", test::supported_isas(), expect_same_bytes);
   const auto in = test::seeded_inputs(*fp32, 9u);
@@ -657,7 +644,7 @@ TEST(Quantize, MatMulByConstantAsPointwiseConv) {
   const auto report2 = build::quantize_graph(*g2, build::calibrate(*g2, samples_for(*g2, 4), 1), {});
   ASSERT_EQ(report2.size(), 1u);
   EXPECT_EQ(report2[0].precision, "fp32");
-  EXPECT_EQ(count_op(*g2, "QConvNhwc"), 0);
+  EXPECT_EQ(count_any_domain(*g2, "QConvNhwc"), 0);
 }
 
 // Depthwise (linear) -> 1x1 conv: equalization keeps the function (within float rounding) and

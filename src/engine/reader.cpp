@@ -18,6 +18,7 @@
 #endif
 
 #include "core/half.hpp"
+#include "core/memory.hpp"
 #include "core/tensor_check.hpp"
 #include "engine/engine.hpp"
 #include "engine/engine_format.hpp"
@@ -48,24 +49,6 @@ __attribute__((target("avx,f16c"))) void decode_half_f16c(const uint16_t* src, f
   for (; i < n; ++i) dst[i] = half_bits_to_float(src[i]);
 }
 #endif
-
-// Memory for a large decoded constant: an anonymous mapping with transparent huge pages
-// where the kernel offers them, every page faulted in by one call. Faulting in hundreds of
-// MB one 4 KiB page at a time after a plain allocation cost more than the decode itself (in
-// a VM each fault exits to the hypervisor: ResNet-50's fp16 engine loaded in 1.2 s against
-// 0.6 s for fp32; with this, 0.4-0.5 s against 0.3 s). Both madvise calls are advice only.
-// Null if the mapping fails.
-std::shared_ptr<void> decode_memory(size_t bytes) {
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return nullptr;
-#ifdef MADV_HUGEPAGE
-  ::madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-#ifdef MADV_POPULATE_WRITE
-  ::madvise(p, bytes, MADV_POPULATE_WRITE);
-#endif
-  return std::shared_ptr<void>(p, [bytes](void* q) { ::munmap(q, bytes); });
-}
 
 void decode_half(const uint16_t* src, float* dst, int64_t n) {
 #if defined(__x86_64__)
@@ -225,7 +208,7 @@ class Loader {
     const auto* src = static_cast<const uint16_t*>(half.raw());
     const size_t bytes = static_cast<size_t>(half.numel()) * sizeof(float);
     if (bytes >= (size_t{1} << 16)) {
-      if (std::shared_ptr<void> mem = decode_memory(bytes)) {
+      if (std::shared_ptr<void> mem = zeroed_memory(bytes)) {
         decode_half(src, static_cast<float*>(mem.get()), half.numel());
         return Tensor::borrow(DType::kFloat32, shape, mem, mem.get());
       }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "core/memory.hpp"
 #include "ops/infer.hpp"
 #include "runtime/thread_pool.hpp"
 
@@ -93,7 +94,9 @@ Session::Session(std::shared_ptr<const Program> program, int threads)
   const plan::MemoryPlan& plan = p.plan();
   arena_ = allocate_arena(plan.arena_bytes);
   pool_ = std::make_unique<ThreadPool>(threads);
-  scratch_.assign(static_cast<size_t>(p.scratch_floats() * threads + 16), 0.0f);
+  scratch_bytes_ = (p.scratch_floats() * threads + 16) * static_cast<int64_t>(sizeof(float));
+  scratch_ = zeroed_memory(static_cast<size_t>(scratch_bytes_));
+  if (!scratch_) fail_runtime("out of memory allocating ", scratch_bytes_, " bytes of scratch");
   inputs_.resize(g.inputs.size());
   const size_t nv = g.values.size();
   views_.resize(nv);
@@ -146,7 +149,7 @@ Session::Session(std::shared_ptr<const Program> program, int threads)
 Session::~Session() = default;
 
 int64_t Session::arena_bytes() const {
-  return program_->plan().arena_bytes + static_cast<int64_t>(scratch_.size() * sizeof(float));
+  return program_->plan().arena_bytes + scratch_bytes_;
 }
 
 void Session::set_profiling(bool on) {
@@ -162,7 +165,7 @@ void Session::run_fast(size_t n) {
     const ValuePtrs* vals;
     float* scratch;
     int64_t per_thread;
-  } job{step, &vals_, scratch_.data(), per_thread};
+  } job{step, &vals_, static_cast<float*>(scratch_.get()), per_thread};
   pool_->run(
       [](void* c, int t, int nt) {
         const Job& j = *static_cast<const Job*>(c);

@@ -91,7 +91,8 @@ class Session {
   std::shared_ptr<const Program> program_;
   std::shared_ptr<std::byte> arena_;
   std::unique_ptr<class ThreadPool> pool_;
-  std::vector<float> scratch_;
+  std::shared_ptr<void> scratch_;  // per thread: scratch_floats() of the program
+  int64_t scratch_bytes_ = 0;
   std::vector<Tensor> inputs_;
   std::vector<Tensor> views_;                        // per value: the arena view (planned values)
   std::vector<const Tensor*> tensor_;                // per value: where a reference kernel reads it

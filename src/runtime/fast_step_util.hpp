@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/memory.hpp"
 #include "ir/graph.hpp"
 #include "ops/conv_pool_internal.hpp"
 #include "ops/fused_internal.hpp"
@@ -19,17 +20,20 @@ namespace lithe::runtime::step_util {
 
 /// 64-byte-aligned, zero-filled float storage for packed weights.
 struct AlignedFloats {
-  std::unique_ptr<float, void (*)(void*)> p{nullptr, std::free};
+  std::shared_ptr<void> p;
   int64_t bytes = 0;  ///< allocated (for memory figures)
   explicit AlignedFloats(int64_t count = 0) {
     if (count <= 0) return;
     const size_t n = (static_cast<size_t>(count) * sizeof(float) + 63) / 64 * 64;
-    p.reset(static_cast<float*>(std::aligned_alloc(64, n)));
+    p = zeroed_memory(n);
     if (!p) fail_runtime("out of memory packing weights (", n, " bytes)");
-    std::memset(p.get(), 0, n);
     bytes = static_cast<int64_t>(n);
   }
-  float* data() const { return p.get(); }
+  AlignedFloats(AlignedFloats&&) = default;
+  AlignedFloats& operator=(AlignedFloats&&) = default;
+  AlignedFloats(const AlignedFloats&) = delete;
+  AlignedFloats& operator=(const AlignedFloats&) = delete;
+  float* data() const { return static_cast<float*>(p.get()); }
 };
 
 /// The constant data of value v, or null (v < 0 or computed at run time).

@@ -305,19 +305,29 @@ void pack_winograd_weights(ConvStep& s, const float* wd, const float* bd) {
   const int64_t pb = kernels::packed_b_floats(c, m);
   s.packed_ = AlignedFloats(36 * pb);
   float* out = s.packed_.data();
-  // Written straight into the packed layout: matrix xi, panel co / 16, row ci, lane co % 16.
-  for (int64_t co = 0; co < m; ++co) {
-    float* col = out + (co / kPanel) * kPanel * c + co % kPanel;
+  // Written straight into the packed layout: matrix xi, panel co / 16, row ci, lane co % 16,
+  // one panel and input channel at a time, so each of the 36 matrices gets whole 16-float
+  // rows in order and the arithmetic runs across the 16 lanes (lanes past M stay zero).
+  for (int64_t p = 0; p * kPanel < m; ++p) {
+    const int64_t co0 = p * kPanel, lanes = std::min<int64_t>(kPanel, m - co0);
     for (int64_t ci = 0; ci < c; ++ci) {
-      const float* g = wd + (co * c + ci) * 9;
-      double tmp[6][3];
+      double g[9][kPanel] = {};
+      for (int64_t l = 0; l < lanes; ++l)
+        for (int k = 0; k < 9; ++k) g[k][l] = wd[((co0 + l) * c + ci) * 9 + k];
+      double tmp[6][3][kPanel];
       for (int i = 0; i < 6; ++i)
         for (int j = 0; j < 3; ++j)
-          tmp[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
+          for (int l = 0; l < kPanel; ++l)
+            tmp[i][j][l] = G[i][0] * g[0 * 3 + j][l] + G[i][1] * g[1 * 3 + j][l] +
+                           G[i][2] * g[2 * 3 + j][l];
+      float* row = out + co0 * c + ci * kPanel;
       for (int i = 0; i < 6; ++i)
-        for (int j = 0; j < 6; ++j)
-          col[(i * 6 + j) * pb + ci * kPanel] =
-              static_cast<float>(tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1] + tmp[i][2] * G[j][2]);
+        for (int j = 0; j < 6; ++j) {
+          float* dst = row + (i * 6 + j) * pb;
+          for (int l = 0; l < kPanel; ++l)
+            dst[l] = static_cast<float>(tmp[i][0][l] * G[j][0] + tmp[i][1][l] * G[j][1] +
+                                        tmp[i][2][l] * G[j][2]);
+        }
     }
   }
   if (bd) {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/memory.hpp"
 #include "core/tensor_check.hpp"
 #include "ops/infer.hpp"
 
@@ -396,10 +397,9 @@ std::vector<Tensor> RefExecutor::run(const std::vector<Tensor>& inputs, std::byt
 std::shared_ptr<std::byte> allocate_arena(int64_t bytes) {
   if (bytes < 0 || bytes > kMaxTensorBytes) fail("arena of ", bytes, " bytes is out of range");
   const size_t alloc = (static_cast<size_t>(bytes) + 63) / 64 * 64 + 64;
-  void* p = std::aligned_alloc(64, alloc);
+  std::shared_ptr<void> p = zeroed_memory(alloc);
   if (!p) fail_runtime("out of memory allocating an arena of ", alloc, " bytes");
-  std::memset(p, 0, alloc);
-  return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
+  return std::shared_ptr<std::byte>(p, static_cast<std::byte*>(p.get()));
 }
 
 }  // namespace lithe::runtime

@@ -57,6 +57,9 @@ struct GemmArgs {
   int64_t m = 0, n = 0, k = 0;
   const float* a = nullptr;  ///< packed A (packed_a_floats(m, k, gemm_mr)), or A itself (direct)
   int64_t lda = 0;           ///< row stride of A for f32_gemm_direct
+  /// f32_gemm_direct only: when set, A(m, k) is a[m * lda + koff[k]] (a convolution window
+  /// read in place from a padded image: koff holds each (ky, kx, ci)'s offset); else a[m * lda + k].
+  const int64_t* koff = nullptr;
   const float* bp = nullptr;
   float* c = nullptr;
   int64_t ldc = 0;

@@ -53,6 +53,7 @@ class ConvStep final : public FastStep, public ConvShape {
     if (kind_ == Kind::kWinograd)
       return 36 * tm_ * (c_ + m_) + kernels::packed_a_floats(tm_, c_, kt_.gemm_mr);
     if (kind_ == Kind::kDepthwise || (direct_ && kind_ == Kind::kGemm1x1)) return 0;
+    if (window()) return band_floats(band_rows_);
     return kernels::packed_a_floats(tm_, kdim_, kt_.gemm_mr);
   }
   int64_t macs() const override { return macs_; }
@@ -96,6 +97,7 @@ class ConvStep final : public FastStep, public ConvShape {
       return;
     }
     if (kind_ == Kind::kWinograd) return run_winograd(x, y, z, t, nt, scratch);
+    if (window()) return run_window(x, y, z, t, nt, scratch);
     const int64_t mrows = oh_ * ow_, tm = balanced_tile(mrows, tm_, kt_.gemm_mr);
     const int64_t mt = (mrows + tm - 1) / tm;
     const int64_t pg = panels_of(mg_), pc = (pg + pchunk_ - 1) / pchunk_;
@@ -133,8 +135,6 @@ class ConvStep final : public FastStep, public ConvShape {
         const float* xg = x + img * in_img + gi * cg_;
         if (kind_ == Kind::kGemm1x1)
           kernels::pack_a_f32(m1 - m0, cg_, xg + m0 * c_, c_, kt_.gemm_mr, scratch);
-        else if (direct_)
-          im2col_rows(xg, m0, m1, scratch);  // row-major patches, read in place
         else
           im2col_packed(xg, m0, m1, scratch);
         built = rest;
@@ -143,10 +143,7 @@ class ConvStep final : public FastStep, public ConvShape {
       a.a = scratch;
       a.lda = kdim_;
       rows_from(m0);
-      if (direct_)
-        kt_.f32_gemm_direct(a, 0, m1 - m0, p0, p1);
-      else
-        kt_.f32_gemm(a, 0, m1 - m0, p0, p1);
+      kt_.f32_gemm(a, 0, m1 - m0, p0, p1);
     }
   }
 
@@ -208,33 +205,64 @@ class ConvStep final : public FastStep, public ConvShape {
     }
   }
 
-  // Rows [m0, m1) of the (kh, kw, cg)-ordered patch matrix of one image and group, row-major:
-  // without dilation a window row is kw consecutive pixels, one copy when all are inside.
-  void im2col_rows(const float* x, int64_t m0, int64_t m1, float* out) const {
-    const size_t tap_bytes = static_cast<size_t>(cg_) * sizeof(float);
-    const bool whole_rows = dw_ == 1 && cg_ == c_;
-    for (int64_t m = m0; m < m1; ++m) {
-      const int64_t oy = m / ow_, ox = m % ow_, ix0 = ox * sw_ - pw_;
-      float* dst = out + (m - m0) * kdim_;
-      for (int64_t ky = 0; ky < kh_; ++ky, dst += kw_ * cg_) {
-        const int64_t iy = oy * sh_ - ph_ + ky * dh_;
+  // The in-place window path: a KxK conv whose GEMM reads A in place (direct_) reads each
+  // output pixel's window straight from a zero-padded copy of the input rows it needs (a
+  // band), through the per-k offsets koff_, instead of copying every window (im2col). The
+  // padding zeros enter the sums where im2col's zeros did, so the results are the same.
+  bool window() const { return kind_ == Kind::kIm2col && direct_; }
+
+  // Padded input columns the output row reads (from ix = -pw_) and the floats of a band of
+  // `rows` output rows.
+  int64_t band_width() const { return (ow_ - 1) * sw_ + (kw_ - 1) * dw_ + 1; }
+  int64_t band_floats(int64_t rows) const {
+    return ((rows - 1) * sh_ + (kh_ - 1) * dh_ + 1) * band_width() * c_;
+  }
+
+  // Tasks: bands of band_rows_ output rows of one image; per band, the padded input rows go
+  // into scratch, then one GEMM per output row and group over all panels.
+  void run_window(const float* x, float* y, const float* z, int t, int nt, float* band) const {
+    const int64_t bw = band_width(), bands = (oh_ + band_rows_ - 1) / band_rows_;
+    const int64_t pg = panels_of(mg_);
+    const size_t fb = sizeof(float);
+    int64_t b, e;
+    static_range(nb_ * bands, t, nt, &b, &e);
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t img = task / bands, oy0 = (task % bands) * band_rows_;
+      const int64_t oy1 = std::min(oh_, oy0 + band_rows_);
+      const int64_t hb = (oy1 - oy0 - 1) * sh_ + (kh_ - 1) * dh_ + 1;
+      const float* xi = x + img * ih_ * iw_ * c_;
+      // Input columns [u0, u1) of the band come from the image; the rest is padding.
+      const int64_t u0 = std::min(bw, pw_), u1 = std::clamp<int64_t>(pw_ + iw_, u0, bw);
+      for (int64_t j = 0; j < hb; ++j) {
+        const int64_t iy = oy0 * sh_ - ph_ + j;
+        float* dst = band + j * bw * c_;
         if (iy < 0 || iy >= ih_) {
-          std::memset(dst, 0, tap_bytes * static_cast<size_t>(kw_));
+          std::memset(dst, 0, static_cast<size_t>(bw * c_) * fb);
           continue;
         }
-        const float* row = x + iy * iw_ * c_;
-        if (whole_rows && ix0 >= 0 && ix0 + kw_ <= iw_) {
-          std::memcpy(dst, row + ix0 * c_, tap_bytes * static_cast<size_t>(kw_));
-          continue;
-        }
-        for (int64_t kx = 0; kx < kw_; ++kx) {
-          const int64_t ix = ix0 + kx * dw_;
-          if (ix < 0 || ix >= iw_)
-            std::memset(dst + kx * cg_, 0, tap_bytes);
-          else
-            std::memcpy(dst + kx * cg_, row + ix * c_, tap_bytes);
-        }
+        std::memset(dst, 0, static_cast<size_t>(u0 * c_) * fb);
+        std::memcpy(dst + u0 * c_, xi + (iy * iw_ + u0 - pw_) * c_,
+                    static_cast<size_t>((u1 - u0) * c_) * fb);
+        std::memset(dst + u1 * c_, 0, static_cast<size_t>((bw - u1) * c_) * fb);
       }
+      for (int64_t oy = oy0; oy < oy1; ++oy)
+        for (int64_t gi = 0; gi < group_; ++gi) {
+          kernels::GemmArgs a;
+          a.m = ow_;
+          a.n = mg_;
+          a.k = kdim_;
+          a.a = band + (oy - oy0) * sh_ * bw * c_ + gi * cg_;
+          a.lda = sw_ * c_;
+          a.koff = koff_.data();
+          a.bp = wptr_ + gi * pg * kPanel * kdim_;
+          a.c = y + img * oh_ * ow_ * ys_ + oy * ow_ * ys_ + gi * mg_;
+          a.ldc = ys_;
+          a.ep.act = act_;
+          a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
+          a.ep.residual = z ? z + img * oh_ * ow_ * m_ + oy * ow_ * m_ + gi * mg_ : nullptr;
+          a.ep.ldr = m_;
+          kt_.f32_gemm_direct(a, 0, ow_, 0, pg);
+        }
     }
   }
 
@@ -272,7 +300,9 @@ class ConvStep final : public FastStep, public ConvShape {
   int x_ = -1, y_ = -1, z_ = -1, w_ = -1, b_ = -1;
   int64_t ys_ = 0;  // output pixel stride in floats (m_, or a Concat output's channels)
   int64_t kdim_ = 0, tm_ = 1, pchunk_ = 1;
-  bool direct_ = false;  // A read in place (f32_gemm_direct): pointwise input or row-major patches
+  bool direct_ = false;  // A read in place (f32_gemm_direct): pointwise input or conv windows
+  std::vector<int64_t> koff_;  // window path: offset of k = (ky, kx, ci) in a band row
+  int64_t band_rows_ = 1;      // window path: output rows per task
   ops::fused::Epilogue act_;
   AlignedFloats packed_, bias_;
   const float* wptr_ = nullptr;  // GEMM weights: packed_, or the engine's packed constant
@@ -480,6 +510,15 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
   // packed layout's per-channel scatter costs most.
   s->direct_ =
       !depthwise && (pointwise || !winograd) && (use_direct(kdim, mg) || (!pointwise && cg < 16));
+  if (s->window()) {
+    // About tm_ output pixels per band, and at least four bands when the image has the rows.
+    s->band_rows_ = std::clamp<int64_t>(s->tm_ / s->ow_, 1, std::max<int64_t>(1, s->oh_ / 4));
+    const int64_t bw = s->band_width();
+    for (int64_t ky = 0; ky < kh; ++ky)
+      for (int64_t kx = 0; kx < kw; ++kx)
+        for (int64_t ci = 0; ci < cg; ++ci)
+          s->koff_.push_back((ky * s->dh_ * bw + kx * s->dw_) * s->c_ + ci);
+  }
   // Enough tasks for the pool's threads: split the panels when the rows are few.
   const int64_t row_tasks = xs[0] * group * ((ys[1] * ys[2] + s->tm_ - 1) / s->tm_);
   int64_t chunks = std::clamp<int64_t>((16 + row_tasks - 1) / row_tasks, 1, pg);

@@ -97,7 +97,8 @@ inline void tile(const GemmArgs& g, int64_t m, int64_t p) {
 // A read in place (row m at g.a + m * g.lda), kDirectMR rows through row pointers: no packing,
 // which pays when few panels would share a packed tile (small N) or K is small. Each output
 // is the same sequence of operations as in tile(), so both give identical results.
-template <int NV>
+// KOFF: element k of a row at g.koff[k] from the row's start (a convolution window in place).
+template <int NV, bool KOFF>
 inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
   constexpr int MR = kDirectMR, NQ = NV * kSub;
   VN acc[MR][NQ];
@@ -110,13 +111,14 @@ inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
   const float* bp = g.bp + p * kPanel * g.k;
   const int64_t k = g.k, pstride = kPanel * g.k;
   for (int64_t kk = 0; kk < k; ++kk, bp += kPanel) {
+    const int64_t off = KOFF ? g.koff[kk] : kk;
     VN b[NQ];
 #pragma GCC unroll 16
     for (int q = 0; q < NQ; ++q)
       b[q] = loadv<VN>(bp + (q / kSub) * pstride + (q % kSub) * kVecWidth);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
-      const float s = ar[r][kk];
+      const float s = ar[r][off];
 #pragma GCC unroll 16
       for (int q = 0; q < NQ; ++q) acc[r][q] += s * b[q];
     }
@@ -131,31 +133,57 @@ inline void panel_rows(const GemmArgs& g, int64_t m, int64_t p0, int64_t p1) {
   for (; p < p1; ++p) tile<1, ROWS>(g, m, p);
 }
 
-// Rows [m0, m1) (m0 a multiple of MR) x panels [p0, p1), packed A. A last panel with few
-// valid rows runs a third or two thirds of the microkernel's rows.
+// Panels of B per block: about 256 KiB of B, a whole number of microkernel widths.
+inline int64_t panel_block(int64_t k) {
+  const int64_t fit = (int64_t{1} << 18) / ((k > 0 ? k : 1) * kPanel * 4);
+  return fit < kGemmNV ? kGemmNV : fit / kGemmNV * kGemmNV;
+}
+
+// Rows [m0, m1) (m0 a multiple of MR) x panels [p0, p1), packed A. The panels go in blocks of
+// about 256 KiB of B, rows inside a block: a block of B stays in L2 while every row tile uses
+// it (B, the weights, is often larger than L2 and comes from memory: read once per call), and
+// each row tile still writes whole rows of the block (C and the residual stream in order).
+// A last row tile with few valid rows runs a third or two thirds of the microkernel's rows.
 inline void f32_gemm(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   static_assert(kGemmMR % 3 == 0, "the tail tiles take thirds of MR");
-  for (int64_t m = m0; m < m1; m += kGemmMR) {
-    const int64_t rows = m1 - m;
-    if (rows <= kGemmMR / 3)
-      panel_rows<kGemmMR / 3>(g, m, p0, p1);
-    else if (rows <= 2 * kGemmMR / 3)
-      panel_rows<2 * kGemmMR / 3>(g, m, p0, p1);
-    else
-      panel_rows<kGemmMR>(g, m, p0, p1);
+  const int64_t pb = panel_block(g.k);
+  for (int64_t q0 = p0; q0 < p1; q0 += pb) {
+    const int64_t q1 = q0 + pb < p1 ? q0 + pb : p1;
+    for (int64_t m = m0; m < m1; m += kGemmMR) {
+      const int64_t rows = m1 - m;
+      if (rows <= kGemmMR / 3)
+        panel_rows<kGemmMR / 3>(g, m, q0, q1);
+      else if (rows <= 2 * kGemmMR / 3)
+        panel_rows<2 * kGemmMR / 3>(g, m, q0, q1);
+      else
+        panel_rows<kGemmMR>(g, m, q0, q1);
+    }
   }
 }
 
 // Rows [m0, m1) x panels [p0, p1), A read in place with row stride g.lda. Rows past m1 are
 // neither read nor written (another thread's share may hold them).
+// Panel blocks outer, as in f32_gemm.
+template <bool KOFF>
+inline void gemm_direct(const GemmArgs& h, int64_t m0, int64_t p0, int64_t p1) {
+  const int64_t pb = panel_block(h.k);
+  for (int64_t q0 = p0; q0 < p1; q0 += pb) {
+    const int64_t q1 = q0 + pb < p1 ? q0 + pb : p1;
+    for (int64_t m = m0; m < h.m; m += kDirectMR) {
+      int64_t p = q0;
+      for (; p + kGemmNV <= q1; p += kGemmNV) tile_direct<kGemmNV, KOFF>(h, m, p);
+      for (; p < q1; ++p) tile_direct<1, KOFF>(h, m, p);
+    }
+  }
+}
+
 inline void f32_gemm_direct(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   GemmArgs h = g;
   h.m = m1 < g.m ? m1 : g.m;
-  for (int64_t m = m0; m < h.m; m += kDirectMR) {
-    int64_t p = p0;
-    for (; p + kGemmNV <= p1; p += kGemmNV) tile_direct<kGemmNV>(h, m, p);
-    for (; p < p1; ++p) tile_direct<1>(h, m, p);
-  }
+  if (g.koff)
+    gemm_direct<true>(h, m0, p0, p1);
+  else
+    gemm_direct<false>(h, m0, p0, p1);
 }
 
 }  // namespace gemm_body

@@ -3,7 +3,11 @@
 // bench/startup.sh). Prints ONE line of JSON on stdout:
 //
 //   node bench/ort_bench.js MODEL.onnx [--threads T] [--runs N] [--warmup W] [--seed S]
-//                           [--shape NAME=1x3x640x640 ...]
+//                           [--shape NAME=1x3x640x640 ...] [--profile PREFIX]
+//
+// --profile: ORT's own per-node profile of the timed runs (enableProfiling; ORT writes
+// PREFIX_<date>.json, whose path goes into "profile_file"), summarized on stderr: per node the
+// median kernel time over the runs, the top 25 and the totals per op type.
 //
 //   {"model":..., "threads":T, "ort_version":...,
 //    "require_ms":  loading the onnxruntime-node addon (libonnxruntime) in this process,
@@ -43,7 +47,7 @@ function mulberry32(seed) {
 }
 
 function parseArgs(argv) {
-  const o = { model: null, threads: 1, runs: 10, warmup: 2, seed: 1, shapes: {} };
+  const o = { model: null, threads: 1, runs: 10, warmup: 2, seed: 1, shapes: {}, profile: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -54,6 +58,7 @@ function parseArgs(argv) {
     else if (a === '--runs') o.runs = parseInt(val(), 10);
     else if (a === '--warmup') o.warmup = parseInt(val(), 10);
     else if (a === '--seed') o.seed = parseInt(val(), 10);
+    else if (a === '--profile') o.profile = val();
     else if (a === '--shape') {
       const v = val();
       const eq = v.lastIndexOf('=');
@@ -107,6 +112,7 @@ async function main() {
     interOpNumThreads: 1,
     executionMode: 'sequential',
     logSeverityLevel: 3,
+    ...(o.profile ? { enableProfiling: true, profileFilePrefix: o.profile } : {}),
   });
   const t2 = process.hrtime.bigint();
 
@@ -149,6 +155,16 @@ async function main() {
     await session.run(feeds);
     runs.push(ms(s, process.hrtime.bigint()));
   }
+  let profileFile = null;
+  if (o.profile) {
+    await session.endProfiling();  // the node binding does not return the file: find it
+    const dir = path.dirname(path.resolve(o.profile)), base = path.basename(o.profile);
+    const files = fs.readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith('.json'))
+      .map((f) => path.join(dir, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+    if (!files.length) die(`no ORT profile written under ${o.profile}*.json`);
+    profileFile = files[0];
+    summarizeProfile(profileFile, o.warmup + o.runs, o.runs);
+  }
   let version = null;
   try {
     version = require(require.resolve('onnxruntime-node/package.json', { paths: [path.join(__dirname, '..', 'tests', 'models'), __dirname] })).version;
@@ -170,8 +186,40 @@ async function main() {
     median_ms: median(runs),
     min_ms: Math.min(...runs),
     vmhwm_kb: vmhwmKb(),
+    ...(profileFile ? { profile_file: profileFile } : {}),
   };
   process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+// Per node: the kernel times of the last `timed` of `total` runs (ORT's events come in run
+// order; each node has one "<name>_kernel_time" event per run).
+function summarizeProfile(file, total, timed) {
+  const events = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const per = new Map();
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+    const name = e.name.slice(0, -'_kernel_time'.length);
+    if (!per.has(name)) per.set(name, { op: (e.args && e.args.op_name) || '?', us: [] });
+    per.get(name).us.push(e.dur);
+  }
+  const rows = [];
+  const byOp = new Map();
+  let sum = 0;
+  for (const [name, v] of per) {
+    const t = median(v.us.slice(-Math.min(timed, v.us.length))) / 1000;
+    rows.push([name, v.op, t]);
+    byOp.set(v.op, (byOp.get(v.op) || 0) + t);
+    sum += t;
+  }
+  rows.sort((a, b) => b[2] - a[2]);
+  const w = process.stderr;
+  w.write(`ORT profile (${file}): median kernel ms over the last ${timed} of ${total} runs\n`);
+  for (const [name, op, t] of rows.slice(0, 25))
+    w.write(`${name.padEnd(50).slice(0, 50)} ${op.padEnd(22)} ${t.toFixed(3).padStart(8)}\n`);
+  w.write('per op type:\n');
+  for (const [op, t] of [...byOp].sort((a, b) => b[1] - a[1]))
+    w.write(`  ${op.padEnd(24)} ${t.toFixed(3).padStart(8)}\n`);
+  w.write(`total of node medians ${sum.toFixed(3)} ms\n`);
 }
 
 main().catch((e) => {

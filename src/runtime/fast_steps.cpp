@@ -21,10 +21,13 @@ using kernels::kPanel;
 using kernels::panels_of;
 using namespace step_util;
 
-// Packing A pays for itself when a packed tile serves many 16-column panels and K is not
-// tiny; otherwise the GEMM reads A in place (measured on MobileNetV2's pointwise shapes:
-// K=16 N=96 68 -> 79 GFLOP/s, K=144 N=32 61 -> 100; K=64 N=384 85 -> 82).
-bool use_direct(int64_t k, int64_t n) { return panels_of(n) <= 4 || k <= 32; }
+// Packing A pays for itself only when a packed tile serves many 16-column panels (more than
+// 16: N > 256) and K is not tiny; otherwise the GEMM reads A in place, which for KxK convs
+// means the window path. Measured on the Zen 5 machine, per-layer medians against packing
+// from N > 64: MobileNetV2 -3.3% in all (its projections 0.15 -> 0.11 ms), ResNet-50 -8.5%
+// (1x1 expansions on 56x56 0.93 -> 0.60 ms), GoogLeNet -3.8%; ResNet-50's layers with N of 512
+// or more on 7x7 / 14x14 got slower in place (1x1 2048 -> 512 on 7x7: 0.75 -> 0.92 ms).
+bool use_direct(int64_t k, int64_t n) { return panels_of(n) <= 16 || k <= 32; }
 
 // Equal row tiles of at most `cap` rows (a multiple of mr) covering `rows`: the tiles a GEMM
 // task takes, balanced so that a short last tile does not leave one thread most of the work.

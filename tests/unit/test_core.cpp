@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 
+#include "core/memory.hpp"
 #include "core/npy.hpp"
 #include "core/tensor.hpp"
 
@@ -57,4 +59,22 @@ TEST(Npy, RejectsMalformed) {
   std::string bad = b;
   bad.replace(bad.find("(4,)"), 4, "(-4,)");
   EXPECT_THROW(parse_npy(bad, "x"), Error);
+}
+
+// Both forms of the block (aligned_alloc below 2 MiB, a populated mapping from there): zeroed,
+// 64-byte aligned, writable to the last byte, released by the shared_ptr.
+TEST(ZeroedMemory, ZeroedAlignedAndWritableOnBothSidesOfTheMappingThreshold) {
+  for (size_t bytes : {size_t{1}, size_t{4096} + 3, (size_t{2} << 20) - 1, size_t{2} << 20,
+                       (size_t{5} << 20) + 7}) {
+    std::shared_ptr<void> p = lithe::zeroed_memory(bytes);
+    ASSERT_NE(p, nullptr) << bytes;
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p.get()) % 64, 0u) << bytes;
+    auto* b = static_cast<unsigned char*>(p.get());
+    size_t nonzero = 0;
+    for (size_t i = 0; i < bytes; ++i) nonzero += b[i] != 0;
+    EXPECT_EQ(nonzero, 0u) << bytes;
+    b[0] = 1;
+    b[bytes - 1] = 2;
+    EXPECT_EQ(b[0] + b[bytes - 1], 3) << bytes;
+  }
 }

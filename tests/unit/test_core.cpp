@@ -64,7 +64,7 @@ TEST(Npy, RejectsMalformed) {
 // Both forms of the block (aligned_alloc below 2 MiB, a populated mapping from there): zeroed,
 // 64-byte aligned, writable to the last byte, released by the shared_ptr.
 TEST(ZeroedMemory, ZeroedAlignedAndWritableOnBothSidesOfTheMappingThreshold) {
-  for (size_t bytes : {size_t{1}, size_t{4096} + 3, (size_t{2} << 20) - 1, size_t{2} << 20,
+  for (size_t bytes : {size_t{2}, size_t{4096} + 3, (size_t{2} << 20) - 1, size_t{2} << 20,
                        (size_t{5} << 20) + 7}) {
     std::shared_ptr<void> p = lithe::zeroed_memory(bytes);
     ASSERT_NE(p, nullptr) << bytes;

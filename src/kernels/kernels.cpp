@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #include "core/error.hpp"
 #include "quant/qconv.hpp"
 
@@ -18,17 +22,54 @@ void pack_b_f32(int64_t k, int64_t n, const float* b, int64_t stride_k, int64_t 
       }
 }
 
-void pack_a_f32(int64_t rows, int64_t k, const float* a, int64_t lda, int mr, float* out) {
-  for (int64_t r0 = 0; r0 < rows; r0 += mr, out += mr * k) {
-    const int64_t nr = std::min<int64_t>(mr, rows - r0);
-    for (int64_t r = 0; r < mr; ++r) {
-      if (r >= nr) {
-        for (int64_t kk = 0; kk < k; ++kk) out[kk * mr + r] = 0.0f;
-        continue;
-      }
-      const float* src = a + (r0 + r) * lda;
-      for (int64_t kk = 0; kk < k; ++kk) out[kk * mr + r] = src[kk];
+void pack_rows_f32(const float* const* rows, int n, int64_t k, int mr, float* out) {
+  auto one_row = [&](int r) {
+    const float* src = rows[r];
+    if (!src) {
+      for (int64_t kk = 0; kk < k; ++kk) out[kk * mr + r] = 0.0f;
+      return;
     }
+    for (int64_t kk = 0; kk < k; ++kk) out[kk * mr + r] = src[kk];
+  };
+  int r = 0;
+#if defined(__SSE2__)
+  // Four rows at a time: 4x4 blocks transposed in registers (a copy: the values are exact).
+  for (; r + 4 <= n; r += 4) {
+    const float *a0 = rows[r], *a1 = rows[r + 1], *a2 = rows[r + 2], *a3 = rows[r + 3];
+    if (!a0 || !a1 || !a2 || !a3) {
+      for (int i = 0; i < 4; ++i) one_row(r + i);
+      continue;
+    }
+    int64_t kk = 0;
+    for (; kk + 4 <= k; kk += 4) {
+      __m128 x0 = _mm_loadu_ps(a0 + kk), x1 = _mm_loadu_ps(a1 + kk);
+      __m128 x2 = _mm_loadu_ps(a2 + kk), x3 = _mm_loadu_ps(a3 + kk);
+      _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+      float* o = out + kk * mr + r;
+      _mm_storeu_ps(o, x0);
+      _mm_storeu_ps(o + mr, x1);
+      _mm_storeu_ps(o + 2 * mr, x2);
+      _mm_storeu_ps(o + 3 * mr, x3);
+    }
+    for (; kk < k; ++kk) {
+      float* o = out + kk * mr + r;
+      o[0] = a0[kk];
+      o[1] = a1[kk];
+      o[2] = a2[kk];
+      o[3] = a3[kk];
+    }
+  }
+#endif
+  for (; r < n; ++r) one_row(r);
+}
+
+void pack_a_f32(int64_t rows, int64_t k, const float* a, int64_t lda, int mr, float* out) {
+  const float* src[64];
+  if (mr > 64) fail_runtime("pack_a_f32: microkernel of ", mr, " rows (at most 64)");
+  for (int64_t r0 = 0; r0 < rows; r0 += mr, out += mr * k) {
+    const int nr = static_cast<int>(std::min<int64_t>(mr, rows - r0));
+    for (int r = 0; r < mr; ++r) src[r] = r < nr ? a + (r0 + r) * lda : nullptr;
+    pack_rows_f32(src, mr, k, mr, out);  // rows past the matrix: zeros
   }
 }
 

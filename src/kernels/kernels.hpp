@@ -51,6 +51,9 @@ static inline int64_t packed_a_floats(int64_t rows, int64_t k, int mr) {
 }
 /// Packs rows of A (row r at a + r * lda) for a microkernel of `mr` rows.
 void pack_a_f32(int64_t rows, int64_t k, const float* a, int64_t lda, int mr, float* out);
+/// One slab of packed A from row pointers: out[kk * mr + r] = rows[r][kk] for kk < k and
+/// r < n (n <= mr; a null row gives zeros). Rows n..mr-1 of the slab are not written.
+void pack_rows_f32(const float* const* rows, int n, int64_t k, int mr, float* out);
 
 /// C (m x n, row stride ldc) = packed A (m x k) x packed B, with the epilogue.
 struct GemmArgs {

@@ -270,31 +270,22 @@ class ConvStep final : public FastStep, public ConvShape {
   }
 
   // Rows [m0, m1) of the (kh, kw, cg)-ordered patch matrix of one image and group, written
-  // straight in the packed-A layout (MR rows interleaved per k; padding rows zero).
+  // straight in the packed-A layout (MR rows interleaved per k; padding rows zero): per slab
+  // of MR rows and per window tap, the rows' pixels (null where the tap is in the padding).
   void im2col_packed(const float* x, int64_t m0, int64_t m1, float* out) const {
     const int mr = kt_.gemm_mr;
+    const float* src[64];
     for (int64_t r0 = m0; r0 < m1; r0 += mr, out += mr * kdim_) {
-      for (int r = 0; r < mr; ++r) {
-        const int64_t m = r0 + r;
-        float* dst = out + r;
-        if (m >= m1) {
-          for (int64_t k = 0; k < kdim_; ++k) dst[k * mr] = 0.0f;
-          continue;
-        }
-        const int64_t oy = m / ow_, ox = m % ow_;
-        for (int64_t ky = 0; ky < kh_; ++ky) {
-          const int64_t iy = oy * sh_ - ph_ + ky * dh_;
-          for (int64_t kx = 0; kx < kw_; ++kx, dst += cg_ * mr) {
-            const int64_t ix = ox * sw_ - pw_ + kx * dw_;
-            if (iy < 0 || iy >= ih_ || ix < 0 || ix >= iw_) {
-              for (int64_t ci = 0; ci < cg_; ++ci) dst[ci * mr] = 0.0f;
-            } else {
-              const float* src = x + (iy * iw_ + ix) * c_;
-              for (int64_t ci = 0; ci < cg_; ++ci) dst[ci * mr] = src[ci];
-            }
+      for (int64_t ky = 0; ky < kh_; ++ky)
+        for (int64_t kx = 0; kx < kw_; ++kx) {
+          for (int r = 0; r < mr; ++r) {
+            const int64_t m = r0 + r, oy = m / ow_, ox = m % ow_;
+            const int64_t iy = oy * sh_ - ph_ + ky * dh_, ix = ox * sw_ - pw_ + kx * dw_;
+            const bool in = m < m1 && iy >= 0 && iy < ih_ && ix >= 0 && ix < iw_;
+            src[r] = in ? x + (iy * iw_ + ix) * c_ : nullptr;
           }
+          kernels::pack_rows_f32(src, mr, cg_, mr, out + (ky * kw_ + kx) * cg_ * mr);
         }
-      }
     }
   }
 

@@ -150,26 +150,34 @@ class ConvStep final : public FastStep, public ConvShape {
     }
   }
 
-  // Winograd F(4x4, 3x3): per task a block of tm_ tiles of one image: input transform into
-  // 36 matrices (tiles x C), 36 GEMMs with the transformed weights, output transform.
+  // Winograd F(4x4, 3x3): per task a block of at most tm_ tiles of one image and a range of
+  // output-channel panels: input transform into 36 matrices (tiles x C), 36 GEMMs with the
+  // transformed weights, output transform. Every task streams its panels of all 36 weight
+  // matrices, so the threads get more blocks only while the tiles fill them; with fewer
+  // blocks than threads (small images: ResNet-50's 14x14 layers are one block of 16 tiles)
+  // they split the output channels instead (the input transform is then done per task).
+  // The values do not depend on the split: each output is the same sum whatever the task.
   void run_winograd(const float* x, float* y, const float* z, int t, int nt, float* scratch) const {
     const int64_t th = (oh_ + 3) / 4, tw = (ow_ + 3) / 4, tiles = th * tw;
-    // Blocks of at most tm_ tiles, balanced, and at least one per thread (the values do not
-    // depend on the blocking: each output is the same sum whichever block holds its tile).
-    const int64_t mr = kt_.gemm_mr;
-    int64_t blocks = std::max((tiles + tm_ - 1) / tm_, (nt + nb_ - 1) / nb_);
-    const int64_t tb = std::min(tm_, ((tiles + blocks - 1) / blocks + mr - 1) / mr * mr);
+    const int64_t q = std::max(1, kt_.gemm_mr / 3);  // the GEMM's smallest row tile
+    int64_t blocks = (tiles + tm_ - 1) / tm_;
+    const int64_t tb = ((tiles + blocks - 1) / blocks + q - 1) / q * q;
     blocks = (tiles + tb - 1) / tb;
     const int64_t pg = panels_of(m_);
+    const int64_t pcs = std::clamp<int64_t>((nt + nb_ * blocks - 1) / (nb_ * blocks), 1, pg);
+    const int64_t chunk = (pg + pcs - 1) / pcs;
     const int64_t pb = kernels::packed_b_floats(c_, m_);
     float* v = scratch;
     float* mm = v + 36 * tm_ * c_;
     float* pa = mm + 36 * tm_ * m_;
     int64_t b, e;
-    static_range(nb_ * blocks, t, nt, &b, &e);
+    static_range(nb_ * blocks * pcs, t, nt, &b, &e);
     for (int64_t task = b; task < e; ++task) {
-      const int64_t img = task / blocks, t0 = (task % blocks) * tb;
-      const int64_t t1 = std::min(tiles, t0 + tb), rows = t1 - t0;
+      const int64_t pc = task % pcs, img = task / pcs / blocks;
+      const int64_t t0 = (task / pcs % blocks) * tb, t1 = std::min(tiles, t0 + tb);
+      const int64_t rows = t1 - t0, p0 = pc * chunk, p1 = std::min(pg, p0 + chunk);
+      if (p0 >= p1) continue;
+      const int64_t co0 = p0 * kPanel, width = std::min(m_, p1 * kPanel) - co0;
       kernels::WinogradArgs w;
       w.x = x + img * ih_ * iw_ * c_;
       w.ih = ih_;
@@ -178,17 +186,17 @@ class ConvStep final : public FastStep, public ConvShape {
       w.c = c_;
       w.ph = ph_;
       w.pw = pw_;
-      w.y = y + img * oh_ * ow_ * ys_;
+      w.y = y + img * oh_ * ow_ * ys_ + co0;
       w.oh = oh_;
       w.ow = ow_;
       w.y_stride = ys_;
-      w.cout = m_;
+      w.cout = width;
       w.tiles_w = tw;
       w.rows = rows;
-      w.ep.bias = bias_.data();
+      w.ep.bias = bias_.data() ? bias_.data() + co0 : nullptr;
       w.ep.act = act_;
       if (z) {
-        w.ep.residual = z + img * oh_ * ow_ * m_;
+        w.ep.residual = z + img * oh_ * ow_ * m_ + co0;
         w.ep.ldr = m_;
       }
       kt_.f32_winograd_input(w, t0, t1, v);
@@ -196,13 +204,13 @@ class ConvStep final : public FastStep, public ConvShape {
         kernels::pack_a_f32(rows, c_, v + xi * rows * c_, c_, kt_.gemm_mr, pa);
         kernels::GemmArgs a;
         a.m = rows;
-        a.n = m_;
+        a.n = width;
         a.k = c_;
         a.a = pa;
-        a.bp = packed_.data() + xi * pb;
-        a.c = mm + xi * rows * m_;
-        a.ldc = m_;
-        kt_.f32_gemm(a, 0, rows, 0, pg);
+        a.bp = packed_.data() + xi * pb + p0 * kPanel * c_;
+        a.c = mm + xi * rows * width;
+        a.ldc = width;
+        kt_.f32_gemm(a, 0, rows, 0, p1 - p0);
       }
       kt_.f32_winograd_output(w, t0, t1, mm);
     }

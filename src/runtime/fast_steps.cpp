@@ -161,6 +161,7 @@ class ConvStep final : public FastStep, public ConvShape {
     const int64_t th = (oh_ + 3) / 4, tw = (ow_ + 3) / 4, tiles = th * tw;
     const int64_t q = std::max(1, kt_.gemm_mr / 3);  // the GEMM's smallest row tile
     int64_t blocks = (tiles + tm_ - 1) / tm_;
+    if (nb_ == 1 && blocks > 1) blocks = (blocks + nt - 1) / nt * nt;  // as many per thread
     const int64_t tb = ((tiles + blocks - 1) / blocks + q - 1) / q * q;
     blocks = (tiles + tb - 1) / tb;
     const int64_t pg = panels_of(m_);

@@ -105,8 +105,14 @@ class ConvStep final : public FastStep, public ConvShape {
     const int64_t mt = (mrows + tm - 1) / tm;
     const int64_t pg = panels_of(mg_), pc = (pg + pchunk_ - 1) / pchunk_;
     const int64_t tasks = nb_ * group_ * mt * pc;
+    // Tasks cost rows x panels: the last row tile and panel chunk are often short.
+    auto cost = [&](int64_t task) {
+      const int64_t pi = task % pc, mi = task / pc % mt;
+      return (std::min(mrows, (mi + 1) * tm) - mi * tm) *
+             (std::min(pg, (pi + 1) * pchunk_) - pi * pchunk_);
+    };
     int64_t b, e;
-    static_range(tasks, t, nt, &b, &e);
+    weighted_range(tasks, cost, t, nt, &b, &e);
     int64_t built = -1;  // the (image, group, m tile) whose packed A rows are in scratch
     for (int64_t task = b; task < e; ++task) {
       const int64_t pi = task % pc, rest = task / pc;

@@ -8,6 +8,7 @@
 // Idle workers spin briefly (a bounded number of pause instructions, so back-to-back layers
 // do not pay a wake-up) and then sleep on a condition variable. run() never allocates.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -60,6 +61,30 @@ class ThreadPool {
 inline void static_range(int64_t n, int t, int threads, int64_t* begin, int64_t* end) {
   *begin = n * t / threads;
   *end = n * (t + 1) / threads;
+}
+
+/// The same for tasks of unequal cost: share t of `threads` gets the contiguous tasks whose
+/// cost midpoint falls in the t-th equal part of the total cost (cost(i) >= 0, i in [0, n)).
+/// Fixed by n, the costs and the thread count alone, like static_range.
+template <class Cost>
+void weighted_range(int64_t n, Cost cost, int t, int threads, int64_t* begin, int64_t* end) {
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; ++i) total += cost(i);
+  if (total <= 0) return static_range(n, t, threads, begin, end);
+  *begin = *end = n;
+  int64_t before = 0;  // cost of the tasks before i
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = cost(i);
+    // The share task i's midpoint (before + c / 2) falls in: non-decreasing in i.
+    const int64_t share = std::min<int64_t>(threads - 1, (2 * before + c) * threads / (2 * total));
+    if (share >= t && *begin == n) *begin = i;
+    if (share > t) {
+      *end = i;
+      break;
+    }
+    before += c;
+  }
+  if (*begin > *end) *begin = *end;  // no task for this share
 }
 
 }  // namespace lithe::runtime

@@ -50,14 +50,9 @@ inline void store(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ])
         if (cheap) activate(v, g.ep.act);
         storev(c + q * kVecWidth, v);
       } else if (valid > 0) {
-        float t[kVecWidth] = {};
-        if (z) {
-          for (int64_t i = 0; i < valid; ++i) t[i] = z[q * kVecWidth + i];
-          v += loadv<VN>(t);
-        }
+        if (z) v += load_first(z + q * kVecWidth, valid);
         if (cheap) activate(v, g.ep.act);
-        storev(t, v);
-        for (int64_t i = 0; i < valid; ++i) c[q * kVecWidth + i] = t[i];
+        store_first(c + q * kVecWidth, v, valid);
       }
     }
   }

@@ -27,6 +27,43 @@ template <class V>
 inline void storev(float* p, V v) {
   std::memcpy(p, &v, sizeof(V));
 }
+// The first n (0 < n < kVecWidth) floats at p, the rest zero; and their store. One masked
+// instruction where the level has them (AVX-512, AVX2), else a copy through a temporary
+// (a channel tail: N = 24 or 40 leaves 8 columns in every tile).
+inline VN load_first(const float* p, int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(VN) == 64)
+    return reinterpret_cast<VN>(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p));
+#elif defined(__AVX2__)
+  if constexpr (sizeof(VN) == 32) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                                         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return reinterpret_cast<VN>(_mm256_maskload_ps(p, m));
+  }
+#endif
+  float t[kVecWidth] = {};
+  for (int64_t i = 0; i < n; ++i) t[i] = p[i];
+  return loadv<VN>(t);
+}
+inline void store_first(float* p, VN v, int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(VN) == 64) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), reinterpret_cast<__m512>(v));
+    return;
+  }
+#elif defined(__AVX2__)
+  if constexpr (sizeof(VN) == 32) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                                         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(p, m, reinterpret_cast<__m256>(v));
+    return;
+  }
+#endif
+  float t[kVecWidth];
+  storev(t, v);
+  for (int64_t i = 0; i < n; ++i) p[i] = t[i];
+}
+
 template <class V>
 inline V splat(float s) {
   return V{} + s;

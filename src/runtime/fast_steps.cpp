@@ -38,10 +38,15 @@ int64_t balanced_tile(int64_t rows, int64_t cap, int mr) {
   return std::min(cap, (even + mr - 1) / mr * mr);
 }
 
-// Rows per GEMM task: the A tile (rows x K floats) stays within about 128 KiB.
-int64_t tile_rows(int64_t k, int mr) {
-  const int64_t fit = (32768 / std::max<int64_t>(k, 1)) / mr * mr;
-  return std::clamp<int64_t>(fit, mr, 8 * mr);
+// Rows per GEMM task: the A tile (rows x K floats) stays within about 128 KiB, or 768 KiB
+// when B (K x N weights) is over 2 MiB: every task streams all of its panels of B, so with
+// few rows (ResNet-50's 7x7 layers: 49 rows, 4-9 MiB of weights) tiles of 12 rows read B
+// from memory five times over where one tile of all the rows reads it once.
+int64_t tile_rows(int64_t k, int64_t n, int mr) {
+  const int64_t kk = std::max<int64_t>(k, 1);
+  const bool big_b = kk * n * static_cast<int64_t>(sizeof(float)) > (int64_t{2} << 20);
+  const int64_t fit = ((big_b ? 196608 : 32768) / kk) / mr * mr;
+  return std::clamp<int64_t>(fit, mr, big_b ? 16 * mr : 8 * mr);
 }
 
 // ---- ConvNhwc --------------------------------------------------------------------------
@@ -513,7 +518,7 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
       std::memcpy(s->bias_.data() + gi * pg * kPanel, bd + gi * mg,
                   static_cast<size_t>(mg) * sizeof(float));
   }
-  s->tm_ = tile_rows(kdim, kt.gemm_mr);
+  s->tm_ = tile_rows(kdim, mg, kt.gemm_mr);
   // Pointwise: A in place when packing does not pay. Im2col: row-major patches (cheap window
   // copies) read in place under the same rule, and always for few input channels, where the
   // packed layout's per-channel scatter costs most.
@@ -759,7 +764,7 @@ std::unique_ptr<FastStep> make_gemm(const ir::Graph& g, const ir::Node& node,
     s->bias_ = AlignedFloats(panels_of(n) * kPanel);
     std::memcpy(s->bias_.data(), c->data<float>(), static_cast<size_t>(n) * sizeof(float));
   }
-  s->tm_ = tile_rows(k, kt.gemm_mr);
+  s->tm_ = tile_rows(k, n, kt.gemm_mr);
   s->direct_ = use_direct(k, n);
   const int64_t pg = panels_of(n), row_tasks = (m + s->tm_ - 1) / s->tm_;
   const int64_t chunks = std::clamp<int64_t>((16 + row_tasks - 1) / row_tasks, 1, pg);

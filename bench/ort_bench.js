@@ -159,8 +159,10 @@ async function main() {
   if (o.profile) {
     await session.endProfiling();  // the node binding does not return the file: find it
     const dir = path.dirname(path.resolve(o.profile)), base = path.basename(o.profile);
-    const files = fs.readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith('.json'))
-      .map((f) => path.join(dir, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+    const files = fs.readdirSync(dir)
+      .filter((f) => f.startsWith(base) && f.endsWith('.json'))
+      .map((f) => path.join(dir, f))
+      .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
     if (!files.length) die(`no ORT profile written under ${o.profile}*.json`);
     profileFile = files[0];
     summarizeProfile(profileFile, o.warmup + o.runs, o.runs);

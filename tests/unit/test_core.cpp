@@ -61,10 +61,10 @@ TEST(Npy, RejectsMalformed) {
   EXPECT_THROW(parse_npy(bad, "x"), Error);
 }
 
-// Both forms of the block (aligned_alloc below 2 MiB, a populated mapping from there): zeroed,
+// Both forms of the block (aligned_alloc below 256 KiB, a populated mapping from there): zeroed,
 // 64-byte aligned, writable to the last byte, released by the shared_ptr.
 TEST(ZeroedMemory, ZeroedAlignedAndWritableOnBothSidesOfTheMappingThreshold) {
-  for (size_t bytes : {size_t{2}, size_t{4096} + 3, (size_t{2} << 20) - 1, size_t{2} << 20,
+  for (size_t bytes : {size_t{2}, size_t{4096} + 3, (size_t{1} << 18) - 1, size_t{1} << 18,
                        (size_t{5} << 20) + 7}) {
     std::shared_ptr<void> p = lithe::zeroed_memory(bytes);
     ASSERT_NE(p, nullptr) << bytes;

@@ -17,7 +17,7 @@ std::shared_ptr<void> zeroed_memory(size_t bytes) {
     if (p != MAP_FAILED) {
       // Both calls are advice: without them the pages still come, zeroed, on first touch.
 #ifdef MADV_HUGEPAGE
-      ::madvise(p, bytes, MADV_HUGEPAGE);
+      if (bytes >= (size_t{2} << 20)) ::madvise(p, bytes, MADV_HUGEPAGE);  // a huge page's worth
 #endif
 #ifdef MADV_POPULATE_WRITE
       ::madvise(p, bytes, MADV_POPULATE_WRITE);

@@ -338,43 +338,12 @@ bool winograd_shape(int64_t kh, int64_t kw, bool unit, int64_t group, int64_t c,
 }
 
 // U = G g G^T for each (output, input) channel pair, stored as 36 packed GEMM B matrices
-// (K = C inputs, N = M outputs), computed in double.
+// (K = C inputs, N = M outputs) by the level's kernel.
 void pack_winograd_weights(ConvStep& s, const float* wd, const float* bd) {
-  static const double G[6][3] = {{1.0 / 4, 0, 0},
-                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                 {0, 0, 1}};
   const int64_t c = s.c_, m = s.m_;
   const int64_t pb = kernels::packed_b_floats(c, m);
   s.packed_ = AlignedFloats(36 * pb);
-  float* out = s.packed_.data();
-  // Written straight into the packed layout: matrix xi, panel co / 16, row ci, lane co % 16,
-  // one panel and input channel at a time, so each of the 36 matrices gets whole 16-float
-  // rows in order and the arithmetic runs across the 16 lanes (lanes past M stay zero).
-  for (int64_t p = 0; p * kPanel < m; ++p) {
-    const int64_t co0 = p * kPanel, lanes = std::min<int64_t>(kPanel, m - co0);
-    for (int64_t ci = 0; ci < c; ++ci) {
-      double g[9][kPanel] = {};
-      for (int64_t l = 0; l < lanes; ++l)
-        for (int k = 0; k < 9; ++k) g[k][l] = wd[((co0 + l) * c + ci) * 9 + k];
-      double tmp[6][3][kPanel];
-      for (int i = 0; i < 6; ++i)
-        for (int j = 0; j < 3; ++j)
-          for (int l = 0; l < kPanel; ++l)
-            tmp[i][j][l] = G[i][0] * g[0 * 3 + j][l] + G[i][1] * g[1 * 3 + j][l] +
-                           G[i][2] * g[2 * 3 + j][l];
-      float* row = out + co0 * c + ci * kPanel;
-      for (int i = 0; i < 6; ++i)
-        for (int j = 0; j < 6; ++j) {
-          float* dst = row + (i * 6 + j) * pb;
-          for (int l = 0; l < kPanel; ++l)
-            dst[l] = static_cast<float>(tmp[i][0][l] * G[j][0] + tmp[i][1][l] * G[j][1] +
-                                        tmp[i][2][l] * G[j][2]);
-        }
-    }
-  }
+  s.kt_.f32_winograd_weights(wd, c, m, pb, s.packed_.data());
   if (bd) {
     s.bias_ = AlignedFloats(m);
     std::memcpy(s.bias_.data(), bd, static_cast<size_t>(m) * sizeof(float));

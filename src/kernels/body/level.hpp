@@ -24,6 +24,7 @@ const KernelTable& table() {
                              pool_body::f32_pool,
                              winograd_body::f32_winograd_input,
                              winograd_body::f32_winograd_output,
+                             winograd_body::f32_winograd_weights,
                              q8_gemm,
                              q8_dwconv,
                              q8pool_body::q8_pool,

@@ -2,31 +2,81 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace lithe {
+namespace {
 
-std::shared_ptr<void> zeroed_memory(size_t bytes) {
-  // From 256 KiB (smaller blocks are left to malloc and memset). Measured from
-  // process start to exit of `lithe run --runs 1` (20 runs each): SqueezeNet 74.6 -> 62.0 ms
-  // and BlazeFace 26.6 -> 24.5 ms against a 2 MiB threshold (1.7 MiB arena, 400 faults fewer).
-  constexpr size_t kMapped = size_t{1} << 18;
-  if (bytes >= kMapped) {
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p != MAP_FAILED) {
-      // Both calls are advice: without them the pages still come, zeroed, on first touch.
+constexpr size_t kHuge = size_t{2} << 20;    // a transparent huge page
+constexpr size_t kChunk = size_t{32} << 20;  // address space reserved at a time
+constexpr size_t kPooled = size_t{16} << 10;  // smaller blocks: aligned_alloc + memset
+
+// A run of address space aligned to huge pages and advised to use them. Blocks are cut from
+// it in order and never reused, so each is still zero; it is unmapped when its last block is
+// freed and it is no longer the one blocks are cut from. Pages are faulted in (and count in
+// RSS) only as the blocks are touched: the waste is the unused tail of the last huge page.
+struct Chunk {
+  char* base = nullptr;
+  size_t size = 0, used = 0, live = 0;
+};
+
+std::mutex g_mutex;
+Chunk* g_current = nullptr;  // guarded by g_mutex
+
+Chunk* map_chunk(size_t size) {
+  void* raw = ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto r = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t a = (r + kHuge - 1) & ~(kHuge - 1);
+  if (a > r) ::munmap(raw, a - r);
+  ::munmap(reinterpret_cast<void*>(a + size), r + kHuge - a);  // the tail (a - r < kHuge)
 #ifdef MADV_HUGEPAGE
-      if (bytes >= (size_t{2} << 20)) ::madvise(p, bytes, MADV_HUGEPAGE);  // a huge page's worth
+  ::madvise(reinterpret_cast<void*>(a), size, MADV_HUGEPAGE);  // advice: 4 KiB pages otherwise
 #endif
-#ifdef MADV_POPULATE_WRITE
-      ::madvise(p, bytes, MADV_POPULATE_WRITE);
-#endif
-      return std::shared_ptr<void>(p, [bytes](void* q) { ::munmap(q, bytes); });
+  return new Chunk{reinterpret_cast<char*>(a), size, 0, 0};
+}
+
+void unmap_chunk(Chunk* c) {
+  ::munmap(c->base, c->size);
+  delete c;
+}
+
+// A block of n bytes (a multiple of 64) from the current chunk, or from a new one; a block of
+// more than half a chunk gets a chunk of its own and leaves the current one as it is.
+std::shared_ptr<void> pooled(size_t n) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  Chunk* c = g_current;
+  if (n > kChunk / 2) {
+    c = map_chunk((n + kHuge - 1) / kHuge * kHuge);
+  } else if (!c || c->size - c->used < n) {
+    c = map_chunk(kChunk);
+    if (c) {
+      if (g_current && g_current->live == 0) unmap_chunk(g_current);
+      g_current = c;
     }
   }
-  const size_t n = (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, n == 0 ? 64 : n);
+  if (!c) return nullptr;
+  void* p = c->base + c->used;
+  c->used += n;
+  ++c->live;
+  return std::shared_ptr<void>(p, [c](void*) {
+    std::lock_guard<std::mutex> l(g_mutex);
+    if (--c->live == 0 && c != g_current) unmap_chunk(c);
+  });
+}
+
+}  // namespace
+
+std::shared_ptr<void> zeroed_memory(size_t bytes) {
+  const size_t n = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+  if (n >= kPooled)
+    if (auto p = pooled(n)) return p;
+  void* p = std::aligned_alloc(64, n);
   if (!p) return nullptr;
   std::memset(p, 0, n);
   return std::shared_ptr<void>(p, std::free);

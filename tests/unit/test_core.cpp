@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <vector>
 
 #include "core/memory.hpp"
 #include "core/npy.hpp"
@@ -63,12 +65,13 @@ TEST(Npy, RejectsMalformed) {
 
 // Both forms of the block (aligned_alloc below 256 KiB, a populated mapping from there): zeroed,
 // 64-byte aligned, writable to the last byte, released by the shared_ptr.
-TEST(ZeroedMemory, ZeroedAlignedAndWritableOnBothSidesOfTheMappingThreshold) {
-  for (size_t bytes : {size_t{2}, size_t{4096} + 3, (size_t{1} << 18) - 1, size_t{1} << 18,
-                       (size_t{5} << 20) + 7}) {
+TEST(ZeroedMemory, ZeroedAlignedAndWritableOnBothSidesOfThePoolThreshold) {
+  for (size_t bytes : {size_t{0}, size_t{2}, size_t{4096} + 3, (size_t{16} << 10) - 1,
+                       size_t{16} << 10, (size_t{5} << 20) + 7, (size_t{20} << 20) + 1}) {
     std::shared_ptr<void> p = lithe::zeroed_memory(bytes);
     ASSERT_NE(p, nullptr) << bytes;
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p.get()) % 64, 0u) << bytes;
+    if (bytes == 0) continue;
     auto* b = static_cast<unsigned char*>(p.get());
     size_t nonzero = 0;
     for (size_t i = 0; i < bytes; ++i) nonzero += b[i] != 0;
@@ -77,4 +80,32 @@ TEST(ZeroedMemory, ZeroedAlignedAndWritableOnBothSidesOfTheMappingThreshold) {
     b[bytes - 1] = 2;
     EXPECT_EQ(b[0] + b[bytes - 1], 3) << bytes;
   }
+}
+
+// Pooled blocks are cut from shared mappings: across several of them (more than 32 MiB in
+// all), with blocks freed and new ones taken in between, every new block is zero and no two
+// live blocks overlap (each keeps the pattern written into it).
+TEST(ZeroedMemory, PooledBlocksAreZeroAndDisjointAcrossMappings) {
+  struct Block {
+    std::shared_ptr<void> p;
+    size_t bytes;
+    unsigned char value;
+    bool holds(unsigned char v) const {
+      const auto* b = static_cast<const unsigned char*>(p.get());
+      for (size_t i = 0; i < bytes; ++i)
+        if (b[i] != v) return false;
+      return true;
+    }
+  };
+  std::vector<Block> live;
+  for (int i = 0; i < 60; ++i) {
+    const size_t bytes = (size_t{1} << 20) * static_cast<size_t>(1 + i % 3) + 64 * i + 5;
+    Block blk{lithe::zeroed_memory(bytes), bytes, static_cast<unsigned char>(i + 1)};
+    ASSERT_NE(blk.p, nullptr);
+    ASSERT_TRUE(blk.holds(0)) << "block " << i << " not zero";
+    std::memset(blk.p.get(), blk.value, bytes);
+    live.push_back(std::move(blk));
+    if (i % 4 == 3) live.erase(live.begin() + i / 8);  // free one now and then
+  }
+  for (const Block& blk : live) EXPECT_TRUE(blk.holds(blk.value)) << "block " << int{blk.value};
 }

@@ -5,7 +5,8 @@
 #                    [--lithe PATH] [--cache DIR] [--work DIR]
 #
 # Per model: `lithe build` once, then --reps interleaved pairs of processes:
-#  - lithe: `lithe run ENGINE --random-input --runs 1 --threads T`, wall time from process
+#  - lithe: `lithe-run ENGINE --random-input --runs 1 --threads T` (the lean runner beside the
+#    lithe binary: `lithe run` for engine files, runtime only, static), wall time from process
 #    start to exit measured outside the process (bash EPOCHREALTIME around the exec; includes
 #    exec, dynamic loading, engine load, input generation, the first inference and exit);
 #  - ORT: `node bench/ort_bench.js MODEL --runs 1 --warmup 1 --threads T`: ready_ms measured in
@@ -37,7 +38,9 @@ setup_common
 OUT="$WORK/startup.jsonl"
 : >"$OUT"
 failed=0
-echo "lithe: $LITHE"
+RUNNER="$(dirname "$LITHE")/lithe-run"
+[ -x "$RUNNER" ] || die "no lithe-run beside $LITHE (ninja -C build lithe_run)"
+echo "lithe: $LITHE, runner $RUNNER"
 echo "work:  $WORK ($REPS reps, $THREADS thread(s))"
 for m in "${MODEL_LIST[@]}"; do
   model="$CACHE/models/$m.onnx"
@@ -49,7 +52,7 @@ for m in "${MODEL_LIST[@]}"; do
   fi
   read -r -a ort_shape <<<"$(ort_shape_opts "$m")"
   # One untimed run of each first, so that both start from a warm page cache.
-  "$LITHE" run "$engine" --random-input --runs 1 >/dev/null 2>&1
+  "$RUNNER" "$engine" --random-input --runs 1 >/dev/null 2>&1
   node "$HERE/ort_bench.js" "$model" "${ort_shape[@]}" --runs 1 --warmup 1 >/dev/null 2>&1
   printf ':'
   for ((r = 1; r <= REPS; r++)); do
@@ -58,7 +61,7 @@ for m in "${MODEL_LIST[@]}"; do
       if [ "$who" = lithe ]; then
         log="$WORK/$m.startup.lithe.log"
         t0=$(now_us)
-        /usr/bin/time -f %M -o "$WORK/.rss" "$LITHE" run "$engine" --random-input --runs 1 \
+        /usr/bin/time -f %M -o "$WORK/.rss" "$RUNNER" "$engine" --random-input --runs 1 \
           --threads "$THREADS" >"$log" 2>&1
         rc=$?
         t1=$(now_us)

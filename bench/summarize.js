@@ -97,7 +97,7 @@ if (mode === 'compare') {
   table(['model', 'lithe_wall', 'load', 'first_run', 'ort_ready', 'create', 'first_run', 'ort_wall',
     'lithe/ort_ready', 'lithe/ort_wall', 'lithe_MiB', 'ort_MiB', 'rss_ratio'], rows);
   console.log(
-    '(lithe_wall: `lithe run ENGINE --random-input --runs 1`, process start to exit, measured outside;\n' +
+    '(lithe_wall: `lithe-run ENGINE --random-input --runs 1`, process start to exit, measured outside;\n' +
       ' ort_ready: in node, require(onnxruntime-node) + session create + first run, node\'s own start-up EXCLUDED;\n' +
       ' ort_wall: the node process start to exit, measured outside, node start-up INCLUDED;\n' +
       ` rss_ratio: lithe peak RSS / (ORT process peak RSS - bare node ${f(bareNode / 1024, 1)} MiB))`,

@@ -4,14 +4,19 @@
 #include <filesystem>
 #include <string_view>
 
-#include "builder/build.hpp"
 #include "engine/engine.hpp"
 #include "kernels/cpu.hpp"
 #include "lithe/lithe.hpp"
-#include "passes/pass_util.hpp"
+#include "ops/op.hpp"
 #include "plan/plan.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/ref_executor.hpp"
+// The API is compiled twice (CMakeLists.txt): lithe_api with the ONNX importer and builder,
+// lithe_runtime_api without them (LITHE_ENGINE_FILES_ONLY: engine files only, no protobuf),
+// for the lean runner `lithe-run` and applications that ship prebuilt engines.
+#ifndef LITHE_ENGINE_FILES_ONLY
+#include "builder/build.hpp"
+#endif
 
 namespace lithe {
 
@@ -91,7 +96,7 @@ bool keeps_layout(const ir::Node& n) {
                                "Split",  "Resize", "QuantizeLinear", "DequantizeLinear"};
   if (n.domain == "lithe" && (n.op_type == "LookupU8" || n.op_type == "QBinaryU8")) return true;
   if (!n.domain.empty()) return false;
-  if (passes::util::is_unary_elementwise(n.op_type)) return true;
+  if (ops::is_unary_elementwise(n.op_type)) return true;
   for (const char* o : kOps)
     if (n.op_type == o) return true;
   return false;
@@ -221,8 +226,14 @@ std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions&
   auto impl = std::make_shared<Impl>();
   engine::EngineContents contents;
   // A .lithe file is read as an engine even without the magic, so a damaged one is
-  // reported as a damaged engine, not as a file that is not ONNX.
-  if (engine::is_engine_file(path) || std::string_view(path).ends_with(".lithe")) {
+  // reported as a damaged engine, not as a file that is not ONNX; without the importer every
+  // file is read as an engine.
+#ifdef LITHE_ENGINE_FILES_ONLY
+  constexpr bool kEngineOnly = true;
+#else
+  constexpr bool kEngineOnly = false;
+#endif
+  if (kEngineOnly || engine::is_engine_file(path) || std::string_view(path).ends_with(".lithe")) {
     contents = engine::load_engine(path);
     // The loader checks each planned value's range; this adds that no two values alive at
     // once overlap (a hostile plan could lay a bool over another value's bytes).
@@ -242,6 +253,7 @@ std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions&
              shape_str(shape));
     }
   } else {
+#ifndef LITHE_ENGINE_FILES_ONLY
     build::BuildOptions bo;
     bo.input_shapes = opts.input_shapes;
     bo.optimize = opts.optimize;
@@ -249,6 +261,7 @@ std::shared_ptr<Engine> Engine::load(const std::string& path, const LoadOptions&
     build::BuildResult r = build::build_model(path, bo);
     contents = std::move(r.contents);
     impl->notes = std::move(r.notes);
+#endif
   }
   impl->graph = contents.graph;
   impl->report_json = std::move(contents.report_json);

@@ -645,7 +645,7 @@ int pointwise_input(const ir::Graph& g, const ir::Node& n, int64_t* channels) {
   *channels = 1;
   if (!n.domain.empty() || n.outputs.size() != 1 || n.inputs.empty() || ir::has_subgraph(n))
     return -1;
-  const bool unary = passes::util::is_unary_elementwise(n.op_type);
+  const bool unary = ops::is_unary_elementwise(n.op_type);
   const bool binary = n.inputs.size() == 2 && std::any_of(std::begin(kBinary), std::end(kBinary),
                                                           [&](const char* o) { return n.op_type == o; });
   if (!unary && !binary) return -1;

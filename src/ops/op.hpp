@@ -143,5 +143,8 @@ const std::vector<OpDef>& all_ops();
 const OpDef* find_op(std::string_view domain, std::string_view name);
 /// Like find_op, but fails with the op, domain, opset and node named.
 const OpDef& require_op(const ir::Node& node);
+/// True for the ONNX elementwise ops of one float input (Relu, Sigmoid, Clip, HardSwish...):
+/// output[i] depends only on input[i] (Clip's bounds are further inputs).
+bool is_unary_elementwise(std::string_view op);
 
 }  // namespace lithe::ops

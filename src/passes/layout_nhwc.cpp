@@ -156,7 +156,7 @@ Candidate classify(const ir::Graph& g, const ir::Node& n) {
     if (n.inputs.size() != 1 || !region_value(g, in(0))) return c;
     c.region_inputs = {0};
     c.kind = Kind::kGlobalPool;
-  } else if (n.domain.empty() && util::is_unary_elementwise(n.op_type)) {
+  } else if (n.domain.empty() && ops::is_unary_elementwise(n.op_type)) {
     if (!region_value(g, in(0)) || type_of(g, in(0)).dims != type_of(g, y).dims) return c;
     for (size_t i = 1; i < n.inputs.size(); ++i)  // Clip bounds: scalars
       if (n.inputs[i] >= 0 &&

@@ -76,16 +76,6 @@ bool all_equal(const Tensor& t, double x) {
   return true;
 }
 
-bool is_unary_elementwise(const std::string& op) {
-  static const char* kOps[] = {"Relu",        "Sigmoid",   "Tanh", "LeakyRelu", "Clip",
-                               "HardSigmoid", "HardSwish", "Elu",  "Selu",      "Softplus",
-                               "Exp",         "Neg",       "Abs",  "Sqrt",      "Erf",
-                               "Identity",    "Softsign",  "Celu"};
-  for (const char* o : kOps)
-    if (op == o) return true;
-  return false;
-}
-
 bool is_shuffle_deconv(const ir::Graph& g, const ir::Node& n) {
   if (n.op_type != "ConvTranspose" || (!n.domain.empty() && n.domain != "lithe")) return false;
   if (n.inputs.size() < 2 || n.inputs.size() > 3 || n.outputs.size() != 1) return false;  // Z: 3

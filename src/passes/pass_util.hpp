@@ -34,10 +34,6 @@ bool epilogue_free(const ir::Node& n);
 /// True if every element of `t` equals `x` (numeric types only; false for empty tensors).
 bool all_equal(const Tensor& t, double x);
 
-/// True for the ONNX elementwise ops of one float input (Relu, Sigmoid, Clip, HardSwish...):
-/// output[i] depends only on input[i] (Clip's bounds are further inputs).
-bool is_unary_elementwise(const std::string& op);
-
 /// A 2-D ConvTranspose (ONNX, or the fused lithe form without a residual input) whose output
 /// blocks never overlap: stride == kernel, dilation 1, no pads, no output_padding, group 1,
 /// output exactly input x stride, constant weights and bias, static shapes. It is then a 1x1

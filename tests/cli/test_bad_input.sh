@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The CLI's bad-input contract: every case exits with code 2, prints exactly one line on
 # stderr that names the file/node/tensor, and writes no output files.
-# Usage: test_bad_input.sh LITHE_BIN SOURCE_DIR
+# Usage: test_bad_input.sh LITHE_BIN SOURCE_DIR [LITHE_RUN_BIN]
 set -u
 LITHE="$1"
 SRC="$2"
+RUNNER="${3:-}"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 pass=0
@@ -159,6 +160,23 @@ check int8-not-data "not a .jpg, .jpeg, .png or .npy file" -- "$LITHE" build "$M
 check int8-zero-samples "--calib-samples must be between 1 and 1000000, got 0" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/calib" --calib-samples 0
 check int8-bad-percentile "calibration percentile 30 must be in (50, 100]" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/calib" --calib-method percentile --calib-percentile 30
 check int8-bad-cache "bad.calib: calibration cache is not valid JSON" -- "$LITHE" build "$M" -o "$T/out/m.lithe" --precision int8 --calib "$T/calib" --calib-cache "$T/bad.calib"
+
+# lithe-run: engine files only
+if [ -n "$RUNNER" ]; then
+  "$LITHE" build "$M" -o "$T/m.lithe" >/dev/null || { echo "FAIL: lithe build $M"; exit 1; }
+  head -c 3000 "$T/m.lithe" >"$T/truncated.lithe"
+  check runner-onnx "tiny_cnn.onnx: not a lithe engine file" -- "$RUNNER" "$M" --random-input -o "$T/out"
+  check runner-missing "nothere.lithe: cannot open the engine file" -- "$RUNNER" "$T/nothere.lithe" --random-input -o "$T/out"
+  check runner-truncated "truncated.lithe" -- "$RUNNER" "$T/truncated.lithe" --random-input -o "$T/out"
+  check runner-random "random.onnx" -- "$RUNNER" "$T/random.onnx" --random-input -o "$T/out"
+  check runner-no-model "model is required" -- "$RUNNER"
+  check runner-unknown-flag "--bogus" -- "$RUNNER" "$T/m.lithe" --bogus
+  check runner-onnx-flag "--no-optimize" -- "$RUNNER" "$T/m.lithe" --no-optimize
+  check runner-missing-input "input 'image'" -- "$RUNNER" "$T/m.lithe" -o "$T/out"
+  check runner-wrong-shape "was built for shape 1x3x64x64, not 1x3x32x32" -- "$RUNNER" "$T/m.lithe" --input-shape image=1x3x32x32 --random-input -o "$T/out"
+  check runner-wrong-dtype "expects float32, the file holds int32" -- "$RUNNER" "$T/m.lithe" --input image="$T/wrong_dtype.npy" -o "$T/out"
+  check runner-zero-threads "--threads must be between 1 and 256, got 0" -- "$RUNNER" "$T/m.lithe" --random-input --threads 0
+fi
 
 echo "$pass passed, $failn failed"
 [ "$failn" -eq 0 ]

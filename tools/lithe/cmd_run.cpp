@@ -93,29 +93,37 @@ void run_command(const RunArgs& a) {
 
 }  // namespace
 
-void add_run_command(CLI::App& app) {
+void add_run_options(CLI::App& run, bool onnx) {
   auto args = std::make_shared<RunArgs>();
+  run.add_option("model", args->model, onnx ? "Model file (.onnx or .lithe engine)" : "Engine file (.lithe)")
+      ->required();
+  run.add_option("--input,-i", args->inputs, "Input as NAME=FILE.npy (repeatable)");
+  run.add_option("--input-shape", args->shapes,
+                 onnx ? "Shape for an input as NAME=1x3x224x224"
+                      : "Shape for an input as NAME=1x3x224x224 (checked against the engine's)");
+  run.add_option("--output-dir,-o", args->output_dir, "Write every output as DIR/NAME.npy");
+  run.add_flag("--random-input", args->random_input, "Fill inputs not given with random data");
+  run.add_option("--seed", args->seed, "Seed for --random-input");
+  run.add_option("--runs", args->runs, "Run N times and report the median time");
+  run.add_option("--warmup", args->warmup, "Untimed runs before the timed ones");
+  run.add_option("--threads,-t", args->threads, "Threads for the kernels (default 1)");
+  run.add_option("--isa", args->isa,
+                 "Kernel level: portable, avx2, avxvnni, avx512, avx512vnni or reference "
+                 "(default: best for this CPU)");
+  run.add_flag("--profile", args->profile, "Print the time of every node over the timed runs");
+  if (onnx)
+    run.add_flag("--no-optimize", args->no_optimize,
+                 "ONNX files: run the imported graph as it is (the reference path)");
+  run.callback([args] { run_command(*args); });
+}
+
+void add_run_command(CLI::App& app) {
   CLI::App* run = app.add_subcommand("run", "Run a model on inputs and print/save its outputs");
   run->footer(
       "Examples:\n"
       "  lithe run model.onnx --input x=x.npy --output-dir out/\n"
       "  lithe run model.onnx --random-input --seed 1 --input-shape x=1x3x224x224 --runs 10");
-  run->add_option("model", args->model, "Model file (.onnx)")->required();
-  run->add_option("--input,-i", args->inputs, "Input as NAME=FILE.npy (repeatable)");
-  run->add_option("--input-shape", args->shapes, "Shape for an input as NAME=1x3x224x224");
-  run->add_option("--output-dir,-o", args->output_dir, "Write every output as DIR/NAME.npy");
-  run->add_flag("--random-input", args->random_input, "Fill inputs not given with random data");
-  run->add_option("--seed", args->seed, "Seed for --random-input");
-  run->add_option("--runs", args->runs, "Run N times and report the median time");
-  run->add_option("--warmup", args->warmup, "Untimed runs before the timed ones");
-  run->add_option("--threads,-t", args->threads, "Threads for the kernels (default 1)");
-  run->add_option("--isa", args->isa,
-                  "Kernel level: portable, avx2, avxvnni, avx512, avx512vnni or reference "
-                  "(default: best for this CPU)");
-  run->add_flag("--profile", args->profile, "Print the time of every node over the timed runs");
-  run->add_flag("--no-optimize", args->no_optimize,
-                "ONNX files: run the imported graph as it is (the reference path)");
-  run->callback([args] { run_command(*args); });
+  add_run_options(*run, true);
 }
 
 }  // namespace lithe::cli

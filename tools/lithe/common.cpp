@@ -1,5 +1,8 @@
 #include "common.hpp"
 
+#include <CLI/CLI.hpp>
+#include <iostream>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -171,6 +174,31 @@ void ProgressBar::operator()(size_t done, size_t total) const {
 
 void ProgressBar::clear() const {
   if (on_) std::fprintf(stderr, "\r%48s\r", "");
+}
+
+int parse_and_run(CLI::App& app, int argc, char** argv, const char* prog) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << prog << ": " << e.what() << " (see --help)\n";
+    return 2;
+  } catch (const lithe::Error& e) {
+    std::cerr << prog << ": error: " << e.what() << "\n";
+    return static_cast<int>(e.kind());
+  } catch (const std::bad_alloc&) {
+    std::cerr << prog << ": error: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << prog << ": error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace lithe::cli

@@ -6,7 +6,19 @@
 
 #include "lithe/lithe.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace lithe::cli {
+
+/// Parses the command line and runs the chosen callback: returns the exit code (0 ok, 1 runtime
+/// failure, 2 bad usage or bad input, with one line on stderr, after `prog: `, saying what was
+/// wrong).
+int parse_and_run(CLI::App& app, int argc, char** argv, const char* prog);
+/// `lithe run`'s options and callback, added to `run` (a subcommand of lithe, or lithe-run's
+/// app itself); `onnx`: ONNX files accepted too (their flags: --no-optimize).
+void add_run_options(CLI::App& run, bool onnx);
 
 /// Parses "NAME=1x3x224x224" (also "NAME=1,3,224,224") into the map; fails on bad syntax.
 void parse_shape_flag(const std::string& flag, std::map<std::string, Shape>& out);

@@ -1,8 +1,8 @@
 // lithe command-line tool: one file per subcommand. Exit codes: 0 ok, 1 runtime failure,
 // 2 bad usage or bad input (one line on stderr naming what was wrong).
 #include <CLI/CLI.hpp>
-#include <iostream>
 
+#include "common.hpp"
 #include "lithe/lithe.hpp"
 
 namespace lithe::cli {
@@ -26,26 +26,5 @@ int main(int argc, char** argv) {
   lithe::cli::add_ops_command(app);
   lithe::cli::add_eval_command(app);
   lithe::cli::add_compare_command(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "lithe: " << e.what() << " (see --help)\n";
-    return 2;
-  } catch (const lithe::Error& e) {
-    std::cerr << "lithe: error: " << e.what() << "\n";
-    return static_cast<int>(e.kind());
-  } catch (const std::bad_alloc&) {
-    std::cerr << "lithe: error: out of memory\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "lithe: error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+  return lithe::cli::parse_and_run(app, argc, argv, "lithe");
 }

@@ -162,4 +162,14 @@ void ComputeContext::set_output(size_t i, Tensor t) {
   if (has_output(i)) *out_[i] = std::move(t);
 }
 
+bool is_unary_elementwise(std::string_view op) {
+  static const char* kOps[] = {"Relu",        "Sigmoid",   "Tanh", "LeakyRelu", "Clip",
+                               "HardSigmoid", "HardSwish", "Elu",  "Selu",      "Softplus",
+                               "Exp",         "Neg",       "Abs",  "Sqrt",      "Erf",
+                               "Identity",    "Softsign",  "Celu"};
+  for (const char* o : kOps)
+    if (op == o) return true;
+  return false;
+}
+
 }  // namespace lithe::ops

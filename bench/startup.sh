@@ -13,8 +13,9 @@
 #    node from just before require('onnxruntime-node') to the end of the first run (session
 #    creation with its graph optimization included, node's own start-up EXCLUDED), and the
 #    process's wall time measured outside (node's start-up INCLUDED).
-# Both run under /usr/bin/time for the peak RSS. Prints medians and the ratios: start-up
-# lithe / ORT (target <= 0.2) and peak RSS lithe / (ORT - bare node) (target <= 0.6).
+# Each timed process is run once more under /usr/bin/time for its peak RSS. Prints medians
+# and the ratios: start-up lithe / ORT (target <= 0.2) and peak RSS lithe / (ORT - bare node)
+# (target <= 0.6).
 # --threads takes ONE thread count here (default 1). --quick: 3 reps.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -34,6 +35,10 @@ done
 [[ "$REPS" =~ ^[0-9]+$ ]] && [ "$REPS" -ge 1 ] || die "--reps wants a number >= 1"
 [[ "$THREADS" =~ ^[0-9]+$ ]] || die "--threads takes one number here"
 setup_common
+
+# peak_rss CMD...: runs CMD once more under /usr/bin/time for its peak RSS (in $WORK/.rss):
+# the timed runs go without the wrapper, whose own exec would be counted (about 7 ms here).
+peak_rss() { /usr/bin/time -f %M -o "$WORK/.rss" "$@" >/dev/null 2>&1; }
 
 OUT="$WORK/startup.jsonl"
 : >"$OUT"
@@ -60,13 +65,13 @@ for m in "${MODEL_LIST[@]}"; do
     for who in $order; do
       if [ "$who" = lithe ]; then
         log="$WORK/$m.startup.lithe.log"
+        cmd=("$RUNNER" "$engine" --random-input --runs 1 --threads "$THREADS")
         t0=$(now_us)
-        /usr/bin/time -f %M -o "$WORK/.rss" "$RUNNER" "$engine" --random-input --runs 1 \
-          --threads "$THREADS" >"$log" 2>&1
+        "${cmd[@]}" >"$log" 2>&1
         rc=$?
         t1=$(now_us)
         read -r med first load isa <<<"$(parse_lithe_run "$log")"
-        if [ $rc -eq 0 ] && [ -n "${med:-}" ]; then
+        if [ $rc -eq 0 ] && [ -n "${med:-}" ] && peak_rss "${cmd[@]}"; then
           printf '{"kind":"lithe","model":"%s","round":%s,"wall_ms":%s,"load_ms":%s,"first_ms":%s,"rss_kb":%s}\n' \
             "$m" "$r" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1000}')" "$load" "$first" \
             "$(tail -n1 "$WORK/.rss")" >>"$OUT"
@@ -76,12 +81,13 @@ for m in "${MODEL_LIST[@]}"; do
         fi
       else
         log="$WORK/$m.startup.ort.log"
+        cmd=(node "$HERE/ort_bench.js" "$model" "${ort_shape[@]}" --runs 1 --warmup 1
+             --threads "$THREADS")
         t0=$(now_us)
-        /usr/bin/time -f %M -o "$WORK/.rss" node "$HERE/ort_bench.js" "$model" "${ort_shape[@]}" \
-          --runs 1 --warmup 1 --threads "$THREADS" >"$log" 2>"$log.err"
+        "${cmd[@]}" >"$log" 2>"$log.err"
         rc=$?
         t1=$(now_us)
-        if [ $rc -eq 0 ] && [ -s "$log" ]; then
+        if [ $rc -eq 0 ] && [ -s "$log" ] && peak_rss "${cmd[@]}"; then
           printf '{"kind":"ort","model":"%s","round":%s,"wall_ms":%s,"rss_kb":%s,"r":%s}\n' \
             "$m" "$r" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1000}')" \
             "$(tail -n1 "$WORK/.rss")" "$(tail -n1 "$log")" >>"$OUT"

@@ -496,6 +496,23 @@ TEST(FastKernels, Pools) {
   k.dh = k.dw = 2;
   k.pads = {1, 1, 1, 1};
   check_pool(k);
+  // Wide channels (blocks of 8 vectors at every level, then the tails) and a window of more
+  // than 64 taps (the per-vector path).
+  for (const char* op : {"MaxPoolNhwc", "AveragePoolNhwc"})
+    for (int64_t c : {133, 200}) {
+      PoolCase w;
+      w.op = op;
+      w.c = c;
+      w.h = 11;
+      w.w = 10;
+      w.sh = w.sw = 2;
+      w.pads = {1, 0, 1, 1};
+      check_pool(w);
+      w.kh = w.kw = 9;
+      w.sh = w.sw = 1;
+      w.pads = {4, 4, 4, 4};
+      check_pool(w);
+    }
 }
 
 TEST(FastKernels, GlobalAveragePool) {

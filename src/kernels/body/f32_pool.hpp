@@ -39,7 +39,33 @@ inline int64_t channels(const PoolArgs& a, int64_t oy, int64_t ox, int64_t c0, f
   return c;
 }
 
+// Channels [0, NV * W) from x of one output pixel over the n >= 1 taps at offsets off[]: the
+// taps outer, NV vectors of channels inner, so one address serves NV loads. The same
+// arithmetic in the same order as channels() (the sum starts from zero).
+template <class V, int W, int NV>
+inline void taps_block(const float* x, const int64_t* off, int n, bool max, float div, float* y) {
+  V acc[NV];
+  for (int v = 0; v < NV; ++v) {
+    const V u = loadv<V>(x + off[0] + v * W);
+    acc[v] = max ? u : V{} + u;
+  }
+  for (int t = 1; t < n; ++t) {
+    const float* p = x + off[t];
+    for (int v = 0; v < NV; ++v) {
+      const V u = loadv<V>(p + v * W);
+      acc[v] = max ? (u > acc[v] ? u : acc[v]) : acc[v] + u;
+    }
+  }
+  for (int v = 0; v < NV; ++v) {
+    V r = acc[v];
+    if (!max) r = div > 0 ? r / splat<V>(div) : V{};
+    storev(y + v * W, r);
+  }
+}
+
 inline void f32_pool(const PoolArgs& a, int64_t oy0, int64_t oy1) {
+  constexpr int kMaxTaps = 64;  // larger windows take channels() per channel vector
+  int64_t off[kMaxTaps];
   for (int64_t oy = oy0; oy < oy1; ++oy)
     for (int64_t ox = 0; ox < a.ow; ++ox) {
       // Taps inside the input (or inside the padded extent with count_include_pad).
@@ -58,9 +84,31 @@ inline void f32_pool(const PoolArgs& a, int64_t oy0, int64_t oy1) {
       }
       const float div = static_cast<float>(static_cast<double>(ny) * static_cast<double>(nx));
       float* y = a.y + (oy * a.ow + ox) * a.y_stride;
-      int64_t c = channels<VN, kVecWidth>(a, oy, ox, 0, y, div);
-      c = channels<V4, 4>(a, oy, ox, c, y, div);
-      channels<float, 1>(a, oy, ox, c, y, div);
+      // The taps inside the input, in (ky, kx) order.
+      int n = 0;
+      if (a.kh * a.kw <= kMaxTaps) {
+        for (int64_t ky = 0; ky < a.kh; ++ky) {
+          const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
+          if (iy < 0 || iy >= a.ih) continue;
+          for (int64_t kx = 0; kx < a.kw; ++kx) {
+            const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
+            if (ix >= 0 && ix < a.iw) off[n++] = (iy * a.iw + ix) * a.x_stride;
+          }
+        }
+      }
+      if (n == 0) {  // no tap inside (or too many taps to list)
+        int64_t c = channels<VN, kVecWidth>(a, oy, ox, 0, y, div);
+        c = channels<V4, 4>(a, oy, ox, c, y, div);
+        channels<float, 1>(a, oy, ox, c, y, div);
+        continue;
+      }
+      int64_t c = 0;
+      for (; c + 8 * kVecWidth <= a.c; c += 8 * kVecWidth)
+        taps_block<VN, kVecWidth, 8>(a.x + c, off, n, a.max, div, y + c);
+      for (; c + kVecWidth <= a.c; c += kVecWidth)
+        taps_block<VN, kVecWidth, 1>(a.x + c, off, n, a.max, div, y + c);
+      for (; c + 4 <= a.c; c += 4) taps_block<V4, 4, 1>(a.x + c, off, n, a.max, div, y + c);
+      for (; c < a.c; ++c) taps_block<float, 1, 1>(a.x + c, off, n, a.max, div, y + c);
     }
 }
 

@@ -11,8 +11,8 @@
 namespace lithe {
 namespace {
 
-constexpr size_t kHuge = size_t{2} << 20;    // a transparent huge page
-constexpr size_t kChunk = size_t{32} << 20;  // address space reserved at a time
+constexpr size_t kHuge = size_t{2} << 20;     // a transparent huge page
+constexpr size_t kChunk = size_t{32} << 20;   // address space reserved at a time
 constexpr size_t kPooled = size_t{16} << 10;  // smaller blocks: aligned_alloc + memset
 
 // A run of address space aligned to huge pages and advised to use them. Blocks are cut from
@@ -28,8 +28,8 @@ std::mutex g_mutex;
 Chunk* g_current = nullptr;  // guarded by g_mutex
 
 Chunk* map_chunk(size_t size) {
-  void* raw = ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+  void* raw =
+      ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   const auto r = reinterpret_cast<uintptr_t>(raw);
   const uintptr_t a = (r + kHuge - 1) & ~(kHuge - 1);

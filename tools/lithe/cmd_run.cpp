@@ -95,7 +95,8 @@ void run_command(const RunArgs& a) {
 
 void add_run_options(CLI::App& run, bool onnx) {
   auto args = std::make_shared<RunArgs>();
-  run.add_option("model", args->model, onnx ? "Model file (.onnx or .lithe engine)" : "Engine file (.lithe)")
+  run.add_option("model", args->model,
+                 onnx ? "Model file (.onnx or .lithe engine)" : "Engine file (.lithe)")
       ->required();
   run.add_option("--input,-i", args->inputs, "Input as NAME=FILE.npy (repeatable)");
   run.add_option("--input-shape", args->shapes,

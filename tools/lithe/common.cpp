@@ -1,13 +1,12 @@
 #include "common.hpp"
 
-#include <CLI/CLI.hpp>
-#include <iostream>
-
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <limits>
 
 #include "core/npy.hpp"

@@ -180,6 +180,30 @@ TEST(FastKernels, ConvIm2colBothForms) {
   }
 }
 
+TEST(FastKernels, ConvIm2colKBlocks) {
+  // A 7x7 3x3 conv with 512 input channels (K = 4608) and enough output channels for the
+  // packed path: one row tile of 49 rows holds over 512 KiB of packed A, so f32_gemm splits K
+  // into blocks and stores the sums between them (partial last panel, activations). With a
+  // residual it runs K whole.
+  struct P {
+    int64_t m;
+    bool residual;
+    std::string act;
+  };
+  for (const P& v : std::vector<P>{{300, false, "Relu"}, {272, false, "Sigmoid"},
+                                   {288, true, "Relu"}}) {
+    ConvCase k;
+    k.c = 512;
+    k.m = v.m;
+    k.h = k.w = 7;
+    k.pads = {1, 1, 1, 1};
+    k.residual = v.residual;
+    k.act = v.act;
+    check_conv(k, "conv-im2col");
+    if (HasFatalFailure()) return;
+  }
+}
+
 TEST(FastKernels, ConvWinograd3x3) {
   // Stride-1 3x3 with at least 64 output pixels and 8 channels each way: Winograd F(4x4, 3x3).
   // Output sizes not a multiple of the 4x4 tile, pads 0/1/asymmetric, channel tails, bias,

@@ -63,18 +63,59 @@ inline void store(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ])
   }
 }
 
+// A K block after the first: the accumulators start from the sums stored so far (rows past
+// g.m are padding and start from zero).
+template <int MR, int NQ>
+inline void resume(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
+  const int64_t rows = g.m - m;
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    const float* c = g.c + (m + r) * g.ldc + col0;
+#pragma GCC unroll 16
+    for (int q = 0; q < NQ; ++q) {
+      const int64_t valid = g.n - col0 - q * kVecWidth;
+      acc[r][q] = r >= rows || valid <= 0 ? VN{}
+                  : valid >= kVecWidth    ? loadv<VN>(c + q * kVecWidth)
+                                          : load_first(c + q * kVecWidth, valid);
+    }
+  }
+}
+
+// A K block before the last: the sums so far, stored as they are (no epilogue).
+template <int MR, int NQ>
+inline void suspend(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
+  const int64_t rows = g.m - m;
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    if (r >= rows) break;
+    float* c = g.c + (m + r) * g.ldc + col0;
+#pragma GCC unroll 16
+    for (int q = 0; q < NQ; ++q) {
+      const int64_t valid = g.n - col0 - q * kVecWidth;
+      if (valid >= kVecWidth)
+        storev(c + q * kVecWidth, acc[r][q]);
+      else if (valid > 0)
+        store_first(c + q * kVecWidth, acc[r][q], valid);
+    }
+  }
+}
+
 // Packed A: MR values per k, one panel per MR rows; packed B: 16 values per k per panel.
 // ROWS <= MR rows are computed (a last panel with few valid rows skips the padding).
+// k in [k0, k1): a K block (C holds the sums of k < k0; the epilogue comes with k1 == K).
 template <int NV, int ROWS = kGemmMR>
-inline void tile(const GemmArgs& g, int64_t m, int64_t p) {
+inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0, int64_t k1) {
   constexpr int MR = ROWS, NQ = NV * kSub;
   VN acc[MR][NQ];
   const int64_t col0 = p * kPanel;
-  init(g, col0, acc);
-  const float* a = g.a + (m / kGemmMR) * kGemmMR * g.k;
-  const float* bp = g.bp + p * kPanel * g.k;
-  const int64_t k = g.k, pstride = kPanel * g.k;
-  for (int64_t kk = 0; kk < k; ++kk, a += kGemmMR, bp += kPanel) {
+  if (k0 == 0)
+    init(g, col0, acc);
+  else
+    resume(g, m, col0, acc);
+  const float* a = g.a + (m / kGemmMR) * kGemmMR * g.k + k0 * kGemmMR;
+  const float* bp = g.bp + p * kPanel * g.k + k0 * kPanel;
+  const int64_t pstride = kPanel * g.k;
+  for (int64_t kk = k0; kk < k1; ++kk, a += kGemmMR, bp += kPanel) {
     VN b[NQ];
 #pragma GCC unroll 16
     for (int q = 0; q < NQ; ++q)
@@ -86,7 +127,10 @@ inline void tile(const GemmArgs& g, int64_t m, int64_t p) {
       for (int q = 0; q < NQ; ++q) acc[r][q] += s * b[q];
     }
   }
-  store(g, m, col0, acc);
+  if (k1 == g.k)
+    store(g, m, col0, acc);
+  else
+    suspend(g, m, col0, acc);
 }
 
 // A read in place (row m at g.a + m * g.lda), kDirectMR rows through row pointers: no packing,
@@ -122,10 +166,11 @@ inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
 }
 
 template <int ROWS>
-inline void panel_rows(const GemmArgs& g, int64_t m, int64_t p0, int64_t p1) {
+inline void panel_rows(const GemmArgs& g, int64_t m, int64_t p0, int64_t p1, int64_t k0,
+                       int64_t k1) {
   int64_t p = p0;
-  for (; p + kGemmNV <= p1; p += kGemmNV) tile<kGemmNV, ROWS>(g, m, p);
-  for (; p < p1; ++p) tile<1, ROWS>(g, m, p);
+  for (; p + kGemmNV <= p1; p += kGemmNV) tile<kGemmNV, ROWS>(g, m, p, k0, k1);
+  for (; p < p1; ++p) tile<1, ROWS>(g, m, p, k0, k1);
 }
 
 // Panels of B per block: about 256 KiB of B, a whole number of microkernel widths.
@@ -134,24 +179,46 @@ inline int64_t panel_block(int64_t k) {
   return fit < kGemmNV ? kGemmNV : fit / kGemmNV * kGemmNV;
 }
 
+// K per block for rows [m0, m1): all of K unless their packed A is over 512 KiB and K is
+// large, then even blocks of about 256 KiB of A (1024 values of K at least). A whole-K row
+// tile that large and a block of B do not fit L2 together, so A came from L3 again for every
+// block of panels: ResNet-50's 7x7 3x3 convs (49 rows x K 4608, 1.1 MiB of packed A) went
+// 1.50 -> 1.46 ms, their GEMM alone (lithe_bench_kernels) about 185 -> 195 GFLOP/s. Many
+// rows with a small K gain nothing from it (blocks of a few k would be all overhead). Not
+// with a residual, which C may alias.
+inline int64_t k_block(const GemmArgs& g, int64_t m0, int64_t m1) {
+  const int64_t rows = (m1 - m0 + kGemmMR - 1) / kGemmMR * kGemmMR;
+  if (g.ep.residual || rows * g.k * 4 <= (int64_t{1} << 19)) return g.k;
+  const int64_t fit = (int64_t{1} << 18) / (rows * 4), want = fit < 1024 ? 1024 : fit;
+  if (want * 2 > g.k) return g.k;
+  const int64_t blocks = (g.k + want - 1) / want;
+  return (g.k + blocks - 1) / blocks;
+}
+
 // Rows [m0, m1) (m0 a multiple of MR) x panels [p0, p1), packed A. The panels go in blocks of
 // about 256 KiB of B, rows inside a block: a block of B stays in L2 while every row tile uses
 // it (B, the weights, is often larger than L2 and comes from memory: read once per call), and
 // each row tile still writes whole rows of the block (C and the residual stream in order).
 // A last row tile with few valid rows runs a third or two thirds of the microkernel's rows.
+// K blocks (k_block) go outside the panel blocks; every output still sees bias, then k in
+// order, then the epilogue, its sums stored and loaded back unchanged between blocks.
 inline void f32_gemm(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   static_assert(kGemmMR % 3 == 0, "the tail tiles take thirds of MR");
-  const int64_t pb = panel_block(g.k);
-  for (int64_t q0 = p0; q0 < p1; q0 += pb) {
-    const int64_t q1 = q0 + pb < p1 ? q0 + pb : p1;
-    for (int64_t m = m0; m < m1; m += kGemmMR) {
-      const int64_t rows = m1 - m;
-      if (rows <= kGemmMR / 3)
-        panel_rows<kGemmMR / 3>(g, m, q0, q1);
-      else if (rows <= 2 * kGemmMR / 3)
-        panel_rows<2 * kGemmMR / 3>(g, m, q0, q1);
-      else
-        panel_rows<kGemmMR>(g, m, q0, q1);
+  const int64_t kb = k_block(g, m0, m1);
+  const int64_t pb = panel_block(kb);
+  for (int64_t k0 = 0; k0 < g.k; k0 += kb) {
+    const int64_t k1 = k0 + kb < g.k ? k0 + kb : g.k;
+    for (int64_t q0 = p0; q0 < p1; q0 += pb) {
+      const int64_t q1 = q0 + pb < p1 ? q0 + pb : p1;
+      for (int64_t m = m0; m < m1; m += kGemmMR) {
+        const int64_t rows = m1 - m;
+        if (rows <= kGemmMR / 3)
+          panel_rows<kGemmMR / 3>(g, m, q0, q1, k0, k1);
+        else if (rows <= 2 * kGemmMR / 3)
+          panel_rows<2 * kGemmMR / 3>(g, m, q0, q1, k0, k1);
+        else
+          panel_rows<kGemmMR>(g, m, q0, q1, k0, k1);
+      }
     }
   }
 }

@@ -53,9 +53,8 @@ inline void g3(const V* g, int gs, V* u, int us) {
 /// U = G g G^T of the 3x3 weights w (M x C x 3 x 3) of every (output, input) channel pair,
 /// written as 36 packed GEMM B matrices pb floats apart (K = C, N = M): matrix xi, panel
 /// co / 16, row ci, lane co % 16; lanes past M are written zero. Blocks of 16 input channels
-/// are transformed into a buffer and copied out as 1 KiB runs per matrix: written straight,
-/// the 36 rows of one (panel, channel) sit pb floats apart, often a multiple of 4 KiB, and
-/// fought for the same cache sets (SqueezeNet's 64 x 256 conv: 3.7 ms).
+/// are transformed into a buffer and copied out as 1 KiB runs per matrix, not as 36 rows of
+/// 64 bytes pb floats apart per channel.
 inline void f32_winograd_weights(const float* w, int64_t c, int64_t m, int64_t pb, float* out) {
   constexpr int W = kVecWidth < 16 ? kVecWidth : 16;
   constexpr int64_t kBlock = 16;

@@ -46,6 +46,16 @@ void unmap_chunk(Chunk* c) {
   delete c;
 }
 
+// Hands back the pages wholly inside a freed block (its neighbours may share the pages at its
+// ends), so a chunk that outlives some of its blocks (an engine's weights beside a destroyed
+// context's arena) keeps only what is still in use resident. Freed ranges are never reused.
+void release_pages(void* p, size_t n) {
+  constexpr uintptr_t kPage = 4096;
+  const auto b = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t lo = (b + kPage - 1) & ~(kPage - 1), hi = (b + n) & ~(kPage - 1);
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 // A block of n bytes (a multiple of 64) from the current chunk, or from a new one; a block of
 // more than half a chunk gets a chunk of its own and leaves the current one as it is.
 std::shared_ptr<void> pooled(size_t n) {
@@ -64,9 +74,12 @@ std::shared_ptr<void> pooled(size_t n) {
   void* p = c->base + c->used;
   c->used += n;
   ++c->live;
-  return std::shared_ptr<void>(p, [c](void*) {
+  return std::shared_ptr<void>(p, [c, n](void* q) {
     std::lock_guard<std::mutex> l(g_mutex);
-    if (--c->live == 0 && c != g_current) unmap_chunk(c);
+    if (--c->live == 0 && c != g_current)
+      unmap_chunk(c);
+    else
+      release_pages(q, n);
   });
 }
 

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -85,6 +88,34 @@ TEST(ZeroedMemory, ZeroedAlignedAndWritableOnBothSidesOfThePoolThreshold) {
 // Pooled blocks are cut from shared mappings: across several of them (more than 32 MiB in
 // all), with blocks freed and new ones taken in between, every new block is zero and no two
 // live blocks overlap (each keeps the pattern written into it).
+// A freed block's pages go back to the OS even while its mapping lives on (a later block holds
+// it): the pages wholly inside the block are no longer resident (mincore).
+TEST(ZeroedMemory, FreedBlockPagesAreHandedBack) {
+  const size_t bytes = size_t{6} << 20;
+  std::shared_ptr<void> big = lithe::zeroed_memory(bytes);
+  std::shared_ptr<void> after = lithe::zeroed_memory(size_t{64} << 10);  // keeps the mapping
+  ASSERT_NE(big, nullptr);
+  ASSERT_NE(after, nullptr);
+  std::memset(big.get(), 7, bytes);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const auto b = reinterpret_cast<std::uintptr_t>(big.get());
+  const std::uintptr_t lo = (b + page - 1) / page * page, hi = (b + bytes) / page * page;
+  std::vector<unsigned char> vec((hi - lo) / page);
+  auto resident = [&] {
+    // ENOMEM: the range is no longer mapped (its whole mapping went): nothing resident.
+    if (::mincore(reinterpret_cast<void*>(lo), hi - lo, vec.data()) != 0) {
+      EXPECT_EQ(errno, ENOMEM);
+      return size_t{0};
+    }
+    size_t n = 0;
+    for (unsigned char v : vec) n += v & 1;
+    return n;
+  };
+  EXPECT_EQ(resident(), vec.size());
+  big.reset();
+  EXPECT_EQ(resident(), 0u);
+}
+
 TEST(ZeroedMemory, PooledBlocksAreZeroAndDisjointAcrossMappings) {
   struct Block {
     std::shared_ptr<void> p;

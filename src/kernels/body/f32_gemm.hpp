@@ -81,25 +81,6 @@ inline void resume(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]
   }
 }
 
-// A K block before the last: the sums so far, stored as they are (no epilogue).
-template <int MR, int NQ>
-inline void suspend(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
-  const int64_t rows = g.m - m;
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    if (r >= rows) break;
-    float* c = g.c + (m + r) * g.ldc + col0;
-#pragma GCC unroll 16
-    for (int q = 0; q < NQ; ++q) {
-      const int64_t valid = g.n - col0 - q * kVecWidth;
-      if (valid >= kVecWidth)
-        storev(c + q * kVecWidth, acc[r][q]);
-      else if (valid > 0)
-        store_first(c + q * kVecWidth, acc[r][q], valid);
-    }
-  }
-}
-
 // Packed A: MR values per k, one panel per MR rows; packed B: 16 values per k per panel.
 // ROWS <= MR rows are computed (a last panel with few valid rows skips the padding).
 // k in [k0, k1): a K block (C holds the sums of k < k0; the epilogue comes with k1 == K).
@@ -127,10 +108,13 @@ inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0, int64_t k1
       for (int q = 0; q < NQ; ++q) acc[r][q] += s * b[q];
     }
   }
-  if (k1 == g.k)
+  if (k1 == g.k) {
     store(g, m, col0, acc);
-  else
-    suspend(g, m, col0, acc);
+  } else {  // a K block before the last: the sums so far, without the epilogue
+    GemmArgs sums = g;
+    sums.ep = Epilogue{};
+    store(sums, m, col0, acc);
+  }
 }
 
 // A read in place (row m at g.a + m * g.lda), kDirectMR rows through row pointers: no packing,

@@ -13,7 +13,7 @@
 #include "runtime/ref_executor.hpp"
 // The API is compiled twice (CMakeLists.txt): lithe_api with the ONNX importer and builder,
 // lithe_runtime_api without them (LITHE_ENGINE_FILES_ONLY: engine files only, no protobuf),
-// for the lean runner `lithe-run` and applications that ship prebuilt engines.
+// for the lean runner `lithe-run`.
 #ifndef LITHE_ENGINE_FILES_ONLY
 #include "builder/build.hpp"
 #endif

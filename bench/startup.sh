@@ -8,7 +8,7 @@
 #  - lithe: `lithe-run ENGINE --random-input --runs 1 --threads T` (the lean runner beside the
 #    lithe binary: `lithe run` for engine files, runtime only, static), wall time from process
 #    start to exit measured outside the process (bash EPOCHREALTIME around the exec; includes
-#    exec, dynamic loading, engine load, input generation, the first inference and exit);
+#    exec, engine load, input generation, the first inference and exit);
 #  - ORT: `node bench/ort_bench.js MODEL --runs 1 --warmup 1 --threads T`: ready_ms measured in
 #    node from just before require('onnxruntime-node') to the end of the first run (session
 #    creation with its graph optimization included, node's own start-up EXCLUDED), and the

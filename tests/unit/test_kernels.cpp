@@ -368,6 +368,27 @@ TEST(FastKernels, ConvDepthwise) {
     check_conv(e, "dwconv");
     if (HasFatalFailure()) return;
   }
+  // Rows wide enough for groups of four pixels with a partial last group, channels in 8- and
+  // 4-wide blocks plus single ones, under each epilogue of the pixel-outer path (none, Relu,
+  // Clip inline; others and residuals through the general one).
+  for (const char* act : {"", "Relu", "Clip", "HardSwish"})
+    for (int64_t c : {20, 22})
+      for (int64_t kk : {3, 5})
+        for (int64_t s : {1, 2}) {
+          ConvCase w;
+          w.c = w.m = w.group = c;
+          w.kh = w.kw = kk;
+          w.sh = w.sw = s;
+          const int64_t p = kk / 2;
+          w.pads = {p, p, p, p};
+          w.h = 6;
+          w.w = 23;
+          w.act = act;
+          if (std::string(act) == "Clip") w.params = {-0.25f, 0.5f};
+          w.residual = c == 22;
+          check_conv(w, "dwconv");
+          if (HasFatalFailure()) return;
+        }
   // group == C with a channel multiplier (M = 2C): not depthwise, GEMM per group.
   ConvCase mult;
   mult.c = mult.group = 5;

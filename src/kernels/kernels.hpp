@@ -285,6 +285,10 @@ struct KernelTable {
   Isa isa;
   int gemm_mr;      ///< rows of the GEMM microkernel
   int gemm_panels;  ///< panels of 16 columns the microkernel computes at once
+  /// The most 16-column panels (output channels per group) for which a KxK conv reads its
+  /// windows in place (f32_gemm_direct over the input rows) rather than packing im2col rows:
+  /// in place saves the copy, packed runs the faster microkernel, which pays over more panels.
+  int window_panels;
   F32GemmFn f32_gemm;
   /// The same product reading A in place (row m at a + m * lda), any m0: no packing, for
   /// small N or small K where a packed tile would serve too few panels.

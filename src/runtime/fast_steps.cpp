@@ -21,9 +21,10 @@ using kernels::kPanel;
 using kernels::panels_of;
 using namespace step_util;
 
-// Packing A pays for itself only when a packed tile serves many 16-column panels (more than
-// 16: N > 256) and K is not tiny; otherwise the GEMM reads A in place, which for KxK convs
-// means the window path. Measured on the Zen 5 machine, per-layer medians against packing
+// For a pointwise conv, packing A pays for itself only when a packed tile serves many
+// 16-column panels (more than 16: N > 256) and K is not tiny; otherwise the GEMM reads A in
+// place (KxK convs: the window path, up to the level's window_panels). Measured on the Zen 5
+// machine, per-layer medians against packing
 // from N > 64: MobileNetV2 -3.3% in all (its projections 0.15 -> 0.11 ms), ResNet-50 -8.5%
 // (1x1 expansions on 56x56 0.93 -> 0.60 ms), GoogLeNet -3.8%; ResNet-50's layers with N of 512
 // or more on 7x7 / 14x14 got slower in place (1x1 2048 -> 512 on 7x7: 0.75 -> 0.92 ms).
@@ -489,11 +490,12 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
                   static_cast<size_t>(mg) * sizeof(float));
   }
   s->tm_ = tile_rows(kdim, mg, kt.gemm_mr);
-  // Pointwise: A in place when packing does not pay. Im2col: row-major patches (cheap window
-  // copies) read in place under the same rule, and always for few input channels, where the
+  // Pointwise: A in place when packing does not pay. Im2col: windows read in place up to the
+  // level's window_panels (or for a small K), and always for few input channels, where the
   // packed layout's per-channel scatter costs most.
-  s->direct_ =
-      !depthwise && (pointwise || !winograd) && (use_direct(kdim, mg) || (!pointwise && cg < 16));
+  const bool in_place =
+      pointwise ? use_direct(kdim, mg) : panels_of(mg) <= kt.window_panels || kdim <= 32 || cg < 16;
+  s->direct_ = !depthwise && (pointwise || !winograd) && in_place;
   if (s->window()) {
     // About tm_ output pixels per band, and at least four bands when the image has the rows.
     s->band_rows_ = std::clamp<int64_t>(s->tm_ / s->ow_, 1, std::max<int64_t>(1, s->oh_ / 4));

@@ -1,9 +1,10 @@
 // One kernel level: every body, then the level's table. Included once by each
 // <level>/table_<level>.cpp inside namespace lithe::kernels::<level>, after that file has
-// defined, in an anonymous namespace, kIsa, kGemmMR, kGemmNV, kDirectMR and kVecWidth (and
+// defined, in an anonymous namespace, kIsa, kGemmMR, kGemmNV, kDirectMR, kWindowPanels and
+// kVecWidth (and
 // included <cstring>, <limits> and kernels/kernels.hpp). The int8 entries are the level's
-// q8_gemm / q8_dwconv / q8_binary (q8_<level>.cpp, declared in kernels.hpp). The bodies land in the anonymous
-// namespace, so each level's copies are its own (see vec.hpp).
+// q8_gemm / q8_dwconv / q8_binary (q8_<level>.cpp, declared in kernels.hpp). The bodies land in the
+// anonymous namespace, so each level's copies are its own (see vec.hpp).
 namespace {
 #include "kernels/body/f32_dwconv.hpp"
 #include "kernels/body/f32_gemm.hpp"
@@ -18,6 +19,7 @@ const KernelTable& table() {
   static const KernelTable t{kIsa,
                              kGemmMR,
                              kGemmNV,
+                             kWindowPanels,
                              gemm_body::f32_gemm,
                              gemm_body::f32_gemm_direct,
                              dwconv_body::f32_dwconv,

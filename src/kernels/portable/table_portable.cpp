@@ -12,6 +12,7 @@ constexpr Isa kIsa = Isa::kPortable;
 constexpr int kGemmMR = 3;
 constexpr int kGemmNV = 1;
 constexpr int kDirectMR = 3;  // rows of the microkernel reading A in place
+constexpr int kWindowPanels = 4;
 constexpr int kVecWidth = 4;  // floats per native vector
 }  // namespace
 

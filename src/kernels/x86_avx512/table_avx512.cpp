@@ -13,6 +13,8 @@ constexpr Isa kIsa = Isa::kAvx512;
 constexpr int kGemmMR = 12;
 constexpr int kGemmNV = 2;
 constexpr int kDirectMR = 8;   // rows of the microkernel reading A in place
+// KxK convs read windows in place up to 16 panels (N <= 256), as measured on Zen 5.
+constexpr int kWindowPanels = 16;
 constexpr int kVecWidth = 16;  // floats per native vector
 }  // namespace
 

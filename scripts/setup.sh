@@ -12,6 +12,7 @@ PKGS=(
   libxxhash-dev                                     # engine file checksum (header-only XXH64)
   libstb-dev                                        # lithe eval: JPEG/PNG decoding (stb_image)
   libonnx-testdata                                  # ONNX backend conformance suite
+  dataset-fashion-mnist                             # real-model accuracy tests (fashion_mnist_*)
   python3 python3-numpy python3-onnx                # test helpers
 )
 # Node.js and npm run the ONNX Runtime oracle (onnxruntime-node); keep an existing install.

@@ -5,6 +5,11 @@
 # fashion_mnist.sh measures top-1 on the 10,000 test images against MIN_TOP1 and, when ONNX
 # Runtime is installed, against ONNX Runtime's top-1 on the same QDQ model (within P points):
 #
+# except on a CPU without VNNI (AVX2 only): there ONNX Runtime's u8s8 kernels multiply-add
+# pairs with VPMADDUBSW, whose 16-bit sums saturate (ONNX Runtime's quantization docs say so),
+# and its top-1 on this QDQ model drops (86.9% against 92.78% on a Zen 3): the check is then
+# against its top-1 on the FP32 model, within max(P, 0.5) points (the INT8 tests' tolerance).
+#
 #   fashion_mnist_qdq.sh [--ort-tolerance P] LITHE_BIN CACHE_DIR MIN_TOP1 [BUILD_ARGS...]
 #
 # Exit 0 pass, 1 fail, 2 usage error.
@@ -41,5 +46,12 @@ flock -u 9
 
 "$PY" "$SRC/scripts/make_qdq_model.py" "$SRC/examples/fashion_mnist_cnn.onnx" "$T/fashion_mnist_qdq.onnx" \
   --calib "$RANGE" --samples 32 --lithe "$LITHE"
+if ! grep -qE '\b(avx512_vnni|avx_vnni)\b' /proc/cpuinfo 2>/dev/null; then
+  echo "no VNNI: ONNX Runtime's INT8 sums saturate here; checking against its FP32 top-1"
+  export FASHION_MNIST_ORT_MODEL="$SRC/examples/fashion_mnist_cnn.onnx"
+  if [ ${#TOL_ARGS[@]} -eq 0 ] || "$PY" -c 'import sys; sys.exit(float(sys.argv[1]) >= 0.5)' "${TOL_ARGS[1]}"; then
+    TOL_ARGS=(--ort-tolerance 0.5)
+  fi
+fi
 FASHION_MNIST_MODEL="$T/fashion_mnist_qdq.onnx" \
   bash "$HERE/fashion_mnist.sh" "${TOL_ARGS[@]+"${TOL_ARGS[@]}"}" "$@"

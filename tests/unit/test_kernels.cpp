@@ -327,19 +327,24 @@ TEST(FastKernels, ConvGrouped) {
       }
 }
 
+// A depthwise K x K conv over C channels, stride s, "same" padding, on an h x w image.
+ConvCase depthwise_case(int64_t c, int64_t kk, int64_t s, int64_t h, int64_t w) {
+  ConvCase k;
+  k.c = k.m = k.group = c;
+  k.kh = k.kw = kk;
+  k.sh = k.sw = s;
+  const int64_t p = kk / 2;
+  k.pads = {p, p, p, p};
+  k.h = h;
+  k.w = w;
+  return k;
+}
+
 TEST(FastKernels, ConvDepthwise) {
   for (int64_t c : kChannels)
     for (int64_t kk : {3, 5})
       for (int64_t s : {1, 2}) {
-        ConvCase k;
-        k.c = k.m = k.group = c;
-        k.kh = k.kw = kk;
-        k.sh = k.sw = s;
-        const int64_t p = kk / 2;
-        k.pads = {p, p, p, p};
-        k.h = 9;
-        k.w = 7;
-        check_conv(k, "dwconv");
+        check_conv(depthwise_case(c, kk, s, 9, 7), "dwconv");
         if (HasFatalFailure()) return;
       }
   std::vector<ConvCase> extra;
@@ -375,14 +380,7 @@ TEST(FastKernels, ConvDepthwise) {
     for (int64_t c : {20, 22})
       for (int64_t kk : {3, 5})
         for (int64_t s : {1, 2}) {
-          ConvCase w;
-          w.c = w.m = w.group = c;
-          w.kh = w.kw = kk;
-          w.sh = w.sw = s;
-          const int64_t p = kk / 2;
-          w.pads = {p, p, p, p};
-          w.h = 6;
-          w.w = 23;
+          ConvCase w = depthwise_case(c, kk, s, 6, 23);
           w.act = act;
           if (std::string(act) == "Clip") w.params = {-0.25f, 0.5f};
           w.residual = c == 22;

@@ -98,14 +98,15 @@ inline void pixels(const Run& r, const DwConvArgs& d, int64_t pix, int64_t c, bo
     V v = acc[p];
     if constexpr (E == Ep::kOther) {
       finish(d, pix + p, c, v, cheap);
-      continue;
-    } else if constexpr (E == Ep::kRelu) {  // activate()'s formulas, NaN handling included
-      v = v > V{} ? v : V{};
-    } else if constexpr (E == Ep::kClip) {
-      v = v < splat<V>(r.lo) ? splat<V>(r.lo) : v;
-      v = v > splat<V>(r.hi) ? splat<V>(r.hi) : v;
+    } else {
+      if constexpr (E == Ep::kRelu) {  // activate()'s formulas, NaN handling included
+        v = v > V{} ? v : V{};
+      } else if constexpr (E == Ep::kClip) {
+        v = v < splat<V>(r.lo) ? splat<V>(r.lo) : v;
+        v = v > splat<V>(r.hi) ? splat<V>(r.hi) : v;
+      }
+      storev(r.y + p * r.ys + c, v);
     }
-    if constexpr (E != Ep::kOther) storev(r.y + p * r.ys + c, v);
   }
 }
 
@@ -137,15 +138,17 @@ inline void pixel_run(const DwConvArgs& d, const Row& row, int64_t ox, int64_t c
   r.lo = d.ep.act.p0;
   r.hi = d.ep.act.p1;
   using ::lithe::ops::fused::Activation;
-  const Activation a = d.ep.residual ? Activation::kSigmoid : d.ep.act.act;  // kOther
-  if (a == Activation::kNone)
-    pixel_channels<K, S, P, Ep::kNone>(r, d, pix, cend, cheap);
-  else if (a == Activation::kRelu)
-    pixel_channels<K, S, P, Ep::kRelu>(r, d, pix, cend, cheap);
-  else if (a == Activation::kClip)
-    pixel_channels<K, S, P, Ep::kClip>(r, d, pix, cend, cheap);
-  else
-    pixel_channels<K, S, P, Ep::kOther>(r, d, pix, cend, cheap);
+  if (d.ep.residual) return pixel_channels<K, S, P, Ep::kOther>(r, d, pix, cend, cheap);
+  switch (d.ep.act.act) {
+    case Activation::kNone:
+      return pixel_channels<K, S, P, Ep::kNone>(r, d, pix, cend, cheap);
+    case Activation::kRelu:
+      return pixel_channels<K, S, P, Ep::kRelu>(r, d, pix, cend, cheap);
+    case Activation::kClip:
+      return pixel_channels<K, S, P, Ep::kClip>(r, d, pix, cend, cheap);
+    default:
+      return pixel_channels<K, S, P, Ep::kOther>(r, d, pix, cend, cheap);
+  }
 }
 
 // A column whose window crosses the left or right edge: taps kx0..kx1 only, channels inner.
@@ -177,11 +180,11 @@ inline void row_pixels(const DwConvArgs& d, const Row& row, int64_t cend, bool c
   for (; ox < row.ox_lo; ++ox) edge_run(d, row, ox, cend, cheap);
   // Four pixels at a time; a last partial group is the last four again (recomputing one to
   // three pixels, with the same operations): a single pixel's taps are one dependent chain
-  // of FMAs, several times slower per pixel.
-  // Not with a residual: the output may be the residual itself, already updated.
-  if (row.ox_hi - ox >= 4 && !d.ep.residual) {
-    for (; ox + 4 <= row.ox_hi; ox += 4) pixel_run<K, S, 4>(d, row, ox, cend, cheap);
-    if (ox < row.ox_hi) pixel_run<K, S, 4>(d, row, row.ox_hi - 4, cend, cheap);
+  // of FMAs, several times slower per pixel. Not with a residual, which may be the output
+  // itself, already updated: then the last pixels go one at a time.
+  for (; ox + 4 <= row.ox_hi; ox += 4) pixel_run<K, S, 4>(d, row, ox, cend, cheap);
+  if (ox < row.ox_hi && ox - 4 >= row.ox_lo && !d.ep.residual) {
+    pixel_run<K, S, 4>(d, row, row.ox_hi - 4, cend, cheap);
     ox = row.ox_hi;
   }
   for (; ox < row.ox_hi; ++ox) pixel_run<K, S, 1>(d, row, ox, cend, cheap);

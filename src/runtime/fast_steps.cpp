@@ -24,10 +24,10 @@ using namespace step_util;
 // For a pointwise conv, packing A pays for itself only when a packed tile serves many
 // 16-column panels (more than 16: N > 256) and K is not tiny; otherwise the GEMM reads A in
 // place (KxK convs: the window path, up to the level's window_panels). Measured on the Zen 5
-// machine, per-layer medians against packing
-// from N > 64: MobileNetV2 -3.3% in all (its projections 0.15 -> 0.11 ms), ResNet-50 -8.5%
-// (1x1 expansions on 56x56 0.93 -> 0.60 ms), GoogLeNet -3.8%; ResNet-50's layers with N of 512
-// or more on 7x7 / 14x14 got slower in place (1x1 2048 -> 512 on 7x7: 0.75 -> 0.92 ms).
+// machine, per-layer medians against packing from N > 64: MobileNetV2 -3.3% in all (its
+// projections 0.15 -> 0.11 ms), ResNet-50 -8.5% (1x1 expansions on 56x56 0.93 -> 0.60 ms),
+// GoogLeNet -3.8%; ResNet-50's layers with N of 512 or more on 7x7 / 14x14 got slower in
+// place (1x1 2048 -> 512 on 7x7: 0.75 -> 0.92 ms).
 bool use_direct(int64_t k, int64_t n) { return panels_of(n) <= 16 || k <= 32; }
 
 // Equal row tiles of at most `cap` rows (a multiple of mr) covering `rows`: the tiles a GEMM

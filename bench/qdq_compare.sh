@@ -15,7 +15,11 @@
 # INT8 vs FP32 and ORT QDQ vs FP32 (worst output, worst input); and, when `lithe build` of the
 # emitted model makes an INT8 engine (explicit quantization), that engine vs the first one.
 # --check: exit 1 unless lithe INT8 and ORT QDQ agree (cosine >= 0.998 on every output and
-# input, same top-1 for fashion-mnist). Exit 77 (skip) when ONNX Runtime's node_modules
+# input, same top-1 for fashion-mnist). On a CPU without VNNI, ONNX Runtime's u8s8 kernels
+# (VPMADDUBSW) saturate their 16-bit pair sums, so its INT8 outputs drift from FP32 by more
+# than that (fashion-mnist on a Zen 3: cosine 0.989 to FP32, lithe INT8 0.99987): there the
+# check also passes when lithe INT8 is within 0.998 of FP32 and at least as close to ORT QDQ
+# as ORT QDQ is to FP32 (less 0.002), i.e. when ORT's own error explains the difference. Exit 77 (skip) when ONNX Runtime's node_modules
 # (tests/models) or the data set is absent.
 set -euo pipefail
 
@@ -99,12 +103,12 @@ run_case() {
 
 # Prints one table row for case NAME; with --check, fails unless lithe and ORT QDQ agree.
 report() {
-  "$PY" - "$WORK/$1" "$1" "$CHECK" <<'EOF'
+  "$PY" - "$WORK/$1" "$1" "$CHECK" "$VNNI" <<'EOF'
 import collections, glob, os, sys
 import numpy as np
 import onnx
 
-d, name, check = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+d, name, check, vnni = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
 ops = collections.Counter(n.op_type for n in onnx.load(os.path.join(d, "ort_optimized.onnx")).graph.node)
 int8 = {k: v for k, v in ops.items() if k.startswith("QLinear") or k in ("QGemm", "NhwcMaxPool", "QAttention")}
 float_convs = ops.get("Conv", 0) + ops.get("FusedConv", 0) + ops.get("NhwcFusedConv", 0) + ops.get("Gemm", 0)
@@ -134,7 +138,14 @@ top1 = f" top-1 lithe8 = ortqdq on {top1_same}/{top1_total};" if top1_total else
 ints = ",".join(f"{k} {v}" for k, v in sorted(int8.items()))
 print(f"{name:14s} ORT int8 ops: {ints or 'none'}; float conv/gemm left {float_convs}\n"
       f"{'':14s} {cells}{top1}")
-ok = worst["lithe8~ortqdq"][0] >= 0.998 and top1_same == top1_total and int8
+agree = worst["lithe8~ortqdq"][0] >= 0.998
+if not agree and not vnni:  # ORT's saturating u8s8 sums (see the header)
+    agree = (worst["lithe8~fp32"][0] >= 0.998 and
+             worst["lithe8~ortqdq"][0] >= worst["ortqdq~fp32"][0] - 0.002)
+    if agree:
+        print(f"{'':14s} no VNNI: ORT QDQ is {1 - worst['ortqdq~fp32'][0]:.4f} from FP32 in cosine, "
+              f"lithe INT8 {1 - worst['lithe8~fp32'][0]:.5f}; the difference is ORT's")
+ok = agree and top1_same == top1_total and int8
 if check and not ok:
     print(f"{name}: FAIL: lithe INT8 and ONNX Runtime on the emitted QDQ model disagree")
     sys.exit(1)
@@ -142,6 +153,8 @@ EOF
 }
 
 status=0
+VNNI=0
+grep -qE '\b(avx512_vnni|avx_vnni)\b' /proc/cpuinfo 2>/dev/null && VNNI=1
 # Fashion-MNIST: real images for calibration and comparison.
 FM="$WORK/fashion_data"
 if [ ! -f "$FM/test/labels.txt" ]; then

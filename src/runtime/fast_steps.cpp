@@ -27,8 +27,11 @@ using namespace step_util;
 // machine, per-layer medians against packing from N > 64: MobileNetV2 -3.3% in all (its
 // projections 0.15 -> 0.11 ms), ResNet-50 -8.5% (1x1 expansions on 56x56 0.93 -> 0.60 ms),
 // GoogLeNet -3.8%; ResNet-50's layers with N of 512 or more on 7x7 / 14x14 got slower in
-// place (1x1 2048 -> 512 on 7x7: 0.75 -> 0.92 ms).
-bool use_direct(int64_t k, int64_t n) { return panels_of(n) <= 16 || k <= 32; }
+// place (1x1 2048 -> 512 on 7x7: 0.75 -> 0.92 ms). `max_panels`: 16, or a KxK conv's
+// window_panels.
+bool use_direct(int64_t k, int64_t n, int max_panels = 16) {
+  return panels_of(n) <= max_panels || k <= 32;
+}
 
 // Equal row tiles of at most `cap` rows (a multiple of mr) covering `rows`: the tiles a GEMM
 // task takes, balanced so that a short last tile does not leave one thread most of the work.
@@ -493,8 +496,8 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
   // Pointwise: A in place when packing does not pay. Im2col: windows read in place up to the
   // level's window_panels (or for a small K), and always for few input channels, where the
   // packed layout's per-channel scatter costs most.
-  const bool in_place =
-      pointwise ? use_direct(kdim, mg) : panels_of(mg) <= kt.window_panels || kdim <= 32 || cg < 16;
+  const bool in_place = pointwise ? use_direct(kdim, mg)
+                                  : use_direct(kdim, mg, kt.window_panels) || cg < 16;
   s->direct_ = !depthwise && (pointwise || !winograd) && in_place;
   if (s->window()) {
     // About tm_ output pixels per band, and at least four bands when the image has the rows.

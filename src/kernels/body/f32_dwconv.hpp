@@ -2,9 +2,10 @@
 //
 // 3x3 and 5x5 kernels at stride 1 or 2 without dilation (MobileNet's, BlazeFace's, PP-OCR's)
 // go pixels outer, channels inner: four output pixels at a time, each load along a pixel's
-// contiguous channels, the weights loaded per tap. Other kernels, and channels past the last
-// multiple of 4, go per channel block along the row with the taps' weights in registers:
-// interior pixels, whose whole window lies inside the input columns, without bounds checks.
+// contiguous channels, the weights loaded per tap (channels past the last multiple of 4 one at
+// a time). Other kernels go per channel block along the row with the taps' weights in
+// registers: interior pixels, whose whole window lies inside the input columns, without
+// bounds checks.
 // Each output is the bias, then the taps in (ky, kx) order, then the residual and the
 // activation: the reference kernel's order. The transcendental activations run in a second
 // pass over the finished row, so no call is made while weights and accumulators are in
@@ -191,9 +192,8 @@ inline void row_pixels(const DwConvArgs& d, const Row& row, int64_t cend, bool c
   for (; ox < d.ow; ++ox) edge_run(d, row, ox, cend, cheap);
 }
 
-// Channels from c0 in blocks of W, every column of the row: the channels row_pixels() did not
-// do, or every channel of a kernel it does not cover. The taps' weights stay in registers
-// while the block sweeps the row.
+// Channels from c0 in blocks of W, every column of the row, for the kernels row_pixels() does
+// not cover. The taps' weights stay in registers while the block sweeps the row.
 template <class V, int W>
 inline int64_t block(const DwConvArgs& d, const Row& row, int64_t c0, bool cheap) {
   const int64_t taps = d.kh * d.kw;

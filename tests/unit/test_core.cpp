@@ -85,9 +85,6 @@ TEST(ZeroedMemory, ZeroedAlignedAndWritableOnBothSidesOfThePoolThreshold) {
   }
 }
 
-// Pooled blocks are cut from shared mappings: across several of them (more than 32 MiB in
-// all), with blocks freed and new ones taken in between, every new block is zero and no two
-// live blocks overlap (each keeps the pattern written into it).
 // A freed block's pages go back to the OS even while its mapping lives on (a later block holds
 // it): the pages wholly inside the block are no longer resident (mincore).
 TEST(ZeroedMemory, FreedBlockPagesAreHandedBack) {
@@ -116,6 +113,9 @@ TEST(ZeroedMemory, FreedBlockPagesAreHandedBack) {
   EXPECT_EQ(resident(), 0u);
 }
 
+// Pooled blocks are cut from shared mappings: across several of them (more than 32 MiB in
+// all), with blocks freed and new ones taken in between, every new block is zero and no two
+// live blocks overlap (each keeps the pattern written into it).
 TEST(ZeroedMemory, PooledBlocksAreZeroAndDisjointAcrossMappings) {
   struct Block {
     std::shared_ptr<void> p;

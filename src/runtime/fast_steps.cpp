@@ -496,8 +496,8 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
   // Pointwise: A in place when packing does not pay. Im2col: windows read in place up to the
   // level's window_panels (or for a small K), and always for few input channels, where the
   // packed layout's per-channel scatter costs most.
-  const bool in_place = pointwise ? use_direct(kdim, mg)
-                                  : use_direct(kdim, mg, kt.window_panels) || cg < 16;
+  const bool in_place =
+      pointwise ? use_direct(kdim, mg) : use_direct(kdim, mg, kt.window_panels) || cg < 16;
   s->direct_ = !depthwise && (pointwise || !winograd) && in_place;
   if (s->window()) {
     // About tm_ output pixels per band, and at least four bands when the image has the rows.

@@ -190,8 +190,8 @@ TEST(FastKernels, ConvIm2colKBlocks) {
     bool residual;
     std::string act;
   };
-  for (const P& v : std::vector<P>{{300, false, "Relu"}, {272, false, "Sigmoid"},
-                                   {288, true, "Relu"}}) {
+  for (const P& v :
+       std::vector<P>{{300, false, "Relu"}, {272, false, "Sigmoid"}, {288, true, "Relu"}}) {
     ConvCase k;
     k.c = 512;
     k.m = v.m;

@@ -21,6 +21,9 @@
 //      MobileNetV2's pointwise (1x1) convs: expansion, projection, the last 1x1.
 //  - f32_dwconv/<isa>/...: 3x3 depthwise conv, pad 1, NHWC, bias + ReLU6 (Clip 0..6) fused,
 //    at MobileNetV2's depthwise layers (input HxWxC and stride).
+//  - f32_conv_window/<isa>/...: a KxK conv as the runtime's window path runs it (the GEMM
+//    reading windows in place from the padded NHWC image, bias + ReLU), at the stems of
+//    ResNet-50 / GoogLeNet, SqueezeNet and MobileNetV2 (3 input channels).
 //  - q8_gemm/<isa>/..., q8_dwconv/<isa>/...: the INT8 kernels (uint8 x int8, requantized to
 //    uint8 with a fused ReLU) at the same shapes; counter OPS = 2 * multiply-adds per second
 //    (GOP/s), comparable with FLOPS. A is read in place (row stride round_up(K, 4)), B packed
@@ -163,6 +166,45 @@ void bm_dwconv(benchmark::State& st, Isa isa, int64_t h, int64_t w, int64_t ch, 
       benchmark::Counter::kIsRate);
 }
 
+// A KxK conv the way ConvStep's window path runs it: the GEMM reads each output pixel's
+// window in place from the zero-padded NHWC image through per-k offsets (koff), one output
+// row per call, bias + ReLU fused. The stems of the real models: few input channels.
+void bm_conv_window(benchmark::State& st, Isa isa, int64_t h, int64_t c, int64_t n, int64_t kk,
+                    int64_t stride, int64_t pad) {
+  const KernelTable& t = k::kernel_table(isa);
+  const int64_t hp = h + 2 * pad, o = (hp - kk) / stride + 1, kdim = kk * kk * c;
+  Buf x(static_cast<size_t>(hp * hp * c), 1), b(static_cast<size_t>(kdim * n), 2);
+  Buf bp(static_cast<size_t>(k::packed_b_floats(kdim, n)), 3);
+  Buf bias(static_cast<size_t>(k::panels_of(n) * k::kPanel), 4);
+  Buf y(static_cast<size_t>(o * o * n), 5);
+  k::pack_b_f32(kdim, n, b.p, n, 1, bp.p);
+  std::vector<int64_t> koff;
+  for (int64_t ky = 0; ky < kk; ++ky)
+    for (int64_t kx = 0; kx < kk; ++kx)
+      for (int64_t ci = 0; ci < c; ++ci) koff.push_back((ky * hp + kx) * c + ci);
+  k::GemmArgs g;
+  g.m = o;
+  g.n = n;
+  g.k = kdim;
+  g.lda = stride * c;
+  g.koff = koff.data();
+  g.bp = bp.p;
+  g.ldc = n;
+  g.ep.bias = bias.p;
+  g.ep.act.act = lithe::ops::fused::Activation::kRelu;
+  const int64_t panels = k::panels_of(n);
+  for (auto _ : st) {
+    for (int64_t oy = 0; oy < o; ++oy) {
+      g.a = x.p + oy * stride * hp * c;
+      g.c = y.p + oy * o * n;
+      t.f32_gemm_direct(g, 0, o, 0, panels);
+    }
+    benchmark::DoNotOptimize(y.p);
+    benchmark::ClobberMemory();
+  }
+  set_rate(st, "FLOPS", 2.0 * static_cast<double>(o * o * n * kdim));
+}
+
 // Random bytes, 64-byte aligned.
 struct Bytes {
   uint8_t* p = nullptr;
@@ -302,6 +344,16 @@ const DwShape kDwShapes[] = {
     {"mobilenetv2_dw_7x7x960_s1", 7, 7, 960, 1},
 };
 
+struct WindowShape {
+  const char* label;
+  int64_t h, c, n, k, stride, pad;
+};
+const WindowShape kWindowShapes[] = {
+    {"resnet50_stem_7x7s2_3to64", 224, 3, 64, 7, 2, 3},         // also GoogLeNet's
+    {"squeezenet_stem_7x7s2_3to96", 224, 3, 96, 7, 2, 0},
+    {"mobilenetv2_stem_3x3s2_3to32", 224, 3, 32, 3, 2, 1},
+};
+
 void register_all() {
   for (Isa isa : k::kAllIsas) {
     if (!k::isa_supported(isa)) continue;
@@ -325,6 +377,12 @@ void register_all() {
       const std::string n = "f32_gemm/" + name + "/" + s.label + "/M:" + std::to_string(s.m) +
                             "/K:" + std::to_string(s.k) + "/N:" + std::to_string(s.n);
       benchmark::RegisterBenchmark(n.c_str(), bm_gemm, isa, s.m, s.k, s.n, true)
+          ->Unit(benchmark::kMicrosecond);
+    }
+    for (const auto& s : kWindowShapes) {
+      const std::string n = "f32_conv_window/" + name + "/" + s.label;
+      benchmark::RegisterBenchmark(n.c_str(), bm_conv_window, isa, s.h, s.c, s.n, s.k, s.stride,
+                                   s.pad)
           ->Unit(benchmark::kMicrosecond);
     }
     for (const auto& s : kDwShapes) {

@@ -75,8 +75,9 @@ void check_conv(const ConvCase& k, const char* kind = nullptr) {
 }
 
 const int64_t kChannels[] = {1, 3, 4, 5, 15, 16, 17, 31, 33};
-// Output channels around the 16-column panels and the 2-panel (32) tiles of avx512.
-const int64_t kOutChannels[] = {1, 15, 16, 17, 31, 32, 33, 47, 48, 49};
+// Output channels around the 16-column panels, the 2-panel (32) tiles of avx512 and the
+// 1.5-panel tiles (a last panel of at most 8 columns: 17, 24, 33, 40, 49).
+const int64_t kOutChannels[] = {1, 15, 16, 17, 24, 31, 32, 33, 40, 47, 48, 49};
 
 TEST(FastKernels, ConvPointwiseChannelSweep) {
   for (int64_t c : kChannels)

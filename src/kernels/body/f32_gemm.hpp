@@ -17,6 +17,10 @@ using namespace body;
 
 // A tile row is NV panels of 16 columns = NV * kSub native vectors of kVecWidth floats.
 constexpr int kSub = kPanel / kVecWidth;
+// gemm_direct's tile of 1.5 panels (a level whose panel is an even number of vectors): kHalfNQ
+// vectors a row, kHalfMR rows, the accumulators of kDirectMR rows of one panel.
+constexpr bool kHalfTile = kSub % 2 == 0;
+constexpr int kHalfNQ = kSub + kSub / 2, kHalfMR = kDirectMR * kSub / kHalfNQ;
 
 // Accumulators start from the bias (the reference's order: bias, then k = 0..K-1).
 template <int MR, int NQ>
@@ -117,13 +121,13 @@ inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0, int64_t k1
   }
 }
 
-// A read in place (row m at g.a + m * g.lda), kDirectMR rows through row pointers: no packing,
+// A read in place (row m at g.a + m * g.lda), MR rows through row pointers: no packing,
 // which pays when few panels would share a packed tile (small N) or K is small. Each output
 // is the same sequence of operations as in tile(), so both give identical results.
-// KOFF: element k of a row at g.koff[k] from the row's start (a convolution window in place).
-template <int NV, bool KOFF>
+// NQ vectors a row from panel p on (the last may be half of panel p + 1's). KOFF: element k
+// of a row at g.koff[k] from the row's start (a convolution window in place).
+template <int NQ, bool KOFF, int MR = kDirectMR>
 inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
-  constexpr int MR = kDirectMR, NQ = NV * kSub;
   VN acc[MR][NQ];
   const int64_t col0 = p * kPanel;
   init(g, col0, acc);
@@ -215,11 +219,19 @@ inline void gemm_direct(const GemmArgs& h, int64_t m0, int64_t p0, int64_t p1) {
   const int64_t pb = panel_block(h.k);
   for (int64_t q0 = p0; q0 < p1; q0 += pb) {
     const int64_t q1 = q0 + pb < p1 ? q0 + pb : p1;
+    // A last panel with at most 8 valid columns goes with the panel before it (in this
+    // block) as one tile of 1.5 panels and fewer rows, instead of 2 panels whose last quarter
+    // is padding: MobileNetV2's 24-channel projections 0.33 -> 0.25 ms in isolation on AVX2
+    // (4 x 24 columns: 7 loads per 12 FMAs against 8 for 6 x 16), BlazeFace 8% faster.
+    const bool half = kHalfTile && q1 == p1 && q1 - q0 >= 2 && h.n - (p1 - 1) * kPanel <= kPanel / 2;
+    const int64_t qf = half ? q1 - 2 : q1;
     for (int64_t m = m0; m < h.m; m += kDirectMR) {
       int64_t p = q0;
-      for (; p + kGemmNV <= q1; p += kGemmNV) tile_direct<kGemmNV, KOFF>(h, m, p);
-      for (; p < q1; ++p) tile_direct<1, KOFF>(h, m, p);
+      for (; p + kGemmNV <= qf; p += kGemmNV) tile_direct<kGemmNV * kSub, KOFF>(h, m, p);
+      for (; p < qf; ++p) tile_direct<kSub, KOFF>(h, m, p);
     }
+    if (half)
+      for (int64_t m = m0; m < h.m; m += kHalfMR) tile_direct<kHalfNQ, KOFF, kHalfMR>(h, m, qf);
   }
 }
 

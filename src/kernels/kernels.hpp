@@ -103,6 +103,9 @@ struct PoolArgsT {
 using PoolArgs = PoolArgsT<float>;
 using F32PoolFn = void (*)(const PoolArgs&, int64_t oy0, int64_t oy1);
 
+/// Softmax (or LogSoftmax when `log`) of the n contiguous floats at x into y (y may be x).
+using F32SoftmaxFn = void (*)(const float* x, float* y, int64_t n, bool log);
+
 /// Winograd F(4x4, 3x3), stride 1, on one NHWC image: tiles of 4x4 outputs, numbered row-major
 /// over tiles_h x tiles_w. The input transform of `rows` consecutive tiles writes 36 row-major
 /// matrices (rows x C); the output transform reads 36 such matrices (rows x Cout) of GEMM
@@ -295,6 +298,7 @@ struct KernelTable {
   F32GemmFn f32_gemm_direct;
   F32DwConvFn f32_dwconv;
   F32PoolFn f32_pool;
+  F32SoftmaxFn f32_softmax;
   F32WinogradInFn f32_winograd_input;
   F32WinogradOutFn f32_winograd_output;
   F32WinogradWeightsFn f32_winograd_weights;

@@ -646,6 +646,7 @@ std::unique_ptr<FastStep> make_transpose(const ir::Graph& g, const ir::Node& nod
 
 class SoftmaxStep final : public FastStep {
  public:
+  explicit SoftmaxStep(const kernels::KernelTable& kt) : kt_(kt) {}
   const char* kind() const override { return log_ ? "logsoftmax" : "softmax"; }
 
   void run(const ValuePtrs& vals, int t, int nt, float*) const override {
@@ -657,12 +658,16 @@ class SoftmaxStep final : public FastStep {
     for (int64_t u = b; u < e; ++u) {
       const int64_t o = u / inner_, i = u % inner_;
       const int64_t base = o * n_ * inner_ + i;
-      row(x + base, y + base, inner_);
+      if (inner_ == 1)
+        kt_.f32_softmax(x + base, y + base, n_, log_);
+      else
+        row(x + base, y + base, inner_);
     }
   }
 
-  // The reference's formula: max, exp(x - max) summed in double, exp / sum rounded to float
-  // (or x - max - log(sum)). y may be x (in place): every x is read before its y is written.
+  // A row strided by st: the reference's formula, one element at a time: max, exp(x - max)
+  // summed in double, exp / sum rounded to float (or x - max - log(sum)). y may be x (in
+  // place): every x is read before its y is written. (Contiguous rows: the level's kernel.)
   void row(const float* x, float* y, int64_t st) const {
     const int64_t n = n_;
     float mx = x[0];
@@ -684,12 +689,14 @@ class SoftmaxStep final : public FastStep {
       y[k * st] = static_cast<float>(static_cast<double>(y[k * st]) / sum);
   }
 
+  const kernels::KernelTable& kt_;
   bool log_ = false;
   int x_ = -1, y_ = -1;
   int64_t outer_ = 1, n_ = 1, inner_ = 1;
 };
 
-std::unique_ptr<FastStep> make_softmax(const ir::Graph& g, const ir::Node& node) {
+std::unique_ptr<FastStep> make_softmax(const ir::Graph& g, const ir::Node& node,
+                                       const kernels::KernelTable& kt) {
   if (node.inputs.size() != 1 || node.outputs.size() != 1) return nullptr;
   const int xv = node.inputs[0], yv = node.outputs[0];
   if (!is_f32_static(g, xv) || !is_f32_static(g, yv) || dims_of(g, xv) != dims_of(g, yv))
@@ -702,7 +709,7 @@ std::unique_ptr<FastStep> make_softmax(const ir::Graph& g, const ir::Node& node)
   int64_t axis = attrs.attr_int("axis", legacy ? 1 : -1);
   if (axis < 0) axis += rank;
   if (axis < 0 || axis >= rank) return nullptr;
-  auto st = std::make_unique<SoftmaxStep>();
+  auto st = std::make_unique<SoftmaxStep>(kt);
   st->log_ = node.op_type == "LogSoftmax";
   st->x_ = xv;
   st->y_ = yv;
@@ -781,7 +788,8 @@ std::unique_ptr<FastStep> make_reduce_mean(const ir::Graph& g, const ir::Node& n
 
 }  // namespace
 
-std::unique_ptr<FastStep> make_elementwise_step(const ir::Graph& g, size_t n) {
+std::unique_ptr<FastStep> make_elementwise_step(const ir::Graph& g, size_t n,
+                                                const kernels::KernelTable& kt) {
   const ir::Node& node = g.nodes[n];
   if (!node.domain.empty()) return nullptr;
   const std::string& op = node.op_type;
@@ -789,7 +797,7 @@ std::unique_ptr<FastStep> make_elementwise_step(const ir::Graph& g, size_t n) {
       ((op == "Max" || op == "Min") && node.inputs.size() == 2))
     return make_binary(g, node);
   if (op == "Transpose") return make_transpose(g, node);
-  if (op == "Softmax" || op == "LogSoftmax") return make_softmax(g, node);
+  if (op == "Softmax" || op == "LogSoftmax") return make_softmax(g, node, kt);
   if (op == "ReduceMean") return make_reduce_mean(g, node);
   return make_unary(g, node);
 }

@@ -904,7 +904,7 @@ std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const Ker
   if (auto s = make_quant_step(g, node, kt)) return s;
   if (auto s = make_copy_step(g, n)) return s;
   if (auto s = make_norm_step(g, n)) return s;
-  return make_elementwise_step(g, n);
+  return make_elementwise_step(g, n, kt);
 }
 
 }  // namespace lithe::runtime

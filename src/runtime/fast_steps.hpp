@@ -35,7 +35,8 @@ class FastStep {
 
 // Families of fast steps, one file each; each returns null for a node it does not cover.
 /// fast_elementwise.cpp: unary and broadcasting binary ops, Transpose, Softmax.
-std::unique_ptr<FastStep> make_elementwise_step(const ir::Graph& g, size_t n);
+std::unique_ptr<FastStep> make_elementwise_step(const ir::Graph& g, size_t n,
+                                                const kernels::KernelTable& kt);
 /// fast_resize.cpp: Resize, ConvTranspose.
 std::unique_ptr<FastStep> make_resize_step(const ir::Graph& g, size_t n,
                                            const kernels::KernelTable& kt);

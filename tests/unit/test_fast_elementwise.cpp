@@ -5,14 +5,17 @@
 // and 3 threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "fast_test_util.hpp"
 #include "graph_test_util.hpp"
 #include "kernels/cpu.hpp"
+#include "kernels/kernels.hpp"
 #include "ops/util.hpp"
 #include "plan/plan.hpp"
 #include "runtime/executor.hpp"
@@ -50,9 +53,10 @@ void expect_match(const Tensor& want, const Tensor& got, bool exact) {
 // executor; the node producing `out` must run as a fast step. Returns the plan (for in-place
 // checks).
 plan::MemoryPlan check_graph(const std::shared_ptr<ir::Graph>& g, const std::string& out,
-                             bool exact, const char* want_kind = nullptr) {
+                             bool exact, const char* want_kind = nullptr,
+                             const std::vector<kernels::Isa>& isas = {kernels::best_isa()}) {
   return test::check_fast_node(
-      g, out, want_kind, {kernels::best_isa()},
+      g, out, want_kind, isas,
       [exact](size_t, const Tensor& want, const Tensor& got) { expect_match(want, got, exact); });
 }
 
@@ -288,8 +292,73 @@ TEST(FastElementwise, Softmax) {
     ir::Node& n = gb.node(c.op, {"x"}, {"y"});
     if (c.has_axis) n.attrs["axis"] = GraphBuilder::i(c.axis);
     gb.output("y");
-    check_graph(gb.build(), "y", false);
+    // Contiguous rows run the level's kernel: every level this CPU has.
+    check_graph(gb.build(), "y", false, nullptr, test::supported_isas());
     if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+// The levels' softmax kernel on rows the random graphs do not reach, against softmax in
+// double: {0, v} for v down to where e^v underflows (so y[1] is e^v / (1 + e^v): vexp over
+// the whole range a softmax feeds it, subnormal results included), wide spreads, every tail
+// length, and the special values (NaN in a row makes it all NaN, as in the reference; -inf
+// gives 0).
+TEST(FastElementwise, SoftmaxKernelRangeAndSpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  std::vector<std::vector<float>> rows;
+  for (float v = -104.5f; v <= 0.0f; v += 0.173f) rows.push_back({0.0f, v});
+  for (int64_t n : {1, 2, 7, 8, 9, 15, 16, 17, 33, 6625}) {
+    std::vector<float> r(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) r[static_cast<size_t>(i)] = 37.0f * std::sin(0.7f * i) - 5.0f;
+    rows.push_back(r);
+  }
+  rows.push_back({-inf, 0.0f, 1.0f});
+  rows.push_back({1e30f, -1e30f, 3.0f});
+  for (kernels::Isa isa : test::supported_isas()) {
+    SCOPED_TRACE(kernels::isa_name(isa));
+    const kernels::KernelTable& kt = kernels::kernel_table(isa);
+    for (bool log : {false, true})
+      for (const std::vector<float>& r : rows) {
+        const int64_t n = static_cast<int64_t>(r.size());
+        // x - max in float, as the reference and the kernel compute it (its rounding is
+        // theirs; the rest in double).
+        float mx = r[0];
+        for (float v : r) mx = std::max(mx, v);
+        double sum = 0;
+        for (float v : r) sum += std::exp(double(v - mx));
+        std::vector<float> y(r.size());
+        kt.f32_softmax(r.data(), y.data(), n, log);
+        for (int64_t i = 0; i < n; ++i) {
+          const double d = double(r[static_cast<size_t>(i)] - mx);
+          const double want = log ? d - std::log(sum) : std::exp(d) / sum;
+          const double got = y[static_cast<size_t>(i)];
+          if (std::isinf(want)) {  // log of e^-inf
+            ASSERT_EQ(got, want) << "element " << i;
+            continue;
+          }
+          // Softmax: 5 ulp (vexp's 2, the sum's and the division's roundings), or a
+          // subnormal's spacing.
+          const double tol = log ? 1e-6 * std::max(1.0, std::fabs(want))
+                                 : std::max(3e-7 * want, 1.5e-45);
+          ASSERT_LE(std::fabs(got - want), tol)
+              << (log ? "log" : "") << "softmax row of " << n << " from " << r[0] << ", "
+              << (n > 1 ? r[1] : 0.0f) << ": element " << i;
+        }
+      }
+    std::vector<float> nan_inside(20, 1.0f);
+    nan_inside[10] = nan;
+    for (const std::vector<float>& r : {std::vector<float>{nan, 1.0f}, {1.0f, 2.0f, nan},
+                                        nan_inside, std::vector<float>(9, 1.0f), {inf, 0.0f}}) {
+      std::vector<float> y(r.size());
+      kt.f32_softmax(r.data(), y.data(), static_cast<int64_t>(r.size()), false);
+      const bool all_nan =
+          std::isinf(r[0]) || std::any_of(r.begin(), r.end(), [](float v) { return std::isnan(v); });
+      for (size_t i = 0; i < r.size(); ++i)
+        if (all_nan)
+          EXPECT_TRUE(std::isnan(y[i])) << "element " << i;
+        else
+          EXPECT_FLOAT_EQ(y[i], 1.0f / 9.0f);
+    }
   }
 }
 

@@ -1,13 +1,14 @@
 // One kernel level: every body, then the level's table. Included once by each
 // <level>/table_<level>.cpp inside namespace lithe::kernels::<level>, after that file has
 // defined, in an anonymous namespace, kIsa, kGemmMR, kGemmNV, kDirectMR, kWindowPanels and
-// kVecWidth (and included <cstring>, <limits> and kernels/kernels.hpp). The int8 entries are
+// kVecWidth (and included <cmath>, <cstring>, <limits> and kernels/kernels.hpp). The int8 entries are
 // the level's q8_gemm / q8_dwconv / q8_binary (q8_<level>.cpp, declared in kernels.hpp). The
 // bodies land in the anonymous namespace, so each level's copies are its own (see vec.hpp).
 namespace {
 #include "kernels/body/f32_dwconv.hpp"
 #include "kernels/body/f32_gemm.hpp"
 #include "kernels/body/f32_pool.hpp"
+#include "kernels/body/f32_softmax.hpp"
 #include "kernels/body/f32_winograd.hpp"
 #include "kernels/body/q8_out.hpp"
 #include "kernels/body/q8_pool.hpp"
@@ -23,6 +24,7 @@ const KernelTable& table() {
                              gemm_body::f32_gemm_direct,
                              dwconv_body::f32_dwconv,
                              pool_body::f32_pool,
+                             softmax_body::f32_softmax,
                              winograd_body::f32_winograd_input,
                              winograd_body::f32_winograd_output,
                              winograd_body::f32_winograd_weights,

@@ -81,6 +81,30 @@ inline V vmin(V a, V b) {
   return a < b ? a : b;
 }
 
+/// e^x per lane, within 2 ulp of std::exp: x = n ln2 + r with n the nearest integer to
+/// x log2(e) and |r| <= ln2 / 2 (ln2 in two parts, so r is exact), e^r by a degree-6
+/// polynomial (the Cephes expf coefficients), times 2^n as 2^(n/2) 2^(n - n/2) from exponent
+/// bits. x is first clamped to [-104, 89], where the product rounds to 0 and overflows to
+/// +inf: subnormal results, 0 and +inf come out of the last multiply, and NaN passes the
+/// clamp (its comparisons are false) and the arithmetic.
+inline VN vexp(VN x) {
+  typedef int VI __attribute__((vector_size(sizeof(VN))));
+  const VN lo = splat<VN>(-104.0f), hi = splat<VN>(89.0f);
+  const VN c = vmin(hi, vmax(lo, x));
+  const VN magic = splat<VN>(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  const VN nf = (c * splat<VN>(1.44269504f) + magic) - magic;
+  const VN r = (c - nf * splat<VN>(0.693359375f)) - nf * splat<VN>(-2.12194440e-4f);
+  VN p = splat<VN>(1.9875691500e-4f);
+  p = p * r + splat<VN>(1.3981999507e-3f);
+  p = p * r + splat<VN>(8.3334519073e-3f);
+  p = p * r + splat<VN>(4.1665795894e-2f);
+  p = p * r + splat<VN>(1.6666665459e-1f);
+  p = p * r + splat<VN>(5.0000001201e-1f);
+  p = p * (r * r) + r + splat<VN>(1.0f);
+  const VI n = __builtin_convertvector(nf, VI), n1 = n >> 1, n2 = n - n1;
+  return p * reinterpret_cast<VN>((n1 + 127) << 23) * reinterpret_cast<VN>((n2 + 127) << 23);
+}
+
 /// The cheap activations on a whole vector, formula for formula as apply_activation;
 /// returns false for the transcendental ones (Sigmoid, SiLU, Tanh), which the caller applies
 /// per element after storing.

@@ -1,6 +1,7 @@
 // The portable level, compiled with this folder's flags (see CMakeLists.txt).
 // GEMM microkernel: baseline C++ (SSE2 on x86-64, NEON on AArch64): 3 rows x 1 panel of 16 columns
 // (four 4-float vectors, 12 accumulators).
+#include <cmath>
 #include <cstring>
 #include <limits>
 

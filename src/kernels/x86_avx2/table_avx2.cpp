@@ -1,6 +1,7 @@
 // The avx2 level, compiled with this folder's flags (see CMakeLists.txt).
 // GEMM microkernel: AVX2 + FMA: 6 rows x 1 panel of 16 columns (two 8-float vectors, 12
 // accumulators).
+#include <cmath>
 #include <cstring>
 #include <limits>
 

@@ -1,6 +1,7 @@
 // The avx512 level, compiled with this folder's flags (see CMakeLists.txt).
 // GEMM microkernel: AVX-512: 12 rows x 2 panels of 16 columns (two 16-float vectors, 24
 // accumulators).
+#include <cmath>
 #include <cstring>
 #include <limits>
 

@@ -258,7 +258,7 @@ inline void f32_dwconv(const DwConvArgs& d, int64_t oy0, int64_t oy1) {
     }
     if (!cheap)
       for (int64_t ox = 0; ox < d.ow; ++ox)
-        epilogue_scalar(d.y + (oy * d.ow + ox) * d.y_stride, d.c, nullptr, d.ep.act);
+        activate_stored(d.y + (oy * d.ow + ox) * d.y_stride, d.c, d.ep.act);
   }
 }
 

@@ -62,8 +62,12 @@ inline void store(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ])
   }
   if (!cheap) {
     const int64_t cols = g.n - col0 < NQ * kVecWidth ? g.n - col0 : NQ * kVecWidth;
-    for (int64_t r = 0; r < MR && r < rows; ++r)
-      epilogue_scalar(g.c + (m + r) * g.ldc + col0, cols, nullptr, g.ep.act);
+    const int64_t nr = rows < MR ? rows : MR;
+    if (cols == g.ldc) {  // the rows are contiguous (N within the tile: a head's few channels)
+      activate_stored(g.c + m * g.ldc + col0, nr * cols, g.ep.act);
+      return;
+    }
+    for (int64_t r = 0; r < nr; ++r) activate_stored(g.c + (m + r) * g.ldc + col0, cols, g.ep.act);
   }
 }
 

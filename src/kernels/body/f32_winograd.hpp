@@ -154,7 +154,7 @@ inline void f32_winograd_output(const WinogradArgs& w, int64_t t0, int64_t t1, c
     const int64_t ty = t / w.tiles_w, tx = t % w.tiles_w;
     for (int64_t oy = ty * 4; oy < ty * 4 + 4 && oy < w.oh; ++oy)
       for (int64_t ox = tx * 4; ox < tx * 4 + 4 && ox < w.ow; ++ox)
-        epilogue_scalar(w.y + (oy * w.ow + ox) * w.y_stride, w.cout, nullptr, w.ep.act);
+        activate_stored(w.y + (oy * w.ow + ox) * w.y_stride, w.cout, w.ep.act);
   }
 }
 

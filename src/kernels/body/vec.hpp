@@ -105,6 +105,27 @@ inline VN vexp(VN x) {
   return p * reinterpret_cast<VN>((n1 + 127) << 23) * reinterpret_cast<VN>((n2 + 127) << 23);
 }
 
+/// The activations `activate` leaves to the caller, on n values already stored: Sigmoid and
+/// SiLU a vector at a time, apply_activation's branches with vexp (sigmoid(x) = 1 / (1 + t)
+/// for x >= 0, t / (1 + t) below, t = e^-|x|), within a few ulp of it; Tanh and the tail one
+/// at a time (epilogue_scalar). Out of line: a caller keeps its accumulators in registers.
+__attribute__((noinline)) inline void activate_stored(float* y, int64_t n,
+                                                      const ::lithe::ops::fused::Epilogue& e) {
+  using ::lithe::ops::fused::Activation;
+  int64_t i = 0;
+  if (e.act == Activation::kSigmoid || e.act == Activation::kSiLU) {
+    const VN one = splat<VN>(1.0f);
+    for (; i + kVecWidth <= n; i += kVecWidth) {
+      const VN x = loadv<VN>(y + i);
+      const VN t = vexp(vmin(x, -x));  // NaN stays NaN
+      VN s = (x >= VN{} ? one : t) / (one + t);
+      if (e.act == Activation::kSiLU) s = x * s;
+      storev(y + i, s);
+    }
+  }
+  epilogue_scalar(y + i, n - i, nullptr, e);
+}
+
 /// The cheap activations on a whole vector, formula for formula as apply_activation;
 /// returns false for the transcendental ones (Sigmoid, SiLU, Tanh), which the caller applies
 /// per element after storing.

@@ -349,7 +349,7 @@ struct WindowShape {
   int64_t h, c, n, k, stride, pad;
 };
 const WindowShape kWindowShapes[] = {
-    {"resnet50_stem_7x7s2_3to64", 224, 3, 64, 7, 2, 3},         // also GoogLeNet's
+    {"resnet50_stem_7x7s2_3to64", 224, 3, 64, 7, 2, 3},  // also GoogLeNet's
     {"squeezenet_stem_7x7s2_3to96", 224, 3, 96, 7, 2, 0},
     {"mobilenetv2_stem_3x3s2_3to32", 224, 3, 32, 3, 2, 1},
 };

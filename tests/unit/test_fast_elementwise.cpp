@@ -338,8 +338,8 @@ TEST(FastElementwise, SoftmaxKernelRangeAndSpecialValues) {
           }
           // Softmax: 5 ulp (vexp's 2, the sum's and the division's roundings), or a
           // subnormal's spacing.
-          const double tol = log ? 1e-6 * std::max(1.0, std::fabs(want))
-                                 : std::max(3e-7 * want, 1.5e-45);
+          const double tol =
+              log ? 1e-6 * std::max(1.0, std::fabs(want)) : std::max(3e-7 * want, 1.5e-45);
           ASSERT_LE(std::fabs(got - want), tol)
               << (log ? "log" : "") << "softmax row of " << n << " from " << r[0] << ", "
               << (n > 1 ? r[1] : 0.0f) << ": element " << i;
@@ -347,12 +347,15 @@ TEST(FastElementwise, SoftmaxKernelRangeAndSpecialValues) {
       }
     std::vector<float> nan_inside(20, 1.0f);
     nan_inside[10] = nan;
-    for (const std::vector<float>& r : {std::vector<float>{nan, 1.0f}, {1.0f, 2.0f, nan},
-                                        nan_inside, std::vector<float>(9, 1.0f), {inf, 0.0f}}) {
+    for (const std::vector<float>& r : {std::vector<float>{nan, 1.0f},
+                                        {1.0f, 2.0f, nan},
+                                        nan_inside,
+                                        std::vector<float>(9, 1.0f),
+                                        {inf, 0.0f}}) {
       std::vector<float> y(r.size());
       kt.f32_softmax(r.data(), y.data(), static_cast<int64_t>(r.size()), false);
-      const bool all_nan =
-          std::isinf(r[0]) || std::any_of(r.begin(), r.end(), [](float v) { return std::isnan(v); });
+      const bool all_nan = std::isinf(r[0]) ||
+                           std::any_of(r.begin(), r.end(), [](float v) { return std::isnan(v); });
       for (size_t i = 0; i < r.size(); ++i)
         if (all_nan)
           EXPECT_TRUE(std::isnan(y[i])) << "element " << i;

@@ -227,7 +227,8 @@ inline void gemm_direct(const GemmArgs& h, int64_t m0, int64_t p0, int64_t p1) {
     // block) as one tile of 1.5 panels and fewer rows, instead of 2 panels whose last quarter
     // is padding: MobileNetV2's 24-channel projections 0.33 -> 0.25 ms in isolation on AVX2
     // (4 x 24 columns: 7 loads per 12 FMAs against 8 for 6 x 16), BlazeFace 8% faster.
-    const bool half = kHalfTile && q1 == p1 && q1 - q0 >= 2 && h.n - (p1 - 1) * kPanel <= kPanel / 2;
+    const bool half =
+        kHalfTile && q1 == p1 && q1 - q0 >= 2 && h.n - (p1 - 1) * kPanel <= kPanel / 2;
     const int64_t qf = half ? q1 - 2 : q1;
     for (int64_t m = m0; m < h.m; m += kDirectMR) {
       int64_t p = q0;

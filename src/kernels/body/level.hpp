@@ -1,8 +1,8 @@
 // One kernel level: every body, then the level's table. Included once by each
 // <level>/table_<level>.cpp inside namespace lithe::kernels::<level>, after that file has
 // defined, in an anonymous namespace, kIsa, kGemmMR, kGemmNV, kDirectMR, kWindowPanels and
-// kVecWidth (and included <cmath>, <cstring>, <limits> and kernels/kernels.hpp). The int8 entries are
-// the level's q8_gemm / q8_dwconv / q8_binary (q8_<level>.cpp, declared in kernels.hpp). The
+// kVecWidth (and included <cmath>, <cstring>, <limits> and kernels/kernels.hpp). The int8 entries
+// are the level's q8_gemm / q8_dwconv / q8_binary (q8_<level>.cpp, declared in kernels.hpp). The
 // bodies land in the anonymous namespace, so each level's copies are its own (see vec.hpp).
 namespace {
 #include "kernels/body/f32_dwconv.hpp"

@@ -533,6 +533,25 @@ class PoolStep final : public FastStep {
     T* y = static_cast<T*>(vals[static_cast<size_t>(y_)]);
     const int64_t in_img = a_.ih * a_.iw * a_.c, out_img = a_.oh * a_.ow * a_.y_stride;
     int64_t b, e;
+    if constexpr (std::is_same_v<T, float>) {
+      // Fewer output rows than threads (global pooling: one row per image): the threads
+      // take ranges of channels instead, multiples of 16 (each channel's value is the same
+      // whoever computes it).
+      if (nb_ * a_.oh < nt && a_.c >= 32) {
+        const int64_t per = (a_.c + nt - 1) / nt, cw = (per + 15) / 16 * 16;
+        const int64_t chunks = (a_.c + cw - 1) / cw;
+        static_range(nb_ * a_.oh * chunks, t, nt, &b, &e);
+        for (int64_t u = b; u < e; ++u) {
+          const int64_t r = u / chunks, c0 = u % chunks * cw, img = r / a_.oh, oy = r % a_.oh;
+          kernels::PoolArgsT<T> a = a_;
+          a.x = x + img * in_img + c0;
+          a.y = y + img * out_img + c0;
+          a.c = std::min(cw, a_.c - c0);
+          kt_.f32_pool(a, oy, oy + 1);
+        }
+        return;
+      }
+    }
     static_range(nb_ * a_.oh, t, nt, &b, &e);
     for (int64_t r = b; r < e;) {
       const int64_t img = r / a_.oh, oy0 = r % a_.oh, oy1 = std::min(a_.oh, oy0 + (e - r));

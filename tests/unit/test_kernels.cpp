@@ -572,6 +572,20 @@ TEST(FastKernels, GlobalAveragePool) {
       check_pool(k);
       if (HasFatalFailure()) return;
     }
+  // Windows of more than 64 taps (read in memory order, 8 vectors of channels at a time, then
+  // the tails) and fewer images than threads (the threads split the channels).
+  for (int64_t c : {33, 150, 200})
+    for (auto [n, h, w] :
+         std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 20, 20}, {2, 9, 9}, {1, 1, 70}}) {
+      PoolCase k;
+      k.op = "GlobalAveragePoolNhwc";
+      k.n = n;
+      k.c = c;
+      k.h = h;
+      k.w = w;
+      check_pool(k);
+      if (HasFatalFailure()) return;
+    }
 }
 
 // ---- Gemm / MatMul ----------------------------------------------------------------------

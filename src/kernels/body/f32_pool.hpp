@@ -10,38 +10,41 @@ namespace pool_body {
 using namespace ::lithe::kernels;
 using namespace body;
 
-template <class V, int W>
-inline int64_t channels(const PoolArgs& a, int64_t oy, int64_t ox, int64_t c0, float* y,
-                        float div) {
-  int64_t c = c0;
-  for (; c + W <= a.c; c += W) {
-    V acc = a.max ? splat<V>(std::numeric_limits<float>::lowest()) : V{};
-    bool any = false;
-    for (int64_t ky = 0; ky < a.kh; ++ky) {
-      const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
-      if (iy < 0 || iy >= a.ih) continue;
-      for (int64_t kx = 0; kx < a.kw; ++kx) {
-        const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
-        if (ix < 0 || ix >= a.iw) continue;
-        const V v = loadv<V>(a.x + (iy * a.iw + ix) * a.x_stride + c);
-        if (a.max) {
-          // The first tap is taken as it is (a NaN there stays), later ones only if greater.
-          acc = any ? (v > acc ? v : acc) : v;
-        } else {
-          acc += v;
-        }
-        any = true;
+// Channels [c, c + NV * W) of output pixel (oy, ox) over a window of any size: the taps in
+// (ky, kx) order found as they come (no list), NV vectors of channels per tap. A large
+// window (global average pooling: every pixel) is read once in memory order, NV independent
+// sums at a time. With no tap inside the input: the max is the lowest float, the average 0.
+template <class V, int W, int NV>
+inline void window_block(const PoolArgs& a, int64_t oy, int64_t ox, int64_t c, float div,
+                         float* y) {
+  V acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = a.max ? splat<V>(std::numeric_limits<float>::lowest()) : V{};
+  bool first = true;
+  for (int64_t ky = 0; ky < a.kh; ++ky) {
+    const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
+    if (iy < 0 || iy >= a.ih) continue;
+    for (int64_t kx = 0; kx < a.kw; ++kx) {
+      const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
+      if (ix < 0 || ix >= a.iw) continue;
+      const float* p = a.x + (iy * a.iw + ix) * a.x_stride + c;
+      for (int v = 0; v < NV; ++v) {
+        const V u = loadv<V>(p + v * W);
+        // The first tap is taken as it is (a NaN there stays), later ones only if greater.
+        acc[v] = a.max ? (first ? u : (u > acc[v] ? u : acc[v])) : acc[v] + u;
       }
+      first = false;
     }
-    if (!a.max) acc = div > 0 ? acc / splat<V>(div) : V{};
-    storev(y + c, acc);
   }
-  return c;
+  for (int v = 0; v < NV; ++v) {
+    V r = acc[v];
+    if (!a.max) r = div > 0 ? r / splat<V>(div) : V{};
+    storev(y + c + v * W, r);
+  }
 }
 
 // Channels [0, NV * W) from x of one output pixel over the n >= 1 taps at offsets off[]: the
 // taps outer, NV vectors of channels inner, so one address serves NV loads. The same
-// arithmetic in the same order as channels() (the sum starts from zero).
+// arithmetic in the same order as window_block() (the sum starts from zero).
 template <class V, int W, int NV>
 inline void taps_block(const float* x, const int64_t* off, int n, bool max, float div, float* y) {
   V acc[NV];
@@ -64,7 +67,7 @@ inline void taps_block(const float* x, const int64_t* off, int n, bool max, floa
 }
 
 inline void f32_pool(const PoolArgs& a, int64_t oy0, int64_t oy1) {
-  constexpr int kMaxTaps = 64;  // larger windows take channels() per channel vector
+  constexpr int kMaxTaps = 64;  // larger windows go through window_block()
   int64_t off[kMaxTaps];
   for (int64_t oy = oy0; oy < oy1; ++oy)
     for (int64_t ox = 0; ox < a.ow; ++ox) {
@@ -97,9 +100,12 @@ inline void f32_pool(const PoolArgs& a, int64_t oy0, int64_t oy1) {
         }
       }
       if (n == 0) {  // no tap inside (or too many taps to list)
-        int64_t c = channels<VN, kVecWidth>(a, oy, ox, 0, y, div);
-        c = channels<V4, 4>(a, oy, ox, c, y, div);
-        channels<float, 1>(a, oy, ox, c, y, div);
+        int64_t c = 0;
+        for (; c + 8 * kVecWidth <= a.c; c += 8 * kVecWidth)
+          window_block<VN, kVecWidth, 8>(a, oy, ox, c, div, y);
+        for (; c + kVecWidth <= a.c; c += kVecWidth) window_block<VN, kVecWidth, 1>(a, oy, ox, c, div, y);
+        for (; c + 4 <= a.c; c += 4) window_block<V4, 4, 1>(a, oy, ox, c, div, y);
+        for (; c < a.c; ++c) window_block<float, 1, 1>(a, oy, ox, c, div, y);
         continue;
       }
       int64_t c = 0;

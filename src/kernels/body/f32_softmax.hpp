@@ -1,6 +1,6 @@
 // Body of the f32 Softmax / LogSoftmax of one contiguous row (the including level defines its
 // native vector VN; see vec.hpp). The reference's formula: the max, e^(x - max) summed in
-// double, then e / sum (or x - max - log(sum)); e^x is vexp (within 2 ulp of std::exp), and
+// double, then e / sum (or x - max - log(sum)); e^x is vexp (a few ulp from std::exp), and
 // the sum's order differs from the reference's (lanes in double, then across them), so
 // values agree within a few ulp rather than bitwise. One row's values do not depend on
 // anything but that row: the threads' split of the rows never changes them.

@@ -81,12 +81,13 @@ inline V vmin(V a, V b) {
   return a < b ? a : b;
 }
 
-/// e^x per lane, within 2 ulp of std::exp: x = n ln2 + r with n the nearest integer to
-/// x log2(e) and |r| <= ln2 / 2 (ln2 in two parts, so r is exact), e^r by a degree-6
-/// polynomial (the Cephes expf coefficients), times 2^n as 2^(n/2) 2^(n - n/2) from exponent
-/// bits. x is first clamped to [-104, 89], where the product rounds to 0 and overflows to
-/// +inf: subnormal results, 0 and +inf come out of the last multiply, and NaN passes the
-/// clamp (its comparisons are false) and the arithmetic.
+/// e^x per lane, within a few ulp of std::exp (the softmax tests bound it over x <= 0, where
+/// softmax and sigmoid call it: 2.6 ulp on a softmax's outputs). x = n ln2 + r with n the
+/// nearest integer to x log2(e) and |r| <= ln2 / 2 (ln2 in two parts, so r is exact), e^r by a
+/// degree-6 polynomial (the Cephes expf coefficients), times 2^n as 2^(n/2) 2^(n - n/2) from
+/// exponent bits. x is first clamped to [-104, 89], where the product rounds to 0 and
+/// overflows to +inf: subnormal results, 0 and +inf come out of the last multiply, and NaN
+/// passes the clamp (its comparisons are false) and the arithmetic.
 inline VN vexp(VN x) {
   typedef int VI __attribute__((vector_size(sizeof(VN))));
   const VN lo = splat<VN>(-104.0f), hi = splat<VN>(89.0f);

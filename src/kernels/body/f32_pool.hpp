@@ -18,7 +18,8 @@ template <class V, int W, int NV>
 inline void window_block(const PoolArgs& a, int64_t oy, int64_t ox, int64_t c, float div,
                          float* y) {
   V acc[NV];
-  for (int v = 0; v < NV; ++v) acc[v] = a.max ? splat<V>(std::numeric_limits<float>::lowest()) : V{};
+  for (int v = 0; v < NV; ++v)
+    acc[v] = a.max ? splat<V>(std::numeric_limits<float>::lowest()) : V{};
   bool first = true;
   for (int64_t ky = 0; ky < a.kh; ++ky) {
     const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
@@ -103,7 +104,8 @@ inline void f32_pool(const PoolArgs& a, int64_t oy0, int64_t oy1) {
         int64_t c = 0;
         for (; c + 8 * kVecWidth <= a.c; c += 8 * kVecWidth)
           window_block<VN, kVecWidth, 8>(a, oy, ox, c, div, y);
-        for (; c + kVecWidth <= a.c; c += kVecWidth) window_block<VN, kVecWidth, 1>(a, oy, ox, c, div, y);
+        for (; c + kVecWidth <= a.c; c += kVecWidth)
+          window_block<VN, kVecWidth, 1>(a, oy, ox, c, div, y);
         for (; c + 4 <= a.c; c += 4) window_block<V4, 4, 1>(a, oy, ox, c, div, y);
         for (; c < a.c; ++c) window_block<float, 1, 1>(a, oy, ox, c, div, y);
         continue;

@@ -358,9 +358,9 @@ std::vector<Context::NodeTime> Context::profile() const {
   const runtime::Program& p = *impl_->engine->program;
   const ir::Graph& g = p.graph();
   for (size_t n = 0; n < g.nodes.size(); ++n) {
-    if (p.plan().skip[n]) continue;
+    if (p.plan().skip[n] || p.absorbed(n)) continue;  // absorbed: timed with the fused step
     const ir::Node& node = g.nodes[n];
-    const runtime::FastStep* f = p.fast_step(n);
+    const runtime::FastStep* f = p.fused_step(n) ? p.fused_step(n) : p.fast_step(n);
     const int y = node.outputs.empty() ? -1 : node.outputs[0];
     out.push_back(
         {node.name, (node.domain.empty() ? "" : node.domain + ".") + node.op_type,

@@ -67,6 +67,17 @@ Program::Program(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan&
       }
     }
   }
+  // Fused inverted-residual blocks: the projection's step also runs the two convs before it.
+  fused_.resize(g.nodes.size());
+  absorbed_.assign(g.nodes.size(), 0);
+  std::vector<const FastStep*> steps(g.nodes.size());
+  for (size_t n = 0; n < g.nodes.size(); ++n) steps[n] = fast_[n].get();
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    size_t e = 0, d = 0;
+    if (!fast_[n] || !(fused_[n] = fuse_inverted_residual(g, n, steps, &e, &d))) continue;
+    absorbed_[e] = absorbed_[d] = 1;
+    scratch_floats_ = std::max(scratch_floats_, fused_[n]->scratch_floats());
+  }
 }
 
 bool Program::supports(const ir::Graph& g, const plan::MemoryPlan& p) {
@@ -157,8 +168,7 @@ void Session::set_profiling(bool on) {
   std::fill(node_ns_.begin(), node_ns_.end(), 0);
 }
 
-void Session::run_fast(size_t n) {
-  const FastStep* step = program_->fast_[n].get();
+void Session::run_fast(const FastStep* step) {
   const int64_t per_thread = program_->scratch_floats();
   struct Job {
     const FastStep* step;
@@ -234,15 +244,20 @@ void Session::run() {
     vals_[static_cast<size_t>(g.inputs[i])] = inputs_[i].raw();
   }
   const plan::MemoryPlan& plan = program_->plan();
+  // An observer sees every node's output: the fused steps only run without one.
+  const bool fused = !observer_;
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     if (plan.skip[n]) {
       if (observer_) observe(n);
       continue;
     }
+    if (fused && program_->absorbed_[n]) continue;
     const auto t0 =
         profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    if (program_->fast_[n])
-      run_fast(n);
+    if (fused && program_->fused_[n])
+      run_fast(program_->fused_[n].get());
+    else if (program_->fast_[n])
+      run_fast(program_->fast_[n].get());
     else
       run_reference(n);
     if (profiling_)

@@ -41,6 +41,11 @@ class Program {
   kernels::Isa isa() const { return isa_; }
   /// Per node: its fast step, or null (reference kernel or nothing to compute).
   const FastStep* fast_step(size_t n) const { return fast_[n].get(); }
+  /// Per node: the step that runs it and the nodes it absorbed (fuse_inverted_residual), or
+  /// null; such a step replaces the node's own when no observer is set.
+  const FastStep* fused_step(size_t n) const { return fused_[n].get(); }
+  /// Per node: true when a fused step of a later node computes it (no observer set).
+  bool absorbed(size_t n) const { return absorbed_[n] != 0; }
   /// Per-thread scratch floats: the largest any step needs.
   int64_t scratch_floats() const { return scratch_floats_; }
   /// Heap bytes of the weights the steps copied or packed at preparation.
@@ -53,6 +58,8 @@ class Program {
   RefExecutor ref_;  // checks the plan against the graph; owns both
   kernels::Isa isa_;
   std::vector<std::unique_ptr<FastStep>> fast_;
+  std::vector<std::unique_ptr<FastStep>> fused_;
+  std::vector<char> absorbed_;
   std::vector<const ops::OpDef*> ops_;
   int64_t scratch_floats_ = 0;
   int64_t packed_bytes_ = 0, released_bytes_ = 0;
@@ -85,7 +92,7 @@ class Session {
  private:
   struct RefStep;
   void run_reference(size_t n);
-  void run_fast(size_t n);
+  void run_fast(const FastStep* step);
   void observe(size_t n);
 
   std::shared_ptr<const Program> program_;

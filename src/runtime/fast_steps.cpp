@@ -166,6 +166,42 @@ class ConvStep final : public FastStep, public ConvShape {
     }
   }
 
+  // A pointwise conv (kGemm1x1, one group) on pixels [m0, m1) of the image at x (dense rows
+  // of c_ floats): output pixel m at c + (m - m0) * ldc, its residual (if any) at
+  // z + (m - m0) * m_. `pack`: scratch_floats() floats for the packed form. The same
+  // products as run(): which rows a call covers never changes a value.
+  void pointwise_rows(const float* x, int64_t m0, int64_t m1, float* c, int64_t ldc,
+                      const float* z, float* pack) const {
+    kernels::GemmArgs a;
+    a.n = m_;
+    a.k = kdim_;
+    a.bp = wptr_;
+    a.ldc = ldc;
+    a.ep.act = act_;
+    a.ep.bias = bias_.data();
+    a.ep.ldr = m_;
+    const int64_t pg = panels_of(m_);
+    if (direct_) {
+      a.m = m1 - m0;
+      a.a = x + m0 * c_;
+      a.lda = c_;
+      a.c = c;
+      a.ep.residual = z;
+      kt_.f32_gemm_direct(a, 0, m1 - m0, 0, pg);
+      return;
+    }
+    for (int64_t r0 = m0; r0 < m1; r0 += tm_) {
+      const int64_t rows = std::min(tm_, m1 - r0);
+      kernels::pack_a_f32(rows, c_, x + r0 * c_, c_, kt_.gemm_mr, pack);
+      a.m = rows;
+      a.a = pack;
+      a.lda = kdim_;
+      a.c = c + (r0 - m0) * ldc;
+      a.ep.residual = z ? z + (r0 - m0) * m_ : nullptr;
+      kt_.f32_gemm(a, 0, rows, 0, pg);
+    }
+  }
+
   // Winograd F(4x4, 3x3): per task a block of at most tm_ tiles of one image and a range of
   // output-channel panels: input transform into 36 matrices (tiles x C), 36 GEMMs with the
   // transformed weights, output transform. Every task streams its panels of all 36 weight
@@ -516,6 +552,100 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
   s->pchunk_ = std::max<int64_t>(1, pchunk);
   return s;
 }
+
+// ---- Inverted residual: pointwise expansion, depthwise, pointwise projection ---------------
+
+// The three convs of a MobileNetV2-style block (E: 1x1 expansion, D: depthwise, P: 1x1
+// projection, P maybe with the block's residual) run together, a few output rows at a time:
+// E's rows go into a buffer the size of L2 instead of the arena, D reads them there and
+// writes its rows into a second buffer, which P reads. The expanded tensors (4.8 MB at
+// MobileNetV2's 112 x 112 x 96) then never travel through L3 or memory. Every value is the
+// one the separate steps compute (the same kernels on the same inputs; only which rows a
+// call covers differs), so the result is bitwise that of the three steps. Each thread takes
+// a range of output rows; E's rows that two neighbouring ranges (or chunks) both need are
+// computed by each (at most kh - 1 rows a range).
+class InvertedResidualStep final : public FastStep {
+ public:
+  InvertedResidualStep(const ConvStep& e, const ConvStep& d, const ConvStep& p)
+      : e_(e), d_(d), p_(p) {
+    // Output rows per chunk: E's rows for them and D's rows within about 256 KiB.
+    const int64_t erow = e_.iw_ * e_.m_, drow = d_.ow_ * d_.m_;
+    chunk_ = 1;
+    while (chunk_ < d_.oh_ && e_rows(chunk_ + 1) * erow + (chunk_ + 1) * drow <= 65536) ++chunk_;
+    // Room for E's rows of two chunks: the rows the next chunk shares with this one move to
+    // the front of the buffer only when a chunk's rows no longer fit behind them.
+    e_cap_ = e_rows(chunk_) + chunk_ * d_.sh_;
+    e_floats_ = e_cap_ * erow;
+    d_floats_ = chunk_ * drow;
+  }
+  const char* kind() const override { return "fused-ir"; }
+  int64_t macs() const override { return e_.macs() + d_.macs() + p_.macs(); }
+  int64_t scratch_floats() const override {
+    return e_floats_ + d_floats_ + std::max(e_.scratch_floats(), p_.scratch_floats());
+  }
+
+  void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
+    const float* x = static_cast<const float*>(vals[static_cast<size_t>(e_.x_)]);
+    float* y = static_cast<float*>(vals[static_cast<size_t>(p_.y_)]);
+    const float* z =
+        p_.z_ >= 0 ? static_cast<const float*>(vals[static_cast<size_t>(p_.z_)]) : nullptr;
+    float* eb = scratch;
+    float* db = eb + e_floats_;
+    float* pack = db + d_floats_;
+    const int64_t oh = d_.oh_, ow = d_.ow_, n = p_.m_;
+    int64_t b, e;
+    static_range(d_.nb_ * oh, t, nt, &b, &e);
+    // E's rows [have0, have1) of image have_img are in eb, row i at eb + (i - base) * erow.
+    int64_t have0 = 0, have1 = 0, have_img = -1, base = 0;
+    const int64_t erow = e_.iw_ * e_.m_;
+    for (int64_t r = b; r < e;) {
+      const int64_t img = r / oh, oy0 = r % oh, oy1 = std::min({oh, oy0 + chunk_, oy0 + (e - r)});
+      const float* xi = x + img * e_.ih_ * e_.iw_ * e_.c_;
+      // E's rows D reads for output rows [oy0, oy1).
+      const int64_t e0 = std::max<int64_t>(0, oy0 * d_.sh_ - d_.ph_);
+      const int64_t e1 = std::min(e_.oh_, (oy1 - 1) * d_.sh_ - d_.ph_ + (d_.kh_ - 1) * d_.dh_ + 1);
+      int64_t from = e0;
+      if (have_img == img && have0 <= e0 && e0 < have1) {  // keep the rows already there
+        if (e1 - base > e_cap_) {  // no room behind them: move them to the front
+          std::memmove(eb, eb + (e0 - base) * erow,
+                       static_cast<size_t>((have1 - e0) * erow) * sizeof(float));
+          base = e0;
+        }
+        from = have1;
+      } else {
+        base = e0;
+      }
+      if (from < e1)
+        e_.pointwise_rows(xi, from * e_.iw_, e1 * e_.iw_, eb + (from - base) * erow, e_.m_,
+                          nullptr, pack);
+      have_img = img;
+      have0 = e0;
+      have1 = e1;
+      // D on rows [oy0, oy1), its input rows [e0, e1): the window's top padding is whatever
+      // of it lies above row e0, and rows past e1 are the image's bottom padding.
+      kernels::DwConvArgs dw = d_.dwa_;
+      dw.x = eb + (e0 - base) * erow;
+      dw.ih = e1 - e0;
+      dw.ph = d_.ph_ - oy0 * d_.sh_ + e0;
+      dw.y = db;
+      dw.y_stride = d_.m_;
+      d_.kt_.f32_dwconv(dw, 0, oy1 - oy0);
+      // P on those rows' pixels.
+      const int64_t m0 = oy0 * ow, pix = (oy1 - oy0) * ow;
+      p_.pointwise_rows(db, 0, pix, y + img * oh * ow * p_.ys_ + m0 * p_.ys_, p_.ys_,
+                        z ? z + img * oh * ow * n + m0 * n : nullptr, pack);
+      r += oy1 - oy0;
+    }
+  }
+
+ private:
+  // E's rows the depthwise kernel reads for `rows` output rows.
+  int64_t e_rows(int64_t rows) const {
+    return std::min(e_.oh_, (rows - 1) * d_.sh_ + (d_.kh_ - 1) * d_.dh_ + 1);
+  }
+  const ConvStep &e_, &d_, &p_;
+  int64_t chunk_ = 1, e_cap_ = 1, e_floats_ = 0, d_floats_ = 0;
+};
 
 // ---- MaxPoolNhwc / AveragePoolNhwc / GlobalAveragePoolNhwc -----------------------------
 
@@ -890,6 +1020,47 @@ std::vector<char> choose_winograd(const ir::Graph& g, double budget_ratio, int64
     ok[c.n] = 1;
   }
   return ok;
+}
+
+// LITHE_FUSE_IR=0 turns the fused inverted-residual step off (for comparisons).
+bool fuse_ir_enabled() {
+  const char* e = std::getenv("LITHE_FUSE_IR");
+  return !(e && std::string(e) == "0");
+}
+
+std::unique_ptr<FastStep> fuse_inverted_residual(const ir::Graph& g, size_t n,
+                                                 const std::vector<const FastStep*>& steps,
+                                                 size_t* expand, size_t* depthwise) {
+  if (!fuse_ir_enabled()) return nullptr;
+  // The conv step of node i when that node is a ConvNhwc of kind k whose output only node
+  // `consumer` reads (and is not a graph output), else null.
+  auto conv_of = [&](size_t i, ConvStep::Kind k, int consumer) -> const ConvStep* {
+    const auto* c = dynamic_cast<const ConvStep*>(steps[i]);
+    if (!c || c->kind_ != k || c->group_ != (k == ConvStep::Kind::kDepthwise ? c->c_ : 1))
+      return nullptr;
+    if (consumer < 0) return c;
+    const ir::Value& v = g.values[static_cast<size_t>(c->y_)];
+    if (v.consumers != std::vector<int>{consumer} || c->ys_ != c->m_ || c->nb_ != 1 ||
+        std::find(g.outputs.begin(), g.outputs.end(), c->y_) != g.outputs.end())
+      return nullptr;
+    return c;
+  };
+  const ConvStep* p = conv_of(n, ConvStep::Kind::kGemm1x1, -1);
+  if (!p || p->nb_ != 1) return nullptr;
+  const int dn = g.values[static_cast<size_t>(p->x_)].producer;
+  if (dn < 0) return nullptr;
+  const ConvStep* d = conv_of(static_cast<size_t>(dn), ConvStep::Kind::kDepthwise, static_cast<int>(n));
+  if (!d || d->z_ >= 0) return nullptr;
+  const int en = g.values[static_cast<size_t>(d->x_)].producer;
+  if (en < 0) return nullptr;
+  const ConvStep* e = conv_of(static_cast<size_t>(en), ConvStep::Kind::kGemm1x1, dn);
+  if (!e || e->z_ >= 0) return nullptr;
+  // Only where the expanded tensor is larger than L2 (smaller ones stay in cache anyway).
+  if (e->oh_ * e->ow_ * e->m_ * static_cast<int64_t>(sizeof(float)) <= (int64_t{512} << 10))
+    return nullptr;
+  *expand = static_cast<size_t>(en);
+  *depthwise = static_cast<size_t>(dn);
+  return std::make_unique<InvertedResidualStep>(*e, *d, *p);
 }
 
 std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n, const KernelTable& kt,

@@ -501,6 +501,79 @@ void check_pool(const PoolCase& k) {
   check_fast(g, "y");
 }
 
+// An inverted residual block (1x1 expansion with Clip -> depthwise with Clip -> 1x1
+// projection, maybe with a residual) whose expanded tensor exceeds L2 runs as one fused step
+// (runtime::fuse_inverted_residual). Its output must be bitwise that of the three steps (the
+// path taken with an observer set), with 1 and 3 threads, and match the reference executor.
+TEST(FastKernels, InvertedResidualFusedStep) {
+  struct B {
+    int64_t h, w, c, m, n, k, s;
+    bool residual;
+  };
+  for (const B& v : std::vector<B>{{40, 40, 16, 96, 24, 3, 1, true},
+                                   {37, 45, 7, 100, 24, 3, 2, false},
+                                   {30, 33, 24, 144, 40, 5, 1, false},
+                                   {29, 31, 32, 160, 32, 5, 2, true},
+                                   {24, 24, 300, 320, 16, 3, 1, false}}) {  // packed A (K 300, N 320)
+    const int64_t pad = v.k / 2, oh = out_dim(v.h, v.k, v.s, 1, pad, pad),
+                  ow = out_dim(v.w, v.k, v.s, 1, pad, pad);
+    SCOPED_TRACE(std::to_string(v.h) + "x" + std::to_string(v.w) + " C " + std::to_string(v.c) +
+                 " M " + std::to_string(v.m) + " N " + std::to_string(v.n) + " k " +
+                 std::to_string(v.k) + " s " + std::to_string(v.s));
+    const unsigned seed = static_cast<unsigned>(v.h * 131 + v.m);
+    GraphBuilder b;
+    b.input("x", {1, v.h, v.w, v.c});
+    if (v.residual) b.input("z", {1, oh, ow, v.n});
+    auto conv = [&](const std::string& in, const std::string& out, int64_t ci, int64_t co,
+                    int64_t k, int64_t s, int64_t group, bool clip, bool res) {
+      b.constant_tensor(out + "_w", random_tensor({co, ci / group, k, k}, seed + co + k));
+      b.constant_tensor(out + "_b", random_tensor({co}, seed + co + 7));
+      std::vector<std::string> ins = {in, out + "_w", out + "_b"};
+      if (res) ins.push_back("z");
+      ir::Node& n = b.node("ConvNhwc", ins, {out});
+      n.domain = "lithe";
+      n.opset = 1;
+      n.attrs["group"] = GraphBuilder::i(group);
+      n.attrs["strides"] = GraphBuilder::ints({s, s});
+      n.attrs["dilations"] = GraphBuilder::ints({1, 1});
+      const int64_t p = k / 2;
+      n.attrs["pads"] = GraphBuilder::ints({p, p, p, p});
+      if (clip) {
+        n.attrs["activation"] = GraphBuilder::s("Clip");
+        n.attrs["activation_params"] = test::attr_fs({0.0f, 6.0f});
+      }
+    };
+    conv("x", "e", v.c, v.m, 1, 1, 1, true, false);
+    conv("e", "d", v.m, v.m, v.k, v.s, v.m, true, false);
+    conv("d", "y", v.m, v.n, 1, 1, 1, false, v.residual);
+    b.output("y");
+    std::shared_ptr<ir::Graph> g = b.build();
+    const plan::MemoryPlan plan = plan::plan_memory(*g);
+    const std::vector<Tensor> ins = test::seeded_inputs(*g, seed);
+    const std::vector<Tensor> want = test::run_graph(g, ins);
+    for (kernels::Isa isa : test::supported_isas()) {
+      SCOPED_TRACE(kernels::isa_name(isa));
+      auto prog = std::make_shared<runtime::Program>(g, plan, isa);
+      ASSERT_NE(prog->fused_step(2), nullptr) << "the projection is not fused";
+      EXPECT_STREQ(prog->fused_step(2)->kind(), "fused-ir");
+      EXPECT_TRUE(prog->absorbed(0) && prog->absorbed(1));
+      runtime::Session steps(prog, 1);
+      int observed = 0;
+      steps.set_observer([&](int, const Tensor&) { ++observed; });
+      const std::vector<Tensor> separate = test::run_session(steps, ins);
+      EXPECT_EQ(observed, 3);  // the observed run went through every node
+      expect_close(0, want[0], separate[0]);
+      for (int threads : {1, 3}) {
+        runtime::Session fused(prog, threads);
+        const std::vector<Tensor> got = test::run_session(fused, ins);
+        ASSERT_EQ(0, std::memcmp(got[0].raw(), separate[0].raw(), got[0].nbytes()))
+            << threads << " thread(s): the fused step differs from the three steps";
+      }
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 TEST(FastKernels, Pools) {
   struct Geo {
     int64_t h, w, kh, kw, s;

@@ -170,8 +170,8 @@ class ConvStep final : public FastStep, public ConvShape {
   // of c_ floats): output pixel m at c + (m - m0) * ldc, its residual (if any) at
   // z + (m - m0) * m_. `pack`: scratch_floats() floats for the packed form. The same
   // products as run(): which rows a call covers never changes a value.
-  void pointwise_rows(const float* x, int64_t m0, int64_t m1, float* c, int64_t ldc,
-                      const float* z, float* pack) const {
+  void pointwise_rows(const float* x, int64_t m0, int64_t m1, float* c, int64_t ldc, const float* z,
+                      float* pack) const {
     kernels::GemmArgs a;
     a.n = m_;
     a.k = kdim_;
@@ -616,8 +616,8 @@ class InvertedResidualStep final : public FastStep {
         base = e0;
       }
       if (from < e1)
-        e_.pointwise_rows(xi, from * e_.iw_, e1 * e_.iw_, eb + (from - base) * erow, e_.m_,
-                          nullptr, pack);
+        e_.pointwise_rows(xi, from * e_.iw_, e1 * e_.iw_, eb + (from - base) * erow, e_.m_, nullptr,
+                          pack);
       have_img = img;
       have0 = e0;
       have1 = e1;
@@ -1049,7 +1049,8 @@ std::unique_ptr<FastStep> fuse_inverted_residual(const ir::Graph& g, size_t n,
   if (!p || p->nb_ != 1) return nullptr;
   const int dn = g.values[static_cast<size_t>(p->x_)].producer;
   if (dn < 0) return nullptr;
-  const ConvStep* d = conv_of(static_cast<size_t>(dn), ConvStep::Kind::kDepthwise, static_cast<int>(n));
+  const ConvStep* d =
+      conv_of(static_cast<size_t>(dn), ConvStep::Kind::kDepthwise, static_cast<int>(n));
   if (!d || d->z_ >= 0) return nullptr;
   const int en = g.values[static_cast<size_t>(d->x_)].producer;
   if (en < 0) return nullptr;

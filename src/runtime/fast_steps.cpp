@@ -1028,8 +1028,8 @@ bool fuse_ir_enabled() {
   return !(e && std::string(e) == "0");
 }
 
-std::unique_ptr<FastStep> fuse_inverted_residual(const ir::Graph& g, size_t n,
-                                                 const std::vector<const FastStep*>& steps,
+std::unique_ptr<FastStep> fuse_inverted_residual(const ir::Graph& g, const plan::MemoryPlan& plan,
+                                                 size_t n, const std::vector<const FastStep*>& steps,
                                                  size_t* expand, size_t* depthwise) {
   if (!fuse_ir_enabled()) return nullptr;
   // The conv step of node i when that node is a ConvNhwc of kind k whose output only node
@@ -1059,6 +1059,16 @@ std::unique_ptr<FastStep> fuse_inverted_residual(const ir::Graph& g, size_t n,
   // Only where the expanded tensor is larger than L2 (smaller ones stay in cache anyway).
   if (e->oh_ * e->ow_ * e->m_ * static_cast<int64_t>(sizeof(float)) <= (int64_t{512} << 10))
     return nullptr;
+  // The projection writes its rows while the expansion still reads the block's input: not
+  // when the plan gives the output bytes of that input (free once the expansion ran, as the
+  // separate steps run).
+  const auto range = [&](int v) {
+    const size_t i = static_cast<size_t>(v);
+    return std::pair<int64_t, int64_t>{plan.offset[i], plan.offset[i] + plan.extent(v)};
+  };
+  const auto [x0, x1] = range(e->x_);
+  const auto [y0, y1] = range(p->y_);
+  if (x0 >= 0 && y0 >= 0 && x0 < y1 && y0 < x1) return nullptr;
   *expand = static_cast<size_t>(en);
   *depthwise = static_cast<size_t>(dn);
   return std::make_unique<InvertedResidualStep>(*e, *d, *p);

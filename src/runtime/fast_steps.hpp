@@ -78,11 +78,11 @@ std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n,
 
 /// A step running node n (a pointwise conv) together with the two convs before it when they
 /// form an inverted residual block (1x1 expansion -> depthwise -> this 1x1 projection, each
-/// output read only by the next, batch 1) whose expanded tensor exceeds L2; `steps` are the
-/// nodes' own steps. Sets *expand / *depthwise to the nodes it absorbs. Null otherwise, or
-/// with LITHE_FUSE_IR=0.
-std::unique_ptr<FastStep> fuse_inverted_residual(const ir::Graph& g, size_t n,
-                                                 const std::vector<const FastStep*>& steps,
+/// output read only by the next, batch 1) whose expanded tensor exceeds L2 and whose output
+/// the plan does not place over the block's input; `steps` are the nodes' own steps. Sets
+/// *expand / *depthwise to the nodes it absorbs. Null otherwise, or with LITHE_FUSE_IR=0.
+std::unique_ptr<FastStep> fuse_inverted_residual(const ir::Graph& g, const plan::MemoryPlan& plan,
+                                                 size_t n, const std::vector<const FastStep*>& steps,
                                                  size_t* expand, size_t* depthwise);
 
 /// The convs that get the Winograd path: its transformed weights take 4x the 3x3 weights'

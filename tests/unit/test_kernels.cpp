@@ -575,6 +575,52 @@ TEST(FastKernels, InvertedResidualFusedStep) {
   }
 }
 
+// A plan that puts the projection's output over the block's input (legal: the input is dead
+// once the expansion ran) keeps the three steps: the fused step would overwrite input rows
+// the expansion has yet to read.
+TEST(FastKernels, InvertedResidualNotFusedOverItsInput) {
+  GraphBuilder b;
+  b.input("a", {1, 40, 40, 16});
+  b.node("Relu", {"a"}, {"x"});
+  auto conv = [&](const std::string& in, const std::string& out, int64_t ci, int64_t co,
+                  int64_t k, int64_t group) {
+    b.constant_tensor(out + "_w", random_tensor({co, ci / group, k, k}, 91 + co + k));
+    ir::Node& n = b.node("ConvNhwc", {in, out + "_w"}, {out});
+    n.domain = "lithe";
+    n.opset = 1;
+    n.attrs["group"] = GraphBuilder::i(group);
+    n.attrs["strides"] = GraphBuilder::ints({1, 1});
+    n.attrs["dilations"] = GraphBuilder::ints({1, 1});
+    n.attrs["pads"] = GraphBuilder::ints({k / 2, k / 2, k / 2, k / 2});
+  };
+  conv("x", "e", 16, 96, 1, 1);
+  conv("e", "d", 96, 96, 3, 96);
+  conv("d", "y", 96, 16, 1, 1);
+  b.output("y");
+  std::shared_ptr<ir::Graph> g = b.build();
+  plan::MemoryPlan plan = plan::plan_memory(*g);
+  const int x = g->find_value("x"), y = g->find_value("y");
+  ASSERT_GE(plan.offset[static_cast<size_t>(x)], 0);
+  const std::vector<Tensor> ins = test::seeded_inputs(*g, 5);
+  const std::vector<Tensor> want = test::run_graph(g, ins);
+  {  // as planned, the block is fused (the check below is not vacuous)
+    auto prog = std::make_shared<runtime::Program>(g, plan, kernels::best_isa());
+    ASSERT_NE(prog->fused_step(3), nullptr);
+  }
+  // y over x, and d (which took x's bytes once x was dead) moved to a new end of the arena.
+  const size_t d = static_cast<size_t>(g->find_value("d"));
+  plan.offset[static_cast<size_t>(y)] = plan.offset[static_cast<size_t>(x)];
+  plan.offset[d] = (plan.arena_bytes + 63) / 64 * 64;
+  plan.arena_bytes = plan.offset[d] + plan.bytes[d];
+  ASSERT_NO_THROW(plan::check_plan(*g, plan));
+  auto prog = std::make_shared<runtime::Program>(g, plan, kernels::best_isa());
+  EXPECT_EQ(prog->fused_step(3), nullptr);
+  for (int threads : {1, 3}) {
+    runtime::Session s(prog, threads);
+    expect_close(0, want[0], test::run_session(s, ins)[0]);
+  }
+}
+
 TEST(FastKernels, Pools) {
   struct Geo {
     int64_t h, w, kh, kw, s;

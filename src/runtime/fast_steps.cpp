@@ -1029,7 +1029,8 @@ bool fuse_ir_enabled() {
 }
 
 std::unique_ptr<FastStep> fuse_inverted_residual(const ir::Graph& g, const plan::MemoryPlan& plan,
-                                                 size_t n, const std::vector<const FastStep*>& steps,
+                                                 size_t n,
+                                                 const std::vector<const FastStep*>& steps,
                                                  size_t* expand, size_t* depthwise) {
   if (!fuse_ir_enabled()) return nullptr;
   // The conv step of node i when that node is a ConvNhwc of kind k whose output only node

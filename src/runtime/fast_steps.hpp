@@ -82,7 +82,8 @@ std::unique_ptr<FastStep> make_fast_step(const ir::Graph& g, size_t n,
 /// the plan does not place over the block's input; `steps` are the nodes' own steps. Sets
 /// *expand / *depthwise to the nodes it absorbs. Null otherwise, or with LITHE_FUSE_IR=0.
 std::unique_ptr<FastStep> fuse_inverted_residual(const ir::Graph& g, const plan::MemoryPlan& plan,
-                                                 size_t n, const std::vector<const FastStep*>& steps,
+                                                 size_t n,
+                                                 const std::vector<const FastStep*>& steps,
                                                  size_t* expand, size_t* depthwise);
 
 /// The convs that get the Winograd path: its transformed weights take 4x the 3x3 weights'

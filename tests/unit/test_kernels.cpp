@@ -582,8 +582,8 @@ TEST(FastKernels, InvertedResidualNotFusedOverItsInput) {
   GraphBuilder b;
   b.input("a", {1, 40, 40, 16});
   b.node("Relu", {"a"}, {"x"});
-  auto conv = [&](const std::string& in, const std::string& out, int64_t ci, int64_t co,
-                  int64_t k, int64_t group) {
+  auto conv = [&](const std::string& in, const std::string& out, int64_t ci, int64_t co, int64_t k,
+                  int64_t group) {
     b.constant_tensor(out + "_w", random_tensor({co, ci / group, k, k}, 91 + co + k));
     ir::Node& n = b.node("ConvNhwc", {in, out + "_w"}, {out});
     n.domain = "lithe";

@@ -680,32 +680,25 @@ TEST(FastKernels, Pools) {
 }
 
 TEST(FastKernels, GlobalAveragePool) {
-  for (int64_t c : kChannels)
-    for (auto [n, h, w] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
-             {1, 1, 1}, {1, 7, 7}, {2, 5, 3}, {1, 13, 1}}) {
-      PoolCase k;
-      k.op = "GlobalAveragePoolNhwc";
-      k.n = n;
-      k.c = c;
-      k.h = h;
-      k.w = w;
-      check_pool(k);
-      if (HasFatalFailure()) return;
-    }
-  // Windows of more than 64 taps (read in memory order, 8 vectors of channels at a time, then
-  // the tails) and fewer images than threads (the threads split the channels).
-  for (int64_t c : {33, 150, 200})
-    for (auto [n, h, w] :
-         std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 20, 20}, {2, 9, 9}, {1, 1, 70}}) {
-      PoolCase k;
-      k.op = "GlobalAveragePoolNhwc";
-      k.n = n;
-      k.c = c;
-      k.h = h;
-      k.w = w;
-      check_pool(k);
-      if (HasFatalFailure()) return;
-    }
+  // Small windows (a list of taps), and windows of more than 64 taps (read in memory order, 8
+  // vectors of channels at a time, then the tails) with fewer images than threads (the
+  // threads split the channels).
+  using Shapes = std::vector<std::tuple<int64_t, int64_t, int64_t>>;  // n, h, w
+  const std::vector<std::pair<std::vector<int64_t>, Shapes>> sets = {
+      {{std::begin(kChannels), std::end(kChannels)}, {{1, 1, 1}, {1, 7, 7}, {2, 5, 3}, {1, 13, 1}}},
+      {{33, 150, 200}, {{1, 20, 20}, {2, 9, 9}, {1, 1, 70}}}};
+  for (const auto& [channels, shapes] : sets)
+    for (int64_t c : channels)
+      for (auto [n, h, w] : shapes) {
+        PoolCase k;
+        k.op = "GlobalAveragePoolNhwc";
+        k.n = n;
+        k.c = c;
+        k.h = h;
+        k.w = w;
+        check_pool(k);
+        if (HasFatalFailure()) return;
+      }
 }
 
 // ---- Gemm / MatMul ----------------------------------------------------------------------

@@ -74,7 +74,12 @@ Program::Program(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan&
   for (size_t n = 0; n < g.nodes.size(); ++n) steps[n] = fast_[n].get();
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     size_t e = 0, d = 0;
-    if (!fast_[n] || !(fused_[n] = fuse_inverted_residual(g, plan, n, steps, &e, &d))) continue;
+    if (!fast_[n]) continue;
+    std::unique_ptr<FastStep> f = fuse_inverted_residual(g, plan, n, steps, &e, &d);
+    // Not over an expansion that is itself a fused projection (pointwise -> depthwise ->
+    // pointwise chains, MobileNetV1): every other block is fused there.
+    if (!f || fused_[e] || absorbed_[e] || absorbed_[d]) continue;
+    fused_[n] = std::move(f);
     absorbed_[e] = absorbed_[d] = 1;
     scratch_floats_ = std::max(scratch_floats_, fused_[n]->scratch_floats());
   }

@@ -501,6 +501,53 @@ void check_pool(const PoolCase& k) {
   check_fast(g, "y");
 }
 
+// Adds lithe.ConvNhwc node `out` = conv(in): random k x k weights (and bias), stride s, pads
+// k / 2, optionally Clip(0, 6) and a residual input.
+void add_conv(GraphBuilder& b, const std::string& in, const std::string& out, int64_t ci,
+              int64_t co, int64_t k, int64_t s, int64_t group, unsigned seed, bool bias = false,
+              bool clip = false, const std::string& residual = "") {
+  b.constant_tensor(out + "_w", random_tensor({co, ci / group, k, k}, seed + co + k));
+  std::vector<std::string> ins = {in, out + "_w"};
+  if (bias) {
+    b.constant_tensor(out + "_b", random_tensor({co}, seed + co + 7));
+    ins.push_back(out + "_b");
+  }
+  if (!residual.empty()) {
+    if (!bias) ins.push_back("");
+    ins.push_back(residual);
+  }
+  ir::Node& n = b.node("ConvNhwc", ins, {out});
+  n.domain = "lithe";
+  n.opset = 1;
+  n.attrs["group"] = GraphBuilder::i(group);
+  n.attrs["strides"] = GraphBuilder::ints({s, s});
+  n.attrs["dilations"] = GraphBuilder::ints({1, 1});
+  n.attrs["pads"] = GraphBuilder::ints({k / 2, k / 2, k / 2, k / 2});
+  if (clip) {
+    n.attrs["activation"] = GraphBuilder::s("Clip");
+    n.attrs["activation_params"] = test::attr_fs({0.0f, 6.0f});
+  }
+}
+
+// Runs `prog` with an observer set (every node on its own step) and without (the fused
+// steps) at 1 and 3 threads: the output must match the reference `want` and be bitwise the
+// same either way. Returns how many node outputs the observer saw.
+int check_fused_run(const std::shared_ptr<runtime::Program>& prog, const std::vector<Tensor>& ins,
+                    const Tensor& want) {
+  runtime::Session steps(prog, 1);
+  int observed = 0;
+  steps.set_observer([&](int, const Tensor&) { ++observed; });
+  const std::vector<Tensor> separate = test::run_session(steps, ins);
+  expect_close(0, want, separate[0]);
+  for (int threads : {1, 3}) {
+    runtime::Session fused(prog, threads);
+    const std::vector<Tensor> got = test::run_session(fused, ins);
+    EXPECT_EQ(0, std::memcmp(got[0].raw(), separate[0].raw(), got[0].nbytes()))
+        << threads << " thread(s): the fused steps differ from the separate steps";
+  }
+  return observed;
+}
+
 // An inverted residual block (1x1 expansion with Clip -> depthwise with Clip -> 1x1
 // projection, maybe with a residual) whose expanded tensor exceeds L2 runs as one fused step
 // (runtime::fuse_inverted_residual). Its output must be bitwise that of the three steps (the
@@ -525,28 +572,9 @@ TEST(FastKernels, InvertedResidualFusedStep) {
     GraphBuilder b;
     b.input("x", {1, v.h, v.w, v.c});
     if (v.residual) b.input("z", {1, oh, ow, v.n});
-    auto conv = [&](const std::string& in, const std::string& out, int64_t ci, int64_t co,
-                    int64_t k, int64_t s, int64_t group, bool clip, bool res) {
-      b.constant_tensor(out + "_w", random_tensor({co, ci / group, k, k}, seed + co + k));
-      b.constant_tensor(out + "_b", random_tensor({co}, seed + co + 7));
-      std::vector<std::string> ins = {in, out + "_w", out + "_b"};
-      if (res) ins.push_back("z");
-      ir::Node& n = b.node("ConvNhwc", ins, {out});
-      n.domain = "lithe";
-      n.opset = 1;
-      n.attrs["group"] = GraphBuilder::i(group);
-      n.attrs["strides"] = GraphBuilder::ints({s, s});
-      n.attrs["dilations"] = GraphBuilder::ints({1, 1});
-      const int64_t p = k / 2;
-      n.attrs["pads"] = GraphBuilder::ints({p, p, p, p});
-      if (clip) {
-        n.attrs["activation"] = GraphBuilder::s("Clip");
-        n.attrs["activation_params"] = test::attr_fs({0.0f, 6.0f});
-      }
-    };
-    conv("x", "e", v.c, v.m, 1, 1, 1, true, false);
-    conv("e", "d", v.m, v.m, v.k, v.s, v.m, true, false);
-    conv("d", "y", v.m, v.n, 1, 1, 1, false, v.residual);
+    add_conv(b, "x", "e", v.c, v.m, 1, 1, 1, seed, true, true);
+    add_conv(b, "e", "d", v.m, v.m, v.k, v.s, v.m, seed, true, true);
+    add_conv(b, "d", "y", v.m, v.n, 1, 1, 1, seed, true, false, v.residual ? "z" : "");
     b.output("y");
     std::shared_ptr<ir::Graph> g = b.build();
     const plan::MemoryPlan plan = plan::plan_memory(*g);
@@ -558,21 +586,34 @@ TEST(FastKernels, InvertedResidualFusedStep) {
       ASSERT_NE(prog->fused_step(2), nullptr) << "the projection is not fused";
       EXPECT_STREQ(prog->fused_step(2)->kind(), "fused-ir");
       EXPECT_TRUE(prog->absorbed(0) && prog->absorbed(1));
-      runtime::Session steps(prog, 1);
-      int observed = 0;
-      steps.set_observer([&](int, const Tensor&) { ++observed; });
-      const std::vector<Tensor> separate = test::run_session(steps, ins);
-      EXPECT_EQ(observed, 3);  // the observed run went through every node
-      expect_close(0, want[0], separate[0]);
-      for (int threads : {1, 3}) {
-        runtime::Session fused(prog, threads);
-        const std::vector<Tensor> got = test::run_session(fused, ins);
-        ASSERT_EQ(0, std::memcmp(got[0].raw(), separate[0].raw(), got[0].nbytes()))
-            << threads << " thread(s): the fused step differs from the three steps";
-      }
-      if (HasFatalFailure()) return;
+      EXPECT_EQ(check_fused_run(prog, ins, want[0]), 3);  // the observed run: every node
+      if (HasFailure()) return;
     }
   }
+}
+
+// A chain pointwise -> depthwise -> pointwise -> depthwise -> pointwise (MobileNetV1's
+// pattern) holds two overlapping blocks; the middle pointwise conv is the first block's
+// projection and the second's expansion. Only the first block is fused, and the output is
+// the separate steps'.
+TEST(FastKernels, InvertedResidualChainFusesEveryOtherBlock) {
+  GraphBuilder b;
+  b.input("x", {1, 36, 36, 8});
+  add_conv(b, "x", "p1", 8, 128, 1, 1, 1, 17);
+  add_conv(b, "p1", "d2", 128, 128, 3, 1, 128, 17);
+  add_conv(b, "d2", "p2", 128, 128, 1, 1, 1, 17);
+  add_conv(b, "p2", "d3", 128, 128, 3, 1, 128, 17);
+  add_conv(b, "d3", "y", 128, 64, 1, 1, 1, 17);
+  b.output("y");
+  std::shared_ptr<ir::Graph> g = b.build();
+  const plan::MemoryPlan plan = plan::plan_memory(*g);
+  auto prog = std::make_shared<runtime::Program>(g, plan, kernels::best_isa());
+  EXPECT_NE(prog->fused_step(2), nullptr);
+  EXPECT_EQ(prog->fused_step(4), nullptr);
+  EXPECT_FALSE(prog->absorbed(2));
+  const std::vector<Tensor> ins = test::seeded_inputs(*g, 3);
+  const std::vector<Tensor> want = test::run_graph(g, ins);
+  EXPECT_EQ(check_fused_run(prog, ins, want[0]), 5);
 }
 
 // A plan that puts the projection's output over the block's input (legal: the input is dead
@@ -582,20 +623,9 @@ TEST(FastKernels, InvertedResidualNotFusedOverItsInput) {
   GraphBuilder b;
   b.input("a", {1, 40, 40, 16});
   b.node("Relu", {"a"}, {"x"});
-  auto conv = [&](const std::string& in, const std::string& out, int64_t ci, int64_t co, int64_t k,
-                  int64_t group) {
-    b.constant_tensor(out + "_w", random_tensor({co, ci / group, k, k}, 91 + co + k));
-    ir::Node& n = b.node("ConvNhwc", {in, out + "_w"}, {out});
-    n.domain = "lithe";
-    n.opset = 1;
-    n.attrs["group"] = GraphBuilder::i(group);
-    n.attrs["strides"] = GraphBuilder::ints({1, 1});
-    n.attrs["dilations"] = GraphBuilder::ints({1, 1});
-    n.attrs["pads"] = GraphBuilder::ints({k / 2, k / 2, k / 2, k / 2});
-  };
-  conv("x", "e", 16, 96, 1, 1);
-  conv("e", "d", 96, 96, 3, 96);
-  conv("d", "y", 96, 16, 1, 1);
+  add_conv(b, "x", "e", 16, 96, 1, 1, 1, 91);
+  add_conv(b, "e", "d", 96, 96, 3, 1, 96, 91);
+  add_conv(b, "d", "y", 96, 16, 1, 1, 1, 91);
   b.output("y");
   std::shared_ptr<ir::Graph> g = b.build();
   plan::MemoryPlan plan = plan::plan_memory(*g);

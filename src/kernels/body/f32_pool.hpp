@@ -21,21 +21,15 @@ inline void window_block(const PoolArgs& a, int64_t oy, int64_t ox, int64_t c, f
   for (int v = 0; v < NV; ++v)
     acc[v] = a.max ? splat<V>(std::numeric_limits<float>::lowest()) : V{};
   bool first = true;
-  for (int64_t ky = 0; ky < a.kh; ++ky) {
-    const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
-    if (iy < 0 || iy >= a.ih) continue;
-    for (int64_t kx = 0; kx < a.kw; ++kx) {
-      const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
-      if (ix < 0 || ix >= a.iw) continue;
-      const float* p = a.x + (iy * a.iw + ix) * a.x_stride + c;
-      for (int v = 0; v < NV; ++v) {
-        const V u = loadv<V>(p + v * W);
-        // The first tap is taken as it is (a NaN there stays), later ones only if greater.
-        acc[v] = a.max ? (first ? u : (u > acc[v] ? u : acc[v])) : acc[v] + u;
-      }
-      first = false;
+  for_each_tap(a, oy, ox, [&](int64_t pix) {
+    const float* p = a.x + pix * a.x_stride + c;
+    for (int v = 0; v < NV; ++v) {
+      const V u = loadv<V>(p + v * W);
+      // The first tap is taken as it is (a NaN there stays), later ones only if greater.
+      acc[v] = a.max ? (first ? u : (u > acc[v] ? u : acc[v])) : acc[v] + u;
     }
-  }
+    first = false;
+  });
   for (int v = 0; v < NV; ++v) {
     V r = acc[v];
     if (!a.max) r = div > 0 ? r / splat<V>(div) : V{};
@@ -90,16 +84,8 @@ inline void f32_pool(const PoolArgs& a, int64_t oy0, int64_t oy1) {
       float* y = a.y + (oy * a.ow + ox) * a.y_stride;
       // The taps inside the input, in (ky, kx) order.
       int n = 0;
-      if (a.kh * a.kw <= kMaxTaps) {
-        for (int64_t ky = 0; ky < a.kh; ++ky) {
-          const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
-          if (iy < 0 || iy >= a.ih) continue;
-          for (int64_t kx = 0; kx < a.kw; ++kx) {
-            const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
-            if (ix >= 0 && ix < a.iw) off[n++] = (iy * a.iw + ix) * a.x_stride;
-          }
-        }
-      }
+      if (a.kh * a.kw <= kMaxTaps)
+        for_each_tap(a, oy, ox, [&](int64_t pix) { off[n++] = pix * a.x_stride; });
       if (n == 0) {  // no tap inside (or too many taps to list)
         int64_t c = 0;
         for (; c + 8 * kVecWidth <= a.c; c += 8 * kVecWidth)

@@ -5,10 +5,12 @@
 // input, or with count_include_pad the taps inside the padded extent (padded taps are the
 // real value 0).
 #pragma once
+#include "kernels/body/vec.hpp"
 
 namespace q8pool_body {
 
 using namespace ::lithe::kernels;
+using namespace body;
 
 constexpr int64_t kChunk = 64;
 
@@ -31,19 +33,13 @@ inline void q8_pool(const Q8PoolArgs& a, int64_t oy0, int64_t oy1) {
         const int64_t n = a.c - c0 < kChunk ? a.c - c0 : kChunk;
         int32_t acc[kChunk];
         for (int64_t i = 0; i < n; ++i) acc[i] = 0;
-        for (int64_t ky = 0; ky < a.kh; ++ky) {
-          const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
-          if (iy < 0 || iy >= a.ih) continue;
-          for (int64_t kx = 0; kx < a.kw; ++kx) {
-            const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
-            if (ix < 0 || ix >= a.iw) continue;
-            const uint8_t* x = a.x + (iy * a.iw + ix) * a.x_stride + c0;
-            if (a.max)
-              for (int64_t i = 0; i < n; ++i) acc[i] = acc[i] > x[i] ? acc[i] : x[i];
-            else
-              for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
-          }
-        }
+        for_each_tap(a, oy, ox, [&](int64_t pix) {
+          const uint8_t* x = a.x + pix * a.x_stride + c0;
+          if (a.max)
+            for (int64_t i = 0; i < n; ++i) acc[i] = acc[i] > x[i] ? acc[i] : x[i];
+          else
+            for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
+        });
         if (a.max) {
           for (int64_t i = 0; i < n; ++i) y[c0 + i] = static_cast<uint8_t>(acc[i]);
           continue;

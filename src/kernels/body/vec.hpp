@@ -81,6 +81,21 @@ inline V vmin(V a, V b) {
   return a < b ? a : b;
 }
 
+/// Calls f(p) for each tap of output pixel (oy, ox)'s window that lies inside the input, in
+/// (ky, kx) order, with p = iy * iw + ix the tap's input pixel. A: kernel arguments with the
+/// window's geometry (kh, kw, sh, sw, ph, pw, dh, dw, ih, iw: the pools' PoolArgsT).
+template <class A, class F>
+inline void for_each_tap(const A& a, int64_t oy, int64_t ox, F&& f) {
+  for (int64_t ky = 0; ky < a.kh; ++ky) {
+    const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
+    if (iy < 0 || iy >= a.ih) continue;
+    for (int64_t kx = 0; kx < a.kw; ++kx) {
+      const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
+      if (ix >= 0 && ix < a.iw) f(iy * a.iw + ix);
+    }
+  }
+}
+
 /// e^x per lane, within a few ulp of std::exp (the softmax tests bound it over x <= 0, where
 /// softmax and sigmoid call it: 2.6 ulp on a softmax's outputs). x = n ln2 + r with n the
 /// nearest integer to x log2(e) and |r| <= ln2 / 2 (ln2 in two parts, so r is exact), e^r by a

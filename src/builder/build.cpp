@@ -35,7 +35,8 @@ std::string json_text(const json& j, int indent = -1) {
 
 std::string attr_summary(const ir::Node& n) {
   auto it = n.attrs.find("activation");
-  return it != n.attrs.end() && it->second.kind == ir::Attribute::Kind::kString ? it->second.s : "";
+  if (it == n.attrs.end() || it->second.kind != ir::Attribute::Kind::kString) return "";
+  return it->second.s + (n.attrs.count("activation_affine") ? "+affine" : "");
 }
 
 json shape_json(const ir::TensorType& t) {

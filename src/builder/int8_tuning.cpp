@@ -64,7 +64,7 @@ bool equalizable_reader(const ir::Graph& g, const ir::Node& n, int v, int64_t c)
 bool equalizable_conv_producer(const ir::Graph& g, const ir::Node& n, int64_t c) {
   if (!is_conv(n) || n.inputs.size() < 2 || n.inputs.size() > 3 || n.outputs.size() != 1) return false;
   const std::string act = ops::NodeAttrs(n).attr_string("activation", "");
-  if (!act.empty() && act != "Relu") return false;
+  if ((!act.empty() && act != "Relu") || n.attrs.count("activation_affine")) return false;
   if (n.attrs.count("weight_layout")) return false;
   const Tensor* w = own_constant(g, n.inputs[1], 4);
   if (!w || w->shape()[0] != c) return false;

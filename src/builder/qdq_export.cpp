@@ -8,6 +8,7 @@
 #include <map>
 #include <utility>
 
+#include "ops/fused_internal.hpp"
 #include "ops/op.hpp"
 #include "passes/pass.hpp"
 #include "passes/pass_util.hpp"
@@ -178,7 +179,7 @@ void expand_shuffle_deconvs(ir::Graph& g, const std::set<std::string>& nhwc_conv
                                          passes::util::shuffle_deconv_bias(b, kh * kw)));
     }
     conv.attrs["kernel_shape"] = ir::Attribute::of_ints({1, 1});
-    for (const char* keep : {"activation", "activation_params"})
+    for (const char* keep : ops::fused::kEpilogueAttrs)
       if (d.attrs.count(keep)) conv.attrs[keep] = d.attrs.at(keep);
     const int taps = add_value(g, yname + "_taps", {xt.dtype, true, {nb, kh * kw * m, h, wd}});
     conv.outputs = {taps};

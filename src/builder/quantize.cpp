@@ -6,6 +6,7 @@
 #include "builder/int8_tuning.hpp"
 #include "kernels/cpu.hpp"
 #include "ops/infer.hpp"
+#include "ops/fused_internal.hpp"
 #include "ops/op.hpp"
 #include "ops/resize_internal.hpp"
 #include "passes/pass.hpp"
@@ -471,7 +472,7 @@ class Quantizer {
       for (int64_t i = 0; i < k; ++i)
         w[static_cast<size_t>(o * k + i)] = bmat.data<float>()[trans ? o * k + i : i * nout + o];
     std::map<std::string, ir::Attribute> attrs;
-    for (const char* keep : {"activation", "activation_params"})
+    for (const char* keep : ops::fused::kEpilogueAttrs)
       if (node.attrs.count(keep)) attrs[keep] = node.attrs.at(keep);
     const std::string& yn = val(y).name;
     const int xu = reshaped(uint8_of(x), {1, 1, rows, k}, val(x).name + "/u8_nhwc");
@@ -817,7 +818,7 @@ int equalize_depthwise_pairs(ir::Graph& g) {
         d.inputs.size() > 3 || d.outputs.size() != 1)
       continue;
     const std::string act = ops::NodeAttrs(d).attr_string("activation", "");
-    if (!act.empty() && act != "Relu") continue;
+    if ((!act.empty() && act != "Relu") || d.attrs.count("activation_affine")) continue;
     const int y = d.outputs[0];
     ir::Value& wv = g.values[static_cast<size_t>(d.inputs[1])];
     if (!wv.constant || wv.constant->dtype() != DType::kFloat32 || wv.constant->rank() != 4 ||

@@ -57,6 +57,12 @@ struct Attribute {
     a.ints = std::move(v);
     return a;
   }
+  static Attribute of_floats(std::vector<float> v) {
+    Attribute a;
+    a.kind = Kind::kFloats;
+    a.floats = std::move(v);
+    return a;
+  }
   static Attribute of_string(std::string v) {
     Attribute a;
     a.kind = Kind::kString;

@@ -1,5 +1,6 @@
 // The epilogue of the fused lithe-domain ops (Conv, ConvTranspose, Gemm, MatMul with an
-// activation and an optional residual input): y = act(y + z). The reference kernels in
+// activation and an optional residual input): y = act(y + z), then optionally y * s + t by
+// scalars (the learnable affine block PP-LCNet puts after each activation). The reference kernels in
 // fused.cpp call apply_epilogue() after the base op; the optimized kernels call the same
 // function on each finished output tile, so both paths round identically.
 #pragma once
@@ -29,11 +30,19 @@ enum class Activation {
   kTanh
 };
 
-/// A parsed `activation` / `activation_params` pair.
+/// A parsed `activation` / `activation_params` / `activation_affine` triple.
 struct Epilogue {
   Activation act = Activation::kNone;
   float p0 = 0, p1 = 0;  ///< Clip min/max, LeakyRelu alpha, HardSigmoid alpha/beta
+  /// After the activation: y * scale + shift, rounded after each step as the Mul and the Add
+  /// it replaces (`activation_affine` = [scale, shift]).
+  bool affine = false;
+  float scale = 1, shift = 0;
 };
+
+/// The attributes that carry a fused op's epilogue (all but the residual input).
+inline constexpr const char* kEpilogueAttrs[] = {"activation", "activation_params",
+                                                 "activation_affine"};
 
 /// The attribute spelling of each activation ("" for none).
 inline const char* activation_name(Activation a) {
@@ -60,11 +69,12 @@ inline const char* activation_name(Activation a) {
   return "?";
 }
 
-/// Parses the attribute pair. Clip takes [min, max]; LeakyRelu [alpha] and HardSigmoid
-/// [alpha, beta], or no params for the ONNX defaults; the others take none. Returns an empty
-/// string on success, otherwise what is wrong.
+/// Parses the attributes. Clip takes [min, max]; LeakyRelu [alpha] and HardSigmoid
+/// [alpha, beta], or no params for the ONNX defaults; the others take none. `affine` is empty
+/// or [scale, shift], finite, after an activation. Returns an empty string on success,
+/// otherwise what is wrong.
 inline std::string parse_epilogue(std::string_view name, const std::vector<float>& params,
-                                  Epilogue* out) {
+                                  const std::vector<float>& affine, Epilogue* out) {
   static constexpr Activation kAll[] = {
       Activation::kNone,      Activation::kRelu,        Activation::kClip,
       Activation::kLeakyRelu, Activation::kHardSigmoid, Activation::kHardSwish,
@@ -105,13 +115,24 @@ inline std::string parse_epilogue(std::string_view name, const std::vector<float
     e.p1 = params[1];
     if (std::isnan(e.p0) || std::isnan(e.p1)) return "Clip bounds must not be NaN";
   }
+  if (!affine.empty()) {
+    if (affine.size() != 2)
+      return "activation_affine has " + std::to_string(affine.size()) +
+             " values, expected 2 (scale, shift)";
+    if (e.act == Activation::kNone) return "activation_affine without an activation";
+    if (!std::isfinite(affine[0]) || !std::isfinite(affine[1]))
+      return "activation_affine values must be finite";
+    e.affine = true;
+    e.scale = affine[0];
+    e.shift = affine[1];
+  }
   if (out) *out = e;
   return {};
 }
 
-/// One activation in the compute type C (float for float32 and the 16-bit floats).
+/// The activation alone in the compute type C (float for float32 and the 16-bit floats).
 template <class C>
-inline C apply_activation(C x, const Epilogue& e) {
+inline C activation_only(C x, const Epilogue& e) {
   switch (e.act) {
     case Activation::kNone:
       return x;
@@ -146,6 +167,13 @@ inline C apply_activation(C x, const Epilogue& e) {
   return x;
 }
 
+/// The activation, then the affine map, in the compute type C.
+template <class C>
+inline C apply_activation(C x, const Epilogue& e) {
+  x = activation_only(x, e);
+  return e.affine ? x * C(e.scale) + C(e.shift) : x;
+}
+
 /// y[i] = act(y[i] + z[i]) for i < n; `z` may be null (no residual). T is the storage type;
 /// the sum is rounded to T before the activation, as the unfused Add then activation would.
 template <class T>
@@ -154,7 +182,12 @@ inline void apply_epilogue(T* y, int64_t n, const T* z, const Epilogue& e) {
   if (!z && e.act == Activation::kNone) return;
   for (int64_t i = 0; i < n; ++i) {
     T v = z ? static_cast<T>(static_cast<C>(y[i]) + static_cast<C>(z[i])) : y[i];
-    y[i] = static_cast<T>(apply_activation<C>(static_cast<C>(v), e));
+    v = static_cast<T>(activation_only<C>(static_cast<C>(v), e));
+    if (e.affine) {
+      v = static_cast<T>(static_cast<C>(v) * C(e.scale));
+      v = static_cast<T>(static_cast<C>(v) + C(e.shift));
+    }
+    y[i] = v;
   }
 }
 

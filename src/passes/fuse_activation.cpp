@@ -7,6 +7,8 @@
 //   x = op(...); Mul(x, HardSigmoid(x; alpha 1/6, beta 1/2))  -> HardSwish
 //   x = op(...); Mul(x, Sigmoid(x))                           -> SiLU
 //   x = op(...); Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)        -> HardSwish
+// and then, on a fused op with an activation, a scalar Mul and / or Add (Sub) after it
+// (`activation_affine`: y = act(...) * scale + shift).
 // A lithe node that already carries a residual input is accepted: y = act(op + Z) is what
 // Add followed by the activation computed, so Conv + Add + Relu ends as one node.
 #include <cmath>
@@ -184,6 +186,70 @@ bool match_hardswish_decomposed(const ir::Graph& g, int v, std::vector<int>* abs
   return false;
 }
 
+// The value of the one-element constant that binary node `n` combines with `v` (as its
+// input `want_pos`, or either when -1), of v's type and a rank that cannot broadcast the result;
+// false otherwise.
+bool scalar_operand(const ir::Graph& g, const ir::Node& n, int v, int want_pos, float* k) {
+  if (n.inputs[0] == n.inputs[1]) return false;
+  const int pos = n.inputs[0] == v ? 0 : 1;
+  if (n.inputs[static_cast<size_t>(pos)] != v || (want_pos >= 0 && pos != want_pos)) return false;
+  const ir::TensorType& vt = g.values[static_cast<size_t>(v)].type;
+  const Tensor* t = constant_of(g, n.inputs[static_cast<size_t>(1 - pos)]);
+  if (!t || t->numel() != 1 || t->dtype() != vt.dtype) return false;
+  if (t->rank() > static_cast<int64_t>(vt.dims.size())) return false;
+  *k = static_cast<float>(t->at_double(0));
+  return std::isfinite(*k) && static_cast<double>(*k) == t->at_double(0);
+}
+
+// After a fused activation on `v`: Mul by a scalar constant, then Add (or Sub) of one, or
+// either alone (PP-LCNet's learnable affine block) -> y * scale + shift. A missing shift is
+// -0, which adds nothing to any value, -0 included. Sets the nodes to absorb, the pattern's
+// output value and e's affine map.
+bool match_affine(const ir::Graph& g, int v, std::vector<int>* absorbed, int* out, Epilogue* e) {
+  e->scale = 1.0f;
+  e->shift = -0.0f;
+  int cur = v;
+  int c = single_consumer(g, cur);
+  if (c >= 0 && is_binary(g.nodes[static_cast<size_t>(c)], "Mul") &&
+      scalar_operand(g, g.nodes[static_cast<size_t>(c)], cur, -1, &e->scale)) {
+    absorbed->push_back(c);
+    cur = g.nodes[static_cast<size_t>(c)].outputs[0];
+    c = single_consumer(g, cur);
+  }
+  if (c >= 0) {
+    const ir::Node& a = g.nodes[static_cast<size_t>(c)];
+    float k = 0;
+    if (is_binary(a, "Add") && scalar_operand(g, a, cur, -1, &k)) {
+      e->shift = k;
+    } else if (is_binary(a, "Sub") && scalar_operand(g, a, cur, 0, &k)) {
+      e->shift = -k;
+    } else {
+      c = -1;
+    }
+    if (c >= 0) {
+      absorbed->push_back(c);
+      cur = a.outputs[0];
+    }
+  }
+  if (absorbed->empty()) return false;
+  const ir::TensorType& vt = g.values[static_cast<size_t>(v)].type;
+  const ir::TensorType& ot = g.values[static_cast<size_t>(cur)].type;
+  if (!vt.fully_known() || !ot.fully_known() || ot.dims != vt.dims || ot.dtype != vt.dtype)
+    return false;
+  e->affine = true;
+  *out = cur;
+  return true;
+}
+
+// A lithe-domain fused op with an activation and no affine map yet.
+bool takes_affine(const ir::Node& n) {
+  if (n.domain != "lithe" || ops::fused::residual_index(n.op_type) < 0) return false;
+  if (n.outputs.size() != 1 || n.outputs[0] < 0 || n.attrs.count("activation_affine")) return false;
+  auto it = n.attrs.find("activation");
+  return it != n.attrs.end() && it->second.kind == ir::Attribute::Kind::kString &&
+         !it->second.s.empty();
+}
+
 std::vector<float> params_of(const Epilogue& e) {
   switch (e.act) {
     case Activation::kClip:
@@ -203,6 +269,20 @@ int fuse_activation(const ir::Graph& g, Rewriter& rw) {
   std::map<std::string, int> by_kind;
   for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
     const ir::Node& n = g.nodes[ni];
+    if (takes_affine(n) && is_float(g.values[static_cast<size_t>(n.outputs[0])].type.dtype)) {
+      Epilogue e;
+      int out = -1;
+      std::vector<int> absorbed;
+      if (!match_affine(g, n.outputs[0], &absorbed, &out, &e)) continue;
+      ir::Node f = n;
+      f.attrs["activation_affine"] = ir::Attribute::of_floats({e.scale, e.shift});
+      f.outputs = {out};
+      rw.replace_node(static_cast<int>(ni), std::move(f));
+      for (int r : absorbed) rw.remove_node(r);
+      ++by_kind["affine"];
+      ++fired;
+      continue;
+    }
     if (!util::epilogue_free(n)) continue;
     const int v = n.outputs[0];
     const ir::TensorType& vt = g.values[static_cast<size_t>(v)].type;
@@ -221,7 +301,7 @@ int fuse_activation(const ir::Graph& g, Rewriter& rw) {
     }
     if (g.values[static_cast<size_t>(out)].type.dtype != vt.dtype) continue;
     // Parameters the fused op would reject (e.g. a Clip bound out of float range) stay unfused.
-    if (!ops::fused::parse_epilogue(ops::fused::activation_name(e.act), params_of(e), nullptr)
+    if (!ops::fused::parse_epilogue(ops::fused::activation_name(e.act), params_of(e), {}, nullptr)
              .empty())
       continue;
 
@@ -230,12 +310,8 @@ int fuse_activation(const ir::Graph& g, Rewriter& rw) {
     f.attrs["activation"].kind = ir::Attribute::Kind::kString;
     f.attrs["activation"].s = ops::fused::activation_name(e.act);
     f.attrs.erase("activation_params");
-    if (std::vector<float> p = params_of(e); !p.empty()) {
-      ir::Attribute a;
-      a.kind = ir::Attribute::Kind::kFloats;
-      a.floats = std::move(p);
-      f.attrs["activation_params"] = std::move(a);
-    }
+    if (std::vector<float> p = params_of(e); !p.empty())
+      f.attrs["activation_params"] = ir::Attribute::of_floats(std::move(p));
     f.outputs = {out};
     rw.replace_node(static_cast<int>(ni), std::move(f));
     for (int r : absorbed) rw.remove_node(r);

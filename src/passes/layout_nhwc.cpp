@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/fused_internal.hpp"
 #include "ops/op.hpp"
 #include "passes/pass.hpp"
 #include "passes/pass_util.hpp"
@@ -358,7 +359,7 @@ int convert_layout_nhwc(const ir::Graph& g, Rewriter& rw) {
                                                 util::shuffle_deconv_bias(b, kh * kw)));
         }
         conv.attrs["kernel_shape"] = ir::Attribute::of_ints({1, 1});
-        for (const char* keep : {"activation", "activation_params"})
+        for (const char* keep : ops::fused::kEpilogueAttrs)
           if (old.attrs.count(keep)) conv.attrs[keep] = old.attrs.at(keep);
         const int taps = rw.add_value(
             name_of(old.outputs[0]) + "_taps_nhwc",

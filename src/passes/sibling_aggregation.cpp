@@ -258,6 +258,7 @@ std::optional<Candidate> candidate(const ir::Graph& g, int id) {
     no_params.kind = ir::Attribute::Kind::kFloats;
     c->key.attrs.try_emplace("activation", none);
     c->key.attrs.try_emplace("activation_params", no_params);
+    c->key.attrs.try_emplace("activation_affine", no_params);
   }
   return c;
 }

@@ -47,8 +47,9 @@ inline QConvOutput make_qconv_output(float x_scale, const float* w_scale, int64_
   o.z_scale = z_scale;
   o.z_zp = z_zp;
   o.act = act;
-  o.float_path = has_z || (act.act != Activation::kNone && act.act != Activation::kRelu &&
-                           act.act != Activation::kClip);
+  o.float_path = has_z || act.affine ||
+                 (act.act != Activation::kNone && act.act != Activation::kRelu &&
+                  act.act != Activation::kClip);
   o.mult.resize(static_cast<size_t>(channels));
   o.acc_scale.resize(static_cast<size_t>(channels));
   for (int64_t m = 0; m < channels; ++m) {
@@ -56,6 +57,7 @@ inline QConvOutput make_qconv_output(float x_scale, const float* w_scale, int64_
     o.mult[static_cast<size_t>(m)] =
         make_multiplier(static_cast<double>(x_scale) * w_scale[m] / y_scale);
   }
+  if (act.affine) return o;  // the clamp below is the activation's, before the affine map
   if (act.act == Activation::kRelu) o.lo = std::max(0, y_zp);
   if (act.act == Activation::kClip) {
     o.lo = quantize_value(act.p0, y_scale, y_zp, 0, 255);

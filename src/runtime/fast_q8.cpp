@@ -75,7 +75,7 @@ struct CodeTable {
 CodeTable code_table(const quant::QConvOutput& o, int64_t channels) {
   using ops::fused::Activation;
   const Activation a = o.act.act;
-  if (!o.float_path || o.has_z || channels > 64 ||
+  if (!o.float_path || o.has_z || o.act.affine || channels > 64 ||
       !(a == Activation::kSigmoid || a == Activation::kTanh ||
         (a == Activation::kHardSigmoid && o.act.p0 >= 0)))
     return {};

@@ -251,7 +251,7 @@ class DeconvStep final : public FastStep {
   void finish(float* y, int64_t n, const float* z, float bias) const {
     if (has_bias_)
       for (int64_t i = 0; i < n; ++i) y[i] = y[i] + bias;
-    if (!z && act_.act == ops::fused::Activation::kRelu) {
+    if (!z && act_.act == ops::fused::Activation::kRelu && !act_.affine) {
       for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
       return;
     }
@@ -309,8 +309,9 @@ class DeconvStep final : public FastStep {
               if (kw_ == 2) {
                 const float* c0p = crow;
                 const float* c1p = crow + m;
-                if (!zrow && (act_.act == ops::fused::Activation::kRelu ||
-                              act_.act == ops::fused::Activation::kNone)) {
+                if (!zrow && !act_.affine &&
+                    (act_.act == ops::fused::Activation::kRelu ||
+                     act_.act == ops::fused::Activation::kNone)) {
                   // Bias and Relu in the same pass (what finish() computes).
                   const bool relu = act_.act == ops::fused::Activation::kRelu;
                   for (int64_t ix = 0; ix < iw_; ++ix) {
@@ -402,7 +403,7 @@ std::unique_ptr<FastStep> make_deconv(const ir::Graph& g, const ir::Node& node,
   ops::NodeAttrs a(node);
   ops::fused::Epilogue act;
   if (!ops::fused::parse_epilogue(a.attr_string("activation", ""),
-                                  a.attr_floats("activation_params", {}), &act)
+                                  a.attr_floats("activation_params", {}), a.attr_floats("activation_affine", {}), &act)
            .empty())
     return nullptr;
   const int64_t group = a.attr_int("group", 1);

@@ -244,16 +244,27 @@ TEST(OpsFused, EpilogueMatchesFormulas) {
   std::vector<float> y = {-2.f, -0.5f, 0.f, 0.5f, 3.f, 7.f};
   const std::vector<float> z = {1.f, 1.f, 1.f, 1.f, 1.f, -10.f};
   Epilogue e;
-  ASSERT_EQ(parse_epilogue("Clip", {0.f, 2.f}, &e), "");
+  ASSERT_EQ(parse_epilogue("Clip", {0.f, 2.f}, {}, &e), "");
   apply_epilogue(y.data(), static_cast<int64_t>(y.size()), z.data(), e);
   EXPECT_EQ(y, (std::vector<float>{0.f, 0.5f, 1.f, 1.5f, 2.f, 0.f}));
-  ASSERT_EQ(parse_epilogue("HardSigmoid", {}, &e), "");  // ONNX defaults
+  ASSERT_EQ(parse_epilogue("HardSigmoid", {}, {}, &e), "");  // ONNX defaults
   EXPECT_FLOAT_EQ(e.p0, 0.2f);
   EXPECT_FLOAT_EQ(e.p1, 0.5f);
-  ASSERT_EQ(parse_epilogue("SiLU", {}, &e), "");
+  ASSERT_EQ(parse_epilogue("SiLU", {}, {}, &e), "");
   EXPECT_NEAR(apply_activation(1.0f, e), 1.0f / (1.0f + std::exp(-1.0f)), 1e-7);
-  EXPECT_NE(parse_epilogue("Clip", {0.f, std::nanf("")}, &e), "");
-  EXPECT_NE(parse_epilogue("Swish", {}, &e), "");
+  EXPECT_NE(parse_epilogue("Clip", {0.f, std::nanf("")}, {}, &e), "");
+  EXPECT_NE(parse_epilogue("Swish", {}, {}, &e), "");
+  // The affine map after the activation: Relu(y + z) * 2 - 0.75, each step rounded.
+  y = {-2.f, -0.5f, 0.f, 0.5f, 3.f, 7.f};
+  ASSERT_EQ(parse_epilogue("Relu", {}, {2.f, -0.75f}, &e), "");
+  EXPECT_TRUE(e.affine);
+  apply_epilogue(y.data(), static_cast<int64_t>(y.size()), z.data(), e);
+  EXPECT_EQ(y, (std::vector<float>{-0.75f, 0.25f, 1.25f, 2.25f, 7.25f, -0.75f}));
+  EXPECT_EQ(apply_activation(-1.0f, e), -0.75f);
+  EXPECT_NE(parse_epilogue("Relu", {}, {2.f}, &e), "");
+  EXPECT_NE(parse_epilogue("", {}, {2.f, 1.f}, &e), "");  // an affine map needs an activation
+  EXPECT_NE(parse_epilogue("Relu", {}, {std::nanf(""), 1.f}, &e), "");
+  EXPECT_NE(parse_epilogue("Relu", {}, {1.f, INFINITY}, &e), "");
   EXPECT_EQ(residual_index("Conv"), 3);
   EXPECT_EQ(residual_index("MatMul"), 2);
   EXPECT_EQ(residual_index("Add"), -1);

@@ -209,6 +209,98 @@ TEST(PassFuseActivation, DecomposedHardSwishBecomesHardSwish) {
   }
 }
 
+// The pass to its fixed point (the affine map joins on the round after the activation).
+Result run_to_fixed_point(const std::shared_ptr<ir::Graph>& before) {
+  Result r = run_and_compare(before, 0);
+  for (int f; (f = passes::run_pass(*r.after, the_pass())) > 0;) r.fired += f;
+  auto ins = test::seeded_inputs(*before, 3);
+  test::expect_same_outputs(test::run_graph(before, ins), test::run_graph(r.after, ins), 0);
+  return r;
+}
+
+// The fused node's affine map, empty when it has none or there is no fused node.
+std::vector<float> affine_of(const ir::Graph& g) {
+  for (const auto& n : g.nodes)
+    if (auto it = n.attrs.find("activation_affine"); it != n.attrs.end()) return it->second.floats;
+  return {};
+}
+
+TEST(PassFuseActivation, ScalarAffineAfterTheActivation) {
+  // PP-LCNet's learnable affine block: act(conv) * s + t, and its partial forms. The fused
+  // graph's outputs are bitwise those of the unfused one.
+  struct Case {
+    const char* name;
+    std::function<void(GraphBuilder&)> tail;
+    std::vector<float> affine;
+  };
+  const std::vector<Case> cases = {
+      {"mul add",
+       [](GraphBuilder& b) {
+         b.constant("s", {1}, {1.7f}).constant("t", {}, {-0.3f});
+         b.node("HardSwish", {"c"}, {"h"});
+         b.node("Mul", {"h", "s"}, {"m"});
+         b.node("Add", {"t", "m"}, {"y"});
+       },
+       {1.7f, -0.3f}},
+      {"mul only",
+       [](GraphBuilder& b) {
+         b.constant("s", {}, {-2.5f});
+         b.node("Relu", {"c"}, {"h"});
+         b.node("Mul", {"s", "h"}, {"y"});
+       },
+       {-2.5f, -0.0f}},
+      {"sub only",
+       [](GraphBuilder& b) {
+         b.constant("t", {1, 1, 1, 1}, {0.25f});
+         b.node("Sigmoid", {"c"}, {"h"});
+         b.node("Sub", {"h", "t"}, {"y"});
+       },
+       {1.0f, -0.25f}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto g = conv_then([&](GraphBuilder& b) {
+      c.tail(b);
+      b.output("y");
+    });
+    Result r = run_to_fixed_point(g);
+    ASSERT_EQ(r.after->nodes.size(), 1u);
+    EXPECT_EQ(affine_of(*r.after), c.affine);
+    EXPECT_EQ(r.after->values[static_cast<size_t>(r.after->outputs[0])].name, "y");
+  }
+  // Not taken: a per-channel scale, t - x, a scale that the graph also outputs, no activation.
+  auto unchanged_tail = [](const char* why, const std::function<void(GraphBuilder&)>& tail,
+                           size_t nodes_after) {
+    SCOPED_TRACE(why);
+    Result r = run_to_fixed_point(conv_then(tail));
+    EXPECT_EQ(r.after->nodes.size(), nodes_after);
+    EXPECT_TRUE(affine_of(*r.after).empty());
+  };
+  unchanged_tail("per-channel", [](GraphBuilder& b) {
+    b.constant("s", {1, 4, 1, 1}, {1.f, 2.f, 3.f, 4.f});
+    b.node("Relu", {"c"}, {"h"});
+    b.node("Mul", {"h", "s"}, {"y"});
+    b.output("y");
+  }, 2);
+  unchanged_tail("t - x", [](GraphBuilder& b) {
+    b.constant("t", {}, {1.f});
+    b.node("Relu", {"c"}, {"h"});
+    b.node("Sub", {"t", "h"}, {"y"});
+    b.output("y");
+  }, 2);
+  unchanged_tail("activation escapes", [](GraphBuilder& b) {
+    b.constant("s", {}, {2.f});
+    b.node("Relu", {"c"}, {"h"});
+    b.node("Mul", {"h", "s"}, {"y"});
+    b.output("y").output("h");
+  }, 2);
+  unchanged_tail("no activation", [](GraphBuilder& b) {
+    b.input("s", {});
+    b.node("Mul", {"c", "s"}, {"y"});
+    b.output("y");
+  }, 2);
+}
+
 TEST(PassFuseActivation, GemmMatMulConvTranspose) {
   GraphBuilder b(13);
   b.input("a", {2, 4}).constant("wt", {3, 4}).constant("c", {3}).constant("m", {3, 5});

@@ -1,5 +1,7 @@
 #include "frontend/onnx/exporter.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <set>
 #include <string_view>
 
@@ -7,6 +9,7 @@
 #include "frontend/onnx/importer.hpp"
 #include "onnx/onnx_pb.h"
 #include "ops/fused_internal.hpp"
+#include "passes/pass_util.hpp"
 
 namespace lithe::onnx {
 namespace {
@@ -145,12 +148,11 @@ class Exporter {
     a->set_f(f);
   }
 
-  // A scalar float initializer.
-  std::string scalar(const std::string& hint, float f) {
+  // A scalar initializer (float32 unless `dtype` says otherwise).
+  std::string scalar(const std::string& hint, float f, DType dtype = DType::kFloat32) {
     const std::string n = fresh(hint);
-    Tensor t(DType::kFloat32, Shape{});
-    t.data<float>()[0] = f;
-    write_tensor(t, n, gp_->add_initializer(), "constant '" + n + "'");
+    write_tensor(passes::util::from_doubles({f}, dtype, Shape{}), n, gp_->add_initializer(),
+                 "constant '" + n + "'");
     return n;
   }
 
@@ -173,11 +175,13 @@ class Exporter {
       fail(n.label(), ": a fused op has exactly one output");
     ops::fused::Epilogue e;
     std::string act;
-    std::vector<float> params;
+    std::vector<float> params, affine;
     if (auto it = n.attrs.find("activation"); it != n.attrs.end()) act = it->second.s;
     if (auto it = n.attrs.find("activation_params"); it != n.attrs.end())
       params = it->second.floats;
-    if (std::string err = ops::fused::parse_epilogue(act, params, &e); !err.empty())
+    if (auto it = n.attrs.find("activation_affine"); it != n.attrs.end())
+      affine = it->second.floats;
+    if (std::string err = ops::fused::parse_epilogue(act, params, affine, &e); !err.empty())
       fail(n.label(), ": ", err);
     const size_t z = static_cast<size_t>(zi);
     const bool has_z = n.inputs.size() > z && n.inputs[z] >= 0;
@@ -189,14 +193,22 @@ class Exporter {
     std::string cur = has_z || has_act ? fresh(y + "/" + n.op_type) : y;
     auto* base = add(n.op_type, n.name, base_in, {cur});
     for (const auto& [an, a] : n.attrs)
-      if (an != "activation" && an != "activation_params")
+      if (std::find(std::begin(ops::fused::kEpilogueAttrs), std::end(ops::fused::kEpilogueAttrs),
+                    an) == std::end(ops::fused::kEpilogueAttrs))
         write_attr(an, a, base->add_attribute(), n.label());
     if (has_z) {
       const std::string sum = has_act ? fresh(y + "/add") : y;
       add("Add", n.name + "/add", {cur, name_of(n.inputs[z])}, {sum});
       cur = sum;
     }
-    if (has_act) write_activation(n, e, cur, y);
+    if (!has_act) return;
+    if (!e.affine) return write_activation(n, e, cur, y);
+    // The affine map after the activation: Mul by the scale, Add of the shift.
+    const std::string a = fresh(y + "/act"), m = fresh(y + "/scale");
+    const DType dt = g_.values[static_cast<size_t>(n.outputs[0])].type.dtype;
+    write_activation(n, e, cur, a);
+    add("Mul", n.name + "/scale", {a, scalar(y + "/scale_k", e.scale, dt)}, {m});
+    add("Add", n.name + "/shift", {m, scalar(y + "/shift_k", e.shift, dt)}, {y});
   }
 
   void write_activation(const ir::Node& n, const ops::fused::Epilogue& e, const std::string& x,

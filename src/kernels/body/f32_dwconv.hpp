@@ -139,7 +139,8 @@ inline void pixel_run(const DwConvArgs& d, const Row& row, int64_t ox, int64_t c
   r.lo = d.ep.act.p0;
   r.hi = d.ep.act.p1;
   using ::lithe::ops::fused::Activation;
-  if (d.ep.residual) return pixel_channels<K, S, P, Ep::kOther>(r, d, pix, cend, cheap);
+  if (d.ep.residual || d.ep.act.affine)
+    return pixel_channels<K, S, P, Ep::kOther>(r, d, pix, cend, cheap);
   switch (d.ep.act.act) {
     case Activation::kNone:
       return pixel_channels<K, S, P, Ep::kNone>(r, d, pix, cend, cheap);

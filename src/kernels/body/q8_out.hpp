@@ -1,7 +1,8 @@
 // The float output stage of INT8 convs (kernels.hpp Q8FloatOutArgs) in vectors of the
 // level's width, instruction for instruction what quant::float_output computes per value:
 // int32 -> float, one multiply, the residual as one FMA, the activation (Relu, Clip,
-// LeakyRelu, HardSwish: the same comparisons and operations), division by the output scale,
+// LeakyRelu, HardSwish: the same comparisons and operations), the affine map as a multiply
+// and an add, division by the output scale,
 // round half to even, + zero point, NaN to the zero point, clamp; at 512 bits a row's tail
 // as one masked block. AVX2 tails and the other activations go to the scalar
 // q8_float_out_scalar (compiled without FMA contraction).
@@ -52,6 +53,8 @@ inline void block(const Q8FloatOutArgs& a, int64_t j, __mmask16 m = 0xffff) {
     default:
       break;
   }
+  if (a.act.affine)  // two roundings, as apply_activation
+    y = _mm512_add_ps(_mm512_mul_ps(y, _mm512_set1_ps(a.act.scale)), _mm512_set1_ps(a.act.shift));
   __m512 v = _mm512_roundscale_ps(_mm512_div_ps(y, _mm512_set1_ps(a.y_scale)),
                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   v = _mm512_add_ps(v, _mm512_set1_ps(static_cast<float>(a.y_zp)));
@@ -96,6 +99,8 @@ inline void block(const Q8FloatOutArgs& a, int64_t j) {
     default:
       break;
   }
+  if (a.act.affine)
+    y = _mm256_add_ps(_mm256_mul_ps(y, _mm256_set1_ps(a.act.scale)), _mm256_set1_ps(a.act.shift));
   __m256 v = _mm256_round_ps(_mm256_div_ps(y, _mm256_set1_ps(a.y_scale)),
                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   v = _mm256_add_ps(v, _mm256_set1_ps(static_cast<float>(a.y_zp)));

@@ -121,6 +121,12 @@ inline VN vexp(VN x) {
   return p * reinterpret_cast<VN>((n1 + 127) << 23) * reinterpret_cast<VN>((n2 + 127) << 23);
 }
 
+/// The affine map after the activation (Epilogue::affine): x * scale + shift.
+template <class V>
+inline V affine(V x, const ::lithe::ops::fused::Epilogue& e) {
+  return x * splat<V>(e.scale) + splat<V>(e.shift);
+}
+
 /// The activations `activate` leaves to the caller, on n values already stored: Sigmoid and
 /// SiLU a vector at a time, apply_activation's branches with vexp (sigmoid(x) = 1 / (1 + t)
 /// for x >= 0, t / (1 + t) below, t = e^-|x|), within a few ulp of it; Tanh and the tail one
@@ -136,6 +142,7 @@ __attribute__((noinline)) inline void activate_stored(float* y, int64_t n,
       const VN t = vexp(vmin(x, -x));  // NaN stays NaN
       VN s = (x >= VN{} ? one : t) / (one + t);
       if (e.act == Activation::kSiLU) s = x * s;
+      if (e.affine) s = affine(s, e);
       storev(y + i, s);
     }
   }
@@ -146,7 +153,7 @@ __attribute__((noinline)) inline void activate_stored(float* y, int64_t n,
 /// returns false for the transcendental ones (Sigmoid, SiLU, Tanh), which the caller applies
 /// per element after storing.
 template <class V>
-inline bool activate(V& x, const ::lithe::ops::fused::Epilogue& e) {
+inline bool activate_only(V& x, const ::lithe::ops::fused::Epilogue& e) {
   using ::lithe::ops::fused::Activation;
   const V zero = V{}, one = splat<V>(1.0f);
   switch (e.act) {
@@ -174,7 +181,7 @@ inline bool activate(V& x, const ::lithe::ops::fused::Epilogue& e) {
 }
 
 template <>
-inline bool activate<float>(float& x, const ::lithe::ops::fused::Epilogue& e) {
+inline bool activate_only<float>(float& x, const ::lithe::ops::fused::Epilogue& e) {
   using ::lithe::ops::fused::Activation;
   switch (e.act) {
     case Activation::kNone:
@@ -202,6 +209,15 @@ inline bool activate<float>(float& x, const ::lithe::ops::fused::Epilogue& e) {
     default:
       return false;
   }
+}
+
+/// The cheap activations (activate_only), then the affine map; false (nothing applied) for
+/// the others.
+template <class V>
+inline bool activate(V& x, const ::lithe::ops::fused::Epilogue& e) {
+  if (!activate_only(x, e)) return false;
+  if (e.affine) x = affine(x, e);
+  return true;
 }
 
 inline bool cheap_activation(const ::lithe::ops::fused::Epilogue& e) {

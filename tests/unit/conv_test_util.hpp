@@ -24,6 +24,7 @@ struct ConvCase {
   bool bias = true, residual = false;
   std::string act;
   std::vector<float> params;
+  std::vector<float> affine;  ///< activation_affine: [scale, shift] after the activation
 
   std::string str() const {
     std::ostringstream o;
@@ -35,6 +36,7 @@ struct ConvCase {
       o << " params";
       for (float p : params) o << " " << p;
     }
+    if (!affine.empty()) o << " affine " << affine[0] << " " << affine[1];
     return o.str();
   }
 };
@@ -68,6 +70,7 @@ inline std::shared_ptr<ir::Graph> conv_graph(const ConvCase& k, unsigned seed) {
   n.attrs["pads"] = GraphBuilder::ints(k.pads);
   if (!k.act.empty()) n.attrs["activation"] = GraphBuilder::s(k.act);
   if (!k.params.empty()) n.attrs["activation_params"] = test::attr_fs(k.params);
+  if (!k.affine.empty()) n.attrs["activation_affine"] = test::attr_fs(k.affine);
   b.output("y");
   return b.build();
 }

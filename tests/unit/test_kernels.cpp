@@ -231,6 +231,7 @@ TEST(FastKernels, ConvWinograd3x3) {
     k.bias = v.bias;
     k.residual = v.residual;
     k.act = v.act;
+    if (v.act == "HardSwish") k.affine = {0.75f, -0.125f};
     check_conv(k, "conv-winograd");
     if (HasFatalFailure()) return;
   }
@@ -376,14 +377,16 @@ TEST(FastKernels, ConvDepthwise) {
   }
   // Rows wide enough for groups of four pixels with a partial last group, channels in 8- and
   // 4-wide blocks plus single ones, under each epilogue of the pixel-outer path (none, Relu,
-  // Clip inline; others and residuals through the general one).
-  for (const char* act : {"", "Relu", "Clip", "HardSwish"})
+  // Clip inline; others, residuals and affine maps through the general one).
+  for (const char* act : {"", "Relu", "Clip", "HardSwish", "Relu+affine", "Clip+affine"})
     for (int64_t c : {20, 22})
       for (int64_t kk : {3, 5})
         for (int64_t s : {1, 2}) {
           ConvCase w = depthwise_case(c, kk, s, 6, 23);
-          w.act = act;
-          if (std::string(act) == "Clip") w.params = {-0.25f, 0.5f};
+          const std::string a = act;
+          w.act = a.substr(0, a.find('+'));
+          if (a.find("+affine") != std::string::npos) w.affine = {-1.25f, 0.5f};
+          if (w.act == "Clip") w.params = {-0.25f, 0.5f};
           w.residual = c == 22;
           check_conv(w, "dwconv");
           if (HasFatalFailure()) return;
@@ -399,6 +402,7 @@ TEST(FastKernels, ConvDepthwise) {
 struct Act {
   const char* name;
   std::vector<float> params;
+  std::vector<float> affine = {};
 };
 const Act kActs[] = {{"", {}},
                      {"Relu", {}},
@@ -411,7 +415,12 @@ const Act kActs[] = {{"", {}},
                      {"HardSwish", {}},
                      {"Sigmoid", {}},
                      {"SiLU", {}},
-                     {"Tanh", {}}};
+                     {"Tanh", {}},
+                     // With the affine map after the activation (vector and scalar paths).
+                     {"Clip", {0.0f, 6.0f}, {0.5f, 1.0f}},
+                     {"HardSwish", {}, {1.5f, -0.25f}},
+                     {"Sigmoid", {}, {-2.0f, 0.5f}},
+                     {"Tanh", {}, {3.0f, -0.0f}}};
 
 TEST(FastKernels, ConvActivationsBiasResidualBatch) {
   for (const Act& a : kActs)
@@ -421,6 +430,7 @@ TEST(FastKernels, ConvActivationsBiasResidualBatch) {
         k.n = 2;
         k.act = a.name;
         k.params = a.params;
+        k.affine = a.affine;
         k.bias = br & 1;
         k.residual = br & 2;
         k.h = 5;
@@ -562,7 +572,7 @@ TEST(FastKernels, InvertedResidualFusedStep) {
                       {37, 45, 7, 100, 24, 3, 2, false},
                       {30, 33, 24, 144, 40, 5, 1, false},
                       {29, 31, 32, 160, 32, 5, 2, true},
-                      {24, 24, 300, 320, 16, 3, 1, false}}) {  // packed A (K 300, N 320)
+                      {24, 24, 40, 264, 16, 3, 1, false}}) {  // packed A (K 40, N 264)
     const int64_t pad = v.k / 2, oh = out_dim(v.h, v.k, v.s, 1, pad, pad),
                   ow = out_dim(v.w, v.k, v.s, 1, pad, pad);
     SCOPED_TRACE(std::to_string(v.h) + "x" + std::to_string(v.w) + " C " + std::to_string(v.c) +
@@ -648,6 +658,26 @@ TEST(FastKernels, InvertedResidualNotFusedOverItsInput) {
   for (int threads : {1, 3}) {
     runtime::Session s(prog, threads);
     expect_close(0, want[0], test::run_session(s, ins)[0]);
+  }
+}
+
+// PP-LCNet's blocks: 384-channel 1x1 convs around a 5x5 depthwise on rows of 64 pixels. Each
+// chunk of one output row would read all of both convs' weights again (2.4 M floats per image
+// against 0.4 M of expanded and depthwise outputs), so the three steps stay separate; with 48
+// channels (the weights 64 times smaller) the same block is fused.
+TEST(FastKernels, InvertedResidualNotFusedWhenWeightsDominate) {
+  for (int64_t ch : {384, 48}) {
+    SCOPED_TRACE(ch);
+    const int64_t w = ch == 384 ? 64 : 512;  // the expanded tensor over 512 KiB either way
+    GraphBuilder b;
+    b.input("x", {1, 8, w, ch});
+    add_conv(b, "x", "e", ch, ch, 1, 1, 1, 17);
+    add_conv(b, "e", "d", ch, ch, 5, 1, ch, 17);
+    add_conv(b, "d", "y", ch, ch, 1, 1, 1, 17);
+    b.output("y");
+    std::shared_ptr<ir::Graph> g = b.build();
+    auto prog = std::make_shared<runtime::Program>(g, plan::plan_memory(*g), kernels::best_isa());
+    EXPECT_EQ(prog->fused_step(2) != nullptr, ch == 48);
   }
 }
 
@@ -768,7 +798,8 @@ TEST(FastKernels, GemmFusedActivationAndResidual) {
       for (int64_t n : {17, 100})
         for (int res : {0, 1}) {
           std::ostringstream d;
-          d << "lithe.Gemm M" << m << " N" << n << " K 20 act '" << a.name << "' residual " << res;
+          d << "lithe.Gemm M" << m << " N" << n << " K 20 act '" << a.name << "' residual " << res
+            << " affine " << !a.affine.empty();
           SCOPED_TRACE(d.str());
           GraphBuilder b;
           b.input("a", {m, 20});
@@ -785,6 +816,7 @@ TEST(FastKernels, GemmFusedActivationAndResidual) {
           node.attrs["transB"] = GraphBuilder::i(1);
           if (*a.name) node.attrs["activation"] = GraphBuilder::s(a.name);
           if (!a.params.empty()) node.attrs["activation_params"] = test::attr_fs(a.params);
+          if (!a.affine.empty()) node.attrs["activation_affine"] = test::attr_fs(a.affine);
           b.output("y");
           check_fast(b.build(), "y", "gemm");
           if (HasFatalFailure()) return;

@@ -88,6 +88,13 @@ std::shared_ptr<ir::Graph> small_cnn(int opset = 14) {
   b.node("Sigmoid", {"c_silu"}, {"g_silu"}, "sig_silu");
   b.node("Mul", {"c_silu", "g_silu"}, {"a_silu"}, "mul_silu");
   heads.push_back("a_silu");
+  // HardSwish then a learnable affine block (scalar Mul, scalar Add), as PP-LCNet writes it.
+  b.constant("w_lab", {4, 8, 1, 1}).constant("s_lab", {}, {0.8f}).constant("t_lab", {}, {-0.1f});
+  b.node("Conv", {"r1", "w_lab"}, {"c_lab"}, "conv_lab");
+  b.node("HardSwish", {"c_lab"}, {"h_lab"}, "act_lab");
+  b.node("Mul", {"h_lab", "s_lab"}, {"m_lab"}, "scale_lab");
+  b.node("Add", {"m_lab", "t_lab"}, {"a_lab"}, "shift_lab");
+  heads.push_back("a_lab");
   b.node("Concat", heads, {"z"}, "cat").attrs["axis"] = GraphBuilder::i(1);
   b.output("z");
   return b.build();
@@ -128,8 +135,9 @@ void check_round_trip(std::shared_ptr<ir::Graph> g, int min_fused) {
 }
 
 TEST(OnnxExport, FusedGraphsRoundTrip) {
-  // conv+relu (bn folded), conv+add+relu, depthwise, gemm+clip, matmul+relu, six activations.
-  check_round_trip(small_cnn(), 10);
+  // conv+relu (bn folded), conv+add+relu, depthwise, gemm+clip, matmul+relu, six activations,
+  // HardSwish with an affine map.
+  check_round_trip(small_cnn(), 11);
   for (const char* f : {"examples/fashion_mnist_cnn.onnx", "examples/tiny_cnn.onnx"})
     check_round_trip(onnx::import_model(std::string(LITHE_SOURCE_DIR) + "/" + f), 1);
 }

@@ -146,6 +146,20 @@ TEST(Quantize, FloatEpilogue) {
   k.residual = true;
   k.act = "Sigmoid";
   check_quantized_conv(k, "q8-dwconv");
+  // An affine map after the activation (activation_affine) takes it too, even after Relu,
+  // whose clamp it would otherwise be: a negative scale flips the range.
+  k.residual = false;
+  k.act = "Relu";
+  k.affine = {-0.5f, 0.25f};
+  check_quantized_conv(k, "q8-dwconv");
+  k.c = 12;
+  k.m = 20;
+  k.group = 1;
+  k.kh = k.kw = 1;
+  k.pads = {0, 0, 0, 0};
+  k.act = "HardSwish";
+  k.affine = {1.25f, -0.5f};
+  check_quantized_conv(k, "q8-conv-gemm");
 }
 
 // Fewer than 16 output channels (one partial panel) on the float output stage, as PP-OCR det's

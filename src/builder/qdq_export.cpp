@@ -1,13 +1,12 @@
 #include "builder/qdq_export.hpp"
 
-#include "builder/int8_tuning.hpp"
-
 #include <algorithm>
 #include <cstring>
 #include <iterator>
 #include <map>
 #include <utility>
 
+#include "builder/int8_tuning.hpp"
 #include "ops/fused_internal.hpp"
 #include "ops/op.hpp"
 #include "passes/pass.hpp"

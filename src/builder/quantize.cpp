@@ -5,8 +5,8 @@
 
 #include "builder/int8_tuning.hpp"
 #include "kernels/cpu.hpp"
-#include "ops/infer.hpp"
 #include "ops/fused_internal.hpp"
+#include "ops/infer.hpp"
 #include "ops/op.hpp"
 #include "ops/resize_internal.hpp"
 #include "passes/pass.hpp"

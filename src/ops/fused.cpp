@@ -40,7 +40,8 @@ size_t base_input_count(const NodeAttrs& ctx, size_t num_inputs) {
 Epilogue parse_attrs(const NodeAttrs& ctx) {
   Epilogue e;
   std::string err = fused::parse_epilogue(ctx.attr_string("activation", ""),
-                                          ctx.attr_floats("activation_params", {}), ctx.attr_floats("activation_affine", {}), &e);
+                                          ctx.attr_floats("activation_params", {}),
+                                          ctx.attr_floats("activation_affine", {}), &e);
   if (!err.empty()) ctx.fail(err);
   return e;
 }

@@ -1,7 +1,7 @@
 // The epilogue of the fused lithe-domain ops (Conv, ConvTranspose, Gemm, MatMul with an
 // activation and an optional residual input): y = act(y + z), then optionally y * s + t by
-// scalars (the learnable affine block PP-LCNet puts after each activation). The reference kernels in
-// fused.cpp call apply_epilogue() after the base op; the optimized kernels call the same
+// scalars (the learnable affine block PP-LCNet puts after each activation). The reference kernels
+// in fused.cpp call apply_epilogue() after the base op; the optimized kernels call the same
 // function on each finished output tile, so both paths round identically.
 #pragma once
 #include <algorithm>

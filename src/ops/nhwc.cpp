@@ -63,8 +63,9 @@ NhwcConv nhwc_conv(const NodeAttrs& a, const Shape& xs_in, const Shape& ws) {
     a.fail("kernel_shape attribute does not match the weight's spatial dims ", shape_str(kernel));
   s.g = conv_pool::forward_geometry(a, {xs[1], xs[2]}, kernel);
   s.out_shape = {s.n, s.g.out[0], s.g.out[1], s.m};
-  std::string err = fused::parse_epilogue(a.attr_string("activation", ""),
-                                          a.attr_floats("activation_params", {}), a.attr_floats("activation_affine", {}), &s.e);
+  std::string err =
+      fused::parse_epilogue(a.attr_string("activation", ""), a.attr_floats("activation_params", {}),
+                            a.attr_floats("activation_affine", {}), &s.e);
   if (!err.empty()) a.fail(err);
   return s;
 }

@@ -113,8 +113,9 @@ quant::QConvOutput qconv_output_stage(const NodeAttrs& a, const std::vector<cons
   std::vector<float> w_scale(static_cast<size_t>(channels));
   for (int64_t m = 0; m < channels; ++m) w_scale[m] = positive_scale(a, ws, m, "w_scale");
   fused::Epilogue act;
-  std::string err = fused::parse_epilogue(a.attr_string("activation", ""),
-                                          a.attr_floats("activation_params", {}), a.attr_floats("activation_affine", {}), &act);
+  std::string err =
+      fused::parse_epilogue(a.attr_string("activation", ""), a.attr_floats("activation_params", {}),
+                            a.attr_floats("activation_affine", {}), &act);
   if (!err.empty()) a.fail(err);
   const auto& node_in = a.node().inputs;
   const bool has_z = node_in.size() > kQZ && node_in[kQZ] >= 0;

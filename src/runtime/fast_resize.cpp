@@ -403,7 +403,8 @@ std::unique_ptr<FastStep> make_deconv(const ir::Graph& g, const ir::Node& node,
   ops::NodeAttrs a(node);
   ops::fused::Epilogue act;
   if (!ops::fused::parse_epilogue(a.attr_string("activation", ""),
-                                  a.attr_floats("activation_params", {}), a.attr_floats("activation_affine", {}), &act)
+                                  a.attr_floats("activation_params", {}),
+                                  a.attr_floats("activation_affine", {}), &act)
            .empty())
     return nullptr;
   const int64_t group = a.attr_int("group", 1);

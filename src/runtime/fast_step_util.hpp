@@ -88,7 +88,8 @@ inline bool conv_operands(const ir::Graph& g, const ir::Node& node, int z_index,
 /// The fused epilogue of a lithe-domain op; false when its attributes are not valid.
 inline bool parse_act(const ops::NodeAttrs& a, ops::fused::Epilogue* e) {
   return ops::fused::parse_epilogue(a.attr_string("activation", ""),
-                                    a.attr_floats("activation_params", {}), a.attr_floats("activation_affine", {}), e)
+                                    a.attr_floats("activation_params", {}),
+                                    a.attr_floats("activation_affine", {}), e)
       .empty();
 }
 

@@ -567,12 +567,11 @@ TEST(FastKernels, InvertedResidualFusedStep) {
     int64_t h, w, c, m, n, k, s;
     bool residual;
   };
-  for (const B& v :
-       std::vector<B>{{40, 40, 16, 96, 24, 3, 1, true},
-                      {37, 45, 7, 100, 24, 3, 2, false},
-                      {30, 33, 24, 144, 40, 5, 1, false},
-                      {29, 31, 32, 160, 32, 5, 2, true},
-                      {24, 24, 40, 264, 16, 3, 1, false}}) {  // packed A (K 40, N 264)
+  for (const B& v : std::vector<B>{{40, 40, 16, 96, 24, 3, 1, true},
+                                   {37, 45, 7, 100, 24, 3, 2, false},
+                                   {30, 33, 24, 144, 40, 5, 1, false},
+                                   {29, 31, 32, 160, 32, 5, 2, true},
+                                   {24, 24, 40, 264, 16, 3, 1, false}}) {  // packed A (K 40, N 264)
     const int64_t pad = v.k / 2, oh = out_dim(v.h, v.k, v.s, 1, pad, pad),
                   ow = out_dim(v.w, v.k, v.s, 1, pad, pad);
     SCOPED_TRACE(std::to_string(v.h) + "x" + std::to_string(v.w) + " C " + std::to_string(v.c) +

@@ -276,29 +276,41 @@ TEST(PassFuseActivation, ScalarAffineAfterTheActivation) {
     EXPECT_EQ(r.after->nodes.size(), nodes_after);
     EXPECT_TRUE(affine_of(*r.after).empty());
   };
-  unchanged_tail("per-channel", [](GraphBuilder& b) {
-    b.constant("s", {1, 4, 1, 1}, {1.f, 2.f, 3.f, 4.f});
-    b.node("Relu", {"c"}, {"h"});
-    b.node("Mul", {"h", "s"}, {"y"});
-    b.output("y");
-  }, 2);
-  unchanged_tail("t - x", [](GraphBuilder& b) {
-    b.constant("t", {}, {1.f});
-    b.node("Relu", {"c"}, {"h"});
-    b.node("Sub", {"t", "h"}, {"y"});
-    b.output("y");
-  }, 2);
-  unchanged_tail("activation escapes", [](GraphBuilder& b) {
-    b.constant("s", {}, {2.f});
-    b.node("Relu", {"c"}, {"h"});
-    b.node("Mul", {"h", "s"}, {"y"});
-    b.output("y").output("h");
-  }, 2);
-  unchanged_tail("no activation", [](GraphBuilder& b) {
-    b.input("s", {});
-    b.node("Mul", {"c", "s"}, {"y"});
-    b.output("y");
-  }, 2);
+  unchanged_tail(
+      "per-channel",
+      [](GraphBuilder& b) {
+        b.constant("s", {1, 4, 1, 1}, {1.f, 2.f, 3.f, 4.f});
+        b.node("Relu", {"c"}, {"h"});
+        b.node("Mul", {"h", "s"}, {"y"});
+        b.output("y");
+      },
+      2);
+  unchanged_tail(
+      "t - x",
+      [](GraphBuilder& b) {
+        b.constant("t", {}, {1.f});
+        b.node("Relu", {"c"}, {"h"});
+        b.node("Sub", {"t", "h"}, {"y"});
+        b.output("y");
+      },
+      2);
+  unchanged_tail(
+      "activation escapes",
+      [](GraphBuilder& b) {
+        b.constant("s", {}, {2.f});
+        b.node("Relu", {"c"}, {"h"});
+        b.node("Mul", {"h", "s"}, {"y"});
+        b.output("y").output("h");
+      },
+      2);
+  unchanged_tail(
+      "no activation",
+      [](GraphBuilder& b) {
+        b.input("s", {});
+        b.node("Mul", {"c", "s"}, {"y"});
+        b.output("y");
+      },
+      2);
 }
 
 TEST(PassFuseActivation, GemmMatMulConvTranspose) {

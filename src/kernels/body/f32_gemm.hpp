@@ -104,6 +104,7 @@ inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0, int64_t k1
   const float* a = g.a + (m / kGemmMR) * kGemmMR * g.k + k0 * kGemmMR;
   const float* bp = g.bp + p * kPanel * g.k + k0 * kPanel;
   const int64_t pstride = kPanel * g.k;
+#pragma GCC unroll 4
   for (int64_t kk = k0; kk < k1; ++kk, a += kGemmMR, bp += kPanel) {
     VN b[NQ];
 #pragma GCC unroll 16
@@ -141,6 +142,7 @@ inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
   for (int r = 0; r < MR; ++r) ar[r] = g.a + (m + r < last ? m + r : last) * g.lda;
   const float* bp = g.bp + p * kPanel * g.k;
   const int64_t k = g.k, pstride = kPanel * g.k;
+#pragma GCC unroll 4
   for (int64_t kk = 0; kk < k; ++kk, bp += kPanel) {
     const int64_t off = KOFF ? g.koff[kk] : kk;
     VN b[NQ];

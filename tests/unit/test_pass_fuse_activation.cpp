@@ -268,49 +268,34 @@ TEST(PassFuseActivation, ScalarAffineAfterTheActivation) {
     EXPECT_EQ(affine_of(*r.after), c.affine);
     EXPECT_EQ(r.after->values[static_cast<size_t>(r.after->outputs[0])].name, "y");
   }
-  // Not taken: a per-channel scale, t - x, a scale that the graph also outputs, no activation.
-  auto unchanged_tail = [](const char* why, const std::function<void(GraphBuilder&)>& tail,
-                           size_t nodes_after) {
-    SCOPED_TRACE(why);
-    Result r = run_to_fixed_point(conv_then(tail));
-    EXPECT_EQ(r.after->nodes.size(), nodes_after);
-    EXPECT_TRUE(affine_of(*r.after).empty());
+  // Not taken: a per-channel scale, t - x, a scale whose input the graph also outputs, a Mul
+  // without an activation before it. The conv (with its activation) and the binary op stay.
+  struct Left {
+    const char* why;
+    Shape k_shape;
+    std::vector<float> k;
+    const char* act;  // "" for none
+    const char* op;
+    bool k_first, act_escapes;
   };
-  unchanged_tail(
-      "per-channel",
-      [](GraphBuilder& b) {
-        b.constant("s", {1, 4, 1, 1}, {1.f, 2.f, 3.f, 4.f});
-        b.node("Relu", {"c"}, {"h"});
-        b.node("Mul", {"h", "s"}, {"y"});
-        b.output("y");
-      },
-      2);
-  unchanged_tail(
-      "t - x",
-      [](GraphBuilder& b) {
-        b.constant("t", {}, {1.f});
-        b.node("Relu", {"c"}, {"h"});
-        b.node("Sub", {"t", "h"}, {"y"});
-        b.output("y");
-      },
-      2);
-  unchanged_tail(
-      "activation escapes",
-      [](GraphBuilder& b) {
-        b.constant("s", {}, {2.f});
-        b.node("Relu", {"c"}, {"h"});
-        b.node("Mul", {"h", "s"}, {"y"});
-        b.output("y").output("h");
-      },
-      2);
-  unchanged_tail(
-      "no activation",
-      [](GraphBuilder& b) {
-        b.input("s", {});
-        b.node("Mul", {"c", "s"}, {"y"});
-        b.output("y");
-      },
-      2);
+  for (const Left& c : std::vector<Left>{
+           {"per-channel", {1, 4, 1, 1}, {1.f, 2.f, 3.f, 4.f}, "Relu", "Mul", false, false},
+           {"t - x", {}, {1.f}, "Relu", "Sub", true, false},
+           {"activation escapes", {}, {2.f}, "Relu", "Mul", false, true},
+           {"no activation", {}, {2.f}, "", "Mul", false, false}}) {
+    SCOPED_TRACE(c.why);
+    Result r = run_to_fixed_point(conv_then([&](GraphBuilder& b) {
+      b.constant("k", c.k_shape, c.k);
+      const std::string h = *c.act ? "h" : "c";
+      if (*c.act) b.node(c.act, {"c"}, {"h"});
+      b.node(c.op, c.k_first ? std::vector<std::string>{"k", h} : std::vector<std::string>{h, "k"},
+             {"y"});
+      b.output("y");
+      if (c.act_escapes) b.output("h");
+    }));
+    EXPECT_EQ(r.after->nodes.size(), 2u);
+    EXPECT_TRUE(affine_of(*r.after).empty());
+  }
 }
 
 TEST(PassFuseActivation, GemmMatMulConvTranspose) {

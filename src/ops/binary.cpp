@@ -55,7 +55,7 @@ BinaryShapes binary_shapes(const NodeAttrs& ctx, const Shape& a, const Shape& b,
     if (ctx.has_attr("axis")) {
       int64_t axis = ctx.attr_int("axis");
       if (axis < 0) axis += ra;
-      if (axis < 0 || axis + rb > ra)
+      if (axis < 0 || axis > ra - rb)  // (axis + rb could overflow)
         ctx.fail("broadcast axis ", ctx.attr_int("axis"), " does not fit B of shape ", shape_str(b),
                  " into A of shape ", shape_str(a));
       s.b.assign(static_cast<size_t>(ra), 1);

@@ -2,13 +2,15 @@
 // (fuzz/), their regression test and the byte-flip sweep (tests/unit/test_byte_flip.cpp),
 // and what each fuzz target does with one input. An engine is verified and
 // loaded, an ONNX model imported (no external data), optimized, planned and checked; then, when
-// every value of the graph is small, it runs once on seeded inputs with the executor
+// every value of the graph is small and no window op needs much work, it runs once on seeded
+// inputs with the executor
 // Engine::load would pick. Failures are lithe::Error; anything else is a bug.
 #pragma once
 #include <cstring>
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "builder/build.hpp"
 #include "core/npy.hpp"
@@ -25,6 +27,10 @@ namespace lithe::test {
 struct ProbeLimits {
   int64_t max_value_elements = int64_t{1} << 18;
   int64_t max_arena_bytes = int64_t{64} << 20;
+  /// Window ops (a `kernel_shape`, or a conv's weights): output elements x window taps (x input
+  /// channels per group for a conv). Small tensors can still need much work: a max pool over a
+  /// 220,000-long row with a 200-tap window took 11 s under the sanitizers.
+  int64_t max_window_work = int64_t{1} << 22;
 };
 
 enum class ProbeResult { kLoaded, kRan };
@@ -54,12 +60,41 @@ inline engine::EngineContents probe_load(const std::string& bytes, const std::st
   return build::build_model_bytes(bytes, "", what, build::BuildOptions{}).contents;
 }
 
+/// Output elements x window taps of a node with a window (x input channels per group when its
+/// weights are a constant), saturating; 0 for other nodes or unknown shapes.
+inline int64_t window_work(const ir::Graph& g, const ir::Node& n) {
+  std::vector<int64_t> factors;
+  if (auto it = n.attrs.find("kernel_shape"); it != n.attrs.end())
+    factors = it->second.ints;
+  if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
+    const ir::Value& w = g.values[static_cast<size_t>(n.inputs[1])];
+    if (w.constant && w.constant->rank() >= 3 &&
+        (n.op_type == "Conv" || n.op_type == "ConvTranspose" || n.op_type == "ConvNhwc")) {
+      const Shape& ws = w.constant->shape();
+      factors.assign(ws.begin() + 1, ws.end());  // channels per group, then the window
+    }
+  }
+  if (factors.empty() || n.outputs.empty() || n.outputs[0] < 0) return 0;
+  const ir::TensorType& t = g.values[static_cast<size_t>(n.outputs[0])].type;
+  if (!t.fully_known()) return 0;
+  for (int64_t d : t.dims) factors.push_back(d);
+  constexpr int64_t kCap = int64_t{1} << 40;
+  int64_t work = 1;
+  for (int64_t f : factors) {
+    if (f <= 0) return 0;
+    work = work > kCap / f ? kCap : work * f;
+  }
+  return work;
+}
+
 /// True when every value of `g` (constants aside) has a known shape within the limits, and no
 /// node loops (a Loop or Scan may legitimately run for as long as its trip count says).
 inline bool probe_small(const ir::Graph& g, const plan::MemoryPlan& p, const ProbeLimits& lim) {
   if (p.arena_bytes > lim.max_arena_bytes) return false;
-  for (const ir::Node& n : g.nodes)
+  for (const ir::Node& n : g.nodes) {
     if (n.op_type == "Loop" || n.op_type == "Scan") return false;
+    if (window_work(g, n) > lim.max_window_work) return false;
+  }
   for (const ir::Value& v : g.values) {
     if (v.constant) continue;
     if (!v.type.fully_known() || !dtype_supported(v.type.dtype) || v.type.dtype == DType::kString)

@@ -64,8 +64,7 @@ inline engine::EngineContents probe_load(const std::string& bytes, const std::st
 /// weights are a constant), saturating; 0 for other nodes or unknown shapes.
 inline int64_t window_work(const ir::Graph& g, const ir::Node& n) {
   std::vector<int64_t> factors;
-  if (auto it = n.attrs.find("kernel_shape"); it != n.attrs.end())
-    factors = it->second.ints;
+  if (auto it = n.attrs.find("kernel_shape"); it != n.attrs.end()) factors = it->second.ints;
   if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
     const ir::Value& w = g.values[static_cast<size_t>(n.inputs[1])];
     if (w.constant && w.constant->rank() >= 3 &&

@@ -130,14 +130,7 @@ class ConvStep final : public FastStep, public ConvShape {
       const int64_t m0 = mi * tm, m1 = std::min(mrows, m0 + tm);
       const int64_t p0 = pi * pchunk_, p1 = std::min(pg, p0 + pchunk_);
       // C rows from `row0` of this image and group (Y at its pixel stride, Z dense).
-      kernels::GemmArgs a;
-      a.n = mg_;
-      a.k = kdim_;
-      a.bp = wptr_ + gi * pg * kPanel * kdim_;
-      a.ldc = ys_;
-      a.ep.act = act_;
-      a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
-      a.ep.ldr = m_;
+      kernels::GemmArgs a = group_gemm(gi, ys_);
       auto rows_from = [&](int64_t row0) {
         a.c = y + img * y_img + row0 * ys_ + gi * mg_;
         a.ep.residual = z ? z + img * out_img + row0 * m_ + gi * mg_ : nullptr;
@@ -166,20 +159,28 @@ class ConvStep final : public FastStep, public ConvShape {
     }
   }
 
+  // The GEMM of group gi (its weights, bias and epilogue; the residual's rows dense), C's rows
+  // `ldc` floats apart; the rows, A, C and the residual are the caller's.
+  kernels::GemmArgs group_gemm(int64_t gi, int64_t ldc) const {
+    const int64_t pg = panels_of(mg_);
+    kernels::GemmArgs a;
+    a.n = mg_;
+    a.k = kdim_;
+    a.bp = wptr_ + gi * pg * kPanel * kdim_;
+    a.ldc = ldc;
+    a.ep.act = act_;
+    a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
+    a.ep.ldr = m_;
+    return a;
+  }
+
   // A pointwise conv (kGemm1x1, one group) on pixels [m0, m1) of the image at x (dense rows
   // of c_ floats): output pixel m at c + (m - m0) * ldc, its residual (if any) at
   // z + (m - m0) * m_. `pack`: scratch_floats() floats for the packed form. The same
   // products as run(): which rows a call covers never changes a value.
   void pointwise_rows(const float* x, int64_t m0, int64_t m1, float* c, int64_t ldc, const float* z,
                       float* pack) const {
-    kernels::GemmArgs a;
-    a.n = m_;
-    a.k = kdim_;
-    a.bp = wptr_;
-    a.ldc = ldc;
-    a.ep.act = act_;
-    a.ep.bias = bias_.data();
-    a.ep.ldr = m_;
+    kernels::GemmArgs a = group_gemm(0, ldc);
     const int64_t pg = panels_of(m_);
     if (direct_) {
       a.m = m1 - m0;
@@ -311,20 +312,13 @@ class ConvStep final : public FastStep, public ConvShape {
       }
       for (int64_t oy = oy0; oy < oy1; ++oy)
         for (int64_t gi = 0; gi < group_; ++gi) {
-          kernels::GemmArgs a;
+          kernels::GemmArgs a = group_gemm(gi, ys_);
           a.m = ow_;
-          a.n = mg_;
-          a.k = kdim_;
           a.a = band + (oy - oy0) * sh_ * bw * c_ + gi * cg_;
           a.lda = sw_ * c_;
           a.koff = koff_.data();
-          a.bp = wptr_ + gi * pg * kPanel * kdim_;
           a.c = y + img * oh_ * ow_ * ys_ + oy * ow_ * ys_ + gi * mg_;
-          a.ldc = ys_;
-          a.ep.act = act_;
-          a.ep.bias = bias_.data() ? bias_.data() + gi * pg * kPanel : nullptr;
           a.ep.residual = z ? z + img * oh_ * ow_ * m_ + oy * ow_ * m_ + gi * mg_ : nullptr;
-          a.ep.ldr = m_;
           kt_.f32_gemm_direct(a, 0, ow_, 0, pg);
         }
     }

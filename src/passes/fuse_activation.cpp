@@ -267,6 +267,15 @@ std::vector<float> params_of(const Epilogue& e) {
 int fuse_activation(const ir::Graph& g, Rewriter& rw) {
   int fired = 0;
   std::map<std::string, int> by_kind;
+  // Node ni becomes `f`, writing `out`; the nodes in `absorbed` go.
+  auto fuse = [&](size_t ni, ir::Node f, int out, const std::vector<int>& absorbed,
+                  const std::string& kind) {
+    f.outputs = {out};
+    rw.replace_node(static_cast<int>(ni), std::move(f));
+    for (int r : absorbed) rw.remove_node(r);
+    ++by_kind[kind];
+    ++fired;
+  };
   for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
     const ir::Node& n = g.nodes[ni];
     if (takes_affine(n) && is_float(g.values[static_cast<size_t>(n.outputs[0])].type.dtype)) {
@@ -276,11 +285,7 @@ int fuse_activation(const ir::Graph& g, Rewriter& rw) {
       if (!match_affine(g, n.outputs[0], &absorbed, &out, &e)) continue;
       ir::Node f = n;
       f.attrs["activation_affine"] = ir::Attribute::of_floats({e.scale, e.shift});
-      f.outputs = {out};
-      rw.replace_node(static_cast<int>(ni), std::move(f));
-      for (int r : absorbed) rw.remove_node(r);
-      ++by_kind["affine"];
-      ++fired;
+      fuse(ni, std::move(f), out, absorbed, "affine");
       continue;
     }
     if (!util::epilogue_free(n)) continue;
@@ -312,11 +317,7 @@ int fuse_activation(const ir::Graph& g, Rewriter& rw) {
     f.attrs.erase("activation_params");
     if (std::vector<float> p = params_of(e); !p.empty())
       f.attrs["activation_params"] = ir::Attribute::of_floats(std::move(p));
-    f.outputs = {out};
-    rw.replace_node(static_cast<int>(ni), std::move(f));
-    for (int r : absorbed) rw.remove_node(r);
-    ++by_kind[ops::fused::activation_name(e.act)];
-    ++fired;
+    fuse(ni, std::move(f), out, absorbed, ops::fused::activation_name(e.act));
   }
   if (fired) {
     std::string note = std::to_string(fired) + " activation(s) fused:";

@@ -17,10 +17,12 @@
 #include "builder/qdq_export.hpp"
 #include "frontend/onnx/exporter.hpp"
 #include "frontend/onnx/importer.hpp"
+#include "kernels/kernels.hpp"
 #include "ops/conv_weight_layout.hpp"
 #include "ops/op.hpp"
 #include "passes/pass.hpp"
 #include "plan/plan.hpp"
+#include "runtime/fast_steps.hpp"
 
 namespace lithe::build {
 namespace {
@@ -224,13 +226,29 @@ int pack_conv_weights(ir::Graph& g) {
     ops::conv_layout::for_each_weight(layout, group, mg, cg, ws[2] * ws[3],
                                       [&](int64_t onnx, int64_t p) { dst[p] = src[onnx]; });
     w.constant = std::move(out);
-    ir::Attribute a;
-    a.kind = ir::Attribute::Kind::kString;
-    a.s = ops::conv_layout::layout_name(layout);
-    n.attrs["weight_layout"] = a;
+    n.attrs["weight_layout"] = ir::Attribute::of_string(ops::conv_layout::layout_name(layout));
     ++packed;
   }
   return packed;
+}
+
+int store_winograd_weights(ir::Graph& g) {
+  const std::vector<char> chosen = runtime::choose_winograd(g);
+  int stored = 0;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& n = g.nodes[i];
+    if (!chosen[i] || n.attrs.count("weight_layout") || n.attrs.count(ops::conv_layout::kWinogradAttr))
+      continue;
+    const ir::Value& w = g.values[static_cast<size_t>(n.inputs[1])];
+    const ir::TensorType& xt = g.values[static_cast<size_t>(n.inputs[0])].type;
+    if (!w.constant || w.constant->dtype() != DType::kFloat32) continue;
+    const int64_t c = xt.dims[3], m = w.constant->shape()[0];
+    Tensor u(DType::kFloat32, Shape{36, ops::conv_layout::winograd_floats(c, m) / 36});
+    kernels::winograd_weights_f32(w.constant->data<float>(), c, m, u.data<float>());
+    n.attrs[ops::conv_layout::kWinogradAttr] = ir::Attribute::of_tensor(std::move(u));
+    ++stored;
+  }
+  return stored;
 }
 
 namespace {
@@ -431,6 +449,13 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
       const MixedSummary m = build_best(*g, opts.calib, sha256, opts.mixed);
       int8 = int8_report(m.int8, pr);
       mixed = json::parse(mixed_report_json(m));
+    }
+    // Half storage is asked for a small file: there the transform stays a load-time step.
+    if (opts.pack_weights && opts.precision != "fp16") {
+      const int stored = store_winograd_weights(*g);
+      if (stored)
+        pr.notes.push_back("Winograd weights of " + std::to_string(stored) +
+                           " conv(s) stored transformed");
     }
     if (opts.pack_weights) {
       const int packed = pack_conv_weights(*g);

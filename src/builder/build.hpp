@@ -53,6 +53,12 @@ struct BuildResult {
 /// build_model does it after the passes unless BuildOptions::pack_weights is off.
 int pack_conv_weights(ir::Graph& g);
 
+/// Stores the transformed weights of each conv the runtime runs as Winograd F(4x4, 3x3)
+/// (runtime::choose_winograd) as its winograd_weights attribute (ops/conv_weight_layout.hpp),
+/// so loading maps them instead of computing them; returns how many. Before pack_conv_weights
+/// (it reads W in ONNX order). build_model does it with pack_weights, unless precision fp16.
+int store_winograd_weights(ir::Graph& g);
+
 /// Builds an engine from an ONNX file. Deterministic: the same file and options give the
 /// same contents (no times or paths in the report).
 BuildResult build_model(const std::string& onnx_path, const BuildOptions& opts);

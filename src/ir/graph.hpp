@@ -69,6 +69,12 @@ struct Attribute {
     a.s = std::move(v);
     return a;
   }
+  static Attribute of_tensor(Tensor v) {
+    Attribute a;
+    a.kind = Kind::kTensor;
+    a.t = std::move(v);
+    return a;
+  }
 };
 const char* attr_kind_name(Attribute::Kind k);
 

@@ -22,6 +22,41 @@ void pack_b_f32(int64_t k, int64_t n, const float* b, int64_t stride_k, int64_t 
       }
 }
 
+// U = G g G^T per (output, input) channel pair, 16 output channels (one panel's lanes) at a
+// time so that each of the 36 matrices gets 64-byte rows. G's rows: (1/4, 0, 0),
+// -(1, 1, 1)/6, -(1, -1, 1)/6, (1/24, 1/12, 1/6), (1/24, -1/12, 1/6), (0, 0, 1) (Lavin & Gray's
+// F(4x4, 3x3)). Plain float arithmetic in a fixed order: the same values on every machine
+// without FMA contraction (this file is built without -ffp-contract=fast).
+void winograd_weights_f32(const float* w, int64_t c, int64_t m, float* out) {
+  using Lanes = float[kPanel];
+  const int64_t pb = packed_b_floats(c, m);
+  // Three values at stride gs -> six at stride us (G times a column of three), per lane.
+  auto g3 = [](const Lanes* g, int gs, Lanes* u, int us) {
+    for (int64_t l = 0; l < kPanel; ++l) {
+      const float g0 = g[0][l], g1 = g[gs][l], g2 = g[2 * gs][l];
+      const float s = g0 + g2, t = (1.0f / 24) * g0 + (1.0f / 6) * g2, h = (1.0f / 12) * g1;
+      u[0][l] = 0.25f * g0;
+      u[us][l] = (-1.0f / 6) * (s + g1);
+      u[2 * us][l] = (-1.0f / 6) * (s - g1);
+      u[3 * us][l] = t + h;
+      u[4 * us][l] = t - h;
+      u[5 * us][l] = g2;
+    }
+  };
+  for (int64_t co0 = 0; co0 < m; co0 += kPanel) {
+    const int64_t lanes = std::min<int64_t>(kPanel, m - co0);
+    for (int64_t ci = 0; ci < c; ++ci) {
+      Lanes g[9] = {}, t[18], u[36];
+      for (int64_t l = 0; l < lanes; ++l)
+        for (int k = 0; k < 9; ++k) g[k][l] = w[((co0 + l) * c + ci) * 9 + k];
+      for (int j = 0; j < 3; ++j) g3(g + j, 3, t + j, 3);         // columns: 6 x 3
+      for (int i = 0; i < 6; ++i) g3(t + i * 3, 1, u + i * 6, 1);  // rows: 6 x 6
+      float* dst = out + co0 * c + ci * kPanel;
+      for (int xi = 0; xi < 36; ++xi) std::memcpy(dst + xi * pb, u[xi], sizeof(Lanes));
+    }
+  }
+}
+
 void pack_rows_f32(const float* const* rows, int n, int64_t k, int mr, float* out) {
   auto one_row = [&](int r) {
     const float* src = rows[r];

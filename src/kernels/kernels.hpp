@@ -121,9 +121,13 @@ struct WinogradArgs {
 };
 using F32WinogradInFn = void (*)(const WinogradArgs&, int64_t t0, int64_t t1, float* v);
 using F32WinogradOutFn = void (*)(const WinogradArgs&, int64_t t0, int64_t t1, const float* m);
-/// The weight transform U = G g G^T of the M x C x 3 x 3 weights w, in float, as 36 packed GEMM
-/// B matrices (K = C, N = M, packed_b_floats(C, M) = pb floats each) at out.
-using F32WinogradWeightsFn = void (*)(const float* w, int64_t c, int64_t m, int64_t pb, float* out);
+/// The weight transform U = G g G^T of the M x C x 3 x 3 weights w (ONNX order), in float,
+/// as 36 packed GEMM B matrices (K = C, N = M) packed_b_floats(C, M) floats apart at out:
+/// matrix xi, panel co / 16, row ci, lane co % 16 (lanes past M zero). One portable function
+/// for every level, so the builder can store the result in the engine (the runtime then maps
+/// it) and a conv gives the same values whether its weights were transformed at build or at
+/// load time.
+void winograd_weights_f32(const float* w, int64_t c, int64_t m, float* out);
 
 // ---- INT8: uint8 activations (zero point zx) x int8 weights (symmetric, per output channel),
 // int32 accumulators, requantized per output channel to uint8 (quant::requantize: zero point
@@ -301,7 +305,6 @@ struct KernelTable {
   F32SoftmaxFn f32_softmax;
   F32WinogradInFn f32_winograd_input;
   F32WinogradOutFn f32_winograd_output;
-  F32WinogradWeightsFn f32_winograd_weights;
   Q8GemmFn q8_gemm;
   Q8DwConvFn q8_dwconv;
   Q8PoolFn q8_pool;  ///< the base level's (body/q8_pool.hpp) at the VNNI levels too

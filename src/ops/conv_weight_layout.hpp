@@ -7,6 +7,11 @@
 //              M/group columns) in panels of 16 columns: panel p holds, for each k, the
 //              columns 16p .. 16p+w-1 with w = min(16, N - 16p) (the last panel is not padded).
 //   "taps_c"   depthwise (C/group == M/group == 1): [kh*kw][M].
+// A stride-1 3x3 conv (group 1) that runs as Winograd F(4x4, 3x3) may also carry its
+// transformed weights (kernels::winograd_weights_f32) as the tensor attribute
+// `winograd_weights`, float32 [36, winograd_floats(C, M) / 36]: the builder computes them
+// once and the runtime maps them instead of transforming W at load. W stays as it is (the
+// reference kernel and every other path read it).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -15,6 +20,12 @@
 namespace lithe::ops::conv_layout {
 
 enum class WeightLayout { kOnnx, kPanels16, kTapsC };
+
+inline constexpr const char* kWinogradAttr = "winograd_weights";
+
+/// Floats of the stored Winograd weights of a conv with C inputs and M outputs: 36 GEMM B
+/// matrices of K = C rows in panels of 16 columns (kernels::packed_b_floats(C, M) each).
+inline int64_t winograd_floats(int64_t c, int64_t m) { return 36 * ((m + 15) / 16 * 16) * c; }
 
 inline const char* layout_name(WeightLayout l) {
   return l == WeightLayout::kPanels16 ? "kpanel16" : l == WeightLayout::kTapsC ? "taps_c" : "";

@@ -84,6 +84,16 @@ ConvSetup conv_setup(const NodeAttrs& a, const Shape& xs, const Shape& ws) {
     a.fail("weight_layout '", layout, "' is not one of '', 'kpanel16', 'taps_c'");
   if (s.layout == conv_layout::WeightLayout::kTapsC && (ws[1] != 1 || s.m != s.group))
     a.fail("weight_layout 'taps_c' is for depthwise weights, W is ", shape_str(ws));
+  if (a.has_attr(conv_layout::kWinogradAttr)) {  // ignored here, read by the fast kernel
+    const Tensor& u = a.attr_tensor(conv_layout::kWinogradAttr);
+    const Shape want{36, conv_layout::winograd_floats(s.c, s.m) / 36};
+    if (ws[2] != 3 || ws[3] != 3 || s.group != 1)
+      a.fail(conv_layout::kWinogradAttr, " is for 3x3 convs of one group, W is ", shape_str(ws),
+             " in ", s.group, " group(s)");
+    if (u.dtype() != DType::kFloat32 || u.shape() != want)
+      a.fail(conv_layout::kWinogradAttr, " is ", dtype_name(u.dtype()), "[", shape_str(u.shape()),
+             "], expected float32[", shape_str(want), "]");
+  }
   return s;
 }
 

@@ -39,8 +39,7 @@ Program::Program(std::shared_ptr<const ir::Graph> graph, const plan::MemoryPlan&
   if (!supports(g, plan)) fail("graph '", g.name, "' cannot run on the fast executor");
   const kernels::KernelTable& kt = kernels::kernel_table(isa);
   fast_.resize(g.nodes.size());
-  // Transformed Winograd weights: at most half the model's weight bytes, or 12 MiB.
-  const std::vector<char> winograd = choose_winograd(g, 0.5, int64_t{12} << 20);
+  const std::vector<char> winograd = choose_winograd(g);
   std::vector<char> released(g.values.size(), 0);
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     ops_.push_back(&ops::require_op(g.nodes[n]));

@@ -261,7 +261,7 @@ class ConvStep final : public FastStep, public ConvShape {
         a.n = width;
         a.k = c_;
         a.a = pa;
-        a.bp = packed_.data() + xi * pb + p0 * kPanel * c_;
+        a.bp = wptr_ + xi * pb + p0 * kPanel * c_;
         a.c = mm + xi * rows * width;
         a.ldc = width;
         kt_.f32_gemm(a, 0, rows, 0, p1 - p0);
@@ -354,7 +354,8 @@ class ConvStep final : public FastStep, public ConvShape {
   int64_t band_rows_ = 1;      // window path: output rows per task
   ops::fused::Epilogue act_;
   AlignedFloats packed_, bias_;
-  const float* wptr_ = nullptr;  // GEMM weights: packed_, or the engine's packed constant
+  // GEMM weights: packed_, or the engine's packed constant (Winograd: its stored transform)
+  const float* wptr_ = nullptr;
   bool weights_mapped_ = false;  // wptr_ / dwa_.w point into the constant itself
   kernels::DwConvArgs dwa_;
 };
@@ -371,13 +372,19 @@ bool winograd_shape(int64_t kh, int64_t kw, bool unit, int64_t group, int64_t c,
   return kh == 3 && kw == 3 && unit && group == 1 && c >= 8 && m >= 8 && pixels >= 64;
 }
 
-// U = G g G^T for each (output, input) channel pair, stored as 36 packed GEMM B matrices
-// (K = C inputs, N = M outputs) by the level's kernel.
-void pack_winograd_weights(ConvStep& s, const float* wd, const float* bd) {
+// U = G g G^T for each (output, input) channel pair as 36 packed GEMM B matrices (K = C
+// inputs, N = M outputs): the transform the builder stored in the engine (the node's
+// winograd_weights, read where it lies: the weights W are then never read), else computed
+// here from W (ONNX order).
+void pack_winograd_weights(ConvStep& s, const Tensor* stored, const float* wd, const float* bd) {
   const int64_t c = s.c_, m = s.m_;
-  const int64_t pb = kernels::packed_b_floats(c, m);
-  s.packed_ = AlignedFloats(36 * pb);
-  s.kt_.f32_winograd_weights(wd, c, m, pb, s.packed_.data());
+  if (stored) {
+    s.wptr_ = stored->data<float>();
+  } else {
+    s.packed_ = AlignedFloats(ops::conv_layout::winograd_floats(c, m));
+    kernels::winograd_weights_f32(wd, c, m, s.packed_.data());
+    s.wptr_ = s.packed_.data();
+  }
   if (bd) {
     s.bias_ = AlignedFloats(m);
     std::memcpy(s.bias_.data(), bd, static_cast<size_t>(m) * sizeof(float));
@@ -451,8 +458,18 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
   if (!ops::conv_layout::parse_layout(attrs.attr_string("weight_layout", ""), &layout) ||
       (layout == WeightLayout::kTapsC && !depthwise))
     return nullptr;
+  // The Winograd transform the builder stored (its shape checked by the op's validation).
+  const Tensor* stored_winograd = nullptr;
+  if (auto it = node.attrs.find(ops::conv_layout::kWinogradAttr);
+      winograd && it != node.attrs.end() && it->second.kind == ir::Attribute::Kind::kTensor) {
+    stored_winograd = &it->second.t;
+    if (stored_winograd->dtype() != DType::kFloat32 ||
+        stored_winograd->numel() != ops::conv_layout::winograd_floats(c, m))
+      return nullptr;
+  }
   std::vector<float> unpacked;
-  if (layout == WeightLayout::kPanels16 && winograd) {  // the transform wants ONNX order
+  if (layout == WeightLayout::kPanels16 && winograd && !stored_winograd) {
+    // the transform wants ONNX order
     unpacked.resize(static_cast<size_t>(w->numel()));
     ops::conv_layout::for_each_weight(layout, group, mg, cg, kh * kw,
                                       [&](int64_t o, int64_t p) { unpacked[o] = wd[p]; });
@@ -483,7 +500,7 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
     return s;
   }
   if (winograd) {
-    pack_winograd_weights(*s, wd, bd);
+    pack_winograd_weights(*s, stored_winograd, wd, bd);
     return s;
   }
   // GEMM weights per group: B[k = (ky * kw + kx) * cg + ci][n] = W[g * mg + n][ci][ky][kx].
@@ -980,7 +997,12 @@ std::unique_ptr<FastStep> make_batched_matmul(const ir::Graph& g, const ir::Node
 
 }  // namespace
 
-std::vector<char> choose_winograd(const ir::Graph& g, double budget_ratio, int64_t floor_bytes) {
+std::vector<char> choose_winograd(const ir::Graph& g) {
+  // At most half the model's weight bytes, or 12 MiB.
+  const double budget_ratio = 0.5;
+  const int64_t floor_bytes = int64_t{12} << 20;
+  std::vector<char> ok(g.nodes.size(), 0);
+  if (!winograd_enabled()) return ok;
   // Candidates with their transformed-weight bytes (36 x C x M floats) and output pixels.
   struct C {
     size_t n;
@@ -1015,7 +1037,6 @@ std::vector<char> choose_winograd(const ir::Graph& g, double budget_ratio, int64
   // Largest outputs first (the most FLOPs saved per transformed byte), within the budget.
   std::stable_sort(cands.begin(), cands.end(),
                    [](const C& a, const C& b) { return a.pixels > b.pixels; });
-  std::vector<char> ok(g.nodes.size(), 0);
   int64_t left =
       std::max(floor_bytes, static_cast<int64_t>(budget_ratio * static_cast<double>(weights)));
   for (const C& c : cands) {

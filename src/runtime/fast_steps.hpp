@@ -87,9 +87,10 @@ std::unique_ptr<FastStep> fuse_inverted_residual(const ir::Graph& g, const plan:
                                                  size_t* expand, size_t* depthwise);
 
 /// The convs that get the Winograd path: its transformed weights take 4x the 3x3 weights'
-/// bytes, so they are given, largest outputs first, only within budget_ratio x the bytes of
-/// all of the model's weights or floor_bytes, whichever is more (resident memory is a target
-/// too).
-std::vector<char> choose_winograd(const ir::Graph& g, double budget_ratio, int64_t floor_bytes);
+/// bytes, so they are given, largest outputs first, only within half the bytes of all of the
+/// model's weights or 12 MiB, whichever is more (resident memory is a target too). None with
+/// LITHE_WINOGRAD=0. The builder stores the transformed weights of these convs
+/// (ops/conv_weight_layout.hpp), the executor runs them as Winograd.
+std::vector<char> choose_winograd(const ir::Graph& g);
 
 }  // namespace lithe::runtime

@@ -18,6 +18,8 @@
 #include "kernels/cpu.hpp"
 #include "kernels/kernels.hpp"
 #include "lithe/lithe.hpp"
+#include "ops/conv_weight_layout.hpp"
+#include "ops/infer.hpp"
 #include "plan/plan.hpp"
 #include "runtime/executor.hpp"
 
@@ -1137,6 +1139,65 @@ TEST(FastKernels, ConvWithBuilderPackedWeights) {
     ASSERT_EQ(0, std::memcmp(want[0].raw(), ref[0].raw(), want[0].nbytes()));
     check_fast(g, "y", v.kind);
     if (HasFatalFailure()) return;
+  }
+}
+
+// Winograd weights the builder stored (build::store_winograd_weights): the fast step reads
+// them instead of W (W poisoned with NaN after storing changes nothing) and gives bitwise
+// what the transform at load gave, at every level; the reference kernel ignores them; and a
+// stored tensor of the wrong shape is refused by the node's validation, naming it.
+TEST(FastKernels, ConvWithStoredWinogradWeights) {
+  for (int64_t m : {48, 20}) {  // whole panels; a last panel of 4 lanes
+    ConvCase k;
+    k.c = 24;
+    k.m = m;
+    k.kh = k.kw = 3;
+    k.h = 10;
+    k.w = 11;
+    k.pads = {1, 1, 1, 1};
+    k.residual = m == 20;
+    SCOPED_TRACE(k.str());
+    std::shared_ptr<ir::Graph> g = conv_graph(k, 5);
+    const int yv = g->find_value("y");
+    const size_t node = static_cast<size_t>(g->values[static_cast<size_t>(yv)].producer);
+    const std::vector<Tensor> ins = test::seeded_inputs(*g, 7);
+    const std::vector<Tensor> ref = test::run_graph(g, ins);
+    const plan::MemoryPlan p = plan::plan_memory(*g);
+    auto fast = [&](kernels::Isa isa) {
+      auto prog = std::make_shared<runtime::Program>(g, p, isa);
+      const runtime::FastStep* step = prog->fast_step(node);
+      EXPECT_TRUE(step && std::string(step->kind()) == "conv-winograd");
+      runtime::Session s(prog, 2);
+      return test::run_session(s, ins)[0];
+    };
+    std::vector<Tensor> at_load;
+    for (kernels::Isa isa : test::supported_isas()) at_load.push_back(fast(isa));
+    ASSERT_EQ(build::store_winograd_weights(*g), 1);
+    ASSERT_EQ(build::store_winograd_weights(*g), 0);  // once
+    ir::Node& n = g->nodes[node];
+    const Tensor& u = n.attrs.at(ops::conv_layout::kWinogradAttr).t;
+    EXPECT_EQ(u.shape(), (Shape{36, 16 * ((m + 15) / 16) * k.c}));
+    // The reference kernel reads W as before.
+    const std::vector<Tensor> ref2 = test::run_graph(g, ins);
+    ASSERT_EQ(0, std::memcmp(ref[0].raw(), ref2[0].raw(), ref[0].nbytes()));
+    Tensor& w = *g->values[static_cast<size_t>(n.inputs[1])].constant;
+    w = w.clone();
+    for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = std::nanf("");
+    size_t level = 0;
+    for (kernels::Isa isa : test::supported_isas()) {
+      SCOPED_TRACE(kernels::isa_name(isa));
+      const Tensor got = fast(isa);
+      EXPECT_EQ(0, std::memcmp(got.raw(), at_load[level++].raw(), got.nbytes()));
+    }
+    Tensor bad(DType::kFloat32, Shape{36, u.shape()[1] - 16});
+    n.attrs[ops::conv_layout::kWinogradAttr] = ir::Attribute::of_tensor(bad);
+    try {
+      ops::infer_graph(*g);
+      ADD_FAILURE() << "a winograd_weights tensor of the wrong shape was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("winograd_weights is float32["), std::string::npos)
+          << e.what();
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 // Body of the Winograd F(4x4, 3x3) transforms for stride-1 3x3 convolutions on NHWC data
 // (Lavin & Gray's matrices). A 6x6 input patch becomes 36 values per channel (B^T d B); the 36
-// products with the transformed weights are 36 GEMMs done by f32_gemm; a 6x6 block of GEMM
+// products with the transformed weights (kernels::winograd_weights_f32, the same for every
+// level) are 36 GEMMs done by f32_gemm; a 6x6 block of GEMM
 // results becomes a 4x4 output tile (A^T m A), to which the bias, residual and activation are
 // applied. Channels are processed in vectors of 16, then 4, then one at a time.
 #pragma once
@@ -33,53 +34,6 @@ inline void at6(const V* m, int ms, V* s, int ss) {
   s[ss] = b + splat<V>(2.0f) * e;
   s[2 * ss] = a + splat<V>(4.0f) * c;
   s[3 * ss] = b + splat<V>(8.0f) * e + m5;
-}
-
-// u = G g along one axis: three values at stride gs -> six at stride us, with G's rows
-// (1/4, 0, 0), -(1, 1, 1)/6, -(1, -1, 1)/6, (1/24, 1/12, 1/6), (1/24, -1/12, 1/6), (0, 0, 1).
-template <class V>
-inline void g3(const V* g, int gs, V* u, int us) {
-  const V g0 = g[0], g1 = g[gs], g2 = g[2 * gs];
-  const V s = g0 + g2, t = splat<V>(1.0f / 24) * g0 + splat<V>(1.0f / 6) * g2;
-  const V h = splat<V>(1.0f / 12) * g1;
-  u[0] = splat<V>(0.25f) * g0;
-  u[us] = splat<V>(-1.0f / 6) * (s + g1);
-  u[2 * us] = splat<V>(-1.0f / 6) * (s - g1);
-  u[3 * us] = t + h;
-  u[4 * us] = t - h;
-  u[5 * us] = g2;
-}
-
-/// U = G g G^T of the 3x3 weights w (M x C x 3 x 3) of every (output, input) channel pair,
-/// written as 36 packed GEMM B matrices pb floats apart (K = C, N = M): matrix xi, panel
-/// co / 16, row ci, lane co % 16; lanes past M are written zero. Blocks of 16 input channels
-/// are transformed into a buffer and copied out as 1 KiB runs per matrix, not as 36 rows of
-/// 64 bytes pb floats apart per channel.
-inline void f32_winograd_weights(const float* w, int64_t c, int64_t m, int64_t pb, float* out) {
-  constexpr int W = kVecWidth < 16 ? kVecWidth : 16;
-  constexpr int64_t kBlock = 16;
-  alignas(64) float u[36][kBlock][16];
-  for (int64_t co0 = 0; co0 < m; co0 += 16) {
-    const int64_t lanes = m - co0 < 16 ? m - co0 : 16;
-    for (int64_t ci0 = 0; ci0 < c; ci0 += kBlock) {
-      const int64_t nb = c - ci0 < kBlock ? c - ci0 : kBlock;
-      for (int64_t b = 0; b < nb; ++b) {
-        alignas(64) float g[9][16] = {};
-        for (int64_t l = 0; l < lanes; ++l)
-          for (int k = 0; k < 9; ++k) g[k][l] = w[((co0 + l) * c + ci0 + b) * 9 + k];
-        for (int l0 = 0; l0 < 16; l0 += W) {
-          VN gv[9], t[18], r[36];
-          for (int k = 0; k < 9; ++k) gv[k] = loadv<VN>(&g[k][l0]);
-          for (int j = 0; j < 3; ++j) g3(gv + j, 3, t + j, 3);         // columns: 6 x 3
-          for (int i = 0; i < 6; ++i) g3(t + i * 3, 1, r + i * 6, 1);  // rows: 6 x 6
-          for (int xi = 0; xi < 36; ++xi) storev(&u[xi][b][l0], r[xi]);
-        }
-      }
-      for (int xi = 0; xi < 36; ++xi)
-        std::memcpy(out + xi * pb + co0 * c + ci0 * 16, u[xi],
-                    static_cast<size_t>(nb) * 16 * sizeof(float));
-    }
-  }
 }
 
 template <class V, int W>

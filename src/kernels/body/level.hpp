@@ -27,7 +27,6 @@ const KernelTable& table() {
                              softmax_body::f32_softmax,
                              winograd_body::f32_winograd_input,
                              winograd_body::f32_winograd_output,
-                             winograd_body::f32_winograd_weights,
                              q8_gemm,
                              q8_dwconv,
                              q8pool_body::q8_pool,

@@ -68,7 +68,13 @@ uint64_t xxh64(const void* data, size_t size, uint64_t seed) {
   return XXH64(data, size, seed);
 }
 
+uint64_t xxh3(const void* data, size_t size, uint64_t seed) {
+  return XXH3_64bits_withSeed(data, size, seed);
+}
+
 uint64_t engine_checksum(const unsigned char* file, size_t size) {
+  if (get_u32(file + 8) >= kFormatVersionXxh3)
+    return xxh3(file + kHeaderSize, size - kHeaderSize, xxh3(file, 56));
   return xxh64(file + kHeaderSize, size - kHeaderSize, xxh64(file, 56));
 }
 

@@ -11,11 +11,12 @@
 
 namespace lithe::engine {
 
-// 2: strided plan slices; 3: constants stored in half precision (Value.storage_dtype). The
-// writer stamps the lowest version that describes the file (3 only when a constant is stored
-// as half), so engines without half storage stay readable by format-2 readers.
-inline constexpr uint32_t kFormatVersion = 3;
+// 2: strided plan slices; 3: constants stored in half precision (Value.storage_dtype);
+// 4: the checksum is XXH3-64 (engine_format.hpp), not XXH64. The writer stamps version 4;
+// the reader still reads versions 1-3 (their XXH64 checksum included).
+inline constexpr uint32_t kFormatVersion = 4;
 inline constexpr uint32_t kFormatVersionHalfStorage = 3;
+inline constexpr uint32_t kFormatVersionXxh3 = 4;
 
 struct BuildInfo {
   std::string producer;       ///< "lithe 0.1.0"

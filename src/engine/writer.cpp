@@ -261,9 +261,7 @@ class Writer {
     fbb_.Finish(fb::CreateEngine(fbb_, info, g, blobs, p, report));
 
     FileHeader h;
-    // The lowest version that describes the file: a format-2 reader still reads an engine
-    // without half storage, and refuses one with it by version instead of misreading it.
-    h.version = half_storage_ ? kFormatVersionHalfStorage : 2;
+    h.version = kFormatVersion;
     h.header_size = kHeaderSize;
     h.fb_offset = kHeaderSize;
     h.fb_size = fbb_.GetSize();

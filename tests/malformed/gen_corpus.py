@@ -8,8 +8,9 @@ Usage: gen_corpus.py OUTDIR [LITHE_BIN]
 ONNX cases are written with Debian's onnx module (python3-onnx). Engine cases start from a
 small valid engine that `LITHE_BIN build` writes (LITHE_BIN defaults to $LITHE_BIN, then
 `lithe` on PATH) and edit its bytes: header fields, the FlatBuffers structure (walked here
-with a few lines of table/vtable arithmetic), then the XXH64 checksum is recomputed so that
-the checks behind the checksum are the ones reached.
+with a few lines of table/vtable arithmetic), then the checksum (XXH3-64 from format 4 on,
+through Debian's libxxhash0; XXH64 before) is recomputed so that the checks behind the
+checksum are the ones reached.
 
 manifest.tsv columns (tab-separated, one case a line, no header):
   name  class  mode  file  flags  expect
@@ -17,6 +18,7 @@ mode is `build` (lithe build FILE -o OUT.lithe FLAGS) or `run` (lithe run FILE
 --random-input -o OUTDIR FLAGS); flags are space-separated, `-` for none; expect is one or
 more substrings separated by ` && `, all of which the error line must contain.
 """
+import ctypes
 import os
 import shutil
 import struct
@@ -194,9 +196,23 @@ def hset(b, f, v):
     struct.pack_into(fmt, b, off, v)
 
 
+_LIBXXHASH = None
+
+
+def xxh3(data, seed=0):
+    global _LIBXXHASH
+    if _LIBXXHASH is None:
+        _LIBXXHASH = ctypes.CDLL("libxxhash.so.0")
+        _LIBXXHASH.XXH3_64bits_withSeed.restype = ctypes.c_uint64
+        _LIBXXHASH.XXH3_64bits_withSeed.argtypes = [ctypes.c_char_p, ctypes.c_size_t,
+                                                    ctypes.c_uint64]
+    return _LIBXXHASH.XXH3_64bits_withSeed(data, len(data), seed)
+
+
 def reseal(b):
-    seed = xxh64(bytes(b[:56]))
-    hset(b, "checksum", xxh64(bytes(b[hget(b, "header_size"):]), seed))
+    h = xxh3 if hget(b, "version") >= 4 else xxh64  # src/engine/engine.cpp, engine_checksum
+    seed = h(bytes(b[:56]))
+    hset(b, "checksum", h(bytes(b[hget(b, "header_size"):]), seed))
     return b
 
 
@@ -294,6 +310,7 @@ def engine_cases(lithe):
         good = bytes(f.read())
     os.remove(base_path)
     assert xxh64(b"") == 0xEF46DB3751D8E999, "xxh64 self-check"
+    assert xxh3(b"abc") == 0x78AF5F94892F3950, "xxh3 self-check"
     assert bytes(reseal(bytearray(good))) == good, "reseal of the untouched engine changed it"
 
     def eng(name, cls, data, expect):

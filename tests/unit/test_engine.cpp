@@ -348,9 +348,28 @@ TEST(Engine, ChecksumCatchesAFlippedWeightBit) {
   }
 }
 
-TEST(Engine, Xxh64KnownValues) {
+TEST(Engine, XxhashKnownValues) {
   EXPECT_EQ(engine::xxh64("", 0), 0xEF46DB3751D8E999ULL);
   EXPECT_EQ(engine::xxh64("abc", 3), 0x44BC2CF5AD770999ULL);
+  EXPECT_EQ(engine::xxh3("", 0), 0x2D06800538D394C2ULL);
+  EXPECT_EQ(engine::xxh3("abc", 3), 0x78AF5F94892F3950ULL);
+}
+
+// The writer stamps format 4 (XXH3 checksum); a file of format 3 with its XXH64 checksum
+// still loads, and the checksum follows the version: the same bytes under the other
+// algorithm's checksum are refused.
+TEST(Engine, ChecksumFollowsTheFormatVersion) {
+  const std::string v4 = engine::serialize(engine_test_contents());
+  ASSERT_EQ(engine::decode_header(reinterpret_cast<const unsigned char*>(v4.data())).version,
+            engine::kFormatVersion);
+  std::string v3 = v4;
+  v3[8] = 3;  // version, little-endian u32
+  const std::string stale = v3;  // format 3 with the XXH3 checksum
+  engine::reseal(v3);
+  EXPECT_NE(v3.substr(56, 8), stale.substr(56, 8));
+  EXPECT_NO_THROW(engine::load_engine_bytes(std::make_shared<const std::string>(v3), "v3"));
+  EXPECT_THROW(engine::load_engine_bytes(std::make_shared<const std::string>(stale), "v3"),
+               Error);
 }
 
 // Engine size against the ONNX file and load time, for the real models when present. Set

@@ -451,7 +451,7 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
       mixed = json::parse(mixed_report_json(m));
     }
     // Half storage is asked for a small file: there the transform stays a load-time step.
-    if (opts.pack_weights && opts.precision != "fp16") {
+    if (opts.pack_weights && opts.store_winograd && opts.precision != "fp16") {
       const int stored = store_winograd_weights(*g);
       if (stored)
         pr.notes.push_back("Winograd weights of " + std::to_string(stored) +
@@ -476,6 +476,7 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
   json options = {{"optimize", opts.optimize},
                   {"disabled_passes", opts.disabled_passes},
                   {"pack_weights", opts.pack_weights},
+                  {"store_winograd", opts.store_winograd},
                   {"precision", opts.precision}};
   json shapes = json::object();
   for (const auto& [k, v] : opts.input_shapes) shapes[k] = v;

@@ -18,6 +18,10 @@ struct BuildOptions {
   /// Store conv weights in the layout the fast kernels read (ops/conv_weight_layout.hpp), so
   /// loading an engine maps them instead of repacking (with optimize).
   bool pack_weights = true;
+  /// Also store the Winograd-transformed weights of the 3x3 convs that run as Winograd
+  /// (store_winograd_weights; with pack_weights, not with precision fp16): a larger file,
+  /// no transform at load.
+  bool store_winograd = true;
   /// "fp32", or "fp16": float32 constants stored in half precision (half the file; decoded
   /// to fp32 at load, so every kernel runs unchanged), "int8" or "best" (INT8 where the error
   /// budget allows). Anything else fails.

@@ -27,6 +27,22 @@ for e in fp32 int8; do
     fi
   done
 done
+# Winograd weights stored by the builder (default) or made at load (--no-winograd-weights):
+# one portable transform, so the same output bytes; the stored ones make the file larger.
+F="$SRC/examples/fashion_mnist_cnn.onnx"
+"$LITHE" build "$F" -o "$T/wstored.lithe" >"$T/ws.txt" 2>&1 || exit 1
+"$LITHE" build "$F" -o "$T/wload.lithe" --no-winograd-weights >/dev/null 2>&1 || exit 1
+for e in wstored wload; do
+  "$RUNNER" "$T/$e.lithe" --random-input --seed 3 --threads 2 -o "$T/o_$e" >/dev/null || exit 1
+done
+if ! grep -q "Winograd weights of [1-9]" "$T/ws.txt" ||
+   [ "$(stat -c %s "$T/wstored.lithe")" -le "$(stat -c %s "$T/wload.lithe")" ] ||
+   ! diff -r "$T/o_wstored" "$T/o_wload" >/dev/null; then
+  echo "FAIL stored Winograd weights: not stored, or outputs differ from the load-time transform"
+  failn=$((failn + 1))
+else
+  echo "ok   stored Winograd weights: outputs identical to the load-time transform"
+fi
 # What a device ships: no shared library beyond the C library's own (static by default).
 if ldd "$RUNNER" 2>&1 | grep -qE 'protobuf|onnx|crypto|stb'; then
   echo "FAIL lithe-run links $(ldd "$RUNNER" | grep -oE 'lib(protobuf|onnx|crypto|stb)[^ ]*' | tr '\n' ' ')"

@@ -20,6 +20,7 @@ struct BuildArgs {
   std::string model, output;
   std::vector<std::string> shapes, disabled;
   bool no_optimize = false;
+  bool no_winograd_weights = false;
   std::string precision = "fp32";
   std::string max_drop;  // --max-accuracy-drop (precision best), parsed by max_accuracy_drop
   std::string emit_qdq;  // --emit-qdq-onnx FILE (precision int8)
@@ -105,6 +106,7 @@ void build_command(const BuildArgs& a) {
   for (const auto& s : a.shapes) parse_shape_flag(s, opts.input_shapes);
   opts.disabled_passes = a.disabled;
   opts.optimize = !a.no_optimize;
+  opts.store_winograd = !a.no_winograd_weights;
   opts.precision = a.precision;  // build_model refuses an unknown one before any work
   if (!a.emit_qdq.empty() && a.precision != "int8")
     fail("--emit-qdq-onnx needs --precision int8 (got --precision ", a.precision, ")");
@@ -152,6 +154,10 @@ void add_build_command(CLI::App& app) {
   cmd->add_option("--input-shape", args->shapes, "Shape for an input as NAME=1x3x224x224");
   cmd->add_option("--disable-pass", args->disabled, "Do not run this pass (repeatable)");
   cmd->add_flag("--no-optimize", args->no_optimize, "Skip the graph passes");
+  cmd->add_flag("--no-winograd-weights", args->no_winograd_weights,
+                "Do not store the Winograd-transformed 3x3 conv weights (4x those weights' "
+                "bytes, at most half the model's weight bytes or 12 MiB more in the file); the "
+                "runtime then computes them at load: a smaller file, a slower start");
   cmd->add_option("--precision", args->precision,
                   "fp32 (default); fp16: weights of 16+ elements stored in half precision "
                   "(decoded to fp32 at load; outputs within ~1e-4 of fp32); int8: convs "

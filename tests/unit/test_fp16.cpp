@@ -145,8 +145,8 @@ TEST(Fp16, StoresLargeInRangeConstantsAsHalfAndRoundTripsExactly) {
   // Blobs are 64-byte aligned: the file shrinks by the halved bytes, give or take padding.
   EXPECT_NEAR(static_cast<double>(b32.size() - b16.size()), 2.0 * halved_elements,
               64.0 * (half + 1));
-  EXPECT_EQ(header_version(b32), 2u);  // still readable by a format-2 reader
-  EXPECT_EQ(header_version(b16), engine::kFormatVersionHalfStorage);
+  EXPECT_EQ(header_version(b32), engine::kFormatVersion);  // 4 (XXH3) with or without half
+  EXPECT_EQ(header_version(b16), engine::kFormatVersion);
   EXPECT_EQ(engine::serialize(build::build_model(s.path, with_precision("fp16")).contents), b16)
       << "fp16 builds are deterministic";
 

@@ -70,6 +70,9 @@ struct GemmArgs {
 };
 /// Computes rows [m0, m1) x panels [p0, p1) of C; m0 is a multiple of the table's gemm_mr.
 using F32GemmFn = void (*)(const GemmArgs&, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+/// One row of A (m = 1) times B^T with B read in place as N rows of K (bp[j * k + kk], not
+/// packed): elements [n0, n1) of the row c, with the bias, residual and activation.
+using F32GemvFn = void (*)(const GemmArgs&, int64_t n0, int64_t n1);
 
 /// Depthwise 2-D convolution on one NHWC image: y[oy, ox, c] over C channels.
 struct DwConvArgs {
@@ -300,6 +303,7 @@ struct KernelTable {
   /// The same product reading A in place (row m at a + m * lda), any m0: no packing, for
   /// small N or small K where a packed tile would serve too few panels.
   F32GemmFn f32_gemm_direct;
+  F32GemvFn f32_gemv;
   F32DwConvFn f32_dwconv;
   F32PoolFn f32_pool;
   F32SoftmaxFn f32_softmax;

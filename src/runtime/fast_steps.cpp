@@ -798,14 +798,33 @@ class GemmStep final : public FastStep {
  public:
   explicit GemmStep(const KernelTable& kt) : kt_(kt) {}
   int64_t macs() const override { return m_ * n_ * k_; }
-  std::vector<int> packed_constants() const override { return {b_, c_}; }
+  std::vector<int> packed_constants() const override {
+    if (gemv_) return {};  // B and C are read from the engine at run time
+    return {b_, c_};
+  }
   int64_t owned_bytes() const override { return packed_.bytes + bias_.bytes; }
   int64_t scratch_floats() const override {
-    return direct_ ? 0 : kernels::packed_a_floats(tm_, k_, kt_.gemm_mr);
+    return direct_ || gemv_ ? 0 : kernels::packed_a_floats(tm_, k_, kt_.gemm_mr);
   }
-  const char* kind() const override { return "gemm"; }
+  const char* kind() const override { return gemv_ ? "gemv" : "gemm"; }
   void run(const ValuePtrs& vals, int t, int nt, float* scratch) const override {
     const float* x = static_cast<const float*>(vals[static_cast<size_t>(a_)]);
+    if (gemv_) {  // outputs in runs of 16 (whole cache lines of C) over the threads
+      kernels::GemmArgs a;
+      a.m = 1;
+      a.n = n_;
+      a.k = k_;
+      a.a = x;
+      a.bp = bmap_;
+      a.c = static_cast<float*>(vals[static_cast<size_t>(y_)]);
+      a.ep.act = act_;
+      a.ep.bias = cmap_;
+      a.ep.residual = z_ >= 0 ? static_cast<const float*>(vals[static_cast<size_t>(z_)]) : nullptr;
+      int64_t b, e;
+      static_range(panels_of(n_), t, nt, &b, &e);
+      if (b < e) kt_.f32_gemv(a, b * kPanel, std::min(n_, e * kPanel));
+      return;
+    }
     kernels::GemmArgs a;
     a.n = n_;
     a.k = k_;
@@ -850,6 +869,9 @@ class GemmStep final : public FastStep {
   int a_ = -1, y_ = -1, z_ = -1, b_ = -1, c_ = -1;
   int64_t m_ = 0, n_ = 0, k_ = 0, tm_ = 1, pchunk_ = 1;
   bool direct_ = false;
+  // One row against B^T (a batch-1 Linear layer): B [N, K] and C read where they lie.
+  bool gemv_ = false;
+  const float *bmap_ = nullptr, *cmap_ = nullptr;
   ops::fused::Epilogue act_;
   AlignedFloats packed_, bias_;
 };
@@ -903,6 +925,12 @@ std::unique_ptr<FastStep> make_gemm(const ir::Graph& g, const ir::Node& node,
   s->n_ = n;
   s->k_ = k;
   s->act_ = act;
+  if (m == 1 && trans_b) {
+    s->gemv_ = true;
+    s->bmap_ = b->data<float>();
+    s->cmap_ = c ? c->data<float>() : nullptr;
+    return s;
+  }
   s->packed_ = AlignedFloats(kernels::packed_b_floats(k, n));
   kernels::pack_b_f32(k, n, b->data<float>(), trans_b ? 1 : n, trans_b ? k : 1, s->packed_.data());
   if (c) {

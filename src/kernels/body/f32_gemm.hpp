@@ -251,4 +251,32 @@ inline void f32_gemm_direct(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p
     gemm_direct<false>(h, m0, p0, p1);
 }
 
+// One row of A times B^T, B read in place as N rows of K (a batch-1 Linear layer's [N, K]
+// weights: nothing to pack at load): for j in [n0, n1), c[j] = sum_k a[k] * bp[j * k + k]
+// (four vector accumulators over k in order, added in a fixed order, then the tail), plus
+// the bias, then the residual and the activation. Which rows a call covers never changes a
+// value. Memory-bound: each weight is read once.
+inline void f32_gemv(const GemmArgs& g, int64_t n0, int64_t n1) {
+  constexpr int64_t kStep = 4 * kVecWidth;
+  const float* a = g.a;
+  for (int64_t j = n0; j < n1; ++j) {
+    const float* w = g.bp + j * g.k;
+    VN acc[4] = {};
+    int64_t kk = 0;
+    for (; kk + kStep <= g.k; kk += kStep)
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q)
+        acc[q] += loadv<VN>(a + kk + q * kVecWidth) * loadv<VN>(w + kk + q * kVecWidth);
+    for (; kk + kVecWidth <= g.k; kk += kVecWidth) acc[0] += loadv<VN>(a + kk) * loadv<VN>(w + kk);
+    float lanes[kVecWidth];
+    storev(lanes, (acc[0] + acc[1]) + (acc[2] + acc[3]));
+    float sum = 0;
+    for (int l = 0; l < kVecWidth; ++l) sum += lanes[l];
+    for (; kk < g.k; ++kk) sum += a[kk] * w[kk];
+    g.c[j] = g.ep.bias ? g.ep.bias[j] + sum : sum;
+  }
+  if (g.ep.residual || g.ep.act.act != ops::fused::Activation::kNone)
+    epilogue_scalar(g.c + n0, n1 - n0, g.ep.residual ? g.ep.residual + n0 : nullptr, g.ep.act);
+}
+
 }  // namespace gemm_body

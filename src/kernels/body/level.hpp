@@ -22,6 +22,7 @@ const KernelTable& table() {
                              kWindowPanels,
                              gemm_body::f32_gemm,
                              gemm_body::f32_gemm_direct,
+                             gemm_body::f32_gemv,
                              dwconv_body::f32_dwconv,
                              pool_body::f32_pool,
                              softmax_body::f32_softmax,

@@ -222,7 +222,10 @@ TEST(FastKernels, ConvWinograd3x3) {
                                    {10, 9, 17, 33, {1, 1, 1, 1}, true, true, "Relu", 1},
                                    {13, 11, 16, 20, {0, 0, 0, 0}, false, false, "", 2},
                                    {9, 14, 35, 9, {0, 1, 2, 0}, true, false, "Sigmoid", 1},
-                                   {29, 31, 24, 48, {1, 1, 1, 1}, true, true, "HardSwish", 1}}) {
+                                   {29, 31, 24, 48, {1, 1, 1, 1}, true, true, "HardSwish", 1},
+                                   // 1.5 panels, read in place; 17 panels, packed rows
+                                   {11, 12, 40, 24, {1, 1, 1, 1}, true, false, "", 1},
+                                   {12, 10, 40, 264, {1, 1, 1, 1}, true, true, "Relu", 1}}) {
     ConvCase k;
     k.n = v.n;
     k.h = v.h;

@@ -232,7 +232,7 @@ int pack_conv_weights(ir::Graph& g) {
   return packed;
 }
 
-int store_winograd_weights(ir::Graph& g) {
+int store_winograd_weights(ir::Graph& g, int64_t* bytes) {
   const std::vector<char> chosen = runtime::choose_winograd(g);
   int stored = 0;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -245,6 +245,7 @@ int store_winograd_weights(ir::Graph& g) {
     const int64_t c = xt.dims[3], m = w.constant->shape()[0];
     Tensor u(DType::kFloat32, Shape{36, ops::conv_layout::winograd_floats(c, m) / 36});
     kernels::winograd_weights_f32(w.constant->data<float>(), c, m, u.data<float>());
+    if (bytes) *bytes += static_cast<int64_t>(u.nbytes());
     n.attrs[ops::conv_layout::kWinogradAttr] = ir::Attribute::of_tensor(std::move(u));
     ++stored;
   }
@@ -452,10 +453,15 @@ void build_graph(std::shared_ptr<ir::Graph> g, const BuildOptions& opts, const s
     }
     // Half storage is asked for a small file: there the transform stays a load-time step.
     if (opts.pack_weights && opts.store_winograd && opts.precision != "fp16") {
-      const int stored = store_winograd_weights(*g);
-      if (stored)
+      int64_t bytes = 0;
+      const int stored = store_winograd_weights(*g, &bytes);
+      if (stored) {
+        char mib[32];
+        std::snprintf(mib, sizeof mib, "%.2f", static_cast<double>(bytes) / (1 << 20));
         pr.notes.push_back("Winograd weights of " + std::to_string(stored) +
-                           " conv(s) stored transformed");
+                           " conv(s) stored transformed (" + mib +
+                           " MiB, so that loading does not compute them)");
+      }
     }
     if (opts.pack_weights) {
       const int packed = pack_conv_weights(*g);

@@ -61,7 +61,8 @@ int pack_conv_weights(ir::Graph& g);
 /// (runtime::choose_winograd) as its winograd_weights attribute (ops/conv_weight_layout.hpp),
 /// so loading maps them instead of computing them; returns how many. Before pack_conv_weights
 /// (it reads W in ONNX order). build_model does it with pack_weights, unless precision fp16.
-int store_winograd_weights(ir::Graph& g);
+/// Adds the bytes stored to *bytes when given.
+int store_winograd_weights(ir::Graph& g, int64_t* bytes = nullptr);
 
 /// Builds an engine from an ONNX file. Deterministic: the same file and options give the
 /// same contents (no times or paths in the report).

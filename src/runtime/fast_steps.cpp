@@ -481,7 +481,7 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
   }
   std::vector<float> unpacked;
   if (layout == WeightLayout::kPanels16 && winograd && !stored_winograd) {
-    // the transform wants ONNX order
+    // The transform at load wants ONNX order.
     unpacked.resize(static_cast<size_t>(w->numel()));
     ops::conv_layout::for_each_weight(layout, group, mg, cg, kh * kw,
                                       [&](int64_t o, int64_t p) { unpacked[o] = wd[p]; });

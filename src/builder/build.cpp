@@ -7,14 +7,14 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "core/half.hpp"
 #include "builder/explicit_quant.hpp"
 #include "builder/qdq_export.hpp"
+#include "core/half.hpp"
 #include "frontend/onnx/exporter.hpp"
 #include "frontend/onnx/importer.hpp"
 #include "kernels/kernels.hpp"
@@ -237,7 +237,8 @@ int store_winograd_weights(ir::Graph& g, int64_t* bytes) {
   int stored = 0;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& n = g.nodes[i];
-    if (!chosen[i] || n.attrs.count("weight_layout") || n.attrs.count(ops::conv_layout::kWinogradAttr))
+    if (!chosen[i] || n.attrs.count("weight_layout") ||
+        n.attrs.count(ops::conv_layout::kWinogradAttr))
       continue;
     const ir::Value& w = g.values[static_cast<size_t>(n.inputs[1])];
     const ir::TensorType& xt = g.values[static_cast<size_t>(n.inputs[0])].type;

@@ -49,7 +49,7 @@ void winograd_weights_f32(const float* w, int64_t c, int64_t m, float* out) {
       Lanes g[9] = {}, t[18], u[36];
       for (int64_t l = 0; l < lanes; ++l)
         for (int k = 0; k < 9; ++k) g[k][l] = w[((co0 + l) * c + ci) * 9 + k];
-      for (int j = 0; j < 3; ++j) g3(g + j, 3, t + j, 3);         // columns: 6 x 3
+      for (int j = 0; j < 3; ++j) g3(g + j, 3, t + j, 3);          // columns: 6 x 3
       for (int i = 0; i < 6; ++i) g3(t + i * 3, 1, u + i * 6, 1);  // rows: 6 x 6
       float* dst = out + co0 * c + ci * kPanel;
       for (int xi = 0; xi < 36; ++xi) std::memcpy(dst + xi * pb, u[xi], sizeof(Lanes));

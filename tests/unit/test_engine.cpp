@@ -363,13 +363,12 @@ TEST(Engine, ChecksumFollowsTheFormatVersion) {
   ASSERT_EQ(engine::decode_header(reinterpret_cast<const unsigned char*>(v4.data())).version,
             engine::kFormatVersion);
   std::string v3 = v4;
-  v3[8] = 3;  // version, little-endian u32
+  v3[8] = 3;                     // version, little-endian u32
   const std::string stale = v3;  // format 3 with the XXH3 checksum
   engine::reseal(v3);
   EXPECT_NE(v3.substr(56, 8), stale.substr(56, 8));
   EXPECT_NO_THROW(engine::load_engine_bytes(std::make_shared<const std::string>(v3), "v3"));
-  EXPECT_THROW(engine::load_engine_bytes(std::make_shared<const std::string>(stale), "v3"),
-               Error);
+  EXPECT_THROW(engine::load_engine_bytes(std::make_shared<const std::string>(stale), "v3"), Error);
 }
 
 // Engine size against the ONNX file and load time, for the real models when present. Set

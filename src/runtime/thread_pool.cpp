@@ -13,7 +13,8 @@
 
 namespace lithe::runtime {
 namespace {
-// About 50-100 microseconds of pause before a worker sleeps.
+// Pauses before a worker sleeps: 0.55 ms on the Zen 3 machine (a PAUSE there is about 27 ns),
+// less where PAUSE is shorter.
 constexpr int kSpin = 20000;
 }  // namespace
 

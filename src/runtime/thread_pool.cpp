@@ -14,7 +14,7 @@
 namespace lithe::runtime {
 namespace {
 // Pauses before a worker sleeps: 0.55 ms on the Zen 3 machine (a PAUSE there is about 27 ns),
-// less where PAUSE is shorter.
+// other CPUs differ (a PAUSE takes from a few to about 140 cycles).
 constexpr int kSpin = 20000;
 }  // namespace
 

@@ -1,9 +1,9 @@
 // Body of the Winograd F(4x4, 3x3) transforms for stride-1 3x3 convolutions on NHWC data
 // (Lavin & Gray's matrices). A 6x6 input patch becomes 36 values per channel (B^T d B); the 36
 // products with the transformed weights (kernels::winograd_weights_f32, the same for every
-// level) are 36 GEMMs done by f32_gemm; a 6x6 block of GEMM
-// results becomes a 4x4 output tile (A^T m A), to which the bias, residual and activation are
-// applied. Channels are processed in vectors of 16, then 4, then one at a time.
+// level) are 36 GEMMs (f32_gemm_direct on the rows in place, or f32_gemm on packed rows); a
+// 6x6 block of GEMM results becomes a 4x4 output tile (A^T m A), to which the bias, residual
+// and activation are applied. Channels are processed in vectors of 16, then 4, then one at a time.
 #pragma once
 #include "kernels/body/vec.hpp"
 

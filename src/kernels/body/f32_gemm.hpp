@@ -254,8 +254,8 @@ inline void f32_gemm_direct(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p
 // One row of A times B^T, B read in place as N rows of K (a batch-1 Linear layer's [N, K]
 // weights: nothing to pack at load): c[j] = sum over i < K of a[i] * bp[j * K + i] for j in
 // [n0, n1) (four vector accumulators over i in order, added in a fixed order, then the
-// tail), plus the bias, then the residual and the activation. Which rows a call covers never changes a
-// value. Memory-bound: each weight is read once.
+// tail), plus the bias, then the residual and the activation. Which rows a call covers never
+// changes a value. Memory-bound: each weight is read once.
 inline void f32_gemv(const GemmArgs& g, int64_t n0, int64_t n1) {
   constexpr int64_t kStep = 4 * kVecWidth;
   const float* a = g.a;

@@ -9,7 +9,7 @@ ONNX cases are written with Debian's onnx module (python3-onnx). Engine cases st
 small valid engine that `LITHE_BIN build` writes (LITHE_BIN defaults to $LITHE_BIN, then
 `lithe` on PATH) and edit its bytes: header fields, the FlatBuffers structure (walked here
 with a few lines of table/vtable arithmetic), then the checksum (XXH3-64 from format 4 on,
-through Debian's libxxhash0; XXH64 before) is recomputed so that the checks behind the
+XXH64 before; both through Debian's libxxhash0) is recomputed so that the checks behind the
 checksum are the ones reached.
 
 manifest.tsv columns (tab-separated, one case a line, no header):
@@ -136,49 +136,6 @@ def onnx_container():
 
 
 # ----------------------------------------------------------------------------- engines
-P1, P2, P3, P4, P5 = (11400714785074694791, 14029467366897019727, 1609587929392839161,
-                      9650029242287828579, 2870177450012600261)
-M64 = (1 << 64) - 1
-
-
-def _rotl(x, r):
-    return ((x << r) | (x >> (64 - r))) & M64
-
-
-def _round(acc, inp):
-    return (_rotl((acc + inp * P2) & M64, 31) * P1) & M64
-
-
-def xxh64(data, seed=0):
-    n, i = len(data), 0
-    if n >= 32:
-        v = [(seed + P1 + P2) & M64, (seed + P2) & M64, seed & M64, (seed - P1) & M64]
-        while i + 32 <= n:
-            lanes = struct.unpack_from("<4Q", data, i)
-            v = [_round(a, b) for a, b in zip(v, lanes)]
-            i += 32
-        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & M64
-        for a in v:
-            h = ((h ^ _round(0, a)) * P1 + P4) & M64
-    else:
-        h = (seed + P5) & M64
-    h = (h + n) & M64
-    while i + 8 <= n:
-        h = (_rotl(h ^ _round(0, struct.unpack_from("<Q", data, i)[0]), 27) * P1 + P4) & M64
-        i += 8
-    if i + 4 <= n:
-        h = (_rotl(h ^ ((struct.unpack_from("<I", data, i)[0] * P1) & M64), 23) * P2 + P3) & M64
-        i += 4
-    while i < n:
-        h = (_rotl(h ^ ((data[i] * P5) & M64), 11) * P1) & M64
-        i += 1
-    h ^= h >> 33
-    h = (h * P2) & M64
-    h ^= h >> 29
-    h = (h * P3) & M64
-    return h ^ (h >> 32)
-
-
 # Header: magic[8] version:u32 header_size:u32 fb_offset fb_size data_offset data_size
 # file_size checksum (u64 each), 64 bytes (src/engine/engine_format.hpp).
 HDR = {"version": (8, "<I"), "header_size": (12, "<I"), "fb_offset": (16, "<Q"),
@@ -196,17 +153,27 @@ def hset(b, f, v):
     struct.pack_into(fmt, b, off, v)
 
 
+# xxHash from Debian's libxxhash0 (what the engine's checksum is computed with).
 _LIBXXHASH = None
 
 
-def xxh3(data, seed=0):
+def _xxhash(fn, data, seed):
     global _LIBXXHASH
     if _LIBXXHASH is None:
         _LIBXXHASH = ctypes.CDLL("libxxhash.so.0")
-        _LIBXXHASH.XXH3_64bits_withSeed.restype = ctypes.c_uint64
-        _LIBXXHASH.XXH3_64bits_withSeed.argtypes = [ctypes.c_char_p, ctypes.c_size_t,
-                                                    ctypes.c_uint64]
-    return _LIBXXHASH.XXH3_64bits_withSeed(data, len(data), seed)
+        for name in ("XXH64", "XXH3_64bits_withSeed"):
+            f = getattr(_LIBXXHASH, name)
+            f.restype = ctypes.c_uint64
+            f.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64]
+    return getattr(_LIBXXHASH, fn)(data, len(data), seed)
+
+
+def xxh64(data, seed=0):
+    return _xxhash("XXH64", data, seed)
+
+
+def xxh3(data, seed=0):
+    return _xxhash("XXH3_64bits_withSeed", data, seed)
 
 
 def reseal(b):

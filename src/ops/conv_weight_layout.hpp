@@ -17,15 +17,17 @@
 #include <cstdint>
 #include <string>
 
+#include "kernels/kernels.hpp"
+
 namespace lithe::ops::conv_layout {
 
 enum class WeightLayout { kOnnx, kPanels16, kTapsC };
 
 inline constexpr const char* kWinogradAttr = "winograd_weights";
 
-/// Floats of the stored Winograd weights of a conv with C inputs and M outputs: 36 GEMM B
-/// matrices of K = C rows in panels of 16 columns (kernels::packed_b_floats(C, M) each).
-inline int64_t winograd_floats(int64_t c, int64_t m) { return 36 * ((m + 15) / 16 * 16) * c; }
+/// Floats of the stored Winograd weights of a conv with C inputs and M outputs: 36 packed GEMM
+/// B matrices of K = C rows and N = M columns.
+inline int64_t winograd_floats(int64_t c, int64_t m) { return 36 * kernels::packed_b_floats(c, m); }
 
 inline const char* layout_name(WeightLayout l) {
   return l == WeightLayout::kPanels16 ? "kpanel16" : l == WeightLayout::kTapsC ? "taps_c" : "";

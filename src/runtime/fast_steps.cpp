@@ -378,11 +378,11 @@ bool winograd_shape(int64_t kh, int64_t kw, bool unit, int64_t group, int64_t c,
   return kh == 3 && kw == 3 && unit && group == 1 && c >= 8 && m >= 8 && pixels >= 64;
 }
 
-// U = G g G^T for each (output, input) channel pair as 36 packed GEMM B matrices (K = C
-// inputs, N = M outputs): the transform the builder stored in the engine (the node's
-// winograd_weights, read where it lies: the weights W are then never read), else computed
-// here from W (ONNX order).
-void pack_winograd_weights(ConvStep& s, const Tensor* stored, const float* wd, const float* bd) {
+// A Winograd step's weights, bias, tile block and GEMM form. The weights, U = G g G^T for
+// each (output, input) channel pair as 36 packed GEMM B matrices (K = C inputs, N = M
+// outputs): the transform the builder stored in the engine (the node's winograd_weights, read
+// where it lies: the weights W are then never read), else computed here from W (ONNX order).
+void prepare_winograd(ConvStep& s, const Tensor* stored, const float* wd, const float* bd) {
   const int64_t c = s.c_, m = s.m_;
   if (stored) {
     s.wptr_ = stored->data<float>();
@@ -512,7 +512,7 @@ std::unique_ptr<FastStep> make_conv(const ir::Graph& g, size_t node_index, const
     return s;
   }
   if (winograd) {
-    pack_winograd_weights(*s, stored_winograd, wd, bd);
+    prepare_winograd(*s, stored_winograd, wd, bd);
     return s;
   }
   // GEMM weights per group: B[k = (ky * kw + kx) * cg + ci][n] = W[g * mg + n][ci][ky][kx].

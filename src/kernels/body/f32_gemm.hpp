@@ -36,8 +36,51 @@ inline void init(const GemmArgs& g, int64_t col0, VN (&acc)[MR][NQ]) {
 // Epilogue and store of rows [m, m + MR) (rows past g.m are padding). Nothing here calls a
 // function while accumulators are live (a call would make the compiler spill them in the K
 // loop too); the transcendental activations run in a second pass over the stored rows.
+// A whole tile (all MR rows and NQ vectors valid) with the residual or not (Z) and a cheap
+// activation F: no per-vector checks.
+template <bool Z, int MR, int NQ, class F>
+inline void store_rows(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ], F act) {
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    float* c = g.c + (m + r) * g.ldc + col0;
+    const float* z = Z ? g.ep.residual + (m + r) * g.ep.ldr + col0 : nullptr;
+#pragma GCC unroll 16
+    for (int q = 0; q < NQ; ++q) {
+      VN v = acc[r][q];
+      if constexpr (Z) v += loadv<VN>(z + q * kVecWidth);
+      storev(c + q * kVecWidth, act(v));
+    }
+  }
+}
+
+template <int MR, int NQ, class F>
+inline void store_whole(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ], F act) {
+  if (g.ep.residual)
+    store_rows<true>(g, m, col0, acc, act);
+  else
+    store_rows<false>(g, m, col0, acc, act);
+}
+
 template <int MR, int NQ>
 inline void store(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
+  using ::lithe::ops::fused::Activation;
+  if (g.m - m >= MR && g.n - col0 >= NQ * kVecWidth && !g.ep.act.affine) {
+    switch (g.ep.act.act) {
+      case Activation::kNone:
+        return store_whole(g, m, col0, acc, [](VN v) { return v; });
+      case Activation::kRelu:
+        return store_whole(g, m, col0, acc, [](VN v) { return v > VN{} ? v : VN{}; });
+      case Activation::kClip: {
+        const VN lo = splat<VN>(g.ep.act.p0), hi = splat<VN>(g.ep.act.p1);
+        return store_whole(g, m, col0, acc, [lo, hi](VN v) {
+          v = v < lo ? lo : v;
+          return v > hi ? hi : v;
+        });
+      }
+      default:
+        break;
+    }
+  }
   const bool cheap = cheap_activation(g.ep.act);
   const int64_t rows = g.m - m;
 #pragma GCC unroll 16

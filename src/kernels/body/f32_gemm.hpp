@@ -24,7 +24,7 @@ constexpr int kHalfNQ = kSub + kSub / 2, kHalfMR = kDirectMR * kSub / kHalfNQ;
 
 // Accumulators start from the bias (the reference's order: bias, then k = 0..K-1).
 template <int MR, int NQ>
-inline void init(const GemmArgs& g, int64_t col0, VN (&acc)[MR][NQ]) {
+[[gnu::always_inline]] inline void init(const GemmArgs& g, int64_t col0, VN (&acc)[MR][NQ]) {
 #pragma GCC unroll 16
   for (int q = 0; q < NQ; ++q) {
     const VN b = g.ep.bias ? loadv<VN>(g.ep.bias + col0 + q * kVecWidth) : VN{};
@@ -71,8 +71,8 @@ __attribute__((noinline)) inline void store_general(const GemmArgs& g, int64_t m
     activate_stored(g.c + (m + r) * g.ldc + col0, cols, g.ep.act);
 }
 
-// A whole tile (all MR rows and NQ vectors valid), the residual added or not (Z), then a
-// cheap activation `act`: no per-vector checks.
+// A whole tile (all MR rows and NQ vectors valid), the residual added or not (Z), then
+// `act`: no per-vector checks.
 template <bool Z, int MR, int NQ, class F>
 [[gnu::always_inline]] inline void store_rows(const GemmArgs& g, int64_t m, int64_t col0,
                                                VN (&acc)[MR][NQ], F act) {
@@ -89,39 +89,33 @@ template <bool Z, int MR, int NQ, class F>
   }
 }
 
-template <int MR, int NQ, class F>
+// Activation A on a whole tile, the residual added first if there is one.
+template <::lithe::ops::fused::Activation A, int MR, int NQ>
 [[gnu::always_inline]] inline void store_whole(const GemmArgs& g, int64_t m, int64_t col0,
-                                               VN (&acc)[MR][NQ], F act) {
+                                               VN (&acc)[MR][NQ]) {
+  const ::lithe::ops::fused::Epilogue e = g.ep.act;  // a copy: C's stores cannot change it
+  const auto act = [&e](VN v) { return activation_of<A>(v, e); };
   if (g.ep.residual)
     store_rows<true>(g, m, col0, acc, act);
   else
     store_rows<false>(g, m, col0, acc, act);
 }
 
-// Whole tiles with no activation, ReLU or Clip (activate_only's formulas, NaN handling
-// included) take store_whole, chosen once per tile; the rest (edge tiles, other activations,
-// the affine map) store_general. Measured on Zen 3 (AVX2): the epilogue's per-vector checks
-// made a 6 x 16 tile with K = 16 cost 170 cycles for 96 of FMAs; pointwise convs with K 16 /
-// 64 / 256 went 49 / 80 / 91 -> 69 / 91 / 95 GFLOP/s, MobileNetV2 -11%, ResNet-50 -4%.
-template <int MR, int NQ>
-inline void store(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
-  using ::lithe::ops::fused::Activation;
-  if (g.m - m >= MR && g.n - col0 >= NQ * kVecWidth && !g.ep.act.affine) {
-    switch (g.ep.act.act) {
-      case Activation::kNone:
-        return store_whole(g, m, col0, acc, [](VN v) { return v; });
-      case Activation::kRelu:
-        return store_whole(g, m, col0, acc, [](VN v) { return v > VN{} ? v : VN{}; });
-      case Activation::kClip: {
-        const VN lo = splat<VN>(g.ep.act.p0), hi = splat<VN>(g.ep.act.p1);
-        return store_whole(g, m, col0, acc, [lo, hi](VN v) {
-          v = v < lo ? lo : v;
-          return v > hi ? hi : v;
-        });
-      }
-      default:
-        break;
-    }
+// The epilogue a GEMM call's tiles share, a template argument so that each tile's store has
+// one path: a cheap activation (its Activation value), or kGeneral (a transcendental one, or
+// an affine map after the activation).
+constexpr int kGeneral = -1;
+
+// Whole tiles with a cheap activation take store_whole; the rest (edge tiles, kGeneral)
+// store_general. Measured on Zen 3 (AVX2): the epilogue's per-vector checks made a 6 x 16
+// tile with K = 16 cost 170 cycles for 96 of FMAs; pointwise convs with K 16 / 64 / 256 went
+// 49 / 80 / 91 -> 80 / 95 / 95 GFLOP/s, MobileNetV2 -14%, ResNet-50 -5%. (Choosing among the
+// activations per tile instead made GCC keep the accumulators in memory.)
+template <int A, int MR, int NQ>
+[[gnu::always_inline]] inline void store(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
+  if constexpr (A != kGeneral) {
+    if (g.m - m >= MR && g.n - col0 >= NQ * kVecWidth)
+      return store_whole<static_cast<::lithe::ops::fused::Activation>(A)>(g, m, col0, acc);
   }
   alignas(64) float t[MR * NQ * kVecWidth];
 #pragma GCC unroll 16
@@ -131,10 +125,33 @@ inline void store(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ])
   store_general(g, m, col0, t, MR, NQ);
 }
 
+// Calls f.template operator()<A>() with the A of g's epilogue.
+template <class F>
+inline void with_epilogue(const GemmArgs& g, F&& f) {
+  using ::lithe::ops::fused::Activation;
+  const Activation a = g.ep.act.affine ? Activation::kSigmoid : g.ep.act.act;
+  switch (a) {
+    case Activation::kNone:
+      return f.template operator()<static_cast<int>(Activation::kNone)>();
+    case Activation::kRelu:
+      return f.template operator()<static_cast<int>(Activation::kRelu)>();
+    case Activation::kClip:
+      return f.template operator()<static_cast<int>(Activation::kClip)>();
+    case Activation::kLeakyRelu:
+      return f.template operator()<static_cast<int>(Activation::kLeakyRelu)>();
+    case Activation::kHardSigmoid:
+      return f.template operator()<static_cast<int>(Activation::kHardSigmoid)>();
+    case Activation::kHardSwish:
+      return f.template operator()<static_cast<int>(Activation::kHardSwish)>();
+    default:
+      return f.template operator()<kGeneral>();
+  }
+}
+
 // A K block after the first: the accumulators start from the sums stored so far (rows past
 // g.m are padding and start from zero).
 template <int MR, int NQ>
-inline void resume(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
+[[gnu::always_inline]] inline void resume(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
   const int64_t rows = g.m - m;
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
@@ -152,7 +169,7 @@ inline void resume(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]
 // Packed A: MR values per k, one panel per MR rows; packed B: 16 values per k per panel.
 // ROWS <= MR rows are computed (a last panel with few valid rows skips the padding).
 // k in [k0, k1): a K block (C holds the sums of k < k0; the epilogue comes with k1 == K).
-template <int NV, int ROWS = kGemmMR>
+template <int A, int NV, int ROWS = kGemmMR>
 inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0, int64_t k1) {
   constexpr int MR = ROWS, NQ = NV * kSub;
   VN acc[MR][NQ];
@@ -178,11 +195,11 @@ inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0, int64_t k1
     }
   }
   if (k1 == g.k) {
-    store(g, m, col0, acc);
+    store<A>(g, m, col0, acc);
   } else {  // a K block before the last: the sums so far, without the epilogue
     GemmArgs sums = g;
     sums.ep = Epilogue{};
-    store(sums, m, col0, acc);
+    store<static_cast<int>(::lithe::ops::fused::Activation::kNone)>(sums, m, col0, acc);
   }
 }
 
@@ -191,7 +208,7 @@ inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0, int64_t k1
 // is the same sequence of operations as in tile(), so both give identical results.
 // NQ vectors a row from panel p on (the last may be half of panel p + 1's). KOFF: element k
 // of a row at g.koff[k] from the row's start (a convolution window in place).
-template <int NQ, bool KOFF, int MR = kDirectMR>
+template <int A, int NQ, bool KOFF, int MR = kDirectMR>
 inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
   VN acc[MR][NQ];
   const int64_t col0 = p * kPanel;
@@ -216,15 +233,15 @@ inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
       for (int q = 0; q < NQ; ++q) acc[r][q] += s * b[q];
     }
   }
-  store(g, m, col0, acc);
+  store<A>(g, m, col0, acc);
 }
 
-template <int ROWS>
+template <int A, int ROWS>
 inline void panel_rows(const GemmArgs& g, int64_t m, int64_t p0, int64_t p1, int64_t k0,
                        int64_t k1) {
   int64_t p = p0;
-  for (; p + kGemmNV <= p1; p += kGemmNV) tile<kGemmNV, ROWS>(g, m, p, k0, k1);
-  for (; p < p1; ++p) tile<1, ROWS>(g, m, p, k0, k1);
+  for (; p + kGemmNV <= p1; p += kGemmNV) tile<A, kGemmNV, ROWS>(g, m, p, k0, k1);
+  for (; p < p1; ++p) tile<A, 1, ROWS>(g, m, p, k0, k1);
 }
 
 // Panels of B per block: about 256 KiB of B, a whole number of microkernel widths.
@@ -256,7 +273,8 @@ inline int64_t k_block(const GemmArgs& g, int64_t m0, int64_t m1) {
 // A last row tile with few valid rows runs a third or two thirds of the microkernel's rows.
 // K blocks (k_block) go outside the panel blocks; every output still sees bias, then k in
 // order, then the epilogue, its sums stored and loaded back unchanged between blocks.
-inline void f32_gemm(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+template <int A>
+inline void gemm_packed(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   static_assert(kGemmMR % 3 == 0, "the tail tiles take thirds of MR");
   const int64_t kb = k_block(g, m0, m1);
   const int64_t pb = panel_block(kb);
@@ -267,20 +285,24 @@ inline void f32_gemm(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int6
       for (int64_t m = m0; m < m1; m += kGemmMR) {
         const int64_t rows = m1 - m;
         if (rows <= kGemmMR / 3)
-          panel_rows<kGemmMR / 3>(g, m, q0, q1, k0, k1);
+          panel_rows<A, kGemmMR / 3>(g, m, q0, q1, k0, k1);
         else if (rows <= 2 * kGemmMR / 3)
-          panel_rows<2 * kGemmMR / 3>(g, m, q0, q1, k0, k1);
+          panel_rows<A, 2 * kGemmMR / 3>(g, m, q0, q1, k0, k1);
         else
-          panel_rows<kGemmMR>(g, m, q0, q1, k0, k1);
+          panel_rows<A, kGemmMR>(g, m, q0, q1, k0, k1);
       }
     }
   }
 }
 
+inline void f32_gemm(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  with_epilogue(g, [&]<int A>() { gemm_packed<A>(g, m0, m1, p0, p1); });
+}
+
 // Rows [m0, m1) x panels [p0, p1), A read in place with row stride g.lda. Rows past m1 are
 // neither read nor written (another thread's share may hold them).
 // Panel blocks outer, as in f32_gemm.
-template <bool KOFF>
+template <int A, bool KOFF>
 inline void gemm_direct(const GemmArgs& h, int64_t m0, int64_t p0, int64_t p1) {
   const int64_t pb = panel_block(h.k);
   for (int64_t q0 = p0; q0 < p1; q0 += pb) {
@@ -294,21 +316,23 @@ inline void gemm_direct(const GemmArgs& h, int64_t m0, int64_t p0, int64_t p1) {
     const int64_t qf = half ? q1 - 2 : q1;
     for (int64_t m = m0; m < h.m; m += kDirectMR) {
       int64_t p = q0;
-      for (; p + kGemmNV <= qf; p += kGemmNV) tile_direct<kGemmNV * kSub, KOFF>(h, m, p);
-      for (; p < qf; ++p) tile_direct<kSub, KOFF>(h, m, p);
+      for (; p + kGemmNV <= qf; p += kGemmNV) tile_direct<A, kGemmNV * kSub, KOFF>(h, m, p);
+      for (; p < qf; ++p) tile_direct<A, kSub, KOFF>(h, m, p);
     }
     if (half)
-      for (int64_t m = m0; m < h.m; m += kHalfMR) tile_direct<kHalfNQ, KOFF, kHalfMR>(h, m, qf);
+      for (int64_t m = m0; m < h.m; m += kHalfMR) tile_direct<A, kHalfNQ, KOFF, kHalfMR>(h, m, qf);
   }
 }
 
 inline void f32_gemm_direct(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   GemmArgs h = g;
   h.m = m1 < g.m ? m1 : g.m;
-  if (g.koff)
-    gemm_direct<true>(h, m0, p0, p1);
-  else
-    gemm_direct<false>(h, m0, p0, p1);
+  with_epilogue(g, [&]<int A>() {
+    if (g.koff)
+      gemm_direct<A, true>(h, m0, p0, p1);
+    else
+      gemm_direct<A, false>(h, m0, p0, p1);
+  });
 }
 
 // One row of A times B^T, B read in place as N rows of K (a batch-1 Linear layer's [N, K]

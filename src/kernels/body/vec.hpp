@@ -149,31 +149,51 @@ __attribute__((noinline)) inline void activate_stored(float* y, int64_t n,
   epilogue_scalar(y + i, n - i, nullptr, e);
 }
 
-/// The cheap activations on a whole vector, formula for formula as apply_activation;
-/// returns false for the transcendental ones (Sigmoid, SiLU, Tanh), which the caller applies
-/// per element after storing.
+/// Cheap activation A on a whole vector, formula for formula as apply_activation (NaN
+/// handling included); the transcendental ones (Sigmoid, SiLU, Tanh) are not here.
+template <::lithe::ops::fused::Activation A, class V>
+inline V activation_of(V x, const ::lithe::ops::fused::Epilogue& e) {
+  using ::lithe::ops::fused::Activation;
+  const V zero = V{}, one = splat<V>(1.0f);
+  if constexpr (A == Activation::kRelu) {
+    return x > zero ? x : zero;
+  } else if constexpr (A == Activation::kClip) {
+    x = x < splat<V>(e.p0) ? splat<V>(e.p0) : x;
+    return x > splat<V>(e.p1) ? splat<V>(e.p1) : x;
+  } else if constexpr (A == Activation::kLeakyRelu) {
+    return x >= zero ? x : splat<V>(e.p0) * x;
+  } else if constexpr (A == Activation::kHardSigmoid) {
+    return vmax(zero, vmin(one, splat<V>(e.p0) * x + splat<V>(e.p1)));
+  } else if constexpr (A == Activation::kHardSwish) {
+    return x * vmax(zero, vmin(one, x / splat<V>(6.0f) + splat<V>(0.5f)));
+  } else {
+    static_assert(A == Activation::kNone, "not a cheap activation");
+    return x;
+  }
+}
+
+/// The cheap activations on a whole vector (activation_of); returns false for the
+/// transcendental ones, which the caller applies per element after storing.
 template <class V>
 inline bool activate_only(V& x, const ::lithe::ops::fused::Epilogue& e) {
   using ::lithe::ops::fused::Activation;
-  const V zero = V{}, one = splat<V>(1.0f);
   switch (e.act) {
     case Activation::kNone:
       return true;
     case Activation::kRelu:
-      x = x > zero ? x : zero;
+      x = activation_of<Activation::kRelu>(x, e);
       return true;
     case Activation::kClip:
-      x = x < splat<V>(e.p0) ? splat<V>(e.p0) : x;
-      x = x > splat<V>(e.p1) ? splat<V>(e.p1) : x;
+      x = activation_of<Activation::kClip>(x, e);
       return true;
     case Activation::kLeakyRelu:
-      x = x >= zero ? x : splat<V>(e.p0) * x;
+      x = activation_of<Activation::kLeakyRelu>(x, e);
       return true;
     case Activation::kHardSigmoid:
-      x = vmax(zero, vmin(one, splat<V>(e.p0) * x + splat<V>(e.p1)));
+      x = activation_of<Activation::kHardSigmoid>(x, e);
       return true;
     case Activation::kHardSwish:
-      x = x * vmax(zero, vmin(one, x / splat<V>(6.0f) + splat<V>(0.5f)));
+      x = activation_of<Activation::kHardSwish>(x, e);
       return true;
     default:
       return false;

@@ -61,18 +61,15 @@ struct Run {
   const float* bias;
   float* y;  // the first pixel's output
   int64_t xs, xrow, wrow, wc, ys, rows;
-  float lo, hi;  // kClip's bounds
+  ::lithe::ops::fused::Epilogue act;  // a copy: the stores cannot change it
 };
 
-// The epilogues of the pixel-outer path: none, Relu and Clip inline (no residual), anything
-// else through finish().
-enum class Ep { kNone, kRelu, kClip, kOther };
-
 // P output pixels (input columns S apart) of an interior run at channels [c, c + lanes of V):
-// the row's taps x K, weights loaded per tap. Input column j of a tap row is at one of four
+// the row's taps x K, weights loaded per tap. A: the activation (with_activation; kGeneral
+// with a residual, through finish()). Input column j of a tap row is at one of four
 // bases (every third column) plus 0-2 pixel strides, so the addresses need few registers: with
 // a register per column offset the loop spilled them and was bound by the reloads.
-template <class V, int K, int P, int S, Ep E>
+template <class V, int K, int P, int S, int A>
 inline void pixels(const Run& r, const DwConvArgs& d, int64_t pix, int64_t c, bool cheap) {
   const V bias = r.bias ? loadv<V>(r.bias + c) : V{};
   V acc[P];
@@ -96,27 +93,20 @@ inline void pixels(const Run& r, const DwConvArgs& d, int64_t pix, int64_t c, bo
   }
 #pragma GCC unroll 4
   for (int p = 0; p < P; ++p) {
-    V v = acc[p];
-    if constexpr (E == Ep::kOther) {
-      finish(d, pix + p, c, v, cheap);
-    } else {
-      if constexpr (E == Ep::kRelu) {  // activate()'s formulas, NaN handling included
-        v = v > V{} ? v : V{};
-      } else if constexpr (E == Ep::kClip) {
-        v = v < splat<V>(r.lo) ? splat<V>(r.lo) : v;
-        v = v > splat<V>(r.hi) ? splat<V>(r.hi) : v;
-      }
-      storev(r.y + p * r.ys + c, v);
-    }
+    if constexpr (A == kGeneral)
+      finish(d, pix + p, c, acc[p], cheap);
+    else
+      storev(r.y + p * r.ys + c,
+             activation_of<static_cast<::lithe::ops::fused::Activation>(A)>(acc[p], r.act));
   }
 }
 
-template <int K, int S, int P, Ep E>
+template <int K, int S, int P, int A>
 inline void pixel_channels(const Run& r, const DwConvArgs& d, int64_t pix, int64_t cend,
                            bool cheap) {
   int64_t c = 0;
-  for (; c + kVecWidth <= cend; c += kVecWidth) pixels<VN, K, P, S, E>(r, d, pix, c, cheap);
-  for (; c + 4 <= cend; c += 4) pixels<V4, K, P, S, E>(r, d, pix, c, cheap);
+  for (; c + kVecWidth <= cend; c += kVecWidth) pixels<VN, K, P, S, A>(r, d, pix, c, cheap);
+  for (; c + 4 <= cend; c += 4) pixels<V4, K, P, S, A>(r, d, pix, c, cheap);
 }
 
 // P output pixels from column ox of an interior run (K x K kernel, stride S, no dilation) for
@@ -136,21 +126,9 @@ inline void pixel_run(const DwConvArgs& d, const Row& row, int64_t ox, int64_t c
   r.y = d.y + pix * d.y_stride;
   r.ys = d.y_stride;
   r.rows = row.ky1 - row.ky0;
-  r.lo = d.ep.act.p0;
-  r.hi = d.ep.act.p1;
-  using ::lithe::ops::fused::Activation;
-  if (d.ep.residual || d.ep.act.affine)
-    return pixel_channels<K, S, P, Ep::kOther>(r, d, pix, cend, cheap);
-  switch (d.ep.act.act) {
-    case Activation::kNone:
-      return pixel_channels<K, S, P, Ep::kNone>(r, d, pix, cend, cheap);
-    case Activation::kRelu:
-      return pixel_channels<K, S, P, Ep::kRelu>(r, d, pix, cend, cheap);
-    case Activation::kClip:
-      return pixel_channels<K, S, P, Ep::kClip>(r, d, pix, cend, cheap);
-    default:
-      return pixel_channels<K, S, P, Ep::kOther>(r, d, pix, cend, cheap);
-  }
+  r.act = d.ep.act;
+  with_activation(d.ep.act, d.ep.residual != nullptr,
+                  [&]<int A>() { pixel_channels<K, S, P, A>(r, d, pix, cend, cheap); });
 }
 
 // A column whose window crosses the left or right edge: taps kx0..kx1 only, channels inner.

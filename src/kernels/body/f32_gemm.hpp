@@ -101,13 +101,9 @@ template <::lithe::ops::fused::Activation A, int MR, int NQ>
     store_rows<false>(g, m, col0, acc, act);
 }
 
-// The epilogue a GEMM call's tiles share, a template argument so that each tile's store has
-// one path: a cheap activation (its Activation value), or kGeneral (a transcendental one, or
-// an affine map after the activation).
-constexpr int kGeneral = -1;
-
-// Whole tiles with a cheap activation take store_whole; the rest (edge tiles, kGeneral)
-// store_general. Measured on Zen 3 (AVX2): the epilogue's per-vector checks made a 6 x 16
+// A GEMM call's tiles share A, the epilogue's activation (with_activation), so that each
+// tile's store has one path. Whole tiles with a cheap activation take store_whole; the rest
+// (edge tiles, kGeneral) store_general. Measured on Zen 3 (AVX2): the epilogue's per-vector checks made a 6 x 16
 // tile with K = 16 cost 170 cycles for 96 of FMAs; pointwise convs with K 16 / 64 / 256 went
 // 49 / 80 / 91 -> 80 / 95 / 95 GFLOP/s, MobileNetV2 -14%, ResNet-50 -5%. (Choosing among the
 // activations per tile instead made GCC keep the accumulators in memory.)
@@ -123,29 +119,6 @@ template <int A, int MR, int NQ>
 #pragma GCC unroll 16
     for (int q = 0; q < NQ; ++q) storev(t + (r * NQ + q) * kVecWidth, acc[r][q]);
   store_general(g, m, col0, t, MR, NQ);
-}
-
-// Calls f.template operator()<A>() with the A of g's epilogue.
-template <class F>
-inline void with_epilogue(const GemmArgs& g, F&& f) {
-  using ::lithe::ops::fused::Activation;
-  const Activation a = g.ep.act.affine ? Activation::kSigmoid : g.ep.act.act;
-  switch (a) {
-    case Activation::kNone:
-      return f.template operator()<static_cast<int>(Activation::kNone)>();
-    case Activation::kRelu:
-      return f.template operator()<static_cast<int>(Activation::kRelu)>();
-    case Activation::kClip:
-      return f.template operator()<static_cast<int>(Activation::kClip)>();
-    case Activation::kLeakyRelu:
-      return f.template operator()<static_cast<int>(Activation::kLeakyRelu)>();
-    case Activation::kHardSigmoid:
-      return f.template operator()<static_cast<int>(Activation::kHardSigmoid)>();
-    case Activation::kHardSwish:
-      return f.template operator()<static_cast<int>(Activation::kHardSwish)>();
-    default:
-      return f.template operator()<kGeneral>();
-  }
 }
 
 // A K block after the first: the accumulators start from the sums stored so far (rows past
@@ -296,7 +269,7 @@ inline void gemm_packed(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, i
 }
 
 inline void f32_gemm(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
-  with_epilogue(g, [&]<int A>() { gemm_packed<A>(g, m0, m1, p0, p1); });
+  with_activation(g.ep.act, false, [&]<int A>() { gemm_packed<A>(g, m0, m1, p0, p1); });
 }
 
 // Rows [m0, m1) x panels [p0, p1), A read in place with row stride g.lda. Rows past m1 are
@@ -327,7 +300,7 @@ inline void gemm_direct(const GemmArgs& h, int64_t m0, int64_t p0, int64_t p1) {
 inline void f32_gemm_direct(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   GemmArgs h = g;
   h.m = m1 < g.m ? m1 : g.m;
-  with_epilogue(g, [&]<int A>() {
+  with_activation(g.ep.act, false, [&]<int A>() {
     if (g.koff)
       gemm_direct<A, true>(h, m0, p0, p1);
     else

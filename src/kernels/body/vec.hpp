@@ -172,6 +172,34 @@ inline V activation_of(V x, const ::lithe::ops::fused::Epilogue& e) {
   }
 }
 
+/// Stands for an epilogue with no cheap activation_of: a transcendental activation, an affine
+/// map after the activation, or whatever else a kernel leaves to its general path.
+constexpr int kGeneral = -1;
+
+/// Calls f.template operator()<A>() once, A the cheap activation of e as an int (see
+/// activation_of), or kGeneral if e has none or `general` is set: a kernel instantiated per
+/// activation chooses once per call rather than per vector.
+template <class F>
+inline void with_activation(const ::lithe::ops::fused::Epilogue& e, bool general, F&& f) {
+  using ::lithe::ops::fused::Activation;
+  switch (general || e.affine ? Activation::kSigmoid : e.act) {
+    case Activation::kNone:
+      return f.template operator()<static_cast<int>(Activation::kNone)>();
+    case Activation::kRelu:
+      return f.template operator()<static_cast<int>(Activation::kRelu)>();
+    case Activation::kClip:
+      return f.template operator()<static_cast<int>(Activation::kClip)>();
+    case Activation::kLeakyRelu:
+      return f.template operator()<static_cast<int>(Activation::kLeakyRelu)>();
+    case Activation::kHardSigmoid:
+      return f.template operator()<static_cast<int>(Activation::kHardSigmoid)>();
+    case Activation::kHardSwish:
+      return f.template operator()<static_cast<int>(Activation::kHardSwish)>();
+    default:
+      return f.template operator()<kGeneral>();
+  }
+}
+
 /// The cheap activations on a whole vector (activation_of); returns false for the
 /// transcendental ones, which the caller applies per element after storing.
 template <class V>

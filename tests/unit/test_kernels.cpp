@@ -381,9 +381,10 @@ TEST(FastKernels, ConvDepthwise) {
     if (HasFatalFailure()) return;
   }
   // Rows wide enough for groups of four pixels with a partial last group, channels in 8- and
-  // 4-wide blocks plus single ones, under each epilogue of the pixel-outer path (none, Relu,
-  // Clip inline; others, residuals and affine maps through the general one).
-  for (const char* act : {"", "Relu", "Clip", "HardSwish", "Relu+affine", "Clip+affine"})
+  // 4-wide blocks plus single ones, under each epilogue of the pixel-outer path (the cheap
+  // activations, with and without the affine map, inline; residuals and the transcendental
+  // activations through the general one).
+  for (const char* act : {"", "Relu", "Clip", "HardSwish", "Relu+affine", "Clip+affine", "Sigmoid"})
     for (int64_t c : {20, 22})
       for (int64_t kk : {3, 5})
         for (int64_t s : {1, 2}) {

@@ -96,8 +96,7 @@ inline void pixels(const Run& r, const DwConvArgs& d, int64_t pix, int64_t c, bo
     if constexpr (A == kGeneral)
       finish(d, pix + p, c, acc[p], cheap);
     else
-      storev(r.y + p * r.ys + c,
-             activation_of<static_cast<::lithe::ops::fused::Activation>(A)>(acc[p], r.act));
+      storev(r.y + p * r.ys + c, epilogue_of<A>(acc[p], r.act));
   }
 }
 
@@ -127,8 +126,9 @@ inline void pixel_run(const DwConvArgs& d, const Row& row, int64_t ox, int64_t c
   r.ys = d.y_stride;
   r.rows = row.ky1 - row.ky0;
   r.act = d.ep.act;
-  with_activation(d.ep.act, d.ep.residual != nullptr,
-                  [&]<int A>() { pixel_channels<K, S, P, A>(r, d, pix, cend, cheap); });
+  with_activation(
+      d.ep.act, d.ep.residual != nullptr,
+      [&]<int A>() { pixel_channels<K, S, P, A>(r, d, pix, cend, cheap); }, true);
 }
 
 // A column whose window crosses the left or right edge: taps kx0..kx1 only, channels inner.

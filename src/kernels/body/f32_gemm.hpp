@@ -89,12 +89,12 @@ template <bool Z, int MR, int NQ, class F>
   }
 }
 
-// Activation A on a whole tile, the residual added first if there is one.
-template <::lithe::ops::fused::Activation A, int MR, int NQ>
+// Epilogue A (epilogue_of) on a whole tile, the residual added first if there is one.
+template <int A, int MR, int NQ>
 [[gnu::always_inline]] inline void store_whole(const GemmArgs& g, int64_t m, int64_t col0,
                                                VN (&acc)[MR][NQ]) {
   const ::lithe::ops::fused::Epilogue e = g.ep.act;  // a copy: C's stores cannot change it
-  const auto act = [&e](VN v) { return activation_of<A>(v, e); };
+  const auto act = [&e](VN v) { return epilogue_of<A>(v, e); };
   if (g.ep.residual)
     store_rows<true>(g, m, col0, acc, act);
   else
@@ -111,7 +111,7 @@ template <int A, int MR, int NQ>
 [[gnu::always_inline]] inline void store(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
   if constexpr (A != kGeneral) {
     if (g.m - m >= MR && g.n - col0 >= NQ * kVecWidth)
-      return store_whole<static_cast<::lithe::ops::fused::Activation>(A)>(g, m, col0, acc);
+      return store_whole<A>(g, m, col0, acc);
   }
   alignas(64) float t[MR * NQ * kVecWidth];
 #pragma GCC unroll 16
@@ -143,7 +143,7 @@ template <int MR, int NQ>
 // ROWS <= MR rows are computed (a last panel with few valid rows skips the padding).
 // k in [k0, k1): a K block (C holds the sums of k < k0; the epilogue comes with k1 == K).
 template <int A, int NV, int ROWS = kGemmMR>
-inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0, int64_t k1) {
+[[gnu::always_inline]] inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0, int64_t k1) {
   constexpr int MR = ROWS, NQ = NV * kSub;
   VN acc[MR][NQ];
   const int64_t col0 = p * kPanel;
@@ -182,7 +182,7 @@ inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0, int64_t k1
 // NQ vectors a row from panel p on (the last may be half of panel p + 1's). KOFF: element k
 // of a row at g.koff[k] from the row's start (a convolution window in place).
 template <int A, int NQ, bool KOFF, int MR = kDirectMR>
-inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
+[[gnu::always_inline]] inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
   VN acc[MR][NQ];
   const int64_t col0 = p * kPanel;
   init(g, col0, acc);
@@ -210,7 +210,7 @@ inline void tile_direct(const GemmArgs& g, int64_t m, int64_t p) {
 }
 
 template <int A, int ROWS>
-inline void panel_rows(const GemmArgs& g, int64_t m, int64_t p0, int64_t p1, int64_t k0,
+[[gnu::always_inline]] inline void panel_rows(const GemmArgs& g, int64_t m, int64_t p0, int64_t p1, int64_t k0,
                        int64_t k1) {
   int64_t p = p0;
   for (; p + kGemmNV <= p1; p += kGemmNV) tile<A, kGemmNV, ROWS>(g, m, p, k0, k1);
@@ -247,7 +247,7 @@ inline int64_t k_block(const GemmArgs& g, int64_t m0, int64_t m1) {
 // K blocks (k_block) go outside the panel blocks; every output still sees bias, then k in
 // order, then the epilogue, its sums stored and loaded back unchanged between blocks.
 template <int A>
-inline void gemm_packed(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+[[gnu::noinline]] void gemm_packed(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   static_assert(kGemmMR % 3 == 0, "the tail tiles take thirds of MR");
   const int64_t kb = k_block(g, m0, m1);
   const int64_t pb = panel_block(kb);
@@ -269,14 +269,15 @@ inline void gemm_packed(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, i
 }
 
 inline void f32_gemm(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
-  with_activation(g.ep.act, false, [&]<int A>() { gemm_packed<A>(g, m0, m1, p0, p1); });
+  with_activation(
+      g.ep.act, false, [&]<int A>() { gemm_packed<A>(g, m0, m1, p0, p1); }, true);
 }
 
 // Rows [m0, m1) x panels [p0, p1), A read in place with row stride g.lda. Rows past m1 are
 // neither read nor written (another thread's share may hold them).
 // Panel blocks outer, as in f32_gemm.
 template <int A, bool KOFF>
-inline void gemm_direct(const GemmArgs& h, int64_t m0, int64_t p0, int64_t p1) {
+[[gnu::noinline]] void gemm_direct(const GemmArgs& h, int64_t m0, int64_t p0, int64_t p1) {
   const int64_t pb = panel_block(h.k);
   for (int64_t q0 = p0; q0 < p1; q0 += pb) {
     const int64_t q1 = q0 + pb < p1 ? q0 + pb : p1;
@@ -300,12 +301,15 @@ inline void gemm_direct(const GemmArgs& h, int64_t m0, int64_t p0, int64_t p1) {
 inline void f32_gemm_direct(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   GemmArgs h = g;
   h.m = m1 < g.m ? m1 : g.m;
-  with_activation(g.ep.act, false, [&]<int A>() {
-    if (g.koff)
-      gemm_direct<A, true>(h, m0, p0, p1);
-    else
-      gemm_direct<A, false>(h, m0, p0, p1);
-  });
+  with_activation(
+      g.ep.act, false,
+      [&]<int A>() {
+        if (g.koff)
+          gemm_direct<A, true>(h, m0, p0, p1);
+        else
+          gemm_direct<A, false>(h, m0, p0, p1);
+      },
+      true);
 }
 
 // One row of A times B^T, B read in place as N rows of K (a batch-1 Linear layer's [N, K]

@@ -172,32 +172,54 @@ inline V activation_of(V x, const ::lithe::ops::fused::Epilogue& e) {
   }
 }
 
-/// Stands for an epilogue with no cheap activation_of: a transcendental activation, an affine
-/// map after the activation, or whatever else a kernel leaves to its general path.
+/// Stands for an epilogue with no cheap activation_of: a transcendental activation, or
+/// whatever else a kernel leaves to its general path.
 constexpr int kGeneral = -1;
+/// Added to a cheap activation's value: the affine map follows it (see with_activation).
+constexpr int kAffine = 0x100;
 
 /// Calls f.template operator()<A>() once, A the cheap activation of e as an int (see
-/// activation_of), or kGeneral if e has none or `general` is set: a kernel instantiated per
-/// activation chooses once per call rather than per vector.
+/// activation_of), plus kAffine if e has the affine map and `affine` is set; or kGeneral if e
+/// has no cheap activation, or the affine map without `affine`, or `general` is set. A kernel
+/// instantiated per activation chooses once per call rather than per vector.
 template <class F>
-inline void with_activation(const ::lithe::ops::fused::Epilogue& e, bool general, F&& f) {
+inline void with_activation(const ::lithe::ops::fused::Epilogue& e, bool general, F&& f,
+                            bool affine = false) {
   using ::lithe::ops::fused::Activation;
-  switch (general || e.affine ? Activation::kSigmoid : e.act) {
+  if (general || (e.affine && !affine)) return f.template operator()<kGeneral>();
+  const auto call = [&]<int A>() {
+    if (e.affine)
+      f.template operator()<A + kAffine>();
+    else
+      f.template operator()<A>();
+  };
+  switch (e.act) {
     case Activation::kNone:
-      return f.template operator()<static_cast<int>(Activation::kNone)>();
+      return call.template operator()<static_cast<int>(Activation::kNone)>();
     case Activation::kRelu:
-      return f.template operator()<static_cast<int>(Activation::kRelu)>();
+      return call.template operator()<static_cast<int>(Activation::kRelu)>();
     case Activation::kClip:
-      return f.template operator()<static_cast<int>(Activation::kClip)>();
+      return call.template operator()<static_cast<int>(Activation::kClip)>();
     case Activation::kLeakyRelu:
-      return f.template operator()<static_cast<int>(Activation::kLeakyRelu)>();
+      return call.template operator()<static_cast<int>(Activation::kLeakyRelu)>();
     case Activation::kHardSigmoid:
-      return f.template operator()<static_cast<int>(Activation::kHardSigmoid)>();
+      return call.template operator()<static_cast<int>(Activation::kHardSigmoid)>();
     case Activation::kHardSwish:
-      return f.template operator()<static_cast<int>(Activation::kHardSwish)>();
+      return call.template operator()<static_cast<int>(Activation::kHardSwish)>();
     default:
       return f.template operator()<kGeneral>();
   }
+}
+
+/// What with_activation's A stands for, on a whole vector: the cheap activation, then the
+/// affine map if A has kAffine.
+template <int A, class V>
+inline V epilogue_of(V x, const ::lithe::ops::fused::Epilogue& e) {
+  constexpr auto act = static_cast<::lithe::ops::fused::Activation>(A & (kAffine - 1));
+  if constexpr ((A & kAffine) != 0)
+    return affine(activation_of<act>(x, e), e);
+  else
+    return activation_of<act>(x, e);
 }
 
 /// The cheap activations on a whole vector (activation_of); returns false for the

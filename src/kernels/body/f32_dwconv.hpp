@@ -126,9 +126,14 @@ inline void pixel_run(const DwConvArgs& d, const Row& row, int64_t ox, int64_t c
   r.ys = d.y_stride;
   r.rows = row.ky1 - row.ky0;
   r.act = d.ep.act;
-  with_activation(
-      d.ep.act, d.ep.residual != nullptr,
-      [&]<int A>() { pixel_channels<K, S, P, A>(r, d, pix, cend, cheap); }, true);
+  // A row's last few pixels (P = 1) all through finish(): an instantiation per epilogue
+  // there would double this body's code for little.
+  if constexpr (P == 1)
+    pixel_channels<K, S, P, kGeneral>(r, d, pix, cend, cheap);
+  else
+    with_activation(
+        d.ep.act, d.ep.residual != nullptr,
+        [&]<int A>() { pixel_channels<K, S, P, A>(r, d, pix, cend, cheap); }, true);
 }
 
 // A column whose window crosses the left or right edge: taps kx0..kx1 only, channels inner.

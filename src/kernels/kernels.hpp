@@ -110,17 +110,19 @@ using F32PoolFn = void (*)(const PoolArgs&, int64_t oy0, int64_t oy1);
 using F32SoftmaxFn = void (*)(const float* x, float* y, int64_t n, bool log);
 
 /// Winograd F(4x4, 3x3), stride 1, on one NHWC image: tiles of 4x4 outputs, numbered row-major
-/// over tiles_h x tiles_w. The input transform of `rows` consecutive tiles writes 36 row-major
-/// matrices (rows x C); the output transform reads 36 such matrices (rows x Cout) of GEMM
-/// results and writes the tiles' outputs with bias, residual and activation.
+/// over tiles_h x tiles_w. The input transform of `rows` consecutive tiles writes, per tile, its
+/// 36 transformed vectors of C floats one after another (tile r's vector xi at (r * 36 + xi) *
+/// C): matrix xi of the GEMMs is rows x C with row stride 36 * C. The output transform reads
+/// the GEMM results laid out the same way (Cout for C) and writes the tiles' outputs with bias,
+/// residual and activation. A tile's 36 vectors are contiguous, so each transform walks one
+/// stream rather than 36.
 struct WinogradArgs {
   const float* x = nullptr;
   int64_t ih = 0, iw = 0, x_stride = 0, c = 0, ph = 0, pw = 0;
   float* y = nullptr;
   int64_t oh = 0, ow = 0, y_stride = 0, cout = 0;
   int64_t tiles_w = 0;
-  int64_t rows = 0;  ///< rows of each of the 36 matrices (the tiles of one call)
-  Epilogue ep;       ///< bias [Cout]; residual pixel (oy, ox) at residual + (oy * ow + ox) * ldr
+  Epilogue ep;  ///< bias [Cout]; residual pixel (oy, ox) at residual + (oy * ow + ox) * ldr
 };
 using F32WinogradInFn = void (*)(const WinogradArgs&, int64_t t0, int64_t t1, float* v);
 using F32WinogradOutFn = void (*)(const WinogradArgs&, int64_t t0, int64_t t1, const float* m);

@@ -204,7 +204,7 @@ class ConvStep final : public FastStep, public ConvShape {
   }
 
   // Winograd F(4x4, 3x3): per task a block of at most tm_ tiles of one image and a range of
-  // output-channel panels: input transform into 36 matrices (tiles x C), 36 GEMMs with the
+  // output-channel panels: input transform (tiles x 36 x C: matrix xi's rows 36 x C apart), 36 GEMMs with the
   // transformed weights, output transform. Every task streams its panels of all 36 weight
   // matrices, so the threads get more blocks only while the tiles fill them; with fewer
   // blocks than threads (small images: ResNet-50's 14x14 layers are one block of 16 tiles)
@@ -246,7 +246,6 @@ class ConvStep final : public FastStep, public ConvShape {
       w.y_stride = ys_;
       w.cout = width;
       w.tiles_w = tw;
-      w.rows = rows;
       w.ep.bias = bias_.data() ? bias_.data() + co0 : nullptr;
       w.ep.act = act_;
       if (z) {
@@ -260,15 +259,15 @@ class ConvStep final : public FastStep, public ConvShape {
         a.n = width;
         a.k = c_;
         a.bp = wptr_ + xi * pb + p0 * kPanel * c_;
-        a.c = mm + xi * rows * width;
-        a.ldc = width;
+        a.c = mm + xi * width;  // rows 36 * width apart (WinogradArgs)
+        a.ldc = 36 * width;
         if (direct_) {  // the transformed rows read in place
-          a.a = v + xi * rows * c_;
-          a.lda = c_;
+          a.a = v + xi * c_;
+          a.lda = 36 * c_;
           kt_.f32_gemm_direct(a, 0, rows, 0, p1 - p0);
           continue;
         }
-        kernels::pack_a_f32(rows, c_, v + xi * rows * c_, c_, kt_.gemm_mr, pa);
+        kernels::pack_a_f32(rows, c_, v + xi * c_, 36 * c_, kt_.gemm_mr, pa);
         a.a = pa;
         kt_.f32_gemm(a, 0, rows, 0, p1 - p0);
       }

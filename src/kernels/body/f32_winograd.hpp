@@ -52,13 +52,13 @@ inline int64_t input_block(const WinogradArgs& w, int64_t tile, int64_t row, int
       }
     for (int j = 0; j < 6; ++j) bt6(d + j, 6, t + j, 6);          // columns
     for (int i = 0; i < 6; ++i) bt6(t + i * 6, 1, d + i * 6, 1);  // rows
-    // v[xi][row][c]: 36 row-major matrices of rows x C.
-    for (int xi = 0; xi < 36; ++xi) storev(v + (xi * w.rows + row) * w.c + c, d[xi]);
+    // v[row][xi][c] (WinogradArgs).
+    for (int xi = 0; xi < 36; ++xi) storev(v + (row * 36 + xi) * w.c + c, d[xi]);
   }
   return c;
 }
 
-/// Input transform of tiles [t0, t1) of one image into v (36 matrices of (t1 - t0) x C).
+/// Input transform of tiles [t0, t1) of one image into v ((t1 - t0) x 36 x C, WinogradArgs).
 inline void f32_winograd_input(const WinogradArgs& w, int64_t t0, int64_t t1, float* v) {
   for (int64_t t = t0; t < t1; ++t) {
     int64_t c = input_block<VN, kVecWidth>(w, t, t - t0, 0, v);
@@ -75,7 +75,7 @@ inline int64_t output_block(const WinogradArgs& w, int64_t tile, int64_t row, in
   int64_t c = c0;
   for (; c + W <= w.cout; c += W) {
     V a[36], s[24], o[16];
-    for (int xi = 0; xi < 36; ++xi) a[xi] = loadv<V>(m + (xi * w.rows + row) * w.cout + c);
+    for (int xi = 0; xi < 36; ++xi) a[xi] = loadv<V>(m + (row * 36 + xi) * w.cout + c);
     for (int j = 0; j < 6; ++j) at6(a + j, 6, s + j, 6);          // columns: 4 x 6
     for (int i = 0; i < 4; ++i) at6(s + i * 6, 1, o + i * 4, 1);  // rows: 4 x 4
     const V bias = w.ep.bias ? loadv<V>(w.ep.bias + c) : V{};
@@ -97,7 +97,7 @@ inline int64_t output_block(const WinogradArgs& w, int64_t tile, int64_t row, in
   return c;
 }
 
-/// Output transform of tiles [t0, t1) of one image from m (36 matrices of (t1 - t0) x Cout).
+/// Output transform of tiles [t0, t1) of one image from m ((t1 - t0) x 36 x Cout).
 inline void f32_winograd_output(const WinogradArgs& w, int64_t t0, int64_t t1, const float* m) {
   const ::lithe::ops::fused::Epilogue e = w.ep.act;  // a copy: the stores cannot change it
   const bool cheap = cheap_activation(e);

@@ -204,9 +204,9 @@ class ConvStep final : public FastStep, public ConvShape {
   }
 
   // Winograd F(4x4, 3x3): per task a block of at most tm_ tiles of one image and a range of
-  // output-channel panels: input transform (tiles x 36 x C: matrix xi's rows 36 x C apart), 36 GEMMs with the
-  // transformed weights, output transform. Every task streams its panels of all 36 weight
-  // matrices, so the threads get more blocks only while the tiles fill them; with fewer
+  // output-channel panels: input transform (tiles x 36 x C: matrix xi's rows 36 x C apart), 36
+  // GEMMs with the transformed weights, output transform. Every task streams its panels of all 36
+  // weight matrices, so the threads get more blocks only while the tiles fill them; with fewer
   // blocks than threads (small images: ResNet-50's 14x14 layers are one block of 16 tiles)
   // they split the output channels instead (the input transform is then done per task).
   // The values do not depend on the split: each output is the same sum whatever the task.

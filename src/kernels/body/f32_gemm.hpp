@@ -67,15 +67,14 @@ __attribute__((noinline)) inline void store_general(const GemmArgs& g, int64_t m
     activate_stored(g.c + m * g.ldc + col0, rows * cols, g.ep.act);
     return;
   }
-  for (int64_t r = 0; r < rows; ++r)
-    activate_stored(g.c + (m + r) * g.ldc + col0, cols, g.ep.act);
+  for (int64_t r = 0; r < rows; ++r) activate_stored(g.c + (m + r) * g.ldc + col0, cols, g.ep.act);
 }
 
 // A whole tile (all MR rows and NQ vectors valid), the residual added or not (Z), then
 // `act`: no per-vector checks.
 template <bool Z, int MR, int NQ, class F>
 [[gnu::always_inline]] inline void store_rows(const GemmArgs& g, int64_t m, int64_t col0,
-                                               VN (&acc)[MR][NQ], F act) {
+                                              VN (&acc)[MR][NQ], F act) {
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     float* c = g.c + (m + r) * g.ldc + col0;
@@ -103,15 +102,15 @@ template <int A, int MR, int NQ>
 
 // A GEMM call's tiles share A, the epilogue's activation (with_activation), so that each
 // tile's store has one path. Whole tiles with a cheap activation take store_whole; the rest
-// (edge tiles, kGeneral) store_general. Measured on Zen 3 (AVX2): the epilogue's per-vector checks made a 6 x 16
-// tile with K = 16 cost 170 cycles for 96 of FMAs; pointwise convs with K 16 / 64 / 256 went
-// 49 / 80 / 91 -> 80 / 95 / 95 GFLOP/s, MobileNetV2 -14%, ResNet-50 -5%. (Choosing among the
-// activations per tile instead made GCC keep the accumulators in memory.)
+// (edge tiles, kGeneral) store_general. Measured on Zen 3 (AVX2): the epilogue's per-vector checks
+// made a 6 x 16 tile with K = 16 cost 170 cycles for 96 of FMAs; pointwise convs with K 16 / 64 /
+// 256 went 49 / 80 / 91 -> 80 / 95 / 95 GFLOP/s, MobileNetV2 -14%, ResNet-50 -5%. (Choosing among
+// the activations per tile instead made GCC keep the accumulators in memory.)
 template <int A, int MR, int NQ>
-[[gnu::always_inline]] inline void store(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
+[[gnu::always_inline]] inline void store(const GemmArgs& g, int64_t m, int64_t col0,
+                                         VN (&acc)[MR][NQ]) {
   if constexpr (A != kGeneral) {
-    if (g.m - m >= MR && g.n - col0 >= NQ * kVecWidth)
-      return store_whole<A>(g, m, col0, acc);
+    if (g.m - m >= MR && g.n - col0 >= NQ * kVecWidth) return store_whole<A>(g, m, col0, acc);
   }
   alignas(64) float t[MR * NQ * kVecWidth];
 #pragma GCC unroll 16
@@ -124,7 +123,8 @@ template <int A, int MR, int NQ>
 // A K block after the first: the accumulators start from the sums stored so far (rows past
 // g.m are padding and start from zero).
 template <int MR, int NQ>
-[[gnu::always_inline]] inline void resume(const GemmArgs& g, int64_t m, int64_t col0, VN (&acc)[MR][NQ]) {
+[[gnu::always_inline]] inline void resume(const GemmArgs& g, int64_t m, int64_t col0,
+                                          VN (&acc)[MR][NQ]) {
   const int64_t rows = g.m - m;
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
@@ -143,7 +143,8 @@ template <int MR, int NQ>
 // ROWS <= MR rows are computed (a last panel with few valid rows skips the padding).
 // k in [k0, k1): a K block (C holds the sums of k < k0; the epilogue comes with k1 == K).
 template <int A, int NV, int ROWS = kGemmMR>
-[[gnu::always_inline]] inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0, int64_t k1) {
+[[gnu::always_inline]] inline void tile(const GemmArgs& g, int64_t m, int64_t p, int64_t k0,
+                                        int64_t k1) {
   constexpr int MR = ROWS, NQ = NV * kSub;
   VN acc[MR][NQ];
   const int64_t col0 = p * kPanel;
@@ -210,8 +211,8 @@ template <int A, int NQ, bool KOFF, int MR = kDirectMR>
 }
 
 template <int A, int ROWS>
-[[gnu::always_inline]] inline void panel_rows(const GemmArgs& g, int64_t m, int64_t p0, int64_t p1, int64_t k0,
-                       int64_t k1) {
+[[gnu::always_inline]] inline void panel_rows(const GemmArgs& g, int64_t m, int64_t p0, int64_t p1,
+                                              int64_t k0, int64_t k1) {
   int64_t p = p0;
   for (; p + kGemmNV <= p1; p += kGemmNV) tile<A, kGemmNV, ROWS>(g, m, p, k0, k1);
   for (; p < p1; ++p) tile<A, 1, ROWS>(g, m, p, k0, k1);
@@ -247,7 +248,8 @@ inline int64_t k_block(const GemmArgs& g, int64_t m0, int64_t m1) {
 // K blocks (k_block) go outside the panel blocks; every output still sees bias, then k in
 // order, then the epilogue, its sums stored and loaded back unchanged between blocks.
 template <int A>
-[[gnu::noinline]] void gemm_packed(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+[[gnu::noinline]] void gemm_packed(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0,
+                                   int64_t p1) {
   static_assert(kGemmMR % 3 == 0, "the tail tiles take thirds of MR");
   const int64_t kb = k_block(g, m0, m1);
   const int64_t pb = panel_block(kb);

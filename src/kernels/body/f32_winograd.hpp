@@ -88,8 +88,7 @@ inline int64_t output_block(const WinogradArgs& w, int64_t tile, int64_t row, in
         const int64_t pix = oy * w.ow + ox;
         V r = o[i * 4 + j] + bias;
         if (w.ep.residual) r += loadv<V>(w.ep.residual + pix * w.ep.ldr + c);
-        if constexpr (A != kGeneral)
-          r = epilogue_of<A>(r, e);
+        if constexpr (A != kGeneral) r = epilogue_of<A>(r, e);
         storev(w.y + pix * w.y_stride + c, r);
       }
     }

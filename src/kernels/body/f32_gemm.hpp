@@ -35,9 +35,7 @@ template <int MR, int NQ>
 
 // Epilogue and store of rows [m, m + MR) (rows past g.m are padding). Nothing here calls a
 // function while accumulators are live and no accumulator is indexed at run time (either
-// would make the compiler keep them in memory, in the K loop too).
-
-// The general epilogue, out of line, from a tile stored to t (MR rows of NQ vectors, row r at
+// would make the compiler keep them in memory, in the K loop too). The general epilogue, out of line, from a tile stored to t (MR rows of NQ vectors, row r at
 // t + r * NQ * kVecWidth): the valid rows and columns only, the residual, any activation (the
 // transcendental ones in a second pass over the stored rows), the affine map.
 __attribute__((noinline)) inline void store_general(const GemmArgs& g, int64_t m, int64_t col0,
@@ -100,12 +98,12 @@ template <int A, int MR, int NQ>
     store_rows<false>(g, m, col0, acc, act);
 }
 
-// A GEMM call's tiles share A, the epilogue's activation (with_activation), so that each
-// tile's store has one path. Whole tiles with a cheap activation take store_whole; the rest
-// (edge tiles, kGeneral) store_general. Measured on Zen 3 (AVX2): the epilogue's per-vector checks
-// made a 6 x 16 tile with K = 16 cost 170 cycles for 96 of FMAs; pointwise convs with K 16 / 64 /
-// 256 went 49 / 80 / 91 -> 80 / 95 / 95 GFLOP/s, MobileNetV2 -14%, ResNet-50 -5%. (Choosing among
-// the activations per tile instead made GCC keep the accumulators in memory.)
+// A GEMM call's tiles share A, the epilogue (with_activation), so that each tile's store has
+// one path. Whole tiles with a cheap activation take store_whole; the rest (edge tiles,
+// kGeneral) store_general. Measured on Zen 3 (AVX2): with the checks per vector a 6 x 16 tile
+// with K = 16 cost about 170 cycles for 96 of FMAs; pointwise GEMMs with K 16 / 32 / 64 went
+// 49 / 66 / 80 -> 79 / 90 / 96 GFLOP/s. (Choosing among four or more epilogues per tile made
+// GCC keep the accumulators in memory.)
 template <int A, int MR, int NQ>
 [[gnu::always_inline]] inline void store(const GemmArgs& g, int64_t m, int64_t col0,
                                          VN (&acc)[MR][NQ]) {

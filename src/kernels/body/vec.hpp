@@ -149,7 +149,7 @@ __attribute__((noinline)) inline void activate_stored(float* y, int64_t n,
   epilogue_scalar(y + i, n - i, nullptr, e);
 }
 
-/// Cheap activation A on a whole vector, formula for formula as apply_activation (NaN
+/// Cheap activation A on a vector (or a float), formula for formula as apply_activation (NaN
 /// handling included); the transcendental ones (Sigmoid, SiLU, Tanh) are not here.
 template <::lithe::ops::fused::Activation A, class V>
 inline V activation_of(V x, const ::lithe::ops::fused::Epilogue& e) {
@@ -222,72 +222,22 @@ inline V epilogue_of(V x, const ::lithe::ops::fused::Epilogue& e) {
     return activation_of<act>(x, e);
 }
 
-/// The cheap activations on a whole vector (activation_of); returns false for the
-/// transcendental ones, which the caller applies per element after storing.
-template <class V>
-inline bool activate_only(V& x, const ::lithe::ops::fused::Epilogue& e) {
-  using ::lithe::ops::fused::Activation;
-  switch (e.act) {
-    case Activation::kNone:
-      return true;
-    case Activation::kRelu:
-      x = activation_of<Activation::kRelu>(x, e);
-      return true;
-    case Activation::kClip:
-      x = activation_of<Activation::kClip>(x, e);
-      return true;
-    case Activation::kLeakyRelu:
-      x = activation_of<Activation::kLeakyRelu>(x, e);
-      return true;
-    case Activation::kHardSigmoid:
-      x = activation_of<Activation::kHardSigmoid>(x, e);
-      return true;
-    case Activation::kHardSwish:
-      x = activation_of<Activation::kHardSwish>(x, e);
-      return true;
-    default:
-      return false;
-  }
-}
-
-template <>
-inline bool activate_only<float>(float& x, const ::lithe::ops::fused::Epilogue& e) {
-  using ::lithe::ops::fused::Activation;
-  switch (e.act) {
-    case Activation::kNone:
-      return true;
-    case Activation::kRelu:
-      x = x > 0.0f ? x : 0.0f;
-      return true;
-    case Activation::kClip:
-      x = x < e.p0 ? e.p0 : x;
-      x = x > e.p1 ? e.p1 : x;
-      return true;
-    case Activation::kLeakyRelu:
-      x = x >= 0.0f ? x : e.p0 * x;
-      return true;
-    case Activation::kHardSigmoid: {
-      const float h = e.p0 * x + e.p1;
-      x = h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h;
-      return true;
-    }
-    case Activation::kHardSwish: {
-      const float h = x / 6.0f + 0.5f;
-      x = x * (h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h);
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
-/// The cheap activations (activate_only), then the affine map; false (nothing applied) for
-/// the others.
+/// The cheap activations, then the affine map if there is one (epilogue_of), on a vector or
+/// a float; false (nothing applied) for the others, which the caller applies per element
+/// after storing.
 template <class V>
 inline bool activate(V& x, const ::lithe::ops::fused::Epilogue& e) {
-  if (!activate_only(x, e)) return false;
-  if (e.affine) x = affine(x, e);
-  return true;
+  bool cheap = false;
+  with_activation(
+      e, false,
+      [&]<int A>() {
+        if constexpr (A != kGeneral) {
+          x = epilogue_of<A>(x, e);
+          cheap = true;
+        }
+      },
+      true);
+  return cheap;
 }
 
 inline bool cheap_activation(const ::lithe::ops::fused::Epilogue& e) {

@@ -35,7 +35,9 @@ template <int MR, int NQ>
 
 // Epilogue and store of rows [m, m + MR) (rows past g.m are padding). Nothing here calls a
 // function while accumulators are live and no accumulator is indexed at run time (either
-// would make the compiler keep them in memory, in the K loop too). The general epilogue, out of line, from a tile stored to t (MR rows of NQ vectors, row r at
+// would make the compiler keep them in memory, in the K loop too).
+//
+// The general epilogue, out of line, from a tile stored to t (MR rows of NQ vectors, row r at
 // t + r * NQ * kVecWidth): the valid rows and columns only, the residual, any activation (the
 // transcendental ones in a second pass over the stored rows), the affine map.
 __attribute__((noinline)) inline void store_general(const GemmArgs& g, int64_t m, int64_t col0,

@@ -65,8 +65,8 @@ struct Run {
 };
 
 // P output pixels (input columns S apart) of an interior run at channels [c, c + lanes of V):
-// the row's taps x K, weights loaded per tap. A: the activation (with_activation; kGeneral
-// with a residual, through finish()). Input column j of a tap row is at one of four
+// the row's taps x K, weights loaded per tap. A: the epilogue (with_epilogue; kGeneral, with a
+// residual too, through finish()). Input column j of a tap row is at one of four
 // bases (every third column) plus 0-2 pixel strides, so the addresses need few registers: with
 // a register per column offset the loop spilled them and was bound by the reloads.
 template <class V, int K, int P, int S, int A>
@@ -131,9 +131,8 @@ inline void pixel_run(const DwConvArgs& d, const Row& row, int64_t ox, int64_t c
   if constexpr (P == 1)
     pixel_channels<K, S, P, kGeneral>(r, d, pix, cend, cheap);
   else
-    with_activation(
-        d.ep.act, d.ep.residual != nullptr,
-        [&]<int A>() { pixel_channels<K, S, P, A>(r, d, pix, cend, cheap); }, true);
+    with_epilogue(d.ep.act, d.ep.residual != nullptr,
+                  [&]<int A>() { pixel_channels<K, S, P, A>(r, d, pix, cend, cheap); });
 }
 
 // A column whose window crosses the left or right edge: taps kx0..kx1 only, channels inner.

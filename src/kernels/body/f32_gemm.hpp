@@ -100,7 +100,7 @@ template <int A, int MR, int NQ>
     store_rows<false>(g, m, col0, acc, act);
 }
 
-// A GEMM call's tiles share A, the epilogue (with_activation), so that each tile's store has
+// A GEMM call's tiles share A, the epilogue (with_epilogue), so that each tile's store has
 // one path. Whole tiles with a cheap activation take store_whole; the rest (edge tiles,
 // kGeneral) store_general. Measured on Zen 3 (AVX2): with the checks per vector a 6 x 16 tile
 // with K = 16 cost about 170 cycles for 96 of FMAs; pointwise GEMMs with K 16 / 32 / 64 went
@@ -271,8 +271,7 @@ template <int A>
 }
 
 inline void f32_gemm(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
-  with_activation(
-      g.ep.act, false, [&]<int A>() { gemm_packed<A>(g, m0, m1, p0, p1); }, true);
+  with_epilogue(g.ep.act, false, [&]<int A>() { gemm_packed<A>(g, m0, m1, p0, p1); });
 }
 
 // Rows [m0, m1) x panels [p0, p1), A read in place with row stride g.lda. Rows past m1 are
@@ -303,15 +302,12 @@ template <int A, bool KOFF>
 inline void f32_gemm_direct(const GemmArgs& g, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   GemmArgs h = g;
   h.m = m1 < g.m ? m1 : g.m;
-  with_activation(
-      g.ep.act, false,
-      [&]<int A>() {
-        if (g.koff)
-          gemm_direct<A, true>(h, m0, p0, p1);
-        else
-          gemm_direct<A, false>(h, m0, p0, p1);
-      },
-      true);
+  with_epilogue(g.ep.act, false, [&]<int A>() {
+    if (g.koff)
+      gemm_direct<A, true>(h, m0, p0, p1);
+    else
+      gemm_direct<A, false>(h, m0, p0, p1);
+  });
 }
 
 // One row of A times B^T, B read in place as N rows of K (a batch-1 Linear layer's [N, K]

@@ -67,10 +67,11 @@ inline void f32_winograd_input(const WinogradArgs& w, int64_t t0, int64_t t1, fl
   }
 }
 
-// A: the epilogue (with_activation, epilogue_of); with kGeneral, the caller's second pass.
+// A: the epilogue (with_epilogue, epilogue_of); with kGeneral, activate() if `cheap`, else the
+// caller's second pass.
 template <int A, class V, int W>
 inline int64_t output_block(const WinogradArgs& w, int64_t tile, int64_t row, int64_t c0,
-                            const float* m, const ::lithe::ops::fused::Epilogue& e) {
+                            const float* m, const ::lithe::ops::fused::Epilogue& e, bool cheap) {
   const int64_t ty = tile / w.tiles_w, tx = tile % w.tiles_w;
   int64_t c = c0;
   for (; c + W <= w.cout; c += W) {
@@ -88,7 +89,10 @@ inline int64_t output_block(const WinogradArgs& w, int64_t tile, int64_t row, in
         const int64_t pix = oy * w.ow + ox;
         V r = o[i * 4 + j] + bias;
         if (w.ep.residual) r += loadv<V>(w.ep.residual + pix * w.ep.ldr + c);
-        if constexpr (A != kGeneral) r = epilogue_of<A>(r, e);
+        if constexpr (A != kGeneral)
+          r = epilogue_of<A>(r, e);
+        else if (cheap)
+          activate(r, e);
         storev(w.y + pix * w.y_stride + c, r);
       }
     }
@@ -100,16 +104,13 @@ inline int64_t output_block(const WinogradArgs& w, int64_t tile, int64_t row, in
 inline void f32_winograd_output(const WinogradArgs& w, int64_t t0, int64_t t1, const float* m) {
   const ::lithe::ops::fused::Epilogue e = w.ep.act;  // a copy: the stores cannot change it
   const bool cheap = cheap_activation(e);
-  with_activation(
-      e, false,
-      [&]<int A>() {
-        for (int64_t t = t0; t < t1; ++t) {
-          int64_t c = output_block<A, VN, kVecWidth>(w, t, t - t0, 0, m, e);
-          c = output_block<A, V4, 4>(w, t, t - t0, c, m, e);
-          output_block<A, float, 1>(w, t, t - t0, c, m, e);
-        }
-      },
-      true);
+  with_epilogue(e, false, [&]<int A>() {
+    for (int64_t t = t0; t < t1; ++t) {
+      int64_t c = output_block<A, VN, kVecWidth>(w, t, t - t0, 0, m, e, cheap);
+      c = output_block<A, V4, 4>(w, t, t - t0, c, m, e, cheap);
+      output_block<A, float, 1>(w, t, t - t0, c, m, e, cheap);
+    }
+  });
   if (cheap) return;
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t ty = t / w.tiles_w, tx = t % w.tiles_w;

@@ -211,6 +211,32 @@ inline void with_activation(const ::lithe::ops::fused::Epilogue& e, bool general
   }
 }
 
+/// The epilogues a kernel is instantiated for, chosen once per call: with_activation's A, but
+/// the affine map only after ReLU or HardSwish (what PP-LCNet's learnable affine blocks
+/// follow) and the portable level always kGeneral (each instantiation of a kernel body costs
+/// build time, the sanitizer builds' most of all). kGeneral is whatever a kernel's general
+/// path does (activate(), activate_stored()).
+template <class F>
+inline void with_epilogue(const ::lithe::ops::fused::Epilogue& e, bool general, F&& f) {
+  using ::lithe::ops::fused::Activation;
+  if constexpr (kIsa == ::lithe::kernels::Isa::kPortable) {
+    f.template operator()<kGeneral>();
+  } else {
+    with_activation(
+        e, general,
+        [&]<int A>() {
+          constexpr int act = A & (kAffine - 1);
+          if constexpr (A != kGeneral && (A & kAffine) != 0 &&
+                        act != static_cast<int>(Activation::kRelu) &&
+                        act != static_cast<int>(Activation::kHardSwish))
+            f.template operator()<kGeneral>();
+          else
+            f.template operator()<A>();
+        },
+        true);
+  }
+}
+
 /// What with_activation's A stands for, on a whole vector: the cheap activation, then the
 /// affine map if A has kAffine.
 template <int A, class V>

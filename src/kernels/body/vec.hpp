@@ -213,12 +213,18 @@ inline void with_activation(const ::lithe::ops::fused::Epilogue& e, bool general
 
 /// The epilogues a kernel is instantiated for, chosen once per call: with_activation's A, but
 /// the affine map only after ReLU or HardSwish (what PP-LCNet's learnable affine blocks
-/// follow) and the portable level always kGeneral (each instantiation of a kernel body costs
-/// build time, the sanitizer builds' most of all). kGeneral is whatever a kernel's general
-/// path does (activate(), activate_stored()).
+/// follow), the portable level always kGeneral, and with LITHE_FEW_EPILOGUES (the sanitizer
+/// and fuzz presets) none and ReLU only: each instantiation of a kernel body costs build time,
+/// the instrumented builds' most of all. kGeneral is whatever a kernel's general path does
+/// (activate(), activate_stored()).
 template <class F>
 inline void with_epilogue(const ::lithe::ops::fused::Epilogue& e, bool general, F&& f) {
   using ::lithe::ops::fused::Activation;
+#ifdef LITHE_FEW_EPILOGUES
+  constexpr bool few = true;
+#else
+  constexpr bool few = false;
+#endif
   if constexpr (kIsa == ::lithe::kernels::Isa::kPortable) {
     f.template operator()<kGeneral>();
   } else {
@@ -226,9 +232,11 @@ inline void with_epilogue(const ::lithe::ops::fused::Epilogue& e, bool general, 
         e, general,
         [&]<int A>() {
           constexpr int act = A & (kAffine - 1);
-          if constexpr (A != kGeneral && (A & kAffine) != 0 &&
-                        act != static_cast<int>(Activation::kRelu) &&
-                        act != static_cast<int>(Activation::kHardSwish))
+          constexpr bool relu = act == static_cast<int>(Activation::kRelu);
+          constexpr bool kept =
+              few ? A == static_cast<int>(Activation::kNone) || (A == act && relu)
+                  : (A & kAffine) == 0 || relu || act == static_cast<int>(Activation::kHardSwish);
+          if constexpr (A == kGeneral || !kept)
             f.template operator()<kGeneral>();
           else
             f.template operator()<A>();

@@ -110,12 +110,12 @@ using F32PoolFn = void (*)(const PoolArgs&, int64_t oy0, int64_t oy1);
 using F32SoftmaxFn = void (*)(const float* x, float* y, int64_t n, bool log);
 
 /// Winograd F(4x4, 3x3), stride 1, on one NHWC image: tiles of 4x4 outputs, numbered row-major
-/// over tiles_h x tiles_w. The input transform of `rows` consecutive tiles writes, per tile, its
-/// 36 transformed vectors of C floats one after another (tile r's vector xi at (r * 36 + xi) *
-/// C): matrix xi of the GEMMs is rows x C with row stride 36 * C. The output transform reads
-/// the GEMM results laid out the same way (Cout for C) and writes the tiles' outputs with bias,
-/// residual and activation. A tile's 36 vectors are contiguous, so each transform walks one
-/// stream rather than 36.
+/// over tiles_h x tiles_w. The input transform of tiles [t0, t1) writes, per tile, its 36
+/// transformed vectors of C floats one after another (tile t's vector xi at ((t - t0) * 36 +
+/// xi) * C): matrix xi of the GEMMs is (t1 - t0) x C with row stride 36 * C. The output
+/// transform reads the GEMM results laid out the same way (Cout for C) and writes the tiles'
+/// outputs with bias, residual and activation. A tile's 36 vectors are contiguous, so each
+/// transform walks one stream rather than 36.
 struct WinogradArgs {
   const float* x = nullptr;
   int64_t ih = 0, iw = 0, x_stride = 0, c = 0, ph = 0, pw = 0;

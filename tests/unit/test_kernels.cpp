@@ -382,7 +382,7 @@ TEST(FastKernels, ConvDepthwise) {
   }
   // Rows wide enough for groups of four pixels with a partial last group, channels in 8- and
   // 4-wide blocks plus single ones, under each epilogue of the pixel-outer path (the cheap
-  // activations, with and without the affine map, inline; residuals and the transcendental
+  // activations and ReLU + affine inline; Clip + affine, residuals and the transcendental
   // activations through the general one).
   for (const char* act : {"", "Relu", "Clip", "HardSwish", "Relu+affine", "Clip+affine", "Sigmoid"})
     for (int64_t c : {20, 22})

@@ -179,14 +179,12 @@ constexpr int kGeneral = -1;
 constexpr int kAffine = 0x100;
 
 /// Calls f.template operator()<A>() once, A the cheap activation of e as an int (see
-/// activation_of), plus kAffine if e has the affine map and `affine` is set; or kGeneral if e
-/// has no cheap activation, or the affine map without `affine`, or `general` is set. A kernel
-/// instantiated per activation chooses once per call rather than per vector.
+/// activation_of), plus kAffine if e has the affine map; or kGeneral if e has no cheap
+/// activation. A kernel instantiated per activation chooses once per call rather than per
+/// vector.
 template <class F>
-inline void with_activation(const ::lithe::ops::fused::Epilogue& e, bool general, F&& f,
-                            bool affine = false) {
+inline void with_activation(const ::lithe::ops::fused::Epilogue& e, F&& f) {
   using ::lithe::ops::fused::Activation;
-  if (general || (e.affine && !affine)) return f.template operator()<kGeneral>();
   const auto call = [&]<int A>() {
     if (e.affine)
       f.template operator()<A + kAffine>();
@@ -215,8 +213,8 @@ inline void with_activation(const ::lithe::ops::fused::Epilogue& e, bool general
 /// the affine map only after ReLU or HardSwish (what PP-LCNet's learnable affine blocks
 /// follow), the portable level always kGeneral, and with LITHE_FEW_EPILOGUES (the sanitizer
 /// and fuzz presets) none and ReLU only: each instantiation of a kernel body costs build time,
-/// the instrumented builds' most of all. kGeneral is whatever a kernel's general path does
-/// (activate(), activate_stored()).
+/// the instrumented builds' most of all. kGeneral (also whenever `general` is set) is whatever
+/// a kernel's general path does (activate(), activate_stored()).
 template <class F>
 inline void with_epilogue(const ::lithe::ops::fused::Epilogue& e, bool general, F&& f) {
   using ::lithe::ops::fused::Activation;
@@ -227,21 +225,20 @@ inline void with_epilogue(const ::lithe::ops::fused::Epilogue& e, bool general, 
 #endif
   if constexpr (kIsa == ::lithe::kernels::Isa::kPortable) {
     f.template operator()<kGeneral>();
+  } else if (general) {
+    f.template operator()<kGeneral>();
   } else {
-    with_activation(
-        e, general,
-        [&]<int A>() {
-          constexpr int act = A & (kAffine - 1);
-          constexpr bool relu = act == static_cast<int>(Activation::kRelu);
-          constexpr bool kept =
-              few ? A == static_cast<int>(Activation::kNone) || (A == act && relu)
-                  : (A & kAffine) == 0 || relu || act == static_cast<int>(Activation::kHardSwish);
-          if constexpr (A == kGeneral || !kept)
-            f.template operator()<kGeneral>();
-          else
-            f.template operator()<A>();
-        },
-        true);
+    with_activation(e, [&]<int A>() {
+      constexpr int act = A & (kAffine - 1);
+      constexpr bool relu = act == static_cast<int>(Activation::kRelu);
+      constexpr bool kept =
+          few ? A == static_cast<int>(Activation::kNone) || (A == act && relu)
+              : (A & kAffine) == 0 || relu || act == static_cast<int>(Activation::kHardSwish);
+      if constexpr (A == kGeneral || !kept)
+        f.template operator()<kGeneral>();
+      else
+        f.template operator()<A>();
+    });
   }
 }
 
@@ -262,15 +259,12 @@ inline V epilogue_of(V x, const ::lithe::ops::fused::Epilogue& e) {
 template <class V>
 inline bool activate(V& x, const ::lithe::ops::fused::Epilogue& e) {
   bool cheap = false;
-  with_activation(
-      e, false,
-      [&]<int A>() {
-        if constexpr (A != kGeneral) {
-          x = epilogue_of<A>(x, e);
-          cheap = true;
-        }
-      },
-      true);
+  with_activation(e, [&]<int A>() {
+    if constexpr (A != kGeneral) {
+      x = epilogue_of<A>(x, e);
+      cheap = true;
+    }
+  });
   return cheap;
 }
 
